@@ -1,0 +1,56 @@
+import type { TimeNs } from './time.ts';
+
+/** The modalities the joint space knows. Text lives only in the model (class prototypes). */
+export type Modality = 'imu' | 'pose';
+export const MODALITIES: readonly Modality[] = ['imu', 'pose'];
+
+/** Where an IMU is worn; matches the manifest's `placement` vocabulary. */
+export type Placement = 'wrist' | 'thigh' | 'chest' | 'ankle' | 'waist' | 'upper_arm' | 'pocket' | 'unknown';
+
+/** Number of values per IMU sample: ax, ay, az (m/s²), gx, gy, gz (rad/s). */
+export const IMU_CHANNELS = 6;
+/** COCO-17 keypoints × (x, y in normalised image coordinates 0..1, score 0..1). */
+export const POSE_KEYPOINTS = 17;
+export const POSE_VALUES_PER_KEYPOINT = 3;
+export const POSE_VALUES_PER_FRAME = POSE_KEYPOINTS * POSE_VALUES_PER_KEYPOINT;
+
+/**
+ * A run of IMU samples from one device, in canonical units on the gateway clock.
+ * Samples travel in chunks (typed arrays), never one object per sample.
+ */
+export interface ImuChunk {
+  readonly modality: 'imu';
+  /** Stable id of the stream: the device id. */
+  readonly sourceId: string;
+  /** Subject this device is assigned to, when known. */
+  readonly subjectId?: string;
+  readonly placement?: Placement;
+  /** Sample times, ascending, gateway clock (ns). Length n. */
+  readonly tNs: Float64Array;
+  /** Interleaved per sample: ax, ay, az [m/s²], gx, gy, gz [rad/s]. Length 6·n. */
+  readonly values: Float32Array;
+}
+
+/**
+ * A run of pose frames for one tracked person of one camera: COCO-17 keypoints, 2D,
+ * normalised image coordinates (x right, y down, 0..1) and a score per keypoint.
+ */
+export interface PoseChunk {
+  readonly modality: 'pose';
+  /** Stable id of the stream: `<camera>/<track>`. */
+  readonly sourceId: string;
+  readonly subjectId?: string;
+  readonly tNs: Float64Array;
+  /** Per frame 17 × (x, y, score). Length 51·n. */
+  readonly values: Float32Array;
+}
+
+export type SampleChunk = ImuChunk | PoseChunk;
+
+export function valuesPerSample(modality: Modality): number {
+  return modality === 'imu' ? IMU_CHANNELS : POSE_VALUES_PER_FRAME;
+}
+
+export function chunkLength(chunk: SampleChunk): number {
+  return chunk.tNs.length;
+}
