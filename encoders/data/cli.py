@@ -1,0 +1,156 @@
+"""Data sub-commands of ``python3 -m encoders``: ``prepare`` and ``make-recording``.
+
+The top-level CLI calls :func:`register`; each sub-command stores its handler as ``func`` (a
+function of the parsed ``argparse.Namespace`` returning an exit code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DatasetError
+from .paths import datasets_root, repo_root
+
+
+def _subjects(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"subjects must be comma-separated integers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("at least one subject is needed")
+    return values
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse has no public type
+    prepare = subparsers.add_parser(
+        "prepare",
+        help="load and validate the datasets, print counts (optionally cache UTD-MHAD to .npz)",
+        description="Load every dataset found under the datasets root, validate it and print counts.",
+    )
+    prepare.add_argument("--datasets", type=Path, default=None, help="datasets root (default: $MUJO_DATASETS or <repo>/../shared/datasets)")
+    prepare.add_argument("--cache", type=Path, default=None, help="write UTD-MHAD clips to this .npz file")
+    prepare.set_defaults(func=run_prepare)
+
+    make = subparsers.add_parser(
+        "make-recording",
+        help="build the bundled demo recording from UTD-MHAD test subjects",
+        description="Build a gateway recording (docs/recording-format.md) from real UTD-MHAD clips.",
+    )
+    make.add_argument("--out", type=Path, default=Path("recordings/demo"), help="output directory (default recordings/demo)")
+    make.add_argument("--subjects", type=_subjects, default=None, help="comma-separated UTD-MHAD subjects (default 2,4,6,8)")
+    make.add_argument("--seed", type=int, default=0, help="seed of the per-subject clip order (default 0)")
+    make.add_argument("--datasets", type=Path, default=None, help="datasets root (default: $MUJO_DATASETS or <repo>/../shared/datasets)")
+    make.set_defaults(func=run_make_recording)
+
+
+def run_prepare(args: argparse.Namespace) -> int:
+    from .utd_mhad import CROSS_SUBJECT_TEST, CROSS_SUBJECT_TRAIN, load_utd_mhad
+
+    root = args.datasets or datasets_root()
+    print(f"datasets root: {root}")
+    started = time.perf_counter()
+    try:
+        clips = load_utd_mhad(root)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    per_subject = collections.Counter(c.subject for c in clips)
+    train = sum(per_subject[s] for s in CROSS_SUBJECT_TRAIN)
+    test = sum(per_subject[s] for s in CROSS_SUBJECT_TEST)
+    samples = sum(c.imu.shape[0] for c in clips)
+    frames = sum(c.pose.shape[0] for c in clips)
+    print(
+        f"utd-mhad: {len(clips)} clips ({train} train / {test} test), {len(set(c.action for c in clips))} classes, "
+        f"{samples} IMU samples, {frames} pose frames, per subject {dict(sorted(per_subject.items()))} "
+        f"[{time.perf_counter() - started:.1f} s]"
+    )
+    status = 0
+    for name, report in _optional_reports(root):
+        print(f"{name}: {report}")
+        if report.startswith("error"):
+            status = 1
+    if args.cache is not None:
+        _write_cache(args.cache, clips)
+        print(f"cache: {args.cache} ({args.cache.stat().st_size} bytes)")
+    return status
+
+
+def _optional_reports(root: Path) -> list[tuple[str, str]]:
+    """Counts for the secondary datasets that are present (absent ones are reported as such)."""
+    reports: list[tuple[str, str]] = []
+    try:
+        from .spswhar import load_spswhar
+
+        if (root / "sp-sw-har").is_dir():
+            seqs = load_spswhar(root)
+            reports.append(
+                ("sp-sw-har", f"{len(seqs)} sequences, {len({s.subject for s in seqs})} subjects, "
+                 f"{sum(s.watch.t_ms.shape[0] + s.phone.t_ms.shape[0] for s in seqs)} raw samples")
+            )
+        else:
+            reports.append(("sp-sw-har", "not present"))
+    except DatasetError as exc:
+        reports.append(("sp-sw-har", f"error: {exc}"))
+    try:
+        from .mmfit import load_mmfit_labels
+
+        if (root / "mmfit-labels").is_dir():
+            sets = load_mmfit_labels(root / "mmfit-labels")
+            reports.append(("mmfit-labels", f"{sum(len(v) for v in sets.values())} exercise sets in {len(sets)} workouts"))
+        else:
+            reports.append(("mmfit-labels", "not present"))
+    except DatasetError as exc:
+        reports.append(("mmfit-labels", f"error: {exc}"))
+    return reports
+
+
+def _write_cache(path: Path, clips: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path,
+        keys=np.array([[c.action, c.subject, c.trial] for c in clips], dtype=np.int16),
+        imu_lengths=np.array([c.imu.shape[0] for c in clips], dtype=np.int32),
+        imu=np.concatenate([c.imu for c in clips]),
+        pose_lengths=np.array([c.pose.shape[0] for c in clips], dtype=np.int32),
+        pose=np.concatenate([c.pose for c in clips]),
+        pose_times_s=np.concatenate([c.pose_times_s for c in clips]),
+    )
+
+
+def run_make_recording(args: argparse.Namespace) -> int:
+    from .make_recording import make_recording
+    from .utd_mhad import CROSS_SUBJECT_TEST
+
+    subjects = args.subjects or CROSS_SUBJECT_TEST
+    out = Path(args.out)
+    try:
+        command_out = out.resolve().relative_to(repo_root()).as_posix()
+    except ValueError:
+        command_out = str(out)
+    try:
+        written = make_recording(out, subjects=subjects, seed=args.seed, datasets=args.datasets, command_out=command_out)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(p.stat().st_size for p in written.rglob("*") if p.is_file())
+    print(f"wrote {written} ({size / 1e6:.2f} MB)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (``python3 -m encoders.data.cli``) for use before the top-level CLI exists."""
+    parser = argparse.ArgumentParser(prog="python3 -m encoders.data.cli")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

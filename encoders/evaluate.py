@@ -1,0 +1,106 @@
+"""Evaluation per modality combination: IMU only, pose only, and fused (mean-logits).
+
+* clip level: every test clip is cut into windows at the gateway's hop; each modality's
+  logits are averaged over the clip's windows, fused = mean of the two (docs/model-format.md).
+* window level: the same windows scored one by one (what a single gateway hop decides).
+* stream level: windows cut from a recording (recordings/demo) the way the gateway cuts
+  its live streams, labelled by the activity at the window's centre.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from encoders.metrics import confusion_matrix, summarise
+from encoders.models.joint import JointModel
+from encoders.pairs import PairedClip, enumerate_windows, stack_windows
+
+COMBINATIONS = ("imu", "pose", "imu+pose")
+
+
+@torch.no_grad()
+def embed(model: JointModel, modality: str, windows: np.ndarray, batch: int = 256) -> np.ndarray:
+    model.eval()
+    encoder = model.imu if modality == "imu" else model.pose
+    out = [encoder(torch.from_numpy(np.ascontiguousarray(windows[i : i + batch]))).numpy() for i in range(0, len(windows), batch)]
+    dim = model.config.embedding_dim
+    return np.concatenate(out, axis=0) if out else np.zeros((0, dim), dtype=np.float32)
+
+
+@torch.no_grad()
+def class_logits(model: JointModel, embeddings: np.ndarray) -> np.ndarray:
+    return model.logits(torch.from_numpy(embeddings)).numpy()
+
+
+@dataclass
+class Evaluation:
+    metrics: dict  # {"clip": {combo: {...}}, "window": {...}}
+    confusion: dict  # {(level, combo): ndarray}
+
+
+def evaluate_clips(model: JointModel, clips: Sequence[PairedClip]) -> Evaluation:
+    refs = enumerate_windows(clips)
+    imu, pose, labels = stack_windows(clips, refs)
+    logits = {"imu": class_logits(model, embed(model, "imu", imu)), "pose": class_logits(model, embed(model, "pose", pose))}
+    logits["imu+pose"] = 0.5 * (logits["imu"] + logits["pose"])
+    clip_index = np.array([r.clip for r in refs])
+    num_classes = len(model.classes)
+    clip_labels = np.array([c.label for c in clips])
+    metrics: dict = {"clip": {}, "window": {}}
+    confusion: dict = {}
+    for combo in COMBINATIONS:
+        per_window = logits[combo]
+        sums = np.zeros((len(clips), num_classes))
+        np.add.at(sums, clip_index, per_window)
+        counts = np.bincount(clip_index, minlength=len(clips))[:, None]
+        clip_pred = (sums / np.maximum(counts, 1)).argmax(axis=1)
+        metrics["clip"][combo] = summarise(clip_labels, clip_pred, num_classes)
+        confusion[("clip", combo)] = confusion_matrix(clip_labels, clip_pred, num_classes)
+        metrics["window"][combo] = summarise(labels, per_window.argmax(axis=1), num_classes)
+    return Evaluation(metrics, confusion)
+
+
+def evaluate_stream_windows(model: JointModel, imu: np.ndarray | None, pose: np.ndarray | None, labels: np.ndarray) -> dict:
+    """Score stream windows: ``imu`` [n, 6, 100] and ``pose`` [n, 40, 17, 3] cover the same spans
+    (either may be None when the recording lacks that modality); ``labels`` are class indices."""
+    num_classes = len(model.classes)
+    logits: dict[str, np.ndarray] = {}
+    if imu is not None and len(imu):
+        logits["imu"] = class_logits(model, embed(model, "imu", imu))
+    if pose is not None and len(pose):
+        logits["pose"] = class_logits(model, embed(model, "pose", pose))
+    if "imu" in logits and "pose" in logits:
+        logits["imu+pose"] = 0.5 * (logits["imu"] + logits["pose"])
+    return {combo: summarise(labels, value.argmax(axis=1), num_classes) for combo, value in logits.items()}
+
+
+def save_confusion_png(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    normalised = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(10, 9), dpi=100)
+    image = ax.imshow(normalised, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(len(class_names)))
+    ax.set_yticks(range(len(class_names)))
+    ax.set_xticklabels(class_names, rotation=90, fontsize=7)
+    ax.set_yticklabels(class_names, fontsize=7)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=10)
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            if cm[i, j]:
+                ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=6, color="white" if normalised[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)

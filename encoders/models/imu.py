@@ -1,0 +1,36 @@
+"""IMU window encoder: raw [batch, 6, T] (m/s², rad/s) → L2-normalised [batch, D].
+
+The per-channel mean/std live in buffers so the exported ONNX graph takes raw canonical
+units and the gateway does no preprocessing.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from encoders.models import register_model
+from encoders.models.blocks import ConvTrunk
+
+IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")
+IMU_UNITS = ("m/s^2", "m/s^2", "m/s^2", "rad/s", "rad/s", "rad/s")
+
+
+class ImuEncoder(nn.Module):
+    def __init__(self, embedding_dim: int = 64, widths: tuple[int, ...] = (48, 64, 96, 128), kernel: int = 5, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(1, 6, 1))
+        self.register_buffer("std", torch.ones(1, 6, 1))
+        self.trunk = ConvTrunk(6, tuple(widths), kernel, embedding_dim, dropout)
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        self.mean.copy_(mean.reshape(1, 6, 1))
+        self.std.copy_(std.clamp_min(1e-3).reshape(1, 6, 1))
+
+    def forward(self, imu: torch.Tensor) -> torch.Tensor:
+        return self.trunk((imu - self.mean) / self.std)
+
+
+@register_model("imu-resnet1d")
+def imu_resnet1d(embedding_dim: int = 64, **kwargs: object) -> nn.Module:
+    return ImuEncoder(embedding_dim=embedding_dim, **kwargs)  # type: ignore[arg-type]

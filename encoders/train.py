@@ -1,0 +1,297 @@
+"""One training loop for every strategy.
+
+Strategies (compared in RESULTS.md, as MuJo compares multitask strategies):
+
+* ``supervised`` — baseline: the supervised loss on labelled windows only.
+* ``pretrain-finetune`` — contrastive IMU↔pose InfoNCE on *unlabelled* training windows
+  first, then the supervised loss on labelled windows.
+* ``joint`` — one multitask loss per step: the supervised loss on a labelled batch plus the
+  IMU↔pose InfoNCE on an unlabelled batch.
+
+The supervised loss is the same everywhere: cross-entropy of cosine-to-anchor logits
+(mean-logits fused over a random modality subset per row, so every subset works) plus the
+IMU↔text and pose↔text InfoNCE terms.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence, TextIO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from encoders.losses import fused_logits, info_nce, modality_dropout_masks, text_info_nce
+from encoders.models.joint import ClassInfo, JointModel, ModelConfig
+from encoders.models.text import TextEmbedder, make_embedder, project_to_dim
+from encoders.pairs import ALIGN_STEP, PairedClip, WindowRef, crop, enumerate_windows, imu_statistics, labelled_subset, max_start
+from encoders.runtime import seed_everything
+
+STRATEGIES = ("supervised", "pretrain-finetune", "joint")
+
+
+@dataclass
+class TrainConfig:
+    strategy: str = "joint"
+    label_fraction: float = 1.0
+    #: optimisation steps on the supervised objective (all strategies)
+    steps: int = 600
+    #: contrastive-only steps before fine-tuning (pretrain-finetune only)
+    pretrain_steps: int = 400
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    #: random crop: window starts move by up to ±jitter aligned steps (±0.1 s each)
+    jitter_steps: int = 2
+    modality_dropout: float = 0.5
+    text_weight: float = 0.5
+    pair_weight: float = 1.0
+    augment: bool = True
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; choose one of {', '.join(STRATEGIES)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: JointModel
+    config: TrainConfig
+    seconds: float
+    samples: int
+    history: list[dict] = field(default_factory=list)
+    labelled_windows: int = 0
+
+    @property
+    def samples_per_s(self) -> float:
+        return self.samples / self.seconds if self.seconds > 0 else 0.0
+
+
+def build_model(classes: Sequence[ClassInfo], train_clips: Sequence[PairedClip], model_config: ModelConfig | None = None, text: TextEmbedder | str | None = None) -> JointModel:
+    """A fresh joint model: anchors from the class descriptions, IMU statistics from the data."""
+    config = model_config or ModelConfig()
+    embedder = make_embedder(text) if text is None or isinstance(text, str) else text
+    raw = embedder.embed([c.id for c in classes], [c.description for c in classes])
+    # Anchors start from the text whatever the run's seed: seed 0 for the projection.
+    anchors = project_to_dim(raw, config.embedding_dim, seed=0)
+    model = JointModel(config, classes, anchors)
+    model.text_source = embedder.source  # type: ignore[attr-defined]
+    mean, std = imu_statistics(train_clips)
+    model.imu.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
+    return model
+
+
+class _Batcher:
+    """Draws random aligned crops (with augmentation) from a list of windows."""
+
+    def __init__(self, clips: Sequence[PairedClip], refs: Sequence[WindowRef], config: TrainConfig, rng: np.random.Generator) -> None:
+        if not refs:
+            raise ValueError("no training windows to draw from")
+        self.clips = clips
+        self.refs = refs
+        self.config = config
+        self.rng = rng
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        cfg, rng = self.config, self.rng
+        picks = rng.integers(0, len(self.refs), size=cfg.batch_size)
+        imu = np.empty((cfg.batch_size, 6, 100), dtype=np.float32)
+        pose = np.empty((cfg.batch_size, 40, 17, 3), dtype=np.float32)
+        labels = np.empty(cfg.batch_size, dtype=np.int64)
+        for row, pick in enumerate(picks):
+            ref = self.refs[pick]
+            clip = self.clips[ref.clip]
+            shift = int(rng.integers(-cfg.jitter_steps, cfg.jitter_steps + 1)) * ALIGN_STEP
+            start = min(max(ref.start + shift, 0), max_start(clip))
+            imu[row], pose[row] = crop(clip, start)
+            labels[row] = clip.label
+        if cfg.augment:
+            imu, pose = augment(imu, pose, rng)
+        return torch.from_numpy(imu), torch.from_numpy(pose), torch.from_numpy(labels)
+
+
+def _rotation_matrices(count: int, max_deg: float, rng: np.random.Generator) -> np.ndarray:
+    axis = rng.standard_normal((count, 3))
+    axis /= np.linalg.norm(axis, axis=1, keepdims=True)
+    angle = np.deg2rad(rng.uniform(-max_deg, max_deg, size=count))
+    k = np.zeros((count, 3, 3))
+    k[:, 0, 1], k[:, 0, 2], k[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    k = k - np.transpose(k, (0, 2, 1))
+    s, c = np.sin(angle)[:, None, None], np.cos(angle)[:, None, None]
+    return np.eye(3)[None] + s * k + (1 - c) * (k @ k)
+
+
+def augment(imu: np.ndarray, pose: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Small sensor-mounting rotations and gain errors for the IMU; keypoint jitter for pose.
+
+    No mirroring: UTD-MHAD has left/right classes (swipe left vs right).
+    """
+    b = imu.shape[0]
+    rot = _rotation_matrices(b, 15.0, rng).astype(np.float32)
+    acc = rot @ imu[:, 0:3, :]
+    gyro = rot @ imu[:, 3:6, :]
+    acc *= rng.uniform(0.9, 1.1, size=(b, 1, 1)).astype(np.float32)
+    gyro *= rng.uniform(0.9, 1.1, size=(b, 1, 1)).astype(np.float32)
+    imu_out = np.concatenate([acc, gyro], axis=1)
+    imu_out += rng.normal(0.0, 0.05, size=imu_out.shape).astype(np.float32) * np.array([1, 1, 1, 0.2, 0.2, 0.2], dtype=np.float32)[None, :, None]
+    pose_out = pose.copy()
+    # In-plane rotation and anisotropic scaling about the hip centre survive the encoder's
+    # position/scale normalisation, so they emulate other camera angles; jitter emulates
+    # keypoint noise of a 2D estimator.
+    xy = pose_out[..., 0:2]
+    centre = 0.5 * (xy[:, :, 11:12, :] + xy[:, :, 12:13, :]).mean(axis=1, keepdims=True)
+    theta = np.deg2rad(rng.uniform(-10.0, 10.0, size=b))
+    cos, sin = np.cos(theta), np.sin(theta)
+    sx = rng.uniform(0.85, 1.15, size=b)
+    mat = np.stack([np.stack([cos * sx, -sin], axis=1), np.stack([sin * sx, cos], axis=1)], axis=1).astype(np.float32)  # [b, 2, 2]
+    xy = np.einsum("bij,btkj->btki", mat, xy - centre) + centre
+    xy += rng.normal(0.0, 0.004, size=xy.shape).astype(np.float32)
+    pose_out[..., 0:2] = xy
+    return imu_out.astype(np.float32), pose_out.astype(np.float32)
+
+
+def supervised_loss(model: JointModel, imu_emb: torch.Tensor, pose_emb: torch.Tensor, labels: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    imu_present, pose_present = modality_dropout_masks(labels.shape[0], generator, config.modality_dropout)
+    fused = fused_logits(model.logits(imu_emb), model.logits(pose_emb), imu_present, pose_present)
+    loss = F.cross_entropy(fused, labels)
+    if config.text_weight > 0:
+        prototypes = model.prototypes()
+        t = model.config.contrastive_temperature
+        loss = loss + config.text_weight * 0.5 * (text_info_nce(imu_emb, labels, prototypes, t) + text_info_nce(pose_emb, labels, prototypes, t))
+    return loss, fused
+
+
+def _cosine_lr(step: int, total: int, base: float) -> float:
+    warmup = max(1, total // 20)
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+class _Progress:
+    def __init__(self, phase: str, total_steps: int, steps_per_epoch: float, out: TextIO | None) -> None:
+        self.phase = phase
+        self.total = total_steps
+        self.steps_per_epoch = max(steps_per_epoch, 1e-9)
+        self.out = out
+        self.start = time.perf_counter()
+        self.samples = 0
+
+    def line(self, step: int, loss: float, metric_name: str, metric: float) -> dict:
+        elapsed = time.perf_counter() - self.start
+        rate = self.samples / elapsed if elapsed > 0 else 0.0
+        eta = elapsed / (step + 1) * (self.total - step - 1)
+        record = {"phase": self.phase, "step": step + 1, "epoch": (step + 1) / self.steps_per_epoch, "loss": loss, metric_name: metric, "samples_per_s": rate, "eta_s": eta}
+        if self.out is not None:
+            print(
+                f"[{self.phase}] step {step + 1}/{self.total} epoch {record['epoch']:.1f} loss {loss:.4f} "
+                f"{metric_name} {metric:.3f} {rate:.0f} samples/s ETA {eta:.0f}s",
+                file=self.out,
+                flush=True,
+            )
+        return record
+
+
+def _optimiser(model: JointModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def pretrain_contrastive(model: JointModel, batcher: _Batcher, config: TrainConfig, steps: int, out: TextIO | None) -> tuple[list[dict], int]:
+    """IMU↔pose InfoNCE on unlabelled windows; labels drawn by the batcher are ignored."""
+    model.train()
+    opt = _optimiser(model, config.lr, config.weight_decay)
+    progress = _Progress("pretrain", steps, len(batcher.refs) / config.batch_size, out)
+    history, running, running_acc = [], 0.0, 0.0
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = _cosine_lr(step, steps, config.lr)
+        imu, pose, _ = batcher.draw()
+        e_imu, e_pose = model.imu(imu), model.pose(pose)
+        loss = config.pair_weight * info_nce(e_imu, e_pose, model.config.contrastive_temperature)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        progress.samples += imu.shape[0]
+        with torch.no_grad():
+            acc = (e_imu @ e_pose.t()).argmax(dim=1).eq(torch.arange(imu.shape[0])).float().mean().item()
+        running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
+        running_acc = 0.9 * running_acc + 0.1 * acc if step else acc
+        if (step + 1) % config.log_every == 0 or step + 1 == steps:
+            history.append(progress.line(step, running, "retrieval@1", running_acc))
+    return history, progress.samples
+
+
+def train_supervised(model: JointModel, labelled: _Batcher, unlabelled: _Batcher | None, config: TrainConfig, steps: int, out: TextIO | None, phase: str) -> tuple[list[dict], int]:
+    model.train()
+    opt = _optimiser(model, config.lr, config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed + 17)
+    progress = _Progress(phase, steps, len(labelled.refs) / config.batch_size, out)
+    history, running, running_acc = [], 0.0, 0.0
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = _cosine_lr(step, steps, config.lr)
+        imu, pose, labels = labelled.draw()
+        loss, fused = supervised_loss(model, model.imu(imu), model.pose(pose), labels, config, generator)
+        progress.samples += imu.shape[0]
+        if unlabelled is not None:
+            u_imu, u_pose, _ = unlabelled.draw()
+            loss = loss + config.pair_weight * info_nce(model.imu(u_imu), model.pose(u_pose), model.config.contrastive_temperature)
+            progress.samples += u_imu.shape[0]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        acc = fused.detach().argmax(dim=1).eq(labels).float().mean().item()
+        running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
+        running_acc = 0.9 * running_acc + 0.1 * acc if step else acc
+        if (step + 1) % config.log_every == 0 or step + 1 == steps:
+            history.append(progress.line(step, running, "train_acc", running_acc))
+    return history, progress.samples
+
+
+def train(
+    classes: Sequence[ClassInfo],
+    train_clips: Sequence[PairedClip],
+    config: TrainConfig,
+    model_config: ModelConfig | None = None,
+    text: TextEmbedder | str | None = None,
+    out: TextIO | None = sys.stdout,
+    init_model: JointModel | None = None,
+    on_phase: Callable[[str, JointModel], None] | None = None,
+) -> TrainResult:
+    """Train one model with ``config.strategy``; ``init_model`` continues from a checkpoint
+    (e.g. a pretrained one) instead of starting fresh."""
+    seed_everything(config.seed)
+    rng = np.random.default_rng(config.seed)
+    model = init_model if init_model is not None else build_model(classes, train_clips, model_config, text)
+    all_refs = enumerate_windows(train_clips)
+    labelled_refs = labelled_subset(all_refs, train_clips, config.label_fraction, len(classes), config.seed)
+    labelled = _Batcher(train_clips, labelled_refs, config, rng)
+    unlabelled = _Batcher(train_clips, all_refs, config, np.random.default_rng(config.seed + 1))
+    started = time.perf_counter()
+    history: list[dict] = []
+    samples = 0
+    if config.strategy == "pretrain-finetune" and config.pretrain_steps > 0:
+        h, n = pretrain_contrastive(model, unlabelled, config, config.pretrain_steps, out)
+        history += h
+        samples += n
+        if on_phase is not None:
+            on_phase("pretrained", model)
+    if config.steps > 0:
+        use_pairs = unlabelled if config.strategy == "joint" else None
+        phase = {"supervised": "supervised", "pretrain-finetune": "finetune", "joint": "joint"}[config.strategy]
+        h, n = train_supervised(model, labelled, use_pairs, config, config.steps, out, phase)
+        history += h
+        samples += n
+    model.eval()
+    return TrainResult(model, config, time.perf_counter() - started, samples, history, len(labelled_refs))

@@ -1,0 +1,37 @@
+import { stringify } from 'yaml';
+import { publishedSchema, type GatewayConfig } from './schema.ts';
+
+export const REDACTED = '<redacted>';
+
+/** A copy safe to print or log: passwords, tokens and URL credentials replaced. */
+export function redactConfig(config: GatewayConfig): GatewayConfig {
+  const copy = structuredClone(config);
+  if (copy.mqtt.password !== undefined) copy.mqtt.password = REDACTED;
+  if (copy.http.token !== undefined) copy.http.token = REDACTED;
+  if (copy.mqtt.url !== undefined) copy.mqtt.url = redactUrl(copy.mqtt.url);
+  return copy;
+}
+
+function redactUrl(url: string): string {
+  // Only the password part of `scheme://user:password@host`; the user name helps debugging.
+  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, `$1${REDACTED}@`);
+}
+
+/** The effective configuration as YAML (what --print-config shows), secrets redacted. */
+export function configToYaml(config: GatewayConfig): string {
+  return stringify(inSchemaOrder(redactConfig(config), publishedSchema()), { lineWidth: 0 });
+}
+
+/** Keys in the schema's (and the example file's) order, whatever order overrides added them in. */
+function inSchemaOrder(value: unknown, schema: Record<string, unknown> | undefined): unknown {
+  if (Array.isArray(value))
+    return value.map((v) => inSchemaOrder(v, schema?.['items'] as Record<string, unknown>));
+  if (value === null || typeof value !== 'object') return value;
+  const properties = (schema?.['properties'] ?? {}) as Record<string, Record<string, unknown>>;
+  const source = value as Record<string, unknown>;
+  const keys = [
+    ...Object.keys(properties).filter((k) => k in source),
+    ...Object.keys(source).filter((k) => !(k in properties)),
+  ];
+  return Object.fromEntries(keys.map((k) => [k, inSchemaOrder(source[k], properties[k])]));
+}

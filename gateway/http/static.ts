@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GatewayError, errorMessage } from '../observability/errors.ts';
+
+export interface StaticFile {
+  readonly body: Buffer;
+  readonly contentType: string;
+}
+
+/** The live page is three fixed files; serving a fixed map needs no path handling at all. */
+const FILES: Record<string, { file: string; contentType: string }> = {
+  '/': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
+  '/app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
+  '/style.css': { file: 'style.css', contentType: 'text/css; charset=utf-8' },
+};
+
+export const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+
+export function loadPublicFiles(dir: string = DEFAULT_PUBLIC_DIR): Map<string, StaticFile> {
+  const files = new Map<string, StaticFile>();
+  for (const [route, { file, contentType }] of Object.entries(FILES)) {
+    const path = join(dir, file);
+    try {
+      files.set(route, { body: readFileSync(path), contentType });
+    } catch (cause) {
+      throw new GatewayError('HTTP_PUBLIC_MISSING', `live page file ${path} cannot be read: ${errorMessage(cause)}`, {
+        cause,
+        details: { file: path },
+      });
+    }
+  }
+  return files;
+}

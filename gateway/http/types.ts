@@ -1,0 +1,90 @@
+import type { Observable } from 'rxjs';
+import type { Registry } from 'prom-client';
+import type { ActivityEvent, DeviceState, SubjectState } from '../domain/events.ts';
+import type { Modality } from '../domain/samples.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ComponentHealth, ComponentStatus } from '../observability/health.ts';
+
+/** `GET /health` body. Build it from a HealthRegistry with `healthReport()` (health.ts). */
+export interface HealthReport {
+  readonly status: ComponentStatus;
+  readonly components: Readonly<Record<string, ComponentHealth>>;
+}
+
+/** `GET /api/model` body: the loaded model as a client needs to know it. */
+export interface ModelInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly classes: readonly { readonly id: string; readonly name: string }[];
+  readonly encoders: readonly {
+    readonly name: string;
+    readonly modality: Modality;
+    /** Execution provider that loaded (tensorrt, cuda, cpu). */
+    readonly provider: string;
+    readonly sampleRateHz: number;
+    readonly windowSamples: number;
+    readonly hopSamples: number;
+  }[];
+  /** Anything else worth showing (fusion, training metrics, manifest path…). */
+  readonly [extra: string]: unknown;
+}
+
+/** `GET /api/info` body: who this gateway is and how to reach its MQTT output. */
+export interface GatewayInfo {
+  readonly gateway: string;
+  readonly version: string;
+  /** Where events are published; null when MQTT is disabled. */
+  readonly mqtt: { readonly host: string; readonly port: number; readonly baseTopic: string } | null;
+}
+
+/**
+ * What the HTTP server reads from the running gateway. app.ts implements it; tests script it.
+ * Every method is called per request and must be cheap and non-blocking.
+ */
+export interface GatewayView {
+  info(): GatewayInfo;
+  health(): HealthReport;
+  /** The app's prom-client registry; `/metrics` renders it and the HTTP server adds its own metrics to it. */
+  readonly metricsRegistry: Registry;
+  subjects(): readonly SubjectState[];
+  devices(): readonly DeviceState[];
+  /** null while no model is loaded. */
+  model(): ModelInfo | null;
+  /** Hot streams: every activity event, every subject state update, every device state update. */
+  readonly activity$: Observable<ActivityEvent>;
+  readonly states$: Observable<SubjectState>;
+  readonly deviceStates$?: Observable<DeviceState>;
+  /** The last `n` activity events, oldest first. */
+  recentEvents(n: number): readonly ActivityEvent[];
+  /**
+   * Loads the model again from disk. Rejects (ideally with a GatewayError naming the
+   * problem) when the new model is bad; the old one must keep serving.
+   */
+  reloadModel(): Promise<ModelInfo>;
+}
+
+export interface SseOptions {
+  /** A comment line every this many ms keeps proxies and the browser from timing out. Default 15 000. */
+  readonly heartbeatMs?: number;
+  /**
+   * Bytes a client may have queued unsent before it is dropped as too slow (its socket
+   * is not draining). Bounds memory per client. Default 1 MiB.
+   */
+  readonly maxBufferedBytes?: number;
+  /** Recent events sent to a newly connected client. Default 20. */
+  readonly recentOnConnect?: number;
+}
+
+export interface HttpServerOptions {
+  /** Interface to bind; loopback unless the operator opens it up. Default 127.0.0.1. */
+  readonly host?: string;
+  /** 0 picks a free port. Default 8080. */
+  readonly port?: number;
+  /** Bearer token for endpoints that change anything; without one they answer 403. */
+  readonly token?: string;
+  readonly logger: Logger;
+  readonly view: GatewayView;
+  readonly sse?: SseOptions;
+  /** Directory of the live page (index.html, app.js, style.css). Default: ./public beside this module. */
+  readonly publicDir?: string;
+}

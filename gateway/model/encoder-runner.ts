@@ -1,0 +1,94 @@
+import * as ort from 'onnxruntime-node';
+import type { EncoderRunner } from '../domain/model.ts';
+import type { Modality } from '../domain/samples.ts';
+import { GatewayError } from '../observability/errors.ts';
+import type { EncoderManifest } from './manifest.ts';
+import { expectedInputDims } from './manifest.ts';
+import type { OpenedSession, ProviderFailure } from './session.ts';
+
+/**
+ * One encoder's onnxruntime session behind the domain's EncoderRunner. Runs are counted so
+ * that `close()` (after a model swap) waits for batches already in flight instead of
+ * releasing a session under them; runs started after close fail with MODEL_CLOSED.
+ */
+export class OrtEncoderRunner implements EncoderRunner {
+  readonly name: string;
+  readonly modality: Modality;
+  readonly provider: string;
+  /** Providers tried before `provider` and why each failed (empty when the first loaded). */
+  readonly providerFailures: readonly ProviderFailure[];
+  readonly sampleRateHz: number;
+  readonly windowSamples: number;
+  readonly hopSamples: number;
+  readonly inputSize: number;
+  readonly embeddingDim: number;
+  /** One input's dims without the batch axis: IMU [6, T], pose [T, 17, 3]. */
+  readonly inputDims: readonly number[];
+  readonly loadMs: number;
+  readonly manifest: EncoderManifest;
+
+  private readonly session: ort.InferenceSession;
+  private readonly inputName: string;
+  private readonly outputName: string;
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
+  private closed: Promise<void> | undefined;
+
+  constructor(manifest: EncoderManifest, embeddingDim: number, opened: OpenedSession) {
+    this.manifest = manifest;
+    this.name = manifest.name;
+    this.modality = manifest.modality;
+    this.provider = opened.provider;
+    this.providerFailures = opened.failures;
+    this.loadMs = opened.loadMs;
+    this.sampleRateHz = manifest.sampleRateHz;
+    this.windowSamples = manifest.windowSamples;
+    this.hopSamples = manifest.hopSamples;
+    this.inputDims = expectedInputDims(manifest);
+    this.inputSize = this.inputDims.reduce((a, b) => a * b, 1);
+    this.embeddingDim = embeddingDim;
+    this.session = opened.session;
+    this.inputName = manifest.input.name;
+    this.outputName = manifest.output.name;
+  }
+
+  async run(batch: Float32Array, batchSize: number): Promise<Float32Array> {
+    if (this.closed)
+      throw new GatewayError(
+        'MODEL_CLOSED',
+        `encoder ${this.name} was closed (model replaced or gateway stopping)`,
+      );
+    if (!Number.isInteger(batchSize) || batchSize < 1 || batch.length !== batchSize * this.inputSize) {
+      throw new GatewayError(
+        'MODEL_RUN_INVALID_INPUT',
+        `encoder ${this.name}: got ${batch.length} values for batch ${batchSize}, expected ${batchSize} × ${this.inputSize}`,
+      );
+    }
+    this.inFlight++;
+    try {
+      const input = new ort.Tensor('float32', batch, [batchSize, ...this.inputDims]);
+      const results = await this.session.run({ [this.inputName]: input }, [this.outputName]);
+      const output = results[this.outputName];
+      const data = output?.data;
+      if (!(data instanceof Float32Array) || data.length !== batchSize * this.embeddingDim) {
+        throw new GatewayError(
+          'MODEL_RUN_BAD_OUTPUT',
+          `encoder ${this.name}: output '${this.outputName}' has ${data?.length ?? 0} values (${output?.type ?? 'none'}), expected float32 ${batchSize} × ${this.embeddingDim}`,
+        );
+      }
+      return data;
+    } finally {
+      this.inFlight--;
+      if (this.inFlight === 0) this.idle?.();
+    }
+  }
+
+  /** Waits for runs in flight, then releases the session. Idempotent. */
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
+      await this.session.release();
+    })();
+    return this.closed;
+  }
+}

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { LoadedModel } from '../domain/model.ts';
+import type { Logger } from '../observability/logger.ts';
+import { GatewayError, errorMessage } from '../observability/errors.ts';
+import type { ExecutionProviderName } from '../config/schema.ts';
+import { validateManifest, type ModelManifest } from './manifest.ts';
+import { decodePrototypes, readVerifiedFiles } from './files.ts';
+import { openSession } from './session.ts';
+import { OrtEncoderRunner } from './encoder-runner.ts';
+
+export interface LoadModelOptions {
+  /** Tried in order per encoder (e.g. tensorrt → cuda → cpu); the first that loads is used. */
+  readonly providers: readonly ExecutionProviderName[];
+  readonly intraOpThreads?: number | undefined;
+  readonly logger: Logger;
+}
+
+/** LoadedModel plus what /health, MQTT status and the parity check need. */
+export interface OrtLoadedModel extends LoadedModel {
+  /** Absolute model directory. */
+  readonly dir: string;
+  readonly manifest: ModelManifest;
+  readonly encoders: readonly OrtEncoderRunner[];
+  /** sha256 of manifest.json: identifies exactly what is loaded. */
+  readonly manifestSha256: string;
+  encoder(name: string): OrtEncoderRunner | undefined;
+}
+
+/**
+ * Loads a model directory (docs/model-format.md): manifest validated against its schema,
+ * every referenced file's sha256 checked, one onnxruntime session per encoder on the first
+ * configured provider that works, graph inputs checked against the manifest.
+ * Coded failures: MODEL_FILE_MISSING, MODEL_MANIFEST_INVALID, MODEL_HASH_MISMATCH,
+ * MODEL_ONNX_INVALID, MODEL_PROVIDER_UNAVAILABLE, MODEL_INPUT_MISMATCH, MODEL_OUTPUT_MISMATCH.
+ * Nothing stays open on failure.
+ */
+export async function loadModel(dir: string, options: LoadModelOptions): Promise<OrtLoadedModel> {
+  const root = resolve(dir);
+  const manifestPath = join(root, 'manifest.json');
+  const started = performance.now();
+
+  let text: Buffer;
+  try {
+    text = await readFile(manifestPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new GatewayError(
+      'MODEL_FILE_MISSING',
+      code === 'ENOENT'
+        ? `No model at ${root}: ${manifestPath} does not exist (model.path in the configuration)`
+        : `Cannot read ${manifestPath}: ${errorMessage(err)}`,
+      { cause: err, details: { file: manifestPath } },
+    );
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text.toString('utf8'));
+  } catch (err) {
+    throw new GatewayError(
+      'MODEL_MANIFEST_INVALID',
+      `${manifestPath} is not valid JSON: ${errorMessage(err)}`,
+      {
+        cause: err,
+        details: { file: manifestPath },
+      },
+    );
+  }
+  const manifest = validateManifest(data, manifestPath);
+  const files = await readVerifiedFiles(root, manifest);
+  const prototypes = decodePrototypes(files.get('$.prototypes')!, manifest);
+
+  const runners: OrtEncoderRunner[] = [];
+  try {
+    for (const [i, encoder] of manifest.encoders.entries()) {
+      const file = files.get(`$.encoders[${i}]`)!;
+      const opened = await openSession(file.bytes, encoder, i, file.path, options);
+      const runner = new OrtEncoderRunner(encoder, manifest.embeddingDim, opened);
+      runners.push(runner);
+      options.logger.info(
+        {
+          encoder: runner.name,
+          modality: runner.modality,
+          provider: runner.provider,
+          providerFailures: runner.providerFailures,
+          loadMs: Math.round(runner.loadMs),
+        },
+        `encoder ${runner.name} loaded on ${runner.provider}`,
+      );
+    }
+  } catch (err) {
+    await Promise.allSettled(runners.map((r) => r.close()));
+    throw err;
+  }
+
+  const model: OrtLoadedModel = {
+    dir: root,
+    manifest,
+    manifestSha256: createHash('sha256').update(text).digest('hex'),
+    name: manifest.name,
+    version: manifest.version,
+    embeddingDim: manifest.embeddingDim,
+    temperature: manifest.temperature,
+    classes: manifest.classes.map((c) => ({ id: c.id, name: c.name, description: c.description })),
+    prototypes,
+    encoders: runners,
+    fusion: manifest.fusion.method,
+    encoder: (name) => runners.find((r) => r.name === name),
+    close: async () => {
+      await Promise.all(runners.map((r) => r.close()));
+    },
+  };
+  options.logger.info(
+    {
+      model: model.name,
+      version: model.version,
+      dir: root,
+      providers: Object.fromEntries(runners.map((r) => [r.name, r.provider])),
+      loadMs: Math.round(performance.now() - started),
+    },
+    `model ${model.name} ${model.version} loaded`,
+  );
+  return model;
+}

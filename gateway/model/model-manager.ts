@@ -1,0 +1,184 @@
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from '../observability/logger.ts';
+import type { HealthRegistry } from '../observability/health.ts';
+import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
+import type { ExecutionProviderName } from '../config/schema.ts';
+import { loadModel, type OrtLoadedModel } from './load-model.ts';
+
+export interface ModelManagerOptions {
+  /** Model directory loaded by `start()` and by `reload()` without an argument. */
+  readonly dir: string;
+  readonly providers: readonly ExecutionProviderName[];
+  readonly intraOpThreads?: number | undefined;
+  readonly logger: Logger;
+  /** Component 'model' is kept up to date here when given. */
+  readonly health?: HealthRegistry;
+  /** mujo_model_loads_total{result} is registered here when given. */
+  readonly metrics?: Registry;
+}
+
+export type ReloadResult =
+  | {
+      readonly ok: true;
+      readonly model: OrtLoadedModel;
+      readonly previous: { name: string; version: string } | undefined;
+    }
+  | { readonly ok: false; readonly error: GatewayError; readonly model: OrtLoadedModel | undefined };
+
+export type SwapListener = (next: OrtLoadedModel, previous: OrtLoadedModel | undefined) => void;
+
+function asGatewayError(err: unknown): GatewayError {
+  return err instanceof GatewayError
+    ? err
+    : new GatewayError(errorCode(err), errorMessage(err), { cause: err });
+}
+
+/**
+ * Holds the model the pipeline uses. A reload loads the new model completely (manifest,
+ * hashes, every session) before swapping; if anything fails, the current model keeps serving
+ * and the coded error is returned. The replaced model's sessions close after the swap, once
+ * their in-flight batches finish, so callers should read `current` per batch.
+ */
+export class ModelManager {
+  private model: OrtLoadedModel | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly listeners = new Set<SwapListener>();
+  private readonly loads: Counter<'result'> | undefined;
+  private closed = false;
+
+  constructor(private readonly options: ModelManagerOptions) {
+    this.loads = options.metrics
+      ? new Counter({
+          name: 'mujo_model_loads_total',
+          help: 'Model loads (start and reloads) by result: ok, or the error code',
+          labelNames: ['result'],
+          registers: [options.metrics],
+        })
+      : undefined;
+  }
+
+  /** The model serving now, if any. */
+  get current(): OrtLoadedModel | undefined {
+    return this.model;
+  }
+
+  /** The model serving now; throws MODEL_NOT_LOADED before a successful start. */
+  requireCurrent(): OrtLoadedModel {
+    if (!this.model) throw new GatewayError('MODEL_NOT_LOADED', 'no model is loaded');
+    return this.model;
+  }
+
+  /** Called after each swap, before the previous model is closed. Returns an unsubscribe. */
+  onSwap(listener: SwapListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Initial load: throws the coded error (the gateway cannot run without a model). */
+  async start(): Promise<OrtLoadedModel> {
+    const result = await this.reload();
+    if (!result.ok) throw result.error;
+    return result.model;
+  }
+
+  /**
+   * Loads `dir` (default: the configured one) and swaps it in if it loads completely.
+   * Reloads run one at a time, in call order.
+   */
+  reload(dir: string = this.options.dir): Promise<ReloadResult> {
+    const run = this.queue.then(() => this.reloadNow(dir));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadNow(dir: string): Promise<ReloadResult> {
+    if (this.closed) {
+      return {
+        ok: false,
+        error: new GatewayError('MODEL_CLOSED', 'model manager is closed'),
+        model: undefined,
+      };
+    }
+    const { logger, health } = this.options;
+    if (!this.model) health?.set('model', { status: 'starting', details: { dir } });
+    let next: OrtLoadedModel;
+    try {
+      next = await loadModel(dir, {
+        providers: this.options.providers,
+        intraOpThreads: this.options.intraOpThreads,
+        logger,
+      });
+    } catch (err) {
+      const error = asGatewayError(err);
+      this.loads?.inc({ result: error.code });
+      logger.error(
+        {
+          err: error,
+          code: error.code,
+          dir,
+          keeping: this.model ? `${this.model.name} ${this.model.version}` : null,
+        },
+        this.model
+          ? `model reload failed, keeping ${this.model.name} ${this.model.version}`
+          : 'model load failed',
+      );
+      health?.set('model', {
+        // A failed reload leaves the old model serving: degraded, not down.
+        status: this.model ? 'degraded' : 'down',
+        error: { code: error.code, message: error.message, at: new Date().toISOString() },
+        details: this.model ? describe(this.model) : { dir },
+      });
+      return { ok: false, error, model: this.model };
+    }
+
+    const previous = this.model;
+    this.model = next;
+    this.loads?.inc({ result: 'ok' });
+    health?.set('model', { status: 'up', details: describe(next) });
+    for (const listener of this.listeners) {
+      try {
+        listener(next, previous);
+      } catch (err) {
+        logger.error({ err, code: errorCode(err) }, 'model swap listener failed');
+      }
+    }
+    if (previous) {
+      logger.info(
+        { from: `${previous.name} ${previous.version}`, to: `${next.name} ${next.version}` },
+        'model swapped; closing the previous sessions',
+      );
+      await previous.close();
+    }
+    return {
+      ok: true,
+      model: next,
+      previous: previous && { name: previous.name, version: previous.version },
+    };
+  }
+
+  /** Closes the current model after pending reloads; the manager cannot be used afterwards. */
+  async close(): Promise<void> {
+    await this.queue;
+    this.closed = true;
+    const model = this.model;
+    this.model = undefined;
+    this.options.health?.set('model', { status: 'stopped' });
+    await model?.close();
+  }
+}
+
+/** What /health and the MQTT status response show about a model. */
+export function describe(model: OrtLoadedModel): Record<string, unknown> {
+  return {
+    name: model.name,
+    version: model.version,
+    dir: model.dir,
+    manifestSha256: model.manifestSha256,
+    encoders: model.encoders.map((e) => ({
+      name: e.name,
+      modality: e.modality,
+      provider: e.provider,
+      providerFailures: e.providerFailures,
+    })),
+  };
+}

@@ -1,0 +1,166 @@
+import * as ort from 'onnxruntime-node';
+import type { Logger } from '../observability/logger.ts';
+import { GatewayError, errorMessage } from '../observability/errors.ts';
+import type { ExecutionProviderName } from '../config/schema.ts';
+import type { EncoderManifest } from './manifest.ts';
+import { jsonPath } from './manifest.ts';
+
+/*
+ * The only place that creates onnxruntime sessions. Asking onnxruntime for a provider whose
+ * libraries are absent throws instead of falling back, so providers are tried one at a time,
+ * in the configured order, and every refusal is kept to be reported.
+ */
+
+export interface ProviderFailure {
+  readonly provider: string;
+  readonly message: string;
+}
+
+export interface SessionOptions {
+  readonly providers: readonly ExecutionProviderName[];
+  readonly intraOpThreads?: number | undefined;
+  readonly logger: Logger;
+}
+
+export interface OpenedSession {
+  readonly session: ort.InferenceSession;
+  readonly provider: ExecutionProviderName;
+  /** Providers tried before the one that loaded, and why each failed. */
+  readonly failures: readonly ProviderFailure[];
+  readonly loadMs: number;
+}
+
+let ortLogLevelSet = false;
+
+/**
+ * onnxruntime reads its log level once, at the first session. Its own output goes straight to
+ * stderr (coloured, unstructured); provider refusals are reported through pino instead, so
+ * only fatal native messages are let through unless configured otherwise.
+ */
+export function configureOrtLogging(
+  level: 'verbose' | 'info' | 'warning' | 'error' | 'fatal' = 'fatal',
+): void {
+  if (ortLogLevelSet) return;
+  ort.env.logLevel = level;
+  ortLogLevelSet = true;
+}
+
+function firstLine(message: string): string {
+  // onnxruntime appends native log dumps to some messages; the first line carries the reason.
+  return (message.split('\n')[0] ?? message).replace(/\u001b\[[0-9;]*m/g, '').trim();
+}
+
+export async function openSession(
+  bytes: Uint8Array,
+  encoder: EncoderManifest,
+  index: number,
+  file: string,
+  options: SessionOptions,
+): Promise<OpenedSession> {
+  configureOrtLogging();
+  const failures: ProviderFailure[] = [];
+  for (const provider of options.providers) {
+    const started = performance.now();
+    try {
+      const session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+        interOpNumThreads: 1,
+        ...(options.intraOpThreads !== undefined ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      });
+      const loadMs = performance.now() - started;
+      try {
+        checkGraphIo(session, encoder, index, file);
+      } catch (err) {
+        await session.release();
+        throw err;
+      }
+      return { session, provider, failures, loadMs };
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      const message = firstLine(errorMessage(err));
+      failures.push({ provider, message });
+      const next = options.providers[options.providers.indexOf(provider) + 1];
+      options.logger.warn(
+        { encoder: encoder.name, provider, reason: message, next: next ?? null },
+        next
+          ? `encoder ${encoder.name}: provider ${provider} failed, trying ${next}`
+          : `encoder ${encoder.name}: provider ${provider} failed`,
+      );
+    }
+  }
+  const reasons = failures.map((f) => `${f.provider}: ${f.message}`);
+  // The CPU provider is always built in, so its refusal means the bytes, not the machine.
+  if (options.providers.includes('cpu')) {
+    throw new GatewayError(
+      'MODEL_ONNX_INVALID',
+      `onnxruntime refused ${file} (encoder ${encoder.name}):\n  - ${reasons.join('\n  - ')}`,
+      {
+        details: { file, encoder: encoder.name, failures },
+      },
+    );
+  }
+  throw new GatewayError(
+    'MODEL_PROVIDER_UNAVAILABLE',
+    `No configured execution provider could load ${file} (encoder ${encoder.name}; add 'cpu' to model.providers as a fallback):\n  - ${reasons.join('\n  - ')}`,
+    { details: { file, encoder: encoder.name, failures } },
+  );
+}
+
+/** The graph must take and give what the manifest promises, or windows would be misread. */
+function checkGraphIo(
+  session: ort.InferenceSession,
+  encoder: EncoderManifest,
+  index: number,
+  file: string,
+): void {
+  const input = session.inputMetadata.find((m) => m.name === encoder.input.name);
+  const inputRef = jsonPath(['encoders', index, 'input']);
+  if (!input) {
+    throw new GatewayError(
+      'MODEL_INPUT_MISMATCH',
+      `${file}: the manifest's input '${encoder.input.name}' (${inputRef}.name) is not a graph input; graph inputs: ${session.inputNames.join(', ')}`,
+      { details: { file, expected: encoder.input.name, actual: session.inputNames } },
+    );
+  }
+  if (session.inputNames.length !== 1) {
+    throw new GatewayError(
+      'MODEL_INPUT_MISMATCH',
+      `${file}: expected one graph input, got ${session.inputNames.length} (${session.inputNames.join(', ')})`,
+      { details: { file, actual: session.inputNames } },
+    );
+  }
+  if (input.isTensor) {
+    const problems: string[] = [];
+    if (input.type !== 'float32') problems.push(`type ${input.type}, expected float32`);
+    const graph = input.shape;
+    const manifest = encoder.input.shape;
+    if (graph.length !== manifest.length) {
+      problems.push(`rank ${graph.length}, expected ${manifest.length}`);
+    } else {
+      // Axis 0 is the dynamic batch; a symbolic (string) axis elsewhere accepts any size.
+      graph.forEach((dim, axis) => {
+        if (axis > 0 && typeof dim === 'number' && dim !== manifest[axis]) {
+          problems.push(`axis ${axis} is ${dim}, expected ${String(manifest[axis])}`);
+        }
+      });
+      if (typeof graph[0] === 'number' && graph[0] !== 1)
+        problems.push(`batch axis is fixed at ${graph[0]}, expected dynamic`);
+    }
+    if (problems.length > 0) {
+      throw new GatewayError(
+        'MODEL_INPUT_MISMATCH',
+        `${file}: input '${input.name}' is ${JSON.stringify(graph)} ${input.type} in the graph, the manifest says ${JSON.stringify(manifest)} float32 (${inputRef}.shape): ${problems.join('; ')}`,
+        { details: { file, graph, manifest } },
+      );
+    }
+  }
+  if (!session.outputNames.includes(encoder.output.name)) {
+    throw new GatewayError(
+      'MODEL_OUTPUT_MISMATCH',
+      `${file}: the manifest's output '${encoder.output.name}' (${jsonPath(['encoders', index, 'output', 'name'])}) is not a graph output; graph outputs: ${session.outputNames.join(', ')}`,
+      { details: { file, expected: encoder.output.name, actual: session.outputNames } },
+    );
+  }
+}

@@ -1,0 +1,281 @@
+import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  PAYLOAD_VERSION,
+  type ActivityEvent,
+  type ActivityTransition,
+  type SubjectScores,
+  type SubjectState,
+} from '../../domain/events.ts';
+import type { LoadedModel } from '../../domain/model.ts';
+import type { Modality } from '../../domain/samples.ts';
+import { nsToIso, type Clock } from '../../domain/time.ts';
+import { argmax, topClassScores } from '../class-scores.ts';
+import type { PipelineMetrics } from '../metrics.ts';
+
+export interface SmoothingOptions {
+  /** Gateway id written into every payload. */
+  readonly gateway: string;
+  /** Weight of the newest hop in the exponential moving average of probabilities (0..1]. */
+  readonly emaAlpha?: number;
+  /** Smoothed probability a class needs to start (or take over) an activity. */
+  readonly enterThreshold?: number;
+  /** Below this smoothed probability the current activity is on its way out. */
+  readonly exitThreshold?: number;
+  /** A start, change or end must hold this long (data time) before it is emitted, s. */
+  readonly minDwellS?: number;
+  readonly topK?: number;
+  /** Each subject's state is re-emitted at least this often, s (and on every change). */
+  readonly stateIntervalS?: number;
+  /** A subject without scores for this long (gateway clock) ends its activity and is forgotten, s. */
+  readonly idleEndS?: number;
+  /** Period of the housekeeping tick (periodic state, idle end), ms. */
+  readonly tickMs?: number;
+}
+
+export interface SmoothingDeps {
+  readonly clock: Clock;
+  readonly scheduler?: SchedulerLike;
+  readonly metrics?: PipelineMetrics;
+  /** Source of the per-gateway event sequence number; default counts from 1. */
+  readonly nextSeq?: () => number;
+}
+
+export type ActivityOutput =
+  | { readonly kind: 'event'; readonly event: ActivityEvent }
+  | { readonly kind: 'state'; readonly state: SubjectState };
+
+type SmoothingModel = Pick<LoadedModel, 'name' | 'version' | 'classes'>;
+
+interface Pending {
+  readonly cls: number;
+  /** Data time (window end) at which the condition first held. */
+  readonly sinceNs: number;
+  /** Time the change is dated to: centre of that first window. */
+  readonly atNs: number;
+}
+
+interface SubjectSmoothing {
+  readonly id: string;
+  ema: Float32Array | null;
+  current: { cls: number; startNs: number } | null;
+  candidate: Pending | null;
+  exit: Pending | null;
+  modalities: readonly Modality[];
+  sources: readonly string[];
+  lastEndNs: number;
+  lastLatencyMs: number;
+  lastReceivedNs: number;
+  nextStateAtNs: number;
+}
+
+/**
+ * Turns per-hop fused probabilities into activity events with hysteresis, per subject:
+ * an exponential moving average of the probabilities; a class starts when its average
+ * reaches `enterThreshold`, another class takes over when it reaches `enterThreshold` as
+ * the top class, and the current one ends when it falls below `exitThreshold` — each only
+ * after the condition held for `minDwellS` of data time, so a probability hovering around a
+ * threshold does not flicker. Emits events (started / changed / ended) and the subject's
+ * state (on every change and every `stateIntervalS`). A subject whose scores stop for
+ * `idleEndS` ends its activity; on completion every subject ends and emits a final state.
+ */
+export function smoothActivity(
+  model: SmoothingModel,
+  options: SmoothingOptions,
+  deps: SmoothingDeps,
+): OperatorFunction<SubjectScores, ActivityOutput> {
+  const alpha = options.emaAlpha ?? 0.5;
+  const enter = options.enterThreshold ?? 0.5;
+  const exit = options.exitThreshold ?? 0.35;
+  const dwellNs = (options.minDwellS ?? 1) * 1e9;
+  const k = options.topK ?? 3;
+  const stateIntervalNs = (options.stateIntervalS ?? 10) * 1e9;
+  const idleEndNs = (options.idleEndS ?? 3) * 1e9;
+  const tickMs = options.tickMs ?? 250;
+  const scheduler = deps.scheduler ?? asyncScheduler;
+  const { clock, metrics } = deps;
+  let seq = 0;
+  const nextSeq = deps.nextSeq ?? (() => ++seq);
+  if (!(exit <= enter)) throw new RangeError(`exitThreshold (${exit}) must not exceed enterThreshold (${enter})`);
+
+  return (source) =>
+    new Observable<ActivityOutput>((subscriber) => {
+      const subjects = new Map<string, SubjectSmoothing>();
+      let tick: Subscription | null = null;
+
+      const emitEvent = (
+        s: SubjectSmoothing,
+        transition: ActivityTransition,
+        cls: number,
+        startNs: number,
+        extra: { endNs?: number; previous?: string },
+      ): void => {
+        const cl = model.classes[cls];
+        if (!cl || !s.ema) return;
+        const now = clock.nowNs();
+        const event: ActivityEvent = {
+          v: PAYLOAD_VERSION,
+          gateway: options.gateway,
+          subject: s.id,
+          transition,
+          activity: cl.id,
+          activityName: cl.name,
+          confidence: s.ema[cls] as number,
+          topK: topClassScores(s.ema, model.classes, k),
+          start: nsToIso(startNs),
+          startNs,
+          ...(extra.endNs === undefined ? {} : { end: nsToIso(extra.endNs), endNs: extra.endNs }),
+          ...(extra.previous === undefined ? {} : { previous: extra.previous }),
+          model: model.name,
+          modelVersion: model.version,
+          latencyMs: s.lastLatencyMs + (now - s.lastReceivedNs) / 1e6,
+          seq: nextSeq(),
+          modalities: s.modalities,
+          sources: s.sources,
+        };
+        metrics?.events.inc({ transition });
+        subscriber.next({ kind: 'event', event });
+      };
+
+      const emitState = (s: SubjectSmoothing): void => {
+        const now = clock.nowNs();
+        s.nextStateAtNs = now + stateIntervalNs;
+        const cl = s.current ? model.classes[s.current.cls] : undefined;
+        subscriber.next({
+          kind: 'state',
+          state: {
+            v: PAYLOAD_VERSION,
+            gateway: options.gateway,
+            subject: s.id,
+            activity: cl?.id ?? null,
+            activityName: cl?.name ?? null,
+            confidence: s.current && s.ema ? (s.ema[s.current.cls] as number) : 0,
+            since: s.current ? nsToIso(s.current.startNs) : null,
+            reps: 0,
+            updated: nsToIso(now),
+            modalities: s.modalities,
+            sources: s.sources,
+          },
+        });
+      };
+
+      const end = (s: SubjectSmoothing, endNs: number): void => {
+        if (!s.current) return;
+        emitEvent(s, 'ended', s.current.cls, s.current.startNs, { endNs });
+        s.current = null;
+        s.candidate = null;
+        s.exit = null;
+      };
+
+      /** Remembers when `cls` first met its condition; true once it has held for the dwell time. */
+      const dwelt = (prev: Pending | null, cls: number, scores: SubjectScores): [Pending, boolean] => {
+        const p = prev && prev.cls === cls ? prev : { cls, sinceNs: scores.endNs, atNs: (scores.startNs + scores.endNs) / 2 };
+        return [p, scores.endNs - p.sinceNs >= dwellNs];
+      };
+
+      const step = (s: SubjectSmoothing, scores: SubjectScores): boolean => {
+        const p = scores.probabilities;
+        if (!s.ema) s.ema = Float32Array.from(p);
+        else for (let i = 0; i < p.length; i++) s.ema[i] = alpha * (p[i] as number) + (1 - alpha) * (s.ema[i] as number);
+        const ema = s.ema;
+        const top = argmax(ema);
+        const topP = ema[top] as number;
+        if (!s.current) {
+          if (topP < enter) {
+            s.candidate = null;
+            return false;
+          }
+          const [cand, ok] = dwelt(s.candidate, top, scores);
+          s.candidate = cand;
+          if (!ok) return false;
+          s.current = { cls: top, startNs: cand.atNs };
+          s.candidate = null;
+          emitEvent(s, 'started', top, cand.atNs, {});
+          return true;
+        }
+        const cur = s.current;
+        if (top !== cur.cls && topP >= enter) {
+          const [cand, ok] = dwelt(s.candidate, top, scores);
+          s.candidate = cand;
+          if (!ok) return false;
+          const previous = model.classes[cur.cls]?.id;
+          s.current = { cls: top, startNs: cand.atNs };
+          s.candidate = null;
+          s.exit = null;
+          emitEvent(s, 'changed', top, cand.atNs, { endNs: cand.atNs, ...(previous === undefined ? {} : { previous }) });
+          return true;
+        }
+        s.candidate = null;
+        if ((ema[cur.cls] as number) >= exit) {
+          s.exit = null;
+          return false;
+        }
+        const [ex, ok] = dwelt(s.exit, cur.cls, scores);
+        s.exit = ex;
+        if (!ok) return false;
+        end(s, ex.atNs);
+        return true;
+      };
+
+      const onTick = (): void => {
+        tick = null;
+        const now = clock.nowNs();
+        for (const s of subjects.values()) {
+          if (now - s.lastReceivedNs >= idleEndNs) {
+            end(s, s.lastEndNs);
+            s.modalities = [];
+            s.sources = [];
+            emitState(s);
+            subjects.delete(s.id);
+          } else if (now >= s.nextStateAtNs) {
+            emitState(s);
+          }
+        }
+        armTick();
+      };
+
+      const armTick = (): void => {
+        if (tick === null && subjects.size > 0) tick = scheduler.schedule(onTick, tickMs);
+      };
+
+      const subscription = source.subscribe({
+        next(scores) {
+          const now = clock.nowNs();
+          let s = subjects.get(scores.subjectId);
+          const fresh = !s;
+          if (!s) {
+            s = {
+              id: scores.subjectId, ema: null, current: null, candidate: null, exit: null,
+              modalities: scores.modalities, sources: scores.sources, lastEndNs: scores.endNs,
+              lastLatencyMs: scores.latencyMs, lastReceivedNs: now, nextStateAtNs: now,
+            };
+            subjects.set(s.id, s);
+          }
+          const presenceChanged = s.modalities.join() !== scores.modalities.join() || s.sources.join() !== scores.sources.join();
+          s.modalities = scores.modalities;
+          s.sources = scores.sources;
+          s.lastEndNs = scores.endNs;
+          s.lastLatencyMs = scores.latencyMs;
+          s.lastReceivedNs = now;
+          const changed = step(s, scores);
+          if (fresh || changed || presenceChanged) emitState(s);
+          armTick();
+        },
+        error: (err) => subscriber.error(err),
+        complete() {
+          tick?.unsubscribe();
+          tick = null;
+          for (const s of subjects.values()) {
+            end(s, s.lastEndNs);
+            emitState(s);
+          }
+          subjects.clear();
+          subscriber.complete();
+        },
+      });
+
+      return () => {
+        subscription.unsubscribe();
+        tick?.unsubscribe();
+      };
+    });
+}

@@ -1,0 +1,99 @@
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { EncoderRunner } from '../../domain/model.ts';
+import { IMU_CHANNELS, valuesPerSample } from '../../domain/samples.ts';
+import type { Clock } from '../../domain/time.ts';
+import type { SensorWindow } from '../../domain/windows.ts';
+import { gridTimeNs, samplesToNs, type GridChunk } from '../grid.ts';
+import { IdleSweep } from '../idle-sweep.ts';
+import type { PipelineMetrics } from '../metrics.ts';
+
+/** What windowing needs to know of an encoder. */
+export type WindowSpec = Pick<EncoderRunner, 'name' | 'modality' | 'sampleRateHz' | 'windowSamples' | 'hopSamples'>;
+
+export interface WindowDeps {
+  readonly clock: Clock;
+  readonly metrics?: PipelineMetrics;
+}
+
+interface SourceRing {
+  readonly ring: Float32Array;
+  /** Slot the next sample goes to. */
+  pos: number;
+  /** Contiguous samples seen since the last restart (saturates at the window length). */
+  filled: number;
+  /** Grid index the next sample must have to continue the run. */
+  expectedK: number;
+  lastDataNs: number;
+}
+
+/**
+ * Cuts each source's grid samples into windows of `windowSamples`, one every `hopSamples`.
+ * A window ends (exclusive) at grid index kEnd with kEnd ≡ 0 (mod hopSamples): on the
+ * epoch-anchored grid that is end = m · hop duration since the epoch, so windows of
+ * different encoders with the same hop duration (IMU 25 @ 50 Hz, pose 10 @ 20 Hz) end at the
+ * same instants. Only contiguous runs make windows: a restart needs a full window of new
+ * samples. `input` is laid out as the encoder expects (IMU [6, T] channel-major, pose [T, 17, 3]).
+ */
+export function slidingWindows(encoder: WindowSpec, deps: WindowDeps): OperatorFunction<GridChunk, SensorWindow> {
+  const T = encoder.windowSamples;
+  const hop = encoder.hopSamples;
+  const vps = valuesPerSample(encoder.modality);
+  const channelMajor = encoder.modality === 'imu';
+  const hopNs = samplesToNs(hop, encoder.sampleRateHz);
+
+  return (source) =>
+    new Observable<SensorWindow>((subscriber) => {
+      const rings = new Map<string, SourceRing>();
+      const sweep = new IdleSweep(rings);
+      return source.subscribe({
+        next(chunk) {
+          if (chunk.subjectId === undefined) return; // the pipeline's ingress refuses (and counts) these
+          let r = rings.get(chunk.sourceId);
+          if (!r) {
+            r = { ring: new Float32Array(T * vps), pos: 0, filled: 0, expectedK: chunk.firstIndex, lastDataNs: 0 };
+            rings.set(chunk.sourceId, r);
+          }
+          if (chunk.restart || chunk.firstIndex !== r.expectedK) r.filled = 0;
+          const { ring } = r;
+          const values = chunk.values;
+          for (let i = 0; i < chunk.count; i++) {
+            ring.set(values.subarray(i * vps, (i + 1) * vps), r.pos * vps);
+            r.pos = r.pos + 1 === T ? 0 : r.pos + 1;
+            if (r.filled < T) r.filled++;
+            const kEnd = chunk.firstIndex + i + 1;
+            if (r.filled === T && kEnd % hop === 0) {
+              const input = new Float32Array(T * vps);
+              // r.pos is now the oldest sample of the window.
+              if (channelMajor) {
+                for (let s = 0, slot = r.pos; s < T; s++, slot = slot + 1 === T ? 0 : slot + 1) {
+                  const from = slot * IMU_CHANNELS;
+                  for (let c = 0; c < IMU_CHANNELS; c++) input[c * T + s] = ring[from + c] as number;
+                }
+              } else {
+                const head = (T - r.pos) * vps;
+                input.set(ring.subarray(r.pos * vps), 0);
+                input.set(ring.subarray(0, r.pos * vps), head);
+              }
+              const endNs = (kEnd / hop) * hopNs;
+              deps.metrics?.windows.inc({ encoder: encoder.name });
+              subscriber.next({
+                subjectId: chunk.subjectId,
+                sourceId: chunk.sourceId,
+                modality: encoder.modality,
+                encoder: encoder.name,
+                startNs: gridTimeNs(kEnd - T, encoder.sampleRateHz),
+                endNs,
+                closedAtNs: deps.clock.nowNs(),
+                input,
+              });
+            }
+          }
+          r.expectedK = chunk.firstIndex + chunk.count;
+          r.lastDataNs = gridTimeNs(r.expectedK, encoder.sampleRateHz);
+          sweep.touch(r.lastDataNs);
+        },
+        error: (err) => subscriber.error(err),
+        complete: () => subscriber.complete(),
+      });
+    });
+}

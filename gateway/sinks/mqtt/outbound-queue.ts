@@ -1,0 +1,254 @@
+import type { Logger } from '../../observability/logger.ts';
+import type { MqttMetrics } from './metrics.ts';
+import { Spool, type Segment, type SpoolRecord } from './spool.ts';
+
+/*
+ * The outbound queue: every message the sink publishes, in publish order, until the broker
+ * acknowledges it.
+ *
+ * Each message gets a sequence number when queued; delivery order is seq order. Messages
+ * live in one of four places, always oldest to newest:
+ *
+ *   in flight  →  front (in memory)  →  spool records not read back yet  →  tail (in memory)
+ *
+ * Invariant: every message held only in memory is newer than every message on disk. A spill
+ * therefore writes ALL memory-only messages (in flight included) to the end of the spool, in
+ * seq order; the ones already in flight or in `front` stay in memory as the segment's
+ * "loaded" prefix, and the tail is dropped from memory to be read back later. New messages
+ * go to `front` while nothing on disk is waiting, else to `tail`.
+ *
+ * Retained messages are coalesced per topic: only the newest one queued for a topic is sent
+ * (state topics carry the latest value, not a history).
+ */
+
+export interface OutboundMessage {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1 | 2;
+  readonly retain: boolean;
+  readonly kind: string;
+}
+
+export interface QueueItem extends OutboundMessage {
+  readonly seq: number;
+  /** Where this message is on disk, once spilled. */
+  segment: Segment | undefined;
+  superseded: boolean;
+}
+
+export interface OutboundQueueOptions {
+  readonly spoolDir: string;
+  /** Memory-only messages held before everything is spilled to disk. */
+  readonly memoryMessages: number;
+  readonly maxSpoolBytes: number;
+  readonly segmentBytes: number;
+  readonly logger: Logger;
+  readonly metrics: MqttMetrics;
+}
+
+/** A FIFO with O(1) shift. */
+class Fifo<T> {
+  private items: T[] = [];
+  private head = 0;
+  get length(): number {
+    return this.items.length - this.head;
+  }
+  push(item: T): void {
+    this.items.push(item);
+  }
+  shift(): T | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const item = this.items[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return item;
+  }
+  /** Puts `item` back in seq order; returned items are older than nearly everything here. */
+  insertOrdered(item: T, seqOf: (t: T) => number): void {
+    let i = this.head;
+    while (i < this.items.length && seqOf(this.items[i]!) < seqOf(item)) i++;
+    if (i === this.head && this.head > 0) this.items[--this.head] = item;
+    else this.items.splice(i, 0, item);
+  }
+  drain(): T[] {
+    const out = this.items.slice(this.head);
+    this.items = [];
+    this.head = 0;
+    return out;
+  }
+  values(): T[] {
+    return this.items.slice(this.head);
+  }
+}
+
+export class OutboundQueue {
+  private readonly spool: Spool;
+  private front = new Fifo<QueueItem>();
+  private tail = new Fifo<QueueItem>();
+  private readonly inFlight = new Set<QueueItem>();
+  /** Newest queued seq per retained topic. */
+  private latestRetained = new Map<string, number>();
+  /** The memory-only item holding that newest seq, so it can be superseded in place. */
+  private readonly retainedInMemory = new Map<string, QueueItem>();
+  private nextSeq = 1;
+  private total = 0;
+  private memoryOnly = 0;
+  private readonly loadBatch: number;
+
+  constructor(private readonly opts: OutboundQueueOptions) {
+    this.spool = new Spool({
+      dir: opts.spoolDir,
+      maxBytes: opts.maxSpoolBytes,
+      segmentBytes: Math.max(4096, Math.min(opts.segmentBytes, Math.floor(opts.maxSpoolBytes / 4))),
+      logger: opts.logger,
+      metrics: opts.metrics,
+      onLost: (n) => {
+        this.total -= n;
+        this.updateGauges();
+      },
+    });
+    this.loadBatch = Math.max(1, Math.min(opts.memoryMessages, 1000));
+  }
+
+  /** Messages not yet acknowledged (memory + disk). */
+  get size(): number {
+    return this.total;
+  }
+
+  get inFlightCount(): number {
+    return this.inFlight.size;
+  }
+
+  get memoryOnlyCount(): number {
+    return this.memoryOnly;
+  }
+
+  get spoolBytes(): number {
+    return this.spool.bytes;
+  }
+
+  get spoolSegments(): string[] {
+    return this.spool.segmentNames();
+  }
+
+  /** Reads what a previous run spooled; it is delivered before anything queued now. */
+  open(): { restored: number } {
+    const scan = this.spool.open();
+    this.nextSeq = scan.maxSeq + 1;
+    this.latestRetained = scan.latestRetained;
+    this.total = scan.records;
+    this.updateGauges();
+    if (scan.records > 0) {
+      this.opts.logger.info({ messages: scan.records, bytes: this.spool.bytes }, 'restored spooled MQTT messages from a previous run');
+    }
+    return { restored: scan.records };
+  }
+
+  push(message: OutboundMessage): QueueItem {
+    const item: QueueItem = { ...message, seq: this.nextSeq++, segment: undefined, superseded: false };
+    if (message.retain) {
+      const older = this.retainedInMemory.get(message.topic);
+      if (older && !older.superseded && !this.inFlight.has(older) && older.segment === undefined) {
+        older.superseded = true;
+        this.total--;
+        this.memoryOnly--;
+        this.opts.metrics.coalesced.inc();
+      }
+      this.latestRetained.set(message.topic, item.seq);
+      this.retainedInMemory.set(message.topic, item);
+    }
+    if (this.tail.length === 0 && !this.spool.hasUnloaded()) this.front.push(item);
+    else this.tail.push(item);
+    this.total++;
+    this.memoryOnly++;
+    if (this.memoryOnly > this.opts.memoryMessages) this.spill();
+    this.updateGauges();
+    return item;
+  }
+
+  /** The oldest message not in flight, now in flight; undefined when there is none. */
+  next(): QueueItem | undefined {
+    for (;;) {
+      let item = this.front.shift();
+      if (!item) {
+        if (this.spool.hasUnloaded()) {
+          for (const { record, segment } of this.spool.loadNext(this.loadBatch)) {
+            this.front.push({ ...record, segment, superseded: false });
+          }
+          // A corrupt tail can leave nothing loaded; loop to look again.
+          continue;
+        }
+        if (this.tail.length === 0) return undefined;
+        this.front = this.tail;
+        this.tail = new Fifo<QueueItem>();
+        continue;
+      }
+      if (item.superseded) continue; // already uncounted when superseded
+      if (item.retain && (this.latestRetained.get(item.topic) ?? item.seq) > item.seq) {
+        // Superseded on disk, or superseded while it was spilled.
+        this.forget(item);
+        this.opts.metrics.coalesced.inc();
+        continue;
+      }
+      this.inFlight.add(item);
+      this.updateGauges();
+      return item;
+    }
+  }
+
+  /** The broker has it (or it was rejected and is dropped on purpose). */
+  ack(item: QueueItem): void {
+    if (!this.inFlight.delete(item)) return;
+    this.forget(item);
+    this.updateGauges();
+  }
+
+  /** Delivery failed with the connection: it goes back, in order, for the next attempt. */
+  requeue(item: QueueItem): void {
+    if (!this.inFlight.delete(item)) return;
+    this.front.insertOrdered(item, (i) => i.seq);
+  }
+
+  /** Writes every memory-only message to disk (see the invariant above). */
+  spill(): void {
+    const inFlight = [...this.inFlight].filter((i) => i.segment === undefined).sort((a, b) => a.seq - b.seq);
+    const front = this.front.values().filter((i) => i.segment === undefined && !i.superseded);
+    const tail = this.tail.drain().filter((i) => !i.superseded);
+    const loaded = [...inFlight, ...front];
+    const all = [...loaded, ...tail];
+    // Superseded tail items are gone; superseded front items are skipped by next().
+    if (all.length === 0) {
+      this.memoryOnly = 0;
+      return;
+    }
+    const records: SpoolRecord[] = all;
+    const placed = this.spool.append(records);
+    for (let i = 0; i < loaded.length; i++) {
+      const p = placed[i]!;
+      loaded[i]!.segment = p.segment;
+      this.spool.markLoaded(p);
+    }
+    for (const item of all) if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
+    this.memoryOnly = 0;
+    this.updateGauges();
+  }
+
+  /** fsync and close the spool; memory-only messages must be spilled first to survive. */
+  close(): void {
+    this.spool.close();
+  }
+
+  private forget(item: QueueItem): void {
+    this.total--;
+    if (item.segment) this.spool.ack(item.segment);
+    else this.memoryOnly--;
+    if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
+  }
+
+  private updateGauges(): void {
+    this.opts.metrics.queued.set(this.total);
+    this.opts.metrics.queuedInMemory.set(this.memoryOnly);
+  }
+}
