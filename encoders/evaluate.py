@@ -65,20 +65,6 @@ def evaluate_clips(model: JointModel, clips: Sequence[PairedClip]) -> Evaluation
     return Evaluation(metrics, confusion)
 
 
-def evaluate_stream_windows(model: JointModel, imu: np.ndarray | None, pose: np.ndarray | None, labels: np.ndarray) -> dict:
-    """Score stream windows: ``imu`` [n, 6, 100] and ``pose`` [n, 40, 17, 3] cover the same spans
-    (either may be None when the recording lacks that modality); ``labels`` are class indices."""
-    num_classes = len(model.classes)
-    logits: dict[str, np.ndarray] = {}
-    if imu is not None and len(imu):
-        logits["imu"] = class_logits(model, embed(model, "imu", imu))
-    if pose is not None and len(pose):
-        logits["pose"] = class_logits(model, embed(model, "pose", pose))
-    if "imu" in logits and "pose" in logits:
-        logits["imu+pose"] = 0.5 * (logits["imu"] + logits["pose"])
-    return {combo: summarise(labels, value.argmax(axis=1), num_classes) for combo, value in logits.items()}
-
-
 def save_confusion_png(cm: np.ndarray, class_names: Sequence[str], path: Path, title: str) -> None:
     import matplotlib
 
@@ -104,3 +90,20 @@ def save_confusion_png(cm: np.ndarray, class_names: Sequence[str], path: Path, t
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def evaluate_stream(model: JointModel, recording_dir: Path) -> dict:
+    """Window-level metrics on a recording's streams (one decision per hop, no smoothing)."""
+    from encoders.splits import load_stream_windows
+
+    data = load_stream_windows(recording_dir, model.classes)
+    num_classes = len(model.classes)
+    out: dict = {}
+    if len(data.imu):
+        out["imu"] = summarise(data.imu_labels, class_logits(model, embed(model, "imu", data.imu)).argmax(axis=1), num_classes)
+    if len(data.pose):
+        out["pose"] = summarise(data.pose_labels, class_logits(model, embed(model, "pose", data.pose)).argmax(axis=1), num_classes)
+    if len(data.both_labels):
+        fused = 0.5 * (class_logits(model, embed(model, "imu", data.both_imu)) + class_logits(model, embed(model, "pose", data.both_pose)))
+        out["imu+pose"] = summarise(data.both_labels, fused.argmax(axis=1), num_classes)
+    return out

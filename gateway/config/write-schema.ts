@@ -22,22 +22,29 @@ export function renderSchema(): string {
   return `${JSON.stringify(publishedSchema(), null, 2)}\n`;
 }
 
+/** `--check`: compare instead of writing. `--file <path>`: another target (tests). */
 async function main(args: readonly string[]): Promise<number> {
+  const fileFlag = args.indexOf('--file');
+  const target = fileFlag >= 0 ? args[fileFlag + 1] : SCHEMA_FILE;
+  if (!target) {
+    process.stderr.write('--file needs a path\n');
+    return 2;
+  }
   const expected = renderSchema();
   if (args.includes('--check')) {
-    const actual = await readFile(SCHEMA_FILE, 'utf8').catch(() => undefined);
+    const actual = await readFile(target, 'utf8').catch(() => undefined);
     if (actual === expected) {
-      process.stdout.write(`${SCHEMA_FILE} is up to date\n`);
+      process.stdout.write(`${target} is up to date\n`);
       return 0;
     }
     process.stderr.write(
-      `${SCHEMA_FILE} is ${actual === undefined ? 'missing' : 'out of date'} with gateway/config/schema.ts; run \`npm run schemas\`\n`,
+      `${target} is ${actual === undefined ? 'missing' : 'out of date'} with gateway/config/schema.ts; run \`npm run schemas\`\n`,
     );
     return 1;
   }
-  await mkdir(dirname(SCHEMA_FILE), { recursive: true });
-  await writeFile(SCHEMA_FILE, expected);
-  process.stdout.write(`wrote ${SCHEMA_FILE}\n`);
+  await mkdir(dirname(target), { recursive: true });
+  await writeFile(target, expected);
+  process.stdout.write(`wrote ${target}\n`);
   return 0;
 }
 

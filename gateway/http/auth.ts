@@ -33,7 +33,12 @@ export function checkBearer(configured: string | undefined, header: string | und
   }
   // Compare digests: equal length, constant time, so the token cannot be guessed by timing.
   if (!timingSafeEqual(digest(match[1]), digest(configured))) {
-    return { ok: false, status: 403, code: 'HTTP_FORBIDDEN', message: 'the bearer token does not match the configured token' };
+    return {
+      ok: false,
+      status: 403,
+      code: 'HTTP_FORBIDDEN',
+      message: 'the bearer token does not match the configured token',
+    };
   }
   return { ok: true };
 }

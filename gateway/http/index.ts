@@ -1,3 +1,10 @@
 export { createHttpServer, type HttpServer } from './server.ts';
 export { healthReport, healthHttpStatus } from './health.ts';
-export type { GatewayInfo, GatewayView, HealthReport, HttpServerOptions, ModelInfo, SseOptions } from './types.ts';
+export type {
+  GatewayInfo,
+  GatewayView,
+  HealthReport,
+  HttpServerOptions,
+  ModelInfo,
+  SseOptions,
+} from './types.ts';

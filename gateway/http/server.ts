@@ -1,4 +1,10 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
 import { merge, type Subscription } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
@@ -29,7 +35,8 @@ const PAGE_HEADERS = {
   'cache-control': 'no-cache',
   'x-content-type-options': 'nosniff',
   // The page loads nothing but itself; inline scripts and third-party hosts are refused.
-  'content-security-policy': "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
 };
 
 /**
@@ -59,12 +66,17 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   let reloading = false;
 
   const streams: Subscription = merge(
-    view.activity$.pipe(map((e) => ({ event: 'activity', data: e as unknown, id: e.seq as number | undefined }))),
+    view.activity$.pipe(
+      map((e) => ({ event: 'activity', data: e as unknown, id: e.seq as number | undefined })),
+    ),
     view.states$.pipe(map((s) => ({ event: 'state', data: s as unknown, id: undefined }))),
-    ...(view.deviceStates$ ? [view.deviceStates$.pipe(map((d) => ({ event: 'device', data: d as unknown, id: undefined })))] : []),
+    ...(view.deviceStates$
+      ? [view.deviceStates$.pipe(map((d) => ({ event: 'device', data: d as unknown, id: undefined })))]
+      : []),
   ).subscribe({
     next: ({ event, data, id }) => hub.broadcast(event, data, id),
-    error: (err: unknown) => logger.error({ code: errorCode(err), err }, 'gateway event stream failed; live updates stopped'),
+    error: (err: unknown) =>
+      logger.error({ code: errorCode(err), err }, 'gateway event stream failed; live updates stopped'),
   });
 
   app.addHook('preClose', (done) => {
@@ -80,7 +92,12 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     if (err.validation) return sendError(reply, 400, 'HTTP_BAD_REQUEST', err.message);
     const status = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
     if (status >= 500) logger.error({ code: errorCode(err), err }, 'request failed');
-    return sendError(reply, status, err instanceof GatewayError ? err.code : (err.code ?? 'HTTP_INTERNAL'), err.message);
+    return sendError(
+      reply,
+      status,
+      err instanceof GatewayError ? err.code : (err.code ?? 'HTTP_INTERNAL'),
+      err.message,
+    );
   });
   app.setNotFoundHandler((request, reply) =>
     sendError(reply, 404, 'HTTP_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
@@ -102,7 +119,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   app.get('/api/model', async () => ({ model: view.model() }));
   app.get(
     '/api/events/recent',
-    { schema: { querystring: { type: 'object', properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } } } } },
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { n: { type: 'integer', minimum: 1, maximum: 1000, default: 50 } },
+        },
+      },
+    },
     async (request) => ({ events: view.recentEvents((request.query as { n: number }).n) }),
   );
 
@@ -126,7 +150,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       if (auth.status === 401) reply.header('www-authenticate', 'Bearer');
       return sendError(reply, auth.status, auth.code, auth.message);
     }
-    if (reloading) return sendError(reply, 409, 'HTTP_RELOAD_IN_PROGRESS', 'a model reload is already running');
+    if (reloading)
+      return sendError(reply, 409, 'HTTP_RELOAD_IN_PROGRESS', 'a model reload is already running');
     reloading = true;
     try {
       const model = await view.reloadModel();
@@ -134,14 +159,21 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       return { model };
     } catch (err) {
       logger.error({ code: errorCode(err), err }, 'model reload failed; the previous model keeps serving');
-      return sendError(reply, 500, errorCode(err), `model reload failed, the previous model keeps serving: ${errorMessage(err)}`);
+      return sendError(
+        reply,
+        500,
+        errorCode(err),
+        `model reload failed, the previous model keeps serving: ${errorMessage(err)}`,
+      );
     } finally {
       reloading = false;
     }
   });
 
   for (const [route, file] of publicFiles) {
-    app.get(route, async (_request, reply) => reply.headers(PAGE_HEADERS).type(file.contentType).send(file.body));
+    app.get(route, async (_request, reply) =>
+      reply.headers(PAGE_HEADERS).type(file.contentType).send(file.body),
+    );
   }
 
   return {
@@ -156,10 +188,14 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       try {
         await app.listen({ host, port });
       } catch (cause) {
-        throw new GatewayError('HTTP_LISTEN_FAILED', `HTTP server cannot listen on ${host}:${port}: ${errorMessage(cause)}`, {
-          cause,
-          details: { host, port },
-        });
+        throw new GatewayError(
+          'HTTP_LISTEN_FAILED',
+          `HTTP server cannot listen on ${host}:${port}: ${errorMessage(cause)}`,
+          {
+            cause,
+            details: { host, port },
+          },
+        );
       }
       const address = app.server.address();
       const bound = typeof address === 'object' && address ? address.port : port;

@@ -16,11 +16,17 @@ export interface SseHubMetrics {
 
 /** Registers the hub's metrics once per registry (a registry may outlive one server). */
 export function sseMetrics(registry: Registry): SseHubMetrics {
-  const get = <T>(name: string, make: () => T): T => (registry.getSingleMetric(name) as T | undefined) ?? make();
+  const get = <T>(name: string, make: () => T): T =>
+    (registry.getSingleMetric(name) as T | undefined) ?? make();
   return {
     clients: get(
       'mujo_http_sse_clients',
-      () => new Gauge({ name: 'mujo_http_sse_clients', help: 'Connected /api/events clients', registers: [registry] }),
+      () =>
+        new Gauge({
+          name: 'mujo_http_sse_clients',
+          help: 'Connected /api/events clients',
+          registers: [registry],
+        }),
     ),
     dropped: get(
       'mujo_http_sse_dropped_clients_total',
@@ -33,7 +39,12 @@ export function sseMetrics(registry: Registry): SseHubMetrics {
     ),
     sent: get(
       'mujo_http_sse_events_sent_total',
-      () => new Counter({ name: 'mujo_http_sse_events_sent_total', help: 'SSE events written to clients', registers: [registry] }),
+      () =>
+        new Counter({
+          name: 'mujo_http_sse_events_sent_total',
+          help: 'SSE events written to clients',
+          registers: [registry],
+        }),
     ),
   };
 }
@@ -56,7 +67,12 @@ export class SseHub {
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
-    private readonly options: { heartbeatMs: number; maxBufferedBytes: number; logger: Logger; metrics: SseHubMetrics },
+    private readonly options: {
+      heartbeatMs: number;
+      maxBufferedBytes: number;
+      logger: Logger;
+      metrics: SseHubMetrics;
+    },
   ) {
     this.heartbeat = setInterval(() => this.writeAll(': heartbeat\n\n', false), options.heartbeatMs);
     this.heartbeat.unref();

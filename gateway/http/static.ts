@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { GatewayError, errorMessage } from '../observability/errors.ts';
@@ -15,7 +15,16 @@ const FILES: Record<string, { file: string; contentType: string }> = {
   '/style.css': { file: 'style.css', contentType: 'text/css; charset=utf-8' },
 };
 
-export const DEFAULT_PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
+/**
+ * Beside this module when run from source; `tsc` does not copy the page into dist/, so a
+ * build run from dist/gateway/http falls back to the source tree's copy.
+ */
+export const DEFAULT_PUBLIC_DIR =
+  [
+    fileURLToPath(new URL('./public/', import.meta.url)),
+    fileURLToPath(new URL('../../../gateway/http/public/', import.meta.url)),
+  ].find((dir) => existsSync(join(dir, 'index.html'))) ??
+  fileURLToPath(new URL('./public/', import.meta.url));
 
 export function loadPublicFiles(dir: string = DEFAULT_PUBLIC_DIR): Map<string, StaticFile> {
   const files = new Map<string, StaticFile>();
@@ -24,10 +33,14 @@ export function loadPublicFiles(dir: string = DEFAULT_PUBLIC_DIR): Map<string, S
     try {
       files.set(route, { body: readFileSync(path), contentType });
     } catch (cause) {
-      throw new GatewayError('HTTP_PUBLIC_MISSING', `live page file ${path} cannot be read: ${errorMessage(cause)}`, {
-        cause,
-        details: { file: path },
-      });
+      throw new GatewayError(
+        'HTTP_PUBLIC_MISSING',
+        `live page file ${path} cannot be read: ${errorMessage(cause)}`,
+        {
+          cause,
+          details: { file: path },
+        },
+      );
     }
   }
   return files;

@@ -47,7 +47,9 @@ export function configureOrtLogging(
 
 function firstLine(message: string): string {
   // onnxruntime appends native log dumps to some messages; the first line carries the reason.
-  return (message.split('\n')[0] ?? message).replace(/\u001b\[[0-9;]*m/g, '').trim();
+  // ANSI colour codes come along with them.
+  const ansiColour = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g');
+  return (message.split('\n')[0] ?? message).replace(ansiColour, '').trim();
 }
 
 export async function openSession(

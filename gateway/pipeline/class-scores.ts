@@ -10,6 +10,13 @@ export function argmax(values: ArrayLike<number>): number {
 }
 
 /** The k most probable classes as payload entries, most probable first. */
-export function topClassScores(probabilities: ArrayLike<number>, classes: readonly ModelClass[], k: number): ClassScore[] {
-  return topK(probabilities, k).map((r) => ({ activity: classes[r.index]?.id ?? String(r.index), confidence: r.probability }));
+export function topClassScores(
+  probabilities: ArrayLike<number>,
+  classes: readonly ModelClass[],
+  k: number,
+): ClassScore[] {
+  return topK(probabilities, k).map((r) => ({
+    activity: classes[r.index]?.id ?? String(r.index),
+    confidence: r.probability,
+  }));
 }

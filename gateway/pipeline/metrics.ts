@@ -37,47 +37,107 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
   }
   const registers = [registry];
   return {
-    samples: get('mujo_pipeline_samples_total', () => new Counter({
-      name: 'mujo_pipeline_samples_total', help: 'Samples entering the pipeline, by modality.',
-      labelNames: ['modality'] as const, registers,
-    })),
-    windows: get('mujo_pipeline_windows_total', () => new Counter({
-      name: 'mujo_pipeline_windows_total', help: 'Windows closed and handed to inference, by encoder.',
-      labelNames: ['encoder'] as const, registers,
-    })),
-    inferenceUs: get('mujo_pipeline_inference_us', () => new Histogram({
-      name: 'mujo_pipeline_inference_us', help: 'Wall time of one encoder batch run, microseconds.',
-      labelNames: ['encoder'] as const, registers,
-      buckets: [50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000],
-    })),
-    batchSize: get('mujo_pipeline_batch_size', () => new Histogram({
-      name: 'mujo_pipeline_batch_size', help: 'Windows per encoder batch run.',
-      labelNames: ['encoder'] as const, registers,
-      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
-    })),
-    inferenceErrors: get('mujo_pipeline_inference_errors_total', () => new Counter({
-      name: 'mujo_pipeline_inference_errors_total', help: 'Failed encoder batch runs, by encoder and error code.',
-      labelNames: ['encoder', 'code'] as const, registers,
-    })),
-    queueDepth: get('mujo_pipeline_queue_depth', () => new Gauge({
-      name: 'mujo_pipeline_queue_depth', help: 'Items waiting on a pipeline edge.',
-      labelNames: ['edge'] as const, registers,
-    })),
-    dropped: get('mujo_pipeline_dropped_total', () => new Counter({
-      name: 'mujo_pipeline_dropped_total', help: 'Items a pipeline edge discarded, by edge, backpressure policy and reason.',
-      labelNames: ['edge', 'policy', 'reason'] as const, registers,
-    })),
-    scores: get('mujo_pipeline_scores_total', () => new Counter({
-      name: 'mujo_pipeline_scores_total', help: 'Fused per-subject decisions, by modality set used.',
-      labelNames: ['modalities'] as const, registers,
-    })),
-    events: get('mujo_pipeline_events_total', () => new Counter({
-      name: 'mujo_pipeline_events_total', help: 'Activity events emitted, by transition.',
-      labelNames: ['transition'] as const, registers,
-    })),
-    clockDriftPpm: get('mujo_pipeline_clock_drift_ppm', () => new Gauge({
-      name: 'mujo_pipeline_clock_drift_ppm', help: 'Estimated device clock drift relative to the gateway clock, ppm.',
-      labelNames: ['source'] as const, registers,
-    })),
+    samples: get(
+      'mujo_pipeline_samples_total',
+      () =>
+        new Counter({
+          name: 'mujo_pipeline_samples_total',
+          help: 'Samples entering the pipeline, by modality.',
+          labelNames: ['modality'] as const,
+          registers,
+        }),
+    ),
+    windows: get(
+      'mujo_pipeline_windows_total',
+      () =>
+        new Counter({
+          name: 'mujo_pipeline_windows_total',
+          help: 'Windows closed and handed to inference, by encoder.',
+          labelNames: ['encoder'] as const,
+          registers,
+        }),
+    ),
+    inferenceUs: get(
+      'mujo_pipeline_inference_us',
+      () =>
+        new Histogram({
+          name: 'mujo_pipeline_inference_us',
+          help: 'Wall time of one encoder batch run, microseconds.',
+          labelNames: ['encoder'] as const,
+          registers,
+          buckets: [50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000],
+        }),
+    ),
+    batchSize: get(
+      'mujo_pipeline_batch_size',
+      () =>
+        new Histogram({
+          name: 'mujo_pipeline_batch_size',
+          help: 'Windows per encoder batch run.',
+          labelNames: ['encoder'] as const,
+          registers,
+          buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+        }),
+    ),
+    inferenceErrors: get(
+      'mujo_pipeline_inference_errors_total',
+      () =>
+        new Counter({
+          name: 'mujo_pipeline_inference_errors_total',
+          help: 'Failed encoder batch runs, by encoder and error code.',
+          labelNames: ['encoder', 'code'] as const,
+          registers,
+        }),
+    ),
+    queueDepth: get(
+      'mujo_pipeline_queue_depth',
+      () =>
+        new Gauge({
+          name: 'mujo_pipeline_queue_depth',
+          help: 'Items waiting on a pipeline edge.',
+          labelNames: ['edge'] as const,
+          registers,
+        }),
+    ),
+    dropped: get(
+      'mujo_pipeline_dropped_total',
+      () =>
+        new Counter({
+          name: 'mujo_pipeline_dropped_total',
+          help: 'Items a pipeline edge discarded, by edge, backpressure policy and reason.',
+          labelNames: ['edge', 'policy', 'reason'] as const,
+          registers,
+        }),
+    ),
+    scores: get(
+      'mujo_pipeline_scores_total',
+      () =>
+        new Counter({
+          name: 'mujo_pipeline_scores_total',
+          help: 'Fused per-subject decisions, by modality set used.',
+          labelNames: ['modalities'] as const,
+          registers,
+        }),
+    ),
+    events: get(
+      'mujo_pipeline_events_total',
+      () =>
+        new Counter({
+          name: 'mujo_pipeline_events_total',
+          help: 'Activity events emitted, by transition.',
+          labelNames: ['transition'] as const,
+          registers,
+        }),
+    ),
+    clockDriftPpm: get(
+      'mujo_pipeline_clock_drift_ppm',
+      () =>
+        new Gauge({
+          name: 'mujo_pipeline_clock_drift_ppm',
+          help: 'Estimated device clock drift relative to the gateway clock, ppm.',
+          labelNames: ['source'] as const,
+          registers,
+        }),
+    ),
   };
 }

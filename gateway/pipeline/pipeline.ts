@@ -66,7 +66,10 @@ export interface Pipeline {
 export const INGRESS_EDGE = 'ingress';
 
 /** The encoder a stream feeds: the first manifest encoder of its modality. */
-export function encoderFor(model: Pick<LoadedModel, 'encoders'>, chunk: SampleChunk): EncoderRunner | undefined {
+export function encoderFor(
+  model: Pick<LoadedModel, 'encoders'>,
+  chunk: SampleChunk,
+): EncoderRunner | undefined {
   return model.encoders.find((e) => e.modality === chunk.modality);
 }
 
@@ -117,10 +120,18 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
     batchInference(model.encoders, options.batching ?? {}, { clock, scheduler, metrics, logger }),
     share(),
   );
-  const scores$ = embeddings$.pipe(fuseSubjects(model, options.fusion ?? {}, { clock, scheduler, metrics }), share());
+  const scores$ = embeddings$.pipe(
+    fuseSubjects(model, options.fusion ?? {}, { clock, scheduler, metrics }),
+    share(),
+  );
   const decisions$ = scores$.pipe(hopDecisions(model.classes), share());
   const activity$ = scores$.pipe(
-    smoothActivity(model, options.smoothing, { clock, scheduler, metrics, ...(deps.nextSeq ? { nextSeq: deps.nextSeq } : {}) }),
+    smoothActivity(model, options.smoothing, {
+      clock,
+      scheduler,
+      metrics,
+      ...(deps.nextSeq ? { nextSeq: deps.nextSeq } : {}),
+    }),
     share(),
   );
   const events$ = activity$.pipe(
@@ -154,14 +165,23 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
       if (!stopped) ingress.next(chunk);
     },
     connect(chunks$) {
+      let finished = false;
       const sub = chunks$.subscribe({
         next: (chunk) => {
           if (!stopped) ingress.next(chunk);
         },
-        error: (err: unknown) => logger.error({ err }, 'pipeline input failed'),
-        complete: () => inputs.delete(sub),
+        error: (err: unknown) => {
+          finished = true;
+          logger.error({ err }, 'pipeline input failed');
+        },
+        complete: () => {
+          finished = true;
+        },
       });
-      if (!sub.closed) inputs.add(sub);
+      if (!finished) {
+        inputs.add(sub);
+        sub.add(() => inputs.delete(sub));
+      }
       return sub;
     },
     windows$,

@@ -21,7 +21,12 @@ const required = Boolean(process.env['MUJO_REQUIRE_DEFAULT_MODEL']);
 
 test(
   'models/default: onnxruntime-node matches PyTorch on the test vectors, fusion matches',
-  { skip: !present && !required ? 'models/default/manifest.json absent (set MUJO_REQUIRE_DEFAULT_MODEL to fail instead)' : false },
+  {
+    skip:
+      !present && !required
+        ? 'models/default/manifest.json absent (set MUJO_REQUIRE_DEFAULT_MODEL to fail instead)'
+        : false,
+  },
   async (t) => {
     // Loads (and so validates the manifest and every sha256) or fails with the coded error.
     const model = await loadModel(MODEL_DIR, { providers: ['cpu'], logger: silentLogger() });
@@ -29,7 +34,10 @@ test(
       assert.ok(model.manifest.testVectors, 'the manifest lists its test vectors');
       const vectors = await readTestVectors(model);
       const report = await checkParity(model, vectors);
-      assert.ok(report.tolerance <= MAX_TOLERANCE, `tolerance ${report.tolerance} is looser than ${MAX_TOLERANCE}`);
+      assert.ok(
+        report.tolerance <= MAX_TOLERANCE,
+        `tolerance ${report.tolerance} is looser than ${MAX_TOLERANCE}`,
+      );
       assert.deepEqual(
         report.encoders.map((e) => e.name).sort(),
         model.encoders.map((e) => e.name).sort(),
@@ -37,13 +45,21 @@ test(
       );
       assert.ok(report.fusion.length > 0, 'the vectors include fusion cases');
       for (const e of report.encoders) {
-        t.diagnostic(`encoder ${e.name} (${e.provider}, ${e.rows} windows): max abs diff ${e.maxAbsDiff.toExponential(2)}`);
+        t.diagnostic(
+          `encoder ${e.name} (${e.provider}, ${e.rows} windows): max abs diff ${e.maxAbsDiff.toExponential(2)}`,
+        );
         assert.ok(e.rows > 0);
-        assert.ok(e.maxAbsDiff <= report.tolerance, `encoder ${e.name}: max abs diff ${e.maxAbsDiff} > ${report.tolerance}`);
+        assert.ok(
+          e.maxAbsDiff <= report.tolerance,
+          `encoder ${e.name}: max abs diff ${e.maxAbsDiff} > ${report.tolerance}`,
+        );
       }
       for (const f of report.fusion) {
         t.diagnostic(`fusion case ${f.case} (${f.windows}): max abs diff ${f.maxAbsDiff.toExponential(2)}`);
-        assert.ok(f.maxAbsDiff <= report.tolerance, `fusion case ${f.case} (${f.windows}): ${f.maxAbsDiff} > ${report.tolerance}`);
+        assert.ok(
+          f.maxAbsDiff <= report.tolerance,
+          `fusion case ${f.case} (${f.windows}): ${f.maxAbsDiff} > ${report.tolerance}`,
+        );
       }
     } finally {
       await model.close();

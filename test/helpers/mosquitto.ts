@@ -186,3 +186,63 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   }
   return broker;
 }
+
+// --- an observing client -----------------------------------------------------------------------
+
+export interface Received {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly retain: boolean;
+  readonly qos: number;
+  readonly properties: Record<string, unknown> | undefined;
+}
+
+export interface Observer {
+  readonly client: import('mqtt').MqttClient;
+  readonly messages: Received[];
+  /** Resolves with the messages matching `pred` once there are `count` of them. */
+  waitFor(pred: (m: Received) => boolean, count?: number, timeoutMs?: number): Promise<Received[]>;
+  close(): Promise<void>;
+}
+
+/** Connects a client that records every message on `filters` (QoS 1). */
+export async function observe(
+  url: string,
+  filters: string[],
+  options: import('mqtt').IClientOptions = {},
+): Promise<Observer> {
+  const { connectAsync } = await import('mqtt');
+  const client = await connectAsync(url, { protocolVersion: 5, reconnectPeriod: 200, ...options });
+  const messages: Received[] = [];
+  const waiters: Array<() => void> = [];
+  client.on('message', (topic, payload, packet) => {
+    messages.push({ topic, payload, retain: packet.retain, qos: packet.qos, properties: packet.properties as Record<string, unknown> | undefined });
+    for (const w of [...waiters]) w();
+  });
+  if (filters.length > 0) await client.subscribeAsync(filters, { qos: 1 });
+  return {
+    client,
+    messages,
+    waitFor(pred, count = 1, timeoutMs = 10000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const got = messages.filter(pred);
+          if (got.length >= count) {
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(check), 1);
+            resolve(got);
+          }
+        };
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(check), 1);
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count} messages (have ${messages.filter(pred).length}; ${messages.length} total)`));
+        }, timeoutMs);
+        waiters.push(check);
+        check();
+      });
+    },
+    async close() {
+      await client.endAsync(true);
+    },
+  };
+}

@@ -15,7 +15,9 @@ afterEach(async () => {
   cleanups = [];
 });
 
-async function started(options: Partial<HttpServerOptions> = {}): Promise<{ server: HttpServer; view: ScriptedView; url: string }> {
+async function started(
+  options: Partial<HttpServerOptions> = {},
+): Promise<{ server: HttpServer; view: ScriptedView; url: string }> {
   const view = new ScriptedView();
   view.healthRegistry.set('model', { status: 'up' });
   const server = createHttpServer({ logger: silentLogger(), view, port: 0, ...options });
@@ -39,7 +41,11 @@ async function metric(url: string, name: string): Promise<number> {
   return Number(line.split(' ')[1]);
 }
 
-async function eventually(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 5000): Promise<void> {
+async function eventually(
+  check: () => Promise<boolean> | boolean,
+  what: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) assert.fail(`timed out waiting for: ${what}`);
@@ -56,7 +62,7 @@ describe('HTTP server on a real socket', () => {
     assert.equal(address.address, '127.0.0.1');
     const res = await fetch(`${url}/health`);
     assert.equal(res.status, 200);
-    assert.equal((await res.json()).status, 'up');
+    assert.equal(((await res.json()) as { status: string }).status, 'up');
   });
 
   it('reports a port already in use as HTTP_LISTEN_FAILED naming host and port', async () => {
@@ -65,7 +71,13 @@ describe('HTTP server on a real socket', () => {
     assert.ok(address && typeof address === 'object');
     const second = createHttpServer({ logger: silentLogger(), view: new ScriptedView(), port: address.port });
     cleanups.push(() => second.stop());
-    await assert.rejects(second.start(), (e: unknown) => e instanceof GatewayError && e.code === 'HTTP_LISTEN_FAILED' && e.message.includes(`127.0.0.1:${address.port}`));
+    await assert.rejects(
+      second.start(),
+      (e: unknown) =>
+        e instanceof GatewayError &&
+        e.code === 'HTTP_LISTEN_FAILED' &&
+        e.message.includes(`127.0.0.1:${address.port}`),
+    );
   });
 
   it('forgets an SSE client when it disconnects', async () => {
@@ -104,7 +116,15 @@ describe('HTTP server on a real socket', () => {
     while (server.sseClients === 2) {
       // Bursts well under the limit, then a yield, so a client that reads keeps up.
       for (let i = 0; i < 8; i++) {
-        view.pushState({ subject: `s${pushed++}`, activity: padding, activityName: null, confidence: 0.5, modalities: ['imu'], reps: 0, since: null });
+        view.pushState({
+          subject: `s${pushed++}`,
+          activity: padding,
+          activityName: null,
+          confidence: 0.5,
+          modalities: ['imu'],
+          reps: 0,
+          since: null,
+        });
       }
       await new Promise((r) => setTimeout(r, 1));
       assert.ok(pushed < 200_000, 'slow client was never dropped');
@@ -112,8 +132,14 @@ describe('HTTP server on a real socket', () => {
     assert.equal(await metric(url, 'mujo_http_sse_dropped_clients_total'), 1);
     // The reading client got every state update, in order.
     await reader.until((r) => r.messages().filter((m) => m.event === 'state').length === pushed, 20_000);
-    const subjects = reader.messages().filter((m) => m.event === 'state').map((m) => JSON.parse(m.data).subject);
-    assert.deepEqual(subjects, Array.from({ length: pushed }, (_, i) => `s${i}`));
+    const subjects = reader
+      .messages()
+      .filter((m) => m.event === 'state')
+      .map((m) => JSON.parse(m.data).subject);
+    assert.deepEqual(
+      subjects,
+      Array.from({ length: pushed }, (_, i) => `s${i}`),
+    );
     slow.resume();
     await eventually(() => slowClosed, 'slow socket closed by the server');
   });

@@ -57,14 +57,22 @@ describe('live page in Chromium', { skip }, () => {
     assert.deepEqual(await card('s2').locator('.badge.on').allTextContents(), ['IMU', 'pose']);
     assert.deepEqual(await card('s4').locator('.badge.on').allTextContents(), ['IMU']);
     assert.deepEqual(await card('s4').locator('.badge.off').allTextContents(), ['pose']);
-    const width = await card('s2').locator('.fill').evaluate((el) => (el as HTMLElement).style.width);
+    const width = await card('s2')
+      .locator('.fill')
+      .evaluate((el) => (el as HTMLElement).style.width);
     assert.equal(width, '90%');
-    assert.match((await card('s2').locator('.since').textContent()) ?? '', /^since \d\d?:\d\d:\d\d( [AP]M)? · \d+ s$/);
+    assert.match(
+      (await card('s2').locator('.since').textContent()) ?? '',
+      /^since \d\d?:\d\d:\d\d( [AP]M)? · \d+ s$/,
+    );
 
     assert.equal(await page.locator('#status-model').textContent(), 'mujo-utd 1.0.0');
     assert.equal(await page.locator('#status-provider').textContent(), 'cpu');
     assert.equal(await page.locator('#status-mqtt').textContent(), 'up');
-    assert.equal(await page.locator('#mqtt-cmd').textContent(), "mosquitto_sub -h 127.0.0.1 -p 1883 -t 'mujo/test-gw/#' -v");
+    assert.equal(
+      await page.locator('#mqtt-cmd').textContent(),
+      "mosquitto_sub -h 127.0.0.1 -p 1883 -t 'mujo/test-gw/#' -v",
+    );
     assert.equal(await page.locator('#devices li').count(), 3);
     assert.equal(await page.locator('#events li').count(), 2);
   });
@@ -77,7 +85,9 @@ describe('live page in Chromium', { skip }, () => {
     assert.equal(await card('s4').locator('.reps').textContent(), '1 rep');
     await card('s6').waitFor({ timeout: 5000 });
     assert.deepEqual(
-      await page.locator('article.card').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset['subject'])),
+      await page
+        .locator('article.card')
+        .evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset['subject'])),
       ['s2', 's4', 's6'],
     );
     await page.locator('#events li[data-seq="4"]').waitFor({ timeout: 5000 });
@@ -87,18 +97,32 @@ describe('live page in Chromium', { skip }, () => {
 
     view.pushDevice('imu-s4', 'imu', 's4', false);
     await page.locator('#devices li.down[data-device="imu-s4"]').waitFor({ timeout: 5000 });
-    view.pushState({ subject: 's6', activity: null, activityName: null, confidence: 0, modalities: [], reps: 0, since: null });
+    view.pushState({
+      subject: 's6',
+      activity: null,
+      activityName: null,
+      confidence: 0,
+      modalities: [],
+      reps: 0,
+      since: null,
+    });
     await page.locator('article.card.idle[data-subject="s6"]').waitFor({ timeout: 5000 });
     assert.equal(await card('s6').locator('.activity').textContent(), 'idle');
   });
 
   it('looks right on desktop and phone (screenshots in /tmp)', async () => {
     await page.screenshot({ path: '/tmp/live-page.png', fullPage: true });
-    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true });
+    const phone = await browser.newPage({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+    });
     await phone.goto(url);
     await phone.locator('article.card[data-subject="s6"]').waitFor({ timeout: 10_000 });
     // Nothing wider than the phone: no sideways scrolling.
-    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await phone.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
     assert.equal(overflow, 0);
     await phone.screenshot({ path: '/tmp/live-page-phone.png', fullPage: true });
     await phone.close();

@@ -27,7 +27,9 @@ function pct(confidence) {
 
 function clock(iso) {
   const d = new Date(iso);
-  return Number.isNaN(d.getTime()) ? '' : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
+  return Number.isNaN(d.getTime())
+    ? ''
+    : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' });
 }
 
 function ago(iso) {
@@ -71,7 +73,9 @@ function cardFor(id) {
   card.append(head, el('div', 'activity'), row, foot);
   // Keep cards in subject order so they do not jump around on updates.
   const grid = $('subjects');
-  const after = [...grid.querySelectorAll('article.card')].find((c) => c.dataset.subject.localeCompare(id, undefined, { numeric: true }) > 0);
+  const after = [...grid.querySelectorAll('article.card')].find(
+    (c) => c.dataset.subject.localeCompare(id, undefined, { numeric: true }) > 0,
+  );
   grid.insertBefore(card, after || null);
   $('subjects-empty').hidden = true;
   return card;
@@ -115,7 +119,11 @@ function renderEvents() {
       const when = el('time', 'when', clock(e.transition === 'ended' && e.end ? e.end : e.start));
       when.dateTime = e.start;
       const what = el('span', 'what');
-      what.append(el('b', 'who', e.subject), document.createTextNode(` ${e.transition === 'ended' ? 'stopped' : 'started'} `), el('b', 'act', e.activityName || e.activity));
+      what.append(
+        el('b', 'who', e.subject),
+        document.createTextNode(` ${e.transition === 'ended' ? 'stopped' : 'started'} `),
+        el('b', 'act', e.activityName || e.activity),
+      );
       const meta = el('span', 'meta', `${pct(e.confidence)} · ${(e.modalities || []).join('+') || '–'}`);
       li.append(when, what, meta);
       return li;
@@ -133,12 +141,29 @@ function addEvent(e) {
 
 function renderDevices() {
   const list = $('devices');
-  const sorted = [...devices.values()].sort((a, b) => a.device.localeCompare(b.device, undefined, { numeric: true }));
+  const sorted = [...devices.values()].sort((a, b) =>
+    a.device.localeCompare(b.device, undefined, { numeric: true }),
+  );
   list.replaceChildren(
     ...sorted.map((d) => {
       const li = el('li', `device ${d.connected ? 'up' : 'down'}`);
       li.dataset.device = d.device;
-      li.append(el('span', 'dot'), el('span', 'name', d.device), el('span', 'meta', [d.kind, d.subject, d.rateHz ? `${Math.round(d.rateHz)} Hz` : null, d.connected ? null : 'disconnected'].filter(Boolean).join(' · ')));
+      li.append(
+        el('span', 'dot'),
+        el('span', 'name', d.device),
+        el(
+          'span',
+          'meta',
+          [
+            d.kind,
+            d.subject,
+            d.rateHz ? `${Math.round(d.rateHz)} Hz` : null,
+            d.connected ? null : 'disconnected',
+          ]
+            .filter(Boolean)
+            .join(' · '),
+        ),
+      );
       return li;
     }),
   );
@@ -245,7 +270,15 @@ function connect() {
     // Show the change at once; the state update that follows fills in reps and since.
     const known = subjects.get(e.subject);
     if (e.transition !== 'ended') {
-      const next = { ...(known || { reps: 0 }), subject: e.subject, activity: e.activity, activityName: e.activityName, confidence: e.confidence, modalities: e.modalities, since: known && known.activity === e.activity ? known.since : e.start };
+      const next = {
+        ...(known || { reps: 0 }),
+        subject: e.subject,
+        activity: e.activity,
+        activityName: e.activityName,
+        confidence: e.confidence,
+        modalities: e.modalities,
+        since: known && known.activity === e.activity ? known.since : e.start,
+      };
       subjects.set(e.subject, next);
       renderSubject(next);
     }

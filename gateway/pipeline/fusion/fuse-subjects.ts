@@ -1,4 +1,10 @@
-import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  Observable,
+  asyncScheduler,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import type { SubjectScores } from '../../domain/events.ts';
 import type { Modality } from '../../domain/samples.ts';
 import type { Clock } from '../../domain/time.ts';
@@ -83,7 +89,9 @@ export function fuseSubjects(
   options: FusionOptions,
   deps: FusionDeps,
 ): OperatorFunction<WindowEmbedding, SubjectScores> {
-  const hopNsByEncoder = new Map(model.encoders.map((e) => [e.name, samplesToNs(e.hopSamples, e.sampleRateHz)]));
+  const hopNsByEncoder = new Map(
+    model.encoders.map((e) => [e.name, samplesToNs(e.hopSamples, e.sampleRateHz)]),
+  );
   const maxHopNs = Math.max(...hopNsByEncoder.values());
   const staleAfterHops = options.staleAfterHops ?? 1;
   const deadlineNs = options.deadlineNs ?? maxHopNs;
@@ -179,7 +187,11 @@ export function fuseSubjects(
           }
           let track = subject.tracks.get(w.sourceId);
           if (!track) {
-            track = { modality: w.modality, hopNs: hopNsByEncoder.get(w.encoder) ?? maxHopNs, lastEndNs: w.endNs };
+            track = {
+              modality: w.modality,
+              hopNs: hopNsByEncoder.get(w.encoder) ?? maxHopNs,
+              lastEndNs: w.endNs,
+            };
             subject.tracks.set(w.sourceId, track);
           } else if (w.endNs > track.lastEndNs) {
             track.lastEndNs = w.endNs;
@@ -195,7 +207,14 @@ export function fuseSubjects(
           while (i > 0 && (slots[i - 1] as Slot).key > key) i--;
           let slot = i > 0 && (slots[i - 1] as Slot).key === key ? (slots[i - 1] as Slot) : undefined;
           if (!slot) {
-            slot = { key, endNs: w.endNs, startNs: w.startNs, maxClosedAtNs: w.closedAtNs, members: [], fused: false };
+            slot = {
+              key,
+              endNs: w.endNs,
+              startNs: w.startNs,
+              maxClosedAtNs: w.closedAtNs,
+              members: [],
+              fused: false,
+            };
             slots.splice(i, 0, slot);
             deadlines.push({ subject, slot, dueNs: clock.nowNs() + deadlineNs });
             arm();

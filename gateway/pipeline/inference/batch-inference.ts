@@ -1,4 +1,10 @@
-import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  Observable,
+  asyncScheduler,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import type { EncoderRunner } from '../../domain/model.ts';
 import type { Clock } from '../../domain/time.ts';
 import type { SensorWindow, WindowEmbedding } from '../../domain/windows.ts';
@@ -95,10 +101,13 @@ export function batchInference(
           const waitedNs = clock.nowNs() - oldest.closedAtNs;
           if (lane.queue.size < maxBatch && !inputDone && waitedNs < maxWaitNs) {
             if (lane.timer === null) {
-              lane.timer = scheduler.schedule(() => {
-                lane.timer = null;
-                pump(lane);
-              }, Math.max(0, (maxWaitNs - waitedNs) / 1e6));
+              lane.timer = scheduler.schedule(
+                () => {
+                  lane.timer = null;
+                  pump(lane);
+                },
+                Math.max(0, (maxWaitNs - waitedNs) / 1e6),
+              );
             }
             return;
           }
@@ -122,30 +131,33 @@ export function batchInference(
           pending = Promise.reject(err);
         }
         pending
-          .then(
-            (out) => {
-              const inferenceUs = Math.round((performance.now() - started) * 1e3);
-              const dim = runner.embeddingDim;
-              if (out.length !== n * dim) {
-                throw new RangeError(`encoder ${runner.name} returned ${out.length} values for a batch of ${n} × ${dim}`);
-              }
-              metrics?.inferenceUs.observe({ encoder: runner.name }, inferenceUs);
-              metrics?.batchSize.observe({ encoder: runner.name }, n);
-              if (closed) return;
-              for (let i = 0; i < n; i++) {
-                subscriber.next({
-                  window: windows[i] as SensorWindow,
-                  vector: out.subarray(i * dim, (i + 1) * dim),
-                  batchSize: n,
-                  inferenceUs,
-                });
-              }
-            },
-          )
+          .then((out) => {
+            const inferenceUs = Math.round((performance.now() - started) * 1e3);
+            const dim = runner.embeddingDim;
+            if (out.length !== n * dim) {
+              throw new RangeError(
+                `encoder ${runner.name} returned ${out.length} values for a batch of ${n} × ${dim}`,
+              );
+            }
+            metrics?.inferenceUs.observe({ encoder: runner.name }, inferenceUs);
+            metrics?.batchSize.observe({ encoder: runner.name }, n);
+            if (closed) return;
+            for (let i = 0; i < n; i++) {
+              subscriber.next({
+                window: windows[i] as SensorWindow,
+                vector: out.subarray(i * dim, (i + 1) * dim),
+                batchSize: n,
+                inferenceUs,
+              });
+            }
+          })
           .catch((err: unknown) => {
             metrics?.inferenceErrors.inc({ encoder: runner.name, code: errorCode(err) });
             countDrop(metrics, lane.edge, 'reject-invalid', 'inference-error', n);
-            logger?.error({ err, code: errorCode(err), encoder: runner.name, batch: n }, `encoder batch failed: ${errorMessage(err)}`);
+            logger?.error(
+              { err, code: errorCode(err), encoder: runner.name, batch: n },
+              `encoder batch failed: ${errorMessage(err)}`,
+            );
           })
           .finally(() => {
             lane.inFlight--;
@@ -162,7 +174,8 @@ export function batchInference(
             countDrop(metrics, INFERENCE_EDGE, 'reject-invalid', 'unknown-encoder');
             return;
           }
-          if (lane.queue.push(window) !== undefined) countDrop(metrics, lane.edge, 'drop-oldest', 'queue-full');
+          if (lane.queue.push(window) !== undefined)
+            countDrop(metrics, lane.edge, 'drop-oldest', 'queue-full');
           depth(lane);
           pump(lane);
         },

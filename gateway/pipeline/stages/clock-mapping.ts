@@ -123,15 +123,19 @@ export class DriftEstimator {
 }
 
 function linearFit(xs: number[], ys: number[], keep: boolean[] | null): { a: number; b: number } {
-  let n = 0, sx = 0, sy = 0;
+  let n = 0,
+    sx = 0,
+    sy = 0;
   for (let i = 0; i < xs.length; i++) {
     if (keep && !keep[i]) continue;
     n++;
     sx += xs[i] as number;
     sy += ys[i] as number;
   }
-  const mx = sx / n, my = sy / n;
-  let sxx = 0, sxy = 0;
+  const mx = sx / n,
+    my = sy / n;
+  let sxx = 0,
+    sxy = 0;
   for (let i = 0; i < xs.length; i++) {
     if (keep && !keep[i]) continue;
     const dx = (xs[i] as number) - mx;
@@ -161,8 +165,12 @@ const MIN_STEP_NS = 1e3;
  * ({@link DriftEstimator}); chunks already on the gateway clock pass through untouched.
  * The arrival time of a chunk is read from the injected clock when the chunk arrives.
  */
-export function mapDeviceClock(options: ClockMappingOptions, deps: ClockMappingDeps): MonoTypeOperatorFunction<SampleChunk> {
-  const isDevice = options.isDeviceClock ?? ((c: SampleChunk) => (c as ClockDomainTag).clockDomain === 'device');
+export function mapDeviceClock(
+  options: ClockMappingOptions,
+  deps: ClockMappingDeps,
+): MonoTypeOperatorFunction<SampleChunk> {
+  const isDevice =
+    options.isDeviceClock ?? ((c: SampleChunk) => (c as ClockDomainTag).clockDomain === 'device');
   return (source) => {
     const perSource = new Map<string, { estimator: DriftEstimator; lastNs: number }>();
     return source.pipe(

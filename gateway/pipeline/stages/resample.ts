@@ -41,7 +41,10 @@ export const RESAMPLE_EDGE = 'resample';
  * is invented: the run ends and a new one (`restart: true`) begins at the next sample.
  * Samples not later than their predecessor are dropped and counted.
  */
-export function resampleToGrid(options: ResampleOptions, deps: ResampleDeps = {}): OperatorFunction<SampleChunk, GridChunk> {
+export function resampleToGrid(
+  options: ResampleOptions,
+  deps: ResampleDeps = {},
+): OperatorFunction<SampleChunk, GridChunk> {
   const maxGapNs = options.maxGapNs ?? 250e6;
   const maxGapPeriods = options.maxGapPeriods ?? 3;
   const rateOf = typeof options.rateHz === 'function' ? options.rateHz : () => options.rateHz as number;
@@ -58,7 +61,16 @@ export function resampleToGrid(options: ResampleOptions, deps: ResampleDeps = {}
           const vps = valuesPerSample(chunk.modality);
           let st = states.get(chunk.sourceId);
           if (!st || st.rateHz !== rateHz || st.vps !== vps) {
-            st = { rateHz, vps, lastT: NaN, last: new Float32Array(vps), nextK: 0, periodNs: 1e9 / rateHz, restart: true, lastDataNs: 0 };
+            st = {
+              rateHz,
+              vps,
+              lastT: NaN,
+              last: new Float32Array(vps),
+              nextK: 0,
+              periodNs: 1e9 / rateHz,
+              restart: true,
+              lastDataNs: 0,
+            };
             states.set(chunk.sourceId, st);
           }
           const n = chunk.tNs.length;
@@ -133,7 +145,8 @@ export function resampleToGrid(options: ResampleOptions, deps: ResampleDeps = {}
             st.lastDataNs = st.lastT;
             sweep.touch(st.lastT);
           }
-          if (nonMonotonic > 0) countDrop(deps.metrics, RESAMPLE_EDGE, 'reject-invalid', 'non-monotonic-time', nonMonotonic);
+          if (nonMonotonic > 0)
+            countDrop(deps.metrics, RESAMPLE_EDGE, 'reject-invalid', 'non-monotonic-time', nonMonotonic);
         },
         error: (err) => subscriber.error(err),
         complete: () => subscriber.complete(),

@@ -1,4 +1,10 @@
-import { Observable, asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  Observable,
+  asyncScheduler,
+  type OperatorFunction,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import {
   PAYLOAD_VERSION,
   type ActivityEvent,
@@ -95,7 +101,8 @@ export function smoothActivity(
   const { clock, metrics } = deps;
   let seq = 0;
   const nextSeq = deps.nextSeq ?? (() => ++seq);
-  if (!(exit <= enter)) throw new RangeError(`exitThreshold (${exit}) must not exceed enterThreshold (${enter})`);
+  if (!(exit <= enter))
+    throw new RangeError(`exitThreshold (${exit}) must not exceed enterThreshold (${enter})`);
 
   return (source) =>
     new Observable<ActivityOutput>((subscriber) => {
@@ -168,14 +175,19 @@ export function smoothActivity(
 
       /** Remembers when `cls` first met its condition; true once it has held for the dwell time. */
       const dwelt = (prev: Pending | null, cls: number, scores: SubjectScores): [Pending, boolean] => {
-        const p = prev && prev.cls === cls ? prev : { cls, sinceNs: scores.endNs, atNs: (scores.startNs + scores.endNs) / 2 };
+        const p =
+          prev && prev.cls === cls
+            ? prev
+            : { cls, sinceNs: scores.endNs, atNs: (scores.startNs + scores.endNs) / 2 };
         return [p, scores.endNs - p.sinceNs >= dwellNs];
       };
 
       const step = (s: SubjectSmoothing, scores: SubjectScores): boolean => {
         const p = scores.probabilities;
         if (!s.ema) s.ema = Float32Array.from(p);
-        else for (let i = 0; i < p.length; i++) s.ema[i] = alpha * (p[i] as number) + (1 - alpha) * (s.ema[i] as number);
+        else
+          for (let i = 0; i < p.length; i++)
+            s.ema[i] = alpha * (p[i] as number) + (1 - alpha) * (s.ema[i] as number);
         const ema = s.ema;
         const top = argmax(ema);
         const topP = ema[top] as number;
@@ -201,7 +213,10 @@ export function smoothActivity(
           s.current = { cls: top, startNs: cand.atNs };
           s.candidate = null;
           s.exit = null;
-          emitEvent(s, 'changed', top, cand.atNs, { endNs: cand.atNs, ...(previous === undefined ? {} : { previous }) });
+          emitEvent(s, 'changed', top, cand.atNs, {
+            endNs: cand.atNs,
+            ...(previous === undefined ? {} : { previous }),
+          });
           return true;
         }
         s.candidate = null;
@@ -244,13 +259,22 @@ export function smoothActivity(
           const fresh = !s;
           if (!s) {
             s = {
-              id: scores.subjectId, ema: null, current: null, candidate: null, exit: null,
-              modalities: scores.modalities, sources: scores.sources, lastEndNs: scores.endNs,
-              lastLatencyMs: scores.latencyMs, lastReceivedNs: now, nextStateAtNs: now,
+              id: scores.subjectId,
+              ema: null,
+              current: null,
+              candidate: null,
+              exit: null,
+              modalities: scores.modalities,
+              sources: scores.sources,
+              lastEndNs: scores.endNs,
+              lastLatencyMs: scores.latencyMs,
+              lastReceivedNs: now,
+              nextStateAtNs: now,
             };
             subjects.set(s.id, s);
           }
-          const presenceChanged = s.modalities.join() !== scores.modalities.join() || s.sources.join() !== scores.sources.join();
+          const presenceChanged =
+            s.modalities.join() !== scores.modalities.join() || s.sources.join() !== scores.sources.join();
           s.modalities = scores.modalities;
           s.sources = scores.sources;
           s.lastEndNs = scores.endNs;

@@ -8,7 +8,10 @@ import { IdleSweep } from '../idle-sweep.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 
 /** What windowing needs to know of an encoder. */
-export type WindowSpec = Pick<EncoderRunner, 'name' | 'modality' | 'sampleRateHz' | 'windowSamples' | 'hopSamples'>;
+export type WindowSpec = Pick<
+  EncoderRunner,
+  'name' | 'modality' | 'sampleRateHz' | 'windowSamples' | 'hopSamples'
+>;
 
 export interface WindowDeps {
   readonly clock: Clock;
@@ -34,7 +37,10 @@ interface SourceRing {
  * same instants. Only contiguous runs make windows: a restart needs a full window of new
  * samples. `input` is laid out as the encoder expects (IMU [6, T] channel-major, pose [T, 17, 3]).
  */
-export function slidingWindows(encoder: WindowSpec, deps: WindowDeps): OperatorFunction<GridChunk, SensorWindow> {
+export function slidingWindows(
+  encoder: WindowSpec,
+  deps: WindowDeps,
+): OperatorFunction<GridChunk, SensorWindow> {
   const T = encoder.windowSamples;
   const hop = encoder.hopSamples;
   const vps = valuesPerSample(encoder.modality);
@@ -50,7 +56,13 @@ export function slidingWindows(encoder: WindowSpec, deps: WindowDeps): OperatorF
           if (chunk.subjectId === undefined) return; // the pipeline's ingress refuses (and counts) these
           let r = rings.get(chunk.sourceId);
           if (!r) {
-            r = { ring: new Float32Array(T * vps), pos: 0, filled: 0, expectedK: chunk.firstIndex, lastDataNs: 0 };
+            r = {
+              ring: new Float32Array(T * vps),
+              pos: 0,
+              filled: 0,
+              expectedK: chunk.firstIndex,
+              lastDataNs: 0,
+            };
             rings.set(chunk.sourceId, r);
           }
           if (chunk.restart || chunk.firstIndex !== r.expectedK) r.filled = 0;

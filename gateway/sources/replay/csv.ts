@@ -80,7 +80,11 @@ function parseNumber(file: string, lineNo: number, column: string, cell: string 
 function parseTimeNs(file: string, lineNo: number, column: string, cell: string | undefined): number {
   const value = parseNumber(file, lineNo, column, cell);
   if (!Number.isInteger(value) || value < 0) {
-    throw csvError(file, lineNo, `column ${column}: expected a non-negative integer of nanoseconds (got "${cell}")`);
+    throw csvError(
+      file,
+      lineNo,
+      `column ${column}: expected a non-negative integer of nanoseconds (got "${cell}")`,
+    );
   }
   return value;
 }
@@ -102,9 +106,18 @@ class StreamBuilder {
     return this.times[this.times.length - 1];
   }
 
-  push(t: number, row: readonly string[], from: number, count: number, file: string, lineNo: number, header: readonly string[]): void {
+  push(
+    t: number,
+    row: readonly string[],
+    from: number,
+    count: number,
+    file: string,
+    lineNo: number,
+    header: readonly string[],
+  ): void {
     this.times.push(t);
-    for (let i = from; i < from + count; i++) this.values.push(parseNumber(file, lineNo, header[i] ?? `#${i}`, row[i]));
+    for (let i = from; i < from + count; i++)
+      this.values.push(parseNumber(file, lineNo, header[i] ?? `#${i}`, row[i]));
   }
 
   build(): StreamData {
@@ -185,7 +198,11 @@ export function labelsParser(file: string, subjects: ReadonlySet<string>): LineP
       }
       const subject = (cells[0] ?? '').trim();
       if (!subjects.has(subject)) {
-        throw csvError(file, lineNo, `column subject: "${subject}" is not one of recording.json subjects[].id`);
+        throw csvError(
+          file,
+          lineNo,
+          `column subject: "${subject}" is not one of recording.json subjects[].id`,
+        );
       }
       const startNs = parseTimeNs(file, lineNo, 'start_ns', cells[1]);
       const endNs = parseTimeNs(file, lineNo, 'end_ns', cells[2]);

@@ -1,4 +1,10 @@
-export { loadRecording, type Recording, type RecordingDevice, type RecordingStream, type RecordingSubject } from './recording.ts';
+export {
+  loadRecording,
+  type Recording,
+  type RecordingDevice,
+  type RecordingStream,
+  type RecordingSubject,
+} from './recording.ts';
 export type { RecordingLabel, StreamData } from './csv.ts';
 export {
   ReplaySource,

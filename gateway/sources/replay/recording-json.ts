@@ -63,7 +63,10 @@ function fieldName(pointer: string): string {
     .slice(1)
     .split('/')
     .map((part) => part.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .reduce((acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`), '');
+    .reduce(
+      (acc, part) => (/^\d+$/.test(part) ? `${acc}[${part}]` : acc === '' ? part : `${acc}.${part}`),
+      '',
+    );
 }
 
 /** TypeBox says "Expected union value" for an enum; the reader needs the allowed values. */
@@ -91,7 +94,7 @@ export function invalid(file: string, field: string, message: string, value?: un
 export function validateRecordingJson(raw: unknown, file: string): RecordingJson {
   const first = Value.Errors(RecordingJsonSchema, raw).First();
   if (first) {
-      throw invalid(file, fieldName(first.path), describeExpected(first.schema, first.message), first.value);
+    throw invalid(file, fieldName(first.path), describeExpected(first.schema, first.message), first.value);
   }
   const rec = raw as RecordingJson;
   if (Number.isNaN(Date.parse(rec.startTime))) {
@@ -122,7 +125,8 @@ export function validateRecordingJson(raw: unknown, file: string): RecordingJson
     streamIds.add(c.id);
     checkFile(`cameras[${i}].file`, c.file);
     for (const [track, subject] of Object.entries(c.tracks)) {
-      if (!/^\d+$/.test(track)) throw invalid(file, `cameras[${i}].tracks`, 'track ids must be integers', track);
+      if (!/^\d+$/.test(track))
+        throw invalid(file, `cameras[${i}].tracks`, 'track ids must be integers', track);
       if (!subjectIds.has(subject)) {
         throw invalid(file, `cameras[${i}].tracks.${track}`, 'not one of subjects[].id', subject);
       }

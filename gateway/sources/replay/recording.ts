@@ -74,12 +74,21 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function parseRecordingFile<T>(dir: string, relative: string, field: string, parser: LineParser<T>): Promise<T> {
+async function parseRecordingFile<T>(
+  dir: string,
+  relative: string,
+  field: string,
+  parser: LineParser<T>,
+): Promise<T> {
   const path = join(dir, relative);
   if (!(await exists(path))) {
-    throw new GatewayError('REPLAY_NOT_FOUND', `recording ${join(dir, 'recording.json')}: ${field}: file ${path} does not exist`, {
-      details: { file: path, field },
-    });
+    throw new GatewayError(
+      'REPLAY_NOT_FOUND',
+      `recording ${join(dir, 'recording.json')}: ${field}: file ${path} does not exist`,
+      {
+        details: { file: path, field },
+      },
+    );
   }
   return parseFile(parser, path);
 }
@@ -93,25 +102,35 @@ export async function loadRecording(dirArg: string): Promise<Recording> {
   const dir = resolve(dirArg);
   const jsonPath = join(dir, 'recording.json');
   if (!(await exists(dir))) {
-    throw new GatewayError('REPLAY_NOT_FOUND', `recording directory ${dir} does not exist`, { details: { file: dir } });
+    throw new GatewayError('REPLAY_NOT_FOUND', `recording directory ${dir} does not exist`, {
+      details: { file: dir },
+    });
   }
   let text: string;
   try {
     text = await readFile(jsonPath, 'utf8');
   } catch (cause) {
-    throw new GatewayError('REPLAY_NOT_FOUND', `recording ${jsonPath} cannot be read: ${errorMessage(cause)}`, {
-      cause,
-      details: { file: jsonPath },
-    });
+    throw new GatewayError(
+      'REPLAY_NOT_FOUND',
+      `recording ${jsonPath} cannot be read: ${errorMessage(cause)}`,
+      {
+        cause,
+        details: { file: jsonPath },
+      },
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (cause) {
-    throw new GatewayError('REPLAY_INVALID', `recording ${jsonPath}: not valid JSON: ${errorMessage(cause)}`, {
-      cause,
-      details: { file: jsonPath, field: '(root)' },
-    });
+    throw new GatewayError(
+      'REPLAY_INVALID',
+      `recording ${jsonPath}: not valid JSON: ${errorMessage(cause)}`,
+      {
+        cause,
+        details: { file: jsonPath, field: '(root)' },
+      },
+    );
   }
   const meta = validateRecordingJson(raw, jsonPath);
 
@@ -128,7 +147,14 @@ export async function loadRecording(dirArg: string): Promise<Recording> {
       rateHz: d.rateHz,
       data,
     });
-    devices.push({ id: d.id, kind: 'imu', subjectId: d.subject, placement: d.placement, rateHz: d.rateHz, sourceIds: [d.id] });
+    devices.push({
+      id: d.id,
+      kind: 'imu',
+      subjectId: d.subject,
+      placement: d.placement,
+      rateHz: d.rateHz,
+      sourceIds: [d.id],
+    });
   }
   for (const [i, c] of (meta.cameras ?? []).entries()) {
     const tracks = await parseRecordingFile(dir, c.file, `cameras[${i}].file`, poseParser(join(dir, c.file)));
@@ -152,7 +178,12 @@ export async function loadRecording(dirArg: string): Promise<Recording> {
   const subjectIds = new Set(meta.subjects.map((s) => s.id));
   let labels: RecordingLabel[] = [];
   if (typeof meta.labels === 'string') {
-    labels = await parseRecordingFile(dir, meta.labels, 'labels', labelsParser(join(dir, meta.labels), subjectIds));
+    labels = await parseRecordingFile(
+      dir,
+      meta.labels,
+      'labels',
+      labelsParser(join(dir, meta.labels), subjectIds),
+    );
   } else if (meta.labels === undefined && (await exists(join(dir, 'labels.csv')))) {
     labels = await parseFile(labelsParser(join(dir, 'labels.csv'), subjectIds), join(dir, 'labels.csv'));
   }

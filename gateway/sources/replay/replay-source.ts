@@ -1,4 +1,11 @@
-import { AsyncSubject, Subject, asyncScheduler, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
+import {
+  AsyncSubject,
+  Subject,
+  asyncScheduler,
+  type Observable,
+  type SchedulerLike,
+  type Subscription,
+} from 'rxjs';
 import { valuesPerSample, type Modality, type SampleChunk } from '../../domain/samples.ts';
 import { NS_PER_MS, type TimeNs } from '../../domain/time.ts';
 import { GatewayError } from '../../observability/errors.ts';
@@ -89,10 +96,14 @@ export class ReplaySource {
       throw new GatewayError('REPLAY_BAD_OPTION', `replay speed must be a finite number > 0 (got ${speed})`);
     }
     const chunkMs = options.chunkMs ?? 100;
-    if (!(chunkMs > 0)) throw new GatewayError('REPLAY_BAD_OPTION', `replay chunkMs must be > 0 (got ${chunkMs})`);
+    if (!(chunkMs > 0))
+      throw new GatewayError('REPLAY_BAD_OPTION', `replay chunkMs must be > 0 (got ${chunkMs})`);
     const maxChunksPerTick = options.maxChunksPerTick ?? 50;
     if (!(maxChunksPerTick >= 1)) {
-      throw new GatewayError('REPLAY_BAD_OPTION', `replay maxChunksPerTick must be >= 1 (got ${maxChunksPerTick})`);
+      throw new GatewayError(
+        'REPLAY_BAD_OPTION',
+        `replay maxChunksPerTick must be >= 1 (got ${maxChunksPerTick})`,
+      );
     }
     const dropped = new Set(options.withoutModalities ?? []);
     this.recording = recording;
@@ -147,7 +158,8 @@ export class ReplaySource {
     let chunk = 0;
     // Due time of a chunk = the moment its last sample "happened" at this speed, so a chunk
     // never arrives before its samples would have in a live stream.
-    const dueMs = (): number => startMs + (pass * span + Math.min((chunk + 1) * this.chunkNs, span)) / this.speed / NS_PER_MS;
+    const dueMs = (): number =>
+      startMs + (pass * span + Math.min((chunk + 1) * this.chunkNs, span)) / this.speed / NS_PER_MS;
     // Float rounding of now + (due - now) must not leave a due chunk waiting another tick.
     const epsilonMs = 1e-6;
 
@@ -243,7 +255,11 @@ export class ReplaySource {
       };
       this.samples.next(
         stream.modality === 'imu'
-          ? { modality: 'imu', ...common, ...(stream.placement === undefined ? {} : { placement: stream.placement }) }
+          ? {
+              modality: 'imu',
+              ...common,
+              ...(stream.placement === undefined ? {} : { placement: stream.placement }),
+            }
           : { modality: 'pose', ...common },
       );
     }

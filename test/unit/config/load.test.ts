@@ -17,7 +17,11 @@ async function yamlFile(text: string): Promise<string> {
 }
 
 /** Asserts a ConfigError with this code whose problems include each fragment, in one problem line. */
-async function rejectsWith(promise: Promise<unknown>, code: string, problems: readonly (readonly string[])[] = []) {
+async function rejectsWith(
+  promise: Promise<unknown>,
+  code: string,
+  problems: readonly (readonly string[])[] = [],
+) {
   await assert.rejects(promise, (err: unknown) => {
     assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
     assert.equal(err.code, code, err.message);
@@ -109,7 +113,9 @@ test('CONFIG_PARSE names the file, line and column of a YAML syntax error and of
   const bad = await yamlFile('mqtt:\n  url: [unclosed\nhttp:\n  port: 1\n');
   await rejectsWith(loadConfig({ file: bad, env: {} }), 'CONFIG_PARSE', [[bad, 'line 3, column 1']]);
   const duplicate = await yamlFile('http:\n  port: 1\n  port: 2\n');
-  await rejectsWith(loadConfig({ file: duplicate, env: {} }), 'CONFIG_PARSE', [[duplicate, 'unique', 'line 3']]);
+  await rejectsWith(loadConfig({ file: duplicate, env: {} }), 'CONFIG_PARSE', [
+    [duplicate, 'unique', 'line 3'],
+  ]);
 });
 
 test('CONFIG_INVALID lists every problem with key, bad value, expectation and file:line:col', async () => {
@@ -153,23 +159,36 @@ test('CONFIG_INVALID lists every problem with key, bad value, expectation and fi
 });
 
 test('a value from the environment is reported with the variable that set it', async () => {
-  await rejectsWith(loadConfig({ env: { MUJO__HTTP__PORT: 'abc', MUJO__PIPELINE__SMOOTHING: '{"alpha": 2}' } }), 'CONFIG_INVALID', [
-    ['http.port: got "abc" (string), expected an integer', 'from env MUJO__HTTP__PORT'],
-    ['pipeline.smoothing.alpha: got 2 (number), expected a number at most 1', 'from env MUJO__PIPELINE__SMOOTHING'],
-  ]);
+  await rejectsWith(
+    loadConfig({ env: { MUJO__HTTP__PORT: 'abc', MUJO__PIPELINE__SMOOTHING: '{"alpha": 2}' } }),
+    'CONFIG_INVALID',
+    [
+      ['http.port: got "abc" (string), expected an integer', 'from env MUJO__HTTP__PORT'],
+      [
+        'pipeline.smoothing.alpha: got 2 (number), expected a number at most 1',
+        'from env MUJO__PIPELINE__SMOOTHING',
+      ],
+    ],
+  );
 });
 
 test('an environment variable naming no key is an error, not ignored', async () => {
-  await rejectsWith(loadConfig({ env: { MUJO__MQTT__URLL: 'mqtt://x', MUJO__NOPE: '1', MUJO__HTTP__PORT__X: '1' } }), 'CONFIG_INVALID', [
-    ["env MUJO__MQTT__URLL: no key 'URLL' under 'mqtt', allowed: url, embeddedPort"],
-    ["env MUJO__NOPE: no key 'NOPE' at the top level"],
-    ["env MUJO__HTTP__PORT__X: no key 'X' under 'http.port' (it is not a section)"],
-  ]);
+  await rejectsWith(
+    loadConfig({ env: { MUJO__MQTT__URLL: 'mqtt://x', MUJO__NOPE: '1', MUJO__HTTP__PORT__X: '1' } }),
+    'CONFIG_INVALID',
+    [
+      ["env MUJO__MQTT__URLL: no key 'URLL' under 'mqtt', allowed: url, embeddedPort"],
+      ["env MUJO__NOPE: no key 'NOPE' at the top level"],
+      ["env MUJO__HTTP__PORT__X: no key 'X' under 'http.port' (it is not a section)"],
+    ],
+  );
 });
 
 test('a file whose top level is not a mapping is CONFIG_INVALID', async () => {
   const file = await yamlFile('- a\n- b\n');
-  await rejectsWith(loadConfig({ file, env: {} }), 'CONFIG_INVALID', [['(root): got ["a","b"], expected an object']]);
+  await rejectsWith(loadConfig({ file, env: {} }), 'CONFIG_INVALID', [
+    ['(root): got ["a","b"], expected an object'],
+  ]);
   await rejectsWith(loadConfig({ file, env: { MUJO__HTTP__PORT: '1' } }), 'CONFIG_INVALID', [['(root)']]);
 });
 

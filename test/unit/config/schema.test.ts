@@ -14,14 +14,24 @@ test('an empty configuration is the demo: every documented default', () => {
   const c = defaultConfig();
   assert.deepEqual(c.gateway, { id: 'demo' });
   assert.deepEqual(c.model, { path: 'models/default', providers: ['tensorrt', 'cuda', 'cpu'] });
-  assert.deepEqual(c.replay, { enabled: true, path: 'recordings/demo', speed: 1, loop: true, withoutModalities: [] });
+  assert.deepEqual(c.replay, {
+    enabled: true,
+    path: 'recordings/demo',
+    speed: 1,
+    loop: true,
+    withoutModalities: [],
+  });
   assert.equal(c.mqtt.url, undefined, 'no url: embedded broker');
   assert.equal(c.mqtt.embeddedPort, 1883);
   assert.equal(c.mqtt.embeddedHost, '127.0.0.1');
   assert.equal(c.mqtt.baseTopic, 'mujo');
   assert.equal(c.mqtt.qos, 1);
   assert.deepEqual(c.mqtt.tls, { rejectUnauthorized: true });
-  assert.deepEqual(c.mqtt.queue, { memoryMessages: 10000, spoolDir: 'var/spool/mqtt', maxSpoolBytes: 256 * 1024 * 1024 });
+  assert.deepEqual(c.mqtt.queue, {
+    memoryMessages: 10000,
+    spoolDir: 'var/spool/mqtt',
+    maxSpoolBytes: 256 * 1024 * 1024,
+  });
   assert.deepEqual(c.mqtt.homeAssistant, { enabled: false, discoveryPrefix: 'homeassistant' });
   assert.equal(c.ingest.enabled, true);
   assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 8080 });
@@ -60,7 +70,9 @@ test('the published schema requires no key that has a default', () => {
   walk(schema, '');
   assert.deepEqual(requiredWithDefault, []);
   // A subject without an id means nothing: that one stays required.
-  const subjects = (schema['properties'] as Record<string, Record<string, Record<string, unknown>>>)['subjects']!;
+  const subjects = (schema['properties'] as Record<string, Record<string, Record<string, unknown>>>)[
+    'subjects'
+  ]!;
   assert.deepEqual(subjects['items']!['required'], ['id']);
 });
 
@@ -79,11 +91,15 @@ test('config/gateway.example.yaml documents every option (set to its default, or
       for (const [key, child] of Object.entries(properties)) {
         const present = value !== null && typeof value === 'object' && key in value;
         if (present) walk(child, (value as Record<string, unknown>)[key], [...path, key]);
-        else if (!new RegExp(`^\\s*#\\s*(- )?${key}:`, 'm').test(text)) undocumented.push([...path, key].join('.'));
+        else if (!new RegExp(`^\\s*#\\s*(- )?${key}:`, 'm').test(text))
+          undocumented.push([...path, key].join('.'));
         else if (child['properties'] || child['items']) walk(child, undefined, [...path, key]);
       }
     } else if (schema['type'] === 'array' && schema['items']) {
-      walk(schema['items'] as Record<string, unknown>, Array.isArray(value) ? value[0] : undefined, [...path, '[]']);
+      walk(schema['items'] as Record<string, unknown>, Array.isArray(value) ? value[0] : undefined, [
+        ...path,
+        '[]',
+      ]);
     }
   };
   walk(publishedSchema(), example, []);

@@ -1,6 +1,11 @@
 import { Subject } from 'rxjs';
 import { Counter } from 'prom-client';
-import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from '../../../gateway/domain/events.ts';
+import {
+  PAYLOAD_VERSION,
+  type ActivityEvent,
+  type DeviceState,
+  type SubjectState,
+} from '../../../gateway/domain/events.ts';
 import type { Modality } from '../../../gateway/domain/samples.ts';
 import { nsToIso } from '../../../gateway/domain/time.ts';
 import { healthReport } from '../../../gateway/http/health.ts';
@@ -18,14 +23,22 @@ export class ScriptedView implements GatewayView {
   readonly activity$ = new Subject<ActivityEvent>();
   readonly states$ = new Subject<SubjectState>();
   readonly deviceStates$ = new Subject<DeviceState>();
-  readonly eventsCounter = new Counter({ name: 'mujo_events_total', help: 'test counter', registers: [this.metricsRegistry] });
+  readonly eventsCounter = new Counter({
+    name: 'mujo_events_total',
+    help: 'test counter',
+    registers: [this.metricsRegistry],
+  });
   subjectStates = new Map<string, SubjectState>();
   deviceList = new Map<string, DeviceState>();
   events: ActivityEvent[] = [];
   currentModel: ModelInfo | null = MODEL;
   reloadBehaviour: () => Promise<ModelInfo> = async () => ({ ...MODEL, version: '1.0.1' });
   reloads = 0;
-  gatewayInfo: GatewayInfo = { gateway: 'test-gw', version: '0.1.0', mqtt: { host: '127.0.0.1', port: 1883, baseTopic: 'mujo' } };
+  gatewayInfo: GatewayInfo = {
+    gateway: 'test-gw',
+    version: '0.1.0',
+    mqtt: { host: '127.0.0.1', port: 1883, baseTopic: 'mujo' },
+  };
   private seq = 0;
   private readonly gateway = 'test-gw';
 
@@ -61,7 +74,14 @@ export class ScriptedView implements GatewayView {
   }
 
   /** Publishes a subject's new activity the way the pipeline does: an event, then the state. */
-  pushActivity(subject: string, activity: string, activityName: string, confidence: number, modalities: Modality[], reps = 0): ActivityEvent {
+  pushActivity(
+    subject: string,
+    activity: string,
+    activityName: string,
+    confidence: number,
+    modalities: Modality[],
+    reps = 0,
+  ): ActivityEvent {
     const nowNs = Date.now() * 1e6;
     const previous = this.subjectStates.get(subject);
     const event: ActivityEvent = {
@@ -90,7 +110,15 @@ export class ScriptedView implements GatewayView {
     return event;
   }
 
-  pushState(s: { subject: string; activity: string | null; activityName: string | null; confidence: number; modalities: Modality[]; reps: number; since: string | null }): SubjectState {
+  pushState(s: {
+    subject: string;
+    activity: string | null;
+    activityName: string | null;
+    confidence: number;
+    modalities: Modality[];
+    reps: number;
+    since: string | null;
+  }): SubjectState {
     const state: SubjectState = {
       v: PAYLOAD_VERSION,
       gateway: this.gateway,
@@ -103,7 +131,12 @@ export class ScriptedView implements GatewayView {
     return state;
   }
 
-  pushDevice(device: string, kind: 'imu' | 'camera', subject: string | null, connected: boolean): DeviceState {
+  pushDevice(
+    device: string,
+    kind: 'imu' | 'camera',
+    subject: string | null,
+    connected: boolean,
+  ): DeviceState {
     const state: DeviceState = {
       v: PAYLOAD_VERSION,
       gateway: this.gateway,
@@ -132,7 +165,14 @@ export const MODEL: ModelInfo = {
     { id: 'wave', name: 'waving' },
   ],
   encoders: [
-    { name: 'imu_wrist', modality: 'imu', provider: 'cpu', sampleRateHz: 50, windowSamples: 100, hopSamples: 25 },
+    {
+      name: 'imu_wrist',
+      modality: 'imu',
+      provider: 'cpu',
+      sampleRateHz: 50,
+      windowSamples: 100,
+      hopSamples: 25,
+    },
     { name: 'pose', modality: 'pose', provider: 'cpu', sampleRateHz: 20, windowSamples: 40, hopSamples: 10 },
   ],
   fusion: 'mean-logits',

@@ -29,14 +29,23 @@ describe('HTTP routes (inject)', () => {
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), {
       status: 'up',
-      components: { model: { status: 'up', details: { provider: 'cpu', model: 'mujo-utd 1.0.0' } }, mqtt: { status: 'up' } },
+      components: {
+        model: { status: 'up', details: { provider: 'cpu', model: 'mujo-utd 1.0.0' } },
+        mqtt: { status: 'up' },
+      },
     });
-    view.healthRegistry.set('mqtt', { status: 'degraded', error: { code: 'MQTT_DISCONNECTED', message: 'broker away', at: new Date().toISOString() } });
+    view.healthRegistry.set('mqtt', {
+      status: 'degraded',
+      error: { code: 'MQTT_DISCONNECTED', message: 'broker away', at: new Date().toISOString() },
+    });
     res = await server.fastify.inject('/health');
     assert.equal(res.statusCode, 200);
     assert.equal(res.json().status, 'degraded');
     assert.equal(res.json().components.mqtt.error.code, 'MQTT_DISCONNECTED');
-    view.healthRegistry.set('model', { status: 'down', error: { code: 'MODEL_INVALID', message: 'bad', at: new Date().toISOString() } });
+    view.healthRegistry.set('model', {
+      status: 'down',
+      error: { code: 'MODEL_INVALID', message: 'bad', at: new Date().toISOString() },
+    });
     res = await server.fastify.inject('/health');
     assert.equal(res.statusCode, 503);
     assert.equal(res.json().status, 'down');
@@ -72,7 +81,10 @@ describe('HTTP routes (inject)', () => {
       ],
     );
     const devices = (await server.fastify.inject('/api/devices')).json().devices;
-    assert.deepEqual(devices.map((d: { device: string; connected: boolean }) => [d.device, d.connected]), [['imu-s1', true]]);
+    assert.deepEqual(
+      devices.map((d: { device: string; connected: boolean }) => [d.device, d.connected]),
+      [['imu-s1', true]],
+    );
     assert.deepEqual((await server.fastify.inject('/api/model')).json(), { model: MODEL });
     assert.equal((await server.fastify.inject('/api/info')).json().gateway, 'test-gw');
     const recent = (await server.fastify.inject('/api/events/recent?n=2')).json().events;
@@ -97,7 +109,11 @@ describe('HTTP routes (inject)', () => {
 
   it('POST /api/model/reload is refused (403) when no token is configured', async () => {
     const { server, view } = setup();
-    const res = await server.fastify.inject({ method: 'POST', url: '/api/model/reload', headers: { authorization: 'Bearer anything' } });
+    const res = await server.fastify.inject({
+      method: 'POST',
+      url: '/api/model/reload',
+      headers: { authorization: 'Bearer anything' },
+    });
     assert.equal(res.statusCode, 403);
     assert.equal(res.json().error.code, 'HTTP_MUTATION_DISABLED');
     assert.match(res.json().error.message, /no HTTP token is configured/);
@@ -107,7 +123,11 @@ describe('HTTP routes (inject)', () => {
   it('POST /api/model/reload: 401 without a bearer token, 403 with a wrong one, 200 with the right one', async () => {
     const { server, view } = setup({ token: 's3cret-token' });
     const post = (authorization?: string) =>
-      server.fastify.inject({ method: 'POST', url: '/api/model/reload', headers: authorization === undefined ? {} : { authorization } });
+      server.fastify.inject({
+        method: 'POST',
+        url: '/api/model/reload',
+        headers: authorization === undefined ? {} : { authorization },
+      });
 
     let res = await post();
     assert.equal(res.statusCode, 401);
@@ -130,9 +150,16 @@ describe('HTTP routes (inject)', () => {
   it('a failed reload answers with the error code and says the old model keeps serving; concurrent reloads get 409', async () => {
     const { server, view } = setup({ token: 't' });
     view.reloadBehaviour = async () => {
-      throw new GatewayError('MODEL_HASH_MISMATCH', 'models/default/imu.onnx: sha256 does not match the manifest');
+      throw new GatewayError(
+        'MODEL_HASH_MISMATCH',
+        'models/default/imu.onnx: sha256 does not match the manifest',
+      );
     };
-    let res = await server.fastify.inject({ method: 'POST', url: '/api/model/reload', headers: { authorization: 'Bearer t' } });
+    let res = await server.fastify.inject({
+      method: 'POST',
+      url: '/api/model/reload',
+      headers: { authorization: 'Bearer t' },
+    });
     assert.equal(res.statusCode, 500);
     assert.equal(res.json().error.code, 'MODEL_HASH_MISMATCH');
     assert.match(res.json().error.message, /previous model keeps serving.*imu\.onnx/);
@@ -140,9 +167,17 @@ describe('HTTP routes (inject)', () => {
 
     let release!: () => void;
     view.reloadBehaviour = () => new Promise((resolve) => (release = () => resolve(MODEL)));
-    const first = server.fastify.inject({ method: 'POST', url: '/api/model/reload', headers: { authorization: 'Bearer t' } });
+    const first = server.fastify.inject({
+      method: 'POST',
+      url: '/api/model/reload',
+      headers: { authorization: 'Bearer t' },
+    });
     await new Promise((r) => setTimeout(r, 20));
-    res = await server.fastify.inject({ method: 'POST', url: '/api/model/reload', headers: { authorization: 'Bearer t' } });
+    res = await server.fastify.inject({
+      method: 'POST',
+      url: '/api/model/reload',
+      headers: { authorization: 'Bearer t' },
+    });
     assert.equal(res.statusCode, 409);
     assert.equal(res.json().error.code, 'HTTP_RELOAD_IN_PROGRESS');
     release();
@@ -162,11 +197,30 @@ describe('HTTP routes (inject)', () => {
     assert.match(String((await server.fastify.inject('/style.css')).headers['content-type']), /^text\/css/);
   });
 
+  it('refuses to start without the live page files, naming the missing file', () => {
+    assert.throws(
+      () =>
+        createHttpServer({
+          logger: silentLogger(),
+          view: new ScriptedView(),
+          publicDir: '/nonexistent/public',
+        }),
+      (e: unknown) =>
+        e instanceof GatewayError &&
+        e.code === 'HTTP_PUBLIC_MISSING' &&
+        e.message.includes('/nonexistent/public/index.html'),
+    );
+  });
+
   it('GET /api/events streams a snapshot, then activity, state and device events, with heartbeats', async () => {
     const { server, view } = setup({ sse: { heartbeatMs: 40 } });
     view.pushActivity('s1', 'jog', 'jogging', 0.9, ['imu']);
     const controller = new AbortController();
-    const res = await server.fastify.inject({ url: '/api/events', payloadAsStream: true, signal: controller.signal });
+    const res = await server.fastify.inject({
+      url: '/api/events',
+      payloadAsStream: true,
+      signal: controller.signal,
+    });
     assert.equal(res.statusCode, 200);
     assert.match(String(res.headers['content-type']), /^text\/event-stream/);
     assert.equal(res.headers['cache-control'], 'no-cache, no-transform');

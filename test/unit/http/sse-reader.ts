@@ -61,8 +61,10 @@ export class SseReader {
   async until(predicate: (r: SseReader) => boolean, timeoutMs = 5000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this)) {
-      if (Date.now() > deadline) throw new Error(`SSE condition not met within ${timeoutMs} ms; received:\n${this.text.slice(-2000)}`);
-      if (this.ended) throw new Error(`SSE stream ended before the condition held; received:\n${this.text.slice(-2000)}`);
+      if (Date.now() > deadline)
+        throw new Error(`SSE condition not met within ${timeoutMs} ms; received:\n${this.text.slice(-2000)}`);
+      if (this.ended)
+        throw new Error(`SSE stream ended before the condition held; received:\n${this.text.slice(-2000)}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 50);
         this.waiters.push(() => {

@@ -38,7 +38,10 @@ test('fuseMeanLogits: mean of per-window logits; every window counts, two IMUs c
   assertClose(fuseMeanLogits(P, DIM, T, [imu, imu, pose]), [4 / 3, 2 / 3, 4 / 3]);
   assertClose(fuseMeanLogits(P, DIM, T, [imu]), [2, 0, 1.2]);
   // softmax(1, 1, 1.4) = (1, 1, e^0.4) / (2 + e^0.4)
-  assertClose(classify({ prototypes: P, embeddingDim: DIM, temperature: T }, [imu, pose]), [0.2863832, 0.2863832, 0.4272336]);
+  assertClose(
+    classify({ prototypes: P, embeddingDim: DIM, temperature: T }, [imu, pose]),
+    [0.2863832, 0.2863832, 0.4272336],
+  );
 });
 
 test('fusion refuses mismatched or absent embeddings', () => {

@@ -36,7 +36,14 @@ async function rejectsWith(promise: Promise<unknown>, code: string, fragments: r
 }
 
 // Whether this machine has onnxruntime's CUDA provider library (then asking for cuda works).
-const ortBin = join(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch);
+const ortBin = join(
+  dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+  '..',
+  'bin',
+  'napi-v6',
+  process.platform,
+  process.arch,
+);
 const hasCuda = existsSync(join(ortBin, 'libonnxruntime_providers_cuda.so'));
 
 test('loads the tiny model: manifest facts, prototypes, one CPU session per encoder', async () => {
@@ -57,8 +64,14 @@ test('loads the tiny model: manifest facts, prototypes, one CPU session per enco
     assert.equal(model.manifestSha256, createHash('sha256').update(manifestBytes).digest('hex'));
     const imu = model.encoder('imu')!;
     const pose = model.encoder('pose')!;
-    assert.deepEqual([imu.modality, imu.provider, imu.inputSize, imu.windowSamples, imu.hopSamples], ['imu', 'cpu', 6 * 20, 20, 10]);
-    assert.deepEqual([pose.modality, pose.provider, pose.inputSize, pose.sampleRateHz], ['pose', 'cpu', 10 * 17 * 3, 15]);
+    assert.deepEqual(
+      [imu.modality, imu.provider, imu.inputSize, imu.windowSamples, imu.hopSamples],
+      ['imu', 'cpu', 6 * 20, 20, 10],
+    );
+    assert.deepEqual(
+      [pose.modality, pose.provider, pose.inputSize, pose.sampleRateHz],
+      ['pose', 'cpu', 10 * 17 * 3, 15],
+    );
     assert.deepEqual(imu.providerFailures, []);
   } finally {
     await model.close();
@@ -84,7 +97,10 @@ test('run: batches agree with PyTorch (test vectors) and with one-window runs; r
       for (let k = 0; k < 8; k++) assert.ok(Math.abs(single[k]! - batch[r * 8 + k]!) < 1e-6);
       assert.ok(Math.abs(Math.hypot(...batch.subarray(r * 8, r * 8 + 8)) - 1) < 1e-5);
     }
-    await rejectsWith(imu.run(new Float32Array(7), 1), 'MODEL_RUN_INVALID_INPUT', ['got 7 values', '1 × 120']);
+    await rejectsWith(imu.run(new Float32Array(7), 1), 'MODEL_RUN_INVALID_INPUT', [
+      'got 7 values',
+      '1 × 120',
+    ]);
   } finally {
     await model.close();
   }
@@ -92,7 +108,9 @@ test('run: batches agree with PyTorch (test vectors) and with one-window runs; r
 });
 
 test('a missing model directory or manifest → MODEL_FILE_MISSING naming the path', async () => {
-  await rejectsWith(loadModel('/nonexistent/model', cpu), 'MODEL_FILE_MISSING', ['/nonexistent/model/manifest.json']);
+  await rejectsWith(loadModel('/nonexistent/model', cpu), 'MODEL_FILE_MISSING', [
+    '/nonexistent/model/manifest.json',
+  ]);
 });
 
 test('a missing referenced file → MODEL_FILE_MISSING naming the file and its manifest key', async () => {
@@ -150,7 +168,10 @@ test('a file path leaving the model directory → MODEL_MANIFEST_INVALID', async
   await m.editManifest((manifest) => {
     manifest['encoders'][0].file = '../imu.onnx';
   });
-  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_MANIFEST_INVALID', ['$.encoders[0].file', 'inside the model directory']);
+  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_MANIFEST_INVALID', [
+    '$.encoders[0].file',
+    'inside the model directory',
+  ]);
 });
 
 test('changed bytes → MODEL_HASH_MISMATCH naming the file and both hashes', async () => {
@@ -172,13 +193,20 @@ test('changed bytes → MODEL_HASH_MISMATCH naming the file and both hashes', as
 test('bytes onnxruntime refuses (hash updated to match) → MODEL_ONNX_INVALID', async () => {
   const m = await copy();
   await m.replaceFile('imu.onnx', Buffer.from('this is not an onnx protobuf'));
-  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_ONNX_INVALID', [join(m.dir, 'imu.onnx'), 'encoder imu', 'cpu:']);
+  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_ONNX_INVALID', [
+    join(m.dir, 'imu.onnx'),
+    'encoder imu',
+    'cpu:',
+  ]);
 });
 
 test('prototype file size disagreeing with its shape → MODEL_MANIFEST_INVALID', async () => {
   const m = await copy();
   await m.replaceFile('prototypes.f32', new Uint8Array(3 * 8 * 4 - 4));
-  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_MANIFEST_INVALID', ['$.prototypes.shape', '92 bytes, expected 96']);
+  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_MANIFEST_INVALID', [
+    '$.prototypes.shape',
+    '92 bytes, expected 96',
+  ]);
 });
 
 test('manifest input name not in the graph → MODEL_INPUT_MISMATCH naming both', async () => {
@@ -186,7 +214,11 @@ test('manifest input name not in the graph → MODEL_INPUT_MISMATCH naming both'
   await m.editManifest((manifest) => {
     manifest['encoders'][0].input.name = 'accel';
   });
-  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_INPUT_MISMATCH', ["'accel'", '$.encoders[0].input.name', 'graph inputs: imu']);
+  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_INPUT_MISMATCH', [
+    "'accel'",
+    '$.encoders[0].input.name',
+    'graph inputs: imu',
+  ]);
 });
 
 test('manifest input shape different from the graph → MODEL_INPUT_MISMATCH naming the axis', async () => {
@@ -195,7 +227,10 @@ test('manifest input shape different from the graph → MODEL_INPUT_MISMATCH nam
     manifest['encoders'][0].windowSamples = 40;
     manifest['encoders'][0].input.shape = ['batch', 6, 40];
   });
-  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_INPUT_MISMATCH', ['axis 2 is 20, expected 40', '$.encoders[0].input.shape']);
+  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_INPUT_MISMATCH', [
+    'axis 2 is 20, expected 40',
+    '$.encoders[0].input.shape',
+  ]);
 });
 
 test('manifest output name not in the graph → MODEL_OUTPUT_MISMATCH', async () => {
@@ -203,7 +238,10 @@ test('manifest output name not in the graph → MODEL_OUTPUT_MISMATCH', async ()
   await m.editManifest((manifest) => {
     manifest['encoders'][1].output.name = 'features';
   });
-  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_OUTPUT_MISMATCH', ["'features'", 'graph outputs: embedding']);
+  await rejectsWith(loadModel(m.dir, cpu), 'MODEL_OUTPUT_MISMATCH', [
+    "'features'",
+    'graph outputs: embedding',
+  ]);
 });
 
 test(
@@ -228,28 +266,32 @@ test(
   'providers [tensorrt, cuda] only, neither available → MODEL_PROVIDER_UNAVAILABLE with each reason',
   { skip: hasCuda ? 'this machine has the CUDA provider' : false },
   async () => {
-    await rejectsWith(loadModel(TINY_MODEL, { providers: ['tensorrt', 'cuda'], logger }), 'MODEL_PROVIDER_UNAVAILABLE', [
-      'tensorrt:',
-      'cuda:',
-      "add 'cpu'",
-    ]);
+    await rejectsWith(
+      loadModel(TINY_MODEL, { providers: ['tensorrt', 'cuda'], logger }),
+      'MODEL_PROVIDER_UNAVAILABLE',
+      ['tensorrt:', 'cuda:', "add 'cpu'"],
+    );
   },
 );
 
-test('a provider from another platform (dml on Linux) falls through to cpu', { skip: process.platform === 'win32' }, async () => {
-  const model = await loadModel(TINY_MODEL, { providers: ['dml', 'cpu'], logger });
-  try {
-    assert.deepEqual(
-      model.encoders.map((e) => [e.provider, e.providerFailures.map((f) => f.provider)]),
-      [
-        ['cpu', ['dml']],
-        ['cpu', ['dml']],
-      ],
-    );
-  } finally {
-    await model.close();
-  }
-});
+test(
+  'a provider from another platform (dml on Linux) falls through to cpu',
+  { skip: process.platform === 'win32' },
+  async () => {
+    const model = await loadModel(TINY_MODEL, { providers: ['dml', 'cpu'], logger });
+    try {
+      assert.deepEqual(
+        model.encoders.map((e) => [e.provider, e.providerFailures.map((f) => f.provider)]),
+        [
+          ['cpu', ['dml']],
+          ['cpu', ['dml']],
+        ],
+      );
+    } finally {
+      await model.close();
+    }
+  },
+);
 
 test('close waits for runs already in flight, then refuses new ones', async () => {
   const model = await loadModel(TINY_MODEL, cpu);

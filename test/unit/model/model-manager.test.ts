@@ -21,7 +21,14 @@ after(() => Promise.all(copies.map((c) => c.remove())));
 function manager(dir: string) {
   const health = new HealthRegistry();
   const metrics = createMetricsRegistry({ defaultMetrics: false });
-  const models = new ModelManager({ dir, providers: ['cpu'], intraOpThreads: 1, logger: silentLogger(), health, metrics });
+  const models = new ModelManager({
+    dir,
+    providers: ['cpu'],
+    intraOpThreads: 1,
+    logger: silentLogger(),
+    health,
+    metrics,
+  });
   return { models, health, metrics };
 }
 

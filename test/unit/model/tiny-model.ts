@@ -39,7 +39,8 @@ export async function copyTinyModel(): Promise<ModelCopy> {
       if (options.keepHash) return;
       const sha = createHash('sha256').update(bytes).digest('hex');
       await editManifest((m) => {
-        for (const ref of [...m['encoders'], m['prototypes'], m['testVectors']]) if (ref?.file === name) ref.sha256 = sha;
+        for (const ref of [...m['encoders'], m['prototypes'], m['testVectors']])
+          if (ref?.file === name) ref.sha256 = sha;
       });
     },
     remove: () => rm(dir, { recursive: true, force: true }),

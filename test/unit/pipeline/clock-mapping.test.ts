@@ -13,7 +13,10 @@ const DEVICE_BOOT_OFFSET_NS = -1_767_000_000_000_000_000; // device counts from 
  * A wearable whose clock runs 100 ppm fast sends 10 samples (50 Hz) per packet; each packet
  * reaches the gateway after 3 ms plus exponential jitter (mean 8 ms, occasionally 100 ms+).
  */
-function simulate(seconds: number, seed = 3): { chunks: { arrivalMs: number; chunk: SampleChunk }[]; trueTimes: Map<number, number> } {
+function simulate(
+  seconds: number,
+  seed = 3,
+): { chunks: { arrivalMs: number; chunk: SampleChunk }[]; trueTimes: Map<number, number> } {
   const rnd = prng(seed);
   const vt = new VirtualTime();
   const g0 = vt.nowNs;
@@ -24,7 +27,10 @@ function simulate(seconds: number, seed = 3): { chunks: { arrivalMs: number; chu
     const dTimes = gTimes.map((g) => (g - g0) * (1 + PPM * 1e-6) + g0 + DEVICE_BOOT_OFFSET_NS);
     dTimes.forEach((d, i) => trueTimes.set(d, gTimes[i]!));
     const delayNs = 3e6 - 8e6 * Math.log(1 - rnd());
-    const chunk = { ...imuChunk('band', 's1', dTimes, () => [0, 0, 9.81, 0, 0, 0]), clockDomain: 'device' as const };
+    const chunk = {
+      ...imuChunk('band', 's1', dTimes, () => [0, 0, 9.81, 0, 0, 0]),
+      clockDomain: 'device' as const,
+    };
     chunks.push({ arrivalMs: (gTimes.at(-1)! + delayNs) / 1e6, chunk });
   }
   chunks.sort((a, b) => a.arrivalMs - b.arrivalMs);
@@ -51,10 +57,18 @@ describe('mapDeviceClock', () => {
     // minute) drift is gone, leaving a constant offset ≈ the smallest transport delay (3 ms).
     const late = errors.slice(Math.floor(errors.length / 2));
     const spread = Math.max(...late) - Math.min(...late);
-    assert.ok(spread < 1.5, `error spread over the last 90 s is ${spread.toFixed(3)} ms (uncorrected drift would be 9 ms)`);
+    assert.ok(
+      spread < 1.5,
+      `error spread over the last 90 s is ${spread.toFixed(3)} ms (uncorrected drift would be 9 ms)`,
+    );
     const mean = late.reduce((s, e) => s + e, 0) / late.length;
-    console.log(`clock mapping: error spread ${spread.toFixed(3)} ms, mean ${mean.toFixed(3)} ms over the last 90 s`);
-    assert.ok(mean > 2 && mean < 6, `mapped times lead the truth by the minimum transport delay, got ${mean.toFixed(3)} ms`);
+    console.log(
+      `clock mapping: error spread ${spread.toFixed(3)} ms, mean ${mean.toFixed(3)} ms over the last 90 s`,
+    );
+    assert.ok(
+      mean > 2 && mean < 6,
+      `mapped times lead the truth by the minimum transport delay, got ${mean.toFixed(3)} ms`,
+    );
   });
 
   it('estimates the drift rate itself within a few ppm', () => {

@@ -44,23 +44,51 @@ function setup() {
   const registry = new Registry();
   const input = new Subject<WindowEmbedding>();
   const out: SubjectScores[] = [];
-  input.pipe(fuseSubjects(MODEL, {}, { clock: vt.clock, scheduler: vt.scheduler, metrics: pipelineMetrics(registry) })).subscribe((s) => out.push(s));
+  input
+    .pipe(
+      fuseSubjects(
+        MODEL,
+        {},
+        { clock: vt.clock, scheduler: vt.scheduler, metrics: pipelineMetrics(registry) },
+      ),
+    )
+    .subscribe((s) => out.push(s));
   const base = Math.ceil(vt.nowNs / HOP_NS) * HOP_NS;
   const end = (k: number): number => base + k * HOP_NS;
-  const send = (subjectId: string, sourceId: string, modality: Modality, k: number, vector: Float32Array): void => {
+  const send = (
+    subjectId: string,
+    sourceId: string,
+    modality: Modality,
+    k: number,
+    vector: Float32Array,
+  ): void => {
     input.next({
-      window: { subjectId, sourceId, modality, encoder: modality, startNs: end(k) - 2e9, endNs: end(k), closedAtNs: vt.nowNs, input: new Float32Array(0) },
+      window: {
+        subjectId,
+        sourceId,
+        modality,
+        encoder: modality,
+        startNs: end(k) - 2e9,
+        endNs: end(k),
+        closedAtNs: vt.nowNs,
+        input: new Float32Array(0),
+      },
       vector,
       batchSize: 1,
       inferenceUs: 100,
     });
   };
   const dropped = async (reason: string): Promise<number> =>
-    (await registry.getSingleMetric('mujo_pipeline_dropped_total')!.get()).values.find((v) => v.labels['reason'] === reason)?.value ?? 0;
+    (await registry.getSingleMetric('mujo_pipeline_dropped_total')!.get()).values.find(
+      (v) => v.labels['reason'] === reason,
+    )?.value ?? 0;
   return { vt, input, out, end, send, dropped };
 }
 
-function assertScores(s: SubjectScores | undefined, want: { endNs: number; modalities: Modality[]; sources: string[]; vectors: Float32Array[] }): void {
+function assertScores(
+  s: SubjectScores | undefined,
+  want: { endNs: number; modalities: Modality[]; sources: string[]; vectors: Float32Array[] },
+): void {
   assert.ok(s, 'scores emitted');
   assert.equal(s.endNs, want.endNs);
   assert.deepEqual(s.modalities, want.modalities);
@@ -90,7 +118,12 @@ describe('fuseSubjects', () => {
     assert.equal(out.length, 0, 'pose is active, so the slot waits for it');
     await vt.advanceBy(40);
     send('s1', 'cam/1', 'pose', 1, B);
-    assertScores(out[0], { endNs: end(1), modalities: ['imu', 'pose'], sources: ['cam/1', 'wrist'], vectors: [A, B] });
+    assertScores(out[0], {
+      endNs: end(1),
+      modalities: ['imu', 'pose'],
+      sources: ['cam/1', 'wrist'],
+      vectors: [A, B],
+    });
     assert.equal(out[0]!.latencyMs, 0, 'latency counts from the latest window close');
   });
 
@@ -101,8 +134,17 @@ describe('fuseSubjects', () => {
       send('s1', 'thigh', 'imu', k, C);
       await vt.advanceBy(500);
     }
-    assertScores(out.at(-1), { endNs: end(2), modalities: ['imu'], sources: ['thigh', 'wrist'], vectors: [A, C] });
-    assert.equal(out.length, 3, 'slot 0 went out with the first IMU alone (the second was late), then one decision per slot');
+    assertScores(out.at(-1), {
+      endNs: end(2),
+      modalities: ['imu'],
+      sources: ['thigh', 'wrist'],
+      vectors: [A, C],
+    });
+    assert.equal(
+      out.length,
+      3,
+      'slot 0 went out with the first IMU alone (the second was late), then one decision per slot',
+    );
   });
 
   it('drops a source that goes silent within one window and takes it back when it returns', async () => {
@@ -113,9 +155,12 @@ describe('fuseSubjects', () => {
       send('s1', 'wrist', 'imu', k, A);
       send('s1', 'cam/1', 'pose', k, B);
     }
-    assert.deepEqual(out.map((s) => s.modalities.join('+')), ['imu', 'imu+pose', 'imu+pose', 'imu+pose']);
+    assert.deepEqual(
+      out.map((s) => s.modalities.join('+')),
+      ['imu', 'imu+pose', 'imu+pose', 'imu+pose'],
+    );
     const lateAtStart = await dropped('slot-already-fused');
-    assert.equal(lateAtStart, 1, 'the camera\'s very first window trailed slot 0');
+    assert.equal(lateAtStart, 1, "the camera's very first window trailed slot 0");
     // The camera loses the person after slot 3.
     await vt.advanceTo(at(4));
     send('s1', 'wrist', 'imu', 4, A);
@@ -135,12 +180,25 @@ describe('fuseSubjects', () => {
     await vt.advanceTo(at(8));
     send('s1', 'wrist', 'imu', 8, A);
     send('s1', 'cam/1', 'pose', 8, B);
-    assert.equal(await dropped('slot-already-fused'), lateAtStart + 1, 'its first window trailed a slot already decided: counted');
+    assert.equal(
+      await dropped('slot-already-fused'),
+      lateAtStart + 1,
+      'its first window trailed a slot already decided: counted',
+    );
     await vt.advanceTo(at(9));
     send('s1', 'wrist', 'imu', 9, A);
     send('s1', 'cam/1', 'pose', 9, B);
-    assertScores(out.at(-1), { endNs: end(9), modalities: ['imu', 'pose'], sources: ['cam/1', 'wrist'], vectors: [A, B] });
-    assert.deepEqual(out.map((s) => s.endNs), Array.from({ length: 10 }, (_, k) => end(k)), 'one decision per slot, in time order');
+    assertScores(out.at(-1), {
+      endNs: end(9),
+      modalities: ['imu', 'pose'],
+      sources: ['cam/1', 'wrist'],
+      vectors: [A, B],
+    });
+    assert.deepEqual(
+      out.map((s) => s.endNs),
+      Array.from({ length: 10 }, (_, k) => end(k)),
+      'one decision per slot, in time order',
+    );
   });
 
   it('decides slots in time order even when a later slot completes first', async () => {
@@ -153,7 +211,13 @@ describe('fuseSubjects', () => {
     send('s1', 'wrist', 'imu', 2, A); // waits for pose 2, behind slot 1
     assert.equal(out.length, 0);
     send('s1', 'cam/1', 'pose', 2, B); // pose skipped slot 1 (a gap in the camera)
-    assert.deepEqual(out.map((s) => [s.endNs, s.modalities.join('+')]), [[end(1), 'imu'], [end(2), 'imu+pose']]);
+    assert.deepEqual(
+      out.map((s) => [s.endNs, s.modalities.join('+')]),
+      [
+        [end(1), 'imu'],
+        [end(2), 'imu+pose'],
+      ],
+    );
   });
 
   it('on completion decides every open slot', () => {

@@ -19,7 +19,16 @@ function setup(options: Partial<SmoothingOptions> = {}) {
     .pipe(
       smoothActivity(
         MODEL,
-        { gateway: 'gw1', emaAlpha: 0.5, enterThreshold: 0.6, exitThreshold: 0.4, minDwellS: 1, stateIntervalS: 5, idleEndS: 3, ...options },
+        {
+          gateway: 'gw1',
+          emaAlpha: 0.5,
+          enterThreshold: 0.6,
+          exitThreshold: 0.4,
+          minDwellS: 1,
+          stateIntervalS: 5,
+          idleEndS: 3,
+          ...options,
+        },
         { clock: vt.clock, scheduler: vt.scheduler },
       ),
     )
@@ -30,12 +39,20 @@ function setup(options: Partial<SmoothingOptions> = {}) {
   let hop = 0;
   const base = Math.ceil(vt.nowNs / HOP_NS) * HOP_NS;
   /** One fused hop for subject s1 with these probabilities; time moves on by one hop. */
-  const score = async (p: [number, number, number], modalities: ('imu' | 'pose')[] = ['imu', 'pose']): Promise<number> => {
+  const score = async (
+    p: [number, number, number],
+    modalities: ('imu' | 'pose')[] = ['imu', 'pose'],
+  ): Promise<number> => {
     const endNs = base + hop++ * HOP_NS;
     await vt.advanceTo(endNs / 1e6 + 30);
     input.next({
-      subjectId: 's1', startNs: endNs - 2e9, endNs, probabilities: Float32Array.from(p), latencyMs: 12,
-      modalities, sources: modalities.map((m) => (m === 'imu' ? 'wrist' : 'cam/1')),
+      subjectId: 's1',
+      startNs: endNs - 2e9,
+      endNs,
+      probabilities: Float32Array.from(p),
+      latencyMs: 12,
+      modalities,
+      sources: modalities.map((m) => (m === 'imu' ? 'wrist' : 'cam/1')),
     });
     return endNs;
   };
@@ -55,7 +72,10 @@ describe('smoothActivity', () => {
     assert.equal(started.activityName, 'walking');
     assert.equal(started.startNs, ends[0]! - 1e9, 'dated to the centre of the first qualifying window');
     assert.equal(started.start, new Date((ends[0]! - 1e9) / 1e6).toISOString());
-    assert.deepEqual(started.topK.map((s) => s.activity), ['walking', 'squat', 'idle']);
+    assert.deepEqual(
+      started.topK.map((s) => s.activity),
+      ['walking', 'squat', 'idle'],
+    );
     assert.ok(started.confidence > 0.85);
     assert.deepEqual(started.modalities, ['imu', 'pose']);
     assert.deepEqual(started.sources, ['wrist', 'cam/1']);
@@ -82,7 +102,10 @@ describe('smoothActivity', () => {
     assert.equal(ended.activity, 'squat');
     assert.equal(ended.startNs, changed.startNs);
     assert.ok(ended.endNs! > changed.startNs);
-    assert.deepEqual(events.map((e) => e.seq), [1, 2, 3]);
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      [1, 2, 3],
+    );
     // A state on every change, carrying the current activity.
     assert.deepEqual(
       states.map((s) => s.activity),
@@ -100,7 +123,10 @@ describe('smoothActivity', () => {
     for (let i = 0; i < 40; i++) await score(i % 2 === 0 ? [0.25, 0.45, 0.3] : [0.55, 0.2, 0.25]);
     // Hovering just under the enter threshold for another class never takes over.
     for (let i = 0; i < 20; i++) await score(i % 2 === 0 ? [0.45, 0.55, 0] : [0.45, 0.45, 0.1]);
-    assert.deepEqual(events.map((e) => e.transition), ['started']);
+    assert.deepEqual(
+      events.map((e) => e.transition),
+      ['started'],
+    );
   });
 
   it('re-emits state periodically, and ends an activity whose scores stop', async () => {
@@ -112,7 +138,10 @@ describe('smoothActivity', () => {
     assert.equal(states.length, before, 'nothing while the subject is merely quiet');
     assert.equal(events.length, 1);
     await vt.advanceBy(250);
-    assert.deepEqual(events.map((e) => e.transition), ['started', 'ended']);
+    assert.deepEqual(
+      events.map((e) => e.transition),
+      ['started', 'ended'],
+    );
     assert.equal(events[1]!.endNs, last, 'ended at the last window it was seen in');
     const final = states.at(-1)!;
     assert.equal(final.activity, null);
@@ -124,14 +153,21 @@ describe('smoothActivity', () => {
     const times = s2.states.map((s) => Date.parse(s.updated));
     const periodic = times.slice(2); // after first-sight and started
     assert.ok(periodic.length >= 2);
-    for (let i = 1; i < periodic.length; i++) assert.ok(Math.abs(periodic[i]! - periodic[i - 1]! - 5000) <= 500, `${periodic[i]! - periodic[i - 1]!} ms apart`);
+    for (let i = 1; i < periodic.length; i++)
+      assert.ok(
+        Math.abs(periodic[i]! - periodic[i - 1]! - 5000) <= 500,
+        `${periodic[i]! - periodic[i - 1]!} ms apart`,
+      );
   });
 
   it('on completion ends the running activity and emits a final state', async () => {
     const { input, events, states, score, isCompleted } = setup();
     for (let i = 0; i < 4; i++) await score([0.05, 0.9, 0.05]);
     input.complete();
-    assert.deepEqual(events.map((e) => `${e.transition}:${e.activity}`), ['started:squat', 'ended:squat']);
+    assert.deepEqual(
+      events.map((e) => `${e.transition}:${e.activity}`),
+      ['started:squat', 'ended:squat'],
+    );
     assert.equal(states.at(-1)!.activity, null);
     assert.ok(isCompleted());
   });

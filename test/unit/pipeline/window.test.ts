@@ -10,8 +10,20 @@ import { imuChunk, poseChunk, times } from './helpers/fakes.ts';
 import { VirtualTime } from './helpers/virtual-time.ts';
 
 const START_NS = 1_767_225_600_000_000_000 + 123_456_789;
-const IMU: WindowSpec = { name: 'imu', modality: 'imu', sampleRateHz: 50, windowSamples: 100, hopSamples: 25 };
-const POSE: WindowSpec = { name: 'pose', modality: 'pose', sampleRateHz: 20, windowSamples: 40, hopSamples: 10 };
+const IMU: WindowSpec = {
+  name: 'imu',
+  modality: 'imu',
+  sampleRateHz: 50,
+  windowSamples: 100,
+  hopSamples: 25,
+};
+const POSE: WindowSpec = {
+  name: 'pose',
+  modality: 'pose',
+  sampleRateHz: 20,
+  windowSamples: 40,
+  hopSamples: 10,
+};
 
 /** Channel c of the IMU at time t encodes both, so layout mistakes show. */
 const imuValue = (tNs: number, c: number): number => c * 1000 + (tNs - START_NS) / 1e7;
@@ -23,7 +35,9 @@ function windows(spec: WindowSpec, chunks: SampleChunk[]): SensorWindow[] {
   const vt = new VirtualTime();
   const out: SensorWindow[] = [];
   const input = new Subject<SampleChunk>();
-  input.pipe(resampleToGrid({ rateHz: spec.sampleRateHz }), slidingWindows(spec, { clock: vt.clock })).subscribe((w) => out.push(w));
+  input
+    .pipe(resampleToGrid({ rateHz: spec.sampleRateHz }), slidingWindows(spec, { clock: vt.clock }))
+    .subscribe((w) => out.push(w));
   for (const c of chunks) input.next(c);
   input.complete();
   return out;
@@ -35,10 +49,14 @@ describe('slidingWindows', () => {
     const imu = windows(IMU, [imuChunk('w1', 's1', times(START_NS, 20e6, 1000), imuSignal)]);
     const pose = windows(POSE, [poseChunk('cam/1', 's1', times(START_NS + 17e6, 49.7e6, 400), poseSignal)]);
     assert.ok(imu.length >= 35 && pose.length >= 35);
-    for (const w of [...imu, ...pose]) assert.equal(w.endNs % 5e8, 0, `end ${w.endNs} is a multiple of the 0.5 s hop`);
+    for (const w of [...imu, ...pose])
+      assert.equal(w.endNs % 5e8, 0, `end ${w.endNs} is a multiple of the 0.5 s hop`);
     const imuEnds = new Set(imu.map((w) => w.endNs));
     const shared = pose.filter((w) => imuEnds.has(w.endNs));
-    assert.ok(shared.length >= pose.length - 2, `${shared.length} of ${pose.length} pose windows end where an IMU window ends`);
+    assert.ok(
+      shared.length >= pose.length - 2,
+      `${shared.length} of ${pose.length} pose windows end where an IMU window ends`,
+    );
     // Consecutive windows are one hop apart; windows are 2 s long.
     for (const ws of [imu, pose]) {
       for (let i = 1; i < ws.length; i++) assert.equal(ws[i]!.endNs - ws[i - 1]!.endNs, 5e8);
@@ -61,7 +79,8 @@ describe('slidingWindows', () => {
     assert.equal(p.input.length, 40 * 51);
     for (let s = 0; s < 40; s++) {
       const t = p.startNs + s * 50e6;
-      for (let v = 0; v < 51; v++) assert.ok(Math.abs(p.input[s * 51 + v]! - poseValue(t, v)) < 1e-4, `frame ${s} value ${v}`);
+      for (let v = 0; v < 51; v++)
+        assert.ok(Math.abs(p.input[s * 51 + v]! - poseValue(t, v)) < 1e-4, `frame ${s} value ${v}`);
     }
   });
 
@@ -69,11 +88,18 @@ describe('slidingWindows', () => {
     const first = times(START_NS, 20e6, 300);
     const resume = first.at(-1)! + 1e9; // 1 s of silence
     const second = times(resume, 20e6, 300);
-    const ws = windows(IMU, [imuChunk('w1', 's1', first, imuSignal), imuChunk('w1', 's1', second, imuSignal)]);
+    const ws = windows(IMU, [
+      imuChunk('w1', 's1', first, imuSignal),
+      imuChunk('w1', 's1', second, imuSignal),
+    ]);
     const gapEnd = ws.findIndex((w) => w.startNs > first.at(-1)!);
     assert.ok(gapEnd > 0);
-    for (const w of ws) assert.ok(w.endNs <= first.at(-1)! + 2e7 || w.startNs >= resume, 'no window spans the gap');
-    assert.ok(ws[gapEnd]!.startNs - resume < 5e8 + 2e7, 'first window after the gap starts within a hop of the resumption');
+    for (const w of ws)
+      assert.ok(w.endNs <= first.at(-1)! + 2e7 || w.startNs >= resume, 'no window spans the gap');
+    assert.ok(
+      ws[gapEnd]!.startNs - resume < 5e8 + 2e7,
+      'first window after the gap starts within a hop of the resumption',
+    );
     assert.ok(ws.every((w) => w.subjectId === 's1' && w.sourceId === 'w1' && w.encoder === 'imu'));
   });
 });

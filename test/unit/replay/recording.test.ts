@@ -24,6 +24,8 @@ async function brokenCopy(change: (dir: string) => Promise<void>): Promise<strin
   return dir;
 }
 
+// Each case pokes an arbitrary path into the JSON; typing every shape would hide the intent.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function editJson(dir: string, edit: (json: Record<string, any>) => void): Promise<void> {
   const path = join(dir, 'recording.json');
   const json = JSON.parse(await readFile(path, 'utf8'));
@@ -40,7 +42,8 @@ async function rejectsWith(dir: string, code: string, ...fragments: string[]): P
   await assert.rejects(loadRecording(dir), (err: unknown) => {
     assert.ok(err instanceof GatewayError, `expected a GatewayError, got ${String(err)}`);
     assert.equal(err.code, code, err.message);
-    for (const f of fragments) assert.ok(err.message.includes(f), `message "${err.message}" should mention "${f}"`);
+    for (const f of fragments)
+      assert.ok(err.message.includes(f), `message "${err.message}" should mention "${f}"`);
     return true;
   });
 }
@@ -81,7 +84,11 @@ describe('loadRecording', () => {
 
   it('REPLAY_NOT_FOUND for a missing directory, recording.json or CSV, naming the path and field', async () => {
     await rejectsWith(join(tmpdir(), 'no-such-recording-dir'), 'REPLAY_NOT_FOUND', 'no-such-recording-dir');
-    await rejectsWith(await brokenCopy((d) => unlink(join(d, 'recording.json'))), 'REPLAY_NOT_FOUND', 'recording.json');
+    await rejectsWith(
+      await brokenCopy((d) => unlink(join(d, 'recording.json'))),
+      'REPLAY_NOT_FOUND',
+      'recording.json',
+    );
     await rejectsWith(
       await brokenCopy((d) => unlink(join(d, 'pose', 'cam1.csv'))),
       'REPLAY_NOT_FOUND',
@@ -91,7 +98,12 @@ describe('loadRecording', () => {
   });
 
   it('REPLAY_INVALID for recording.json problems, naming file and field', async () => {
-    await rejectsWith(await brokenCopy((d) => writeFile(join(d, 'recording.json'), '{"format":')), 'REPLAY_INVALID', 'recording.json', 'not valid JSON');
+    await rejectsWith(
+      await brokenCopy((d) => writeFile(join(d, 'recording.json'), '{"format":')),
+      'REPLAY_INVALID',
+      'recording.json',
+      'not valid JSON',
+    );
     await rejectsWith(
       await brokenCopy((d) => editJson(d, (j) => (j.devices[1].rateHz = 'fast'))),
       'REPLAY_INVALID',
@@ -99,18 +111,44 @@ describe('loadRecording', () => {
       'devices[1].rateHz',
       '"fast"',
     );
-    await rejectsWith(await brokenCopy((d) => editJson(d, (j) => (j.formatVersion = 2))), 'REPLAY_INVALID', 'formatVersion');
-    await rejectsWith(await brokenCopy((d) => editJson(d, (j) => (j.devices[0].placement = 'nose'))), 'REPLAY_INVALID', 'devices[0].placement', '"nose"');
-    await rejectsWith(await brokenCopy((d) => editJson(d, (j) => delete j.subjects)), 'REPLAY_INVALID', 'subjects');
+    await rejectsWith(
+      await brokenCopy((d) => editJson(d, (j) => (j.formatVersion = 2))),
+      'REPLAY_INVALID',
+      'formatVersion',
+    );
+    await rejectsWith(
+      await brokenCopy((d) => editJson(d, (j) => (j.devices[0].placement = 'nose'))),
+      'REPLAY_INVALID',
+      'devices[0].placement',
+      '"nose"',
+    );
+    await rejectsWith(
+      await brokenCopy((d) => editJson(d, (j) => delete j.subjects)),
+      'REPLAY_INVALID',
+      'subjects',
+    );
     await rejectsWith(
       await brokenCopy((d) => editJson(d, (j) => (j.cameras[0].tracks['2'] = 's9'))),
       'REPLAY_INVALID',
       'cameras[0].tracks.2',
       's9',
     );
-    await rejectsWith(await brokenCopy((d) => editJson(d, (j) => (j.devices[1].id = 'imu-s1'))), 'REPLAY_INVALID', 'devices[1].id', 'duplicate');
-    await rejectsWith(await brokenCopy((d) => editJson(d, (j) => (j.devices[0].file = '../../etc/passwd'))), 'REPLAY_INVALID', 'devices[0].file');
-    await rejectsWith(await brokenCopy((d) => editJson(d, (j) => (j.startTime = 'yesterday'))), 'REPLAY_INVALID', 'startTime');
+    await rejectsWith(
+      await brokenCopy((d) => editJson(d, (j) => (j.devices[1].id = 'imu-s1'))),
+      'REPLAY_INVALID',
+      'devices[1].id',
+      'duplicate',
+    );
+    await rejectsWith(
+      await brokenCopy((d) => editJson(d, (j) => (j.devices[0].file = '../../etc/passwd'))),
+      'REPLAY_INVALID',
+      'devices[0].file',
+    );
+    await rejectsWith(
+      await brokenCopy((d) => editJson(d, (j) => (j.startTime = 'yesterday'))),
+      'REPLAY_INVALID',
+      'startTime',
+    );
   });
 
   it('REPLAY_INVALID for CSV problems, naming file, line and column', async () => {
@@ -121,7 +159,14 @@ describe('loadRecording', () => {
       'header',
     );
     await rejectsWith(
-      await brokenCopy((d) => editText(d, 'imu/imu-s1.csv', (t) => t.split('\n').map((l, i) => (i === 3 ? l.replace(/,[^,]*$/, ',abc') : l)).join('\n'))),
+      await brokenCopy((d) =>
+        editText(d, 'imu/imu-s1.csv', (t) =>
+          t
+            .split('\n')
+            .map((l, i) => (i === 3 ? l.replace(/,[^,]*$/, ',abc') : l))
+            .join('\n'),
+        ),
+      ),
       'REPLAY_INVALID',
       'imu-s1.csv:4',
       'column gz',
@@ -129,7 +174,14 @@ describe('loadRecording', () => {
     );
     // An empty cell must not be read as 0.
     await rejectsWith(
-      await brokenCopy((d) => editText(d, 'imu/imu-s1.csv', (t) => t.split('\n').map((l, i) => (i === 5 ? l.replace(/^([^,]*),[^,]*/, '$1,') : l)).join('\n'))),
+      await brokenCopy((d) =>
+        editText(d, 'imu/imu-s1.csv', (t) =>
+          t
+            .split('\n')
+            .map((l, i) => (i === 5 ? l.replace(/^([^,]*),[^,]*/, '$1,') : l))
+            .join('\n'),
+        ),
+      ),
       'REPLAY_INVALID',
       'imu-s1.csv:6',
       'column ax',
@@ -147,7 +199,14 @@ describe('loadRecording', () => {
       't_ns must increase',
     );
     await rejectsWith(
-      await brokenCopy((d) => editText(d, 'pose/cam1.csv', (t) => t.split('\n').map((l, i) => (i === 2 ? l.split(',').slice(0, 20).join(',') : l)).join('\n'))),
+      await brokenCopy((d) =>
+        editText(d, 'pose/cam1.csv', (t) =>
+          t
+            .split('\n')
+            .map((l, i) => (i === 2 ? l.split(',').slice(0, 20).join(',') : l))
+            .join('\n'),
+        ),
+      ),
       'REPLAY_INVALID',
       'cam1.csv:3',
       'expected 53 columns',
@@ -159,7 +218,9 @@ describe('loadRecording', () => {
       '"s3"',
     );
     await rejectsWith(
-      await brokenCopy((d) => editText(d, 'labels.csv', (t) => t.replace('s2,0,3000000000', 's2,3000000000,0'))),
+      await brokenCopy((d) =>
+        editText(d, 'labels.csv', (t) => t.replace('s2,0,3000000000', 's2,3000000000,0')),
+      ),
       'REPLAY_INVALID',
       'labels.csv:3',
       'end_ns',

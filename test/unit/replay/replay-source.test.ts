@@ -5,7 +5,11 @@ import { VirtualTimeScheduler } from 'rxjs';
 import type { SampleChunk } from '../../../gateway/domain/samples.ts';
 import { GatewayError } from '../../../gateway/observability/errors.ts';
 import { loadRecording, type Recording } from '../../../gateway/sources/replay/recording.ts';
-import { ReplaySource, type ReplayDone, type ReplayOptions } from '../../../gateway/sources/replay/replay-source.ts';
+import {
+  ReplaySource,
+  type ReplayDone,
+  type ReplayOptions,
+} from '../../../gateway/sources/replay/replay-source.ts';
 
 const FIXTURE = fileURLToPath(new URL('../../fixtures/recording-small/', import.meta.url));
 const MS = 1_000_000;
@@ -22,7 +26,12 @@ before(async () => {
 });
 
 /** Plays the fixture in virtual time until it ends, or until `stopAtMs` when looping. */
-function play(options: ReplayOptions & { stopAtMs?: number } = {}): { emissions: Emission[]; done: ReplayDone[]; completedAtMs: number | undefined; source: ReplaySource } {
+function play(options: ReplayOptions & { stopAtMs?: number } = {}): {
+  emissions: Emission[];
+  done: ReplayDone[];
+  completedAtMs: number | undefined;
+  source: ReplaySource;
+} {
   const scheduler = new VirtualTimeScheduler();
   const source = new ReplaySource(recording, { ...options, scheduler });
   const emissions: Emission[] = [];
@@ -47,18 +56,22 @@ describe('ReplaySource (virtual time)', () => {
   it('emits every sample once, in 100 ms chunks, each chunk just after its samples happened', () => {
     const { emissions, done, completedAtMs } = play();
     for (const stream of recording.streams) {
-      assert.deepEqual(timesOf(emissions, stream.sourceId), [...stream.data.tNs], `${stream.sourceId}: all samples, recording times`);
+      assert.deepEqual(
+        timesOf(emissions, stream.sourceId),
+        [...stream.data.tNs],
+        `${stream.sourceId}: all samples, recording times`,
+      );
     }
     for (const { atMs, chunk } of emissions) {
       for (const t of chunk.tNs) {
         // Due at the end of its 100 ms slice: never before the sample, at most one chunk after.
-        assert.ok(t / MS < atMs && t / MS >= atMs - 100, `${chunk.sourceId} sample at ${t / MS} ms emitted at ${atMs} ms`);
+        assert.ok(
+          t / MS < atMs && t / MS >= atMs - 100,
+          `${chunk.sourceId} sample at ${t / MS} ms emitted at ${atMs} ms`,
+        );
       }
     }
-    assert.deepEqual(
-      [...new Set(emissions.map((e) => e.atMs))].slice(0, 3),
-      [100, 200, 300],
-    );
+    assert.deepEqual([...new Set(emissions.map((e) => e.atMs))].slice(0, 3), [100, 200, 300]);
     assert.deepEqual(done, [{ reason: 'end', loops: 1 }]);
     // The last chunk is due at the span (3005 ms), not at a chunk boundary.
     assert.equal(completedAtMs, 3005);
@@ -85,7 +98,8 @@ describe('ReplaySource (virtual time)', () => {
   it('emits nothing for a silent device (imu-s2 gap 1.0-1.5 s)', () => {
     const { emissions } = play();
     const s2Frames = emissions.filter((e) => e.chunk.sourceId === 'imu-s2').map((e) => e.atMs);
-    for (const ms of [1100, 1200, 1300, 1400, 1500]) assert.ok(!s2Frames.includes(ms), `no imu-s2 chunk at ${ms} ms`);
+    for (const ms of [1100, 1200, 1300, 1400, 1500])
+      assert.ok(!s2Frames.includes(ms), `no imu-s2 chunk at ${ms} ms`);
     assert.ok(s2Frames.includes(1000) && s2Frames.includes(1600));
   });
 
@@ -111,7 +125,10 @@ describe('ReplaySource (virtual time)', () => {
     for (const stream of recording.streams) {
       const times = timesOf(emissions, stream.sourceId);
       for (let i = 1; i < times.length; i++) {
-        assert.ok((times[i] as number) > (times[i - 1] as number), `${stream.sourceId}: time went backwards at ${i}`);
+        assert.ok(
+          (times[i] as number) > (times[i - 1] as number),
+          `${stream.sourceId}: time went backwards at ${i}`,
+        );
       }
     }
     const s1 = timesOf(emissions, 'imu-s1');
@@ -142,10 +159,18 @@ describe('ReplaySource (virtual time)', () => {
     const origin = 1_767_225_600_000 * MS;
     const scheduler = new VirtualTimeScheduler();
     const source = new ReplaySource(recording, { scheduler, loop: true, originNs: origin });
-    assert.throws(() => source.labels(), (e: unknown) => e instanceof GatewayError && e.code === 'REPLAY_STATE');
+    assert.throws(
+      () => source.labels(),
+      (e: unknown) => e instanceof GatewayError && e.code === 'REPLAY_STATE',
+    );
     source.start();
     assert.equal(source.originNs, origin);
-    assert.deepEqual(source.labels(1)[0], { subject: 's1', startNs: origin + 3005 * MS, endNs: origin + 4505 * MS, activity: 'wave' });
+    assert.deepEqual(source.labels(1)[0], {
+      subject: 's1',
+      startNs: origin + 3005 * MS,
+      endNs: origin + 4505 * MS,
+      activity: 'wave',
+    });
     assert.equal(source.labelAt('s1', origin + 1000 * MS), 'wave');
     assert.equal(source.labelAt('s1', origin + 1600 * MS), 'clap');
     assert.equal(source.labelAt('s1', origin + 3005 * MS + 1600 * MS), 'clap', 'second pass');
@@ -181,7 +206,10 @@ describe('ReplaySource (virtual time)', () => {
       set.add(slice);
       ticks.set(e.atMs, set);
     }
-    assert.ok([...ticks.values()].every((s) => s.size <= 4), 'no tick emits more than 4 slices');
+    assert.ok(
+      [...ticks.values()].every((s) => s.size <= 4),
+      'no tick emits more than 4 slices',
+    );
     assert.ok(ticks.size >= Math.ceil(31 / 4), `at least 8 ticks, got ${ticks.size}`);
     for (const stream of recording.streams) {
       assert.deepEqual(timesOf(emissions, stream.sourceId), [...stream.data.tNs]);
@@ -192,12 +220,16 @@ describe('ReplaySource (virtual time)', () => {
     for (const speed of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
       assert.throws(
         () => new ReplaySource(recording, { speed }),
-        (e: unknown) => e instanceof GatewayError && e.code === 'REPLAY_BAD_OPTION' && e.message.includes('speed'),
+        (e: unknown) =>
+          e instanceof GatewayError && e.code === 'REPLAY_BAD_OPTION' && e.message.includes('speed'),
       );
     }
     const source = new ReplaySource(recording, { scheduler: new VirtualTimeScheduler() });
     source.start();
-    assert.throws(() => source.start(), (e: unknown) => e instanceof GatewayError && e.code === 'REPLAY_STATE');
+    assert.throws(
+      () => source.start(),
+      (e: unknown) => e instanceof GatewayError && e.code === 'REPLAY_STATE',
+    );
     source.stop();
     source.stop();
   });
@@ -211,6 +243,9 @@ describe('ReplaySource (real timers)', () => {
     const done = new Promise<ReplayDone>((resolve) => source.done$.subscribe(resolve));
     source.start();
     assert.deepEqual(await done, { reason: 'end', loops: 1 });
-    assert.equal(samples, recording.streams.reduce((n, s) => n + s.data.tNs.length, 0));
+    assert.equal(
+      samples,
+      recording.streams.reduce((n, s) => n + s.data.tNs.length, 0),
+    );
   });
 });

@@ -1,5 +1,11 @@
 import type { EncoderRunner, LoadedModel, ModelClass } from '../../../../gateway/domain/model.ts';
-import { IMU_CHANNELS, POSE_VALUES_PER_FRAME, type ImuChunk, type Modality, type PoseChunk } from '../../../../gateway/domain/samples.ts';
+import {
+  IMU_CHANNELS,
+  POSE_VALUES_PER_FRAME,
+  type ImuChunk,
+  type Modality,
+  type PoseChunk,
+} from '../../../../gateway/domain/samples.ts';
 
 /** Deterministic PRNG (mulberry32) so fakes and signals are reproducible. */
 export function prng(seed: number): () => number {
@@ -64,7 +70,8 @@ export class FakeEncoder implements EncoderRunner {
     for (let d = 0; d < this.embeddingDim; d++) {
       let dot = 0;
       const row = d * this.inputSize;
-      for (let i = 0; i < this.inputSize; i++) dot += (this.projection[row + i] as number) * (input[i] as number);
+      for (let i = 0; i < this.inputSize; i++)
+        dot += (this.projection[row + i] as number) * (input[i] as number);
       out[d] = dot;
       norm += dot * dot;
     }
@@ -83,12 +90,21 @@ export class FakeEncoder implements EncoderRunner {
       throw Object.assign(new Error('fake encoder failure'), { code: 'FAKE_FAILURE' });
     }
     const out = new Float32Array(batchSize * this.embeddingDim);
-    for (let b = 0; b < batchSize; b++) out.set(this.embed(batch.subarray(b * this.inputSize, (b + 1) * this.inputSize)), b * this.embeddingDim);
+    for (let b = 0; b < batchSize; b++)
+      out.set(
+        this.embed(batch.subarray(b * this.inputSize, (b + 1) * this.inputSize)),
+        b * this.embeddingDim,
+      );
     return out;
   }
 }
 
-export function fakeModel(encoders: EncoderRunner[], classes: ModelClass[], prototypes: Float32Array, temperature = 0.1): LoadedModel {
+export function fakeModel(
+  encoders: EncoderRunner[],
+  classes: ModelClass[],
+  prototypes: Float32Array,
+  temperature = 0.1,
+): LoadedModel {
   return {
     name: 'fake',
     version: '0.0.0-test',
@@ -107,16 +123,38 @@ export function classes(...ids: string[]): ModelClass[] {
 }
 
 /** n IMU samples at `times`, values from fn(t) (6 values). */
-export function imuChunk(sourceId: string, subjectId: string | undefined, times: number[], fn: (tNs: number) => number[]): ImuChunk {
+export function imuChunk(
+  sourceId: string,
+  subjectId: string | undefined,
+  times: number[],
+  fn: (tNs: number) => number[],
+): ImuChunk {
   const values = new Float32Array(times.length * IMU_CHANNELS);
   times.forEach((t, i) => values.set(fn(t), i * IMU_CHANNELS));
-  return { modality: 'imu', sourceId, ...(subjectId === undefined ? {} : { subjectId }), tNs: Float64Array.from(times), values };
+  return {
+    modality: 'imu',
+    sourceId,
+    ...(subjectId === undefined ? {} : { subjectId }),
+    tNs: Float64Array.from(times),
+    values,
+  };
 }
 
-export function poseChunk(sourceId: string, subjectId: string | undefined, times: number[], fn: (tNs: number) => number[]): PoseChunk {
+export function poseChunk(
+  sourceId: string,
+  subjectId: string | undefined,
+  times: number[],
+  fn: (tNs: number) => number[],
+): PoseChunk {
   const values = new Float32Array(times.length * POSE_VALUES_PER_FRAME);
   times.forEach((t, i) => values.set(fn(t), i * POSE_VALUES_PER_FRAME));
-  return { modality: 'pose', sourceId, ...(subjectId === undefined ? {} : { subjectId }), tNs: Float64Array.from(times), values };
+  return {
+    modality: 'pose',
+    sourceId,
+    ...(subjectId === undefined ? {} : { subjectId }),
+    tNs: Float64Array.from(times),
+    values,
+  };
 }
 
 /** Evenly spaced times: first, then every periodNs, n of them. */

@@ -1,0 +1,46 @@
+"""Checkpoints: everything needed to rebuild a JointModel (config, classes, weights, provenance)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from encoders.models.joint import ClassInfo, JointModel, ModelConfig
+
+FORMAT = "mujo-encoders-checkpoint"
+
+
+def save_checkpoint(model: JointModel, path: Path, extra: dict | None = None) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(
+        {
+            "format": FORMAT,
+            "formatVersion": 1,
+            "modelConfig": model.config.to_dict(),
+            "classes": [asdict(c) for c in model.classes],
+            "textSource": getattr(model, "text_source", "learned-from-descriptions"),
+            "stateDict": model.state_dict(),
+            "extra": extra or {},
+        },
+        path,
+    )
+
+
+def load_checkpoint(path: Path) -> tuple[JointModel, dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    data = torch.load(path, map_location="cpu")
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a {FORMAT} file")
+    config = ModelConfig(**data["modelConfig"])
+    classes = [ClassInfo(**c) for c in data["classes"]]
+    model = JointModel(config, classes, np.zeros((len(classes), config.embedding_dim), dtype=np.float32))
+    model.load_state_dict(data["stateDict"])
+    model.text_source = data.get("textSource", "learned-from-descriptions")  # type: ignore[attr-defined]
+    model.eval()
+    return model, data.get("extra", {})

@@ -1,0 +1,100 @@
+"""The UTD-MHAD cross-subject split as paired clips, and the demo recording as stream windows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from encoders.models.joint import ClassInfo
+from encoders.pairs import PairedClip, paired_from_utd
+
+UTD_DATA_DESCRIPTION = (
+    "UTD-MHAD (Chen, Jafari, Kehtarnavaz, ICIP 2015): 861 clips, 27 actions; wrist (actions 1-21) / "
+    "thigh (22-27) IMU at 50 Hz in m/s^2 and rad/s; Kinect v1 skeleton projected to 2D COCO-17 "
+    "normalised image coordinates and resampled to 20 Hz"
+)
+UTD_SPLIT_DESCRIPTION = "cross-subject: train subjects 1,3,5,7; test subjects 2,4,6,8"
+
+
+@dataclass
+class UtdSplit:
+    classes: list[ClassInfo]
+    train: list[PairedClip]
+    test: list[PairedClip]
+
+
+def utd_classes() -> list[ClassInfo]:
+    from encoders.data.utd_mhad import UTD_CLASSES
+
+    return [ClassInfo(c.id, c.name, c.description, c.source_label) for c in UTD_CLASSES]
+
+
+def load_utd_split(datasets: Path | None = None) -> UtdSplit:
+    from encoders.data.utd_mhad import CROSS_SUBJECT_TEST, CROSS_SUBJECT_TRAIN, load_utd_mhad
+
+    clips = paired_from_utd(load_utd_mhad(datasets))
+    return UtdSplit(
+        classes=utd_classes(),
+        train=[c for c in clips if c.subject in CROSS_SUBJECT_TRAIN],
+        test=[c for c in clips if c.subject in CROSS_SUBJECT_TEST],
+    )
+
+
+def class_indices(names: Sequence[str | None], classes: Sequence[ClassInfo], where: str) -> np.ndarray:
+    """Class ids → indices; unlabelled (None) → -1; an id the model does not know is an error."""
+    index = {c.id: i for i, c in enumerate(classes)}
+    unknown = sorted({n for n in names if n is not None and n not in index})
+    if unknown:
+        raise ValueError(f"{where}: unknown class names {unknown}; the model's classes are {[c.id for c in classes]}")
+    return np.array([-1 if n is None else index[n] for n in names], dtype=np.int64)
+
+
+@dataclass
+class StreamSet:
+    """Labelled stream windows of a recording, pooled over subjects, per modality combination."""
+
+    imu: np.ndarray  # [n, 6, 100] windows where an IMU is present
+    imu_labels: np.ndarray
+    pose: np.ndarray  # [m, 40, 17, 3]
+    pose_labels: np.ndarray
+    both_imu: np.ndarray  # windows where both are present, paired row by row
+    both_pose: np.ndarray
+    both_labels: np.ndarray
+
+
+def load_stream_windows(recording_dir: Path, classes: Sequence[ClassInfo]) -> StreamSet:
+    from encoders.data.recording import read_recording
+    from encoders.data.windows import stream_windows
+
+    recording = read_recording(Path(recording_dir))
+    parts: dict[str, list] = {k: [] for k in ("imu", "imu_y", "pose", "pose_y", "bi", "bp", "by")}
+    for subject in stream_windows(recording):
+        y = class_indices(subject.labels, classes, f"{recording_dir}/labels.csv")
+        imu_streams = [s for s, m in subject.modality.items() if m == "imu"]
+        pose_streams = [s for s, m in subject.modality.items() if m == "pose"]
+        for s in imu_streams:
+            keep = subject.present[s] & (y >= 0)
+            parts["imu"].append(np.transpose(subject.data[s][keep], (0, 2, 1)))
+            parts["imu_y"].append(y[keep])
+        for s in pose_streams:
+            keep = subject.present[s] & (y >= 0)
+            parts["pose"].append(subject.data[s][keep])
+            parts["pose_y"].append(y[keep])
+        # Fused windows: the first IMU with the first camera track of this subject.
+        if imu_streams and pose_streams:
+            si, sp = imu_streams[0], pose_streams[0]
+            keep = subject.present[si] & subject.present[sp] & (y >= 0)
+            parts["bi"].append(np.transpose(subject.data[si][keep], (0, 2, 1)))
+            parts["bp"].append(subject.data[sp][keep])
+            parts["by"].append(y[keep])
+
+    def cat(key: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+        return np.ascontiguousarray(np.concatenate(parts[key])) if parts[key] else np.zeros((0,) + shape, dtype=dtype)
+
+    return StreamSet(
+        cat("imu", (6, 100)), cat("imu_y", (), np.int64), cat("pose", (40, 17, 3)), cat("pose_y", (), np.int64),
+        cat("bi", (6, 100)), cat("bp", (40, 17, 3)), cat("by", (), np.int64),
+    )
