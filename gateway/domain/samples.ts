@@ -15,6 +15,13 @@ export const POSE_VALUES_PER_KEYPOINT = 3;
 export const POSE_VALUES_PER_FRAME = POSE_KEYPOINTS * POSE_VALUES_PER_KEYPOINT;
 
 /**
+ * Which clock a chunk's `tNs` is on. Sources that only know the device's own timestamps
+ * (BLE, MQTT ingest) say 'device' and the pipeline's clock-mapping stage maps them, drift
+ * corrected; absent means the gateway clock already (replay, camera).
+ */
+export type ClockDomain = 'device' | 'gateway';
+
+/**
  * A run of IMU samples from one device, in canonical units on the gateway clock.
  * Samples travel in chunks (typed arrays), never one object per sample.
  */
@@ -25,6 +32,7 @@ export interface ImuChunk {
   /** Subject this device is assigned to, when known. */
   readonly subjectId?: string;
   readonly placement?: Placement;
+  readonly clockDomain?: ClockDomain;
   /** Sample times, ascending, gateway clock (ns). Length n. */
   readonly tNs: Float64Array;
   /** Interleaved per sample: ax, ay, az [m/s²], gx, gy, gz [rad/s]. Length 6·n. */
@@ -40,6 +48,7 @@ export interface PoseChunk {
   /** Stable id of the stream: `<camera>/<track>`. */
   readonly sourceId: string;
   readonly subjectId?: string;
+  readonly clockDomain?: ClockDomain;
   readonly tNs: Float64Array;
   /** Per frame 17 × (x, y, score). Length 51·n. */
   readonly values: Float32Array;

@@ -57,10 +57,7 @@ describe('live page in Chromium', { skip }, () => {
     assert.deepEqual(await card('s2').locator('.badge.on').allTextContents(), ['IMU', 'pose']);
     assert.deepEqual(await card('s4').locator('.badge.on').allTextContents(), ['IMU']);
     assert.deepEqual(await card('s4').locator('.badge.off').allTextContents(), ['pose']);
-    const width = await card('s2')
-      .locator('.fill')
-      .evaluate((el) => (el as HTMLElement).style.width);
-    assert.equal(width, '90%');
+    assert.equal(await card('s2').locator('.fill').getAttribute('style'), 'width: 90%;');
     assert.match(
       (await card('s2').locator('.since').textContent()) ?? '',
       /^since \d\d?:\d\d:\d\d( [AP]M)? · \d+ s$/,
@@ -85,9 +82,9 @@ describe('live page in Chromium', { skip }, () => {
     assert.equal(await card('s4').locator('.reps').textContent(), '1 rep');
     await card('s6').waitFor({ timeout: 5000 });
     assert.deepEqual(
-      await page
-        .locator('article.card')
-        .evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset['subject'])),
+      await Promise.all(
+        (await page.locator('article.card').all()).map((c) => c.getAttribute('data-subject')),
+      ),
       ['s2', 's4', 's6'],
     );
     await page.locator('#events li[data-seq="4"]').waitFor({ timeout: 5000 });
@@ -120,8 +117,9 @@ describe('live page in Chromium', { skip }, () => {
     await phone.goto(url);
     await phone.locator('article.card[data-subject="s6"]').waitFor({ timeout: 10_000 });
     // Nothing wider than the phone: no sideways scrolling.
-    const overflow = await phone.evaluate(
-      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    // A string expression: the test's tsconfig has no DOM types.
+    const overflow = await phone.evaluate<number>(
+      'document.documentElement.scrollWidth - document.documentElement.clientWidth',
     );
     assert.equal(overflow, 0);
     await phone.screenshot({ path: '/tmp/live-page-phone.png', fullPage: true });

@@ -3,13 +3,8 @@ import type { SampleChunk } from '../../domain/samples.ts';
 import type { Clock, TimeNs } from '../../domain/time.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 
-/**
- * A chunk whose `tNs` is still on the device's own clock carries `clockDomain: 'device'`.
- * Sources that already stamp gateway time (replay, camera frames) leave it out.
- */
-export interface ClockDomainTag {
-  readonly clockDomain?: 'device' | 'gateway';
-}
+/** Kept as a name for the chunk field `clockDomain` (gateway/domain/samples.ts). */
+export type ClockDomainTag = Pick<SampleChunk, 'clockDomain'>;
 
 export interface DriftFitOptions {
   /** Device-time span the fit looks back over, s. */

@@ -29,6 +29,8 @@ export interface StreamRequest {
   readonly streams?: readonly ImuStream[];
   /** Advertised name, so one family driver can tell models apart (Polar H10 has no gyro). */
   readonly localName?: string;
+  /** Model/chip when the advertisement cannot tell (MetaWear 'bmi160' | 'bmi270'; Polar 'h10' | 'oh1' | 'verity'). */
+  readonly variant?: string;
 }
 
 /**
@@ -50,7 +52,10 @@ export interface StreamSettings {
 /** What a device family can do, for docs, config validation and the stall watchdog. */
 export interface DriverCapabilities {
   readonly streams: readonly ImuStream[];
+  /** Supported rates; with `rateRangeHz`, typical values of a continuous range. */
   readonly ratesHz: readonly number[];
+  /** Any integer rate in [min, max] is accepted (Thingy:52, generic devices). */
+  readonly rateRangeHz?: readonly [number, number];
   readonly accRangesG?: readonly number[];
   readonly gyroRangesDps?: readonly number[];
   /** True when notifications carry device timestamps; false → times come from arrival. */
@@ -148,7 +153,8 @@ export type DecodeRejectReason =
   | 'TIME_NOT_ASCENDING' // device timestamp went backwards; frame dropped, state kept
   | 'UNKNOWN_CHARACTERISTIC'
   | 'UNEXPECTED_CONTROL' // control-channel data that is not a valid response
-  | 'RESYNC'; // stream-oriented formats: garbage bytes skipped (salvaged samples in `imu`)
+  | 'RESYNC' // stream-oriented formats: garbage bytes skipped (salvaged samples in `imu`)
+  | 'INTERNAL'; // the decoder threw: a bug, caught so one device cannot crash the gateway
 
 export type DecodeResult =
   | {
@@ -163,7 +169,7 @@ export type DecodeResult =
       readonly ok: false;
       readonly reason: DecodeRejectReason;
       readonly message: string;
-      /** Samples salvaged from the good part of a bad notification (RESYNC only). */
+      /** Samples salvaged from the good part of a bad notification (stream-oriented formats: RESYNC, TRUNCATED). */
       readonly imu?: ImuSamples;
     };
 

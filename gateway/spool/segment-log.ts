@@ -1,0 +1,505 @@
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { crc32 } from 'node:zlib';
+import { GatewayError } from '../observability/errors.ts';
+import type { Logger } from '../observability/logger.ts';
+
+/*
+ * A durable, append-only log of opaque byte records, kept as numbered segment files in one
+ * directory. Sinks use it to keep what their server has not acknowledged yet.
+ *
+ * File `<prefix>-<segment number, 16 digits>.seg`:
+ *   header   8 bytes  "MJSL" · u8 format version (1) · 3 reserved zero bytes
+ *   records  repeated:  u32 LE body length · u32 LE CRC-32 (IEEE) of body · body
+ *
+ * Delivery is at least once: acknowledgements live in memory, so after a restart a segment
+ * that was partly acknowledged is delivered again from its start. Consumers make replays
+ * harmless (InfluxDB points carry their own timestamps; MQTT consumers see the seq).
+ *
+ * Synchronous I/O on purpose: appends are batched into one write, and the ordering of
+ * append / read / ack / evict stays trivially correct without interleaved callbacks.
+ * A record whose length or CRC does not check out ends its segment: nothing after it can be
+ * trusted to be framed correctly. A torn last record after a crash looks the same.
+ */
+
+export type CorruptReason = 'bad_header' | 'truncated' | 'bad_length' | 'bad_crc';
+
+export interface SegmentInfo {
+  readonly name: string;
+  readonly path: string;
+  /** Order of segments: ascending, never reused within one directory. */
+  readonly number: number;
+}
+
+/** Where one record lives; pass it back to `ack` (or `markRead`). */
+export interface LogPosition {
+  readonly segment: SegmentInfo;
+  /** Byte offset just past the record. */
+  readonly end: number;
+}
+
+export interface LogEntry {
+  readonly payload: Buffer;
+  readonly position: LogPosition;
+}
+
+export interface EvictionReport {
+  readonly segment: string;
+  /** Records in it that had not been acknowledged (now lost). */
+  readonly records: number;
+  readonly bytes: number;
+}
+
+export interface CorruptionReport {
+  readonly segment: string;
+  readonly offset: number;
+  readonly reason: CorruptReason;
+  /** Bytes from `offset` to the end of the file, which are skipped. */
+  readonly skippedBytes: number;
+}
+
+export interface SegmentLogOptions {
+  readonly dir: string;
+  /** File name prefix (letters, digits, - and _). */
+  readonly prefix?: string;
+  /** Total size limit; beyond it whole segments are evicted, oldest first. */
+  readonly maxBytes: number;
+  /** A segment is sealed and a new one started past this size. */
+  readonly segmentBytes: number;
+  /** fdatasync after every append instead of only when a segment is sealed. */
+  readonly syncEveryAppend?: boolean;
+  /** Error codes are `<codePrefix>_SPOOL_<WHAT>` (e.g. INFLUX_SPOOL_CORRUPT). */
+  readonly codePrefix: string;
+  /** Config key of the size limit, named in messages (e.g. `influx.maxSpoolBytes`). */
+  readonly maxBytesKey: string;
+  readonly logger: Logger;
+  readonly onEvicted?: (report: EvictionReport) => void;
+  readonly onCorrupt?: (report: CorruptionReport) => void;
+  /** Called whenever the total size changes. */
+  readonly onBytes?: (bytes: number) => void;
+}
+
+export interface OpenReport {
+  readonly segments: number;
+  readonly records: number;
+  readonly bytes: number;
+}
+
+interface Segment extends SegmentInfo {
+  /** File size as far as this process knows. */
+  bytes: number;
+  /** Readable records (a corrupt tail is not counted). */
+  records: number;
+  /** Records handed out (read or marked read), from the start. */
+  read: number;
+  /** Byte offset of the first record not handed out yet. */
+  readOffset: number;
+  acked: number;
+  open: boolean;
+}
+
+export const SEGMENT_LOG_MAGIC = Buffer.from('MJSL\u0001\u0000\u0000\u0000', 'latin1');
+export const SEGMENT_HEADER_BYTES = SEGMENT_LOG_MAGIC.length;
+export const RECORD_HEADER_BYTES = 8;
+/** A length field above this is corruption, not a record. */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+/** Bytes read from a segment at a time when reading records back. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
+export function frameRecord(payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
+  out.writeUInt32LE(payload.length, 0);
+  out.writeUInt32LE(crc32(payload), 4);
+  out.set(payload, RECORD_HEADER_BYTES);
+  return out;
+}
+
+export type DecodeResult =
+  | { readonly ok: true; readonly payload: Buffer; readonly next: number }
+  | { readonly ok: false; readonly reason: 'truncated' | 'bad_length' | 'bad_crc' };
+
+/** Decodes the framed record at `offset` of `buf` (the payload is a view into `buf`). */
+export function decodeRecord(buf: Buffer, offset: number): DecodeResult {
+  if (buf.length - offset < RECORD_HEADER_BYTES) return { ok: false, reason: 'truncated' };
+  const length = buf.readUInt32LE(offset);
+  if (length > MAX_RECORD_BYTES) return { ok: false, reason: 'bad_length' };
+  const start = offset + RECORD_HEADER_BYTES;
+  if (buf.length - start < length) return { ok: false, reason: 'truncated' };
+  const payload = buf.subarray(start, start + length);
+  if (crc32(payload) !== buf.readUInt32LE(offset + 4)) return { ok: false, reason: 'bad_crc' };
+  return { ok: true, payload, next: start + length };
+}
+
+export class SegmentLog {
+  private readonly segments: Segment[] = [];
+  private readonly prefix: string;
+  private readonly nameRe: RegExp;
+  private fd: number | undefined;
+  private totalBytes = 0;
+  private nextNumber = 1;
+  private opened = false;
+  private warnedOverCap = false;
+
+  constructor(private readonly opts: SegmentLogOptions) {
+    this.prefix = opts.prefix ?? 'seg';
+    if (!/^[A-Za-z0-9_-]+$/.test(this.prefix)) throw new RangeError(`segment log prefix ${JSON.stringify(this.prefix)}: letters, digits, - and _ only`);
+    if (!(opts.segmentBytes > SEGMENT_HEADER_BYTES)) throw new RangeError(`segmentBytes must exceed ${SEGMENT_HEADER_BYTES}`);
+    this.nameRe = new RegExp(`^${this.prefix}-(\\d{16})\\.seg$`);
+  }
+
+  get dir(): string {
+    return this.opts.dir;
+  }
+
+  /** Size of every segment file together. */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Records on disk not acknowledged yet. */
+  get pending(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.records - s.acked;
+    return n;
+  }
+
+  /** Records on disk not handed out by `read` yet. */
+  get unread(): number {
+    let n = 0;
+    for (const s of this.segments) n += s.records - s.read;
+    return n;
+  }
+
+  segmentNames(): string[] {
+    return this.segments.map((s) => s.name);
+  }
+
+  /**
+   * Scans what a previous run left, checking every record; `visit` sees each readable one
+   * in order (for consumers that rebuild an index). Segments without a readable record are
+   * deleted. Call once, before anything else.
+   */
+  open(visit?: (payload: Buffer) => void): OpenReport {
+    if (this.opened) throw new Error('SegmentLog.open called twice');
+    this.opened = true;
+    try {
+      mkdirSync(this.opts.dir, { recursive: true });
+    } catch (err) {
+      throw this.error('DIR', `spool directory ${this.opts.dir}: cannot create it`, err);
+    }
+    let records = 0;
+    const names = readdirSync(this.opts.dir).filter((n) => this.nameRe.test(n)).sort();
+    for (const name of names) {
+      const path = join(this.opts.dir, name);
+      const number = Number(this.nameRe.exec(name)![1]);
+      this.nextNumber = Math.max(this.nextNumber, number + 1);
+      const buf = readFileSync(path);
+      const seg: Segment = { name, path, number, bytes: buf.length, records: 0, read: 0, readOffset: SEGMENT_HEADER_BYTES, acked: 0, open: false };
+      if (buf.length < SEGMENT_HEADER_BYTES || !buf.subarray(0, SEGMENT_HEADER_BYTES).equals(SEGMENT_LOG_MAGIC)) {
+        // An empty file is a crash between create and header write, not damage.
+        if (buf.length > 0) this.reportCorrupt(seg, 0, 'bad_header');
+        this.unlink(seg);
+        continue;
+      }
+      let offset = SEGMENT_HEADER_BYTES;
+      while (offset < buf.length) {
+        const r = decodeRecord(buf, offset);
+        if (!r.ok) {
+          this.reportCorrupt(seg, offset, r.reason);
+          break;
+        }
+        seg.records++;
+        visit?.(r.payload);
+        offset = r.next;
+      }
+      if (seg.records === 0) {
+        this.unlink(seg);
+        continue;
+      }
+      records += seg.records;
+      this.segments.push(seg);
+      this.totalBytes += seg.bytes;
+    }
+    this.opts.onBytes?.(this.totalBytes);
+    return { segments: this.segments.length, records, bytes: this.totalBytes };
+  }
+
+  /**
+   * Appends records after everything already in the log, evicting the oldest segments
+   * first if the size limit requires it, and returns where each one went.
+   */
+  append(payloads: readonly Uint8Array[]): LogPosition[] {
+    if (!this.opened) throw new Error('SegmentLog.append before open');
+    if (payloads.length === 0) return [];
+    const framed = payloads.map((p) => {
+      if (p.length > MAX_RECORD_BYTES) throw this.error('RECORD', `a record of ${p.length} bytes is larger than ${MAX_RECORD_BYTES}`);
+      return frameRecord(p);
+    });
+    this.evictFor(framed.reduce((n, b) => n + b.length, 0));
+    const placed: LogPosition[] = [];
+    let pending: Buffer[] = [];
+    const flush = (): void => {
+      if (pending.length === 0) return;
+      this.writeAll(Buffer.concat(pending));
+      pending = [];
+    };
+    let seg = this.openSegment();
+    for (const rec of framed) {
+      if (seg.bytes >= this.opts.segmentBytes && seg.records > 0) {
+        flush();
+        this.sealOpen();
+        seg = this.openSegment();
+      }
+      pending.push(rec);
+      seg.bytes += rec.length;
+      seg.records++;
+      this.totalBytes += rec.length;
+      placed.push({ segment: seg, end: seg.bytes });
+    }
+    flush();
+    if (this.opts.syncEveryAppend && this.fd !== undefined) fdatasyncSync(this.fd);
+    this.opts.onBytes?.(this.totalBytes);
+    return placed;
+  }
+
+  /**
+   * The caller still holds the record at `position` in memory (it was appended while being
+   * delivered): count it as read so `read` does not hand it out again. Must be the next
+   * unread record.
+   */
+  markRead(position: LogPosition): void {
+    const seg = position.segment as Segment;
+    const next = this.segments.find((s) => s.read < s.records);
+    if (next !== seg) throw new Error(`markRead: ${seg.name} is not the oldest segment with unread records`);
+    seg.read++;
+    seg.readOffset = position.end;
+  }
+
+  /**
+   * Hands out up to `maxRecords` unread records (and about `maxBytes` of payload), oldest
+   * first, across segments. A corrupt record ends its segment; reading goes on with the next.
+   */
+  read(maxRecords: number, maxBytes = Number.POSITIVE_INFINITY): LogEntry[] {
+    const out: LogEntry[] = [];
+    let bytes = 0;
+    // A copy: a corrupt segment may be dropped from the list while reading.
+    for (const seg of [...this.segments]) {
+      if (out.length >= maxRecords || bytes >= maxBytes) break;
+      if (seg.read >= seg.records) continue;
+      bytes += this.readSegment(seg, maxRecords - out.length, maxBytes - bytes, out);
+    }
+    return out;
+  }
+
+  /** The record at `position` was delivered (or given up on); a segment goes once all are. */
+  ack(position: LogPosition): void {
+    const seg = position.segment as Segment;
+    seg.acked++;
+    this.maybeDelete(seg);
+  }
+
+  /** fsync and close the open segment; what is on disk stays for the next open. */
+  close(): void {
+    this.sealOpen();
+  }
+
+  private readSegment(seg: Segment, maxRecords: number, maxBytes: number, out: LogEntry[]): number {
+    let fd: number;
+    try {
+      fd = openSync(seg.path, 'r');
+    } catch (err) {
+      this.reportCorrupt(seg, seg.readOffset, 'truncated', err);
+      this.truncateAtRead(seg);
+      return 0;
+    }
+    let payloadBytes = 0;
+    let got = 0;
+    try {
+      let buf = Buffer.alloc(0);
+      let bufStart = seg.readOffset;
+      while (got < maxRecords && payloadBytes < maxBytes && seg.read < seg.records) {
+        let r = decodeRecord(buf, seg.readOffset - bufStart);
+        if (!r.ok && r.reason === 'truncated') {
+          // Refill from the next unread byte; once more if the record in front is larger.
+          const remaining = seg.bytes - seg.readOffset;
+          buf = readExactly(fd, seg.readOffset, Math.min(READ_CHUNK_BYTES, remaining));
+          bufStart = seg.readOffset;
+          r = decodeRecord(buf, 0);
+          if (!r.ok && r.reason === 'truncated' && buf.length >= RECORD_HEADER_BYTES) {
+            const need = RECORD_HEADER_BYTES + buf.readUInt32LE(0);
+            if (need > buf.length && need <= remaining) {
+              buf = readExactly(fd, seg.readOffset, need);
+              r = decodeRecord(buf, 0);
+            }
+          }
+        }
+        if (!r.ok) {
+          this.reportCorrupt(seg, seg.readOffset, r.reason);
+          this.truncateAtRead(seg);
+          break;
+        }
+        // Copy: the entry outlives the read buffer.
+        out.push({ payload: Buffer.from(r.payload), position: { segment: seg, end: bufStart + r.next } });
+        payloadBytes += r.payload.length;
+        got++;
+        seg.read++;
+        seg.readOffset = bufStart + r.next;
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return payloadBytes;
+  }
+
+  /** The unread rest of `seg` is unreadable: forget it, and delete the file once the rest is acknowledged. */
+  private truncateAtRead(seg: Segment): void {
+    seg.records = seg.read;
+    if (seg.open) this.sealOpen();
+    this.maybeDelete(seg);
+  }
+
+  private maybeDelete(seg: Segment): void {
+    if (seg.acked < seg.records || seg.read < seg.records) return;
+    if (seg.open) {
+      this.sealOpen();
+      return; // sealOpen comes back here with the segment closed
+    }
+    const i = this.segments.indexOf(seg);
+    if (i < 0) return;
+    this.segments.splice(i, 1);
+    this.totalBytes -= seg.bytes;
+    this.unlink(seg);
+    this.opts.onBytes?.(this.totalBytes);
+  }
+
+  private openSegment(): Segment {
+    const last = this.segments[this.segments.length - 1];
+    if (last?.open) return last;
+    const number = this.nextNumber++;
+    const name = `${this.prefix}-${String(number).padStart(16, '0')}.seg`;
+    const path = join(this.opts.dir, name);
+    try {
+      mkdirSync(this.opts.dir, { recursive: true });
+      this.fd = openSync(path, 'wx');
+    } catch (err) {
+      throw this.error('WRITE', `cannot create spool segment ${path}`, err);
+    }
+    this.writeAll(SEGMENT_LOG_MAGIC);
+    const seg: Segment = { name, path, number, bytes: SEGMENT_HEADER_BYTES, records: 0, read: 0, readOffset: SEGMENT_HEADER_BYTES, acked: 0, open: true };
+    this.segments.push(seg);
+    this.totalBytes += SEGMENT_HEADER_BYTES;
+    return seg;
+  }
+
+  private sealOpen(): void {
+    if (this.fd !== undefined) {
+      const fd = this.fd;
+      this.fd = undefined;
+      try {
+        fdatasyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+    const last = this.segments[this.segments.length - 1];
+    if (last?.open) {
+      last.open = false;
+      this.maybeDelete(last);
+    }
+  }
+
+  /**
+   * Evicts whole segments, oldest first, until `incoming` more bytes fit. A segment some of
+   * whose records are out for delivery is not evicted (the caller holds them), so the limit
+   * can be exceeded by that one segment.
+   */
+  private evictFor(incoming: number): void {
+    while (this.totalBytes + incoming > this.opts.maxBytes) {
+      const victim = this.segments.find((s) => s.read === 0);
+      if (!victim) {
+        if (!this.warnedOverCap) {
+          this.warnedOverCap = true;
+          this.opts.logger.warn(
+            { code: this.code('OVER_LIMIT'), bytes: this.totalBytes, maxBytes: this.opts.maxBytes },
+            `spool above ${this.opts.maxBytesKey}: every segment is being delivered, nothing more can be evicted`,
+          );
+        }
+        return;
+      }
+      if (victim.open) {
+        // Sealing first: the file is complete on disk before it is removed.
+        if (this.fd !== undefined) {
+          closeSync(this.fd);
+          this.fd = undefined;
+        }
+        victim.open = false;
+      }
+      const lost = victim.records - victim.acked;
+      this.segments.splice(this.segments.indexOf(victim), 1);
+      this.totalBytes -= victim.bytes;
+      this.unlink(victim);
+      this.opts.logger.warn(
+        { code: this.code('EVICTED'), file: victim.path, records: lost, maxBytes: this.opts.maxBytes },
+        `spool reached ${this.opts.maxBytesKey} (${this.opts.maxBytes} bytes): evicted the oldest segment ${victim.name} (${lost} records lost)`,
+      );
+      this.opts.onEvicted?.({ segment: victim.name, records: lost, bytes: victim.bytes });
+    }
+    this.warnedOverCap = false;
+  }
+
+  private reportCorrupt(seg: Segment, offset: number, reason: CorruptReason, cause?: unknown): void {
+    const skippedBytes = Math.max(0, seg.bytes - offset);
+    this.opts.logger.error(
+      { code: this.code('CORRUPT'), file: seg.path, offset, reason, skippedBytes, ...(cause ? { err: cause } : {}) },
+      `spool segment ${seg.name} is unreadable from byte ${offset} (${reason}); the rest of that segment is skipped`,
+    );
+    this.opts.onCorrupt?.({ segment: seg.name, offset, reason, skippedBytes });
+  }
+
+  private unlink(seg: SegmentInfo): void {
+    try {
+      unlinkSync(seg.path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+        this.opts.logger.warn({ code: this.code('DELETE'), file: seg.path, err }, `could not delete spool segment ${seg.name}`);
+    }
+  }
+
+  private writeAll(buf: Buffer): void {
+    let written = 0;
+    try {
+      while (written < buf.length) written += writeSync(this.fd!, buf, written, buf.length - written);
+    } catch (err) {
+      throw this.error('WRITE', `cannot write to spool directory ${this.opts.dir}`, err);
+    }
+  }
+
+  private code(what: string): string {
+    return `${this.opts.codePrefix}_SPOOL_${what}`;
+  }
+
+  private error(what: string, message: string, cause?: unknown): GatewayError {
+    return new GatewayError(this.code(what), message, cause === undefined ? {} : { cause });
+  }
+}
+
+function readExactly(fd: number, position: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return got < length ? buf.subarray(0, got) : buf;
+}
