@@ -100,7 +100,7 @@ describe(`MQTT broker outage of ${OUTAGE_S} s over TLS + password`, () => {
       const reconnects = await registry.getSingleMetricAsString('mujo_mqtt_reconnects_total');
       assert.doesNotMatch(reconnects, /mujo_mqtt_reconnects_total 0\b/);
       process.stdout.write(
-        `# outage: ${beforeOutage} events before, ${duringOutage} during ${OUTAGE_S} s, ${total} total; all delivered in order, ${duplicates.length} redelivered (in flight at the stop)\n`,
+        `outage: ${beforeOutage} events before, ${duringOutage} during ${OUTAGE_S} s, ${total} total; all delivered in order, ${duplicates.length} redelivered (in flight at the stop)\n`,
       );
     } finally {
       if (timer) clearInterval(timer);

@@ -180,11 +180,9 @@ describe('SegmentLog', () => {
     const maxBytes = 4096;
     const l = make({ maxBytes, segmentBytes: 1024 });
     l.open();
-    let sizes: number[] = [];
     for (let i = 0; i < 400; i += 10) {
       l.append(Array.from({ length: 10 }, (_, k) => rec(i + k)));
       const total = files().reduce((n, f) => n + statSync(join(dir, f)).size, 0);
-      sizes.push(total);
       assert.equal(total, l.bytes);
       assert.ok(total <= maxBytes, `on disk ${total} > cap ${maxBytes}`);
     }
@@ -195,7 +193,6 @@ describe('SegmentLog', () => {
     // Oldest first: what is left is exactly the newest records.
     assert.deepEqual(left, Array.from({ length: left.length }, (_, i) => rec(400 - left.length + i).toString()));
     assert.ok(log.lines.some((x) => x['code'] === 'TEST_SPOOL_EVICTED'));
-    sizes = [];
   });
 
   it('never evicts a segment whose records are out for delivery', () => {

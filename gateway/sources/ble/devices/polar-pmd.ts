@@ -366,6 +366,7 @@ const STREAM_OF: Record<number, ImuStream> = { [PmdType.ACC]: 'acc', [PmdType.GY
 
 /** Largest sample count a frame can hold: 255 blocks of 255 samples is far above any MTU. */
 const MAX_SAMPLES = 4096;
+const MAX_CP_RESPONSE = 4096;
 
 class PolarDecoder implements StreamDecoder {
   private readonly factors = new Map<number, number>();
@@ -377,13 +378,12 @@ class PolarDecoder implements StreamDecoder {
 
   constructor(private readonly settings: StreamSettings) {}
 
-  decode(characteristic: string, data: Uint8Array, arrivalNs: number): DecodeResult {
+  decode(characteristic: string, data: Uint8Array): DecodeResult {
     return guard(() => {
       if (characteristic === PMD_DATA) return this.decodeData(data);
       if (characteristic === PMD_CONTROL_POINT) return this.decodeControl(data);
       return reject('UNKNOWN_CHARACTERISTIC', `Polar PMD decoder got data for ${characteristic}`);
     });
-    void arrivalNs;
   }
 
   /** Factor the sensor reported for a measurement type (1.0 until it does, as in the SDK). */
@@ -397,16 +397,35 @@ class PolarDecoder implements StreamDecoder {
     if (first === 0xf0) {
       if (data.length < 5) return reject('TRUNCATED', `control-point response of ${data.length} bytes, need ≥ 5: ${hex(data)}`);
       const more = data[4]!;
+      const pending = this.cpPending;
+      if (pending) {
+        // Continuation indications repeat the 5-byte header; their bytes from offset 5 continue the parameters.
+        pending.parts.push(data.slice(5));
+        const size = pending.head.length + pending.parts.reduce((a, p) => a + p.length, 0);
+        if (size > MAX_CP_RESPONSE) {
+          this.cpPending = undefined;
+          return reject('UNEXPECTED_CONTROL', `control-point response over ${MAX_CP_RESPONSE} bytes`);
+        }
+        if (more !== 0) return OK_EMPTY;
+        this.cpPending = undefined;
+        const full = new Uint8Array(size);
+        full.set(pending.head, 0);
+        let at = pending.head.length;
+        for (const p of pending.parts) {
+          full.set(p, at);
+          at += p.length;
+        }
+        return this.controlResponse(full);
+      }
       if (more !== 0) {
-        // Further indications follow; their bytes from offset 5 continue the parameters.
-        this.cpPending = { head: data, parts: [] };
+        this.cpPending = { head: data.slice(), parts: [] };
         return OK_EMPTY;
       }
       return this.controlResponse(data);
     }
     if (this.cpPending) {
-      // Continuation: same F0 op type header, bytes from offset 5 appended.
-      return reject('UNEXPECTED_CONTROL', `control-point continuation without F0 header: ${hex(data)}`);
+      this.cpPending = undefined;
+      return reject('UNEXPECTED_CONTROL', `control-point response interrupted by: ${hex(data)}`);
     }
     if (first === 0x0f) {
       const features = data[1] ?? 0;
@@ -427,6 +446,8 @@ class PolarDecoder implements StreamDecoder {
     const status = data[3]!;
     const control: ControlEvent = { kind: 'polar.cp.response', ok: status === 0 || status === STATUS_ALREADY_IN_STATE, detail: { op, type, status: PMD_STATUS_CODES[status] ?? status } };
     if (status !== 0 && status !== STATUS_ALREADY_IN_STATE) return { ok: true, control: { ...control, code: pmdStatusCode(status) } };
+    // A (re)started or stopped stream begins a new time base.
+    if (op === PmdOp.START || op === PmdOp.STOP) this.times.delete(type);
     if (op === PmdOp.START && data.length > 5) {
       const params = parsePmdSettings(data, 5);
       if (!params) return reject('UNEXPECTED_CONTROL', `start response parameters are not valid settings: ${hex(data)}`);
@@ -436,8 +457,6 @@ class PolarDecoder implements StreamDecoder {
       }
       return { ok: true, control: { ...control, detail: { ...control.detail, factor: params.factor } } };
     }
-    if (op === PmdOp.START) this.times.delete(type);
-    if (op === PmdOp.STOP) this.times.delete(type);
     return { ok: true, control };
   }
 
@@ -531,10 +550,8 @@ class PolarDecoder implements StreamDecoder {
     } else if (implied > 1.5 * st.periodNs) {
       st.candidatePeriodNs = implied;
       anchorAtEnd = true;
-    } else if (implied < st.periodNs / 1.5) {
-      // Faster than expected: a rate increase, or frames bunched by the radio; follow the stamps.
-      st.periodNs = implied;
     } else {
+      // Includes faster-than-expected frames (a rate increase): follow the stamps, as the SDK does.
       st.periodNs = implied;
     }
     const prevUnix = st.prevTs + PMD_EPOCH_UNIX_NS;
