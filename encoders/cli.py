@@ -215,12 +215,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from encoders.checkpoint import load_checkpoint
     from encoders.export import export_model
-    from encoders.experiments import test_vector_windows
+    from encoders.experiments import parity_windows
     from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, load_utd_split
 
     model, extra = load_checkpoint(args.checkpoint)
     split = load_utd_split(args.datasets)
-    imu, pose = test_vector_windows(split.test)
+    imu, pose = parity_windows(split.test)
     train_cfg = extra.get("train", {})
     training = {
         "data": UTD_DATA_DESCRIPTION,

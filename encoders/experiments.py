@@ -42,7 +42,7 @@ PUBLISHED = [
 ]
 
 
-def test_vector_windows(test_clips: Sequence[PairedClip]) -> tuple[np.ndarray, np.ndarray]:
+def parity_windows(test_clips: Sequence[PairedClip]) -> tuple[np.ndarray, np.ndarray]:
     """Four real test windows (middle window of the first test clip of four distinct classes)."""
     imu, pose = [], []
     for label in _TEST_VECTOR_CLASSES:
@@ -255,7 +255,7 @@ def train_default(args, command: str) -> dict:
             print(f"  {level:6s} {combo:9s} macro F1 {m['macroF1']:.3f}  accuracy {m['accuracy']:.3f}  (n={m['count']})")
     if args.checkpoint:
         save_checkpoint(result.model, args.checkpoint, {"train": config.to_dict(), "command": command, "seconds": result.seconds, "samplesPerS": result.samples_per_s, "metrics": metrics})
-    imu, pose = test_vector_windows(split.test)
+    imu, pose = parity_windows(split.test)
     training = {
         "data": UTD_DATA_DESCRIPTION,
         "split": UTD_SPLIT_DESCRIPTION,

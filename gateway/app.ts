@@ -1,0 +1,426 @@
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { merge, Subject, type Observable, type Subscription } from 'rxjs';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
+import type { GatewayConfig } from './config/schema.ts';
+import { DeviceTracker } from './devices/device-tracker.ts';
+import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from './domain/events.ts';
+import type { SampleChunk } from './domain/samples.ts';
+import { systemClock, type Clock } from './domain/time.ts';
+import { createHttpServer, healthReport, type GatewayView, type HttpServer, type ModelInfo } from './http/index.ts';
+import { ModelManager, type OrtLoadedModel } from './model/index.ts';
+import { GatewayError } from './observability/errors.ts';
+import { HealthRegistry } from './observability/health.ts';
+import { createLogger, type Logger } from './observability/logger.ts';
+import { createMetricsRegistry, type Registry } from './observability/metrics.ts';
+import { createPipeline, type Pipeline } from './pipeline/pipeline.ts';
+import type { HopDecision } from './pipeline/stages/decisions.ts';
+import { MqttSink, mqttSinkOptionsFromConfig } from './sinks/mqtt/index.ts';
+import { MqttImuIngest } from './sources/mqtt/index.ts';
+import { openReplaySource, type ReplaySource } from './sources/replay/index.ts';
+
+const SOFTWARE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
+
+/** How many recent activity events the live page and /api/events/recent can show. */
+const RECENT_EVENTS = 200;
+/** Period of device-state re-evaluation (connected / silent) and its retained MQTT message. */
+const DEVICE_TICK_MS = 5000;
+
+export interface GatewayAppDeps {
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+}
+
+/** Where a running gateway can be reached. */
+export interface GatewayEndpoints {
+  readonly http: string | null;
+  readonly mqtt: string;
+  readonly mqttEmbedded: boolean;
+}
+
+/**
+ * The composition root: wires sources → pipeline → sinks from the configuration, and owns
+ * start/stop order. Start: model (refuse to run without one) → broker/MQTT → pipeline →
+ * HTTP → sources. Stop (SIGTERM): sources → pipeline drain (final events and states) →
+ * MQTT drain + `offline` → HTTP → broker → model.
+ */
+export class GatewayApp {
+  readonly logger: Logger;
+  readonly metrics: Registry;
+  readonly health = new HealthRegistry();
+  readonly clock: Clock;
+  readonly models: ModelManager;
+  readonly devices: DeviceTracker;
+
+  private pipeline: Pipeline | undefined;
+  private pipelineSubs: Subscription[] = [];
+  private readonly activitySubject = new Subject<ActivityEvent>();
+  private readonly stateSubject = new Subject<SubjectState>();
+  private readonly decisionSubject = new Subject<HopDecision>();
+  private readonly input = new Subject<SampleChunk>();
+  private readonly subjectStates = new Map<string, SubjectState>();
+  private readonly recent: ActivityEvent[] = [];
+  private readonly sourceSubject = new Map<string, string>();
+  private seq = 0;
+  private broker: EmbeddedBroker | undefined;
+  private mqtt: MqttSink | undefined;
+  private ingest: MqttImuIngest | undefined;
+  private http: HttpServer | undefined;
+  private replay: ReplaySource | undefined;
+  private deviceTimer: NodeJS.Timeout | undefined;
+  private inputSub: Subscription | undefined;
+  private endpointsValue: GatewayEndpoints | undefined;
+  private stopping: Promise<void> | undefined;
+
+  /** Every activity event, every subject state (hot). */
+  readonly activity$: Observable<ActivityEvent> = this.activitySubject.asObservable();
+  readonly states$: Observable<SubjectState> = this.stateSubject.asObservable();
+  /** Raw per-hop top-1 decisions before smoothing (for scoring against labels). */
+  readonly decisions$: Observable<HopDecision> = this.decisionSubject.asObservable();
+
+  constructor(
+    readonly config: GatewayConfig,
+    deps: GatewayAppDeps = {},
+  ) {
+    this.logger = deps.logger ?? createLogger({ level: config.log.level });
+    this.clock = deps.clock ?? systemClock;
+    this.metrics = createMetricsRegistry();
+    this.models = new ModelManager({
+      dir: config.model.path,
+      providers: config.model.providers,
+      intraOpThreads: config.model.intraOpThreads,
+      logger: this.logger,
+      health: this.health,
+      metrics: this.metrics,
+    });
+    this.devices = new DeviceTracker({ gateway: config.gateway.id, clock: this.clock });
+    for (const subject of config.subjects) {
+      for (const device of subject.devices) this.sourceSubject.set(device, subject.id);
+      for (const track of subject.cameraTracks) this.sourceSubject.set(track, subject.id);
+    }
+  }
+
+  get endpoints(): GatewayEndpoints {
+    if (!this.endpointsValue) throw new GatewayError('APP_NOT_STARTED', 'the gateway has not started');
+    return this.endpointsValue;
+  }
+
+  get replaySource(): ReplaySource | undefined {
+    return this.replay;
+  }
+
+  async start(): Promise<GatewayEndpoints> {
+    const { config } = this;
+    this.health.set('gateway', { status: 'starting' });
+    const model = await this.models.start();
+    this.models.onSwap((next) => this.swapPipeline(next));
+
+    await this.startMqtt();
+    this.swapPipeline(model);
+    this.inputSub = this.input.subscribe((chunk) => {
+      this.devices.observe(chunk);
+      this.pipeline?.push(chunk);
+    });
+
+    if (config.http.enabled) {
+      this.http = createHttpServer({
+        host: config.http.host,
+        port: config.http.port,
+        ...(config.http.token !== undefined ? { token: config.http.token } : {}),
+        logger: this.logger,
+        view: this.view(),
+      });
+      await this.http.start();
+    }
+
+    await this.startSources();
+    this.devices.states$.subscribe((state) => this.mqtt?.publishDeviceState(state));
+    this.deviceTimer = setInterval(() => this.devices.tick(), DEVICE_TICK_MS);
+    this.deviceTimer.unref();
+    this.devices.tick();
+
+    this.health.set('gateway', { status: 'up', details: { version: SOFTWARE_VERSION } });
+    const endpoints: GatewayEndpoints = {
+      http: this.http?.url ?? null,
+      mqtt: this.mqttUrl,
+      mqttEmbedded: this.broker !== undefined,
+    };
+    this.endpointsValue = endpoints;
+    this.logger.info({ endpoints }, 'gateway started');
+    return endpoints;
+  }
+
+  private mqttUrl = '';
+
+  private async startMqtt(): Promise<void> {
+    const { config } = this;
+    let url = config.mqtt.url;
+    let protocolVersion: 4 | 5 = 5;
+    if (url === undefined) {
+      // No broker configured: run one in-process so the demo needs nothing installed.
+      // aedes speaks MQTT 3.1.1 only, hence protocol 4 for our own client.
+      this.broker = await startEmbeddedBroker({
+        host: config.mqtt.embeddedHost,
+        port: config.mqtt.embeddedPort,
+        logger: this.logger,
+      });
+      url = this.broker.url;
+      protocolVersion = this.broker.protocolVersion;
+    }
+    this.mqttUrl = url;
+    await mkdir(config.mqtt.queue.spoolDir, { recursive: true });
+    this.mqtt = new MqttSink(
+      mqttSinkOptionsFromConfig(config.mqtt, {
+        gatewayId: config.gateway.id,
+        url,
+        protocolVersion,
+        logger: this.logger,
+        registry: this.metrics,
+        health: this.health,
+        softwareVersion: SOFTWARE_VERSION,
+      }),
+    );
+    this.mqtt.registerCommand('status', () => this.status());
+    this.mqtt.registerCommand('reload_model', async () => this.modelInfo(await this.reloadModel()));
+    await this.mqtt.start();
+  }
+
+  private async startSources(): Promise<void> {
+    const { config } = this;
+    if (config.replay.enabled) {
+      this.replay = await openReplaySource(config.replay.path, {
+        speed: config.replay.speed,
+        loop: config.replay.loop,
+        withoutModalities: config.replay.withoutModalities,
+      });
+      for (const device of this.replay.devices) {
+        this.devices.register({
+          id: device.id,
+          kind: device.kind,
+          subjectId: device.subjectId,
+          sourceIds: device.sourceIds,
+        });
+      }
+      for (const subject of this.replay.recording.subjects) this.ensureSubject(subject.id);
+      this.replay.samples$.subscribe((chunk) => this.input.next(this.assign(chunk)));
+      this.replay.start();
+      this.health.set('replay', {
+        status: 'up',
+        details: { path: config.replay.path, speed: config.replay.speed, loop: config.replay.loop },
+      });
+    }
+    for (const subject of config.subjects) this.ensureSubject(subject.id);
+    if (config.ingest.enabled && this.mqtt) {
+      const mqtt = this.mqtt;
+      this.ingest = new MqttImuIngest({
+        subscriber: mqtt,
+        topics: mqtt.topics,
+        subjectForDevice: (device) => this.sourceSubject.get(device),
+        maxSamplesPerMessage: config.ingest.maxSamplesPerMessage,
+        logger: this.logger,
+        registry: this.metrics,
+        clock: this.clock,
+      });
+      this.ingest.samples$.subscribe(({ chunk, clock }) => {
+        if (!this.devices.has(chunk.sourceId)) {
+          this.devices.register({
+            id: chunk.sourceId,
+            kind: 'imu',
+            subjectId: chunk.subjectId ?? null,
+            sourceIds: [chunk.sourceId],
+          });
+        }
+        this.input.next({ ...chunk, clockDomain: clock });
+      });
+      this.ingest.start();
+    }
+  }
+
+  /** Configuration assignments win over what a recording says. */
+  private assign(chunk: SampleChunk): SampleChunk {
+    const subjectId = this.sourceSubject.get(chunk.sourceId);
+    return subjectId === undefined || subjectId === chunk.subjectId ? chunk : { ...chunk, subjectId };
+  }
+
+  private ensureSubject(id: string): void {
+    if (this.subjectStates.has(id)) return;
+    this.subjectStates.set(id, {
+      v: PAYLOAD_VERSION,
+      gateway: this.config.gateway.id,
+      subject: id,
+      activity: null,
+      activityName: null,
+      confidence: 0,
+      since: null,
+      reps: 0,
+      updated: new Date(this.clock.nowNs() / 1e6).toISOString(),
+      modalities: [],
+      sources: [],
+    });
+  }
+
+  /** Builds a pipeline on `model` and retires the previous one (drained in the background). */
+  private swapPipeline(model: OrtLoadedModel): void {
+    const { config } = this;
+    const previous = this.pipeline;
+    const previousSubs = this.pipelineSubs;
+    const pipeline = createPipeline(
+      model,
+      {
+        batching: {
+          maxBatch: config.pipeline.maxBatch,
+          maxWaitMs: config.pipeline.maxBatchWaitMs,
+          queueCapacity: config.pipeline.queueCapacity,
+        },
+        fusion: { staleAfterHops: config.pipeline.staleAfterHops },
+        smoothing: {
+          gateway: config.gateway.id,
+          emaAlpha: config.pipeline.smoothing.alpha,
+          enterThreshold: config.pipeline.smoothing.enterThreshold,
+          exitThreshold: config.pipeline.smoothing.exitThreshold,
+          minDwellS:
+            (config.pipeline.smoothing.minDwellHops * Math.max(...model.encoders.map((e) => e.hopSamples / e.sampleRateHz))),
+          stateIntervalS: config.pipeline.stateIntervalS,
+        },
+      },
+      { clock: this.clock, logger: this.logger, metrics: this.metrics, nextSeq: () => ++this.seq },
+    );
+    this.pipelineSubs = [
+      pipeline.events$.subscribe((event) => this.onActivity(event)),
+      pipeline.states$.subscribe((state) => this.onState(state)),
+      pipeline.decisions$.subscribe((d) => this.decisionSubject.next(d)),
+    ];
+    this.pipeline = pipeline;
+    this.mqtt?.setStatus(this.statusInfo(model));
+    if (previous) {
+      void previous.stop().finally(() => previousSubs.forEach((s) => s.unsubscribe()));
+    }
+  }
+
+  private onActivity(event: ActivityEvent): void {
+    this.recent.push(event);
+    if (this.recent.length > RECENT_EVENTS) this.recent.shift();
+    this.mqtt?.publishActivity(event);
+    this.activitySubject.next(event);
+  }
+
+  private onState(state: SubjectState): void {
+    this.subjectStates.set(state.subject, state);
+    this.mqtt?.publishSubjectState(state);
+    this.stateSubject.next(state);
+  }
+
+  async reloadModel(): Promise<OrtLoadedModel> {
+    const result = await this.models.reload();
+    if (!result.ok) throw result.error;
+    return result.model;
+  }
+
+  private statusInfo(model: OrtLoadedModel) {
+    return {
+      model: { name: model.name, version: model.version },
+      encoders: model.encoders.map((e) => ({ name: e.name, modality: e.modality, provider: e.provider })),
+    };
+  }
+
+  /** The `status` command's answer. */
+  status(): Record<string, unknown> {
+    const model = this.models.current;
+    return {
+      gateway: this.config.gateway.id,
+      version: SOFTWARE_VERSION,
+      health: healthReport(this.health),
+      model: model ? this.modelInfo(model) : null,
+      subjects: [...this.subjectStates.values()],
+      devices: this.devices.snapshot(),
+    };
+  }
+
+  modelInfo(model: OrtLoadedModel): ModelInfo {
+    return {
+      name: model.name,
+      version: model.version,
+      classes: model.classes.map((c) => ({ id: c.id, name: c.name })),
+      encoders: model.encoders.map((e) => ({
+        name: e.name,
+        modality: e.modality,
+        provider: e.provider,
+        sampleRateHz: e.sampleRateHz,
+        windowSamples: e.windowSamples,
+        hopSamples: e.hopSamples,
+      })),
+      fusion: model.fusion,
+      dir: model.dir,
+      metrics: model.manifest.training.metrics,
+    };
+  }
+
+  private view(): GatewayView {
+    const mqttUrl = (): URL | null => {
+      try {
+        return new URL(this.mqttUrl);
+      } catch {
+        return null;
+      }
+    };
+    return {
+      info: () => {
+        const url = mqttUrl();
+        return {
+          gateway: this.config.gateway.id,
+          version: SOFTWARE_VERSION,
+          mqtt: url
+            ? {
+                host: url.hostname,
+                port: Number(url.port || (url.protocol === 'mqtts:' ? 8883 : 1883)),
+                baseTopic: this.config.mqtt.baseTopic,
+              }
+            : null,
+        };
+      },
+      health: () => healthReport(this.health),
+      metricsRegistry: this.metrics,
+      subjects: () => [...this.subjectStates.values()],
+      devices: (): DeviceState[] => this.devices.snapshot(),
+      model: () => {
+        const model = this.models.current;
+        return model ? this.modelInfo(model) : null;
+      },
+      activity$: this.activity$,
+      states$: this.states$,
+      deviceStates$: merge(this.devices.states$),
+      recentEvents: (n) => this.recent.slice(-n),
+      reloadModel: async () => this.modelInfo(await this.reloadModel()),
+    };
+  }
+
+  /** Graceful shutdown; safe to call more than once. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const log = this.logger;
+    log.info('gateway stopping');
+    this.health.set('gateway', { status: 'stopped' });
+    if (this.deviceTimer) clearInterval(this.deviceTimer);
+    this.replay?.stop();
+    this.ingest?.stop();
+    this.inputSub?.unsubscribe();
+    // Drain: queued windows run, open slots are decided, activities end with final states,
+    // and all of it is published before MQTT goes offline.
+    await this.pipeline?.stop();
+    this.pipelineSubs.forEach((s) => s.unsubscribe());
+    this.devices.tick();
+    this.devices.complete();
+    await this.mqtt?.stop();
+    await this.http?.stop();
+    await this.broker?.close();
+    await this.models.close();
+    this.activitySubject.complete();
+    this.stateSubject.complete();
+    this.decisionSubject.complete();
+    log.info('gateway stopped');
+  }
+}

@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+/**
+ * CLI entry: parse arguments, load and validate the configuration (exit 2 on a bad one),
+ * start the gateway, print where to look, and shut down in order on SIGTERM / SIGINT.
+ */
+import { GatewayApp, type GatewayEndpoints } from './app.ts';
+import { runConfigCommands } from './config/index.ts';
+import type { GatewayConfig } from './config/schema.ts';
+import { errorCode, errorMessage } from './observability/errors.ts';
+
+/** Exit code when the gateway cannot start (bad model, port in use…); 2 is a bad config. */
+const EXIT_START_FAILED = 1;
+
+function whereToLook(config: GatewayConfig, endpoints: GatewayEndpoints): string {
+  const mqtt = new URL(endpoints.mqtt);
+  const topic = `${config.mqtt.baseTopic}/${config.gateway.id}/#`;
+  const lines = [''];
+  if (endpoints.http) lines.push(`  Live page:   ${endpoints.http}/`);
+  if (endpoints.http) lines.push(`  Health:      ${endpoints.http}/health   Metrics: ${endpoints.http}/metrics`);
+  lines.push(
+    `  MQTT:        ${endpoints.mqtt}${endpoints.mqttEmbedded ? ' (embedded broker, MQTT 3.1.1)' : ''}`,
+    `  Subscribe:   mosquitto_sub -h ${mqtt.hostname} -p ${mqtt.port || 1883}${
+      endpoints.mqttEmbedded ? ' -V mqttv311' : ''
+    } -t '${topic}' -v`,
+    `               (or: npx mqtt sub -h ${mqtt.hostname} -p ${mqtt.port || 1883} -t '${topic}' -v)`,
+    '  Stop:        Ctrl+C',
+    '',
+  );
+  return lines.join('\n');
+}
+
+async function main(): Promise<number | undefined> {
+  const result = await runConfigCommands(process.argv.slice(2));
+  if (result.exitCode !== undefined) return result.exitCode;
+  const { config } = result;
+
+  const app = new GatewayApp(config);
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) {
+      app.logger.warn({ signal }, 'second signal: exiting without draining');
+      process.exit(1);
+    }
+    stopping = true;
+    app.logger.info({ signal }, 'shutting down');
+    app.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        app.logger.error({ code: errorCode(err), err: errorMessage(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+
+  try {
+    const endpoints = await app.start();
+    process.stderr.write(whereToLook(config, endpoints));
+    return undefined;
+  } catch (err) {
+    app.logger.fatal({ code: errorCode(err), err: errorMessage(err) }, 'gateway could not start');
+    process.stderr.write(`\nmujo-gateway: ${errorCode(err)}: ${errorMessage(err)}\n`);
+    await app.stop().catch(() => undefined);
+    return EXIT_START_FAILED;
+  }
+}
+
+main().then(
+  (code) => {
+    if (code !== undefined) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`mujo-gateway: ${errorCode(err)}: ${errorMessage(err)}\n`);
+    process.exit(EXIT_START_FAILED);
+  },
+);
