@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     _training_args(p)
     p.add_argument("--init", type=Path, required=True, help="checkpoint to start from")
     p.add_argument("--joint", action="store_true", help="keep the IMU<->pose contrastive term while fine-tuning")
+    p.add_argument("--recording", type=Path, default=None, help="fine-tune on the labelled intervals of this gateway recording instead of UTD-MHAD's training subjects")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_finetune)
 
@@ -107,10 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--fractions", type=_fraction, nargs="+", default=[0.02, 0.1, 1.0])
+    p.add_argument("--joint-fractions", type=_fraction, nargs="+", default=[1.0], help="label fractions for the joint strategy (default 100%%)")
     p.add_argument("--steps", type=int, default=None, help="supervised steps per run (default from experiments.py)")
     p.add_argument("--pretrain-steps", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
-    p.add_argument("--raw", type=Path, default=REPO_ROOT / "runs" / "results.json", help="per-run raw results (JSON)")
+    p.add_argument("--raw", type=Path, default=Path(__file__).resolve().parent / "results-raw.json", help="per-run raw results (JSON)")
     p.set_defaults(func=cmd_results)
     return parser
 
@@ -181,13 +183,21 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from encoders.splits import load_utd_split
     from encoders.train import train
 
+    from encoders.splits import paired_from_recording
+
     split = load_utd_split(args.datasets)
     model, _ = load_checkpoint(args.init)
-    if [c.id for c in model.classes] != [c.id for c in split.classes]:
-        raise SystemExit(f"{args.init}: its classes differ from the dataset's; cannot fine-tune")
+    train_clips = split.train
+    if args.recording is not None:
+        train_clips, skipped = paired_from_recording(args.recording, model.classes)
+        print(f"{args.recording}: {len(train_clips)} labelled intervals with IMU and pose ({skipped} skipped: a modality missing or too short)")
+        if not train_clips:
+            raise ValueError(f"{args.recording}: no labelled interval has both IMU and pose to fine-tune on")
+    elif [c.id for c in model.classes] != [c.id for c in split.classes]:
+        raise ValueError(f"{args.init}: its classes differ from UTD-MHAD's; pass --recording with data for them")
     config = _train_config(args, "joint" if args.joint else "pretrain-finetune")
     config.pretrain_steps = 0
-    result = train(split.classes, split.train, config, init_model=model)
+    result = train(model.classes, train_clips, config, init_model=model)
     _save(result, args.out, split, _command_line())
     return 0
 

@@ -96,7 +96,11 @@ def evaluate_stream(model: JointModel, recording_dir: Path) -> dict:
     """Window-level metrics on a recording's streams (one decision per hop, no smoothing)."""
     from encoders.splits import load_stream_windows
 
-    data = load_stream_windows(recording_dir, model.classes)
+    return evaluate_stream_set(model, load_stream_windows(recording_dir, model.classes))
+
+
+def evaluate_stream_set(model: JointModel, data) -> dict:
+    """Like :func:`evaluate_stream` on windows already loaded (``splits.StreamSet``)."""
     num_classes = len(model.classes)
     out: dict = {}
     if len(data.imu):

@@ -39,7 +39,7 @@ def blas_library() -> str:
     for line in maps.read_text().splitlines():
         path = line.split()[-1] if line.split() else ""
         base = os.path.basename(path)
-        if "blas" in base.lower():
+        if "blas" in base.lower() and base.startswith("lib"):
             names.add(os.path.realpath(path))
     if not names:
         return "none loaded"

@@ -98,3 +98,41 @@ def load_stream_windows(recording_dir: Path, classes: Sequence[ClassInfo]) -> St
         cat("imu", (6, 100)), cat("imu_y", (), np.int64), cat("pose", (40, 17, 3)), cat("pose_y", (), np.int64),
         cat("bi", (6, 100)), cat("bp", (40, 17, 3)), cat("by", (), np.int64),
     )
+
+
+def paired_from_recording(recording_dir: Path, classes: Sequence[ClassInfo]) -> tuple[list[PairedClip], int]:
+    """Labelled intervals of a gateway recording as training clips (for ``finetune --recording``).
+
+    Each ``labels.csv`` interval becomes one clip: the subject's first IMU resampled to 50 Hz
+    and its camera track resampled to 20 Hz over the interval. Intervals lacking either
+    modality cannot give aligned pairs; they are counted and returned as the second value.
+    """
+    from encoders.data.recording import read_recording
+    from encoders.data.utd_mhad import interpolate_rows
+    from encoders.pairs import IMU_RATE_HZ, IMU_WINDOW, POSE_RATE_HZ
+
+    recording = read_recording(Path(recording_dir))
+    labels = class_indices([i.activity for i in recording.labels], classes, f"{recording_dir}/labels.csv")
+    subject_index = {s.id: i for i, s in enumerate(recording.subjects)}
+    clips: list[PairedClip] = []
+    skipped = 0
+    for interval, label in zip(recording.labels, labels):
+        imu_stream = next((d for d in recording.devices if d.subject == interval.subject), None)
+        camera = next((c for c in recording.cameras if interval.subject in c.tracks.values()), None)
+        if imu_stream is None or camera is None:
+            skipped += 1
+            continue
+        pose_t, keypoints = camera.for_subject(interval.subject)
+        duration_s = (interval.end_ns - interval.start_ns) / 1e9
+        n_imu = int(duration_s * IMU_RATE_HZ)
+        inside_imu = (imu_stream.t_ns >= interval.start_ns) & (imu_stream.t_ns < interval.end_ns)
+        inside_pose = (pose_t >= interval.start_ns) & (pose_t < interval.end_ns)
+        if n_imu < IMU_WINDOW // 2 or inside_imu.sum() < 2 or inside_pose.sum() < 2:
+            skipped += 1
+            continue
+        imu_grid = interval.start_ns / 1e9 + np.arange(n_imu) / IMU_RATE_HZ
+        pose_grid = interval.start_ns / 1e9 + np.arange(int(n_imu * POSE_RATE_HZ / IMU_RATE_HZ)) / POSE_RATE_HZ
+        imu = interpolate_rows(imu_stream.values, imu_stream.t_ns / 1e9, imu_grid).astype(np.float32)
+        pose = interpolate_rows(keypoints, pose_t / 1e9, pose_grid).astype(np.float32)
+        clips.append(PairedClip(f"{interval.subject}@{interval.start_ns}", int(label), subject_index[interval.subject], imu, pose, imu_stream.placement))
+    return clips, skipped

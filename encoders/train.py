@@ -19,7 +19,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence, TextIO
+from typing import Sequence, TextIO
 
 import numpy as np
 import torch
@@ -44,6 +44,8 @@ class TrainConfig:
     pretrain_steps: int = 400
     batch_size: int = 64
     lr: float = 2e-3
+    #: learning rate after pretraining (None: ``lr``); lower keeps more of the pretrained space
+    finetune_lr: float | None = None
     weight_decay: float = 1e-4
     seed: int = 0
     #: random crop: window starts move by up to ±jitter aligned steps (±0.1 s each)
@@ -232,15 +234,15 @@ def pretrain_contrastive(model: JointModel, batcher: _Batcher, config: TrainConf
     return history, progress.samples
 
 
-def train_supervised(model: JointModel, labelled: _Batcher, unlabelled: _Batcher | None, config: TrainConfig, steps: int, out: TextIO | None, phase: str) -> tuple[list[dict], int]:
+def train_supervised(model: JointModel, labelled: _Batcher, unlabelled: _Batcher | None, config: TrainConfig, steps: int, out: TextIO | None, phase: str, lr: float) -> tuple[list[dict], int]:
     model.train()
-    opt = _optimiser(model, config.lr, config.weight_decay)
+    opt = _optimiser(model, lr, config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed + 17)
     progress = _Progress(phase, steps, len(labelled.refs) / config.batch_size, out)
     history, running, running_acc = [], 0.0, 0.0
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = _cosine_lr(step, steps, config.lr)
+            group["lr"] = _cosine_lr(step, steps, lr)
         imu, pose, labels = labelled.draw()
         loss, fused = supervised_loss(model, model.imu(imu), model.pose(pose), labels, config, generator)
         progress.samples += imu.shape[0]
@@ -267,7 +269,6 @@ def train(
     text: TextEmbedder | str | None = None,
     out: TextIO | None = sys.stdout,
     init_model: JointModel | None = None,
-    on_phase: Callable[[str, JointModel], None] | None = None,
 ) -> TrainResult:
     """Train one model with ``config.strategy``; ``init_model`` continues from a checkpoint
     (e.g. a pretrained one) instead of starting fresh."""
@@ -285,12 +286,11 @@ def train(
         h, n = pretrain_contrastive(model, unlabelled, config, config.pretrain_steps, out)
         history += h
         samples += n
-        if on_phase is not None:
-            on_phase("pretrained", model)
     if config.steps > 0:
         use_pairs = unlabelled if config.strategy == "joint" else None
         phase = {"supervised": "supervised", "pretrain-finetune": "finetune", "joint": "joint"}[config.strategy]
-        h, n = train_supervised(model, labelled, use_pairs, config, config.steps, out, phase)
+        lr = config.finetune_lr if config.strategy == "pretrain-finetune" and config.finetune_lr else config.lr
+        h, n = train_supervised(model, labelled, use_pairs, config, config.steps, out, phase, lr)
         history += h
         samples += n
     model.eval()

@@ -81,3 +81,12 @@ def test_same_seed_same_model(small_clips) -> None:
 def test_unknown_strategy_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown strategy 'magic'"):
         TrainConfig(strategy="magic")
+
+
+def test_recording_labels_with_unknown_class_names_are_an_error() -> None:
+    from encoders.splits import class_indices
+
+    classes = utd_classes()
+    assert class_indices(["squat", None, "swipe_left"], classes, "labels.csv").tolist() == [26, -1, 0]
+    with pytest.raises(ValueError, match=r"labels.csv: unknown class names \['deadlift'\]"):
+        class_indices(["squat", "deadlift"], classes, "labels.csv")

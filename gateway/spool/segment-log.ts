@@ -325,7 +325,7 @@ export class SegmentLog {
     let payloadBytes = 0;
     let got = 0;
     try {
-      let buf = Buffer.alloc(0);
+      let buf: Buffer = Buffer.alloc(0);
       let bufStart = seg.readOffset;
       while (got < maxRecords && payloadBytes < maxBytes && seg.read < seg.records) {
         let r = decodeRecord(buf, seg.readOffset - bufStart);

@@ -31,7 +31,9 @@ describe('MQTT disk spool (real mosquitto)', () => {
   let broker: Mosquitto;
   let root: string;
   before(async () => {
-    broker = await startMosquitto();
+    // Persistence keeps the observers' sessions across broker restarts: whatever the gateway
+    // delivers while an observer is still reconnecting waits for it in the broker.
+    broker = await startMosquitto({ persistence: true });
     root = mkdtempSync(join(tmpdir(), 'mujo-spool-it-'));
   });
   after(async () => {
@@ -50,11 +52,17 @@ describe('MQTT disk spool (real mosquitto)', () => {
     });
   }
 
+  /** Call while the broker is up: a persistent session that survives its restarts. */
   async function watch(gatewayId: string): Promise<Observer> {
-    return observe(broker.url, [`mujo/${gatewayId}/subjects/+/activity`]);
+    return observe(broker.url, [`mujo/${gatewayId}/subjects/+/activity`], {
+      clientId: `observer-${gatewayId}`,
+      clean: false,
+      properties: { sessionExpiryInterval: 3600 },
+    });
   }
 
   it('spills to disk when the memory cap is reached, then delivers all in order', async () => {
+    const obs = await watch('gw-cap');
     await broker.stop();
     const spoolDir = join(root, 'cap');
     const registry = createMetricsRegistry({ defaultMetrics: false });
@@ -65,15 +73,14 @@ describe('MQTT disk spool (real mosquitto)', () => {
     assert.equal(s.queued, 400);
     assert.ok(s.inMemory <= 50, `at most memoryMessages in memory (${s.inMemory})`);
     assert.ok(s.spoolSegments > 1 && s.spoolBytes > 0, 'the rest is in spool segments on disk');
-    assert.ok(readdirSync(spoolDir).length > 1);
+    assert.ok(readdirSync(spoolDir).filter((f) => f.endsWith('.spool')).length > 1);
     assert.match(await registry.getSingleMetricAsString('mujo_mqtt_queue_messages'), /mujo_mqtt_queue_messages 400/);
     await broker.start();
-    const obs = await watch('gw-cap');
     try {
       assert.ok(await sink.waitIdle(15000));
       const got = await obs.waitFor(() => true, 400);
       assert.deepEqual(got.map((m) => seqOf(m.payload)), range(0, 400));
-      assert.deepEqual(readdirSync(spoolDir), [], 'delivered segments are deleted');
+      assert.deepEqual(readdirSync(spoolDir).filter((f) => f.endsWith('.spool')), [], 'delivered segments are deleted');
     } finally {
       await obs.close();
       await sink.stop();
@@ -81,6 +88,7 @@ describe('MQTT disk spool (real mosquitto)', () => {
   });
 
   it('survives kill -9 while the broker is away: a new process delivers the spool first, then new events', async () => {
+    const obs = await watch('gw-r');
     await broker.stop();
     const spoolDir = join(root, 'restart');
     const first = await spawnChild({ url: broker.url, gatewayId: 'gw-r', spoolDir, spillAfterMs: 100, segmentBytes: 8192 });
@@ -93,10 +101,9 @@ describe('MQTT disk spool (real mosquitto)', () => {
     assert.equal(stats['queued'], 300);
     first.kill9();
     await first.exited();
-    assert.ok(readdirSync(spoolDir).length > 0);
+    assert.ok(readdirSync(spoolDir).some((f) => f.endsWith('.spool')));
 
     await broker.start();
-    const obs = await watch('gw-r');
     const second = await spawnChild({ url: broker.url, gatewayId: 'gw-r', spoolDir });
     try {
       assert.equal(second.events[0]!['queued'], 300, 'the new process found 300 messages in the spool');
@@ -114,13 +121,14 @@ describe('MQTT disk spool (real mosquitto)', () => {
   });
 
   it('skips a corrupt segment from the bad record on, with a coded error, and delivers the rest', async () => {
+    const obs = await watch('gw-x');
     await broker.stop();
     const spoolDir = join(root, 'corrupt');
     const a = makeSink('gw-x', spoolDir, { memoryMessages: 10, spillAfterMs: 0, segmentBytes: 4096 }, pino({ level: 'silent' }));
     await a.start();
     for (let seq = 0; seq < 200; seq++) a.publishActivity(activityEventFor('gw-x', 's1', seq));
     await a.stop();
-    const segments = readdirSync(spoolDir).sort();
+    const segments = readdirSync(spoolDir).filter((f) => f.endsWith('.spool')).sort();
     assert.ok(segments.length >= 5, `several segments (${segments.length})`);
     // Corrupt the third record of the middle segment: it and everything after it in that file are lost.
     const victim = join(spoolDir, segments[Math.floor(segments.length / 2)]!);
@@ -140,7 +148,6 @@ describe('MQTT disk spool (real mosquitto)', () => {
     const lost = new Set(seqsInVictim.slice(2));
 
     await broker.start();
-    const obs = await watch('gw-x');
     const { logger, lines } = capturingLogger();
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const b = makeSink('gw-x', spoolDir, {}, logger, registry);
@@ -163,6 +170,7 @@ describe('MQTT disk spool (real mosquitto)', () => {
   });
 
   it('evicts the oldest segments at the size cap, counts and logs them, and delivers the newest in order', async () => {
+    const obs = await watch('gw-e');
     await broker.stop();
     const spoolDir = join(root, 'evict');
     const { logger, lines } = capturingLogger();
@@ -184,7 +192,6 @@ describe('MQTT disk spool (real mosquitto)', () => {
     assert.equal(logged.reduce((n, l) => n + (l['messages'] as number), 0), evicted, 'every evicted message is in the logs');
 
     await broker.start();
-    const obs = await watch('gw-e');
     try {
       assert.ok(await sink.waitIdle(15000));
       const got = await obs.waitFor(() => true, 1000 - evicted);

@@ -13,9 +13,9 @@ import { Spool, type Segment, type SpoolRecord } from './spool.ts';
  *
  * Invariant: every message held only in memory is newer than every message on disk. A spill
  * therefore writes ALL memory-only messages (in flight included) to the end of the spool, in
- * seq order; the ones already in flight or in `front` stay in memory as the segment's
- * "loaded" prefix, and the tail is dropped from memory to be read back later. New messages
- * go to `front` while nothing on disk is waiting, else to `tail`.
+ * seq order; those in flight stay in memory as the "loaded" prefix of what was written (their
+ * PUBACK is still to come), the others leave memory and are read back in order later. New
+ * messages go to `front` while nothing on disk is waiting, else to `tail`.
  *
  * Retained messages are coalesced per topic: only the newest one queued for a topic is sent
  * (state topics carry the latest value, not a history).
@@ -72,6 +72,9 @@ class Fifo<T> {
     if (i === this.head && this.head > 0) this.items[--this.head] = item;
     else this.items.splice(i, 0, item);
   }
+  peek(): T | undefined {
+    return this.head < this.items.length ? this.items[this.head] : undefined;
+  }
   drain(): T[] {
     const out = this.items.slice(this.head);
     this.items = [];
@@ -93,6 +96,8 @@ export class OutboundQueue {
   /** The memory-only item holding that newest seq, so it can be superseded in place. */
   private readonly retainedInMemory = new Map<string, QueueItem>();
   private nextSeq = 1;
+  /** Highest seq acknowledged or skipped, for the delivered mark. */
+  private maxDoneSeq = 0;
   private total = 0;
   private memoryOnly = 0;
   private readonly loadBatch: number;
@@ -211,39 +216,56 @@ export class OutboundQueue {
     this.front.insertOrdered(item, (i) => i.seq);
   }
 
-  /** Writes every memory-only message to disk (see the invariant above). */
+  /**
+   * Writes every memory-only message to disk (see the invariant above) and frees the memory
+   * of all but those in flight, which stay as the loaded prefix of the new records.
+   */
   spill(): void {
     const inFlight = [...this.inFlight].filter((i) => i.segment === undefined).sort((a, b) => a.seq - b.seq);
-    const front = this.front.values().filter((i) => i.segment === undefined && !i.superseded);
-    const tail = this.tail.drain().filter((i) => !i.superseded);
-    const loaded = [...inFlight, ...front];
-    const all = [...loaded, ...tail];
-    // Superseded tail items are gone; superseded front items are skipped by next().
-    if (all.length === 0) {
-      this.memoryOnly = 0;
-      return;
-    }
-    const records: SpoolRecord[] = all;
-    const placed = this.spool.append(records);
-    for (let i = 0; i < loaded.length; i++) {
-      const p = placed[i]!;
-      loaded[i]!.segment = p.segment;
-      this.spool.markLoaded(p);
-    }
-    for (const item of all) if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
+    const front = this.front.drain();
+    // Disk-backed items already read back stay; they are older than anything spilled now.
+    const keep = front.filter((i) => i.segment !== undefined);
+    const toDisk = [...inFlight, ...front.filter((i) => i.segment === undefined && !i.superseded), ...this.tail.drain().filter((i) => !i.superseded)];
+    for (const item of keep) this.front.push(item);
     this.memoryOnly = 0;
+    if (toDisk.length > 0) {
+      const placed = this.spool.append(toDisk);
+      for (let i = 0; i < inFlight.length; i++) {
+        inFlight[i]!.segment = placed[i]!.segment;
+        this.spool.markLoaded(placed[i]!);
+      }
+      for (const item of toDisk) if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
+    }
     this.updateGauges();
   }
 
   /** fsync and close the spool; memory-only messages must be spilled first to survive. */
   close(): void {
+    this.spool.markDelivered(this.deliveredMark(), true);
     this.spool.close();
+  }
+
+  /**
+   * Every seq at or below this is done: in flight and `front` hold the oldest pending
+   * messages, and anything on disk not read back yet or in `tail` is newer than them.
+   */
+  private deliveredMark(): number {
+    let lowest = Infinity;
+    for (const i of this.inFlight) lowest = Math.min(lowest, i.seq);
+    const head = this.front.peek();
+    if (head) lowest = Math.min(lowest, head.seq);
+    return lowest === Infinity ? this.maxDoneSeq : lowest - 1;
   }
 
   private forget(item: QueueItem): void {
     this.total--;
-    if (item.segment) this.spool.ack(item.segment);
-    else this.memoryOnly--;
+    this.maxDoneSeq = Math.max(this.maxDoneSeq, item.seq);
+    if (item.segment) {
+      this.spool.ack(item.segment);
+      this.spool.markDelivered(this.deliveredMark());
+    } else {
+      this.memoryOnly--;
+    }
     if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
   }
 

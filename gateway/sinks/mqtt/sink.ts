@@ -105,6 +105,8 @@ export class MqttSink {
   private maxInFlight: number;
   private idleWaiters: Array<() => void> = [];
   private connectWaiters: Array<() => void> = [];
+  private subackWaiters: Array<() => void> = [];
+  private pendingSubacks = 0;
   private lastError: { code: string; message: string; at: string } | undefined;
   private lastLoggedError = '';
   private statusInfo: GatewayStatusInfo = { model: null, encoders: [] };
@@ -382,6 +384,7 @@ export class MqttSink {
   }
 
   private onClose(): void {
+    this.pendingSubacks = 0;
     if (!this.connectedNow) return;
     this.connectedNow = false;
     this.metrics.connected.set(0);
@@ -414,8 +417,21 @@ export class MqttSink {
     };
   }
 
+  /** Resolves once the broker has acknowledged every subscription made so far (tests, startup checks). */
+  whenSubscribed(): Promise<void> {
+    if (this.connectedNow && this.pendingSubacks === 0) return Promise.resolve();
+    return new Promise((resolve) => this.subackWaiters.push(resolve));
+  }
+
   private subscribeOnBroker(sub: Subscription): void {
+    this.pendingSubacks++;
     this.client!.subscribe(sub.filter, { qos: sub.qos }, (err, granted) => {
+      this.pendingSubacks--;
+      if (this.pendingSubacks === 0 && this.connectedNow) {
+        const waiters = this.subackWaiters;
+        this.subackWaiters = [];
+        for (const w of waiters) w();
+      }
       const refused = granted?.find((g) => g.qos === 128);
       if (err || refused) {
         this.logger.error({ code: 'MQTT_SUBSCRIBE_FAILED', filter: sub.filter, err: err ? errorMessage(err) : 'refused by broker' }, 'subscription failed');

@@ -1,4 +1,4 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
 import { GatewayError } from '../../observability/errors.ts';
@@ -19,6 +19,11 @@ import type { MqttMetrics } from './metrics.ts';
  * append / read / delete / evict stays trivially correct without interleaved callbacks.
  * A record whose length or CRC does not check out ends its segment: what follows cannot be
  * trusted to be framed correctly. A torn last record after a crash looks the same.
+ *
+ * File `delivered` (u64 LE): every seq at or below it was acknowledged. A segment is deleted
+ * only when all its records are; this mark keeps a restart from re-sending the delivered head
+ * of a partly delivered segment. It is written at most every DELIVERED_WRITE_MS, so a kill -9
+ * can re-send what was acknowledged in that last interval (QoS 1 is at-least-once anyway).
  */
 
 export interface SpoolRecord {
@@ -76,6 +81,8 @@ const RECORD_HEADER_BYTES = 8;
 /** Anything larger than this is a corrupt length field, not a message (mosquitto's own limit is 256 MiB). */
 const MAX_BODY_BYTES = 256 * 1024 * 1024;
 const SEGMENT_RE = /^seg-(\d{16})\.spool$/;
+const DELIVERED_FILE = 'delivered';
+const DELIVERED_WRITE_MS = 100;
 
 const CRC_TABLE = (() => {
   const table = new Int32Array(256);
@@ -157,6 +164,9 @@ export class Spool {
   private fd: number | undefined;
   private totalBytes = 0;
   private warnedOverCap = false;
+  private delivered = 0;
+  private deliveredWritten = 0;
+  private deliveredWrittenAtMs = 0;
 
   constructor(private readonly opts: SpoolOptions) {}
 
@@ -189,6 +199,13 @@ export class Spool {
     const latestRetained = new Map<string, number>();
     let records = 0;
     let maxSeq = 0;
+    const deliveredPath = join(this.opts.dir, DELIVERED_FILE);
+    try {
+      const mark = readFileSync(deliveredPath);
+      if (mark.length === 8) this.delivered = this.deliveredWritten = Number(mark.readBigUInt64LE(0));
+    } catch {
+      // No mark yet: nothing was delivered from this spool.
+    }
     const names = readdirSync(this.opts.dir).filter((n) => SEGMENT_RE.test(n)).sort();
     for (const name of names) {
       const path = join(this.opts.dir, name);
@@ -211,19 +228,27 @@ export class Spool {
         }
         seg.records++;
         maxSeq = Math.max(maxSeq, r.record.seq);
-        if (r.record.retain) latestRetained.set(r.record.topic, r.record.seq);
+        if (r.record.seq <= this.delivered && seg.loaded === seg.records - 1) {
+          // Delivered before the restart: skip it as if it had been loaded and acknowledged.
+          seg.loaded++;
+          seg.done++;
+          seg.readOffset = r.next;
+        } else if (r.record.retain) {
+          latestRetained.set(r.record.topic, r.record.seq);
+        }
         offset = r.next;
       }
-      if (seg.records === 0) {
+      if (seg.records === seg.done) {
         unlinkSync(path);
         continue;
       }
-      records += seg.records;
+      records += seg.records - seg.done;
       this.segments.push(seg);
       this.totalBytes += seg.bytes;
     }
     this.opts.metrics.spoolBytes.set(this.totalBytes);
-    return { records, maxSeq, latestRetained };
+    // New seqs must stay above the mark, even when every segment is gone.
+    return { records, maxSeq: Math.max(maxSeq, this.delivered), latestRetained };
   }
 
   /**
@@ -303,6 +328,34 @@ export class Spool {
   ack(segment: Segment): void {
     segment.done++;
     this.maybeDelete(segment);
+  }
+
+  /** Every seq ≤ `seq` is acknowledged (see the `delivered` file above). */
+  markDelivered(seq: number, force = false): void {
+    if (seq <= this.delivered && !force) return;
+    this.delivered = Math.max(this.delivered, seq);
+    const now = Date.now();
+    if (!force && now - this.deliveredWrittenAtMs < DELIVERED_WRITE_MS) return;
+    if (this.delivered === this.deliveredWritten) return;
+    // Only matters while something is on disk; an empty spool needs no mark.
+    if (this.segments.length === 0 && !force) return;
+    const buf = Buffer.alloc(8);
+    buf.writeBigUInt64LE(BigInt(this.delivered));
+    try {
+      mkdirSync(this.opts.dir, { recursive: true });
+      const tmp = join(this.opts.dir, `${DELIVERED_FILE}.tmp`);
+      const fd = openSync(tmp, 'w');
+      try {
+        writeAll(fd, buf);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, join(this.opts.dir, DELIVERED_FILE));
+      this.deliveredWritten = this.delivered;
+      this.deliveredWrittenAtMs = now;
+    } catch (err) {
+      this.opts.logger.warn({ code: 'MQTT_SPOOL_WRITE', dir: this.opts.dir, err }, 'could not record delivery progress; a restart may re-send some messages');
+    }
   }
 
   /** fsync and close the open segment; the spool stays readable. */

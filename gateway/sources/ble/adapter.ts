@@ -8,10 +8,10 @@ import type {
   NobleService,
   NobleState,
 } from '@abandonware/noble/with-bindings';
-import { GatewayError, errorMessage } from '../../observability/errors.ts';
+import { GatewayError, errorCode, errorMessage } from '../../observability/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { normalizeUuid, type Advertisement } from './driver.ts';
-import { realTimers, type Timers } from './timers.ts';
+import { realTimers, type TimerHandle, type Timers } from './timers.ts';
 
 /*
  * The only module that touches @abandonware/noble. Noble is imported lazily: on a machine
@@ -54,13 +54,19 @@ export interface BleAdapterOptions {
 }
 
 /** Resolves the HCI index from options, then env NOBLE_HCI_DEVICE_ID; throws on a malformed value. */
-export function resolveHciDeviceId(explicit: number | undefined, env: NodeJS.ProcessEnv = process.env): number {
+export function resolveHciDeviceId(
+  explicit: number | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   if (explicit !== undefined) return explicit;
   const raw = env['NOBLE_HCI_DEVICE_ID'];
   if (raw === undefined || raw === '') return 0;
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 0) {
-    throw new GatewayError('BLE_BAD_ADAPTER', `NOBLE_HCI_DEVICE_ID must be a non-negative integer (hciN index), got '${raw}'`);
+    throw new GatewayError(
+      'BLE_BAD_ADAPTER',
+      `NOBLE_HCI_DEVICE_ID must be a non-negative integer (hciN index), got '${raw}'`,
+    );
   }
   return n;
 }
@@ -70,7 +76,8 @@ export function parseAdapterName(name: string | number | undefined): number | un
   if (name === undefined || name === '') return undefined;
   if (typeof name === 'number') return name;
   const m = /^(?:hci)?(\d+)$/.exec(name.trim());
-  if (!m) throw new GatewayError('BLE_BAD_ADAPTER', `ble.adapter must look like 'hci0' or '0', got '${name}'`);
+  if (!m)
+    throw new GatewayError('BLE_BAD_ADAPTER', `ble.adapter must look like 'hci0' or '0', got '${name}'`);
   return Number(m[1]);
 }
 
@@ -132,6 +139,7 @@ export class BleAdapter {
   private scanWanted = false;
   private scanning = false;
   private consecutiveTimeouts = 0;
+  private scanRetry: TimerHandle | undefined;
   private closed = false;
 
   constructor(noble: Noble, name: string, options: BleAdapterOptions) {
@@ -144,7 +152,9 @@ export class BleAdapter {
     this.unresponsiveAfter = options.unresponsiveAfterTimeouts ?? 3;
     this.state$$ = new BehaviorSubject<AdapterState>('unknown');
     this.removers.push(
-      listen(noble, 'warning', (message: string) => this.logger?.warn({ adapter: name, code: 'BLE_NOBLE_WARNING' }, message)),
+      listen(noble, 'warning', (message: string) =>
+        this.logger?.warn({ adapter: name, code: 'BLE_NOBLE_WARNING' }, message),
+      ),
       listen(noble, 'stateChange', (state: AdapterState) => this.onStateChange(state)),
       listen(noble, 'discover', (p: NoblePeripheral) => this.onDiscover(p)),
       listen(noble, 'scanStop', () => {
@@ -197,12 +207,30 @@ export class BleAdapter {
     if (this.closed) return;
     if (this.scanWanted && !this.scanning && this.state === 'poweredOn') {
       this.scanning = true;
-      this.noble.startScanning([], true, (err) => {
-        if (err) {
-          this.scanning = false;
-          this.logger?.warn({ adapter: this.name, code: 'BLE_SCAN_FAILED' }, errorMessage(err));
+      // Noble's callback form leaves a scanStart listener behind when the controller never
+      // answers; wait for the event ourselves, with a timeout that counts against the adapter.
+      const started = this.waitFor(this.noble, 'scanStart', () => true, 'start scanning', this.opTimeoutMs);
+      started.promise.catch((err: unknown) => {
+        this.scanning = false;
+        this.logger?.warn(
+          { adapter: this.name, code: errorCode(err) },
+          `scan did not start: ${errorMessage(err)}`,
+        );
+        if (!this.closed && this.scanRetry === undefined) {
+          this.scanRetry = this.timers.setTimeout(() => {
+            this.scanRetry = undefined;
+            this.applyScan();
+          }, 1000);
         }
       });
+      try {
+        // Duplicates on: presence (a device advertising again after a drop) is what matters.
+        this.noble.startScanning([], true);
+      } catch (err) {
+        started.cancel();
+        this.scanning = false;
+        this.logger?.warn({ adapter: this.name, code: 'BLE_SCAN_FAILED' }, errorMessage(err));
+      }
     } else if (!this.scanWanted && this.scanning) {
       this.scanning = false;
       this.noble.stopScanning();
@@ -290,7 +318,11 @@ export class BleAdapter {
         if (done) return;
         finish();
         this.noteOutcome(op, true);
-        reject(new GatewayError('BLE_TIMEOUT', `${op} got no answer within ${timeoutMs} ms on ${this.name}`, { details: { op } }));
+        reject(
+          new GatewayError('BLE_TIMEOUT', `${op} got no answer within ${timeoutMs} ms on ${this.name}`, {
+            details: { op },
+          }),
+        );
       }, timeoutMs);
       cancel = () => {
         if (done) return;
@@ -308,15 +340,28 @@ export class BleAdapter {
   async connect(id: string, timeoutMs = this.connectTimeoutMs): Promise<BleConnection> {
     if (this.closed) throw new GatewayError('BLE_CLOSED', `adapter ${this.name} is closed`);
     if (this.state !== 'poweredOn') {
-      throw new GatewayError('BLE_ADAPTER_OFF', `cannot connect ${id}: adapter ${this.name} is ${this.state}`);
+      throw new GatewayError(
+        'BLE_ADAPTER_OFF',
+        `cannot connect ${id}: adapter ${this.name} is ${this.state}`,
+      );
     }
     const p = this.peripherals.get(id);
-    if (!p) throw new GatewayError('BLE_UNKNOWN_PERIPHERAL', `cannot connect ${id}: not seen by the scanner on ${this.name}`);
+    if (!p)
+      throw new GatewayError(
+        'BLE_UNKNOWN_PERIPHERAL',
+        `cannot connect ${id}: not seen by the scanner on ${this.name}`,
+      );
     const existing = this.connections.get(id);
     if (existing) existing.lost('superseded by a new connection');
     // A link dropped without a disconnect event (adapter reset) leaves noble thinking it is connected.
     if (p.state !== 'disconnected') p.state = 'disconnected';
-    const wait = this.waitFor(p, 'connect', (err: unknown) => (err ? { err } : { err: null }), `connect ${id}`, timeoutMs);
+    const wait = this.waitFor(
+      p,
+      'connect',
+      (err: unknown) => (err ? { err } : { err: null }),
+      `connect ${id}`,
+      timeoutMs,
+    );
     p.connect();
     let result: { err: unknown };
     try {
@@ -329,9 +374,13 @@ export class BleAdapter {
     }
     if (result.err) {
       p.state = 'disconnected';
-      throw new GatewayError('BLE_CONNECT_FAILED', `connect ${id} on ${this.name} failed: ${errorMessage(result.err)}`, {
-        cause: result.err,
-      });
+      throw new GatewayError(
+        'BLE_CONNECT_FAILED',
+        `connect ${id} on ${this.name} failed: ${errorMessage(result.err)}`,
+        {
+          cause: result.err,
+        },
+      );
     }
     const conn = new BleConnection(this, p, this.opTimeoutMs, () => this.connections.delete(id));
     this.connections.set(id, conn);
@@ -379,6 +428,7 @@ export class BleAdapter {
     for (const c of [...this.connections.values()]) c.disconnect().catch(() => undefined);
     this.setScanning(false);
     this.closed = true;
+    if (this.scanRetry !== undefined) this.timers.clearTimeout(this.scanRetry);
     for (const r of this.removers.splice(0)) r();
     this.discoveries$$.complete();
     this.unresponsive$$.complete();
@@ -409,7 +459,11 @@ export class BleConnection {
     this.address = peripheral.address;
     this.opTimeoutMs = opTimeoutMs;
     this.onGone = onGone;
-    this.removers.push(listen(peripheral, 'disconnect', (reason: unknown) => this.lost(`disconnected (reason ${String(reason)})`)));
+    this.removers.push(
+      listen(peripheral, 'disconnect', (reason: unknown) =>
+        this.lost(`disconnected (reason ${String(reason)})`),
+      ),
+    );
   }
 
   get isOpen(): boolean {
@@ -437,7 +491,8 @@ export class BleConnection {
     this.abort.abort(new GatewayError('BLE_DISCONNECTED', `${this.id}: ${reason}`));
     for (const r of this.removers.splice(0)) r();
     this.profile.clear();
-    if (this.peripheral.state !== 'disconnected' && !reason.startsWith('disconnected')) this.peripheral.state = 'disconnected';
+    if (this.peripheral.state !== 'disconnected' && !reason.startsWith('disconnected'))
+      this.peripheral.state = 'disconnected';
     this.onGone();
     this.closed$$.next(reason);
     this.closed$$.complete();
@@ -447,20 +502,36 @@ export class BleConnection {
     if (!this.isOpen) throw new GatewayError('BLE_DISCONNECTED', `${op}: ${this.id} is not connected`);
   }
 
-  private wait<T>(emitter: EventEmitter, event: string, accept: (...args: never[]) => T | undefined, op: string): Promise<T> {
-    return this.adapter.waitFor(emitter, event, accept, `${op} ${this.id}`, this.opTimeoutMs, this.abort).promise;
+  private wait<T>(
+    emitter: EventEmitter,
+    event: string,
+    accept: (...args: never[]) => T | undefined,
+    op: string,
+  ): Promise<T> {
+    return this.adapter.waitFor(emitter, event, accept, `${op} ${this.id}`, this.opTimeoutMs, this.abort)
+      .promise;
   }
 
   /** Discovers `serviceUuids` (all when empty) and all their characteristics. */
   async discover(serviceUuids: readonly string[]): Promise<GattProfile> {
     this.ensureOpen('discover');
     const p = this.peripheral;
-    const servicesP = this.wait(p, 'servicesDiscover', (services: NobleService[]) => services, 'discover services');
+    const servicesP = this.wait(
+      p,
+      'servicesDiscover',
+      (services: NobleService[]) => services,
+      'discover services',
+    );
     p.discoverServices([...serviceUuids]);
     const services = await servicesP;
     const profile = new Map<string, Map<string, NobleCharacteristic>>();
     for (const s of services) {
-      const charsP = this.wait(s, 'characteristicsDiscover', (chars: NobleCharacteristic[]) => chars, `discover characteristics of ${s.uuid}`);
+      const charsP = this.wait(
+        s,
+        'characteristicsDiscover',
+        (chars: NobleCharacteristic[]) => chars,
+        `discover characteristics of ${s.uuid}`,
+      );
       s.discoverCharacteristics([]);
       const chars = await charsP;
       profile.set(normalizeUuid(s.uuid), new Map(chars.map((c) => [normalizeUuid(c.uuid), c])));
@@ -473,9 +544,13 @@ export class BleConnection {
     this.ensureOpen(`use ${service}/${characteristic}`);
     const c = this.profile.get(normalizeUuid(service))?.get(normalizeUuid(characteristic));
     if (!c) {
-      throw new GatewayError('BLE_NO_CHARACTERISTIC', `${this.id} has no characteristic ${characteristic} in service ${service}`, {
-        details: { service, characteristic },
-      });
+      throw new GatewayError(
+        'BLE_NO_CHARACTERISTIC',
+        `${this.id} has no characteristic ${characteristic} in service ${service}`,
+        {
+          details: { service, characteristic },
+        },
+      );
     }
     return c;
   }
@@ -517,19 +592,34 @@ export class BleConnection {
   /** Enables or disables notifications/indications (writes the CCCD) and waits for the confirmation. */
   async setNotify(service: string, characteristic: string, on: boolean): Promise<void> {
     const c = this.characteristic(service, characteristic);
-    const done = this.wait(c, 'notify', (state: boolean) => ({ state }), `${on ? 'subscribe' : 'unsubscribe'} ${characteristic}`);
+    const done = this.wait(
+      c,
+      'notify',
+      (state: boolean) => ({ state }),
+      `${on ? 'subscribe' : 'unsubscribe'} ${characteristic}`,
+    );
     c.notify(on);
     await done;
   }
 
   async read(service: string, characteristic: string): Promise<Uint8Array> {
     const c = this.characteristic(service, characteristic);
-    const done = this.wait(c, 'data', (data: Buffer, isNotification: boolean) => (isNotification ? undefined : data), `read ${characteristic}`);
+    const done = this.wait(
+      c,
+      'data',
+      (data: Buffer, isNotification: boolean) => (isNotification ? undefined : data),
+      `read ${characteristic}`,
+    );
     c.read();
     return done;
   }
 
-  async write(service: string, characteristic: string, data: Uint8Array, withoutResponse = false): Promise<void> {
+  async write(
+    service: string,
+    characteristic: string,
+    data: Uint8Array,
+    withoutResponse = false,
+  ): Promise<void> {
     const c = this.characteristic(service, characteristic);
     const done = this.wait(c, 'write', () => true, `write ${characteristic}`);
     c.write(Buffer.from(data.buffer, data.byteOffset, data.byteLength), withoutResponse);
@@ -546,7 +636,13 @@ export class BleConnection {
   /** Disconnects and waits for the link to go (at most one operation timeout). */
   async disconnect(): Promise<void> {
     if (!this.isOpen) return;
-    const gone = this.adapter.waitFor(this.peripheral, 'disconnect', () => true, `disconnect ${this.id}`, this.opTimeoutMs).promise;
+    const gone = this.adapter.waitFor(
+      this.peripheral,
+      'disconnect',
+      () => true,
+      `disconnect ${this.id}`,
+      this.opTimeoutMs,
+    ).promise;
     this.peripheral.disconnect();
     try {
       await gone;

@@ -242,14 +242,17 @@ export class ConnectionManager {
     this.subs.push(
       this.adapter.discoveries$.subscribe((d) => this.onDiscovery(d)),
       this.adapter.state$.subscribe((s) => this.onAdapterState(s)),
-      this.adapter.unresponsive$.subscribe((u) => this.resetAdapter(`${u.timeouts} operations timed out (last: ${u.op})`)),
+      this.adapter.unresponsive$.subscribe((u) =>
+        this.resetAdapter(`${u.timeouts} operations timed out (last: ${u.op})`),
+      ),
     );
     this.updateScanning();
     this.armTick();
   }
 
   add(target: DeviceTarget): void {
-    if (this.devices.has(target.key)) throw new GatewayError('BLE_DUPLICATE_DEVICE', `BLE device '${target.key}' is already managed`);
+    if (this.devices.has(target.key))
+      throw new GatewayError('BLE_DUPLICATE_DEVICE', `BLE device '${target.key}' is already managed`);
     const now = this.timers.now();
     this.devices.set(target.key, {
       target,
@@ -333,8 +336,12 @@ export class ConnectionManager {
 
   private matches(rt: Runtime, d: Discovery): boolean {
     const t = rt.target;
-    if (t.address) return normAddress(t.address) === normAddress(d.address) || normAddress(t.address) === normAddress(d.id);
-    if (t.namePattern) return d.advertisement.localName !== undefined && t.namePattern.test(d.advertisement.localName);
+    if (t.address)
+      return (
+        normAddress(t.address) === normAddress(d.address) || normAddress(t.address) === normAddress(d.id)
+      );
+    if (t.namePattern)
+      return d.advertisement.localName !== undefined && t.namePattern.test(d.advertisement.localName);
     return false;
   }
 
@@ -376,7 +383,10 @@ export class ConnectionManager {
     this.resetting = true;
     this.adapterResets++;
     this.metrics.adapterResets.inc({ adapter: this.adapter.name, cause: 'unresponsive' });
-    this.logger?.warn({ adapter: this.adapter.name, code: 'BLE_ADAPTER_UNRESPONSIVE' }, `resetting BLE adapter: ${reason}`);
+    this.logger?.warn(
+      { adapter: this.adapter.name, code: 'BLE_ADAPTER_UNRESPONSIVE' },
+      `resetting BLE adapter: ${reason}`,
+    );
     this.connectInFlight = false;
     this.adapter.reset();
     this.settleTimer = this.timers.setTimeout(() => {
@@ -518,7 +528,10 @@ export class ConnectionManager {
       rt.hadData = false;
       rt.lastRssiPollMs = rt.streamStartMs;
       this.setPhase(rt, 'streaming');
-      this.logger?.info({ device: key, family: rt.target.driver.family, settings: rt.settings }, 'BLE device streaming');
+      this.logger?.info(
+        { device: key, family: rt.target.driver.family, settings: rt.settings },
+        'BLE device streaming',
+      );
     } catch (err) {
       if (rt.conn !== conn) return; // the link went away mid-start: onLinkLost handled it
       this.metrics.startFailures.inc({ device: key, code: errorCode(err) });
@@ -531,8 +544,12 @@ export class ConnectionManager {
     const driver = rt.target.driver;
     const companionServices = this.companions.flatMap((c) => c.services);
     await conn.discover([...new Set([...driver.services, ...companionServices])]);
-    const settings = driver.resolveSettings({ ...rt.target.request, ...(rt.localName ? { localName: rt.localName } : {}) });
-    for (const note of settings.adjustments) this.logger?.info({ device: rt.target.key }, `settings adjusted: ${note}`);
+    const settings = driver.resolveSettings({
+      ...rt.target.request,
+      ...(rt.localName ? { localName: rt.localName } : {}),
+    });
+    for (const note of settings.adjustments)
+      this.logger?.info({ device: rt.target.key }, `settings adjusted: ${note}`);
     rt.settings = settings;
     rt.decoders = new Map();
     const decoder = driver.createDecoder(settings);
@@ -551,14 +568,24 @@ export class ConnectionManager {
         await this.runSteps(rt, conn, link, steps, false);
       } catch (err) {
         // A battery level is nice to have; its failure must not cost the stream.
-        this.logger?.warn({ device: rt.target.key, code: errorCode(err) }, `${companion.family}: ${errorMessage(err)}`);
+        this.logger?.warn(
+          { device: rt.target.key, code: errorCode(err) },
+          `${companion.family}: ${errorMessage(err)}`,
+        );
       }
     }
   }
 
-  private async runSteps(rt: Runtime, conn: BleConnection, link: number, steps: readonly GattStep[], essential: boolean): Promise<void> {
+  private async runSteps(
+    rt: Runtime,
+    conn: BleConnection,
+    link: number,
+    steps: readonly GattStep[],
+    essential: boolean,
+  ): Promise<void> {
     for (const step of steps) {
-      if (rt.conn !== conn) throw new GatewayError('BLE_DISCONNECTED', `${rt.target.key}: link lost during start`);
+      if (rt.conn !== conn)
+        throw new GatewayError('BLE_DISCONNECTED', `${rt.target.key}: link lost during start`);
       if (step.op === 'delay') {
         await sleep(this.timers, step.ms);
         continue;
@@ -574,7 +601,10 @@ export class ConnectionManager {
         await this.runStep(rt, conn, link, step);
       } catch (err) {
         if (step.optional) {
-          this.logger?.debug({ device: rt.target.key, code: errorCode(err) }, `optional step failed: ${errorMessage(err)}`);
+          this.logger?.debug(
+            { device: rt.target.key, code: errorCode(err) },
+            `optional step failed: ${errorMessage(err)}`,
+          );
           continue;
         }
         throw err;
@@ -582,14 +612,21 @@ export class ConnectionManager {
     }
   }
 
-  private async runStep(rt: Runtime, conn: BleConnection, link: number, step: Exclude<GattStep, { op: 'delay' }>): Promise<void> {
+  private async runStep(
+    rt: Runtime,
+    conn: BleConnection,
+    link: number,
+    step: Exclude<GattStep, { op: 'delay' }>,
+  ): Promise<void> {
     const charKey = `${step.service}/${step.characteristic}`;
     switch (step.op) {
       case 'subscribe': {
         if (!rt.subscribed.has(charKey)) {
           rt.subscribed.add(charKey);
           rt.subs.push(
-            conn.notifications(step.service, step.characteristic).subscribe((data) => this.onNotification(rt, link, step.characteristic, data)),
+            conn
+              .notifications(step.service, step.characteristic)
+              .subscribe((data) => this.onNotification(rt, link, step.characteristic, data)),
           );
         }
         await conn.setNotify(step.service, step.characteristic, true);
@@ -633,10 +670,14 @@ export class ConnectionManager {
               void waiter?.then(() => s.unsubscribe());
             }),
           ]);
-          if (outcome === 'gone') throw new GatewayError('BLE_DISCONNECTED', `${rt.target.key}: link lost waiting for a response`);
+          if (outcome === 'gone')
+            throw new GatewayError('BLE_DISCONNECTED', `${rt.target.key}: link lost waiting for a response`);
           if (outcome === 'timeout') {
             if (expectation?.optional) return;
-            throw new GatewayError('BLE_NO_RESPONSE', `${rt.target.key}: no response to '${step.label ?? 'write'}' within ${expectation?.timeoutMs} ms`);
+            throw new GatewayError(
+              'BLE_NO_RESPONSE',
+              `${rt.target.key}: no response to '${step.label ?? 'write'}' within ${expectation?.timeoutMs} ms`,
+            );
           }
           if (!outcome.ok) throw new GatewayError(outcome.code, `${rt.target.key}: ${outcome.message}`);
         } finally {
@@ -680,6 +721,8 @@ export class ConnectionManager {
       this.emitStatus(rt);
     }
     const n = result.imu?.n ?? 0;
+    // Separate gyro frames (Polar) describe the same instants as the acc ones: count acc only.
+    const instants = result.imu?.acc ? n : 0;
     if (n > 0 && rt.target.driver.dataCharacteristics.includes(characteristic)) {
       if (rt.hadData) {
         const dt = now - rt.lastDataMs;
@@ -691,8 +734,8 @@ export class ConnectionManager {
       }
       rt.hadData = true;
       rt.lastDataMs = now;
-      rt.rateSamples += n;
-      this.metrics.samples.inc({ device: rt.target.key }, n);
+      rt.rateSamples += instants;
+      this.metrics.samples.inc({ device: rt.target.key }, instants);
     }
     this.decoded$$.next({ key: rt.target.key, characteristic, arrivalNs, result, settings, link });
   }
@@ -705,7 +748,10 @@ export class ConnectionManager {
     rt.stalls++;
     this.metrics.stalls.inc({ device: rt.target.key });
     rt.lastError = { code: 'BLE_STALLED', message: `no data for ${Math.round(silentMs)} ms` };
-    this.logger?.warn({ device: rt.target.key, code: 'BLE_STALLED', silentMs }, 'BLE stream stalled; reconnecting');
+    this.logger?.warn(
+      { device: rt.target.key, code: 'BLE_STALLED', silentMs },
+      'BLE stream stalled; reconnecting',
+    );
     await this.dropLink(rt, conn);
   }
 
@@ -733,7 +779,8 @@ export class ConnectionManager {
       rt.reconnects++;
       this.metrics.reconnects.inc({ device: rt.target.key });
     }
-    if (rt.lastError?.code !== 'BLE_STALLED' || !wasStreaming) rt.lastError = { code: 'BLE_DISCONNECTED', message: reason };
+    if (rt.lastError?.code !== 'BLE_STALLED' || !wasStreaming)
+      rt.lastError = { code: 'BLE_DISCONNECTED', message: reason };
     // The device advertises again once the link is gone; wait for that before reconnecting.
     rt.lastAdvertMs = -Infinity;
     rt.waitingSinceMs = this.timers.now();
@@ -748,7 +795,12 @@ export class ConnectionManager {
     rt.nextAttemptMs = this.timers.now() + this.backoffMs(rt.failures);
     rt.lastError = { code: errorCode(err), message: errorMessage(err) };
     this.logger?.warn(
-      { device: rt.target.key, code: rt.lastError.code, failures: rt.failures, retryInMs: Math.round(rt.nextAttemptMs - this.timers.now()) },
+      {
+        device: rt.target.key,
+        code: rt.lastError.code,
+        failures: rt.failures,
+        retryInMs: Math.round(rt.nextAttemptMs - this.timers.now()),
+      },
       `BLE ${during} failed: ${rt.lastError.message}`,
     );
     if (rt.conn === null && rt.phase !== 'waiting') {
@@ -765,7 +817,10 @@ export class ConnectionManager {
       try {
         await this.runSteps(rt, conn, rt.link, rt.target.driver.stopSequence(rt.settings), false);
       } catch (err) {
-        this.logger?.debug({ device: rt.target.key, code: errorCode(err) }, `stop sequence: ${errorMessage(err)}`);
+        this.logger?.debug(
+          { device: rt.target.key, code: errorCode(err) },
+          `stop sequence: ${errorMessage(err)}`,
+        );
       }
     }
     rt.removed = true;
@@ -779,6 +834,12 @@ export class ConnectionManager {
   private setPhase(rt: Runtime, phase: DevicePhase): void {
     if (rt.phase === phase) return;
     rt.phase = phase;
+    if (phase === 'streaming') {
+      // Measure the rate over streaming time only, not over the connection setup.
+      rt.rateSamples = 0;
+      rt.rateWindowStartMs = this.timers.now();
+      rt.rateHz = null;
+    }
     this.metrics.connected.set({ device: rt.target.key }, phase === 'streaming' ? 1 : 0);
     this.emitStatus(rt);
   }
@@ -804,7 +865,7 @@ export class ConnectionManager {
       stalls: rt.stalls,
       decodeErrors: rt.decodeErrors,
       failures: rt.failures,
-      lastSeenMs: rt.hadData ? rt.lastDataMs : Number.isFinite(rt.lastAdvertMs) ? rt.lastAdvertMs : null,
+      lastSeenMs: lastSeen(rt),
       settings: rt.settings,
       lastError: rt.lastError,
     };
@@ -817,4 +878,9 @@ function companionCharacteristic(companion: DeviceDriver, service: string): stri
     if ('service' in step && step.service === service) return step.characteristic;
   }
   return '';
+}
+
+function lastSeen(rt: Runtime): number | null {
+  const seen = Math.max(rt.lastDataMs > 0 ? rt.lastDataMs : -Infinity, rt.lastAdvertMs);
+  return Number.isFinite(seen) ? seen : null;
 }

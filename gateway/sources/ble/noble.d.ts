@@ -6,7 +6,8 @@
 declare module '@abandonware/noble/with-bindings' {
   import type { EventEmitter } from 'node:events';
 
-  export type NobleState = 'unknown' | 'resetting' | 'unsupported' | 'unauthorized' | 'poweredOff' | 'poweredOn';
+  export type NobleState =
+    'unknown' | 'resetting' | 'unsupported' | 'unauthorized' | 'poweredOff' | 'poweredOn';
 
   export interface NobleAdvertisement {
     localName?: string;
@@ -50,7 +51,11 @@ declare module '@abandonware/noble/with-bindings' {
   export interface Noble extends EventEmitter {
     readonly state: NobleState;
     address: string;
-    startScanning(serviceUuids: string[], allowDuplicates: boolean, callback?: (error: Error | null) => void): void;
+    startScanning(
+      serviceUuids: string[],
+      allowDuplicates: boolean,
+      callback?: (error: Error | null) => void,
+    ): void;
     stopScanning(): void;
     reset(): void;
   }
@@ -68,7 +73,13 @@ declare module '@abandonware/noble/with-bindings' {
     discoverServices(peripheralUuid: string, serviceUuids: string[]): void;
     discoverCharacteristics(peripheralUuid: string, serviceUuid: string, characteristicUuids: string[]): void;
     read(peripheralUuid: string, serviceUuid: string, characteristicUuid: string): void;
-    write(peripheralUuid: string, serviceUuid: string, characteristicUuid: string, data: Buffer, withoutResponse: boolean): void;
+    write(
+      peripheralUuid: string,
+      serviceUuid: string,
+      characteristicUuid: string,
+      data: Buffer,
+      withoutResponse: boolean,
+    ): void;
     notify(peripheralUuid: string, serviceUuid: string, characteristicUuid: string, notify: boolean): void;
   }
 

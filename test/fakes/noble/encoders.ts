@@ -30,7 +30,9 @@ export interface PmdStartRequest {
 }
 
 /** Parses a control-point write `[op, type, (setting, count, u16…)…]`. */
-export function parsePmdCommand(data: Uint8Array): { op: number; measurement: number; settings: Map<number, number> } | null {
+export function parsePmdCommand(
+  data: Uint8Array,
+): { op: number; measurement: number; settings: Map<number, number> } | null {
   if (data.length < 2) return null;
   const op = data[0]!;
   const measurement = data[1]!;
@@ -51,7 +53,12 @@ export function parsePmdCommand(data: Uint8Array): { op: number; measurement: nu
 }
 
 /** Control-point response: 0xF0, op, measurement, status (0 = success), more frames, then parameters. */
-export function encodePmdResponse(op: number, measurement: number, status: number, parameters: Uint8Array = new Uint8Array()): Uint8Array {
+export function encodePmdResponse(
+  op: number,
+  measurement: number,
+  status: number,
+  parameters: Uint8Array = new Uint8Array(),
+): Uint8Array {
   const out = new Uint8Array(5 + parameters.length);
   out.set([0xf0, op, measurement, status, 0]);
   out.set(parameters, 5);
@@ -67,7 +74,12 @@ export function encodePmdFactor(factor: number): Uint8Array {
   return out;
 }
 
-function pmdHeader(measurement: number, lastSampleNs2000: bigint, frameType: number, payload: number): { buf: Uint8Array; dv: DataView } {
+function pmdHeader(
+  measurement: number,
+  lastSampleNs2000: bigint,
+  frameType: number,
+  payload: number,
+): { buf: Uint8Array; dv: DataView } {
   const buf = new Uint8Array(10 + payload);
   const dv = new DataView(buf.buffer);
   buf[0] = measurement;
@@ -135,18 +147,31 @@ export const WIT = {
   write: '0000ffe900001000800000805f9a34fb',
   /** Return-rate register codes (register 0x03) → Hz. */
   rates: new Map<number, number>([
-    [0x01, 0.2], [0x02, 0.5], [0x03, 1], [0x04, 2], [0x05, 5], [0x06, 10],
-    [0x07, 20], [0x08, 50], [0x09, 100], [0x0b, 200],
+    [0x01, 0.2],
+    [0x02, 0.5],
+    [0x03, 1],
+    [0x04, 2],
+    [0x05, 5],
+    [0x06, 10],
+    [0x07, 20],
+    [0x08, 50],
+    [0x09, 100],
+    [0x0b, 200],
   ]),
 } as const;
 
 /** One WT901BLE data packet: 0x55 0x61, acc (±16 g), gyro (±2000 °/s), angle (±180°), int16 LE. */
-export function encodeWitPacket(accMs2: readonly number[], gyroRads: readonly number[], angleDeg: readonly number[] = [0, 0, 0]): Uint8Array {
+export function encodeWitPacket(
+  accMs2: readonly number[],
+  gyroRads: readonly number[],
+  angleDeg: readonly number[] = [0, 0, 0],
+): Uint8Array {
   const buf = new Uint8Array(20);
   const dv = new DataView(buf.buffer);
   buf[0] = 0x55;
   buf[1] = 0x61;
-  const q = (v: number, full: number): number => Math.max(-32768, Math.min(32767, Math.round((v / full) * 32768)));
+  const q = (v: number, full: number): number =>
+    Math.max(-32768, Math.min(32767, Math.round((v / full) * 32768)));
   for (let i = 0; i < 3; i++) {
     dv.setInt16(2 + 2 * i, q(accMs2[i]! / G, 16), true);
     dv.setInt16(8 + 2 * i, q(gyroRads[i]! * RAD_TO_DEG, 2000), true);
@@ -168,10 +193,15 @@ export const THINGY = {
 } as const;
 
 /** Thingy:52 raw motion data: acc Q6.10 g, gyro Q11.5 °/s, compass Q12.4 µT, int16 LE. */
-export function encodeThingyRaw(accMs2: readonly number[], gyroRads: readonly number[], magUt: readonly number[] = [0, 0, 0]): Uint8Array {
+export function encodeThingyRaw(
+  accMs2: readonly number[],
+  gyroRads: readonly number[],
+  magUt: readonly number[] = [0, 0, 0],
+): Uint8Array {
   const buf = new Uint8Array(18);
   const dv = new DataView(buf.buffer);
-  const q = (v: number, fracBits: number): number => Math.max(-32768, Math.min(32767, Math.round(v * 2 ** fracBits)));
+  const q = (v: number, fracBits: number): number =>
+    Math.max(-32768, Math.min(32767, Math.round(v * 2 ** fracBits)));
   for (let i = 0; i < 3; i++) {
     dv.setInt16(2 * i, q(accMs2[i]! / G, 10), true);
     dv.setInt16(6 + 2 * i, q(gyroRads[i]! * RAD_TO_DEG, 5), true);

@@ -268,7 +268,9 @@ export class FakeBindings extends EventEmitter {
   }
 
   updateRssi(uuid: string): void {
-    this.gatt(uuid, (s) => this.emit('rssiUpdate', uuid, s.device.rssi + Math.round((this.random() - 0.5) * 6)));
+    this.gatt(uuid, (s) =>
+      this.emit('rssiUpdate', uuid, s.device.rssi + Math.round((this.random() - 0.5) * 6)),
+    );
   }
 
   discoverServices(uuid: string, serviceUuids: string[]): void {
@@ -289,7 +291,12 @@ export class FakeBindings extends EventEmitter {
       const chars = (svc?.characteristics ?? []).filter(
         (c) => characteristicUuids.length === 0 || characteristicUuids.includes(c.uuid),
       );
-      this.emit('characteristicsDiscover', uuid, serviceUuid, chars.map((c) => ({ uuid: c.uuid, properties: [...c.properties] })));
+      this.emit(
+        'characteristicsDiscover',
+        uuid,
+        serviceUuid,
+        chars.map((c) => ({ uuid: c.uuid, properties: [...c.properties] })),
+      );
     });
   }
 
@@ -322,7 +329,9 @@ export class FakeBindings extends EventEmitter {
   }
 
   readValue(uuid: string, serviceUuid: string, characteristicUuid: string, descriptorUuid: string): void {
-    this.gatt(uuid, () => this.emit('valueRead', uuid, serviceUuid, characteristicUuid, descriptorUuid, Buffer.alloc(2)));
+    this.gatt(uuid, () =>
+      this.emit('valueRead', uuid, serviceUuid, characteristicUuid, descriptorUuid, Buffer.alloc(2)),
+    );
   }
 
   writeValue(uuid: string, serviceUuid: string, characteristicUuid: string, descriptorUuid: string): void {
@@ -399,35 +408,42 @@ export class FakeBindings extends EventEmitter {
 
   private completeConnect(s: DeviceSlot): void {
     const [lo, hi] = this.connectLatency;
-    this.later(() => {
-      if (!s.connecting || !s.reachable || !this.powered || this.wedged) return;
-      s.connecting = false;
-      if (this.links >= this.controllerMax) {
-        this.emit('connect', s.device.uuid, new Error('Connection Rejected due to Limited Resources (0x0d)'));
-        return;
-      }
-      s.connected = true;
-      s.stalled = false;
-      this.stats.maxConcurrentLinks = Math.max(this.stats.maxConcurrentLinks, this.links);
-      const ctx: SimContext = {
-        timers: this.timers,
-        notify: (service, characteristic, data) => {
-          if (!s.connected || s.stalled || this.wedged || !this.powered) return;
-          if (!s.notifying.has(`${service}/${characteristic}`)) return;
-          this.stats.notificationsSent++;
-          this.emit('read', s.device.uuid, service, characteristic, Buffer.from(data), true);
-        },
-        schedule: (fn, ms) => {
-          const h = this.timers.setTimeout(() => {
-            s.timers.delete(h);
-            if (s.connected) fn();
-          }, ms);
-          s.timers.add(h);
-        },
-      };
-      s.device.onConnect(ctx);
-      this.emit('connect', s.device.uuid, null);
-    }, lo + this.random() * (hi - lo));
+    this.later(
+      () => {
+        if (!s.connecting || !s.reachable || !this.powered || this.wedged) return;
+        s.connecting = false;
+        if (this.links >= this.controllerMax) {
+          this.emit(
+            'connect',
+            s.device.uuid,
+            new Error('Connection Rejected due to Limited Resources (0x0d)'),
+          );
+          return;
+        }
+        s.connected = true;
+        s.stalled = false;
+        this.stats.maxConcurrentLinks = Math.max(this.stats.maxConcurrentLinks, this.links);
+        const ctx: SimContext = {
+          timers: this.timers,
+          notify: (service, characteristic, data) => {
+            if (!s.connected || s.stalled || this.wedged || !this.powered) return;
+            if (!s.notifying.has(`${service}/${characteristic}`)) return;
+            this.stats.notificationsSent++;
+            this.emit('read', s.device.uuid, service, characteristic, Buffer.from(data), true);
+          },
+          schedule: (fn, ms) => {
+            const h = this.timers.setTimeout(() => {
+              s.timers.delete(h);
+              if (s.connected) fn();
+            }, ms);
+            s.timers.add(h);
+          },
+        };
+        s.device.onConnect(ctx);
+        this.emit('connect', s.device.uuid, null);
+      },
+      lo + this.random() * (hi - lo),
+    );
   }
 
   /** Link gone from the device's side; clears its timers. */

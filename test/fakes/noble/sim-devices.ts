@@ -34,7 +34,11 @@ export type SimSignal = (tS: number) => SimSample;
 export const defaultSignal =
   (phase = 0): SimSignal =>
   (t) => ({
-    acc: [Math.sin(2 * Math.PI * 1.3 * t + phase) * 2, Math.cos(2 * Math.PI * 0.7 * t + phase), G + Math.sin(2 * Math.PI * 2 * t) * 0.5],
+    acc: [
+      Math.sin(2 * Math.PI * 1.3 * t + phase) * 2,
+      Math.cos(2 * Math.PI * 0.7 * t + phase),
+      G + Math.sin(2 * Math.PI * 2 * t) * 0.5,
+    ],
     gyro: [Math.sin(2 * Math.PI * 0.9 * t + phase) * 1.5, 0.2, Math.cos(2 * Math.PI * 1.1 * t) * 0.8],
   });
 
@@ -80,7 +84,7 @@ class Stream {
 
   private arm(): void {
     // The device's notion of the packet period, seen on the true clock.
-    const periodMs = ((this.perPacket / this.rateHz) * 1000) * (1 + this.driftPpm * 1e-6);
+    const periodMs = (this.perPacket / this.rateHz) * 1000 * (1 + this.driftPpm * 1e-6);
     this.ctx.schedule(() => {
       if (!this.running) return;
       this.emit(this.index, this.perPacket);
@@ -126,7 +130,7 @@ abstract class BaseSim implements SimDevice {
     this.ctx = undefined;
   }
 
-  onNotify(): void {}
+  onNotify(_service: string, _characteristic: string, _on: boolean): void {}
 
   read(service: string, characteristic: string): Uint8Array | undefined {
     if (service === '180f' && characteristic === '2a19') return Uint8Array.of(this.battery);
@@ -147,7 +151,12 @@ abstract class BaseSim implements SimDevice {
     return (ctx.timers.now() - this.bornMs) / 1000 / (1 + this.driftPpm * 1e-6);
   }
 
-  protected startStream(key: string, rateHz: number, perPacket: number, emit: (first: number, count: number) => void): void {
+  protected startStream(
+    key: string,
+    rateHz: number,
+    perPacket: number,
+    emit: (first: number, count: number) => void,
+  ): void {
     const ctx = this.ctx;
     if (!ctx) return;
     this.streams.get(key)?.stop();
@@ -181,7 +190,11 @@ export class PolarSim extends BaseSim {
   constructor(options: PolarSimOptions, bornMs = 0) {
     super(options, bornMs);
     this.model = options.model;
-    this.localName = options.name ?? (options.model === 'h10' ? `Polar H10 ${options.uuid.slice(-8).toUpperCase()}` : `Polar Sense ${options.uuid.slice(-8).toUpperCase()}`);
+    this.localName =
+      options.name ??
+      (options.model === 'h10'
+        ? `Polar H10 ${options.uuid.slice(-8).toUpperCase()}`
+        : `Polar Sense ${options.uuid.slice(-8).toUpperCase()}`);
     this.clockUnixNs = options.clockUnixNs ?? 1_750_000_000_000_000_000n;
     this.gatt = [
       { uuid: '180d', characteristics: [{ uuid: '2a37', properties: ['notify'] }] },
@@ -197,7 +210,9 @@ export class PolarSim extends BaseSim {
   }
 
   private supported(measurement: number): boolean {
-    return measurement === PMD.measurement.acc || (this.model === 'verity' && measurement === PMD.measurement.gyro);
+    return (
+      measurement === PMD.measurement.acc || (this.model === 'verity' && measurement === PMD.measurement.gyro)
+    );
   }
 
   private rates(measurement: number): number[] {
@@ -220,7 +235,15 @@ export class PolarSim extends BaseSim {
     const cmd = parsePmdCommand(data);
     if (!cmd) return;
     const respond = (status: number, params?: Uint8Array): void =>
-      ctx.schedule(() => ctx.notify(PMD.service, PMD.controlPoint, encodePmdResponse(cmd.op, cmd.measurement, status, params)), 5);
+      ctx.schedule(
+        () =>
+          ctx.notify(
+            PMD.service,
+            PMD.controlPoint,
+            encodePmdResponse(cmd.op, cmd.measurement, status, params),
+          ),
+        5,
+      );
     if (!this.supported(cmd.measurement)) return respond(0x03); // NOT_SUPPORTED
     if (cmd.op === PMD.op.getSettings) {
       const rates = this.rates(cmd.measurement);
@@ -319,6 +342,10 @@ export class ThingySim extends BaseSim {
         { uuid: THINGY.config, properties: ['read', 'write'] },
         { uuid: THINGY.raw, properties: ['notify'] },
       ],
+    },
+    {
+      uuid: 'ef6801009b3549339b1052ffa9740042',
+      characteristics: [{ uuid: 'ef6801049b3549339b1052ffa9740042', properties: ['read', 'write'] }],
     },
     BATTERY,
   ];

@@ -120,7 +120,7 @@ describe('SegmentLog', () => {
     const victimEnd = inSecond[2]!.end;
     const path = join(dir, second);
     const bytes = readFileSync(path);
-    bytes[victimEnd - 5] ^= 0xff;
+    bytes[victimEnd - 5] = bytes[victimEnd - 5]! ^ 0xff;
     writeFileSync(path, bytes);
 
     const l = make();

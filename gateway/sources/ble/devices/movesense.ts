@@ -151,6 +151,8 @@ class MovesenseDecoder implements StreamDecoder {
       if (ref !== GSP_REF) return reject('BAD_HEADER', `GSP message type ${type} for ref ${ref}, ours is ${GSP_REF}`);
       if (type === GspMessage.DATA) {
         const dropped = this.pending.length > 0;
+        // The common case, a whole message in one notification, decodes without copying.
+        if (!dropped && this.isWhole(data.length - 2)) return this.decodePayload(data.subarray(2));
         this.pending = [data.slice(2)];
         this.pendingBytes = data.length - 2;
         const r = this.tryComplete();
@@ -180,6 +182,11 @@ class MovesenseDecoder implements StreamDecoder {
     const status = gspStatus(data[2]!, data[3]!);
     const ok = status >= 200 && status < 300;
     return { ok: true, control: { kind: 'movesense.result', ok, ...(ok ? {} : { code: `MOVESENSE_STATUS_${status}` }), detail: { ref: data[1], status } } };
+  }
+
+  private isWhole(size: number): boolean {
+    const unit = 12 * this.arrays.length;
+    return size >= 4 + unit && (size - 4) % unit === 0;
   }
 
   /** Decode the buffered message when its length is whole; otherwise wait for a continuation. */

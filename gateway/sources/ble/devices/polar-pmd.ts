@@ -293,23 +293,26 @@ export function unpackDeltaFrame(
     const blockBytes = Math.ceil((count * channels * width) / 8);
     if (i + blockBytes > data.length) return { reason: 'BAD_DELTA_BLOCK', message: `delta block of ${count}×${width} bits needs ${blockBytes} bytes, ${data.length - i} left` };
     if ((n + count) * channels > out.length) return { reason: 'BAD_DELTA_BLOCK', message: 'more samples than the output buffer holds' };
-    let bit = i * 8;
-    const signBit = 2 ** (width - 1);
-    const full = 2 ** width;
+    // LSB-first: bytes enter the accumulator above the bits still unread. Doubles hold it
+    // exactly (< 2^40), so widths up to 32 need no special case.
+    const pow = 2 ** width;
+    const half = pow / 2;
+    let acc = 0;
+    let bits = 0;
+    let weight = 1;
+    let p = i;
     for (let s = 0; s < count; s++) {
       for (let c = 0; c < channels; c++) {
-        // Read `width` bits LSB-first; arithmetic (not 32-bit shifts) so width 32 works.
-        let value = 0;
-        let got = 0;
-        while (got < width) {
-          const byte = data[bit >> 3]!;
-          const off = bit & 7;
-          const take = Math.min(8 - off, width - got);
-          value += ((byte >> off) & ((1 << take) - 1)) * 2 ** got;
-          got += take;
-          bit += take;
+        while (bits < width) {
+          acc += data[p++]! * weight;
+          weight *= 256;
+          bits += 8;
         }
-        if (value >= signBit) value -= full;
+        let value = acc % pow;
+        acc = (acc - value) / pow;
+        weight /= pow;
+        bits -= width;
+        if (value >= half) value -= pow;
         const next = (prev[c]! + value) | 0;
         prev[c] = next;
         out[n * channels + c] = next;

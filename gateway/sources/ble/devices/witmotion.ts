@@ -109,8 +109,10 @@ class WitMotionDecoder implements StreamDecoder {
   private parse(buf: Uint8Array, droppedCarry: boolean): DecodeResult {
     const dv = view(buf);
     const maxPackets = Math.floor(buf.length / WIT_PACKET);
-    const acc = new Float32Array(3 * maxPackets);
-    const gyro = new Float32Array(3 * maxPackets);
+    // One allocation: acc in the first half, gyro in the second.
+    const values = new Float32Array(6 * maxPackets);
+    const acc = values.subarray(0, 3 * maxPackets);
+    const gyro = values.subarray(3 * maxPackets);
     let n = 0;
     let skipped = 0;
     let battery: number | undefined;

@@ -1,0 +1,557 @@
+import { readFileSync } from 'node:fs';
+import { InfluxDB } from '@influxdata/influxdb-client';
+import type { Registry } from 'prom-client';
+import type { ActivityEvent, DeviceState, SubjectState } from '../../domain/events.ts';
+import type { ImuChunk } from '../../domain/samples.ts';
+import { systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
+import { GatewayError, errorMessage } from '../../observability/errors.ts';
+import type { HealthRegistry } from '../../observability/health.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { SegmentLog, type LogPosition } from '../../spool/segment-log.ts';
+import { ImuDownsampler } from './imu-downsampler.ts';
+import {
+  activityLines,
+  deviceLine,
+  imuLine,
+  pipelineLine,
+  repsLine,
+  subjectStateLines,
+  type PipelineStats,
+  type RepsRecord,
+} from './line-protocol.ts';
+import { InfluxMetrics } from './metrics.ts';
+import type { InfluxTarget } from './options.ts';
+import { classifyWriteError, retryDelayMs, type WriteFailure } from './retry.ts';
+
+export interface InfluxSinkOptions {
+  /** Tag `gateway` of every point. */
+  readonly gatewayId: string;
+  /** Server base URL (http:// or https://, no /api/v2). */
+  readonly url: string;
+  readonly target: InfluxTarget;
+  readonly tls?: { readonly ca?: string; readonly rejectUnauthorized?: boolean };
+  /** Points per request at most (default 5000). */
+  readonly batchSize?: number;
+  /** A partial batch waits at most this long (default 1000). */
+  readonly flushIntervalMs?: number;
+  readonly timeoutMs?: number;
+  /** Retries of a refusal that may pass before the batch is dropped (default 5). */
+  readonly maxRetries?: number;
+  readonly minRetryDelayMs?: number;
+  readonly maxRetryDelayMs?: number;
+  /** Memory-only points held before everything is spilled to disk (default 50000). */
+  readonly memoryQueuePoints?: number;
+  readonly spoolDir: string;
+  readonly maxSpoolBytes?: number;
+  readonly segmentBytes?: number;
+  /** 0 (default): no `imu` points. */
+  readonly imuDownsampleHz?: number;
+  /** Period of the sink's own `pipeline` point (stage sink:influx); 0 (default) writes none. */
+  readonly statsIntervalMs?: number;
+  /** How long stop() keeps writing before spooling the rest (default 5000). */
+  readonly drainTimeoutMs?: number;
+  /** Request bodies larger than this are gzipped (default 1000 bytes). */
+  readonly gzipThresholdBytes?: number;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly health?: HealthRegistry;
+  readonly clock?: Clock;
+}
+
+/** One point on its way: in memory, and once spilled, also at `pos` in the spool. */
+interface Item {
+  readonly line: string;
+  pos: LogPosition | undefined;
+  done: boolean;
+}
+
+const HEALTH_COMPONENT = 'influx';
+
+/**
+ * Writes the gateway's points to InfluxDB (or anything that accepts /api/v2/write).
+ *
+ * Points are delivered in the order they were written: the batch in flight, then the disk
+ * spool, then the memory queue. Invariant: every point held only in memory is newer than
+ * every point on disk, so a spill appends all memory-only points (in flight included) to the
+ * spool, the in-flight ones being marked read because they are still held.
+ *
+ * Never blocks and never throws at the caller for a missing server: the write methods only
+ * queue. One request is in flight at a time — ordering is simple, and a server that is
+ * back after an outage is not hit by a burst of parallel batches.
+ */
+export class InfluxSink {
+  readonly metrics: InfluxMetrics;
+  private readonly spool: SegmentLog;
+  private readonly client: InfluxDB;
+  private readonly path: string;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private readonly batchSize: number;
+  private readonly flushIntervalMs: number;
+  private readonly maxRetries: number;
+  private readonly backoff: { minDelayMs: number; maxDelayMs: number };
+  private readonly memoryQueuePoints: number;
+  private readonly downsampler: ImuDownsampler | undefined;
+  private memory: Item[] = [];
+  private inFlight: Item[] | undefined;
+  private pumpDone: Promise<void> | undefined;
+  private flushDue = false;
+  private flushTimer: NodeJS.Timeout | undefined;
+  private statsTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+  private readonly abort = new AbortController();
+  private idleWaiters: Array<() => void> = [];
+  private started = false;
+  private stopping = false;
+  private stopped = false;
+  private connectedNow: boolean | undefined;
+  /** The last error seen; stays visible in /health after recovery. */
+  private lastError: { code: string; message: string; at: string } | undefined;
+  /** Set while writes fail (server away or refusing); cleared by the next successful write. */
+  private failing = false;
+  private droppedTotal = 0;
+  private warnedStopped = false;
+  /** Each subject's current activity, so a `changed` event can say how long the previous one lasted. */
+  private readonly current = new Map<string, { activity: string; startNs: TimeNs }>();
+
+  constructor(private readonly opts: InfluxSinkOptions) {
+    this.metrics = new InfluxMetrics(opts.registry);
+    this.logger = opts.logger.child({ component: 'influx' });
+    this.clock = opts.clock ?? systemClock;
+    this.batchSize = opts.batchSize ?? 5000;
+    this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
+    this.maxRetries = opts.maxRetries ?? 5;
+    this.backoff = { minDelayMs: opts.minRetryDelayMs ?? 500, maxDelayMs: opts.maxRetryDelayMs ?? 30000 };
+    this.memoryQueuePoints = opts.memoryQueuePoints ?? 50000;
+    this.downsampler = opts.imuDownsampleHz ? new ImuDownsampler(opts.imuDownsampleHz) : undefined;
+    const transportOptions: Record<string, unknown> = {};
+    if (opts.tls?.ca !== undefined) {
+      try {
+        transportOptions['ca'] = readFileSync(opts.tls.ca);
+      } catch (err) {
+        throw new GatewayError('INFLUX_TLS_CA', `influx.tls.ca ${opts.tls.ca}: cannot read the CA certificate file`, { cause: err });
+      }
+    }
+    if (opts.tls?.rejectUnauthorized !== undefined) transportOptions['rejectUnauthorized'] = opts.tls.rejectUnauthorized;
+    if (!/^https?:\/\//.test(opts.url)) throw new GatewayError('INFLUX_CONFIG', `influx.url ${JSON.stringify(opts.url)}: expected http:// or https://`);
+    this.client = new InfluxDB({
+      url: opts.url,
+      ...(opts.target.token !== undefined ? { token: opts.target.token } : {}),
+      timeout: opts.timeoutMs ?? 10000,
+      transportOptions,
+    });
+    const q = new URLSearchParams({ org: opts.target.org, bucket: opts.target.bucket, precision: 'ns' });
+    this.path = `/api/v2/write?${q.toString()}`;
+    this.spool = new SegmentLog({
+      dir: opts.spoolDir,
+      prefix: 'influx',
+      maxBytes: opts.maxSpoolBytes ?? 256 * 1024 * 1024,
+      segmentBytes: Math.max(4096, Math.min(opts.segmentBytes ?? 4 * 1024 * 1024, Math.floor((opts.maxSpoolBytes ?? 256 * 1024 * 1024) / 4))),
+      codePrefix: 'INFLUX',
+      maxBytesKey: 'influx.maxSpoolBytes',
+      logger: this.logger,
+      onEvicted: (r) => {
+        this.metrics.evicted.inc(r.records);
+        this.droppedTotal += r.records;
+        this.noteError('INFLUX_SPOOL_EVICTED', `spool full: ${r.records} oldest points evicted`);
+      },
+      onCorrupt: (r) => {
+        this.metrics.spoolCorrupt.inc({ reason: r.reason });
+        this.noteError('INFLUX_SPOOL_CORRUPT', `spool segment ${r.segment} unreadable from byte ${r.offset} (${r.reason}); the rest of it was skipped`);
+      },
+      onBytes: (b) => this.metrics.spoolBytes.set(b),
+    });
+  }
+
+  /** Reads what a previous run left in the spool and starts delivering it. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.reportHealth('starting');
+    const found = this.spool.open();
+    if (found.records > 0)
+      this.logger.info({ points: found.records, bytes: found.bytes, dir: this.opts.spoolDir }, 'resuming points spooled by a previous run');
+    this.started = true;
+    if (this.memory.length > this.memoryQueuePoints) this.spill();
+    const statsMs = this.opts.statsIntervalMs ?? 0;
+    if (statsMs > 0) {
+      this.statsTimer = setInterval(() => this.writeOwnStats(), statsMs);
+      this.statsTimer.unref();
+    }
+    this.updateGauges();
+    this.reportHealth('up');
+    this.kick();
+  }
+
+  // ---- what the gateway writes ------------------------------------------------------------
+
+  writeActivity(e: ActivityEvent): void {
+    const prev = this.current.get(e.subject);
+    const previousStartNs = e.transition === 'changed' && prev !== undefined && prev.activity === e.previous ? prev.startNs : undefined;
+    if (e.transition === 'ended') this.current.delete(e.subject);
+    else this.current.set(e.subject, { activity: e.activity, startNs: e.startNs });
+    this.enqueue(activityLines(this.opts.gatewayId, e, previousStartNs));
+  }
+
+  writeReps(r: RepsRecord): void {
+    this.enqueue([repsLine(this.opts.gatewayId, r)]);
+  }
+
+  writeSubjectState(s: SubjectState): void {
+    this.enqueue(subjectStateLines(this.opts.gatewayId, s));
+  }
+
+  /** `timeNs` defaults to now on the sink's clock (device states carry no time of their own). */
+  writeDevice(d: DeviceState, timeNs: TimeNs = this.clock.nowNs()): void {
+    this.enqueue([deviceLine(this.opts.gatewayId, d, timeNs)]);
+  }
+
+  writePipeline(stats: PipelineStats | readonly PipelineStats[]): void {
+    const list = Array.isArray(stats) ? (stats as readonly PipelineStats[]) : [stats as PipelineStats];
+    const lines: string[] = [];
+    for (const s of list) {
+      const l = pipelineLine(this.opts.gatewayId, s);
+      if (l !== undefined) lines.push(l);
+    }
+    this.enqueue(lines);
+  }
+
+  /** Raw IMU, averaged to imuDownsampleHz; ignored when that is 0. */
+  writeImu(chunk: ImuChunk): void {
+    if (!this.downsampler) return;
+    this.enqueue(this.downsampler.push(chunk).map((p) => imuLine(this.opts.gatewayId, p)));
+  }
+
+  /** Line protocol the caller made itself (nanosecond timestamps). */
+  writeLines(lines: readonly string[]): void {
+    this.enqueue(lines);
+  }
+
+  // ---- state ------------------------------------------------------------------------------
+
+  /** Points not written yet: in memory, on disk and in flight. */
+  get queued(): number {
+    return this.memory.length + this.inFlightCount() + this.spool.unread;
+  }
+
+  get spoolBytes(): number {
+    return this.spool.bytes;
+  }
+
+  get connected(): boolean {
+    return this.connectedNow === true;
+  }
+
+  /** Sends what is queued now without waiting for a full batch, and resolves once nothing is left (or after `timeoutMs`). */
+  async flush(timeoutMs = Number.POSITIVE_INFINITY): Promise<boolean> {
+    this.flushDue = true;
+    this.kick();
+    return this.waitIdle(timeoutMs);
+  }
+
+  /**
+   * Writes for up to drainTimeoutMs, then keeps whatever is left in the spool for the next
+   * start and closes it.
+   */
+  async stop(): Promise<void> {
+    if (!this.started || this.stopped || this.stopping) return;
+    this.stopping = true;
+    if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.downsampler) this.enqueueInternal(this.downsampler.flush().map((p) => imuLine(this.opts.gatewayId, p)));
+    const drained = await this.flush(this.opts.drainTimeoutMs ?? 5000);
+    this.stopped = true;
+    this.abort.abort();
+    this.wake?.();
+    await this.pumpDone;
+    const left = this.memory.length + this.inFlightCount();
+    this.spill();
+    this.spool.close();
+    if (!drained)
+      this.logger.warn(
+        { code: 'INFLUX_STOP_SPOOLED', points: this.spool.pending, inMemoryBefore: left, dir: this.opts.spoolDir },
+        'stopped before every point was written; the rest is in the spool for the next start',
+      );
+    this.updateGauges();
+    this.metrics.connected.set(0);
+    this.reportHealth('stopped');
+  }
+
+  // ---- queueing ---------------------------------------------------------------------------
+
+  private enqueue(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    if (this.stopped) {
+      this.metrics.failed.inc({ reason: 'stopped' }, lines.length);
+      this.droppedTotal += lines.length;
+      if (!this.warnedStopped) {
+        this.warnedStopped = true;
+        this.logger.warn({ code: 'INFLUX_WRITE_AFTER_STOP', points: lines.length }, 'points written after the InfluxDB sink stopped are dropped (counted as failed, reason stopped)');
+      }
+      return;
+    }
+    this.enqueueInternal(lines);
+  }
+
+  private enqueueInternal(lines: readonly string[]): void {
+    for (const line of lines) this.memory.push({ line, pos: undefined, done: false });
+    // Before start() the spool is not open yet; start() spills if the bound was passed.
+    if (this.memory.length > this.memoryQueuePoints && this.started) this.spill();
+    if (this.memory.length >= this.batchSize || this.spool.unread > 0) this.kick();
+    else this.armFlushTimer();
+    this.updateGauges();
+  }
+
+  /** A partial batch goes out flushIntervalMs after it started waiting. */
+  private armFlushTimer(): void {
+    if (this.memory.length === 0 || this.flushTimer || !this.started || this.stopped) return;
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flushDue = true;
+      this.kick();
+    }, this.flushIntervalMs);
+    this.flushTimer.unref();
+  }
+
+  /** Moves every memory-only point (in flight first: it is older) to the end of the spool. */
+  private spill(): void {
+    const held = this.inFlight ? this.inFlight.filter((i) => !i.done && i.pos === undefined) : [];
+    const items = held.length > 0 ? [...held, ...this.memory] : this.memory;
+    if (items.length === 0) return;
+    let positions: LogPosition[];
+    try {
+      positions = this.spool.append(items.map((i) => Buffer.from(i.line, 'utf8')));
+    } catch (err) {
+      // The disk refuses: memory must stay bounded, so the queued points go, counted.
+      const n = this.memory.length;
+      this.memory = [];
+      this.metrics.failed.inc({ reason: 'spool_error' }, n);
+      this.droppedTotal += n;
+      this.noteError('INFLUX_SPOOL_WRITE', `${n} points dropped: ${errorMessage(err)}`);
+      this.logger.error({ code: 'INFLUX_SPOOL_WRITE', points: n, err }, 'cannot write the spool; queued points dropped');
+      return;
+    }
+    items.forEach((item, i) => (item.pos = positions[i]));
+    for (let i = 0; i < held.length; i++) this.spool.markRead(positions[i]!);
+    this.memory = [];
+    this.updateGauges();
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------
+
+  private kick(): void {
+    if (this.pumpDone || !this.started || this.stopped) return;
+    this.pumpDone = this.pump().finally(() => {
+      this.pumpDone = undefined;
+      this.updateGauges();
+      this.resolveIdle();
+      // Something may have arrived between the last take and the end of the loop.
+      if (!this.stopped && (this.spool.unread > 0 || this.memory.length >= this.batchSize || (this.flushDue && this.memory.length > 0))) this.kick();
+      else this.armFlushTimer();
+    });
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      for (;;) {
+        if (this.stopped) return;
+        const batch = this.inFlight ?? this.takeBatch();
+        if (!batch) return;
+        this.inFlight = batch;
+        this.updateGauges();
+        if (!(await this.deliver(batch))) return;
+        this.inFlight = undefined;
+      }
+    } catch (err) {
+      this.logger.error({ code: 'INFLUX_INTERNAL', err }, 'InfluxDB sink delivery loop failed');
+      this.noteError('INFLUX_INTERNAL', errorMessage(err));
+    }
+  }
+
+  private takeBatch(): Item[] | undefined {
+    if (this.spool.unread > 0) {
+      const entries = this.spool.read(this.batchSize);
+      if (entries.length > 0) return entries.map((e) => ({ line: e.payload.toString('utf8'), pos: e.position, done: false }));
+    }
+    if (this.memory.length === 0) {
+      this.flushDue = false;
+      return undefined;
+    }
+    if (this.memory.length < this.batchSize && !this.flushDue && !this.stopping) return undefined;
+    const batch = this.memory.splice(0, this.batchSize);
+    if (this.memory.length === 0) this.flushDue = false;
+    return batch;
+  }
+
+  /** Resolves true once every point of `items` is written or dropped, false if stopped first. */
+  private async deliver(items: Item[]): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopped) return false;
+      let failure: WriteFailure;
+      try {
+        await this.post(items);
+        this.delivered(items);
+        return true;
+      } catch (err) {
+        if (this.stopped) return false;
+        failure = classifyWriteError(err);
+      }
+      this.metrics.requests.inc({ outcome: failure.kind });
+      if (failure.kind === 'split') {
+        if (items.length === 1) {
+          this.drop(items, failure);
+          return true;
+        }
+        const half = items.length >> 1;
+        return (await this.deliver(items.slice(0, half))) && (await this.deliver(items.slice(half)));
+      }
+      if (failure.kind === 'limited' && attempt > this.maxRetries) {
+        this.drop(items, failure);
+        return true;
+      }
+      this.setConnected(failure.kind !== 'away' && failure.reason.startsWith('http_'));
+      this.failing = true;
+      this.noteError(failure.kind === 'away' ? 'INFLUX_UNREACHABLE' : 'INFLUX_WRITE_REFUSED', `${failure.reason}: ${failure.message}`);
+      this.metrics.retries.inc({ reason: failure.reason });
+      if (!(await this.sleep(retryDelayMs(attempt, failure, this.backoff)))) return false;
+    }
+  }
+
+  private post(items: readonly Item[]): Promise<unknown> {
+    let body = '';
+    for (let i = 0; i < items.length; i++) body += (i === 0 ? '' : '\n') + items[i]!.line;
+    return this.client.transport.request(this.path, body, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+      gzipThreshold: this.opts.gzipThresholdBytes ?? 1000,
+      signal: this.abort.signal,
+    });
+  }
+
+  private delivered(items: readonly Item[]): void {
+    for (const item of items) {
+      item.done = true;
+      if (item.pos) this.spool.ack(item.pos);
+    }
+    this.metrics.written.inc(items.length);
+    this.metrics.requests.inc({ outcome: 'ok' });
+    this.setConnected(true);
+    if (this.failing) {
+      this.failing = false;
+      this.logger.info({ backlog: this.queued }, 'InfluxDB writes are going through again');
+    }
+    this.reportHealth('up');
+  }
+
+  private drop(items: readonly Item[], f: WriteFailure): void {
+    for (const item of items) {
+      item.done = true;
+      if (item.pos) this.spool.ack(item.pos);
+    }
+    this.metrics.failed.inc({ reason: f.reason }, items.length);
+    this.droppedTotal += items.length;
+    this.logger.error(
+      { code: 'INFLUX_WRITE_REJECTED', reason: f.reason, points: items.length, first: items[0]?.line, message: f.message },
+      `InfluxDB refused ${items.length} points (${f.reason}); they are dropped`,
+    );
+    this.noteError('INFLUX_WRITE_REJECTED', `${items.length} points refused (${f.reason}): ${f.message}`);
+  }
+
+  private sleep(ms: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wake = undefined;
+        resolve(!this.stopped);
+      }, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve(!this.stopped);
+      };
+    });
+  }
+
+  private inFlightCount(): number {
+    if (!this.inFlight) return 0;
+    let n = 0;
+    for (const i of this.inFlight) if (!i.done) n++;
+    return n;
+  }
+
+  private isIdle(): boolean {
+    return !this.pumpDone && this.memory.length === 0 && this.spool.unread === 0 && this.inFlightCount() === 0;
+  }
+
+  private waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.isIdle()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter = (): void => {
+        if (timer) clearTimeout(timer);
+        resolve(true);
+      };
+      this.idleWaiters.push(waiter);
+      if (Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          this.idleWaiters = this.idleWaiters.filter((w) => w !== waiter);
+          resolve(this.isIdle());
+        }, timeoutMs);
+      }
+    });
+  }
+
+  private resolveIdle(): void {
+    if (!this.isIdle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  // ---- observability ----------------------------------------------------------------------
+
+  private writeOwnStats(): void {
+    const line = pipelineLine(this.opts.gatewayId, {
+      stage: 'sink:influx',
+      timeNs: this.clock.nowNs(),
+      queueDepth: this.queued,
+      dropped: this.droppedTotal,
+      connected: this.connected,
+    });
+    if (line) this.enqueue([line]);
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this.connectedNow === connected) return;
+    this.connectedNow = connected;
+    this.metrics.connected.set(connected ? 1 : 0);
+    if (!connected) this.logger.warn({ code: 'INFLUX_UNREACHABLE', url: this.opts.url }, 'InfluxDB is unreachable; points are queued and spooled to disk');
+  }
+
+  private noteError(code: string, message: string): void {
+    this.lastError = { code, message, at: new Date().toISOString() };
+    if (this.started && !this.stopped) this.reportHealth('up');
+  }
+
+  private updateGauges(): void {
+    let memoryOnly = this.memory.length;
+    if (this.inFlight) for (const i of this.inFlight) if (!i.done && !i.pos) memoryOnly++;
+    this.metrics.queuedInMemory.set(memoryOnly);
+    this.metrics.queued.set(this.queued);
+  }
+
+  private reportHealth(status: 'starting' | 'up' | 'degraded' | 'stopped'): void {
+    this.opts.health?.set(HEALTH_COMPONENT, {
+      // Degraded while writes fail or a backlog from an outage is still being written.
+      status: status === 'up' && (this.failing || this.spool.unread > 0) ? 'degraded' : status,
+      ...(this.lastError ? { error: this.lastError } : {}),
+      details: {
+        target: this.opts.target.flavour,
+        url: this.opts.url,
+        bucket: this.opts.target.bucket,
+        connected: this.connected,
+        queuedPoints: this.started ? this.queued : this.memory.length,
+        spoolBytes: this.spool.bytes,
+      },
+    });
+  }
+}
