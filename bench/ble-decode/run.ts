@@ -59,13 +59,25 @@ interface Case {
 }
 
 /** A smooth motion-like signal in raw units. */
-const wave = (t: number, amp: number, phase: number) => Math.round(amp * Math.sin(t / 9 + phase) + (amp / 8) * Math.sin(t / 2.3 + phase * 2));
+const wave = (t: number, amp: number, phase: number) =>
+  Math.round(amp * Math.sin(t / 9 + phase) + (amp / 8) * Math.sin(t / 2.3 + phase * 2));
 
 function rows(start: number, n: number, amp: number): number[][] {
-  return Array.from({ length: n }, (_, k) => [wave(start + k, amp, 0), wave(start + k, amp, 1), wave(start + k, amp, 2)]);
+  return Array.from({ length: n }, (_, k) => [
+    wave(start + k, amp, 0),
+    wave(start + k, amp, 1),
+    wave(start + k, amp, 2),
+  ]);
 }
 
-function polarCompressed(type: number, frameType: number, start: number, n: number, amp: number, tsNs: bigint): Uint8Array {
+function polarCompressed(
+  type: number,
+  frameType: number,
+  start: number,
+  n: number,
+  amp: number,
+  tsNs: bigint,
+): Uint8Array {
   const s = rows(start, n, amp);
   const blocks: { width: number; count: number }[] = [];
   for (let i = 1; i < n; i += 20) {
@@ -82,7 +94,10 @@ const cases: Case[] = [
     what: 'H10 ACC raw int16, 36 samples/frame (200 Hz)',
     driver: polarPmdDriver,
     request: { rateHz: 200, localName: 'Polar H10 X' },
-    stream: (i) => ({ characteristic: PMD_DATA, data: pmdRawFrame(2, T0 + BigInt(i) * 180_000_000n, 1, 2, rows(i * 36, 36, 1000)) }),
+    stream: (i) => ({
+      characteristic: PMD_DATA,
+      data: pmdRawFrame(2, T0 + BigInt(i) * 180_000_000n, 1, 2, rows(i * 36, 36, 1000)),
+    }),
   },
   {
     name: 'polar-pmd',
@@ -90,15 +105,21 @@ const cases: Case[] = [
     driver: polarPmdDriver,
     request: { rateHz: 52, localName: 'Polar Sense X' },
     setup: [{ characteristic: PMD_CONTROL_POINT, data: pmdResponse(2, 2, 0, pmdFactorParam(0.244)) }],
-    stream: (i) => ({ characteristic: PMD_DATA, data: polarCompressed(2, 1, i * 58, 58, 1000, T0 + BigInt(i) * 1_115_384_615n) }),
+    stream: (i) => ({
+      characteristic: PMD_DATA,
+      data: polarCompressed(2, 1, i * 58, 58, 1000, T0 + BigInt(i) * 1_115_384_615n),
+    }),
   },
   {
     name: 'polar-pmd',
     what: 'Verity GYRO delta-compressed, 40 samples/frame',
     driver: polarPmdDriver,
     request: { rateHz: 52, localName: 'Polar Sense X' },
-    setup: [{ characteristic: PMD_CONTROL_POINT, data: pmdResponse(2, 5, 0, pmdFactorParam(0.0610)) }],
-    stream: (i) => ({ characteristic: PMD_DATA, data: polarCompressed(5, 0, i * 40, 40, 3000, T0 + BigInt(i) * 769_230_769n) }),
+    setup: [{ characteristic: PMD_CONTROL_POINT, data: pmdResponse(2, 5, 0, pmdFactorParam(0.061)) }],
+    stream: (i) => ({
+      characteristic: PMD_DATA,
+      data: polarCompressed(5, 0, i * 40, 40, 3000, T0 + BigInt(i) * 769_230_769n),
+    }),
   },
   {
     name: 'movesense',
@@ -124,21 +145,30 @@ const cases: Case[] = [
     what: 'BMI160 packed acc + packed gyro (3 samples each)',
     driver: metawearDriver,
     request: { rateHz: 200 },
-    stream: (i) => ({ characteristic: METAWEAR_NOTIFY, data: metawearSamples(i % 2 ? 0x13 : 0x03, i % 2 ? 0x07 : 0x1c, rows(i * 3, 3, 4000)) }),
+    stream: (i) => ({
+      characteristic: METAWEAR_NOTIFY,
+      data: metawearSamples(i % 2 ? 0x13 : 0x03, i % 2 ? 0x07 : 0x1c, rows(i * 3, 3, 4000)),
+    }),
   },
   {
     name: 'witmotion',
     what: '55 61 packet, 1 sample',
     driver: witmotionDriver,
     request: { rateHz: 100 },
-    stream: (i) => ({ characteristic: WIT_NOTIFY, data: witPacket(rows(i, 1, 2048)[0]!, rows(i, 1, 500)[0]!) }),
+    stream: (i) => ({
+      characteristic: WIT_NOTIFY,
+      data: witPacket(rows(i, 1, 2048)[0]!, rows(i, 1, 500)[0]!),
+    }),
   },
   {
     name: 'thingy52',
     what: 'raw motion 18 B, 1 sample (acc + gyro + compass)',
     driver: thingy52Driver,
     request: { rateHz: 100, streams: ['acc', 'gyro', 'mag'] },
-    stream: (i) => ({ characteristic: THINGY_RAW, data: thingyRaw(rows(i, 1, 1024)[0]!, rows(i, 1, 320)[0]!, rows(i, 1, 800)[0]!) }),
+    stream: (i) => ({
+      characteristic: THINGY_RAW,
+      data: thingyRaw(rows(i, 1, 1024)[0]!, rows(i, 1, 320)[0]!, rows(i, 1, 800)[0]!),
+    }),
   },
   {
     name: 'generic-gatt',
@@ -232,7 +262,7 @@ function run(c: Case): Row {
       trialPasses++;
     }
     trialRates.push((trialPasses * samplesPerPass) / (trialNs / 1e9));
-    if (trialPasses * samplesPerPass / trialNs >= (passes * samplesPerPass) / (elapsedNs || Infinity)) {
+    if ((trialPasses * samplesPerPass) / trialNs >= (passes * samplesPerPass) / (elapsedNs || Infinity)) {
       passes = trialPasses;
       elapsedNs = trialNs;
     }
@@ -256,14 +286,39 @@ function run(c: Case): Row {
 
 const results = cases.map(run);
 const fmt = (n: number) => n.toLocaleString('en-US');
-const header = ['family', 'stream', 'B/notif', 'samples/notif', 'samples/s (1 core, best)', 'median', 'notif/s', 'ns/notif'];
-const table = results.map((r) => [r.family, r.what, String(r.bytesPerNotification), String(r.samplesPerNotification), fmt(r.samplesPerSecond), fmt(r.medianSamplesPerSecond), fmt(r.notificationsPerSecond), fmt(r.nsPerNotification)]);
+const header = [
+  'family',
+  'stream',
+  'B/notif',
+  'samples/notif',
+  'samples/s (1 core, best)',
+  'median',
+  'notif/s',
+  'ns/notif',
+];
+const table = results.map((r) => [
+  r.family,
+  r.what,
+  String(r.bytesPerNotification),
+  String(r.samplesPerNotification),
+  fmt(r.samplesPerSecond),
+  fmt(r.medianSamplesPerSecond),
+  fmt(r.notificationsPerSecond),
+  fmt(r.nsPerNotification),
+]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-const line = (cells: string[]) => '| ' + cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
+const line = (cells: string[]) =>
+  '| ' + cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ') + ' |';
 console.log(line(header));
-console.log('|' + widths.map((w, i) => (i >= 2 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|');
+console.log(
+  '|' + widths.map((w, i) => (i >= 2 ? '-'.repeat(w + 1) + ':' : '-'.repeat(w + 2))).join('|') + '|',
+);
 for (const row of table) console.log(line(row));
-for (const r of results) if (r.rejected > 0) console.error(`warning: ${r.family} (${r.what}) rejected ${r.rejected} of ${STREAM_LENGTH} benchmark notifications`);
+for (const r of results)
+  if (r.rejected > 0)
+    console.error(
+      `warning: ${r.family} (${r.what}) rejected ${r.rejected} of ${STREAM_LENGTH} benchmark notifications`,
+    );
 
 writeFileSync(
   OUT,

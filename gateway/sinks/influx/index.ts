@@ -8,11 +8,13 @@ export {
   modalityMask,
   MODALITY_BITS,
   pipelineLine,
+  PointSerializer,
   repsLine,
   subjectStateLines,
   type ImuPoint,
   type PipelineStats,
   type RepsRecord,
 } from './line-protocol.ts';
+export { ImuDownsampler } from './imu-downsampler.ts';
 export { InfluxMetrics } from './metrics.ts';
 export { classifyWriteError, retryDelayMs, parseRetryAfter, type WriteFailure, type FailureKind } from './retry.ts';

@@ -171,3 +171,46 @@ export function imuLine(gateway: string, s: ImuPoint): string {
   });
   return line(p);
 }
+
+/**
+ * The gateway's points, one call per domain value. Remembers each subject's current
+ * activity so a `changed` event can carry how long the previous activity lasted.
+ */
+export class PointSerializer {
+  private readonly current = new Map<string, { activity: string; startNs: TimeNs }>();
+
+  constructor(readonly gateway: string) {}
+
+  activity(e: ActivityEvent): string[] {
+    const prev = this.current.get(e.subject);
+    const previousStartNs = e.transition === 'changed' && prev !== undefined && prev.activity === e.previous ? prev.startNs : undefined;
+    if (e.transition === 'ended') this.current.delete(e.subject);
+    else this.current.set(e.subject, { activity: e.activity, startNs: e.startNs });
+    return activityLines(this.gateway, e, previousStartNs);
+  }
+
+  reps(r: RepsRecord): string[] {
+    return [repsLine(this.gateway, r)];
+  }
+
+  subjectState(s: SubjectState): string[] {
+    return subjectStateLines(this.gateway, s);
+  }
+
+  device(d: DeviceState, timeNs: TimeNs): string[] {
+    return [deviceLine(this.gateway, d, timeNs)];
+  }
+
+  pipeline(stats: readonly PipelineStats[]): string[] {
+    const out: string[] = [];
+    for (const s of stats) {
+      const l = pipelineLine(this.gateway, s);
+      if (l !== undefined) out.push(l);
+    }
+    return out;
+  }
+
+  imu(points: readonly ImuPoint[]): string[] {
+    return points.map((p) => imuLine(this.gateway, p));
+  }
+}

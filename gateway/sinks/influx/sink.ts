@@ -9,16 +9,7 @@ import type { HealthRegistry } from '../../observability/health.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { SegmentLog, type LogPosition } from '../../spool/segment-log.ts';
 import { ImuDownsampler } from './imu-downsampler.ts';
-import {
-  activityLines,
-  deviceLine,
-  imuLine,
-  pipelineLine,
-  repsLine,
-  subjectStateLines,
-  type PipelineStats,
-  type RepsRecord,
-} from './line-protocol.ts';
+import { PointSerializer, pipelineLine, type PipelineStats, type RepsRecord } from './line-protocol.ts';
 import { InfluxMetrics } from './metrics.ts';
 import type { InfluxTarget } from './options.ts';
 import { classifyWriteError, retryDelayMs, type WriteFailure } from './retry.ts';
@@ -111,11 +102,11 @@ export class InfluxSink {
   private failing = false;
   private droppedTotal = 0;
   private warnedStopped = false;
-  /** Each subject's current activity, so a `changed` event can say how long the previous one lasted. */
-  private readonly current = new Map<string, { activity: string; startNs: TimeNs }>();
+  private readonly points: PointSerializer;
 
   constructor(private readonly opts: InfluxSinkOptions) {
     this.metrics = new InfluxMetrics(opts.registry);
+    this.points = new PointSerializer(opts.gatewayId);
     this.logger = opts.logger.child({ component: 'influx' });
     this.clock = opts.clock ?? systemClock;
     this.batchSize = opts.batchSize ?? 5000;
@@ -185,40 +176,30 @@ export class InfluxSink {
   // ---- what the gateway writes ------------------------------------------------------------
 
   writeActivity(e: ActivityEvent): void {
-    const prev = this.current.get(e.subject);
-    const previousStartNs = e.transition === 'changed' && prev !== undefined && prev.activity === e.previous ? prev.startNs : undefined;
-    if (e.transition === 'ended') this.current.delete(e.subject);
-    else this.current.set(e.subject, { activity: e.activity, startNs: e.startNs });
-    this.enqueue(activityLines(this.opts.gatewayId, e, previousStartNs));
+    this.enqueue(this.points.activity(e));
   }
 
   writeReps(r: RepsRecord): void {
-    this.enqueue([repsLine(this.opts.gatewayId, r)]);
+    this.enqueue(this.points.reps(r));
   }
 
   writeSubjectState(s: SubjectState): void {
-    this.enqueue(subjectStateLines(this.opts.gatewayId, s));
+    this.enqueue(this.points.subjectState(s));
   }
 
   /** `timeNs` defaults to now on the sink's clock (device states carry no time of their own). */
   writeDevice(d: DeviceState, timeNs: TimeNs = this.clock.nowNs()): void {
-    this.enqueue([deviceLine(this.opts.gatewayId, d, timeNs)]);
+    this.enqueue(this.points.device(d, timeNs));
   }
 
   writePipeline(stats: PipelineStats | readonly PipelineStats[]): void {
-    const list = Array.isArray(stats) ? (stats as readonly PipelineStats[]) : [stats as PipelineStats];
-    const lines: string[] = [];
-    for (const s of list) {
-      const l = pipelineLine(this.opts.gatewayId, s);
-      if (l !== undefined) lines.push(l);
-    }
-    this.enqueue(lines);
+    this.enqueue(this.points.pipeline(Array.isArray(stats) ? (stats as readonly PipelineStats[]) : [stats as PipelineStats]));
   }
 
   /** Raw IMU, averaged to imuDownsampleHz; ignored when that is 0. */
   writeImu(chunk: ImuChunk): void {
     if (!this.downsampler) return;
-    this.enqueue(this.downsampler.push(chunk).map((p) => imuLine(this.opts.gatewayId, p)));
+    this.enqueue(this.points.imu(this.downsampler.push(chunk)));
   }
 
   /** Line protocol the caller made itself (nanosecond timestamps). */
@@ -258,7 +239,7 @@ export class InfluxSink {
     if (this.statsTimer) clearInterval(this.statsTimer);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
-    if (this.downsampler) this.enqueueInternal(this.downsampler.flush().map((p) => imuLine(this.opts.gatewayId, p)));
+    if (this.downsampler) this.enqueueInternal(this.points.imu(this.downsampler.flush()));
     const drained = await this.flush(this.opts.drainTimeoutMs ?? 5000);
     this.stopped = true;
     this.abort.abort();

@@ -1,6 +1,6 @@
 import type { Logger } from '../../observability/logger.ts';
 import type { MqttMetrics } from './metrics.ts';
-import { Spool, type Segment, type SpoolRecord } from './spool.ts';
+import { Spool, type Segment } from './spool.ts';
 
 /*
  * The outbound queue: every message the sink publishes, in publish order, until the broker
@@ -176,7 +176,7 @@ export class OutboundQueue {
   /** The oldest message not in flight, now in flight; undefined when there is none. */
   next(): QueueItem | undefined {
     for (;;) {
-      let item = this.front.shift();
+      const item = this.front.shift();
       if (!item) {
         if (this.spool.hasUnloaded()) {
           for (const { record, segment } of this.spool.loadNext(this.loadBatch)) {

@@ -25,7 +25,7 @@ export interface MqttTopics {
 
 /** One topic level: no wildcard, no separator, not empty. */
 export function isTopicLevel(value: string): boolean {
-  return value.length > 0 && value.length <= 128 && !/[/#+\u0000]/.test(value);
+  return value.length > 0 && value.length <= 128 && !value.includes('\u0000') && !/[/#+]/.test(value);
 }
 
 function level(kind: string, value: string): string {
@@ -36,7 +36,7 @@ function level(kind: string, value: string): string {
 }
 
 export function mqttTopics(baseTopic: string, gatewayId: string): MqttTopics {
-  if (baseTopic.length === 0 || /[#+\u0000]/.test(baseTopic) || baseTopic.startsWith('/') || baseTopic.endsWith('/')) {
+  if (baseTopic.length === 0 || /[#+]/.test(baseTopic) || baseTopic.includes('\u0000') || baseTopic.startsWith('/') || baseTopic.endsWith('/')) {
     throw new GatewayError('MQTT_BAD_TOPIC_LEVEL', `mqtt.baseTopic ${JSON.stringify(baseTopic)}: expected no wildcards and no leading or trailing /`);
   }
   const base = `${baseTopic}/${level('gateway id', gatewayId)}`;

@@ -65,7 +65,8 @@ export interface DriverCapabilities {
 }
 
 /** Result of checking a response or read value during a start/stop sequence. */
-export type StepCheck = { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
+export type StepCheck =
+  { readonly ok: true } | { readonly ok: false; readonly code: string; readonly message: string };
 
 /**
  * A notification the sequence waits for after a write (Polar's control-point indication).

@@ -235,7 +235,12 @@ export function encodeImuBinary(input: EncodeImuBinaryInput): Buffer {
       o += 4;
     }
   }
-  if (hasOffsets) for (const us of input.offsetsUs!) (buf.writeUInt32LE(us >>> 0, o), (o += 4));
+  if (hasOffsets) {
+    for (const us of input.offsetsUs!) {
+      buf.writeUInt32LE(us >>> 0, o);
+      o += 4;
+    }
+  }
   return buf;
 }
 

@@ -5,7 +5,15 @@
  * through the oesmith/gatt-xml copies): a uint8 percentage 0–100, 101–255 reserved; read
  * mandatory, notify optional. See shared/references/BLE-PROTOCOLS.md §6.
  */
-import type { Advertisement, DecodeResult, DeviceDriver, GattStep, StreamDecoder, StreamRequest, StreamSettings } from '../driver.ts';
+import type {
+  Advertisement,
+  DecodeResult,
+  DeviceDriver,
+  GattStep,
+  StreamDecoder,
+  StreamRequest,
+  StreamSettings,
+} from '../driver.ts';
 import { guard, reject } from './bytes.ts';
 
 export const BATTERY_SERVICE = '180f';
@@ -18,7 +26,13 @@ function resolveSettings(req: StreamRequest): StreamSettings {
 function startSequence(): GattStep[] {
   return [
     { op: 'read', service: BATTERY_SERVICE, characteristic: BATTERY_LEVEL, label: 'battery level' },
-    { op: 'subscribe', service: BATTERY_SERVICE, characteristic: BATTERY_LEVEL, optional: true, label: 'battery level notifications (optional in the spec)' },
+    {
+      op: 'subscribe',
+      service: BATTERY_SERVICE,
+      characteristic: BATTERY_LEVEL,
+      optional: true,
+      label: 'battery level notifications (optional in the spec)',
+    },
   ];
 }
 
@@ -36,14 +50,19 @@ export function decodeBatteryLevel(data: Uint8Array): DecodeResult {
 
 class BatteryDecoder implements StreamDecoder {
   decode(characteristic: string, data: Uint8Array): DecodeResult {
-    return guard(() => (characteristic === BATTERY_LEVEL ? decodeBatteryLevel(data) : reject('UNKNOWN_CHARACTERISTIC', `battery decoder got data for ${characteristic}`)));
+    return guard(() =>
+      characteristic === BATTERY_LEVEL
+        ? decodeBatteryLevel(data)
+        : reject('UNKNOWN_CHARACTERISTIC', `battery decoder got data for ${characteristic}`),
+    );
   }
 }
 
 export const batteryDriver: DeviceDriver = {
   family: 'battery',
   displayName: 'Battery Service (Bluetooth SIG 0x180F)',
-  document: 'Bluetooth SIG Battery Service / Battery Level (org.bluetooth.service.battery_service, org.bluetooth.characteristic.battery_level)',
+  document:
+    'Bluetooth SIG Battery Service / Battery Level (org.bluetooth.service.battery_service, org.bluetooth.characteristic.battery_level)',
   role: 'companion',
   capabilities: { streams: [], ratesHz: [], deviceTime: false },
   services: [BATTERY_SERVICE],

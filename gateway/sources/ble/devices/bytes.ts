@@ -51,7 +51,11 @@ export function guard(decode: () => DecodeResult): DecodeResult {
   try {
     return decode();
   } catch (err) {
-    return { ok: false, reason: 'INTERNAL', message: `decoder error: ${err instanceof Error ? err.message : String(err)}` };
+    return {
+      ok: false,
+      reason: 'INTERNAL',
+      message: `decoder error: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
 }
 

@@ -31,7 +31,21 @@ function StringEnum<const T extends readonly string[]>(values: T, options: Schem
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 }
 
-export const FIELD_TYPES = ['int8', 'uint8', 'int16le', 'int16be', 'uint16le', 'uint16be', 'int24le', 'int32le', 'int32be', 'uint32le', 'uint32be', 'float32le', 'float32be'] as const;
+export const FIELD_TYPES = [
+  'int8',
+  'uint8',
+  'int16le',
+  'int16be',
+  'uint16le',
+  'uint16be',
+  'int24le',
+  'int32le',
+  'int32be',
+  'uint32le',
+  'uint32be',
+  'float32le',
+  'float32be',
+] as const;
 export type FieldType = (typeof FIELD_TYPES)[number];
 export const FIELD_SIZE: Record<FieldType, number> = {
   int8: 1,
@@ -50,12 +64,21 @@ export const FIELD_SIZE: Record<FieldType, number> = {
 };
 export const CHANNELS = ['ax', 'ay', 'az', 'gx', 'gy', 'gz'] as const;
 export const UNITS = ['m/s2', 'g', 'mg', 'rad/s', 'deg/s'] as const;
-const UNIT_FACTOR: Record<(typeof UNITS)[number], number> = { 'm/s2': 1, g: STANDARD_GRAVITY, mg: STANDARD_GRAVITY / 1000, 'rad/s': 1, 'deg/s': DEG_TO_RAD };
+const UNIT_FACTOR: Record<(typeof UNITS)[number], number> = {
+  'm/s2': 1,
+  g: STANDARD_GRAVITY,
+  mg: STANDARD_GRAVITY / 1000,
+  'rad/s': 1,
+  'deg/s': DEG_TO_RAD,
+};
 const TIME_TYPES = ['uint16le', 'uint32le', 'uint64le'] as const;
 const TIME_UNITS = { s: 1e9, ms: 1e6, us: 1e3, ns: 1 } as const;
 
 const Uuid = (description: string) =>
-  Type.String({ pattern: '^(0x)?[0-9A-Fa-f]{4}$|^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$', description });
+  Type.String({
+    pattern: '^(0x)?[0-9A-Fa-f]{4}$|^[0-9A-Fa-f]{8}(-?[0-9A-Fa-f]{4}){3}-?[0-9A-Fa-f]{12}$',
+    description,
+  });
 const Hex = (description: string) => Type.String({ pattern: '^([0-9A-Fa-f]{2}[ :]?)*$', description });
 
 const WriteStepSchema = Type.Object(
@@ -63,16 +86,31 @@ const WriteStepSchema = Type.Object(
     service: Type.Optional(Uuid('Service of the characteristic; defaults to the device service.')),
     characteristic: Uuid('Characteristic to write.'),
     hex: Hex('Bytes to write, hex ("01 02 0a" or "01020a").'),
-    withoutResponse: Type.Boolean({ default: false, description: 'Write command (no ATT response) instead of write request.' }),
-    delayMsAfter: Type.Integer({ minimum: 0, maximum: 10000, default: 0, description: 'Pause after this write, ms.' }),
+    withoutResponse: Type.Boolean({
+      default: false,
+      description: 'Write command (no ATT response) instead of write request.',
+    }),
+    delayMsAfter: Type.Integer({
+      minimum: 0,
+      maximum: 10000,
+      default: 0,
+      description: 'Pause after this write, ms.',
+    }),
   },
   { additionalProperties: false },
 );
 
 export const GenericFieldSchema = Type.Object(
   {
-    channel: StringEnum(CHANNELS, { description: 'Canonical channel this field feeds: ax, ay, az (acceleration) or gx, gy, gz (angular rate).' }),
-    offset: Type.Integer({ minimum: 0, maximum: 511, description: 'Byte offset of the field inside one sample record.' }),
+    channel: StringEnum(CHANNELS, {
+      description:
+        'Canonical channel this field feeds: ax, ay, az (acceleration) or gx, gy, gz (angular rate).',
+    }),
+    offset: Type.Integer({
+      minimum: 0,
+      maximum: 511,
+      description: 'Byte offset of the field inside one sample record.',
+    }),
     type: StringEnum(FIELD_TYPES, { description: 'Binary type; le/be = little/big endian.' }),
     scale: Type.Number({ default: 1, description: 'raw × scale = value in `unit`.' }),
     unit: StringEnum(UNITS, { description: 'Unit of raw × scale; converted to m/s² or rad/s.' }),
@@ -82,37 +120,75 @@ export const GenericFieldSchema = Type.Object(
 
 export const GenericGattDeviceSchema = Type.Object(
   {
-    name: Type.String({ pattern: '^[A-Za-z0-9_-]+$', minLength: 1, maxLength: 64, description: 'Driver name; the family id is generic-gatt:<name>.' }),
+    name: Type.String({
+      pattern: '^[A-Za-z0-9_-]+$',
+      minLength: 1,
+      maxLength: 64,
+      description: 'Driver name; the family id is generic-gatt:<name>.',
+    }),
     displayName: Type.Optional(Type.String({ description: 'Human-readable device name.' })),
     document: Type.Optional(Type.String({ description: 'The vendor document this layout was taken from.' })),
     match: Type.Optional(
       Type.Object(
         {
-          localName: Type.Optional(Type.String({ description: 'Regular expression the advertised name must match.' })),
+          localName: Type.Optional(
+            Type.String({ description: 'Regular expression the advertised name must match.' }),
+          ),
           serviceUuid: Type.Optional(Uuid('A service UUID the advertisement must list.')),
         },
-        { additionalProperties: false, description: 'How auto-detection recognises the device; without it the device must be configured by address/name.' },
+        {
+          additionalProperties: false,
+          description:
+            'How auto-detection recognises the device; without it the device must be configured by address/name.',
+        },
       ),
     ),
     service: Uuid('GATT service holding the data characteristic.'),
     characteristic: Uuid('Characteristic that notifies sample data.'),
-    rateHz: Type.Number({ exclusiveMinimum: 0, maximum: 10000, description: 'Sample rate the device streams at, Hz.' }),
-    headerBytes: Type.Integer({ minimum: 0, maximum: 64, default: 0, description: 'Bytes before the first sample record.' }),
+    rateHz: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 10000,
+      description: 'Sample rate the device streams at, Hz.',
+    }),
+    headerBytes: Type.Integer({
+      minimum: 0,
+      maximum: 64,
+      default: 0,
+      description: 'Bytes before the first sample record.',
+    }),
     magic: Type.Optional(Hex('Bytes every notification starts with (inside the header).')),
-    recordBytes: Type.Integer({ minimum: 1, maximum: 512, description: 'Size of one sample record; a notification holds one or more.' }),
-    fields: Type.Array(GenericFieldSchema, { minItems: 3, maxItems: 6, description: 'Where each axis sits in a record; give all three axes of each sensor.' }),
+    recordBytes: Type.Integer({
+      minimum: 1,
+      maximum: 512,
+      description: 'Size of one sample record; a notification holds one or more.',
+    }),
+    fields: Type.Array(GenericFieldSchema, {
+      minItems: 3,
+      maxItems: 6,
+      description: 'Where each axis sits in a record; give all three axes of each sensor.',
+    }),
     timestamp: Type.Optional(
       Type.Object(
         {
-          offset: Type.Integer({ minimum: 0, maximum: 63, description: 'Byte offset of the device timestamp inside the header.' }),
+          offset: Type.Integer({
+            minimum: 0,
+            maximum: 63,
+            description: 'Byte offset of the device timestamp inside the header.',
+          }),
           type: StringEnum(TIME_TYPES),
           unit: StringEnum(['s', 'ms', 'us', 'ns'] as const),
-          sample: StringEnum(['first', 'last'] as const, { default: 'first', description: 'Which record of the notification the timestamp belongs to.' }),
+          sample: StringEnum(['first', 'last'] as const, {
+            default: 'first',
+            description: 'Which record of the notification the timestamp belongs to.',
+          }),
         },
         { additionalProperties: false },
       ),
     ),
-    start: Type.Array(WriteStepSchema, { default: [], description: 'Writes that start streaming, after notifications are enabled.' }),
+    start: Type.Array(WriteStepSchema, {
+      default: [],
+      description: 'Writes that start streaming, after notifications are enabled.',
+    }),
     stop: Type.Array(WriteStepSchema, { default: [], description: 'Writes that stop streaming.' }),
   },
   { additionalProperties: false },
@@ -121,7 +197,9 @@ export const GenericGattDeviceSchema = Type.Object(
 export type GenericGattDeviceConfig = Static<typeof GenericGattDeviceSchema>;
 
 function invalid(name: string, key: string, message: string): GatewayError {
-  return new GatewayError('BLE_GENERIC_CONFIG_INVALID', `generic BLE device "${name}": ${key}: ${message}`, { details: { device: name, key } });
+  return new GatewayError('BLE_GENERIC_CONFIG_INVALID', `generic BLE device "${name}": ${key}: ${message}`, {
+    details: { device: name, key },
+  });
 }
 
 export function parseHex(text: string): Uint8Array {
@@ -148,35 +226,62 @@ function compile(input: unknown): Compiled {
   // The gateway's config loader validates too; checking here keeps the driver safe on its own.
   validator ??= new Ajv({ useDefaults: true, strict: true }).compile(GenericGattDeviceSchema);
   const draft: unknown = structuredClone(input);
-  const name = typeof (draft as { name?: unknown } | null)?.name === 'string' ? (draft as { name: string }).name : '?';
+  const name =
+    typeof (draft as { name?: unknown } | null)?.name === 'string' ? (draft as { name: string }).name : '?';
   if (!validator(draft)) {
     const e = validator.errors?.[0];
-    const extra = e?.keyword === 'additionalProperties' ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})` : '';
+    const extra =
+      e?.keyword === 'additionalProperties'
+        ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})`
+        : '';
     throw invalid(name, e?.instancePath || '/', `${e?.message ?? 'invalid'}${extra}`);
   }
   const cfg = draft as GenericGattDeviceConfig;
   const headerBytes = cfg.headerBytes;
   const magic = cfg.magic ? parseHex(cfg.magic) : new Uint8Array(0);
-  if (cfg.magic && cfg.magic.replace(/[\s:]/g, '').length % 2 !== 0) throw invalid(name, 'magic', `"${cfg.magic}" is not whole bytes`);
-  if (magic.length > headerBytes) throw invalid(name, 'magic', `${magic.length} bytes do not fit in headerBytes ${headerBytes}`);
+  if (cfg.magic && cfg.magic.replace(/[\s:]/g, '').length % 2 !== 0)
+    throw invalid(name, 'magic', `"${cfg.magic}" is not whole bytes`);
+  if (magic.length > headerBytes)
+    throw invalid(name, 'magic', `${magic.length} bytes do not fit in headerBytes ${headerBytes}`);
   const seen = new Set<string>();
   for (const [i, f] of cfg.fields.entries()) {
     if (seen.has(f.channel)) throw invalid(name, `fields[${i}].channel`, `${f.channel} is given twice`);
     seen.add(f.channel);
-    if (f.offset + FIELD_SIZE[f.type] > cfg.recordBytes) throw invalid(name, `fields[${i}].offset`, `${f.type} at ${f.offset} ends past recordBytes ${cfg.recordBytes}`);
-    if ((f.channel.startsWith('a') && !['m/s2', 'g', 'mg'].includes(f.unit)) || (f.channel.startsWith('g') && !['rad/s', 'deg/s'].includes(f.unit))) {
-      throw invalid(name, `fields[${i}].unit`, `${f.unit} is not a unit of ${f.channel.startsWith('a') ? 'acceleration' : 'angular rate'}`);
+    if (f.offset + FIELD_SIZE[f.type] > cfg.recordBytes)
+      throw invalid(
+        name,
+        `fields[${i}].offset`,
+        `${f.type} at ${f.offset} ends past recordBytes ${cfg.recordBytes}`,
+      );
+    if (
+      (f.channel.startsWith('a') && !['m/s2', 'g', 'mg'].includes(f.unit)) ||
+      (f.channel.startsWith('g') && !['rad/s', 'deg/s'].includes(f.unit))
+    ) {
+      throw invalid(
+        name,
+        `fields[${i}].unit`,
+        `${f.unit} is not a unit of ${f.channel.startsWith('a') ? 'acceleration' : 'angular rate'}`,
+      );
     }
   }
   const streams: ImuStream[] = [];
-  for (const [stream, axes] of [['acc', ['ax', 'ay', 'az']], ['gyro', ['gx', 'gy', 'gz']]] as const) {
+  for (const [stream, axes] of [
+    ['acc', ['ax', 'ay', 'az']],
+    ['gyro', ['gx', 'gy', 'gz']],
+  ] as const) {
     const present = axes.filter((a) => seen.has(a));
-    if (present.length > 0 && present.length < 3) throw invalid(name, 'fields', `${stream} needs all of ${axes.join(', ')}; got ${present.join(', ')}`);
+    if (present.length > 0 && present.length < 3)
+      throw invalid(name, 'fields', `${stream} needs all of ${axes.join(', ')}; got ${present.join(', ')}`);
     if (present.length === 3) streams.push(stream);
   }
   if (cfg.timestamp) {
     const size = cfg.timestamp.type === 'uint16le' ? 2 : cfg.timestamp.type === 'uint32le' ? 4 : 8;
-    if (cfg.timestamp.offset + size > headerBytes) throw invalid(name, 'timestamp.offset', `${cfg.timestamp.type} at ${cfg.timestamp.offset} ends past headerBytes ${headerBytes}`);
+    if (cfg.timestamp.offset + size > headerBytes)
+      throw invalid(
+        name,
+        'timestamp.offset',
+        `${cfg.timestamp.type} at ${cfg.timestamp.offset} ends past headerBytes ${headerBytes}`,
+      );
   }
   let nameRe: RegExp | undefined;
   if (cfg.match?.localName) {
@@ -186,9 +291,13 @@ function compile(input: unknown): Compiled {
       throw invalid(name, 'match.localName', `not a regular expression: ${(err as Error).message}`);
     }
   }
-  for (const [key, steps] of [['start', cfg.start], ['stop', cfg.stop]] as const) {
+  for (const [key, steps] of [
+    ['start', cfg.start],
+    ['stop', cfg.stop],
+  ] as const) {
     for (const [i, s] of steps.entries()) {
-      if (s.hex.replace(/[\s:]/g, '').length % 2 !== 0) throw invalid(name, `${key}[${i}].hex`, `"${s.hex}" is not whole bytes`);
+      if (s.hex.replace(/[\s:]/g, '').length % 2 !== 0)
+        throw invalid(name, `${key}[${i}].hex`, `"${s.hex}" is not whole bytes`);
     }
   }
   const slots: { offset: number; type: FieldType; k: number }[] = [];
@@ -196,7 +305,15 @@ function compile(input: unknown): Compiled {
     const f = cfg.fields.find((x) => x.channel === ch);
     if (f) slots.push({ offset: f.offset, type: f.type, k: f.scale * UNIT_FACTOR[f.unit] });
   }
-  return { cfg, service: normalizeUuid(cfg.service), characteristic: normalizeUuid(cfg.characteristic), magic, nameRe, streams, slots };
+  return {
+    cfg,
+    service: normalizeUuid(cfg.service),
+    characteristic: normalizeUuid(cfg.characteristic),
+    magic,
+    nameRe,
+    streams,
+    slots,
+  };
 }
 
 function readField(dv: DataView, offset: number, type: FieldType): number {
@@ -242,12 +359,23 @@ class GenericDecoder implements StreamDecoder {
   decode(characteristic: string, data: Uint8Array): DecodeResult {
     return guard(() => {
       const { cfg, magic, slots } = this.c;
-      if (characteristic !== this.c.characteristic) return reject('UNKNOWN_CHARACTERISTIC', `${cfg.name} decoder got data for ${characteristic}`);
+      if (characteristic !== this.c.characteristic)
+        return reject('UNKNOWN_CHARACTERISTIC', `${cfg.name} decoder got data for ${characteristic}`);
       if (data.length === 0) return reject('EMPTY', 'empty notification');
-      if (data.length < cfg.headerBytes + cfg.recordBytes) return reject('TRUNCATED', `${data.length} bytes, need ≥ ${cfg.headerBytes + cfg.recordBytes}`);
+      if (data.length < cfg.headerBytes + cfg.recordBytes)
+        return reject('TRUNCATED', `${data.length} bytes, need ≥ ${cfg.headerBytes + cfg.recordBytes}`);
       const body = data.length - cfg.headerBytes;
-      if (body % cfg.recordBytes !== 0) return reject('BAD_LENGTH', `${body} bytes after the header is not a multiple of recordBytes ${cfg.recordBytes}`);
-      for (let i = 0; i < magic.length; i++) if (data[i] !== magic[i]) return reject('BAD_HEADER', `byte ${i} is 0x${data[i]!.toString(16)}, magic says 0x${magic[i]!.toString(16)}`);
+      if (body % cfg.recordBytes !== 0)
+        return reject(
+          'BAD_LENGTH',
+          `${body} bytes after the header is not a multiple of recordBytes ${cfg.recordBytes}`,
+        );
+      for (let i = 0; i < magic.length; i++)
+        if (data[i] !== magic[i])
+          return reject(
+            'BAD_HEADER',
+            `byte ${i} is 0x${data[i]!.toString(16)}, magic says 0x${magic[i]!.toString(16)}`,
+          );
       const n = body / cfg.recordBytes;
       const dv = view(data);
       const hasAcc = this.c.streams.includes('acc');
@@ -271,11 +399,22 @@ class GenericDecoder implements StreamDecoder {
         const first = cfg.timestamp.sample === 'last' ? t - (n - 1) * this.periodNs : t;
         for (let i = 0; i < n; i++) deviceTimeNs[i] = first + i * this.periodNs;
       }
-      return { ok: true, imu: { n, ...(deviceTimeNs ? { deviceTimeNs } : {}), ...(acc ? { acc } : {}), ...(gyro ? { gyro } : {}) } };
+      return {
+        ok: true,
+        imu: {
+          n,
+          ...(deviceTimeNs ? { deviceTimeNs } : {}),
+          ...(acc ? { acc } : {}),
+          ...(gyro ? { gyro } : {}),
+        },
+      };
     });
   }
 
-  private timestampNs(dv: DataView, ts: NonNullable<GenericGattDeviceConfig['timestamp']>): number | undefined {
+  private timestampNs(
+    dv: DataView,
+    ts: NonNullable<GenericGattDeviceConfig['timestamp']>,
+  ): number | undefined {
     let raw: number;
     let span: number;
     if (ts.type === 'uint16le') {
@@ -307,7 +446,14 @@ export function createGenericDriver(config: unknown): DeviceDriver {
   const { cfg } = c;
   const writes = (steps: GenericGattDeviceConfig['start']): GattStep[] =>
     steps.flatMap((s): GattStep[] => {
-      const step: GattStep = { op: 'write', service: s.service ? normalizeUuid(s.service) : c.service, characteristic: normalizeUuid(s.characteristic), data: parseHex(s.hex), withoutResponse: s.withoutResponse, label: `write ${s.hex}` };
+      const step: GattStep = {
+        op: 'write',
+        service: s.service ? normalizeUuid(s.service) : c.service,
+        characteristic: normalizeUuid(s.characteristic),
+        data: parseHex(s.hex),
+        withoutResponse: s.withoutResponse,
+        label: `write ${s.hex}`,
+      };
       return s.delayMsAfter > 0 ? [step, { op: 'delay', ms: s.delayMsAfter }] : [step];
     });
   const serviceMatch = cfg.match?.serviceUuid ? normalizeUuid(cfg.match.serviceUuid) : undefined;
@@ -326,11 +472,20 @@ export function createGenericDriver(config: unknown): DeviceDriver {
       return true;
     },
     resolveSettings(req: StreamRequest): StreamSettings {
-      const adjustments = req.rateHz !== cfg.rateHz ? [`${cfg.name} streams at its configured ${cfg.rateHz} Hz, not ${req.rateHz} Hz`] : [];
+      const adjustments =
+        req.rateHz !== cfg.rateHz
+          ? [`${cfg.name} streams at its configured ${cfg.rateHz} Hz, not ${req.rateHz} Hz`]
+          : [];
       return { rateHz: cfg.rateHz, streams: c.streams, adjustments };
     },
-    startSequence: () => [{ op: 'subscribe', service: c.service, characteristic: c.characteristic, label: 'data notifications' }, ...writes(cfg.start)],
-    stopSequence: () => [...writes(cfg.stop), { op: 'unsubscribe', service: c.service, characteristic: c.characteristic, optional: true }],
+    startSequence: () => [
+      { op: 'subscribe', service: c.service, characteristic: c.characteristic, label: 'data notifications' },
+      ...writes(cfg.start),
+    ],
+    stopSequence: () => [
+      ...writes(cfg.stop),
+      { op: 'unsubscribe', service: c.service, characteristic: c.characteristic, optional: true },
+    ],
     createDecoder: () => new GenericDecoder(c),
   };
 }

@@ -13,12 +13,26 @@ import { thingy52Driver } from './thingy52.ts';
 import { witmotionDriver } from './witmotion.ts';
 
 /** Built-in IMU families, in auto-detection order (most specific advertisement first). */
-export const BUILTIN_DRIVERS: readonly DeviceDriver[] = [polarPmdDriver, movesenseDriver, metawearDriver, thingy52Driver, witmotionDriver];
+export const BUILTIN_DRIVERS: readonly DeviceDriver[] = [
+  polarPmdDriver,
+  movesenseDriver,
+  metawearDriver,
+  thingy52Driver,
+  witmotionDriver,
+];
 
 /** Drivers that run beside any IMU driver whose device exposes their service. */
 export const COMPANION_DRIVERS: readonly DeviceDriver[] = [batteryDriver];
 
-export { batteryDriver, createGenericDriver, metawearDriver, movesenseDriver, polarPmdDriver, thingy52Driver, witmotionDriver };
+export {
+  batteryDriver,
+  createGenericDriver,
+  metawearDriver,
+  movesenseDriver,
+  polarPmdDriver,
+  thingy52Driver,
+  witmotionDriver,
+};
 export { GenericGattDeviceSchema, type GenericGattDeviceConfig } from './generic-gatt.ts';
 
 /**
@@ -36,9 +50,13 @@ export class DriverRegistry {
   constructor(readonly drivers: readonly DeviceDriver[]) {
     for (const d of drivers) {
       if (this.byFamily.has(d.family)) {
-        throw new GatewayError('BLE_DRIVER_DUPLICATE', `two BLE drivers share the family id "${d.family}"; generic device names must differ from each other`, {
-          details: { family: d.family },
-        });
+        throw new GatewayError(
+          'BLE_DRIVER_DUPLICATE',
+          `two BLE drivers share the family id "${d.family}"; generic device names must differ from each other`,
+          {
+            details: { family: d.family },
+          },
+        );
       }
       this.byFamily.set(d.family, d);
     }
@@ -62,4 +80,3 @@ export class DriverRegistry {
     return [...this.byFamily.keys()];
   }
 }
-

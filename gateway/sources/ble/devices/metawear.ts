@@ -52,13 +52,40 @@ interface ChipRegisters {
 }
 
 const CHIPS: Record<Chip, ChipRegisters> = {
-  bmi160: { accImpl: 1, gyroImpl: 0, accData: 0x04, accPacked: 0x1c, gyroData: 0x05, gyroPacked: 0x07, accRangeCode: { 2: 0x03, 4: 0x05, 8: 0x08, 16: 0x0c }, accConfigBit7: 0 },
-  bmi270: { accImpl: 4, gyroImpl: 1, accData: 0x04, accPacked: 0x05, gyroData: 0x04, gyroPacked: 0x05, accRangeCode: { 2: 0, 4: 1, 8: 2, 16: 3 }, accConfigBit7: 0x80 },
+  bmi160: {
+    accImpl: 1,
+    gyroImpl: 0,
+    accData: 0x04,
+    accPacked: 0x1c,
+    gyroData: 0x05,
+    gyroPacked: 0x07,
+    accRangeCode: { 2: 0x03, 4: 0x05, 8: 0x08, 16: 0x0c },
+    accConfigBit7: 0,
+  },
+  bmi270: {
+    accImpl: 4,
+    gyroImpl: 1,
+    accData: 0x04,
+    accPacked: 0x05,
+    gyroData: 0x04,
+    gyroPacked: 0x05,
+    accRangeCode: { 2: 0, 4: 1, 8: 2, 16: 3 },
+    accConfigBit7: 0x80,
+  },
 };
 
 /** Output data rate → config code (enum + 1). */
 const ACC_ODR: Record<number, number> = { 12.5: 5, 25: 6, 50: 7, 100: 8, 200: 9, 400: 10, 800: 11, 1600: 12 };
-const GYRO_ODR: Record<number, number> = { 25: 6, 50: 7, 100: 8, 200: 9, 400: 10, 800: 11, 1600: 12, 3200: 13 };
+const GYRO_ODR: Record<number, number> = {
+  25: 6,
+  50: 7,
+  100: 8,
+  200: 9,
+  400: 10,
+  800: 11,
+  1600: 12,
+  3200: 13,
+};
 /** Gyro range → config code and LSB per °/s. */
 const GYRO_RANGE: Record<number, { code: number; lsbPerDps: number }> = {
   2000: { code: 0, lsbPerDps: 16.4 },
@@ -78,13 +105,16 @@ function resolveSettings(req: StreamRequest): StreamSettings {
   const adjustments: string[] = [];
   let variant: Chip = 'bmi160';
   if (req.variant === 'bmi270' || req.variant === 'bmi160') variant = req.variant;
-  else if (req.variant !== undefined) adjustments.push(`unknown MetaWear variant "${req.variant}", using bmi160`);
+  else if (req.variant !== undefined)
+    adjustments.push(`unknown MetaWear variant "${req.variant}", using bmi160`);
   const rateHz = nearest(RATES_HZ, req.rateHz);
   if (rateHz !== req.rateHz) adjustments.push(`rate ${req.rateHz} Hz → ${rateHz} Hz`);
   const accRangeG = nearest(ACC_RANGES, req.accRangeG ?? 8);
-  if (req.accRangeG !== undefined && accRangeG !== req.accRangeG) adjustments.push(`acc range ±${req.accRangeG} g → ±${accRangeG} g`);
+  if (req.accRangeG !== undefined && accRangeG !== req.accRangeG)
+    adjustments.push(`acc range ±${req.accRangeG} g → ±${accRangeG} g`);
   const gyroRangeDps = nearest(GYRO_RANGES, req.gyroRangeDps ?? 2000);
-  if (req.gyroRangeDps !== undefined && gyroRangeDps !== req.gyroRangeDps) adjustments.push(`gyro range ±${req.gyroRangeDps} °/s → ±${gyroRangeDps} °/s`);
+  if (req.gyroRangeDps !== undefined && gyroRangeDps !== req.gyroRangeDps)
+    adjustments.push(`gyro range ±${req.gyroRangeDps} °/s → ±${gyroRangeDps} °/s`);
   const wanted = req.streams ?? ['acc', 'gyro'];
   const streams: ImuStream[] = (['acc', 'gyro'] as const).filter((s) => wanted.includes(s));
   if (wanted.includes('mag')) adjustments.push('magnetometer streaming is not implemented for MetaWear');
@@ -95,15 +125,32 @@ function resolveSettings(req: StreamRequest): StreamSettings {
 export function accConfig(chip: Chip, rateHz: number, rangeG: number): Uint8Array {
   const c = CHIPS[chip];
   // bwp = 2 (normal filter) in bits 4–6, as the SDK's defaults and test vectors use.
-  return Uint8Array.from([Module.ACC, 0x03, (ACC_ODR[rateHz] ?? 8) | 0x20 | c.accConfigBit7, c.accRangeCode[rangeG] ?? 0x08]);
+  return Uint8Array.from([
+    Module.ACC,
+    0x03,
+    (ACC_ODR[rateHz] ?? 8) | 0x20 | c.accConfigBit7,
+    c.accRangeCode[rangeG] ?? 0x08,
+  ]);
 }
 
 export function gyroConfig(rateHz: number, rangeDps: number): Uint8Array {
-  return Uint8Array.from([Module.GYRO, 0x03, (GYRO_ODR[rateHz] ?? 8) | 0x20, GYRO_RANGE[rangeDps]?.code ?? 0]);
+  return Uint8Array.from([
+    Module.GYRO,
+    0x03,
+    (GYRO_ODR[rateHz] ?? 8) | 0x20,
+    GYRO_RANGE[rangeDps]?.code ?? 0,
+  ]);
 }
 
 function cmd(data: number[] | Uint8Array, label: string, response?: ResponseExpectation): GattStep {
-  const base = { op: 'write', service: METAWEAR_SERVICE, characteristic: METAWEAR_COMMAND, data: Uint8Array.from(data), withoutResponse: true, label } as const;
+  const base = {
+    op: 'write',
+    service: METAWEAR_SERVICE,
+    characteristic: METAWEAR_COMMAND,
+    data: Uint8Array.from(data),
+    withoutResponse: true,
+    label,
+  } as const;
   return response ? { ...base, response } : base;
 }
 
@@ -115,9 +162,12 @@ function expectChip(module: number, impl: number, chip: Chip): ResponseExpectati
     timeoutMs: 3000,
     match(data) {
       if (data.length < 2 || data[0] !== module || data[1] !== READ) return undefined;
-      if (data.length <= 2) return stepFail('METAWEAR_MODULE_ABSENT', `MetaWear board has no module 0x${module.toString(16)}`);
+      if (data.length <= 2)
+        return stepFail('METAWEAR_MODULE_ABSENT', `MetaWear board has no module 0x${module.toString(16)}`);
       if (data[2] === impl) return STEP_OK;
-      const other = (Object.keys(CHIPS) as Chip[]).find((c) => (module === Module.ACC ? CHIPS[c].accImpl : CHIPS[c].gyroImpl) === data[2]);
+      const other = (Object.keys(CHIPS) as Chip[]).find(
+        (c) => (module === Module.ACC ? CHIPS[c].accImpl : CHIPS[c].gyroImpl) === data[2],
+      );
       return stepFail(
         'METAWEAR_VARIANT_MISMATCH',
         `MetaWear module 0x${module.toString(16)} reports implementation ${data[2]} (${other ?? 'unknown chip'}), the device is configured as ${chip}${other ? `; set variant: ${other}` : ''}`,
@@ -130,16 +180,32 @@ function registers(settings: StreamSettings) {
   const chip = (settings.variant as Chip | undefined) ?? 'bmi160';
   const c = CHIPS[chip];
   const packed = settings.rateHz >= PACKED_FROM_HZ;
-  return { chip, c, packed, accReg: packed ? c.accPacked : c.accData, gyroReg: packed ? c.gyroPacked : c.gyroData };
+  return {
+    chip,
+    c,
+    packed,
+    accReg: packed ? c.accPacked : c.accData,
+    gyroReg: packed ? c.gyroPacked : c.gyroData,
+  };
 }
 
 function startSequence(settings: StreamSettings): GattStep[] {
   const { chip, c, accReg, gyroReg } = registers(settings);
-  const steps: GattStep[] = [{ op: 'subscribe', service: METAWEAR_SERVICE, characteristic: METAWEAR_NOTIFY, label: 'MetaWear notifications' }];
+  const steps: GattStep[] = [
+    {
+      op: 'subscribe',
+      service: METAWEAR_SERVICE,
+      characteristic: METAWEAR_NOTIFY,
+      label: 'MetaWear notifications',
+    },
+  ];
   if (settings.streams.includes('acc')) {
     steps.push(
       cmd([Module.ACC, READ], 'accelerometer module info', expectChip(Module.ACC, c.accImpl, chip)),
-      cmd(accConfig(chip, settings.rateHz, settings.accRangeG ?? 8), `accelerometer ${settings.rateHz} Hz ±${settings.accRangeG} g`),
+      cmd(
+        accConfig(chip, settings.rateHz, settings.accRangeG ?? 8),
+        `accelerometer ${settings.rateHz} Hz ±${settings.accRangeG} g`,
+      ),
       cmd([Module.ACC, accReg, 0x01], 'accelerometer data notifications'),
       cmd([Module.ACC, 0x02, 0x01, 0x00], 'accelerometer data interrupt'),
     );
@@ -147,7 +213,10 @@ function startSequence(settings: StreamSettings): GattStep[] {
   if (settings.streams.includes('gyro')) {
     steps.push(
       cmd([Module.GYRO, READ], 'gyroscope module info', expectChip(Module.GYRO, c.gyroImpl, chip)),
-      cmd(gyroConfig(settings.rateHz, settings.gyroRangeDps ?? 2000), `gyroscope ${settings.rateHz} Hz ±${settings.gyroRangeDps} °/s`),
+      cmd(
+        gyroConfig(settings.rateHz, settings.gyroRangeDps ?? 2000),
+        `gyroscope ${settings.rateHz} Hz ±${settings.gyroRangeDps} °/s`,
+      ),
       cmd([Module.GYRO, gyroReg, 0x01], 'gyroscope data notifications'),
       cmd([Module.GYRO, 0x02, 0x01, 0x00], 'gyroscope data interrupt'),
     );
@@ -161,9 +230,24 @@ function startSequence(settings: StreamSettings): GattStep[] {
 function stopSequence(settings: StreamSettings): GattStep[] {
   const { accReg, gyroReg } = registers(settings);
   const steps: GattStep[] = [];
-  if (settings.streams.includes('acc')) steps.push(cmd([Module.ACC, 0x01, 0x00], 'accelerometer off'), cmd([Module.ACC, 0x02, 0x00, 0x01], 'accelerometer interrupt off'), cmd([Module.ACC, accReg, 0x00], 'accelerometer notifications off'));
-  if (settings.streams.includes('gyro')) steps.push(cmd([Module.GYRO, 0x01, 0x00], 'gyroscope off'), cmd([Module.GYRO, 0x02, 0x00, 0x01], 'gyroscope interrupt off'), cmd([Module.GYRO, gyroReg, 0x00], 'gyroscope notifications off'));
-  steps.push({ op: 'unsubscribe', service: METAWEAR_SERVICE, characteristic: METAWEAR_NOTIFY, optional: true });
+  if (settings.streams.includes('acc'))
+    steps.push(
+      cmd([Module.ACC, 0x01, 0x00], 'accelerometer off'),
+      cmd([Module.ACC, 0x02, 0x00, 0x01], 'accelerometer interrupt off'),
+      cmd([Module.ACC, accReg, 0x00], 'accelerometer notifications off'),
+    );
+  if (settings.streams.includes('gyro'))
+    steps.push(
+      cmd([Module.GYRO, 0x01, 0x00], 'gyroscope off'),
+      cmd([Module.GYRO, 0x02, 0x00, 0x01], 'gyroscope interrupt off'),
+      cmd([Module.GYRO, gyroReg, 0x00], 'gyroscope notifications off'),
+    );
+  steps.push({
+    op: 'unsubscribe',
+    service: METAWEAR_SERVICE,
+    characteristic: METAWEAR_NOTIFY,
+    optional: true,
+  });
   return steps;
 }
 
@@ -189,25 +273,47 @@ class MetaWearDecoder implements StreamDecoder {
 
   decode(characteristic: string, data: Uint8Array): DecodeResult {
     return guard(() => {
-      if (characteristic !== METAWEAR_NOTIFY) return reject('UNKNOWN_CHARACTERISTIC', `MetaWear decoder got data for ${characteristic}`);
+      if (characteristic !== METAWEAR_NOTIFY)
+        return reject('UNKNOWN_CHARACTERISTIC', `MetaWear decoder got data for ${characteristic}`);
       if (data.length === 0) return reject('EMPTY', 'empty MetaWear notification');
-      if (data.length < 2) return reject('TRUNCATED', 'MetaWear notification shorter than [module][register]');
+      if (data.length < 2)
+        return reject('TRUNCATED', 'MetaWear notification shorter than [module][register]');
       const module = data[0]!;
       const reg = data[1]!;
       if (reg === READ) {
-        return { ok: true, control: { kind: 'metawear.module-info', ok: data.length > 2, detail: { module, present: data.length > 2, implementation: data[2], revision: data[3] } } };
+        return {
+          ok: true,
+          control: {
+            kind: 'metawear.module-info',
+            ok: data.length > 2,
+            detail: { module, present: data.length > 2, implementation: data[2], revision: data[3] },
+          },
+        };
       }
-      if (module === Module.ACC && (reg === this.accDataReg || reg === this.accPackedReg)) return this.samples(data, reg === this.accPackedReg, 'acc');
-      if (module === Module.GYRO && (reg === this.gyroDataReg || reg === this.gyroPackedReg)) return this.samples(data, reg === this.gyroPackedReg, 'gyro');
-      return reject('BAD_HEADER', `MetaWear message for module 0x${module.toString(16)} register 0x${reg.toString(16)} is not a configured stream: ${hex(data)}`);
+      if (module === Module.ACC && (reg === this.accDataReg || reg === this.accPackedReg))
+        return this.samples(data, reg === this.accPackedReg, 'acc');
+      if (module === Module.GYRO && (reg === this.gyroDataReg || reg === this.gyroPackedReg))
+        return this.samples(data, reg === this.gyroPackedReg, 'gyro');
+      return reject(
+        'BAD_HEADER',
+        `MetaWear message for module 0x${module.toString(16)} register 0x${reg.toString(16)} is not a configured stream: ${hex(data)}`,
+      );
     });
   }
 
   private samples(data: Uint8Array, packed: boolean, stream: 'acc' | 'gyro'): DecodeResult {
     const n = packed ? 3 : 1;
     const expected = 2 + 6 * n;
-    if (data.length < expected) return reject('TRUNCATED', `${packed ? 'packed ' : ''}${stream} message of ${data.length} bytes, expected ${expected}`);
-    if (data.length > expected) return reject('BAD_LENGTH', `${packed ? 'packed ' : ''}${stream} message of ${data.length} bytes, expected ${expected}`);
+    if (data.length < expected)
+      return reject(
+        'TRUNCATED',
+        `${packed ? 'packed ' : ''}${stream} message of ${data.length} bytes, expected ${expected}`,
+      );
+    if (data.length > expected)
+      return reject(
+        'BAD_LENGTH',
+        `${packed ? 'packed ' : ''}${stream} message of ${data.length} bytes, expected ${expected}`,
+      );
     const dv = view(data);
     const k = stream === 'acc' ? this.accScale : this.gyroScale;
     const values = new Float32Array(3 * n);
@@ -217,15 +323,24 @@ class MetaWearDecoder implements StreamDecoder {
 }
 
 function matches(advert: Advertisement): boolean {
-  return advert.serviceUuids.includes(METAWEAR_SERVICE) || /^(MetaWear|MetaMotion)/i.test(advert.localName ?? '');
+  return (
+    advert.serviceUuids.includes(METAWEAR_SERVICE) || /^(MetaWear|MetaMotion)/i.test(advert.localName ?? '')
+  );
 }
 
 export const metawearDriver: DeviceDriver = {
   family: 'metawear',
   displayName: 'MbientLab MetaWear / MetaMotion (BMI160, BMI270)',
-  document: 'MbientLab MetaWear C++ SDK docs and registers (mbientlab/MetaWear-SDK-Cpp cppdocs/source/{accelerometer,gyro}.rst, sensor/cpp/*_register.h)',
+  document:
+    'MbientLab MetaWear C++ SDK docs and registers (mbientlab/MetaWear-SDK-Cpp cppdocs/source/{accelerometer,gyro}.rst, sensor/cpp/*_register.h)',
   role: 'imu',
-  capabilities: { streams: ['acc', 'gyro'], ratesHz: RATES_HZ, accRangesG: ACC_RANGES, gyroRangesDps: GYRO_RANGES, deviceTime: false },
+  capabilities: {
+    streams: ['acc', 'gyro'],
+    ratesHz: RATES_HZ,
+    accRangesG: ACC_RANGES,
+    gyroRangesDps: GYRO_RANGES,
+    deviceTime: false,
+  },
   services: [METAWEAR_SERVICE],
   dataCharacteristics: [METAWEAR_NOTIFY],
   matches,

@@ -68,7 +68,9 @@ function resolveSettings(req: StreamRequest): StreamSettings {
   const rateHz = nearest(RATES_HZ, req.rateHz);
   if (rateHz !== req.rateHz) adjustments.push(`rate ${req.rateHz} Hz → ${rateHz} Hz`);
   if (req.accRangeG !== undefined || req.gyroRangeDps !== undefined) {
-    adjustments.push('ranges are set with PUT /Meas/*/Config, which GSP v1 cannot send; the sensor keeps its configured ranges');
+    adjustments.push(
+      'ranges are set with PUT /Meas/*/Config, which GSP v1 cannot send; the sensor keeps its configured ranges',
+    );
   }
   const streams = arraysOf(req.streams ?? ['acc', 'gyro']);
   return { rateHz, streams, adjustments };
@@ -102,7 +104,9 @@ const subscribeResponse: ResponseExpectation = {
   match(data) {
     if (data.length < 4 || data[0] !== GspMessage.COMMAND_RESULT || data[1] !== GSP_REF) return undefined;
     const status = gspStatus(data[2]!, data[3]!);
-    return status >= 200 && status < 300 ? STEP_OK : stepFail(`MOVESENSE_STATUS_${status}`, `Movesense refused the subscription: status ${status}`);
+    return status >= 200 && status < 300
+      ? STEP_OK
+      : stepFail(`MOVESENSE_STATUS_${status}`, `Movesense refused the subscription: status ${status}`);
   },
 };
 
@@ -111,14 +115,33 @@ function startSequence(settings: StreamSettings): GattStep[] {
   return [
     { op: 'subscribe', service: GSP_SERVICE, characteristic: GSP_DATA, label: 'GSP data notifications' },
     // A subscription left from a previous connection would make SUBSCRIBE with the same ref fail.
-    { op: 'write', service: GSP_SERVICE, characteristic: GSP_COMMAND, data: Uint8Array.from([GspCommand.UNSUBSCRIBE, GSP_REF]), label: 'drop a stale subscription' },
-    { op: 'write', service: GSP_SERVICE, characteristic: GSP_COMMAND, data: gspSubscribeCommand(path), label: `subscribe ${path}`, response: subscribeResponse },
+    {
+      op: 'write',
+      service: GSP_SERVICE,
+      characteristic: GSP_COMMAND,
+      data: Uint8Array.from([GspCommand.UNSUBSCRIBE, GSP_REF]),
+      label: 'drop a stale subscription',
+    },
+    {
+      op: 'write',
+      service: GSP_SERVICE,
+      characteristic: GSP_COMMAND,
+      data: gspSubscribeCommand(path),
+      label: `subscribe ${path}`,
+      response: subscribeResponse,
+    },
   ];
 }
 
 function stopSequence(): GattStep[] {
   return [
-    { op: 'write', service: GSP_SERVICE, characteristic: GSP_COMMAND, data: Uint8Array.from([GspCommand.UNSUBSCRIBE, GSP_REF]), label: 'unsubscribe' },
+    {
+      op: 'write',
+      service: GSP_SERVICE,
+      characteristic: GSP_COMMAND,
+      data: Uint8Array.from([GspCommand.UNSUBSCRIBE, GSP_REF]),
+      label: 'unsubscribe',
+    },
     { op: 'unsubscribe', service: GSP_SERVICE, characteristic: GSP_DATA, optional: true },
   ];
 }
@@ -142,13 +165,15 @@ class MovesenseDecoder implements StreamDecoder {
 
   decode(characteristic: string, data: Uint8Array): DecodeResult {
     return guard(() => {
-      if (characteristic !== GSP_DATA) return reject('UNKNOWN_CHARACTERISTIC', `Movesense decoder got data for ${characteristic}`);
+      if (characteristic !== GSP_DATA)
+        return reject('UNKNOWN_CHARACTERISTIC', `Movesense decoder got data for ${characteristic}`);
       if (data.length === 0) return reject('EMPTY', 'empty GSP notification');
       if (data.length < 2) return reject('TRUNCATED', 'GSP notification shorter than its 2-byte header');
       const type = data[0]!;
       const ref = data[1]!;
       if (type === GspMessage.COMMAND_RESULT) return this.commandResult(data);
-      if (ref !== GSP_REF) return reject('BAD_HEADER', `GSP message type ${type} for ref ${ref}, ours is ${GSP_REF}`);
+      if (ref !== GSP_REF)
+        return reject('BAD_HEADER', `GSP message type ${type} for ref ${ref}, ours is ${GSP_REF}`);
       if (type === GspMessage.DATA) {
         const dropped = this.pending.length > 0;
         // The common case, a whole message in one notification, decodes without copying.
@@ -156,11 +181,17 @@ class MovesenseDecoder implements StreamDecoder {
         this.pending = [data.slice(2)];
         this.pendingBytes = data.length - 2;
         const r = this.tryComplete();
-        if (dropped) return reject('TRUNCATED', 'a split GSP data message never got its continuation', r.ok ? r.imu : undefined);
+        if (dropped)
+          return reject(
+            'TRUNCATED',
+            'a split GSP data message never got its continuation',
+            r.ok ? r.imu : undefined,
+          );
         return r;
       }
       if (type === GspMessage.DATA_PART2) {
-        if (this.pending.length === 0) return reject('BAD_HEADER', 'GSP continuation without a data message to continue');
+        if (this.pending.length === 0)
+          return reject('BAD_HEADER', 'GSP continuation without a data message to continue');
         this.pending.push(data.slice(2));
         this.pendingBytes += data.length - 2;
         if (this.pendingBytes > MAX_MESSAGE) {
@@ -177,11 +208,26 @@ class MovesenseDecoder implements StreamDecoder {
   private commandResult(data: Uint8Array): DecodeResult {
     if (data.length !== 4) {
       // HELLO answers with text ("Hello"); anything else of another length is not a status.
-      return { ok: true, control: { kind: 'movesense.result', ok: true, detail: { ref: data[1], text: String.fromCharCode(...data.subarray(2, 66)) } } };
+      return {
+        ok: true,
+        control: {
+          kind: 'movesense.result',
+          ok: true,
+          detail: { ref: data[1], text: String.fromCharCode(...data.subarray(2, 66)) },
+        },
+      };
     }
     const status = gspStatus(data[2]!, data[3]!);
     const ok = status >= 200 && status < 300;
-    return { ok: true, control: { kind: 'movesense.result', ok, ...(ok ? {} : { code: `MOVESENSE_STATUS_${status}` }), detail: { ref: data[1], status } } };
+    return {
+      ok: true,
+      control: {
+        kind: 'movesense.result',
+        ok,
+        ...(ok ? {} : { code: `MOVESENSE_STATUS_${status}` }),
+        detail: { ref: data[1], status },
+      },
+    };
   }
 
   private isWhole(size: number): boolean {
@@ -264,7 +310,8 @@ function matches(advert: Advertisement): boolean {
 export const movesenseDriver: DeviceDriver = {
   family: 'movesense',
   displayName: 'Movesense (GATT SensorData Protocol firmware)',
-  document: 'Movesense "GATT SensorData Protocol" (movesense.com/docs/esw/gatt_sensordata_protocol, from GD-77) and movesense-device-lib samples/gatt_sensordata_app',
+  document:
+    'Movesense "GATT SensorData Protocol" (movesense.com/docs/esw/gatt_sensordata_protocol, from GD-77) and movesense-device-lib samples/gatt_sensordata_app',
   role: 'imu',
   capabilities: { streams: ['acc', 'gyro', 'mag'], ratesHz: RATES_HZ, deviceTime: true, minMtu: 161 },
   services: [GSP_SERVICE],

@@ -42,7 +42,15 @@ export const PMD_EPOCH_UNIX_NS = 946_684_800_000_000_000;
 
 export const PmdType = { ACC: 2, GYRO: 5, MAG: 6, SDK_MODE: 9 } as const;
 export const PmdOp = { GET_SETTINGS: 1, START: 2, STOP: 3 } as const;
-export const PmdSettingType = { SAMPLE_RATE: 0, RESOLUTION: 1, RANGE: 2, RANGE_MILLIUNIT: 3, CHANNELS: 4, FACTOR: 5, SECURITY: 6 } as const;
+export const PmdSettingType = {
+  SAMPLE_RATE: 0,
+  RESOLUTION: 1,
+  RANGE: 2,
+  RANGE_MILLIUNIT: 3,
+  CHANNELS: 4,
+  FACTOR: 5,
+  SECURITY: 6,
+} as const;
 
 /** Control-point response status codes (PmdControlPointResponse.kt), index = status. */
 export const PMD_STATUS_CODES = [
@@ -82,7 +90,12 @@ const VARIANTS: Record<Variant, VariantSpec> = {
   h10: { streams: ['acc'], ratesHz: [25, 50, 100, 200], accRangesG: [2, 4, 8], gyroRangesDps: [] },
   oh1: { streams: ['acc'], ratesHz: [50], accRangesG: [8], gyroRangesDps: [] },
   verity: { streams: ['acc', 'gyro'], ratesHz: [52], accRangesG: [8], gyroRangesDps: [2000] },
-  'verity-sdk': { streams: ['acc', 'gyro'], ratesHz: [26, 52, 104, 208, 416], accRangesG: [2, 4, 8, 16], gyroRangesDps: [250, 500, 1000, 2000] },
+  'verity-sdk': {
+    streams: ['acc', 'gyro'],
+    ratesHz: [26, 52, 104, 208, 416],
+    accRangesG: [2, 4, 8, 16],
+    gyroRangesDps: [250, 500, 1000, 2000],
+  },
 };
 
 function variantFromName(name: string | undefined): Variant | undefined {
@@ -113,7 +126,8 @@ function resolveSettings(req: StreamRequest): StreamSettings {
   const spec = VARIANTS[variant];
   const wanted = req.streams ?? ['acc', 'gyro'];
   const streams = spec.streams.filter((s) => wanted.includes(s));
-  for (const s of wanted) if (!spec.streams.includes(s)) adjustments.push(`Polar ${variant} has no ${s} stream`);
+  for (const s of wanted)
+    if (!spec.streams.includes(s)) adjustments.push(`Polar ${variant} has no ${s} stream`);
   if (streams.length === 0) {
     streams.push('acc');
     adjustments.push('no supported stream requested; streaming acc');
@@ -121,11 +135,13 @@ function resolveSettings(req: StreamRequest): StreamSettings {
   const rateHz = nearest(spec.ratesHz, req.rateHz);
   if (rateHz !== req.rateHz) adjustments.push(`rate ${req.rateHz} Hz → ${rateHz} Hz`);
   const accRangeG = nearest(spec.accRangesG, req.accRangeG ?? 8);
-  if (req.accRangeG !== undefined && accRangeG !== req.accRangeG) adjustments.push(`acc range ±${req.accRangeG} g → ±${accRangeG} g`);
+  if (req.accRangeG !== undefined && accRangeG !== req.accRangeG)
+    adjustments.push(`acc range ±${req.accRangeG} g → ±${accRangeG} g`);
   const settings: StreamSettings = { rateHz, accRangeG, streams, variant, adjustments };
   if (streams.includes('gyro')) {
     const gyroRangeDps = nearest(spec.gyroRangesDps, req.gyroRangeDps ?? 2000);
-    if (req.gyroRangeDps !== undefined && gyroRangeDps !== req.gyroRangeDps) adjustments.push(`gyro range ±${req.gyroRangeDps} °/s → ±${gyroRangeDps} °/s`);
+    if (req.gyroRangeDps !== undefined && gyroRangeDps !== req.gyroRangeDps)
+      adjustments.push(`gyro range ±${req.gyroRangeDps} °/s → ±${gyroRangeDps} °/s`);
     return { ...settings, gyroRangeDps };
   }
   return settings;
@@ -146,22 +162,32 @@ export function pmdStartCommand(type: number, variant: string, rateHz: number, r
   const rate = [S.SAMPLE_RATE, 1, ...u16(rateHz)];
   const resolution = [S.RESOLUTION, 1, ...u16(16)];
   const rangeSetting = [S.RANGE, 1, ...u16(range)];
-  if (variant === 'h10' || variant === 'oh1') return Uint8Array.from([PmdOp.START, type, ...rangeSetting, ...rate, ...resolution]);
+  if (variant === 'h10' || variant === 'oh1')
+    return Uint8Array.from([PmdOp.START, type, ...rangeSetting, ...rate, ...resolution]);
   return Uint8Array.from([PmdOp.START, type, ...rate, ...resolution, ...rangeSetting, S.CHANNELS, 1, 3]);
 }
 
 /** Expect `F0 op type status …`; `tolerateAlready`: ALREADY_IN_STATE is fine (stop of a stopped stream). */
-function cpResponse(op: number, type: number, tolerate: readonly number[], optional = false): ResponseExpectation {
+function cpResponse(
+  op: number,
+  type: number,
+  tolerate: readonly number[],
+  optional = false,
+): ResponseExpectation {
   return {
     service: PMD_SERVICE,
     characteristic: PMD_CONTROL_POINT,
     timeoutMs: 5000,
     optional,
     match(data: Uint8Array): StepCheck | undefined {
-      if (data.length < 4 || data[0] !== 0xf0 || data[1] !== op || (data[2]! & 0x3f) !== type) return undefined;
+      if (data.length < 4 || data[0] !== 0xf0 || data[1] !== op || (data[2]! & 0x3f) !== type)
+        return undefined;
       const status = data[3]!;
       if (status === 0 || tolerate.includes(status)) return STEP_OK;
-      return stepFail(pmdStatusCode(status), `Polar PMD ${op === PmdOp.START ? 'start' : 'stop'} of measurement type ${type} refused: ${PMD_STATUS_CODES[status] ?? `status ${status}`}`);
+      return stepFail(
+        pmdStatusCode(status),
+        `Polar PMD ${op === PmdOp.START ? 'start' : 'stop'} of measurement type ${type} refused: ${PMD_STATUS_CODES[status] ?? `status ${status}`}`,
+      );
     },
   };
 }
@@ -170,8 +196,10 @@ const ANY_STATUS = Array.from({ length: 256 }, (_, i) => i);
 
 function streamTypes(settings: StreamSettings): { type: number; range: number; name: ImuStream }[] {
   const out: { type: number; range: number; name: ImuStream }[] = [];
-  if (settings.streams.includes('acc')) out.push({ type: PmdType.ACC, range: settings.accRangeG ?? 8, name: 'acc' });
-  if (settings.streams.includes('gyro')) out.push({ type: PmdType.GYRO, range: settings.gyroRangeDps ?? 2000, name: 'gyro' });
+  if (settings.streams.includes('acc'))
+    out.push({ type: PmdType.ACC, range: settings.accRangeG ?? 8, name: 'acc' });
+  if (settings.streams.includes('gyro'))
+    out.push({ type: PmdType.GYRO, range: settings.gyroRangeDps ?? 2000, name: 'gyro' });
   return out;
 }
 
@@ -183,16 +211,38 @@ function startSequence(settings: StreamSettings): GattStep[] {
   const variant = settings.variant ?? 'h10';
   const steps: GattStep[] = [
     // Both before any command: the sensor answers only on an enabled CP (SDK clientReady, #281).
-    { op: 'subscribe', service: PMD_SERVICE, characteristic: PMD_CONTROL_POINT, label: 'PMD control point indications' },
+    {
+      op: 'subscribe',
+      service: PMD_SERVICE,
+      characteristic: PMD_CONTROL_POINT,
+      label: 'PMD control point indications',
+    },
     { op: 'subscribe', service: PMD_SERVICE, characteristic: PMD_DATA, label: 'PMD data notifications' },
   ];
-  if (variant === 'verity-sdk') steps.push(write(Uint8Array.from([PmdOp.START, PmdType.SDK_MODE]), 'enter SDK mode', cpResponse(PmdOp.START, PmdType.SDK_MODE, [STATUS_ALREADY_IN_STATE])));
+  if (variant === 'verity-sdk')
+    steps.push(
+      write(
+        Uint8Array.from([PmdOp.START, PmdType.SDK_MODE]),
+        'enter SDK mode',
+        cpResponse(PmdOp.START, PmdType.SDK_MODE, [STATUS_ALREADY_IN_STATE]),
+      ),
+    );
   for (const s of streamTypes(settings)) {
     // A stream left running by an earlier connection (H10 keeps streaming, KnownIssues.md)
     // would answer ALREADY_IN_STATE without the conversion factor; stop it first, any status.
-    steps.push(write(Uint8Array.from([PmdOp.STOP, s.type]), `stop ${s.name} (in case a previous connection left it on)`, cpResponse(PmdOp.STOP, s.type, ANY_STATUS, true)));
     steps.push(
-      write(pmdStartCommand(s.type, variant, settings.rateHz, s.range), `start ${s.name} ${settings.rateHz} Hz ±${s.range}`, cpResponse(PmdOp.START, s.type, [])),
+      write(
+        Uint8Array.from([PmdOp.STOP, s.type]),
+        `stop ${s.name} (in case a previous connection left it on)`,
+        cpResponse(PmdOp.STOP, s.type, ANY_STATUS, true),
+      ),
+    );
+    steps.push(
+      write(
+        pmdStartCommand(s.type, variant, settings.rateHz, s.range),
+        `start ${s.name} ${settings.rateHz} Hz ±${s.range}`,
+        cpResponse(PmdOp.START, s.type, []),
+      ),
     );
   }
   return steps;
@@ -200,9 +250,20 @@ function startSequence(settings: StreamSettings): GattStep[] {
 
 function stopSequence(settings: StreamSettings): GattStep[] {
   const steps: GattStep[] = streamTypes(settings).map((s) =>
-    write(Uint8Array.from([PmdOp.STOP, s.type]), `stop ${s.name}`, cpResponse(PmdOp.STOP, s.type, [STATUS_ALREADY_IN_STATE])),
+    write(
+      Uint8Array.from([PmdOp.STOP, s.type]),
+      `stop ${s.name}`,
+      cpResponse(PmdOp.STOP, s.type, [STATUS_ALREADY_IN_STATE]),
+    ),
   );
-  if (settings.variant === 'verity-sdk') steps.push(write(Uint8Array.from([PmdOp.STOP, PmdType.SDK_MODE]), 'leave SDK mode', cpResponse(PmdOp.STOP, PmdType.SDK_MODE, [STATUS_ALREADY_IN_STATE])));
+  if (settings.variant === 'verity-sdk')
+    steps.push(
+      write(
+        Uint8Array.from([PmdOp.STOP, PmdType.SDK_MODE]),
+        'leave SDK mode',
+        cpResponse(PmdOp.STOP, PmdType.SDK_MODE, [STATUS_ALREADY_IN_STATE]),
+      ),
+    );
   steps.push({ op: 'unsubscribe', service: PMD_SERVICE, characteristic: PMD_DATA, optional: true });
   steps.push({ op: 'unsubscribe', service: PMD_SERVICE, characteristic: PMD_CONTROL_POINT, optional: true });
   return steps;
@@ -273,7 +334,11 @@ export function unpackDeltaFrame(
   out: Int32Array | number[],
 ): number | { reason: 'TRUNCATED' | 'BAD_DELTA_BLOCK'; message: string } {
   const refEnd = start + channels * refBytes;
-  if (refEnd > data.length) return { reason: 'TRUNCATED', message: `compressed frame shorter than its reference sample (${data.length - start} < ${channels * refBytes} bytes)` };
+  if (refEnd > data.length)
+    return {
+      reason: 'TRUNCATED',
+      message: `compressed frame shorter than its reference sample (${data.length - start} < ${channels * refBytes} bytes)`,
+    };
   const dv = view(data);
   const prev = new Array<number>(channels);
   for (let c = 0; c < channels; c++) {
@@ -284,15 +349,22 @@ export function unpackDeltaFrame(
   let n = 1;
   let i = refEnd;
   while (i < data.length) {
-    if (i + 2 > data.length) return { reason: 'TRUNCATED', message: `delta block header cut off at byte ${i}` };
+    if (i + 2 > data.length)
+      return { reason: 'TRUNCATED', message: `delta block header cut off at byte ${i}` };
     const width = data[i]!;
     const count = data[i + 1]!;
     i += 2;
     // Width 0 would make the SDK silently drop `count` samples; wider than 32 cannot be an int32 delta.
-    if (width === 0 || width > 32) return { reason: 'BAD_DELTA_BLOCK', message: `delta width ${width} bits at byte ${i - 2}` };
+    if (width === 0 || width > 32)
+      return { reason: 'BAD_DELTA_BLOCK', message: `delta width ${width} bits at byte ${i - 2}` };
     const blockBytes = Math.ceil((count * channels * width) / 8);
-    if (i + blockBytes > data.length) return { reason: 'BAD_DELTA_BLOCK', message: `delta block of ${count}×${width} bits needs ${blockBytes} bytes, ${data.length - i} left` };
-    if ((n + count) * channels > out.length) return { reason: 'BAD_DELTA_BLOCK', message: 'more samples than the output buffer holds' };
+    if (i + blockBytes > data.length)
+      return {
+        reason: 'BAD_DELTA_BLOCK',
+        message: `delta block of ${count}×${width} bits needs ${blockBytes} bytes, ${data.length - i} left`,
+      };
+    if ((n + count) * channels > out.length)
+      return { reason: 'BAD_DELTA_BLOCK', message: 'more samples than the output buffer holds' };
     // LSB-first: bytes enter the accumulator above the bits still unread. Doubles hold it
     // exactly (< 2^40), so widths up to 32 need no special case.
     const pow = 2 ** width;
@@ -344,28 +416,69 @@ function frameLayout(type: number, compressed: boolean, frameType: number): Stre
   if (type === PmdType.ACC) {
     if (!compressed) {
       if (frameType > 2) return undefined;
-      return { channels: 3, size: frameType + 1, float: false, toCanonical: MG_TO_MS2, factorScale: 1, useFactor: false };
+      return {
+        channels: 3,
+        size: frameType + 1,
+        float: false,
+        toCanonical: MG_TO_MS2,
+        factorScale: 1,
+        useFactor: false,
+      };
     }
-    if (frameType === 0) return { channels: 3, size: 2, float: false, toCanonical: MG_TO_MS2, factorScale: 1000, useFactor: true };
-    if (frameType === 1) return { channels: 3, size: 2, float: false, toCanonical: MG_TO_MS2, factorScale: 1, useFactor: true };
+    if (frameType === 0)
+      return {
+        channels: 3,
+        size: 2,
+        float: false,
+        toCanonical: MG_TO_MS2,
+        factorScale: 1000,
+        useFactor: true,
+      };
+    if (frameType === 1)
+      return { channels: 3, size: 2, float: false, toCanonical: MG_TO_MS2, factorScale: 1, useFactor: true };
     return undefined;
   }
   if (type === PmdType.GYRO) {
     // Uncompressed gyro type 1 (3 × float32 °/s) is in the PDF; the SDK parses no raw gyro frame.
-    if (!compressed) return frameType === 1 ? { channels: 3, size: 4, float: true, toCanonical: DEG_TO_RAD, factorScale: 1, useFactor: false } : undefined;
-    if (frameType === 0) return { channels: 3, size: 2, float: false, toCanonical: DEG_TO_RAD, factorScale: 1, useFactor: true };
-    if (frameType === 1) return { channels: 3, size: 4, float: true, toCanonical: DEG_TO_RAD, factorScale: 1, useFactor: true };
+    if (!compressed)
+      return frameType === 1
+        ? { channels: 3, size: 4, float: true, toCanonical: DEG_TO_RAD, factorScale: 1, useFactor: false }
+        : undefined;
+    if (frameType === 0)
+      return { channels: 3, size: 2, float: false, toCanonical: DEG_TO_RAD, factorScale: 1, useFactor: true };
+    if (frameType === 1)
+      return { channels: 3, size: 4, float: true, toCanonical: DEG_TO_RAD, factorScale: 1, useFactor: true };
     return undefined;
   }
   if (type === PmdType.MAG && compressed) {
-    if (frameType === 0) return { channels: 3, size: 2, float: false, toCanonical: GAUSS_TO_UT, factorScale: 1, useFactor: true };
+    if (frameType === 0)
+      return {
+        channels: 3,
+        size: 2,
+        float: false,
+        toCanonical: GAUSS_TO_UT,
+        factorScale: 1,
+        useFactor: true,
+      };
     // Type 1: x, y, z, calibration status; ×factor gives mG.
-    if (frameType === 1) return { channels: 4, size: 2, float: false, toCanonical: GAUSS_TO_UT / 1000, factorScale: 1, useFactor: true };
+    if (frameType === 1)
+      return {
+        channels: 4,
+        size: 2,
+        float: false,
+        toCanonical: GAUSS_TO_UT / 1000,
+        factorScale: 1,
+        useFactor: true,
+      };
   }
   return undefined;
 }
 
-const STREAM_OF: Record<number, ImuStream> = { [PmdType.ACC]: 'acc', [PmdType.GYRO]: 'gyro', [PmdType.MAG]: 'mag' };
+const STREAM_OF: Record<number, ImuStream> = {
+  [PmdType.ACC]: 'acc',
+  [PmdType.GYRO]: 'gyro',
+  [PmdType.MAG]: 'mag',
+};
 
 /** Largest sample count a frame can hold: 255 blocks of 255 samples is far above any MTU. */
 const MAX_SAMPLES = 4096;
@@ -398,7 +511,8 @@ class PolarDecoder implements StreamDecoder {
     if (data.length === 0) return reject('EMPTY', 'empty control-point indication');
     const first = data[0]!;
     if (first === 0xf0) {
-      if (data.length < 5) return reject('TRUNCATED', `control-point response of ${data.length} bytes, need ≥ 5: ${hex(data)}`);
+      if (data.length < 5)
+        return reject('TRUNCATED', `control-point response of ${data.length} bytes, need ≥ 5: ${hex(data)}`);
       const more = data[4]!;
       const pending = this.cpPending;
       if (pending) {
@@ -432,13 +546,27 @@ class PolarDecoder implements StreamDecoder {
     }
     if (first === 0x0f) {
       const features = data[1] ?? 0;
-      return { ok: true, control: { kind: 'polar.features', ok: true, detail: { acc: (features & 0x04) !== 0, gyro: (features & 0x20) !== 0, mag: (features & 0x40) !== 0 } } };
+      return {
+        ok: true,
+        control: {
+          kind: 'polar.features',
+          ok: true,
+          detail: {
+            acc: (features & 0x04) !== 0,
+            gyro: (features & 0x20) !== 0,
+            mag: (features & 0x40) !== 0,
+          },
+        },
+      };
     }
     if (first === 0x01) {
       // Unsolicited: the device stopped these measurement types.
       const types = Array.from(data.subarray(1));
       for (const t of types) this.times.delete(t & 0x3f);
-      return { ok: true, control: { kind: 'polar.cp.stopped', ok: false, code: 'POLAR_STREAM_STOPPED', detail: { types } } };
+      return {
+        ok: true,
+        control: { kind: 'polar.cp.stopped', ok: false, code: 'POLAR_STREAM_STOPPED', detail: { types } },
+      };
     }
     return reject('UNEXPECTED_CONTROL', `unknown control-point indication: ${hex(data)}`);
   }
@@ -447,15 +575,22 @@ class PolarDecoder implements StreamDecoder {
     const op = data[1]!;
     const type = data[2]! & 0x3f;
     const status = data[3]!;
-    const control: ControlEvent = { kind: 'polar.cp.response', ok: status === 0 || status === STATUS_ALREADY_IN_STATE, detail: { op, type, status: PMD_STATUS_CODES[status] ?? status } };
-    if (status !== 0 && status !== STATUS_ALREADY_IN_STATE) return { ok: true, control: { ...control, code: pmdStatusCode(status) } };
+    const control: ControlEvent = {
+      kind: 'polar.cp.response',
+      ok: status === 0 || status === STATUS_ALREADY_IN_STATE,
+      detail: { op, type, status: PMD_STATUS_CODES[status] ?? status },
+    };
+    if (status !== 0 && status !== STATUS_ALREADY_IN_STATE)
+      return { ok: true, control: { ...control, code: pmdStatusCode(status) } };
     // A (re)started or stopped stream begins a new time base.
     if (op === PmdOp.START || op === PmdOp.STOP) this.times.delete(type);
     if (op === PmdOp.START && data.length > 5) {
       const params = parsePmdSettings(data, 5);
-      if (!params) return reject('UNEXPECTED_CONTROL', `start response parameters are not valid settings: ${hex(data)}`);
+      if (!params)
+        return reject('UNEXPECTED_CONTROL', `start response parameters are not valid settings: ${hex(data)}`);
       if (params.factor !== undefined) {
-        if (!Number.isFinite(params.factor) || params.factor === 0) return reject('NON_FINITE', `conversion factor ${params.factor} for type ${type}`);
+        if (!Number.isFinite(params.factor) || params.factor === 0)
+          return reject('NON_FINITE', `conversion factor ${params.factor} for type ${type}`);
         this.factors.set(type, params.factor);
       }
       return { ok: true, control: { ...control, detail: { ...control.detail, factor: params.factor } } };
@@ -465,17 +600,23 @@ class PolarDecoder implements StreamDecoder {
 
   private decodeData(data: Uint8Array): DecodeResult {
     if (data.length === 0) return reject('EMPTY', 'empty PMD data notification');
-    if (data.length < HEADER) return reject('TRUNCATED', `PMD frame of ${data.length} bytes, header needs ${HEADER}`);
+    if (data.length < HEADER)
+      return reject('TRUNCATED', `PMD frame of ${data.length} bytes, header needs ${HEADER}`);
     const type = data[0]! & 0x3f;
     const stream = STREAM_OF[type];
-    if (stream === undefined) return reject('BAD_MEASUREMENT_TYPE', `PMD measurement type ${type} is not an IMU stream`);
+    if (stream === undefined)
+      return reject('BAD_MEASUREMENT_TYPE', `PMD measurement type ${type} is not an IMU stream`);
     const dv = view(data);
     const tsPmd = dv.getUint32(1, true) + dv.getUint32(5, true) * 4294967296;
     const frameByte = data[9]!;
     const compressed = (frameByte & 0x80) !== 0;
     const frameType = frameByte & 0x7f;
     const layout = frameLayout(type, compressed, frameType);
-    if (!layout) return reject('BAD_FRAME_TYPE', `${stream} ${compressed ? 'compressed' : 'raw'} frame type ${frameType} is not documented`);
+    if (!layout)
+      return reject(
+        'BAD_FRAME_TYPE',
+        `${stream} ${compressed ? 'compressed' : 'raw'} frame type ${frameType} is not documented`,
+      );
 
     const ch = layout.channels;
     let n: number;
@@ -488,7 +629,11 @@ class PolarDecoder implements StreamDecoder {
       const sampleBytes = ch * layout.size;
       const content = data.length - HEADER;
       if (content === 0) return reject('TRUNCATED', 'raw frame with no samples');
-      if (content % sampleBytes !== 0) return reject('BAD_LENGTH', `raw ${stream} content of ${content} bytes is not a multiple of ${sampleBytes}`);
+      if (content % sampleBytes !== 0)
+        return reject(
+          'BAD_LENGTH',
+          `raw ${stream} content of ${content} bytes is not a multiple of ${sampleBytes}`,
+        );
       n = content / sampleBytes;
       if (n > MAX_SAMPLES) return reject('BAD_LENGTH', `${n} samples in one frame`);
       for (let k = 0; k < n * ch; k++) {
@@ -508,14 +653,24 @@ class PolarDecoder implements StreamDecoder {
           v = this.f32[0]!;
         }
         const out = v * k;
-        if (!Number.isFinite(out)) return reject('NON_FINITE', `${stream} sample ${s} channel ${c} is not finite`);
+        if (!Number.isFinite(out))
+          return reject('NON_FINITE', `${stream} sample ${s} channel ${c} is not finite`);
         values[s * 3 + c] = out;
       }
     }
 
     const times = this.sampleTimes(type * 256 + frameByte, tsPmd, n);
-    if (!times) return reject('TIME_NOT_ASCENDING', `${stream} frame time ${tsPmd} ns is not after the previous frame's`);
-    const imu: ImuSamples = stream === 'acc' ? { n, deviceTimeNs: times, acc: values } : stream === 'gyro' ? { n, deviceTimeNs: times, gyro: values } : { n, deviceTimeNs: times, mag: values };
+    if (!times)
+      return reject(
+        'TIME_NOT_ASCENDING',
+        `${stream} frame time ${tsPmd} ns is not after the previous frame's`,
+      );
+    const imu: ImuSamples =
+      stream === 'acc'
+        ? { n, deviceTimeNs: times, acc: values }
+        : stream === 'gyro'
+          ? { n, deviceTimeNs: times, gyro: values }
+          : { n, deviceTimeNs: times, mag: values };
     return { ok: true, imu };
   }
 
@@ -574,7 +729,8 @@ function matches(advert: Advertisement): boolean {
 export const polarPmdDriver: DeviceDriver = {
   family: 'polar-pmd',
   displayName: 'Polar H10 / OH1 / Verity Sense (PMD)',
-  document: 'Polar "Online measurement" v1.0 (2024) and Polar Measurement Data Specification, polarofficial/polar-ble-sdk technical_documentation/',
+  document:
+    'Polar "Online measurement" v1.0 (2024) and Polar Measurement Data Specification, polarofficial/polar-ble-sdk technical_documentation/',
   role: 'imu',
   capabilities: {
     streams: ['acc', 'gyro'],

@@ -43,9 +43,13 @@ const MAG_SCALE = 1 / 16;
 function resolveSettings(req: StreamRequest): StreamSettings {
   const adjustments: string[] = [];
   const rateHz = Math.min(MAX_HZ, Math.max(MIN_HZ, Math.round(req.rateHz)));
-  if (rateHz !== req.rateHz) adjustments.push(`rate ${req.rateHz} Hz → ${rateHz} Hz (Thingy:52 accepts ${MIN_HZ}–${MAX_HZ})`);
-  if (req.accRangeG !== undefined || req.gyroRangeDps !== undefined) adjustments.push('Thingy:52 ranges are fixed by its firmware');
-  const streams = req.streams?.includes('mag') ? (['acc', 'gyro', 'mag'] as const) : (['acc', 'gyro'] as const);
+  if (rateHz !== req.rateHz)
+    adjustments.push(`rate ${req.rateHz} Hz → ${rateHz} Hz (Thingy:52 accepts ${MIN_HZ}–${MAX_HZ})`);
+  if (req.accRangeG !== undefined || req.gyroRangeDps !== undefined)
+    adjustments.push('Thingy:52 ranges are fixed by its firmware');
+  const streams = req.streams?.includes('mag')
+    ? (['acc', 'gyro', 'mag'] as const)
+    : (['acc', 'gyro'] as const);
   return { rateHz, streams, adjustments };
 }
 
@@ -72,11 +76,29 @@ function startSequence(settings: StreamSettings): GattStep[] {
   const steps: GattStep[] = [];
   if (settings.rateHz > 50) {
     // Users measured 30–120 Hz at 200 Hz settings with default intervals (Android-Nordic-Thingy#24, #25).
-    steps.push({ op: 'write', service: THINGY_CONFIG_SERVICE, characteristic: THINGY_CONN_PARAMS, data: THINGY_FAST_CONNECTION, optional: true, label: 'connection interval 7.5 ms' });
+    steps.push({
+      op: 'write',
+      service: THINGY_CONFIG_SERVICE,
+      characteristic: THINGY_CONN_PARAMS,
+      data: THINGY_FAST_CONNECTION,
+      optional: true,
+      label: 'connection interval 7.5 ms',
+    });
   }
   steps.push(
-    { op: 'write', service: THINGY_MOTION_SERVICE, characteristic: THINGY_MOTION_CONFIG, data: thingyMotionConfig(settings.rateHz), label: `motion processing ${settings.rateHz} Hz` },
-    { op: 'subscribe', service: THINGY_MOTION_SERVICE, characteristic: THINGY_RAW, label: 'raw motion notifications' },
+    {
+      op: 'write',
+      service: THINGY_MOTION_SERVICE,
+      characteristic: THINGY_MOTION_CONFIG,
+      data: thingyMotionConfig(settings.rateHz),
+      label: `motion processing ${settings.rateHz} Hz`,
+    },
+    {
+      op: 'subscribe',
+      service: THINGY_MOTION_SERVICE,
+      characteristic: THINGY_RAW,
+      label: 'raw motion notifications',
+    },
   );
   return steps;
 }
@@ -90,10 +112,13 @@ class ThingyDecoder implements StreamDecoder {
 
   decode(characteristic: string, data: Uint8Array): DecodeResult {
     return guard(() => {
-      if (characteristic !== THINGY_RAW) return reject('UNKNOWN_CHARACTERISTIC', `Thingy:52 decoder got data for ${characteristic}`);
+      if (characteristic !== THINGY_RAW)
+        return reject('UNKNOWN_CHARACTERISTIC', `Thingy:52 decoder got data for ${characteristic}`);
       if (data.length === 0) return reject('EMPTY', 'empty Thingy:52 raw notification');
-      if (data.length < THINGY_RAW_LENGTH) return reject('TRUNCATED', `raw motion of ${data.length} bytes, expected ${THINGY_RAW_LENGTH}`);
-      if (data.length > THINGY_RAW_LENGTH) return reject('BAD_LENGTH', `raw motion of ${data.length} bytes, expected ${THINGY_RAW_LENGTH}`);
+      if (data.length < THINGY_RAW_LENGTH)
+        return reject('TRUNCATED', `raw motion of ${data.length} bytes, expected ${THINGY_RAW_LENGTH}`);
+      if (data.length > THINGY_RAW_LENGTH)
+        return reject('BAD_LENGTH', `raw motion of ${data.length} bytes, expected ${THINGY_RAW_LENGTH}`);
       const dv = view(data);
       const acc = new Float32Array(3);
       const gyro = new Float32Array(3);
@@ -111,15 +136,25 @@ class ThingyDecoder implements StreamDecoder {
 
 function matches(advert: Advertisement): boolean {
   // The Thingy advertises its configuration service UUID; the default name is "Thingy".
-  return advert.serviceUuids.includes(THINGY_CONFIG_SERVICE) || advert.serviceUuids.includes(THINGY_MOTION_SERVICE) || /^Thingy\b/i.test(advert.localName ?? '');
+  return (
+    advert.serviceUuids.includes(THINGY_CONFIG_SERVICE) ||
+    advert.serviceUuids.includes(THINGY_MOTION_SERVICE) ||
+    /^Thingy\b/i.test(advert.localName ?? '')
+  );
 }
 
 export const thingy52Driver: DeviceDriver = {
   family: 'thingy52',
   displayName: 'Nordic Thingy:52 (motion service, raw data)',
-  document: 'Nordic Thingy:52 firmware documentation, Motion service (NordicSemiconductor/Nordic-Thingy52-FW documentation/firmware_architecture.html, ble_tms.h)',
+  document:
+    'Nordic Thingy:52 firmware documentation, Motion service (NordicSemiconductor/Nordic-Thingy52-FW documentation/firmware_architecture.html, ble_tms.h)',
   role: 'imu',
-  capabilities: { streams: ['acc', 'gyro', 'mag'], ratesHz: [5, 10, 25, 50, 100, 200], rateRangeHz: [MIN_HZ, MAX_HZ], deviceTime: false },
+  capabilities: {
+    streams: ['acc', 'gyro', 'mag'],
+    ratesHz: [5, 10, 25, 50, 100, 200],
+    rateRangeHz: [MIN_HZ, MAX_HZ],
+    deviceTime: false,
+  },
   services: [THINGY_MOTION_SERVICE, THINGY_CONFIG_SERVICE],
   dataCharacteristics: [THINGY_RAW],
   matches,

@@ -37,7 +37,14 @@ export const WitFlag = { DATA: 0x61, REGISTER: 0x71 } as const;
 export const WitRegister = { RATE: 0x03, MAG: 0x3a, QUATERNION: 0x51, BATTERY: 0x64 } as const;
 
 /** Return-rate codes of register 0x03 (Android SDK). */
-export const WIT_RATE_CODES: Record<number, number> = { 1: 0x03, 5: 0x05, 10: 0x06, 50: 0x08, 100: 0x09, 200: 0x0b };
+export const WIT_RATE_CODES: Record<number, number> = {
+  1: 0x03,
+  5: 0x05,
+  10: 0x06,
+  50: 0x08,
+  100: 0x09,
+  200: 0x0b,
+};
 const RATES_HZ = Object.keys(WIT_RATE_CODES).map(Number);
 
 const ACC_SCALE = (16 * STANDARD_GRAVITY) / 32768;
@@ -47,7 +54,10 @@ function resolveSettings(req: StreamRequest): StreamSettings {
   const adjustments: string[] = [];
   const rateHz = nearest(RATES_HZ, req.rateHz);
   if (rateHz !== req.rateHz) adjustments.push(`rate ${req.rateHz} Hz → ${rateHz} Hz`);
-  if ((req.accRangeG !== undefined && req.accRangeG !== 16) || (req.gyroRangeDps !== undefined && req.gyroRangeDps !== 2000)) {
+  if (
+    (req.accRangeG !== undefined && req.accRangeG !== 16) ||
+    (req.gyroRangeDps !== undefined && req.gyroRangeDps !== 2000)
+  ) {
     adjustments.push('WitMotion ranges are fixed at ±16 g and ±2000 °/s');
   }
   return { rateHz, accRangeG: 16, gyroRangeDps: 2000, streams: ['acc', 'gyro'], adjustments };
@@ -68,12 +78,20 @@ function write(data: Uint8Array, label: string): GattStep {
 
 function startSequence(settings: StreamSettings): GattStep[] {
   return [
-    { op: 'subscribe', service: WIT_SERVICE, characteristic: WIT_NOTIFY, label: 'WitMotion data notifications' },
+    {
+      op: 'subscribe',
+      service: WIT_SERVICE,
+      characteristic: WIT_NOTIFY,
+      label: 'WitMotion data notifications',
+    },
     // Unlock is valid ~10 s; the Python SDK waits 100 ms before the register write. No save:
     // the rate is set on every connection instead of wearing the flash.
     write(WIT_UNLOCK, 'unlock registers'),
     { op: 'delay', ms: 100 },
-    write(witWrite(WitRegister.RATE, WIT_RATE_CODES[settings.rateHz] ?? 0x09), `return rate ${settings.rateHz} Hz`),
+    write(
+      witWrite(WitRegister.RATE, WIT_RATE_CODES[settings.rateHz] ?? 0x09),
+      `return rate ${settings.rateHz} Hz`,
+    ),
     // The reply (55 71 64 00 …) carries the battery voltage; it arrives among the data packets.
     write(witReadRegister(WitRegister.BATTERY), 'read battery voltage'),
   ];
@@ -89,7 +107,8 @@ class WitMotionDecoder implements StreamDecoder {
 
   decode(characteristic: string, data: Uint8Array): DecodeResult {
     return guard(() => {
-      if (characteristic !== WIT_NOTIFY) return reject('UNKNOWN_CHARACTERISTIC', `WitMotion decoder got data for ${characteristic}`);
+      if (characteristic !== WIT_NOTIFY)
+        return reject('UNKNOWN_CHARACTERISTIC', `WitMotion decoder got data for ${characteristic}`);
       if (data.length === 0) return reject('EMPTY', 'empty WitMotion notification');
       let buf = data;
       let droppedCarry = false;
@@ -145,10 +164,15 @@ class WitMotionDecoder implements StreamDecoder {
       i += WIT_PACKET;
     }
     if (i < buf.length) this.carry = buf.slice(i);
-    const imu: ImuSamples | undefined = n > 0 ? { n, acc: acc.subarray(0, 3 * n), gyro: gyro.subarray(0, 3 * n) } : undefined;
-    if (droppedCarry) return reject('TRUNCATED', 'a WitMotion packet cut short was followed by a new packet; dropped', imu);
-    if (skipped > 0) return reject('RESYNC', `skipped ${skipped} bytes that were not part of a 55 61/55 71 packet`, imu);
-    const out: { ok: true; imu?: ImuSamples; battery?: number; control?: { kind: string; ok: boolean } } = { ok: true };
+    const imu: ImuSamples | undefined =
+      n > 0 ? { n, acc: acc.subarray(0, 3 * n), gyro: gyro.subarray(0, 3 * n) } : undefined;
+    if (droppedCarry)
+      return reject('TRUNCATED', 'a WitMotion packet cut short was followed by a new packet; dropped', imu);
+    if (skipped > 0)
+      return reject('RESYNC', `skipped ${skipped} bytes that were not part of a 55 61/55 71 packet`, imu);
+    const out: { ok: true; imu?: ImuSamples; battery?: number; control?: { kind: string; ok: boolean } } = {
+      ok: true,
+    };
     if (imu) out.imu = imu;
     if (battery !== undefined) out.battery = battery;
     if (registerReplies > 0) out.control = { kind: 'witmotion.register', ok: true };
@@ -175,9 +199,16 @@ function matches(advert: Advertisement): boolean {
 export const witmotionDriver: DeviceDriver = {
   family: 'witmotion',
   displayName: 'WitMotion WT901BLE / BWT901BLECL5.0',
-  document: 'WitMotion WT901BLECL datasheet v20-0707 and WITMOTION/WitBluetooth_BWT901BLE5_0 SDKs (device_model.py, DeviceModel.java)',
+  document:
+    'WitMotion WT901BLECL datasheet v20-0707 and WITMOTION/WitBluetooth_BWT901BLE5_0 SDKs (device_model.py, DeviceModel.java)',
   role: 'imu',
-  capabilities: { streams: ['acc', 'gyro'], ratesHz: RATES_HZ, accRangesG: [16], gyroRangesDps: [2000], deviceTime: false },
+  capabilities: {
+    streams: ['acc', 'gyro'],
+    ratesHz: RATES_HZ,
+    accRangesG: [16],
+    gyroRangesDps: [2000],
+    deviceTime: false,
+  },
   services: [WIT_SERVICE],
   dataCharacteristics: [WIT_NOTIFY],
   matches,

@@ -50,8 +50,17 @@ export function pmdHeader(type: number, tsPmdNs: bigint, frameType: number, comp
 }
 
 /** Uncompressed frame of integer samples (each [x,y,z]) with `size`-byte LE ints. */
-export function pmdRawFrame(type: number, tsPmdNs: bigint, frameType: number, size: number, samples: number[][]): Uint8Array {
-  return Uint8Array.from([...pmdHeader(type, tsPmdNs, frameType, false), ...samples.flatMap((s) => s.flatMap((v) => le(v, size)))]);
+export function pmdRawFrame(
+  type: number,
+  tsPmdNs: bigint,
+  frameType: number,
+  size: number,
+  samples: number[][],
+): Uint8Array {
+  return Uint8Array.from([
+    ...pmdHeader(type, tsPmdNs, frameType, false),
+    ...samples.flatMap((s) => s.flatMap((v) => le(v, size))),
+  ]);
 }
 
 /** LSB-first bit writer. */
@@ -75,7 +84,11 @@ class BitWriter {
  * entry of `blocks` ({width, count}); the deltas come from consecutive `samples`.
  * samples.length must be 1 + Σcount, and each delta must fit its width.
  */
-export function pmdDeltaContent(samples: number[][], refBytes: number, blocks: { width: number; count: number }[]): number[] {
+export function pmdDeltaContent(
+  samples: number[][],
+  refBytes: number,
+  blocks: { width: number; count: number }[],
+): number[] {
   const out: number[] = samples[0]!.flatMap((v) => le(v, refBytes));
   let s = 1;
   for (const b of blocks) {
@@ -101,12 +114,28 @@ export function deltaWidth(samples: number[][], from: number, to: number): numbe
   return w;
 }
 
-export function pmdCompressedFrame(type: number, tsPmdNs: bigint, frameType: number, refBytes: number, samples: number[][], blocks: { width: number; count: number }[]): Uint8Array {
-  return Uint8Array.from([...pmdHeader(type, tsPmdNs, frameType, true), ...pmdDeltaContent(samples, refBytes, blocks)]);
+export function pmdCompressedFrame(
+  type: number,
+  tsPmdNs: bigint,
+  frameType: number,
+  refBytes: number,
+  samples: number[][],
+  blocks: { width: number; count: number }[],
+): Uint8Array {
+  return Uint8Array.from([
+    ...pmdHeader(type, tsPmdNs, frameType, true),
+    ...pmdDeltaContent(samples, refBytes, blocks),
+  ]);
 }
 
 /** Control-point response F0 op type status more [params]. */
-export function pmdResponse(op: number, type: number, status: number, params: number[] = [], more = 0): Uint8Array {
+export function pmdResponse(
+  op: number,
+  type: number,
+  status: number,
+  params: number[] = [],
+  more = 0,
+): Uint8Array {
   return Uint8Array.from([0xf0, op, type, status, more, ...params]);
 }
 
@@ -131,7 +160,14 @@ export function gspPayload(tsMs: number, arrays: number[][][]): Uint8Array {
   const dv = new DataView(out.buffer);
   dv.setUint32(0, tsMs >>> 0, true);
   let off = 4;
-  for (const a of arrays) for (const s of a) for (const v of s) (dv.setFloat32(off, v, true), (off += 4));
+  for (const a of arrays) {
+    for (const s of a) {
+      for (const v of s) {
+        dv.setFloat32(off, v, true);
+        off += 4;
+      }
+    }
+  }
   return out;
 }
 
@@ -139,7 +175,8 @@ export function gspPayload(tsMs: number, arrays: number[][][]): Uint8Array {
 export function gspNotifications(ref: number, payload: Uint8Array, maxNotification = 158): Uint8Array[] {
   const chunk = maxNotification - 2;
   const out: Uint8Array[] = [];
-  for (let i = 0; i < payload.length; i += chunk) out.push(concatBytes([i === 0 ? 2 : 3, ref], payload.subarray(i, i + chunk)));
+  for (let i = 0; i < payload.length; i += chunk)
+    out.push(concatBytes([i === 0 ? 2 : 3, ref], payload.subarray(i, i + chunk)));
   return out;
 }
 

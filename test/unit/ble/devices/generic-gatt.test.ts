@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { GatewayError } from '../../../../gateway/observability/errors.ts';
-import { GenericGattDeviceSchema, createGenericDriver } from '../../../../gateway/sources/ble/devices/generic-gatt.ts';
+import {
+  GenericGattDeviceSchema,
+  createGenericDriver,
+} from '../../../../gateway/sources/ble/devices/generic-gatt.ts';
 import { D2R, G } from './encoders.ts';
 import { bytesOf, close, rejected, samples } from './helpers.ts';
 
@@ -60,19 +63,50 @@ describe('generic GATT IMU from config', () => {
     assert.equal(settings.rateHz, 50);
     assert.ok(settings.adjustments.length === 1);
     const steps = driver.startSequence(settings);
-    assert.deepEqual(steps.map((s) => s.op), ['subscribe', 'write', 'delay']);
+    assert.deepEqual(
+      steps.map((s) => s.op),
+      ['subscribe', 'write', 'delay'],
+    );
     const w = steps[1]!;
-    assert.ok(w.op === 'write' && w.withoutResponse === true && w.characteristic === 'aa02' && w.service === 'aa00');
+    assert.ok(
+      w.op === 'write' && w.withoutResponse === true && w.characteristic === 'aa02' && w.service === 'aa00',
+    );
     assert.ok(w.op === 'write' && bytesOf(w.data).join() === '1,50');
-    assert.deepEqual(driver.stopSequence(settings).map((s) => s.op), ['write', 'unsubscribe']);
+    assert.deepEqual(
+      driver.stopSequence(settings).map((s) => s.op),
+      ['write', 'unsubscribe'],
+    );
   });
 
   it('decodes records with mixed endianness, scales and units, and times them from the header', () => {
     const d = driver.createDecoder(settings);
-    const imu = samples(d.decode('aa01', packet(1000, [[1000, -500, 0, 900, -900, 1], [0, 0, -1000, 0, 0, 0]]), 0));
+    const imu = samples(
+      d.decode(
+        'aa01',
+        packet(1000, [
+          [1000, -500, 0, 900, -900, 1],
+          [0, 0, -1000, 0, 0, 0],
+        ]),
+        0,
+      ),
+    );
     assert.equal(imu.n, 2);
-    close(imu.acc, [[G, -G / 2, 0], [0, 0, -G]], 1e-6);
-    close(imu.gyro, [[90 * D2R, -90 * D2R, 0.1 * D2R], [0, 0, 0]], 1e-6);
+    close(
+      imu.acc,
+      [
+        [G, -G / 2, 0],
+        [0, 0, -G],
+      ],
+      1e-6,
+    );
+    close(
+      imu.gyro,
+      [
+        [90 * D2R, -90 * D2R, 0.1 * D2R],
+        [0, 0, 0],
+      ],
+      1e-6,
+    );
     assert.deepEqual(Array.from(imu.deviceTimeNs!), [1000e6, 1020e6]);
     samples(d.decode('aa01', packet(2 ** 32 - 100, [[0, 0, 0, 0, 0, 0]]), 0));
     const wrapped = samples(d.decode('aa01', packet(2 ** 32 + 5, [[0, 0, 0, 0, 0, 0]]), 0)).deviceTimeNs![0];
@@ -97,7 +131,12 @@ describe('generic GATT IMU from config', () => {
       characteristic: 'bb01',
       rateHz: 10,
       recordBytes: 12,
-      fields: ['gx', 'gy', 'gz'].map((channel, i) => ({ channel, offset: 4 * i, type: 'float32le', unit: 'rad/s' })),
+      fields: ['gx', 'gy', 'gz'].map((channel, i) => ({
+        channel,
+        offset: 4 * i,
+        type: 'float32le',
+        unit: 'rad/s',
+      })),
     });
     const d = g.createDecoder(g.resolveSettings({ rateHz: 10 }));
     const buf = new Uint8Array(12);
@@ -114,7 +153,11 @@ describe('generic GATT IMU from config', () => {
     const bad = (patch: Record<string, unknown>, key: string) => {
       assert.throws(
         () => createGenericDriver({ ...config, ...patch }),
-        (err: unknown) => err instanceof GatewayError && err.code === 'BLE_GENERIC_CONFIG_INVALID' && err.message.includes(key) && err.message.includes('demo-imu'),
+        (err: unknown) =>
+          err instanceof GatewayError &&
+          err.code === 'BLE_GENERIC_CONFIG_INVALID' &&
+          err.message.includes(key) &&
+          err.message.includes('demo-imu'),
         key,
       );
     };

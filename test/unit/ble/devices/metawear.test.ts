@@ -1,11 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GattStep } from '../../../../gateway/sources/ble/driver.ts';
-import { METAWEAR_NOTIFY, accConfig, gyroConfig, metawearDriver as driver } from '../../../../gateway/sources/ble/devices/metawear.ts';
+import {
+  METAWEAR_NOTIFY,
+  accConfig,
+  gyroConfig,
+  metawearDriver as driver,
+} from '../../../../gateway/sources/ble/devices/metawear.ts';
 import { D2R, G, fromHex, metawearSamples } from './encoders.ts';
 import { bytesOf, close, rejected, samples } from './helpers.ts';
 
-const writes = (steps: readonly GattStep[]) => steps.flatMap((s) => (s.op === 'write' ? [bytesOf(s.data)] : []));
+const writes = (steps: readonly GattStep[]) =>
+  steps.flatMap((s) => (s.op === 'write' ? [bytesOf(s.data)] : []));
 
 describe('MetaWear', () => {
   it('builds the SDK test-vector config commands for BMI160 and BMI270', () => {
@@ -33,12 +39,18 @@ describe('MetaWear', () => {
     ]);
     const slow = writes(driver.startSequence(driver.resolveSettings({ rateHz: 50, streams: ['acc'] })));
     assert.deepEqual(slow[2], [0x03, 0x04, 0x01], 'unpacked data register below 100 Hz');
-    assert.deepEqual(writes(driver.stopSequence(s)).slice(0, 3), [[0x03, 0x01, 0x00], [0x03, 0x02, 0x00, 0x01], [0x03, 0x1c, 0x00]]);
+    assert.deepEqual(writes(driver.stopSequence(s)).slice(0, 3), [
+      [0x03, 0x01, 0x00],
+      [0x03, 0x02, 0x00, 0x01],
+      [0x03, 0x1c, 0x00],
+    ]);
   });
 
   it('refuses a board whose chip differs from the configured variant, naming the right one', () => {
     const s = driver.resolveSettings({ rateHz: 100, variant: 'bmi160' });
-    const info = driver.startSequence(s).find((x) => x.op === 'write' && x.data[1] === 0x80 && x.data[0] === 3);
+    const info = driver
+      .startSequence(s)
+      .find((x) => x.op === 'write' && x.data[1] === 0x80 && x.data[0] === 3);
     assert.ok(info && info.op === 'write' && info.response);
     assert.deepEqual(info.response.match(fromHex('03 80 01 01')), { ok: true });
     const bad = info.response.match(fromHex('03 80 04 00'));
@@ -57,30 +69,93 @@ describe('MetaWear', () => {
 
   it('decodes the packed ±8 g example into 3 samples', () => {
     const d = driver.createDecoder(driver.resolveSettings({ rateHz: 200, accRangeG: 8 }));
-    const imu = samples(d.decode(METAWEAR_NOTIFY, fromHex('03 1C 62 B7 53 0D E9 FD 16 D0 4D 0E 57 02 8A FF A1 05 0A 01'), 0));
+    const imu = samples(
+      d.decode(METAWEAR_NOTIFY, fromHex('03 1C 62 B7 53 0D E9 FD 16 D0 4D 0E 57 02 8A FF A1 05 0A 01'), 0),
+    );
     assert.equal(imu.n, 3);
     assert.equal(imu.deviceTimeNs, undefined, 'MetaWear streams carry no device time');
     // The SDK test prints g to 3 decimals (±0.0005 g); the raw values /4096 are exact.
-    close(imu.acc, [[-4.539, 0.833, -0.131], [-2.995, 0.894, 0.146], [-0.029, 0.352, 0.065]].map((r) => r.map((v) => v * G)), 0.0051);
-    close(imu.acc, [[-18590, 3411, -535], [-12266, 3661, 599], [-118, 1441, 266]].map((r) => r.map((v) => (v / 4096) * G)), 1e-6);
+    close(
+      imu.acc,
+      [
+        [-4.539, 0.833, -0.131],
+        [-2.995, 0.894, 0.146],
+        [-0.029, 0.352, 0.065],
+      ].map((r) => r.map((v) => v * G)),
+      0.0051,
+    );
+    close(
+      imu.acc,
+      [
+        [-18590, 3411, -535],
+        [-12266, 3661, 599],
+        [-118, 1441, 266],
+      ].map((r) => r.map((v) => (v / 4096) * G)),
+      1e-6,
+    );
   });
 
   it('scales by the configured range: acc ±2/4/8/16 g, gyro ±125…2000 °/s; sign extension at int16 limits', () => {
-    for (const [range, lsb] of [[2, 16384], [4, 8192], [8, 4096], [16, 2048]] as const) {
+    for (const [range, lsb] of [
+      [2, 16384],
+      [4, 8192],
+      [8, 4096],
+      [16, 2048],
+    ] as const) {
       const d = driver.createDecoder(driver.resolveSettings({ rateHz: 50, accRangeG: range }));
-      close(samples(d.decode(METAWEAR_NOTIFY, metawearSamples(3, 4, [[lsb, -32768, 32767]]), 0)).acc, [[G, (-32768 / lsb) * G, (32767 / lsb) * G]], 1e-6);
+      close(
+        samples(d.decode(METAWEAR_NOTIFY, metawearSamples(3, 4, [[lsb, -32768, 32767]]), 0)).acc,
+        [[G, (-32768 / lsb) * G, (32767 / lsb) * G]],
+        1e-6,
+      );
     }
-    for (const [range, lsb] of [[2000, 16.4], [1000, 32.8], [500, 65.6], [250, 131.2], [125, 262.4]] as const) {
+    for (const [range, lsb] of [
+      [2000, 16.4],
+      [1000, 32.8],
+      [500, 65.6],
+      [250, 131.2],
+      [125, 262.4],
+    ] as const) {
       const d = driver.createDecoder(driver.resolveSettings({ rateHz: 50, gyroRangeDps: range }));
-      close(samples(d.decode(METAWEAR_NOTIFY, metawearSamples(0x13, 5, [[1000, -1000, 0]]), 0)).gyro, [[(1000 / lsb) * D2R, (-1000 / lsb) * D2R, 0]], 1e-6);
+      close(
+        samples(d.decode(METAWEAR_NOTIFY, metawearSamples(0x13, 5, [[1000, -1000, 0]]), 0)).gyro,
+        [[(1000 / lsb) * D2R, (-1000 / lsb) * D2R, 0]],
+        1e-6,
+      );
     }
   });
 
   it('uses BMI270 registers: gyro data 0x04, packed 0x05 (3 samples)', () => {
     const d = driver.createDecoder(driver.resolveSettings({ rateHz: 100, variant: 'bmi270' }));
     assert.equal(samples(d.decode(METAWEAR_NOTIFY, metawearSamples(0x13, 4, [[16, 0, 0]]), 0)).n, 1);
-    assert.equal(samples(d.decode(METAWEAR_NOTIFY, metawearSamples(0x13, 5, [[1, 1, 1], [2, 2, 2], [3, 3, 3]]), 0)).n, 3);
-    assert.equal(samples(d.decode(METAWEAR_NOTIFY, metawearSamples(0x03, 5, [[1, 1, 1], [2, 2, 2], [3, 3, 3]]), 0)).n, 3);
+    assert.equal(
+      samples(
+        d.decode(
+          METAWEAR_NOTIFY,
+          metawearSamples(0x13, 5, [
+            [1, 1, 1],
+            [2, 2, 2],
+            [3, 3, 3],
+          ]),
+          0,
+        ),
+      ).n,
+      3,
+    );
+    assert.equal(
+      samples(
+        d.decode(
+          METAWEAR_NOTIFY,
+          metawearSamples(0x03, 5, [
+            [1, 1, 1],
+            [2, 2, 2],
+            [3, 3, 3],
+          ]),
+          0,
+        ),
+      ).n,
+      3,
+    );
   });
 
   it('rejects malformed messages with coded reasons', () => {

@@ -9,7 +9,18 @@ import {
   polarPmdDriver as driver,
   unpackDeltaFrame,
 } from '../../../../gateway/sources/ble/devices/polar-pmd.ts';
-import { D2R, G, concatBytes, deltaWidth, float32Bits, fromHex, pmdCompressedFrame, pmdFactorParam, pmdRawFrame, pmdResponse } from './encoders.ts';
+import {
+  D2R,
+  G,
+  concatBytes,
+  deltaWidth,
+  float32Bits,
+  fromHex,
+  pmdCompressedFrame,
+  pmdFactorParam,
+  pmdRawFrame,
+  pmdResponse,
+} from './encoders.ts';
 import { bytesOf, close, rejected, samples } from './helpers.ts';
 
 const MG = G / 1000;
@@ -17,7 +28,9 @@ const h10 = driver.resolveSettings({ rateHz: 200, accRangeG: 8, localName: 'Pola
 const verity = driver.resolveSettings({ rateHz: 52, localName: 'Polar Sense B5D2A627' });
 
 function writes(steps: readonly GattStep[]): { data: number[]; label?: string }[] {
-  return steps.flatMap((s) => (s.op === 'write' ? [{ data: bytesOf(s.data), ...(s.label ? { label: s.label } : {}) }] : []));
+  return steps.flatMap((s) =>
+    s.op === 'write' ? [{ data: bytesOf(s.data), ...(s.label ? { label: s.label } : {}) }] : [],
+  );
 }
 
 describe('Polar PMD: descriptor and commands', () => {
@@ -25,7 +38,10 @@ describe('Polar PMD: descriptor and commands', () => {
     assert.equal(h10.variant, 'h10');
     assert.deepEqual(h10.streams, ['acc']);
     const starts = writes(driver.startSequence(h10)).filter((w) => w.data[0] === 0x02);
-    assert.deepEqual(starts.map((w) => w.data), [bytesOf(fromHex('02 02 02 01 08 00 00 01 C8 00 01 01 10 00'))]);
+    assert.deepEqual(
+      starts.map((w) => w.data),
+      [bytesOf(fromHex('02 02 02 01 08 00 00 01 C8 00 01 01 10 00'))],
+    );
   });
 
   it('builds the Verity Sense ACC start command of #331/#443 (52 Hz, 16 bit, ±8 g, 3 channels) and a gyro start', () => {
@@ -41,11 +57,22 @@ describe('Polar PMD: descriptor and commands', () => {
       steps.slice(0, 2).map((s) => (s.op === 'subscribe' ? s.characteristic : s.op)),
       [PMD_CONTROL_POINT, PMD_DATA],
     );
-    assert.deepEqual(writes(steps).map((w) => w.data.slice(0, 2)), [[3, 2], [2, 2]]);
+    assert.deepEqual(
+      writes(steps).map((w) => w.data.slice(0, 2)),
+      [
+        [3, 2],
+        [2, 2],
+      ],
+    );
   });
 
   it('enters SDK mode for Verity rates/ranges outside the default 52 Hz / ±8 g / ±2000 °/s, and leaves it on stop', () => {
-    const s = driver.resolveSettings({ rateHz: 200, accRangeG: 16, gyroRangeDps: 500, localName: 'Polar Sense 1' });
+    const s = driver.resolveSettings({
+      rateHz: 200,
+      accRangeG: 16,
+      gyroRangeDps: 500,
+      localName: 'Polar Sense 1',
+    });
     assert.equal(s.variant, 'verity-sdk');
     assert.equal(s.rateHz, 208);
     assert.equal(s.accRangeG, 16);
@@ -56,7 +83,12 @@ describe('Polar PMD: descriptor and commands', () => {
   });
 
   it('snaps H10 requests to supported values and reports the adjustments (no gyro on H10)', () => {
-    const s = driver.resolveSettings({ rateHz: 130, accRangeG: 16, streams: ['acc', 'gyro'], localName: 'Polar H10 X' });
+    const s = driver.resolveSettings({
+      rateHz: 130,
+      accRangeG: 16,
+      streams: ['acc', 'gyro'],
+      localName: 'Polar H10 X',
+    });
     assert.equal(s.rateHz, 100);
     assert.equal(s.accRangeG, 8);
     assert.deepEqual(s.streams, ['acc']);
@@ -90,7 +122,10 @@ describe('Polar PMD: data frames', () => {
     const frame = fromHex('02 00 94 35 77 00 00 00 00 01 F7 FF FF FF E7 03 F8 FF FE FF E5 03');
     const imu = samples(d.decode(PMD_DATA, frame, 0));
     assert.equal(imu.n, 2);
-    close(imu.acc, [[-9 * MG, -1 * MG, 999 * MG], [-8 * MG, -2 * MG, 997 * MG]]);
+    close(imu.acc, [
+      [-9 * MG, -1 * MG, 999 * MG],
+      [-8 * MG, -2 * MG, 997 * MG],
+    ]);
     const last = PMD_EPOCH_UNIX_NS + 2_000_000_000;
     assert.deepEqual(Array.from(imu.deviceTimeNs!), [last - 5e6, last]);
   });
@@ -105,7 +140,14 @@ describe('Polar PMD: data frames', () => {
     frame.set(fromHex('0A 2F'), 48);
     const imu = samples(d.decode(PMD_DATA, frame, 0));
     assert.equal(imu.n, 58);
-    close(imu.acc!.subarray(0, 9), [[750, -481, -126], [766, -519, -94], [766, -519, -94]].map((r) => r.map((v) => v * factor * MG)));
+    close(
+      imu.acc!.subarray(0, 9),
+      [
+        [750, -481, -126],
+        [766, -519, -94],
+        [766, -519, -94],
+      ].map((r) => r.map((v) => v * factor * MG)),
+    );
     // 762 028 708 863 099 136 ns after 2000-01-01 = the issue's date.
     assert.equal(new Date(imu.deviceTimeNs![57]! / 1e6).toISOString(), '2024-02-23T18:38:28.863Z');
     // First frame: spacing 1/rate back from the stamp (float64 ns resolve 256 ns at this magnitude).
@@ -123,7 +165,14 @@ describe('Polar PMD: data frames', () => {
     assert.equal(imu.n, 57);
     const k = factor * 1000 * MG;
     // Bits 0–9 = +190, 10–19 = 0x397 → −105, 20–29 = 0x3AB → −85; bits 30–31 (0b10) start sample 2's x delta (+2).
-    close(imu.acc!.subarray(0, 9), [[1905, 27376, -29282], [2095, 27271, -29367], [2097, 27271, -29367]].map((r) => r.map((v) => v * k)));
+    close(
+      imu.acc!.subarray(0, 9),
+      [
+        [1905, 27376, -29282],
+        [2095, 27271, -29367],
+        [2097, 27271, -29367],
+      ].map((r) => r.map((v) => v * k)),
+    );
   });
 
   it('sign-extends deltas at every width 1–32 and accumulates across blocks of different widths', () => {
@@ -131,7 +180,17 @@ describe('Polar PMD: data frames', () => {
     // Reference (0,0,0) then one sample per width with the most negative delta of that width.
     for (let w = 1; w <= 32; w++) {
       const min = -(2 ** (w - 1));
-      const frame = pmdCompressedFrame(2, 0n, 1, 2, [[0, 0, 0], [min, 0, -1 >= min ? -1 : 0]], [{ width: w, count: 1 }]);
+      const frame = pmdCompressedFrame(
+        2,
+        0n,
+        1,
+        2,
+        [
+          [0, 0, 0],
+          [min, 0, -1 >= min ? -1 : 0],
+        ],
+        [{ width: w, count: 1 }],
+      );
       const n = unpackDeltaFrame(frame, 10, 3, 2, out);
       assert.equal(n, 2);
       assert.deepEqual(Array.from(out.subarray(3, 6)), [min | 0, 0, -1 >= min ? -1 : 0], `width ${w}`);
@@ -141,7 +200,14 @@ describe('Polar PMD: data frames', () => {
   it('round-trips random compressed frames built from the documented rule (fast-check)', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.tuple(fc.integer({ min: -32768, max: 32767 }), fc.integer({ min: -32768, max: 32767 }), fc.integer({ min: -32768, max: 32767 })), { minLength: 1, maxLength: 60 }),
+        fc.array(
+          fc.tuple(
+            fc.integer({ min: -32768, max: 32767 }),
+            fc.integer({ min: -32768, max: 32767 }),
+            fc.integer({ min: -32768, max: 32767 }),
+          ),
+          { minLength: 1, maxLength: 60 },
+        ),
         fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 5 }),
         (rows, cuts) => {
           const samplesIn = rows.map((r) => [...r]);
@@ -158,7 +224,11 @@ describe('Polar PMD: data frames', () => {
           const d = driver.createDecoder(verity);
           const imu = samples(d.decode(PMD_DATA, frame, 0));
           assert.equal(imu.n, samplesIn.length);
-          close(imu.acc, samplesIn.map((r) => r.map((v) => v * MG)), 1e-5);
+          close(
+            imu.acc,
+            samplesIn.map((r) => r.map((v) => v * MG)),
+            1e-5,
+          );
         },
       ),
       { numRuns: 300, seed: 5 },
@@ -167,16 +237,43 @@ describe('Polar PMD: data frames', () => {
 
   it('decodes int8 and int24 raw ACC, raw float gyro, compressed gyro (int16 and float32 bits)', () => {
     const d = driver.createDecoder(verity);
-    close(samples(d.decode(PMD_DATA, pmdRawFrame(2, 1000n, 0, 1, [[-128, 127, -1]]), 0)).acc, [[-128 * MG, 127 * MG, -MG]]);
-    close(samples(d.decode(PMD_DATA, pmdRawFrame(2, 2000n, 2, 3, [[-8388608, 8388607, -2]]), 0)).acc, [[-8388608 * MG, 8388607 * MG, -2 * MG]]);
+    close(samples(d.decode(PMD_DATA, pmdRawFrame(2, 1000n, 0, 1, [[-128, 127, -1]]), 0)).acc, [
+      [-128 * MG, 127 * MG, -MG],
+    ]);
+    close(samples(d.decode(PMD_DATA, pmdRawFrame(2, 2000n, 2, 3, [[-8388608, 8388607, -2]]), 0)).acc, [
+      [-8388608 * MG, 8388607 * MG, -2 * MG],
+    ]);
     const gyroRaw = pmdRawFrame(5, 1000n, 1, 4, [[float32Bits(250.5), float32Bits(-0.25), float32Bits(0)]]);
     close(samples(d.decode(PMD_DATA, gyroRaw, 0)).gyro, [[250.5 * D2R, -0.25 * D2R, 0]]);
     d.decode(PMD_CONTROL_POINT, pmdResponse(2, 5, 0, pmdFactorParam(0.5)), 0);
-    const gyro0 = pmdCompressedFrame(5, 5000n, 0, 2, [[100, -100, 0], [101, -102, 4]], [{ width: 4, count: 1 }]);
-    close(samples(d.decode(PMD_DATA, gyro0, 0)).gyro, [[50 * D2R, -50 * D2R, 0], [50.5 * D2R, -51 * D2R, 2 * D2R]]);
+    const gyro0 = pmdCompressedFrame(
+      5,
+      5000n,
+      0,
+      2,
+      [
+        [100, -100, 0],
+        [101, -102, 4],
+      ],
+      [{ width: 4, count: 1 }],
+    );
+    close(samples(d.decode(PMD_DATA, gyro0, 0)).gyro, [
+      [50 * D2R, -50 * D2R, 0],
+      [50.5 * D2R, -51 * D2R, 2 * D2R],
+    ]);
     const a = float32Bits(12.5);
     const b = float32Bits(-3.75);
-    const gyro1 = pmdCompressedFrame(5, 6000n, 1, 4, [[a, b, 0], [a + 1, b - 1, 0]], [{ width: 2, count: 1 }]);
+    const gyro1 = pmdCompressedFrame(
+      5,
+      6000n,
+      1,
+      4,
+      [
+        [a, b, 0],
+        [a + 1, b - 1, 0],
+      ],
+      [{ width: 2, count: 1 }],
+    );
     const g = samples(d.decode(PMD_DATA, gyro1, 0)).gyro!;
     assert.equal(g[0], Math.fround(12.5 * 0.5 * D2R));
     assert.ok(Math.abs(g[3]! / D2R / 0.5 - 12.500001) < 1e-5, 'next float bit pattern');
@@ -214,7 +311,14 @@ describe('Polar PMD: sample times', () => {
   const rate = 52;
   const period = 1e9 / rate;
   const settings: StreamSettings = verity;
-  const frameAt = (tsNs: number, n: number) => pmdRawFrame(2, BigInt(Math.round(tsNs)), 1, 2, Array.from({ length: n }, () => [0, 0, 1000]));
+  const frameAt = (tsNs: number, n: number) =>
+    pmdRawFrame(
+      2,
+      BigInt(Math.round(tsNs)),
+      1,
+      2,
+      Array.from({ length: n }, () => [0, 0, 1000]),
+    );
 
   it('spaces later frames by (ts − prevTs)/n from the previous stamp, following the true rate', () => {
     const d = driver.createDecoder(settings);
@@ -281,12 +385,26 @@ describe('Polar PMD: malformed frames get coded reasons', () => {
     rejected(d().decode(PMD_DATA, pmdRawFrame(2, 1n, 1, 2, []), 0), 'TRUNCATED');
   });
   it('compressed: short reference, cut block header, block overrunning the frame, zero or > 32-bit width', () => {
-    const good = pmdCompressedFrame(2, 1n, 1, 2, [[0, 0, 0], [1, 1, 1], [2, 2, 2]], [{ width: 3, count: 2 }]);
+    const good = pmdCompressedFrame(
+      2,
+      1n,
+      1,
+      2,
+      [
+        [0, 0, 0],
+        [1, 1, 1],
+        [2, 2, 2],
+      ],
+      [{ width: 3, count: 2 }],
+    );
     rejected(d().decode(PMD_DATA, good.subarray(0, 14), 0), 'TRUNCATED');
     rejected(d().decode(PMD_DATA, good.subarray(0, 17), 0), 'TRUNCATED');
     rejected(d().decode(PMD_DATA, good.subarray(0, good.length - 1), 0), 'BAD_DELTA_BLOCK');
     rejected(d().decode(PMD_DATA, concatBytes(good.subarray(0, 16), [0, 2]), 0), 'BAD_DELTA_BLOCK');
-    rejected(d().decode(PMD_DATA, concatBytes(good.subarray(0, 16), [33, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 0), 'BAD_DELTA_BLOCK');
+    rejected(
+      d().decode(PMD_DATA, concatBytes(good.subarray(0, 16), [33, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), 0),
+      'BAD_DELTA_BLOCK',
+    );
   });
   it('non-finite float gyro, bad control-point data, unknown characteristic', () => {
     const nan = pmdRawFrame(5, 1n, 1, 4, [[0x7fc00000, 0, 0]]);

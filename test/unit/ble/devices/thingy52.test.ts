@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { THINGY_MOTION_CONFIG, THINGY_RAW, thingy52Driver as driver, thingyMotionConfig } from '../../../../gateway/sources/ble/devices/thingy52.ts';
+import {
+  THINGY_MOTION_CONFIG,
+  THINGY_RAW,
+  thingy52Driver as driver,
+  thingyMotionConfig,
+} from '../../../../gateway/sources/ble/devices/thingy52.ts';
 import { D2R, G, fromHex, thingyRaw } from './encoders.ts';
 import { bytesOf, close, rejected, samples } from './helpers.ts';
 
@@ -19,12 +24,17 @@ describe('Nordic Thingy:52 motion raw data', () => {
 
   it('decodes Q6.10 g, Q11.5 °/s, Q12.4 µT: raw z 00 04 = 1 g; signs', () => {
     const d = driver.createDecoder(driver.resolveSettings({ rateHz: 100, streams: ['acc', 'gyro', 'mag'] }));
-    const imu = samples(d.decode(THINGY_RAW, thingyRaw([0, -1024, 1024], [32, -64, -32768], [16, -160, 32767]), 0));
+    const imu = samples(
+      d.decode(THINGY_RAW, thingyRaw([0, -1024, 1024], [32, -64, -32768], [16, -160, 32767]), 0),
+    );
     close(imu.acc, [[0, -G, G]]);
     close(imu.gyro, [[1 * D2R, -2 * D2R, -1024 * D2R]]);
     close(imu.mag, [[1, -10, 32767 / 16]]);
     const d2 = driver.createDecoder(driver.resolveSettings({ rateHz: 100 }));
-    assert.equal(samples(d2.decode(THINGY_RAW, thingyRaw([0, 0, 1024], [0, 0, 0], [0, 0, 0]), 0)).mag, undefined);
+    assert.equal(
+      samples(d2.decode(THINGY_RAW, thingyRaw([0, 0, 1024], [0, 0, 0], [0, 0, 0]), 0)).mag,
+      undefined,
+    );
   });
 
   it('rejects wrong lengths', () => {

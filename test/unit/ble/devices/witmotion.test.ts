@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { GattStep } from '../../../../gateway/sources/ble/driver.ts';
-import { WIT_NOTIFY, WIT_SERVICE, WIT_WRITE, witmotionDriver as driver } from '../../../../gateway/sources/ble/devices/witmotion.ts';
+import {
+  WIT_NOTIFY,
+  WIT_SERVICE,
+  WIT_WRITE,
+  witmotionDriver as driver,
+} from '../../../../gateway/sources/ble/devices/witmotion.ts';
 import { normalizeUuid } from '../../../../gateway/sources/ble/driver.ts';
 import { D2R, G, concatBytes, fromHex, witPacket, witRegisterReply } from './encoders.ts';
 import { bytesOf, close, rejected, samples } from './helpers.ts';
 
-const writes = (steps: readonly GattStep[]) => steps.flatMap((s) => (s.op === 'write' ? [bytesOf(s.data)] : []));
+const writes = (steps: readonly GattStep[]) =>
+  steps.flatMap((s) => (s.op === 'write' ? [bytesOf(s.data)] : []));
 const settings = driver.resolveSettings({ rateHz: 100 });
 
 describe('WitMotion WT901BLE', () => {
@@ -20,13 +26,19 @@ describe('WitMotion WT901BLE', () => {
     const w = writes(driver.startSequence(settings));
     assert.deepEqual(w.slice(0, 2), [bytesOf(fromHex('FF AA 69 88 B5')), bytesOf(fromHex('FF AA 03 09 00'))]);
     assert.deepEqual(w[2], bytesOf(fromHex('FF AA 27 64 00')));
-    assert.ok(driver.startSequence(settings).every((s) => s.op === 'delay' || s.op === 'subscribe' || s.characteristic === WIT_WRITE));
+    assert.ok(
+      driver
+        .startSequence(settings)
+        .every((s) => s.op === 'delay' || s.op === 'subscribe' || s.characteristic === WIT_WRITE),
+    );
     assert.equal(driver.resolveSettings({ rateHz: 150 }).rateHz, 200);
   });
 
   it('decodes the constructed default packet: 55 61, az = 2048/32768 × 16 g = 1 g', () => {
     const d = driver.createDecoder(settings);
-    const imu = samples(d.decode(WIT_NOTIFY, concatBytes(fromHex('55 61 00 00 00 00 00 08'), new Uint8Array(12)), 0));
+    const imu = samples(
+      d.decode(WIT_NOTIFY, concatBytes(fromHex('55 61 00 00 00 00 00 08'), new Uint8Array(12)), 0),
+    );
     close(imu.acc, [[0, 0, G]]);
     close(imu.gyro, [[0, 0, 0]]);
     assert.equal(imu.deviceTimeNs, undefined);
@@ -73,7 +85,11 @@ describe('WitMotion WT901BLE', () => {
     assert.ok(r.ok);
     assert.equal(r.battery, 50);
     assert.equal(r.imu, undefined);
-    const mag = d.decode(WIT_NOTIFY, concatBytes(fromHex('55 71 3A 00 68 01 69 00 7A 00'), new Uint8Array(10)), 0);
+    const mag = d.decode(
+      WIT_NOTIFY,
+      concatBytes(fromHex('55 71 3A 00 68 01 69 00 7A 00'), new Uint8Array(10)),
+      0,
+    );
     assert.ok(mag.ok && mag.battery === undefined && mag.control?.kind === 'witmotion.register');
   });
 });
