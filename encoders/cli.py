@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train-default", help="train, evaluate and export the default model to models/default (about 5 minutes)")
     _common(p)
-    p.add_argument("--strategy", choices=STRATEGIES, default=None, help="default: the best strategy at 100%% labels in RESULTS.md")
+    p.add_argument("--strategy", choices=STRATEGIES, default=None, help="default: the best strategy at 100%% labels in encoders/results-raw.json (RESULTS.md)")
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--out", type=Path, default=REPO_ROOT / "models" / "default")
     p.add_argument("--recording", type=Path, default=DEFAULT_RECORDING)

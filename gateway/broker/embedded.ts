@@ -53,7 +53,10 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const port = typeof address === 'object' && address ? address.port : options.port;
   const host = options.host.includes(':') ? `[${options.host}]` : options.host;
   const connectHost = options.host === '0.0.0.0' ? '127.0.0.1' : options.host === '::' ? '[::1]' : host;
-  options.logger?.info({ component: 'mqtt-broker', host: options.host, port }, 'embedded MQTT broker (MQTT 3.1.1) listening');
+  options.logger?.info(
+    { component: 'mqtt-broker', host: options.host, port },
+    'embedded MQTT broker (MQTT 3.1.1) listening',
+  );
   let closed = false;
   return {
     url: `mqtt://${connectHost}:${port}`,

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema, type SchemaOptions } from '@sinclair/typebox';
+import { BleSection } from '../sources/ble/options.ts';
 
 /*
  * The one source of truth for configuration: the TypeScript type (`GatewayConfig`), the
@@ -314,6 +315,7 @@ export const GatewayConfigSchema = Type.Object(
     mqtt: MqttSection,
     ingest: IngestSection,
     http: HttpSection,
+    ble: BleSection,
     pipeline: PipelineSection,
     subjects: Type.Array(Subject, {
       default: [],
@@ -333,6 +335,7 @@ export type HttpConfig = GatewayConfig['http'];
 export type PipelineConfig = GatewayConfig['pipeline'];
 export type ModelConfig = GatewayConfig['model'];
 export type ReplayConfig = GatewayConfig['replay'];
+export type { BleConfig, BleDeviceConfig } from '../sources/ble/options.ts';
 
 export const GATEWAY_SCHEMA_ID = 'https://mujo-gateway.dev/schemas/gateway.schema.json';
 

@@ -13,7 +13,8 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 
-export const MOSQUITTO_BIN = process.env['MOSQUITTO_BIN'] ?? (existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto');
+export const MOSQUITTO_BIN =
+  process.env['MOSQUITTO_BIN'] ?? (existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto');
 
 export interface MosquittoOptions {
   /** Serve mqtts:// with certificates generated now, and require user/password. */
@@ -67,19 +68,54 @@ async function makeCertificates(dir: string): Promise<{ ca: string; cert: string
   const csr = join(dir, 'server.csr');
   const ext = join(dir, 'server.ext');
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  await run('openssl', ['req', '-x509', ...ec, '-keyout', caKey, '-out', ca, '-days', '2', '-subj', '/CN=mujo-test-ca']);
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    caKey,
+    '-out',
+    ca,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=mujo-test-ca',
+  ]);
   await run('openssl', ['req', ...ec, '-keyout', key, '-out', csr, '-subj', '/CN=localhost']);
   writeFileSync(ext, 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n');
-  await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca, '-CAkey', caKey, '-CAcreateserial', '-out', cert, '-days', '2', '-extfile', ext]);
+  await run('openssl', [
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    ca,
+    '-CAkey',
+    caKey,
+    '-CAcreateserial',
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-extfile',
+    ext,
+  ]);
   return { ca, cert, key };
 }
 
-async function waitListening(port: number, child: ChildProcess, logFile: string, timeoutMs = 5000): Promise<void> {
+async function waitListening(
+  port: number,
+  child: ChildProcess,
+  logFile: string,
+  timeoutMs = 5000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-      throw new Error(`mosquitto exited (${child.exitCode ?? child.signalCode}) before listening on ${port}:\n${log}`);
+      throw new Error(
+        `mosquitto exited (${child.exitCode ?? child.signalCode}) before listening on ${port}:\n${log}`,
+      );
     }
     const ok = await new Promise<boolean>((resolve) => {
       const s = netConnect(port, '127.0.0.1');
@@ -90,7 +126,8 @@ async function waitListening(port: number, child: ChildProcess, logFile: string,
       s.once('error', () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`mosquitto not listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`mosquitto not listening on 127.0.0.1:${port} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -113,13 +150,19 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     // Queue without limit for offline persistent sessions: tests count every message.
     'max_queued_messages 0',
   ];
-  if (options.persistence) lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 0');
+  if (options.persistence)
+    lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 0');
   else lines.push('persistence false');
   let caFile: string | undefined;
   if (options.tls) {
     const certs = await makeCertificates(dir);
     caFile = certs.ca;
-    lines.push(`cafile ${certs.ca}`, `certfile ${certs.cert}`, `keyfile ${certs.key}`, 'require_certificate false');
+    lines.push(
+      `cafile ${certs.ca}`,
+      `certfile ${certs.cert}`,
+      `keyfile ${certs.key}`,
+      'require_certificate false',
+    );
   }
   if (Object.keys(users).length > 0) {
     const passwordFile = join(dir, 'passwd');
@@ -139,7 +182,9 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   let child: ChildProcess | undefined;
   const exited = () => !child || child.exitCode !== null || child.signalCode !== null;
   const waitExit = (c: ChildProcess) =>
-    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((resolve) => c.once('exit', () => resolve()));
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => c.once('exit', () => resolve()));
 
   const broker: Mosquitto = {
     host: '127.0.0.1',
@@ -216,7 +261,13 @@ export async function observe(
   const messages: Received[] = [];
   const waiters: Array<() => void> = [];
   client.on('message', (topic, payload, packet) => {
-    messages.push({ topic, payload, retain: packet.retain, qos: packet.qos, properties: packet.properties as Record<string, unknown> | undefined });
+    messages.push({
+      topic,
+      payload,
+      retain: packet.retain,
+      qos: packet.qos,
+      properties: packet.properties as Record<string, unknown> | undefined,
+    });
     for (const w of [...waiters]) w();
   });
   if (filters.length > 0) await client.subscribeAsync(filters, { qos: 1 });
@@ -235,7 +286,11 @@ export async function observe(
         };
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(check), 1);
-          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${count} messages (have ${messages.filter(pred).length}; ${messages.length} total)`));
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${count} messages (have ${messages.filter(pred).length}; ${messages.length} total)`,
+            ),
+          );
         }, timeoutMs);
         waiters.push(check);
         check();

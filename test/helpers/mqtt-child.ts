@@ -107,7 +107,10 @@ async function main(): Promise<void> {
     reconnectPeriodMs: 200,
     ...(config.keepaliveS !== undefined ? { keepaliveS: config.keepaliveS } : {}),
     // Logs to stderr so stdout stays a clean event stream.
-    logger: createLogger({ level: process.env['MUJO_CHILD_LOG'] ?? 'warn' }).child({}, { level: process.env['MUJO_CHILD_LOG'] ?? 'warn' }),
+    logger: createLogger({ level: process.env['MUJO_CHILD_LOG'] ?? 'warn' }).child(
+      {},
+      { level: process.env['MUJO_CHILD_LOG'] ?? 'warn' },
+    ),
     registry: createMetricsRegistry({ defaultMetrics: false }),
   });
   await sink.start();
@@ -121,7 +124,8 @@ async function main(): Promise<void> {
     if (cmd === 'publish') {
       const from = Number(a);
       const count = Number(b);
-      for (let seq = from; seq < from + count; seq++) sink.publishActivity(activityEventFor(config.gatewayId, 's1', seq));
+      for (let seq = from; seq < from + count; seq++)
+        sink.publishActivity(activityEventFor(config.gatewayId, 's1', seq));
       // After the spill timer's tick, so stats show where the messages went.
       setImmediate(() => say({ event: 'published', to: from + count, ...sink.stats() }));
     } else if (cmd === 'stats') {

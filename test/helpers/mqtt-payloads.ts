@@ -1,4 +1,9 @@
-import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from '../../gateway/domain/events.ts';
+import {
+  PAYLOAD_VERSION,
+  type ActivityEvent,
+  type DeviceState,
+  type SubjectState,
+} from '../../gateway/domain/events.ts';
 
 /** A realistic activity event; `seq` makes each one identifiable at the receiver. */
 export function activityEventFor(gateway: string, subject: string, seq: number): ActivityEvent {

@@ -18,8 +18,22 @@ describe('embedded aedes broker (MQTT 3.1.1)', () => {
     assert.equal(broker.protocolVersion, 4);
     const spool = mkdtempSync(join(tmpdir(), 'mujo-embedded-'));
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const sink = new MqttSink({ url: broker.url, protocolVersion: broker.protocolVersion, gatewayId: 'demo', queue: { spoolDir: spool }, logger: silentLogger(), registry });
-    const ingest = new MqttImuIngest({ subscriber: sink, topics: sink.topics, subjectForDevice: () => 's1', maxSamplesPerMessage: 100, logger: silentLogger(), registry });
+    const sink = new MqttSink({
+      url: broker.url,
+      protocolVersion: broker.protocolVersion,
+      gatewayId: 'demo',
+      queue: { spoolDir: spool },
+      logger: silentLogger(),
+      registry,
+    });
+    const ingest = new MqttImuIngest({
+      subscriber: sink,
+      topics: sink.topics,
+      subjectForDevice: () => 's1',
+      maxSamplesPerMessage: 100,
+      logger: silentLogger(),
+      registry,
+    });
     const decoded: IngestedImu[] = [];
     ingest.samples$.subscribe((m) => decoded.push(m));
     ingest.start();
@@ -32,13 +46,25 @@ describe('embedded aedes broker (MQTT 3.1.1)', () => {
       sink.publishSubjectState(subjectStateFor('demo', 's1', 'squat'));
       assert.ok(await sink.waitIdle(5000));
       const events = await obs.waitFor((m) => m.topic.endsWith('/activity'), 10);
-      assert.deepEqual(events.map((m) => (JSON.parse(m.payload.toString()) as { seq: number }).seq), [...Array(10).keys()]);
+      assert.deepEqual(
+        events.map((m) => (JSON.parse(m.payload.toString()) as { seq: number }).seq),
+        [...Array(10).keys()],
+      );
 
-      await obs.client.publishAsync('mujo/demo/request/status', JSON.stringify({ correlationId: 'e-1' }), { qos: 1 });
+      await obs.client.publishAsync('mujo/demo/request/status', JSON.stringify({ correlationId: 'e-1' }), {
+        qos: 1,
+      });
       const [resp] = await obs.waitFor((m) => m.topic === 'mujo/demo/response/status');
-      assert.equal((JSON.parse(resp!.payload.toString()) as { correlationId: string; ok: boolean }).correlationId, 'e-1');
+      assert.equal(
+        (JSON.parse(resp!.payload.toString()) as { correlationId: string; ok: boolean }).correlationId,
+        'e-1',
+      );
 
-      await obs.client.publishAsync('mujo/demo/ingest/w1/imu', encodeImuBinary({ values: new Float32Array(12).fill(1), t0Ns: 5n, rateHz: 50, encoding: 'float32' }), { qos: 1 });
+      await obs.client.publishAsync(
+        'mujo/demo/ingest/w1/imu',
+        encodeImuBinary({ values: new Float32Array(12).fill(1), t0Ns: 5n, rateHz: 50, encoding: 'float32' }),
+        { qos: 1 },
+      );
       for (let i = 0; i < 100 && decoded.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(decoded.length, 1);
       assert.equal(decoded[0]!.chunk.tNs.length, 2);

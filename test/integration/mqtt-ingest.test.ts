@@ -30,7 +30,8 @@ describe('IMU ingest over real mosquitto', () => {
       { level: 'info' },
       new Writable({
         write(chunk: Buffer, _e, cb) {
-          for (const l of chunk.toString().split('\n').filter(Boolean)) logLines.push(JSON.parse(l) as Record<string, unknown>);
+          for (const l of chunk.toString().split('\n').filter(Boolean))
+            logLines.push(JSON.parse(l) as Record<string, unknown>);
           cb();
         },
       }),
@@ -106,7 +107,10 @@ describe('IMU ingest over real mosquitto', () => {
     assert.equal(m.chunk.subjectId, 's1');
     assert.equal(m.chunk.placement, 'wrist');
     // t0 as a string keeps 64 bits; the chunk's float64 times resolve 256 ns at this magnitude.
-    assert.deepEqual([...m.chunk.tNs], [0n, 20_000_000n, 40_000_000n].map((d) => Number(1717000000123456789n + d)));
+    assert.deepEqual(
+      [...m.chunk.tNs],
+      [0n, 20_000_000n, 40_000_000n].map((d) => Number(1717000000123456789n + d)),
+    );
     assert.ok(Math.abs(m.chunk.values[2]! - G) < 1e-5, 'az of 1 g is 9.80665 m/s²');
     assert.ok(Math.abs(m.chunk.values[6]! - 0.1 * G) < 1e-5);
     assert.ok(Math.abs(m.chunk.values[5]! - Math.PI / 2) < 1e-6, '90 °/s is π/2 rad/s');
@@ -117,10 +121,19 @@ describe('IMU ingest over real mosquitto', () => {
     const before = received.length;
     const n = 50;
     const values = new Float32Array(n * 6);
-    for (let i = 0; i < n; i++) values.set([Math.sin(i / 5), Math.cos(i / 5), G, 0.5 * Math.sin(i / 3), -0.25, 1.5], i * 6);
+    for (let i = 0; i < n; i++)
+      values.set([Math.sin(i / 5), Math.cos(i / 5), G, 0.5 * Math.sin(i / 3), -0.25, 1.5], i * 6);
     const t0 = 42_000_000_000n;
-    await phone.publishAsync('mujo/gw-i/ingest/watch1/imu', encodeImuBinary({ values, t0Ns: t0, rateHz: 50, encoding: 'int16', placement: 'wrist', seq: 1 }), { qos: 1 });
-    await phone.publishAsync('mujo/gw-i/ingest/watch1/imu', encodeImuBinary({ values, t0Ns: t0 + 1_000_000_000n, rateHz: 50, encoding: 'float32', seq: 2 }), { qos: 1 });
+    await phone.publishAsync(
+      'mujo/gw-i/ingest/watch1/imu',
+      encodeImuBinary({ values, t0Ns: t0, rateHz: 50, encoding: 'int16', placement: 'wrist', seq: 1 }),
+      { qos: 1 },
+    );
+    await phone.publishAsync(
+      'mujo/gw-i/ingest/watch1/imu',
+      encodeImuBinary({ values, t0Ns: t0 + 1_000_000_000n, rateHz: 50, encoding: 'float32', seq: 2 }),
+      { qos: 1 },
+    );
     await waitReceived(before + 2);
     const [q, f] = [received[before]!, received[before + 1]!];
     assert.equal(q.format, 'binary');
@@ -129,8 +142,11 @@ describe('IMU ingest over real mosquitto', () => {
     assert.equal(q.chunk.tNs[49], 42e9 + 49 * 20e6);
     assert.equal(q.chunk.placement, 'wrist');
     for (let i = 0; i < values.length; i++) {
-      const tol = i % 6 < 3 ? (16 * G) / 32767 : ((2000 * Math.PI) / 180) / 32767;
-      assert.ok(Math.abs(q.chunk.values[i]! - values[i]!) <= tol / 2 + 1e-6, `int16 value ${i} within half an LSB`);
+      const tol = i % 6 < 3 ? (16 * G) / 32767 : (2000 * Math.PI) / 180 / 32767;
+      assert.ok(
+        Math.abs(q.chunk.values[i]! - values[i]!) <= tol / 2 + 1e-6,
+        `int16 value ${i} within half an LSB`,
+      );
     }
     assert.deepEqual(f.chunk.values, values, 'float32 is exact');
     assert.equal(f.chunk.tNs[0], 43e9);
@@ -142,21 +158,66 @@ describe('IMU ingest over real mosquitto', () => {
       ['phone1', 'not json at all'],
       ['phone1', '{"v":1,"acc":[[0,0,1]]'],
       ['phone1', JSON.stringify({ v: 1, rateHz: 50, acc: [[0, 0, 1]], gyro: [[0, 0]] })],
-      ['phone1', JSON.stringify({ v: 1, rateHz: 50, acc: [[0, 0, 1], [0, 0, 1]], gyro: [[0, 0, 0]] })],
-      ['phone1', JSON.stringify({ v: 1, tMs: [0, 0], acc: [[0, 0, 1], [0, 0, 1]], gyro: [[0, 0, 0], [0, 0, 0]] })],
+      [
+        'phone1',
+        JSON.stringify({
+          v: 1,
+          rateHz: 50,
+          acc: [
+            [0, 0, 1],
+            [0, 0, 1],
+          ],
+          gyro: [[0, 0, 0]],
+        }),
+      ],
+      [
+        'phone1',
+        JSON.stringify({
+          v: 1,
+          tMs: [0, 0],
+          acc: [
+            [0, 0, 1],
+            [0, 0, 1],
+          ],
+          gyro: [
+            [0, 0, 0],
+            [0, 0, 0],
+          ],
+        }),
+      ],
       ['phone1', Buffer.from('MJI1 too short')],
       ['phone1', Buffer.alloc(0)],
-      ['phone1', Buffer.concat([encodeImuBinary({ values: new Float32Array(6), t0Ns: 1n, rateHz: 50, encoding: 'float32' }), Buffer.from([0])])],
+      [
+        'phone1',
+        Buffer.concat([
+          encodeImuBinary({ values: new Float32Array(6), t0Ns: 1n, rateHz: 50, encoding: 'float32' }),
+          Buffer.from([0]),
+        ]),
+      ],
     ];
     const before = received.length;
-    for (const [device, payload] of bad) await phone.publishAsync(`mujo/gw-i/ingest/${device}/imu`, payload, { qos: 1 });
+    for (const [device, payload] of bad)
+      await phone.publishAsync(`mujo/gw-i/ingest/${device}/imu`, payload, { qos: 1 });
     // A good message after the bad ones proves the ingest is alive, and fixes the ordering point.
-    await phone.publishAsync('mujo/gw-i/ingest/phone1/imu', JSON.stringify({ v: 1, rateHz: 100, acc: [[0, 0, 9.8]], gyro: [[0, 0, 0]] }), { qos: 1 });
+    await phone.publishAsync(
+      'mujo/gw-i/ingest/phone1/imu',
+      JSON.stringify({ v: 1, rateHz: 100, acc: [[0, 0, 9.8]], gyro: [[0, 0, 0]] }),
+      { qos: 1 },
+    );
     await waitReceived(before + 1);
     assert.equal(received.length, before + 1, 'only the good message came through');
     assert.equal(received[before]!.clock, 'gateway', 'no t0: stamped on arrival');
     const text = await metric('mujo_ingest_rejected_total');
-    for (const reason of ['unknown_format', 'json_syntax', 'json_schema', 'length_mismatch', 'time_not_ascending', 'binary_header', 'empty', 'binary_length']) {
+    for (const reason of [
+      'unknown_format',
+      'json_syntax',
+      'json_schema',
+      'length_mismatch',
+      'time_not_ascending',
+      'binary_header',
+      'empty',
+      'binary_length',
+    ]) {
       assert.match(text, new RegExp(`reason="${reason}"} 1\\b`), `${reason} counted once`);
     }
     const logged = logLines.filter((l) => l['code'] === 'INGEST_REJECTED' && l['device'] === 'phone1');
@@ -169,8 +230,14 @@ describe('IMU ingest over real mosquitto', () => {
     for (let i = 0; i < 3; i++) await phone.publishAsync('mujo/gw-i/ingest/stranger/imu', msg, { qos: 1 });
     await waitReceived(before + 3);
     assert.equal(received[before]!.chunk.subjectId, undefined);
-    assert.equal(logLines.filter((l) => l['code'] === 'INGEST_UNKNOWN_DEVICE' && l['device'] === 'stranger').length, 1);
+    assert.equal(
+      logLines.filter((l) => l['code'] === 'INGEST_UNKNOWN_DEVICE' && l['device'] === 'stranger').length,
+      1,
+    );
     assert.match(await metric('mujo_ingest_unknown_devices_total'), /mujo_ingest_unknown_devices_total 1\b/);
-    assert.match(await metric('mujo_ingest_unassigned_messages_total'), /mujo_ingest_unassigned_messages_total 3\b/);
+    assert.match(
+      await metric('mujo_ingest_unassigned_messages_total'),
+      /mujo_ingest_unassigned_messages_total 3\b/,
+    );
   });
 });

@@ -14,7 +14,11 @@ import { GatewayError } from '../../gateway/observability/errors.ts';
 import { MqttSink, type RepsEvent } from '../../gateway/sinks/mqtt/index.ts';
 import { observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { spawnChild } from '../helpers/mqtt-child.ts';
-import { activityEventFor as activityEvent, deviceStateFor as deviceState, subjectStateFor as subjectState } from '../helpers/mqtt-payloads.ts';
+import {
+  activityEventFor as activityEvent,
+  deviceStateFor as deviceState,
+  subjectStateFor as subjectState,
+} from '../helpers/mqtt-payloads.ts';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 const ajv = addFormats(new Ajv({ allErrors: true, strict: false }));
@@ -30,7 +34,10 @@ function schema(name: string): ValidateFunction {
 }
 function assertValid(validate: ValidateFunction, payload: Buffer, what: string): unknown {
   const value: unknown = JSON.parse(payload.toString('utf8'));
-  assert.ok(validate(value), `${what} does not match its schema: ${ajv.errorsText(validate.errors)}\n${payload.toString('utf8')}`);
+  assert.ok(
+    validate(value),
+    `${what} does not match its schema: ${ajv.errorsText(validate.errors)}\n${payload.toString('utf8')}`,
+  );
   return value;
 }
 
@@ -66,11 +73,23 @@ describe('MQTT sink against real mosquitto', () => {
     try {
       await gw.start();
       await gw.waitConnected(5000);
-      gw.setStatus({ model: { name: 'mujo-utd', version: '1.0.0' }, encoders: [{ name: 'imu', modality: 'imu', provider: 'cpu' }] });
+      gw.setStatus({
+        model: { name: 'mujo-utd', version: '1.0.0' },
+        encoders: [{ name: 'imu', modality: 'imu', provider: 'cpu' }],
+      });
       for (let seq = 0; seq < 5; seq++) gw.publishActivity(activityEvent('gw-a', 's1', seq));
       gw.publishSubjectState(subjectState('gw-a', 's1', 'squat'));
       gw.publishDeviceState(deviceState('gw-a', 'wrist1', 80));
-      const reps: RepsEvent = { v: 1, gateway: 'gw-a', subject: 's1', activity: 'squat', count: 4, time: new Date().toISOString(), timeNs: Date.now() * 1e6, seq: 7 };
+      const reps: RepsEvent = {
+        v: 1,
+        gateway: 'gw-a',
+        subject: 's1',
+        activity: 'squat',
+        count: 4,
+        time: new Date().toISOString(),
+        timeNs: Date.now() * 1e6,
+        seq: 7,
+      };
       gw.publishReps(reps);
       assert.equal(await gw.waitIdle(5000), true);
 
@@ -92,8 +111,13 @@ describe('MQTT sink against real mosquitto', () => {
       assertValid(schema('mqtt-device-state'), device!.payload, 'device state');
       const [rep] = await obs.waitFor((m) => m.topic === 'mujo/gw-a/subjects/s1/reps');
       assertValid(schema('mqtt-reps'), rep!.payload, 'reps');
-      const statuses = await obs.waitFor((m) => m.topic === 'mujo/gw-a/status' && m.payload.includes('mujo-utd'));
-      const status = assertValid(schema('mqtt-status'), statuses[0]!.payload, 'status') as { encoders: Array<{ provider: string }>; model: { version: string } };
+      const statuses = await obs.waitFor(
+        (m) => m.topic === 'mujo/gw-a/status' && m.payload.includes('mujo-utd'),
+      );
+      const status = assertValid(schema('mqtt-status'), statuses[0]!.payload, 'status') as {
+        encoders: Array<{ provider: string }>;
+        model: { version: string };
+      };
       assert.equal(status.encoders[0]!.provider, 'cpu');
       assert.equal(status.model.version, '1.0.0');
 
@@ -123,8 +147,15 @@ describe('MQTT sink against real mosquitto', () => {
     try {
       const got = await late.waitFor((m) => m.retain, 4);
       const byTopic = new Map(got.map((m) => [m.topic, m]));
-      assert.equal((JSON.parse(byTopic.get('mujo/gw-b/subjects/s1/state')!.payload.toString()) as SubjectState).activity, 'squat');
-      assert.equal((JSON.parse(byTopic.get('mujo/gw-b/devices/wrist1/state')!.payload.toString()) as DeviceState).battery, 79);
+      assert.equal(
+        (JSON.parse(byTopic.get('mujo/gw-b/subjects/s1/state')!.payload.toString()) as SubjectState).activity,
+        'squat',
+      );
+      assert.equal(
+        (JSON.parse(byTopic.get('mujo/gw-b/devices/wrist1/state')!.payload.toString()) as DeviceState)
+          .battery,
+        79,
+      );
       assert.equal(byTopic.get('mujo/gw-b/availability')!.payload.toString(), 'offline');
       const status = JSON.parse(byTopic.get('mujo/gw-b/status')!.payload.toString()) as { state: string };
       assert.equal(status.state, 'offline');
@@ -146,7 +177,8 @@ describe('MQTT sink against real mosquitto', () => {
     const obs = await observe(broker.url, ['mujo/gw-c/response/#', 'replies/#']);
     const validate = schema('mqtt-response');
     try {
-      const ask = async (action: string, body: string) => obs.client.publishAsync(`mujo/gw-c/request/${action}`, body, { qos: 1 });
+      const ask = async (action: string, body: string) =>
+        obs.client.publishAsync(`mujo/gw-c/request/${action}`, body, { qos: 1 });
       await ask('reload_model', JSON.stringify({ correlationId: 'r-1', path: 'models/x' }));
       await ask('reload_model', JSON.stringify({ correlationId: 'r-2', path: 'missing' }));
       await ask('status', JSON.stringify({ correlationId: 'r-3' }));
@@ -160,7 +192,10 @@ describe('MQTT sink against real mosquitto', () => {
         byId.set(r['correlationId'] as string | null, r);
       }
       assert.deepEqual(byId.get('r-1')!['result'], { reloaded: true, path: 'models/x' });
-      assert.deepEqual(byId.get('r-2')!['error'], { code: 'MODEL_NOT_FOUND', message: 'no model at missing' });
+      assert.deepEqual(byId.get('r-2')!['error'], {
+        code: 'MODEL_NOT_FOUND',
+        message: 'no model at missing',
+      });
       const status = byId.get('r-3')!['result'] as { status: unknown };
       assertValid(schema('mqtt-status'), Buffer.from(JSON.stringify(status.status)), 'status result');
       assert.equal((byId.get('r-4')!['error'] as { code: string }).code, 'MQTT_UNKNOWN_ACTION');
@@ -173,7 +208,10 @@ describe('MQTT sink against real mosquitto', () => {
         properties: { responseTopic: 'replies/me', correlationData: Buffer.from('v5-corr') },
       });
       const [reply] = await obs.waitFor((m) => m.topic === 'replies/me');
-      const r = assertValid(validate, reply!.payload, 'v5 response') as { correlationId: string; ok: boolean };
+      const r = assertValid(validate, reply!.payload, 'v5 response') as {
+        correlationId: string;
+        ok: boolean;
+      };
       assert.equal(r.correlationId, 'v5-corr');
       assert.equal(r.ok, true);
       assert.deepEqual(reply!.properties?.['correlationData'], Buffer.from('v5-corr'));
@@ -185,7 +223,12 @@ describe('MQTT sink against real mosquitto', () => {
 
   it('last will: availability turns offline when the gateway process is killed', async () => {
     const obs = await observe(broker.url, ['mujo/gw-kill/availability']);
-    const child = await spawnChild({ url: broker.url, gatewayId: 'gw-kill', spoolDir: join(spoolRoot, 'gw-kill'), keepaliveS: 5 });
+    const child = await spawnChild({
+      url: broker.url,
+      gatewayId: 'gw-kill',
+      spoolDir: join(spoolRoot, 'gw-kill'),
+      keepaliveS: 5,
+    });
     try {
       await obs.waitFor((m) => m.payload.toString() === 'online');
       child.kill9();

@@ -21,7 +21,10 @@ function capturingLogger(): { logger: Logger; lines: () => Array<Record<string, 
       cb();
     },
   });
-  return { logger: pino({ level: 'info' }, stream), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    logger: pino({ level: 'info' }, stream),
+    lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 const seqOf = (payload: Buffer) => (JSON.parse(payload.toString('utf8')) as { seq: number }).seq;
@@ -41,7 +44,13 @@ describe('MQTT disk spool (real mosquitto)', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  function makeSink(gatewayId: string, spoolDir: string, queue: Partial<MqttSinkOptions['queue']>, logger: Logger, registry = createMetricsRegistry({ defaultMetrics: false })) {
+  function makeSink(
+    gatewayId: string,
+    spoolDir: string,
+    queue: Partial<MqttSinkOptions['queue']>,
+    logger: Logger,
+    registry = createMetricsRegistry({ defaultMetrics: false }),
+  ) {
     return new MqttSink({
       url: broker.url,
       gatewayId,
@@ -66,7 +75,13 @@ describe('MQTT disk spool (real mosquitto)', () => {
     await broker.stop();
     const spoolDir = join(root, 'cap');
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const sink = makeSink('gw-cap', spoolDir, { memoryMessages: 50, spillAfterMs: 600000, segmentBytes: 16384 }, pino({ level: 'silent' }), registry);
+    const sink = makeSink(
+      'gw-cap',
+      spoolDir,
+      { memoryMessages: 50, spillAfterMs: 600000, segmentBytes: 16384 },
+      pino({ level: 'silent' }),
+      registry,
+    );
     await sink.start();
     for (let seq = 0; seq < 400; seq++) sink.publishActivity(activityEventFor('gw-cap', 's1', seq));
     const s = sink.stats();
@@ -74,13 +89,23 @@ describe('MQTT disk spool (real mosquitto)', () => {
     assert.ok(s.inMemory <= 50, `at most memoryMessages in memory (${s.inMemory})`);
     assert.ok(s.spoolSegments > 1 && s.spoolBytes > 0, 'the rest is in spool segments on disk');
     assert.ok(readdirSync(spoolDir).filter((f) => f.endsWith('.spool')).length > 1);
-    assert.match(await registry.getSingleMetricAsString('mujo_mqtt_queue_messages'), /mujo_mqtt_queue_messages 400/);
+    assert.match(
+      await registry.getSingleMetricAsString('mujo_mqtt_queue_messages'),
+      /mujo_mqtt_queue_messages 400/,
+    );
     await broker.start();
     try {
       assert.ok(await sink.waitIdle(15000));
       const got = await obs.waitFor(() => true, 400);
-      assert.deepEqual(got.map((m) => seqOf(m.payload)), range(0, 400));
-      assert.deepEqual(readdirSync(spoolDir).filter((f) => f.endsWith('.spool')), [], 'delivered segments are deleted');
+      assert.deepEqual(
+        got.map((m) => seqOf(m.payload)),
+        range(0, 400),
+      );
+      assert.deepEqual(
+        readdirSync(spoolDir).filter((f) => f.endsWith('.spool')),
+        [],
+        'delivered segments are deleted',
+      );
     } finally {
       await obs.close();
       await sink.stop();
@@ -91,7 +116,13 @@ describe('MQTT disk spool (real mosquitto)', () => {
     const obs = await watch('gw-r');
     await broker.stop();
     const spoolDir = join(root, 'restart');
-    const first = await spawnChild({ url: broker.url, gatewayId: 'gw-r', spoolDir, spillAfterMs: 100, segmentBytes: 8192 });
+    const first = await spawnChild({
+      url: broker.url,
+      gatewayId: 'gw-r',
+      spoolDir,
+      spillAfterMs: 100,
+      segmentBytes: 8192,
+    });
     first.send('publish 0 300');
     await first.waitFor((e) => e.event === 'published');
     await new Promise((r) => setTimeout(r, 300)); // past spillAfterMs: write-through to disk
@@ -110,7 +141,10 @@ describe('MQTT disk spool (real mosquitto)', () => {
       await second.waitFor((e) => e.event === 'connected');
       second.send('publish 300 20');
       const got = await obs.waitFor(() => true, 320);
-      assert.deepEqual(got.map((m) => seqOf(m.payload)), range(0, 320));
+      assert.deepEqual(
+        got.map((m) => seqOf(m.payload)),
+        range(0, 320),
+      );
       second.send('stop');
       const stopped = await second.waitFor((e) => e.event === 'stopped');
       assert.equal(stopped['queued'], 0);
@@ -124,18 +158,25 @@ describe('MQTT disk spool (real mosquitto)', () => {
     const obs = await watch('gw-x');
     await broker.stop();
     const spoolDir = join(root, 'corrupt');
-    const a = makeSink('gw-x', spoolDir, { memoryMessages: 10, spillAfterMs: 0, segmentBytes: 4096 }, pino({ level: 'silent' }));
+    const a = makeSink(
+      'gw-x',
+      spoolDir,
+      { memoryMessages: 10, spillAfterMs: 0, segmentBytes: 4096 },
+      pino({ level: 'silent' }),
+    );
     await a.start();
     for (let seq = 0; seq < 200; seq++) a.publishActivity(activityEventFor('gw-x', 's1', seq));
     await a.stop();
-    const segments = readdirSync(spoolDir).filter((f) => f.endsWith('.spool')).sort();
+    const segments = readdirSync(spoolDir)
+      .filter((f) => f.endsWith('.spool'))
+      .sort();
     assert.ok(segments.length >= 5, `several segments (${segments.length})`);
     // Corrupt the third record of the middle segment: it and everything after it in that file are lost.
     const victim = join(spoolDir, segments[Math.floor(segments.length / 2)]!);
     const buf = readFileSync(victim);
     const seqsInVictim: number[] = [];
     const offsets: number[] = [];
-    for (let o = 8; o < buf.length; ) {
+    for (let o = 8; o < buf.length;) {
       const r = decodeRecord(buf, o);
       assert.ok(r.ok);
       seqsInVictim.push(seqOf(r.record.payload));
@@ -160,8 +201,14 @@ describe('MQTT disk spool (real mosquitto)', () => {
       const expected = range(0, 200).filter((s) => !lost.has(s));
       const got = await obs.waitFor(() => true, expected.length);
       await new Promise((r) => setTimeout(r, 200));
-      assert.deepEqual(obs.messages.map((m) => seqOf(m.payload)), expected);
-      assert.match(await registry.getSingleMetricAsString('mujo_mqtt_spool_corrupt_total'), /reason="bad_crc"} 1/);
+      assert.deepEqual(
+        obs.messages.map((m) => seqOf(m.payload)),
+        expected,
+      );
+      assert.match(
+        await registry.getSingleMetricAsString('mujo_mqtt_spool_corrupt_total'),
+        /reason="bad_crc"} 1/,
+      );
       assert.equal(got.length, expected.length);
     } finally {
       await obs.close();
@@ -175,7 +222,13 @@ describe('MQTT disk spool (real mosquitto)', () => {
     const spoolDir = join(root, 'evict');
     const { logger, lines } = capturingLogger();
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const sink = makeSink('gw-e', spoolDir, { memoryMessages: 10, spillAfterMs: 0, maxSpoolBytes: 64 * 1024, segmentBytes: 8192 }, logger, registry);
+    const sink = makeSink(
+      'gw-e',
+      spoolDir,
+      { memoryMessages: 10, spillAfterMs: 0, maxSpoolBytes: 64 * 1024, segmentBytes: 8192 },
+      logger,
+      registry,
+    );
     await sink.start();
     for (let seq = 0; seq < 1000; seq++) {
       sink.publishActivity(activityEventFor('gw-e', 's1', seq));
@@ -189,13 +242,21 @@ describe('MQTT disk spool (real mosquitto)', () => {
     assert.equal(sink.stats().queued, 1000 - evicted);
     const logged = lines().filter((l) => l['code'] === 'MQTT_SPOOL_EVICTED');
     assert.ok(logged.length > 0);
-    assert.equal(logged.reduce((n, l) => n + (l['messages'] as number), 0), evicted, 'every evicted message is in the logs');
+    assert.equal(
+      logged.reduce((n, l) => n + (l['messages'] as number), 0),
+      evicted,
+      'every evicted message is in the logs',
+    );
 
     await broker.start();
     try {
       assert.ok(await sink.waitIdle(15000));
       const got = await obs.waitFor(() => true, 1000 - evicted);
-      assert.deepEqual(got.map((m) => seqOf(m.payload)), range(evicted, 1000), 'the oldest were dropped, the rest arrive in order');
+      assert.deepEqual(
+        got.map((m) => seqOf(m.payload)),
+        range(evicted, 1000),
+        'the oldest were dropped, the rest arrive in order',
+      );
     } finally {
       await obs.close();
       await sink.stop();

@@ -32,7 +32,11 @@ function readPem(key: string, path: string | undefined): Buffer | undefined {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new GatewayError('MQTT_TLS_FILE', `mqtt.tls.${key}: cannot read ${path}: ${(err as Error).message}`, { cause: err });
+    throw new GatewayError(
+      'MQTT_TLS_FILE',
+      `mqtt.tls.${key}: cannot read ${path}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -75,7 +79,10 @@ export function buildClientOptions(o: MqttConnectionOptions): IClientOptions {
   if (cert) options.cert = cert;
   if (key) options.key = key;
   if ((cert === undefined) !== (key === undefined)) {
-    throw new GatewayError('MQTT_TLS_CONFIG', 'mqtt.tls: cert and key must be given together (client certificate authentication)');
+    throw new GatewayError(
+      'MQTT_TLS_CONFIG',
+      'mqtt.tls: cert and key must be given together (client certificate authentication)',
+    );
   }
   return options;
 }

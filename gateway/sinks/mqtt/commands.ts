@@ -48,7 +48,10 @@ export class CommandRouter {
 
   register(action: string, handler: CommandHandler): void {
     if (!ACTION_RE.test(action)) {
-      throw new GatewayError('MQTT_BAD_ACTION', `command action ${JSON.stringify(action)}: expected lower-case snake_case (${ACTION_RE.source})`);
+      throw new GatewayError(
+        'MQTT_BAD_ACTION',
+        `command action ${JSON.stringify(action)}: expected lower-case snake_case (${ACTION_RE.source})`,
+      );
     }
     this.handlers.set(action, handler);
   }
@@ -65,7 +68,11 @@ export class CommandRouter {
    * `payload` is the request body; `fallbackCorrelationId` is MQTT v5 correlation data,
    * used when the body names none.
    */
-  async handle(action: string, payload: Buffer, fallbackCorrelationId: string | null = null): Promise<CommandResponse> {
+  async handle(
+    action: string,
+    payload: Buffer,
+    fallbackCorrelationId: string | null = null,
+  ): Promise<CommandResponse> {
     let correlationId = fallbackCorrelationId;
     const fail = (code: string, message: string): CommandResponse => ({
       v: PAYLOAD_VERSION,
@@ -85,12 +92,18 @@ export class CommandRouter {
         return fail('MQTT_BAD_REQUEST', `request body is not JSON: ${errorMessage(err)}`);
       }
       if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-        return fail('MQTT_BAD_REQUEST', 'request body must be a JSON object ({"correlationId": "...", ...arguments})');
+        return fail(
+          'MQTT_BAD_REQUEST',
+          'request body must be a JSON object ({"correlationId": "...", ...arguments})',
+        );
       }
       const { correlationId: cid, ...rest } = parsed as Record<string, unknown>;
       if (cid !== undefined) {
         if (typeof cid !== 'string' || cid.length === 0 || cid.length > MAX_CORRELATION_ID) {
-          return fail('MQTT_BAD_REQUEST', `correlationId must be a string of 1..${MAX_CORRELATION_ID} characters`);
+          return fail(
+            'MQTT_BAD_REQUEST',
+            `correlationId must be a string of 1..${MAX_CORRELATION_ID} characters`,
+          );
         }
         correlationId = cid;
       }
@@ -98,18 +111,37 @@ export class CommandRouter {
     }
     const handler = this.handlers.get(action);
     if (!handler) {
-      return fail('MQTT_UNKNOWN_ACTION', `unknown action ${JSON.stringify(action)}; known: ${this.actions().join(', ') || '(none)'}`);
+      return fail(
+        'MQTT_UNKNOWN_ACTION',
+        `unknown action ${JSON.stringify(action)}; known: ${this.actions().join(', ') || '(none)'}`,
+      );
     }
     let timer: NodeJS.Timeout | undefined;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
-          () => reject(new GatewayError('MQTT_COMMAND_TIMEOUT', `action ${action} did not answer within ${this.timeoutMs} ms`)),
+          () =>
+            reject(
+              new GatewayError(
+                'MQTT_COMMAND_TIMEOUT',
+                `action ${action} did not answer within ${this.timeoutMs} ms`,
+              ),
+            ),
           this.timeoutMs,
         );
       });
-      const result = await Promise.race([Promise.resolve().then(() => handler(args, { action, correlationId })), timeout]);
-      return { v: PAYLOAD_VERSION, gateway: this.gateway, action, correlationId, ok: true, result: result === undefined ? null : result };
+      const result = await Promise.race([
+        Promise.resolve().then(() => handler(args, { action, correlationId })),
+        timeout,
+      ]);
+      return {
+        v: PAYLOAD_VERSION,
+        gateway: this.gateway,
+        action,
+        correlationId,
+        ok: true,
+        result: result === undefined ? null : result,
+      };
     } catch (err) {
       const code = errorCode(err);
       return fail(code === 'UNKNOWN' ? 'MQTT_COMMAND_FAILED' : code, errorMessage(err));

@@ -4,13 +4,23 @@ import { Counter, Gauge, type Registry } from 'prom-client';
  * prom-client refuses a second metric of the same name on one registry; components that
  * can be built twice against one registry (a restarted sink, tests) share the first.
  */
-export function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+export function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+): Counter<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<L>;
   return new Counter<L>({ name, help, labelNames, registers: [registry] });
 }
 
-export function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+export function gauge<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+): Gauge<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Gauge<L>;
   return new Gauge<L>({ name, help, labelNames, registers: [registry] });
@@ -31,16 +41,56 @@ export class MqttMetrics {
   readonly commands: Counter<'action' | 'outcome'>;
 
   constructor(registry: Registry) {
-    this.published = counter(registry, 'mujo_mqtt_messages_published_total', 'Messages the broker acknowledged (QoS 1/2) or that were written (QoS 0), by kind.', ['kind']);
-    this.queued = gauge(registry, 'mujo_mqtt_queue_messages', 'Outgoing messages not yet acknowledged (memory + disk spool).');
-    this.queuedInMemory = gauge(registry, 'mujo_mqtt_queue_memory_messages', 'Outgoing messages held only in memory.');
-    this.spoolBytes = gauge(registry, 'mujo_mqtt_spool_bytes', 'Bytes of the disk spool (all segment files).');
-    this.evicted = counter(registry, 'mujo_mqtt_evicted_total', 'Messages dropped, oldest first, because the disk spool reached its size limit.');
-    this.coalesced = counter(registry, 'mujo_mqtt_coalesced_total', 'Retained state messages not sent because a newer one for the same topic was queued.');
-    this.spoolCorrupt = counter(registry, 'mujo_mqtt_spool_corrupt_total', 'Spool segments (or their tails) skipped because they failed their checks, by reason.', ['reason']);
-    this.publishErrors = counter(registry, 'mujo_mqtt_publish_errors_total', 'Publishes that failed, by reason (rejected messages are dropped; connection losses are retried).', ['reason']);
+    this.published = counter(
+      registry,
+      'mujo_mqtt_messages_published_total',
+      'Messages the broker acknowledged (QoS 1/2) or that were written (QoS 0), by kind.',
+      ['kind'],
+    );
+    this.queued = gauge(
+      registry,
+      'mujo_mqtt_queue_messages',
+      'Outgoing messages not yet acknowledged (memory + disk spool).',
+    );
+    this.queuedInMemory = gauge(
+      registry,
+      'mujo_mqtt_queue_memory_messages',
+      'Outgoing messages held only in memory.',
+    );
+    this.spoolBytes = gauge(
+      registry,
+      'mujo_mqtt_spool_bytes',
+      'Bytes of the disk spool (all segment files).',
+    );
+    this.evicted = counter(
+      registry,
+      'mujo_mqtt_evicted_total',
+      'Messages dropped, oldest first, because the disk spool reached its size limit.',
+    );
+    this.coalesced = counter(
+      registry,
+      'mujo_mqtt_coalesced_total',
+      'Retained state messages not sent because a newer one for the same topic was queued.',
+    );
+    this.spoolCorrupt = counter(
+      registry,
+      'mujo_mqtt_spool_corrupt_total',
+      'Spool segments (or their tails) skipped because they failed their checks, by reason.',
+      ['reason'],
+    );
+    this.publishErrors = counter(
+      registry,
+      'mujo_mqtt_publish_errors_total',
+      'Publishes that failed, by reason (rejected messages are dropped; connection losses are retried).',
+      ['reason'],
+    );
     this.connected = gauge(registry, 'mujo_mqtt_connected', '1 while connected to the broker, else 0.');
     this.reconnects = counter(registry, 'mujo_mqtt_reconnects_total', 'Reconnection attempts to the broker.');
-    this.commands = counter(registry, 'mujo_mqtt_commands_total', 'Requests received on <base>/<gw>/request/<action>, by action and outcome.', ['action', 'outcome']);
+    this.commands = counter(
+      registry,
+      'mujo_mqtt_commands_total',
+      'Requests received on <base>/<gw>/request/<action>, by action and outcome.',
+      ['action', 'outcome'],
+    );
   }
 }

@@ -146,7 +146,10 @@ export class OutboundQueue {
     this.total = scan.records;
     this.updateGauges();
     if (scan.records > 0) {
-      this.opts.logger.info({ messages: scan.records, bytes: this.spool.bytes }, 'restored spooled MQTT messages from a previous run');
+      this.opts.logger.info(
+        { messages: scan.records, bytes: this.spool.bytes },
+        'restored spooled MQTT messages from a previous run',
+      );
     }
     return { restored: scan.records };
   }
@@ -225,7 +228,11 @@ export class OutboundQueue {
     const front = this.front.drain();
     // Disk-backed items already read back stay; they are older than anything spilled now.
     const keep = front.filter((i) => i.segment !== undefined);
-    const toDisk = [...inFlight, ...front.filter((i) => i.segment === undefined && !i.superseded), ...this.tail.drain().filter((i) => !i.superseded)];
+    const toDisk = [
+      ...inFlight,
+      ...front.filter((i) => i.segment === undefined && !i.superseded),
+      ...this.tail.drain().filter((i) => !i.superseded),
+    ];
     for (const item of keep) this.front.push(item);
     this.memoryOnly = 0;
     if (toDisk.length > 0) {
@@ -234,7 +241,8 @@ export class OutboundQueue {
         inFlight[i]!.segment = placed[i]!.segment;
         this.spool.markLoaded(placed[i]!);
       }
-      for (const item of toDisk) if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
+      for (const item of toDisk)
+        if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
     }
     this.updateGauges();
   }

@@ -22,7 +22,11 @@ export interface RepsEvent {
 export interface GatewayStatusInfo {
   readonly model: { readonly name: string; readonly version: string } | null;
   /** One entry per encoder: the execution provider that loaded it. */
-  readonly encoders: ReadonlyArray<{ readonly name: string; readonly modality: string; readonly provider: string }>;
+  readonly encoders: ReadonlyArray<{
+    readonly name: string;
+    readonly modality: string;
+    readonly provider: string;
+  }>;
   /** More facts the app wants on the status topic (JSON-serialisable). */
   readonly extra?: Readonly<Record<string, unknown>>;
 }

@@ -1,6 +1,11 @@
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
-import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from '../../domain/events.ts';
+import {
+  PAYLOAD_VERSION,
+  type ActivityEvent,
+  type DeviceState,
+  type SubjectState,
+} from '../../domain/events.ts';
 import { NS_PER_MS, nsToIso, systemClock, type Clock } from '../../domain/time.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
@@ -131,7 +136,10 @@ export class MqttSink {
       metrics: this.metrics,
     });
     this.router = new CommandRouter(opts.gatewayId, opts.commandTimeoutMs ?? 30000);
-    this.router.register('status', () => ({ status: this.statusPayload('online'), health: opts.health?.snapshot() ?? null }));
+    this.router.register('status', () => ({
+      status: this.statusPayload('online'),
+      health: opts.health?.snapshot() ?? null,
+    }));
   }
 
   get connected(): boolean {
@@ -139,7 +147,14 @@ export class MqttSink {
   }
 
   /** Queue depth, in-memory share and spool size, for /health and tests. */
-  stats(): { queued: number; inMemory: number; inFlight: number; spoolBytes: number; spoolSegments: number; connected: boolean } {
+  stats(): {
+    queued: number;
+    inMemory: number;
+    inFlight: number;
+    spoolBytes: number;
+    spoolSegments: number;
+    connected: boolean;
+  } {
     return {
       queued: this.queue.size,
       inMemory: this.queue.memoryOnlyCount,
@@ -169,8 +184,13 @@ export class MqttSink {
       keepaliveS: this.opts.keepaliveS ?? 30,
     });
     options.resubscribe = false; // we re-subscribe ourselves on every connect
-    this.subscribeInternal(this.topics.requestFilter, 1, (topic, payload, packet) => this.onRequest(topic, payload, packet));
-    this.logger.info({ url: redactUrl(this.opts.url), protocolVersion: this.protocolVersion, clientId: options.clientId }, 'connecting to MQTT broker');
+    this.subscribeInternal(this.topics.requestFilter, 1, (topic, payload, packet) =>
+      this.onRequest(topic, payload, packet),
+    );
+    this.logger.info(
+      { url: redactUrl(this.opts.url), protocolVersion: this.protocolVersion, clientId: options.clientId },
+      'connecting to MQTT broker',
+    );
     const client = connect(this.opts.url, options);
     this.client = client;
     client.on('connect', (connack) => this.onConnect(connack.properties?.receiveMaximum));
@@ -187,7 +207,12 @@ export class MqttSink {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.connectWaiters = this.connectWaiters.filter((w) => w !== done);
-        reject(new GatewayError('MQTT_CONNECT_TIMEOUT', `not connected to ${redactUrl(this.opts.url)} within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`));
+        reject(
+          new GatewayError(
+            'MQTT_CONNECT_TIMEOUT',
+            `not connected to ${redactUrl(this.opts.url)} within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
+          ),
+        );
       }, timeoutMs);
       const done = () => {
         clearTimeout(timer);
@@ -256,10 +281,19 @@ export class MqttSink {
     const drainMs = this.opts.drainTimeoutMs ?? 5000;
     if (this.connectedNow) {
       const drained = await this.waitIdle(drainMs);
-      if (!drained) this.logger.warn({ code: 'MQTT_DRAIN_TIMEOUT', queued: this.queue.size, drainMs }, 'queue not drained before stop; the rest is spooled for the next run');
+      if (!drained)
+        this.logger.warn(
+          { code: 'MQTT_DRAIN_TIMEOUT', queued: this.queue.size, drainMs },
+          'queue not drained before stop; the rest is spooled for the next run',
+        );
       const statusTopic = this.topics.status;
       await Promise.all([
-        this.publishDirect(statusTopic, JSON.stringify(this.statusPayload('offline')), true, Math.min(drainMs, 2000)),
+        this.publishDirect(
+          statusTopic,
+          JSON.stringify(this.statusPayload('offline')),
+          true,
+          Math.min(drainMs, 2000),
+        ),
         this.publishDirect(this.topics.availability, 'offline', true, Math.min(drainMs, 2000)),
       ]);
     }
@@ -272,7 +306,10 @@ export class MqttSink {
     this.metrics.connected.set(0);
     this.setHealth('stopped');
     const left = this.queue.size;
-    this.logger.info({ spooled: left }, left > 0 ? 'MQTT stopped; unsent messages kept in the spool' : 'MQTT stopped');
+    this.logger.info(
+      { spooled: left },
+      left > 0 ? 'MQTT stopped; unsent messages kept in the spool' : 'MQTT stopped',
+    );
   }
 
   // --- internals -----------------------------------------------------------------------
@@ -350,14 +387,20 @@ export class MqttSink {
       // The broker refused this message (v5 reason code): retrying would block the queue forever.
       this.queue.ack(item);
       this.metrics.publishErrors.inc({ reason: `rejected_${reasonCode}` });
-      this.logger.error({ code: 'MQTT_PUBLISH_REJECTED', reasonCode, topic: item.topic, err: errorMessage(err) }, 'broker rejected a message; dropped');
+      this.logger.error(
+        { code: 'MQTT_PUBLISH_REJECTED', reasonCode, topic: item.topic, err: errorMessage(err) },
+        'broker rejected a message; dropped',
+      );
     } else if (this.stopping || !this.client?.connected) {
       this.queue.requeue(item);
       this.metrics.publishErrors.inc({ reason: 'connection' });
     } else {
       this.queue.ack(item);
       this.metrics.publishErrors.inc({ reason: 'client' });
-      this.logger.error({ code: 'MQTT_PUBLISH_FAILED', topic: item.topic, err: errorMessage(err) }, 'publish failed; message dropped');
+      this.logger.error(
+        { code: 'MQTT_PUBLISH_FAILED', topic: item.topic, err: errorMessage(err) },
+        'publish failed; message dropped',
+      );
     }
   }
 
@@ -367,10 +410,14 @@ export class MqttSink {
     this.connectedNow = true;
     this.writeThrough = false;
     clearTimeout(this.spillTimer);
-    if (receiveMaximum !== undefined) this.maxInFlight = Math.max(1, Math.min(this.opts.maxInFlight ?? 64, receiveMaximum));
+    if (receiveMaximum !== undefined)
+      this.maxInFlight = Math.max(1, Math.min(this.opts.maxInFlight ?? 64, receiveMaximum));
     this.metrics.connected.set(1);
     this.lastLoggedError = '';
-    this.logger.info({ url: redactUrl(this.opts.url), queued: this.queue.size, reconnect: wasConnected }, 'connected to MQTT broker');
+    this.logger.info(
+      { url: redactUrl(this.opts.url), queued: this.queue.size, reconnect: wasConnected },
+      'connected to MQTT broker',
+    );
     const client = this.client!;
     client.publish(this.topics.availability, 'online', { qos: 1, retain: true });
     this.lastStatusKey = '';
@@ -389,19 +436,30 @@ export class MqttSink {
     this.connectedNow = false;
     this.metrics.connected.set(0);
     if (this.stopping) return;
-    this.logger.warn({ code: 'MQTT_DISCONNECTED', queued: this.queue.size }, 'disconnected from MQTT broker; queuing until it is back');
+    this.logger.warn(
+      { code: 'MQTT_DISCONNECTED', queued: this.queue.size },
+      'disconnected from MQTT broker; queuing until it is back',
+    );
     this.setHealth('degraded');
     this.scheduleSpillWhileAway();
   }
 
   private onError(err: Error): void {
     const raw = (err as { code?: unknown }).code;
-    const code = typeof raw === 'string' ? raw : typeof raw === 'number' ? `MQTT_REFUSED_${raw}` : 'MQTT_CONNECTION';
-    this.lastError = { code, message: errorMessage(err), at: new Date(this.clock.nowNs() / NS_PER_MS).toISOString() };
+    const code =
+      typeof raw === 'string' ? raw : typeof raw === 'number' ? `MQTT_REFUSED_${raw}` : 'MQTT_CONNECTION';
+    this.lastError = {
+      code,
+      message: errorMessage(err),
+      at: new Date(this.clock.nowNs() / NS_PER_MS).toISOString(),
+    };
     // A broker that stays away fails every second: log the first and each new kind of failure.
     if (this.lastLoggedError !== this.lastError.message) {
       this.lastLoggedError = this.lastError.message;
-      this.logger.warn({ code, err: errorMessage(err), url: redactUrl(this.opts.url) }, 'MQTT connection error');
+      this.logger.warn(
+        { code, err: errorMessage(err), url: redactUrl(this.opts.url) },
+        'MQTT connection error',
+      );
     }
     if (!this.connectedNow && !this.stopped) this.setHealth('degraded');
   }
@@ -413,7 +471,8 @@ export class MqttSink {
     return () => {
       const i = this.subscriptions.indexOf(sub);
       if (i >= 0) this.subscriptions.splice(i, 1);
-      if (this.connectedNow && !this.subscriptions.some((s) => s.filter === filter)) this.client?.unsubscribe(filter);
+      if (this.connectedNow && !this.subscriptions.some((s) => s.filter === filter))
+        this.client?.unsubscribe(filter);
     };
   }
 
@@ -434,7 +493,14 @@ export class MqttSink {
       }
       const refused = granted?.find((g) => g.qos === 128);
       if (err || refused) {
-        this.logger.error({ code: 'MQTT_SUBSCRIBE_FAILED', filter: sub.filter, err: err ? errorMessage(err) : 'refused by broker' }, 'subscription failed');
+        this.logger.error(
+          {
+            code: 'MQTT_SUBSCRIBE_FAILED',
+            filter: sub.filter,
+            err: err ? errorMessage(err) : 'refused by broker',
+          },
+          'subscription failed',
+        );
       }
     });
   }
@@ -446,7 +512,10 @@ export class MqttSink {
         s.handler(topic, payload, packet);
       } catch (err) {
         // A handler bug must not take the connection down; it is logged with its code.
-        this.logger.error({ code: 'MQTT_HANDLER_FAILED', topic, err: errorMessage(err) }, 'message handler threw');
+        this.logger.error(
+          { code: 'MQTT_HANDLER_FAILED', topic, err: errorMessage(err) },
+          'message handler threw',
+        );
       }
     }
   }
@@ -460,7 +529,11 @@ export class MqttSink {
     const label = this.router.has(action) ? action : 'unknown';
     void this.router.handle(action, payload, fallbackId).then((response) => {
       this.metrics.commands.inc({ action: label, outcome: response.ok ? 'ok' : 'error' });
-      if (!response.ok) this.logger.warn({ code: response.error.code, action, correlationId: response.correlationId }, response.error.message);
+      if (!response.ok)
+        this.logger.warn(
+          { code: response.error.code, action, correlationId: response.correlationId },
+          response.error.message,
+        );
       const responseTopic = props?.responseTopic ?? this.topics.response(action);
       const options: Parameters<MqttClient['publish']>[2] = { qos: this.qos, retain: false };
       if (this.protocolVersion === 5 && correlationData) options.properties = { correlationData };
@@ -503,10 +576,15 @@ export class MqttSink {
     const key = JSON.stringify(this.statusInfo);
     if (key === this.lastStatusKey || !this.connectedNow || !this.client) return;
     this.lastStatusKey = key;
-    this.client.publish(this.topics.status, JSON.stringify(this.statusPayload('online')), { qos: 1, retain: true }, (err) => {
-      if (err) this.metrics.publishErrors.inc({ reason: 'status' });
-      else this.metrics.published.inc({ kind: 'status' });
-    });
+    this.client.publish(
+      this.topics.status,
+      JSON.stringify(this.statusPayload('online')),
+      { qos: 1, retain: true },
+      (err) => {
+        if (err) this.metrics.publishErrors.inc({ reason: 'status' });
+        else this.metrics.published.inc({ kind: 'status' });
+      },
+    );
   }
 
   private setHealth(status: 'starting' | 'up' | 'degraded' | 'stopped'): void {

@@ -1,4 +1,15 @@
-import { closeSync, fdatasyncSync, mkdirSync, openSync, readFileSync, readdirSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
 import { GatewayError } from '../../observability/errors.ts';
@@ -103,8 +114,10 @@ export function crc32(buf: Uint8Array): number {
 export function encodeRecord(r: SpoolRecord): Buffer {
   const topic = Buffer.from(r.topic, 'utf8');
   const kind = Buffer.from(r.kind, 'latin1');
-  if (kind.length > 255) throw new GatewayError('MQTT_SPOOL_RECORD', `kind ${JSON.stringify(r.kind)} is longer than 255 bytes`);
-  if (topic.length > 0xffff) throw new GatewayError('MQTT_SPOOL_RECORD', `topic of ${topic.length} bytes is longer than 65535`);
+  if (kind.length > 255)
+    throw new GatewayError('MQTT_SPOOL_RECORD', `kind ${JSON.stringify(r.kind)} is longer than 255 bytes`);
+  if (topic.length > 0xffff)
+    throw new GatewayError('MQTT_SPOOL_RECORD', `topic of ${topic.length} bytes is longer than 65535`);
   const bodyLength = 8 + 1 + 1 + kind.length + 2 + topic.length + r.payload.length;
   const out = Buffer.allocUnsafe(RECORD_HEADER_BYTES + bodyLength);
   let o = RECORD_HEADER_BYTES;
@@ -194,7 +207,11 @@ export class Spool {
     try {
       mkdirSync(this.opts.dir, { recursive: true });
     } catch (err) {
-      throw new GatewayError('MQTT_SPOOL_DIR', `mqtt.queue.spoolDir ${this.opts.dir}: cannot create directory`, { cause: err });
+      throw new GatewayError(
+        'MQTT_SPOOL_DIR',
+        `mqtt.queue.spoolDir ${this.opts.dir}: cannot create directory`,
+        { cause: err },
+      );
     }
     const latestRetained = new Map<string, number>();
     let records = 0;
@@ -206,12 +223,24 @@ export class Spool {
     } catch {
       // No mark yet: nothing was delivered from this spool.
     }
-    const names = readdirSync(this.opts.dir).filter((n) => SEGMENT_RE.test(n)).sort();
+    const names = readdirSync(this.opts.dir)
+      .filter((n) => SEGMENT_RE.test(n))
+      .sort();
     for (const name of names) {
       const path = join(this.opts.dir, name);
       const buf = readFileSync(path);
       const firstSeq = Number(SEGMENT_RE.exec(name)![1]);
-      const seg: Segment = { name, path, firstSeq, bytes: buf.length, records: 0, loaded: 0, readOffset: HEADER_BYTES, done: 0, open: false };
+      const seg: Segment = {
+        name,
+        path,
+        firstSeq,
+        bytes: buf.length,
+        records: 0,
+        loaded: 0,
+        readOffset: HEADER_BYTES,
+        done: 0,
+        open: false,
+      };
       if (buf.length < HEADER_BYTES || !buf.subarray(0, HEADER_BYTES).equals(FILE_MAGIC)) {
         // An empty file is a crash between create and first write, not damage.
         if (buf.length > 0) this.reportCorrupt(seg, 0, 'bad_header', 0);
@@ -354,7 +383,10 @@ export class Spool {
       this.deliveredWritten = this.delivered;
       this.deliveredWrittenAtMs = now;
     } catch (err) {
-      this.opts.logger.warn({ code: 'MQTT_SPOOL_WRITE', dir: this.opts.dir, err }, 'could not record delivery progress; a restart may re-send some messages');
+      this.opts.logger.warn(
+        { code: 'MQTT_SPOOL_WRITE', dir: this.opts.dir, err },
+        'could not record delivery progress; a restart may re-send some messages',
+      );
     }
   }
 
@@ -373,7 +405,10 @@ export class Spool {
     try {
       unlinkSync(seg.path);
     } catch (err) {
-      this.opts.logger.warn({ code: 'MQTT_SPOOL_DELETE', file: seg.path, err }, 'could not delete a delivered spool segment');
+      this.opts.logger.warn(
+        { code: 'MQTT_SPOOL_DELETE', file: seg.path, err },
+        'could not delete a delivered spool segment',
+      );
     }
     this.opts.metrics.spoolBytes.set(this.totalBytes);
   }
@@ -390,7 +425,17 @@ export class Spool {
       throw new GatewayError('MQTT_SPOOL_WRITE', `cannot create spool segment ${path}`, { cause: err });
     }
     writeAll(this.fd, FILE_MAGIC);
-    const seg: Segment = { name, path, firstSeq, bytes: HEADER_BYTES, records: 0, loaded: 0, readOffset: HEADER_BYTES, done: 0, open: true };
+    const seg: Segment = {
+      name,
+      path,
+      firstSeq,
+      bytes: HEADER_BYTES,
+      records: 0,
+      loaded: 0,
+      readOffset: HEADER_BYTES,
+      done: 0,
+      open: true,
+    };
     this.segments.push(seg);
     this.totalBytes += HEADER_BYTES;
     return seg;

@@ -30,14 +30,26 @@ export function isTopicLevel(value: string): boolean {
 
 function level(kind: string, value: string): string {
   if (!isTopicLevel(value)) {
-    throw new GatewayError('MQTT_BAD_TOPIC_LEVEL', `${kind} ${JSON.stringify(value)} cannot be an MQTT topic level (empty, or contains / # + or NUL)`);
+    throw new GatewayError(
+      'MQTT_BAD_TOPIC_LEVEL',
+      `${kind} ${JSON.stringify(value)} cannot be an MQTT topic level (empty, or contains / # + or NUL)`,
+    );
   }
   return value;
 }
 
 export function mqttTopics(baseTopic: string, gatewayId: string): MqttTopics {
-  if (baseTopic.length === 0 || /[#+]/.test(baseTopic) || baseTopic.includes('\u0000') || baseTopic.startsWith('/') || baseTopic.endsWith('/')) {
-    throw new GatewayError('MQTT_BAD_TOPIC_LEVEL', `mqtt.baseTopic ${JSON.stringify(baseTopic)}: expected no wildcards and no leading or trailing /`);
+  if (
+    baseTopic.length === 0 ||
+    /[#+]/.test(baseTopic) ||
+    baseTopic.includes('\u0000') ||
+    baseTopic.startsWith('/') ||
+    baseTopic.endsWith('/')
+  ) {
+    throw new GatewayError(
+      'MQTT_BAD_TOPIC_LEVEL',
+      `mqtt.baseTopic ${JSON.stringify(baseTopic)}: expected no wildcards and no leading or trailing /`,
+    );
   }
   const base = `${baseTopic}/${level('gateway id', gatewayId)}`;
   const requestPrefix = `${base}/request/`;

@@ -64,7 +64,12 @@ export const BleDeviceSchema = Type.Object(
   },
   {
     additionalProperties: false,
-    anyOf: [{ required: ['address'] }, { required: ['namePattern'] }],
+    // `properties: { key: true }` only restates the key for ajv's strictRequired, which checks
+    // `required` against the same schema object's properties.
+    anyOf: [
+      { required: ['address'], properties: { address: true } },
+      { required: ['namePattern'], properties: { namePattern: true } },
+    ],
     description:
       'One wearable: how to find it (address or name pattern), which driver, and whom it belongs to.',
   },

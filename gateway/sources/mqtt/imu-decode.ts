@@ -48,18 +48,38 @@ export interface DecodeContext {
   readonly maxSamples: number;
 }
 
-const reject = (reason: IngestRejectReason, message: string): DecodeResult => ({ ok: false, reason, message });
+const reject = (reason: IngestRejectReason, message: string): DecodeResult => ({
+  ok: false,
+  reason,
+  message,
+});
 
 /** Placement codes of the binary format, index = code. */
-export const PLACEMENT_CODES: readonly Placement[] = ['unknown', 'wrist', 'thigh', 'chest', 'ankle', 'waist', 'upper_arm', 'pocket'];
+export const PLACEMENT_CODES: readonly Placement[] = [
+  'unknown',
+  'wrist',
+  'thigh',
+  'chest',
+  'ankle',
+  'waist',
+  'upper_arm',
+  'pocket',
+];
 
 export function decodeImuMessage(payload: Buffer, ctx: DecodeContext): DecodeResult {
   if (payload.length === 0) return reject('empty', 'empty payload');
   if (payload.length >= 4 && payload.toString('latin1', 0, 3) === 'MJI') return decodeImuBinary(payload, ctx);
   let i = 0;
-  while (i < payload.length && (payload[i] === 0x20 || payload[i] === 0x0a || payload[i] === 0x0d || payload[i] === 0x09)) i++;
+  while (
+    i < payload.length &&
+    (payload[i] === 0x20 || payload[i] === 0x0a || payload[i] === 0x0d || payload[i] === 0x09)
+  )
+    i++;
   if (payload[i] === 0x7b) return decodeImuJson(payload, ctx);
-  return reject('unknown_format', `payload is neither JSON (starts with "{") nor binary (starts with "MJI1"); first byte 0x${payload[0]!.toString(16).padStart(2, '0')}`);
+  return reject(
+    'unknown_format',
+    `payload is neither JSON (starts with "{") nor binary (starts with "MJI1"); first byte 0x${payload[0]!.toString(16).padStart(2, '0')}`,
+  );
 }
 
 // --- JSON ----------------------------------------------------------------------------------
@@ -96,14 +116,22 @@ export function decodeImuJson(payload: Buffer, ctx: DecodeContext): DecodeResult
   const validate = jsonValidator();
   if (!validate(parsed)) {
     const e = validate.errors?.[0];
-    return reject('json_schema', `does not match mqtt-ingest-imu.schema.json: ${e ? `${e.instancePath || '(root)'} ${e.message ?? ''}` : 'invalid'}`);
+    return reject(
+      'json_schema',
+      `does not match mqtt-ingest-imu.schema.json: ${e ? `${e.instancePath || '(root)'} ${e.message ?? ''}` : 'invalid'}`,
+    );
   }
   const m = parsed;
   const n = m.acc.length;
-  if (n > ctx.maxSamples) return reject('too_many_samples', `${n} samples, more than ingest.maxSamplesPerMessage (${ctx.maxSamples})`);
+  if (n > ctx.maxSamples)
+    return reject(
+      'too_many_samples',
+      `${n} samples, more than ingest.maxSamplesPerMessage (${ctx.maxSamples})`,
+    );
   if (m.gyro.length !== n) return reject('length_mismatch', `acc has ${n} samples, gyro ${m.gyro.length}`);
   const offsets = m.tMs ?? m.tNs;
-  if (offsets && offsets.length !== n) return reject('length_mismatch', `acc has ${n} samples, ${m.tMs ? 'tMs' : 'tNs'} ${offsets.length}`);
+  if (offsets && offsets.length !== n)
+    return reject('length_mismatch', `acc has ${n} samples, ${m.tMs ? 'tMs' : 'tNs'} ${offsets.length}`);
   const accScale = m.accUnit === 'g' ? STANDARD_GRAVITY : 1;
   const gyroScale = m.gyroUnit === 'deg/s' ? DEG_TO_RAD : 1;
   const values = new Float32Array(n * IMU_CHANNELS);
@@ -119,7 +147,8 @@ export function decodeImuJson(payload: Buffer, ctx: DecodeContext): DecodeResult
     values[o + 5] = g[2]! * gyroScale;
   }
   const offsetNs = new Float64Array(n);
-  for (let i = 0; i < n; i++) offsetNs[i] = m.tMs ? m.tMs[i]! * 1e6 : m.tNs ? m.tNs[i]! : (i * 1e9) / m.rateHz!;
+  for (let i = 0; i < n; i++)
+    offsetNs[i] = m.tMs ? m.tMs[i]! * 1e6 : m.tNs ? m.tNs[i]! : (i * 1e9) / m.rateHz!;
   const base = m.t0Ns === undefined ? undefined : Number(m.t0Ns);
   return finish('json', values, offsetNs, base, ctx, m.placement, m.seq);
 }
@@ -133,16 +162,33 @@ export const FLAG_NO_DEVICE_TIME = 4;
 const KNOWN_FLAGS = FLAG_INT16 | FLAG_OFFSETS | FLAG_NO_DEVICE_TIME;
 
 export function decodeImuBinary(payload: Buffer, ctx: DecodeContext): DecodeResult {
-  if (payload.length < BINARY_HEADER_BYTES) return reject('binary_header', `${payload.length} bytes, shorter than the ${BINARY_HEADER_BYTES}-byte MJI1 header`);
+  if (payload.length < BINARY_HEADER_BYTES)
+    return reject(
+      'binary_header',
+      `${payload.length} bytes, shorter than the ${BINARY_HEADER_BYTES}-byte MJI1 header`,
+    );
   const magic = payload.toString('latin1', 0, 4);
-  if (magic !== 'MJI1') return reject('binary_header', `magic ${JSON.stringify(magic)}, expected "MJI1" (only version 1 is known)`);
+  if (magic !== 'MJI1')
+    return reject(
+      'binary_header',
+      `magic ${JSON.stringify(magic)}, expected "MJI1" (only version 1 is known)`,
+    );
   const flags = payload.readUInt8(4);
-  if ((flags & ~KNOWN_FLAGS) !== 0) return reject('binary_header', `unknown flag bits 0x${(flags & ~KNOWN_FLAGS).toString(16)}`);
+  if ((flags & ~KNOWN_FLAGS) !== 0)
+    return reject('binary_header', `unknown flag bits 0x${(flags & ~KNOWN_FLAGS).toString(16)}`);
   const placementCode = payload.readUInt8(5);
-  if (placementCode >= PLACEMENT_CODES.length) return reject('binary_header', `placement code ${placementCode} unknown (0..${PLACEMENT_CODES.length - 1})`);
+  if (placementCode >= PLACEMENT_CODES.length)
+    return reject(
+      'binary_header',
+      `placement code ${placementCode} unknown (0..${PLACEMENT_CODES.length - 1})`,
+    );
   const n = payload.readUInt16LE(6);
   if (n === 0) return reject('binary_header', 'sample count is 0');
-  if (n > ctx.maxSamples) return reject('too_many_samples', `${n} samples, more than ingest.maxSamplesPerMessage (${ctx.maxSamples})`);
+  if (n > ctx.maxSamples)
+    return reject(
+      'too_many_samples',
+      `${n} samples, more than ingest.maxSamplesPerMessage (${ctx.maxSamples})`,
+    );
   const t0 = payload.readBigInt64LE(8);
   const rateHz = payload.readFloatLE(16);
   const accScale = payload.readFloatLE(20);
@@ -152,8 +198,16 @@ export function decodeImuBinary(payload: Buffer, ctx: DecodeContext): DecodeResu
   const hasOffsets = (flags & FLAG_OFFSETS) !== 0;
   const sampleBytes = IMU_CHANNELS * (int16 ? 2 : 4);
   const expected = BINARY_HEADER_BYTES + n * sampleBytes + (hasOffsets ? n * 4 : 0);
-  if (payload.length !== expected) return reject('binary_length', `${payload.length} bytes, expected ${expected} for ${n} ${int16 ? 'int16' : 'float32'} samples${hasOffsets ? ' with offsets' : ''}`);
-  if (!hasOffsets && !(rateHz > 0 && rateHz <= 10000)) return reject('binary_header', `rateHz ${rateHz} must be in (0, 10000] when no per-sample offsets are sent`);
+  if (payload.length !== expected)
+    return reject(
+      'binary_length',
+      `${payload.length} bytes, expected ${expected} for ${n} ${int16 ? 'int16' : 'float32'} samples${hasOffsets ? ' with offsets' : ''}`,
+    );
+  if (!hasOffsets && !(rateHz > 0 && rateHz <= 10000))
+    return reject(
+      'binary_header',
+      `rateHz ${rateHz} must be in (0, 10000] when no per-sample offsets are sent`,
+    );
   if (int16 && !(accScale > 0 && gyroScale > 0 && Number.isFinite(accScale) && Number.isFinite(gyroScale))) {
     return reject('binary_header', `int16 samples need positive scales (acc ${accScale}, gyro ${gyroScale})`);
   }
@@ -206,14 +260,21 @@ export const DEFAULT_GYRO_SCALE = (2000 * DEG_TO_RAD) / 32767;
 /** The reference encoder of MJI1 (what a phone app does), used by tests and the benchmark. */
 export function encodeImuBinary(input: EncodeImuBinaryInput): Buffer {
   const n = input.values.length / IMU_CHANNELS;
-  if (!Number.isInteger(n) || n < 1 || n > 0xffff) throw new RangeError(`values length ${input.values.length} is not 6·n with 1 ≤ n ≤ 65535`);
+  if (!Number.isInteger(n) || n < 1 || n > 0xffff)
+    throw new RangeError(`values length ${input.values.length} is not 6·n with 1 ≤ n ≤ 65535`);
   const int16 = input.encoding === 'int16';
   const hasOffsets = input.offsetsUs !== undefined;
-  if (hasOffsets && input.offsetsUs!.length !== n) throw new RangeError(`offsetsUs has ${input.offsetsUs!.length} entries, expected ${n}`);
+  if (hasOffsets && input.offsetsUs!.length !== n)
+    throw new RangeError(`offsetsUs has ${input.offsetsUs!.length} entries, expected ${n}`);
   const accScale = input.accScale ?? DEFAULT_ACC_SCALE;
   const gyroScale = input.gyroScale ?? DEFAULT_GYRO_SCALE;
-  const flags = (int16 ? FLAG_INT16 : 0) | (hasOffsets ? FLAG_OFFSETS : 0) | (input.t0Ns === undefined ? FLAG_NO_DEVICE_TIME : 0);
-  const buf = Buffer.alloc(BINARY_HEADER_BYTES + n * IMU_CHANNELS * (int16 ? 2 : 4) + (hasOffsets ? n * 4 : 0));
+  const flags =
+    (int16 ? FLAG_INT16 : 0) |
+    (hasOffsets ? FLAG_OFFSETS : 0) |
+    (input.t0Ns === undefined ? FLAG_NO_DEVICE_TIME : 0);
+  const buf = Buffer.alloc(
+    BINARY_HEADER_BYTES + n * IMU_CHANNELS * (int16 ? 2 : 4) + (hasOffsets ? n * 4 : 0),
+  );
   buf.write('MJI1', 0, 'latin1');
   buf.writeUInt8(flags, 4);
   buf.writeUInt8(Math.max(0, PLACEMENT_CODES.indexOf(input.placement ?? 'unknown')), 5);
@@ -256,10 +317,15 @@ function finish(
   seq: number | undefined,
 ): DecodeResult {
   for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i]!)) return reject('non_finite', `sample ${Math.floor(i / IMU_CHANNELS)} channel ${i % IMU_CHANNELS} is not a finite float32`);
+    if (!Number.isFinite(values[i]!))
+      return reject(
+        'non_finite',
+        `sample ${Math.floor(i / IMU_CHANNELS)} channel ${i % IMU_CHANNELS} is not a finite float32`,
+      );
   }
   for (let i = 1; i < offsetNs.length; i++) {
-    if (!(offsetNs[i]! > offsetNs[i - 1]!)) return reject('time_not_ascending', `sample ${i} is not later than sample ${i - 1}`);
+    if (!(offsetNs[i]! > offsetNs[i - 1]!))
+      return reject('time_not_ascending', `sample ${i} is not later than sample ${i - 1}`);
   }
   const n = offsetNs.length;
   const base = deviceT0 ?? ctx.receivedNs - offsetNs[n - 1]!;

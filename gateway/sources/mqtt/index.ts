@@ -1,4 +1,10 @@
-export { MqttImuIngest, type IngestedImu, type MqttImuIngestOptions, type MqttSubscriber, type IngestTopics } from './ingest.ts';
+export {
+  MqttImuIngest,
+  type IngestedImu,
+  type MqttImuIngestOptions,
+  type MqttSubscriber,
+  type IngestTopics,
+} from './ingest.ts';
 export {
   decodeImuMessage,
   decodeImuJson,

@@ -53,7 +53,12 @@ export interface MqttImuIngestOptions {
 /** Bounds the per-device bookkeeping: topics come from the network, device ids are unbounded. */
 const MAX_TRACKED_DEVICES = 4096;
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
+function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+): Counter<L> {
   const existing = registry.getSingleMetric(name);
   if (existing) return existing as Counter<L>;
   return new PromCounter<L>({ name, help, labelNames, registers: [registry] });
@@ -84,17 +89,31 @@ export class MqttImuIngest {
     this.clock = opts.clock ?? systemClock;
     this.logger = opts.logger.child({ component: 'mqtt-ingest' });
     const r = opts.registry;
-    this.accepted = counter(r, 'mujo_ingest_messages_total', 'IMU ingest messages decoded, by format.', ['format']);
+    this.accepted = counter(r, 'mujo_ingest_messages_total', 'IMU ingest messages decoded, by format.', [
+      'format',
+    ]);
     this.samples = counter(r, 'mujo_ingest_samples_total', 'IMU samples decoded from ingest messages.');
-    this.rejected = counter(r, 'mujo_ingest_rejected_total', 'IMU ingest messages refused, by reason.', ['reason']);
-    this.unknownDevices = counter(r, 'mujo_ingest_unknown_devices_total', 'Distinct devices seen on ingest that no subject lists (each counted once).');
-    this.unassigned = counter(r, 'mujo_ingest_unassigned_messages_total', 'Ingest messages from devices no subject lists (still decoded and emitted).');
+    this.rejected = counter(r, 'mujo_ingest_rejected_total', 'IMU ingest messages refused, by reason.', [
+      'reason',
+    ]);
+    this.unknownDevices = counter(
+      r,
+      'mujo_ingest_unknown_devices_total',
+      'Distinct devices seen on ingest that no subject lists (each counted once).',
+    );
+    this.unassigned = counter(
+      r,
+      'mujo_ingest_unassigned_messages_total',
+      'Ingest messages from devices no subject lists (still decoded and emitted).',
+    );
   }
 
   start(): void {
     if (this.unsubscribe) return;
-    this.unsubscribe = this.opts.subscriber.subscribe(this.opts.topics.ingestImuFilter, this.opts.qos ?? 0, (topic, payload) =>
-      this.onMessage(topic, payload),
+    this.unsubscribe = this.opts.subscriber.subscribe(
+      this.opts.topics.ingestImuFilter,
+      this.opts.qos ?? 0,
+      (topic, payload) => this.onMessage(topic, payload),
     );
   }
 
@@ -110,7 +129,11 @@ export class MqttImuIngest {
     const receivedNs = this.clock.nowNs();
     const deviceId = this.opts.topics.ingestDeviceOf(topic);
     if (deviceId === undefined) {
-      this.refuse('(bad topic)', 'bad_topic', `topic ${JSON.stringify(topic)} is not <base>/<gw>/ingest/<device>/imu`);
+      this.refuse(
+        '(bad topic)',
+        'bad_topic',
+        `topic ${JSON.stringify(topic)} is not <base>/<gw>/ingest/<device>/imu`,
+      );
       return;
     }
     const result = decodeImuMessage(payload, { receivedNs, maxSamples: this.opts.maxSamplesPerMessage });

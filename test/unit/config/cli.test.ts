@@ -117,6 +117,7 @@ test('--print-config prints the effective configuration as YAML with secrets red
     'mqtt',
     'ingest',
     'http',
+    'ble',
     'pipeline',
     'subjects',
     'log',

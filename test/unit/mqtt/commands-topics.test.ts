@@ -23,7 +23,10 @@ describe('MQTT topics', () => {
     assert.ok(topicMatches('mujo/#', 'mujo/gw1/a/b'));
   });
   it('refuses ids that would break the topic tree', () => {
-    assert.throws(() => t.activity('a/b'), (e: unknown) => e instanceof GatewayError && e.code === 'MQTT_BAD_TOPIC_LEVEL');
+    assert.throws(
+      () => t.activity('a/b'),
+      (e: unknown) => e instanceof GatewayError && e.code === 'MQTT_BAD_TOPIC_LEVEL',
+    );
     assert.throws(() => t.deviceState('#'), /MQTT topic level/);
     assert.throws(() => mqttTopics('mujo/', 'gw'), /baseTopic/);
   });
@@ -38,10 +41,25 @@ describe('CommandRouter', () => {
     });
     r.register('slow', () => new Promise(() => undefined));
     const ok = await r.handle('echo', Buffer.from('{"correlationId":"c1","a":2}'));
-    assert.deepEqual(ok, { v: 1, gateway: 'gw1', action: 'echo', correlationId: 'c1', ok: true, result: { a: 2 } });
-    assert.deepEqual((await r.handle('boom', Buffer.from('{}'))).ok ? null : (await r.handle('boom', Buffer.from('{}'))), {
-      v: 1, gateway: 'gw1', action: 'boom', correlationId: null, ok: false, error: { code: 'X_FAILED', message: 'it failed' },
+    assert.deepEqual(ok, {
+      v: 1,
+      gateway: 'gw1',
+      action: 'echo',
+      correlationId: 'c1',
+      ok: true,
+      result: { a: 2 },
     });
+    assert.deepEqual(
+      (await r.handle('boom', Buffer.from('{}'))).ok ? null : await r.handle('boom', Buffer.from('{}')),
+      {
+        v: 1,
+        gateway: 'gw1',
+        action: 'boom',
+        correlationId: null,
+        ok: false,
+        error: { code: 'X_FAILED', message: 'it failed' },
+      },
+    );
     const slow = await r.handle('slow', Buffer.alloc(0), 'v5-id');
     assert.equal(slow.ok ? '' : slow.error.code, 'MQTT_COMMAND_TIMEOUT');
     assert.equal(slow.correlationId, 'v5-id');

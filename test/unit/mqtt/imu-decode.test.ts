@@ -6,7 +6,8 @@ const ctx = { receivedNs: 5e18, maxSamples: 1000 };
 
 describe('MJI1 binary format', () => {
   it('decodes the example in docs/mqtt.md byte for byte', () => {
-    const hex = '4d4a4931 01 01 0100 008058276702d417 00004842 44e99c3b 6fa18b3a 03000000 6800 2fff 0008 5e00 0000 44ff';
+    const hex =
+      '4d4a4931 01 01 0100 008058276702d417 00004842 44e99c3b 6fa18b3a 03000000 6800 2fff 0008 5e00 0000 44ff';
     const bytes = Buffer.from(hex.replace(/\s+/g, ''), 'hex');
     const r = decodeImuMessage(bytes, ctx);
     assert.ok(r.ok, r.ok ? '' : r.message);
@@ -16,13 +17,28 @@ describe('MJI1 binary format', () => {
     assert.equal(r.imu.deviceClock, true);
     assert.deepEqual([...r.imu.tNs], [1717000000000000000]);
     const expected = [0.5, -1, 9.80665, 0.1, 0, -0.2];
-    expected.forEach((v, i) => assert.ok(Math.abs(r.imu.values[i]! - v) < 0.003, `channel ${i}: ${r.imu.values[i]} vs ${v}`));
-    assert.deepEqual(encodeImuBinary({ values: expected, t0Ns: 1717000000000000000n, rateHz: 50, encoding: 'int16', placement: 'wrist', seq: 3 }), bytes);
+    expected.forEach((v, i) =>
+      assert.ok(Math.abs(r.imu.values[i]! - v) < 0.003, `channel ${i}: ${r.imu.values[i]} vs ${v}`),
+    );
+    assert.deepEqual(
+      encodeImuBinary({
+        values: expected,
+        t0Ns: 1717000000000000000n,
+        rateHz: 50,
+        encoding: 'int16',
+        placement: 'wrist',
+        seq: 3,
+      }),
+      bytes,
+    );
   });
 
   it('honours per-sample offsets and the no-device-time flag', () => {
     const values = new Float32Array(18).fill(0.25);
-    const r = decodeImuMessage(encodeImuBinary({ values, offsetsUs: [0, 9000, 21000], encoding: 'float32' }), ctx);
+    const r = decodeImuMessage(
+      encodeImuBinary({ values, offsetsUs: [0, 9000, 21000], encoding: 'float32' }),
+      ctx,
+    );
     assert.ok(r.ok);
     assert.equal(r.imu.deviceClock, false);
     assert.deepEqual([...r.imu.tNs], [5e18 - 21e6, 5e18 - 12e6, 5e18]);
@@ -32,21 +48,67 @@ describe('MJI1 binary format', () => {
     const good = encodeImuBinary({ values: new Float32Array(6), t0Ns: 1n, rateHz: 50, encoding: 'float32' });
     const flags = Buffer.from(good);
     flags[4] = 0x80;
-    assert.deepEqual(decodeImuMessage(flags, ctx).ok ? null : (decodeImuMessage(flags, ctx) as { reason: string }).reason, 'binary_header');
+    assert.deepEqual(
+      decodeImuMessage(flags, ctx).ok ? null : (decodeImuMessage(flags, ctx) as { reason: string }).reason,
+      'binary_header',
+    );
     const short = good.subarray(0, good.length - 1);
     assert.equal((decodeImuMessage(short, ctx) as { reason: string }).reason, 'binary_length');
-    const big = encodeImuBinary({ values: new Float32Array(6 * 20), t0Ns: 1n, rateHz: 50, encoding: 'float32' });
-    assert.equal((decodeImuMessage(big, { ...ctx, maxSamples: 10 }) as { reason: string }).reason, 'too_many_samples');
+    const big = encodeImuBinary({
+      values: new Float32Array(6 * 20),
+      t0Ns: 1n,
+      rateHz: 50,
+      encoding: 'float32',
+    });
+    assert.equal(
+      (decodeImuMessage(big, { ...ctx, maxSamples: 10 }) as { reason: string }).reason,
+      'too_many_samples',
+    );
   });
 });
 
 describe('JSON ingest format', () => {
   it('uses rateHz or tNs offsets and converts units', () => {
-    const r = decodeImuMessage(Buffer.from(JSON.stringify({ v: 1, t0Ns: 1000, rateHz: 100, acc: [[1, 0, 0], [0, 1, 0]], gyro: [[180, 0, 0], [0, 0, 0]], gyroUnit: 'deg/s' })), ctx);
+    const r = decodeImuMessage(
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          t0Ns: 1000,
+          rateHz: 100,
+          acc: [
+            [1, 0, 0],
+            [0, 1, 0],
+          ],
+          gyro: [
+            [180, 0, 0],
+            [0, 0, 0],
+          ],
+          gyroUnit: 'deg/s',
+        }),
+      ),
+      ctx,
+    );
     assert.ok(r.ok);
     assert.deepEqual([...r.imu.tNs], [1000, 1000 + 1e7]);
     assert.ok(Math.abs(r.imu.values[3]! - Math.PI) < 1e-6);
-    const n = decodeImuMessage(Buffer.from(JSON.stringify({ v: 1, t0Ns: 0, tNs: [0, 5], acc: [[1, 0, 0], [0, 1, 0]], gyro: [[0, 0, 0], [0, 0, 0]] })), ctx);
+    const n = decodeImuMessage(
+      Buffer.from(
+        JSON.stringify({
+          v: 1,
+          t0Ns: 0,
+          tNs: [0, 5],
+          acc: [
+            [1, 0, 0],
+            [0, 1, 0],
+          ],
+          gyro: [
+            [0, 0, 0],
+            [0, 0, 0],
+          ],
+        }),
+      ),
+      ctx,
+    );
     assert.ok(n.ok);
     assert.deepEqual([...n.imu.tNs], [0, 5]);
   });
@@ -58,7 +120,11 @@ describe('JSON ingest format', () => {
     };
     assert.equal(reason({ v: 2, rateHz: 1, acc: [[0, 0, 0]], gyro: [[0, 0, 0]] }), 'json_schema');
     assert.equal(reason({ v: 1, acc: [[0, 0, 0]], gyro: [[0, 0, 0]] }), 'json_schema', 'no timing at all');
-    assert.equal(reason({ v: 1, tMs: [0], tNs: [0], acc: [[0, 0, 0]], gyro: [[0, 0, 0]] }), 'json_schema', 'two timings');
+    assert.equal(
+      reason({ v: 1, tMs: [0], tNs: [0], acc: [[0, 0, 0]], gyro: [[0, 0, 0]] }),
+      'json_schema',
+      'two timings',
+    );
     assert.equal(reason({ v: 1, rateHz: 1, acc: [[1e39, 0, 0]], gyro: [[0, 0, 0]] }), 'non_finite');
     assert.equal(reason({ v: 1, tMs: [0, 1, 2], acc: [[0, 0, 0]], gyro: [[0, 0, 0]] }), 'length_mismatch');
   });

@@ -14,8 +14,19 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function queue(dir: string, memoryMessages = 1000, registry = createMetricsRegistry({ defaultMetrics: false })) {
-  const q = new OutboundQueue({ spoolDir: dir, memoryMessages, maxSpoolBytes: 1 << 20, segmentBytes: 4096, logger: silentLogger(), metrics: new MqttMetrics(registry) });
+function queue(
+  dir: string,
+  memoryMessages = 1000,
+  registry = createMetricsRegistry({ defaultMetrics: false }),
+) {
+  const q = new OutboundQueue({
+    spoolDir: dir,
+    memoryMessages,
+    maxSpoolBytes: 1 << 20,
+    segmentBytes: 4096,
+    logger: silentLogger(),
+    metrics: new MqttMetrics(registry),
+  });
   q.open();
   return q;
 }
@@ -24,7 +35,13 @@ function tempDir(): string {
   dirs.push(d);
   return d;
 }
-const msg = (n: number, retain = false, topic = retain ? 'state' : 'events') => ({ topic, payload: Buffer.from(String(n)), qos: 1 as const, retain, kind: 'test' });
+const msg = (n: number, retain = false, topic = retain ? 'state' : 'events') => ({
+  topic,
+  payload: Buffer.from(String(n)),
+  qos: 1 as const,
+  retain,
+  kind: 'test',
+});
 const body = (i: QueueItem) => Number(i.payload.toString());
 
 /** Takes everything out, acknowledging as it goes. */
@@ -39,7 +56,14 @@ function drain(q: OutboundQueue): number[] {
 
 describe('spool record codec', () => {
   it('round-trips and detects a flipped byte', () => {
-    const rec = { seq: 2 ** 40 + 3, topic: 'mujo/gw/subjects/ü/state', payload: Buffer.from('{"a":1}'), qos: 1 as const, retain: true, kind: 'subject_state' };
+    const rec = {
+      seq: 2 ** 40 + 3,
+      topic: 'mujo/gw/subjects/ü/state',
+      payload: Buffer.from('{"a":1}'),
+      qos: 1 as const,
+      retain: true,
+      kind: 'subject_state',
+    };
     const buf = encodeRecord(rec);
     const r = decodeRecord(buf, 0);
     assert.ok(r.ok);
@@ -77,7 +101,11 @@ describe('OutboundQueue ordering', () => {
     const q2 = queue(dir, 5);
     assert.equal(q2.size, 18, 'unacknowledged messages survive a restart');
     for (let i = 20; i < 25; i++) q2.push(msg(i));
-    assert.deepEqual(drain(q2), [...Array(23).keys()].map((i) => i + 2), 'spooled first, in order, then new ones');
+    assert.deepEqual(
+      drain(q2),
+      [...Array(23).keys()].map((i) => i + 2),
+      'spooled first, in order, then new ones',
+    );
     assert.equal(q2.size, 0);
     assert.equal(q2.spoolBytes, 0, 'delivered segments are deleted');
   });

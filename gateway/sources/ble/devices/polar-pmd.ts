@@ -219,17 +219,11 @@ function startSequence(settings: StreamSettings): GattStep[] {
     },
     { op: 'subscribe', service: PMD_SERVICE, characteristic: PMD_DATA, label: 'PMD data notifications' },
   ];
-  if (variant === 'verity-sdk')
-    steps.push(
-      write(
-        Uint8Array.from([PmdOp.START, PmdType.SDK_MODE]),
-        'enter SDK mode',
-        cpResponse(PmdOp.START, PmdType.SDK_MODE, [STATUS_ALREADY_IN_STATE]),
-      ),
-    );
-  for (const s of streamTypes(settings)) {
-    // A stream left running by an earlier connection (H10 keeps streaming, KnownIssues.md)
-    // would answer ALREADY_IN_STATE without the conversion factor; stop it first, any status.
+  const streams = streamTypes(settings);
+  // A stream left running by an earlier connection (H10 keeps streaming, KnownIssues.md) would
+  // answer ALREADY_IN_STATE without the conversion factor, and SDK mode can only be toggled
+  // with every stream stopped (SdkModeExplained.md): stop them first, whatever the answer.
+  for (const s of streams) {
     steps.push(
       write(
         Uint8Array.from([PmdOp.STOP, s.type]),
@@ -237,6 +231,25 @@ function startSequence(settings: StreamSettings): GattStep[] {
         cpResponse(PmdOp.STOP, s.type, ANY_STATUS, true),
       ),
     );
+  }
+  if (variant === 'verity-sdk') {
+    steps.push(
+      write(
+        Uint8Array.from([PmdOp.START, PmdType.SDK_MODE]),
+        'enter SDK mode',
+        cpResponse(PmdOp.START, PmdType.SDK_MODE, [STATUS_ALREADY_IN_STATE]),
+      ),
+    );
+  } else if (variant === 'verity') {
+    steps.push(
+      write(
+        Uint8Array.from([PmdOp.STOP, PmdType.SDK_MODE]),
+        'leave SDK mode (in case a previous connection left it on)',
+        cpResponse(PmdOp.STOP, PmdType.SDK_MODE, ANY_STATUS, true),
+      ),
+    );
+  }
+  for (const s of streams) {
     steps.push(
       write(
         pmdStartCommand(s.type, variant, settings.rateHz, s.range),

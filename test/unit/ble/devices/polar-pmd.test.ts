@@ -78,7 +78,29 @@ describe('Polar PMD: descriptor and commands', () => {
     assert.equal(s.accRangeG, 16);
     assert.equal(s.gyroRangeDps, 500);
     assert.ok(s.adjustments.some((a) => a.includes('200 Hz → 208 Hz')));
-    assert.deepEqual(writes(driver.startSequence(s))[0]!.data, [0x02, 0x09]);
+    // Streams stopped first (SDK mode toggles only with all streams stopped), then SDK mode, then starts.
+    assert.deepEqual(
+      writes(driver.startSequence(s)).map((w) => w.data.slice(0, 2)),
+      [
+        [3, 2],
+        [3, 5],
+        [2, 9],
+        [2, 2],
+        [2, 5],
+      ],
+    );
+    const plain = writes(driver.startSequence(verity)).map((w) => w.data.slice(0, 2));
+    assert.deepEqual(
+      plain,
+      [
+        [3, 2],
+        [3, 5],
+        [3, 9],
+        [2, 2],
+        [2, 5],
+      ],
+      'default mode leaves a left-over SDK mode',
+    );
     assert.deepEqual(writes(driver.stopSequence(s)).at(-1)!.data, [0x03, 0x09]);
   });
 

@@ -1,0 +1,336 @@
+/*
+ * Source of the Grafana dashboards: `node --import tsx dashboards/grafana/build.ts` writes
+ * overview.json, devices.json and gateway.json next to this file. The JSON files are what
+ * Grafana provisions; test/contract/dashboards.test.ts checks they match this builder,
+ * validate against the @grafana/schema dashboard schema, and that every query runs against
+ * a real InfluxDB 1.x loaded with the gateway's own line protocol.
+ *
+ * Every query is InfluxQL (portable across InfluxDB 1.8+, 2.x through DBRP mappings, and
+ * 3.x) and names each selected value with AS, so the columns a panel gets are explicit.
+ */
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+type Json = Record<string, unknown>;
+
+const DS = { type: 'influxdb', uid: '${datasource}' };
+const GW = `"gateway" =~ /^$gateway$/`;
+
+interface PanelSpec {
+  readonly title: string;
+  readonly type: 'timeseries' | 'state-timeline' | 'stat' | 'barchart';
+  readonly description: string;
+  readonly queries: ReadonlyArray<{ readonly query: string; readonly alias?: string }>;
+  readonly w: number;
+  readonly h: number;
+  readonly unit?: string;
+  readonly decimals?: number;
+  readonly min?: number;
+  readonly max?: number;
+  readonly mappings?: Json[];
+  readonly thresholds?: Json[];
+  readonly repeat?: string;
+  readonly options?: Json;
+  readonly custom?: Json;
+  readonly colorMode?: 'palette-classic' | 'thresholds' | 'continuous-GrYlRd';
+}
+
+function panel(spec: PanelSpec, id: number, x: number, y: number): Json {
+  return {
+    id,
+    type: spec.type,
+    title: spec.title,
+    description: spec.description,
+    datasource: DS,
+    gridPos: { x, y, w: spec.w, h: spec.h },
+    ...(spec.repeat ? { repeat: spec.repeat, repeatDirection: 'v' } : {}),
+    targets: spec.queries.map((q, i) => ({
+      refId: String.fromCharCode(65 + i),
+      datasource: DS,
+      rawQuery: true,
+      resultFormat: 'time_series',
+      query: q.query,
+      ...(q.alias ? { alias: q.alias } : {}),
+    })),
+    fieldConfig: {
+      defaults: {
+        ...(spec.unit ? { unit: spec.unit } : {}),
+        ...(spec.decimals !== undefined ? { decimals: spec.decimals } : {}),
+        ...(spec.min !== undefined ? { min: spec.min } : {}),
+        ...(spec.max !== undefined ? { max: spec.max } : {}),
+        color: { mode: spec.colorMode ?? 'palette-classic' },
+        mappings: spec.mappings ?? [],
+        thresholds: { mode: 'absolute', steps: spec.thresholds ?? [{ color: 'green', value: null }] },
+        ...(spec.custom ? { custom: spec.custom } : {}),
+      },
+      overrides: [],
+    },
+    options: spec.options ?? {},
+  };
+}
+
+/** Lays panels out left to right, wrapping at 24 columns. */
+function layout(specs: readonly PanelSpec[]): Json[] {
+  let x = 0;
+  let y = 0;
+  let rowH = 0;
+  return specs.map((s, i) => {
+    if (x + s.w > 24) {
+      x = 0;
+      y += rowH;
+      rowH = 0;
+    }
+    const p = panel(s, i + 1, x, y);
+    x += s.w;
+    rowH = Math.max(rowH, s.h);
+    return p;
+  });
+}
+
+function queryVariable(name: string, label: string, query: string, multi: boolean): Json {
+  return {
+    type: 'query',
+    name,
+    label,
+    datasource: DS,
+    query,
+    refresh: 2,
+    sort: 1,
+    multi,
+    includeAll: multi,
+    options: [],
+    hide: 0,
+  };
+}
+
+const datasourceVariable: Json = {
+  type: 'datasource',
+  name: 'datasource',
+  label: 'Data source',
+  query: 'influxdb',
+  options: [],
+  refresh: 1,
+  hide: 0,
+};
+const gatewayVariable = queryVariable('gateway', 'Gateway', 'SHOW TAG VALUES WITH KEY = "gateway"', false);
+
+function dashboard(uid: string, title: string, description: string, variables: Json[], specs: readonly PanelSpec[]): Json {
+  return {
+    uid,
+    title,
+    description,
+    tags: ['mujo'],
+    editable: true,
+    graphTooltip: 1,
+    schemaVersion: 39,
+    version: 1,
+    refresh: '10s',
+    time: { from: 'now-1h', to: 'now' },
+    timezone: 'browser',
+    links: [{ title: 'mujo', type: 'dashboards', tags: ['mujo'], asDropdown: false, includeVars: true, keepTime: true, icon: 'external link', targetBlank: false, tooltip: '', url: '' }],
+    annotations: { list: [] },
+    templating: { list: [datasourceVariable, gatewayVariable, ...variables] },
+    panels: layout(specs),
+  };
+}
+
+const onOff = (off: string, on: string): Json[] => [
+  { type: 'value', options: { '0': { text: off, color: 'red', index: 0 }, '1': { text: on, color: 'green', index: 1 } } },
+];
+
+const timeseries = (custom: Json = {}): Json => ({ drawStyle: 'line', lineWidth: 1, fillOpacity: 10, showPoints: 'auto', spanNulls: false, ...custom });
+const legend = { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'none' } };
+const stateTimeline = (mergeValues: boolean): Json => ({
+  mergeValues,
+  showValue: 'never',
+  alignValue: 'left',
+  rowHeight: 0.9,
+  legend: { displayMode: 'list', placement: 'bottom', showLegend: true },
+  tooltip: { mode: 'single', sort: 'none' },
+});
+
+export function overview(): Json {
+  const SUBJ = `"subject" =~ /^$subject$/`;
+  return dashboard(
+    'mujo-overview',
+    'mujo — activity overview',
+    "Each subject's activity over time, how sure the model is, which sensors it used, and repetitions.",
+    [queryVariable('subject', 'Subject', `SHOW TAG VALUES FROM "activity" WITH KEY = "subject" WHERE ${GW}`, true)],
+    [
+      {
+        title: 'Activity — $subject',
+        type: 'state-timeline',
+        description:
+          'One row per activity. An activity point is written where it starts (its confidence) and where it stops (0), so a row is coloured while that activity goes on.',
+        repeat: 'subject',
+        w: 24,
+        h: 7,
+        queries: [{ query: `SELECT "confidence" AS "confidence" FROM "activity" WHERE ${GW} AND "subject" =~ /^$subject$/ AND $timeFilter GROUP BY "activity"`, alias: '$tag_activity' }],
+        unit: 'percentunit',
+        min: 0,
+        max: 1,
+        colorMode: 'thresholds',
+        thresholds: [
+          { color: 'transparent', value: null },
+          { color: 'orange', value: 0.001 },
+          { color: 'green', value: 0.6 },
+        ],
+        options: stateTimeline(false),
+        custom: { fillOpacity: 80, lineWidth: 0 },
+      },
+      {
+        title: 'Confidence',
+        type: 'timeseries',
+        description: 'Smoothed confidence of each activity when it started, per subject.',
+        w: 12,
+        h: 8,
+        queries: [{ query: `SELECT max("confidence") AS "confidence" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval), "subject" fill(none)`, alias: '$tag_subject' }],
+        unit: 'percentunit',
+        min: 0,
+        max: 1,
+        options: legend,
+        custom: timeseries({ drawStyle: 'points', pointSize: 6 }),
+      },
+      {
+        title: 'Modalities used',
+        type: 'state-timeline',
+        description: 'What the fusion used for each decision: IMU only, pose only, or both (bitmask imu=1, pose=2).',
+        w: 12,
+        h: 8,
+        queries: [{ query: `SELECT last("modalities") AS "modalities" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval), "subject" fill(previous)`, alias: '$tag_subject' }],
+        mappings: [
+          {
+            type: 'value',
+            options: {
+              '0': { text: 'none', color: 'transparent', index: 0 },
+              '1': { text: 'IMU', color: 'blue', index: 1 },
+              '2': { text: 'pose', color: 'purple', index: 2 },
+              '3': { text: 'IMU + pose', color: 'green', index: 3 },
+            },
+          },
+        ],
+        options: stateTimeline(true),
+        custom: { fillOpacity: 70, lineWidth: 0 },
+      },
+      {
+        title: 'Repetitions',
+        type: 'timeseries',
+        description: 'Repetition count of the current activity, per subject and activity.',
+        w: 16,
+        h: 8,
+        queries: [{ query: `SELECT max("count") AS "count" FROM "reps" WHERE ${GW} AND ${SUBJ} AND $timeFilter GROUP BY time($__interval), "subject", "activity" fill(none)`, alias: '$tag_subject $tag_activity' }],
+        unit: 'none',
+        decimals: 0,
+        min: 0,
+        options: legend,
+        custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }),
+      },
+      {
+        title: 'Activities started',
+        type: 'stat',
+        description: 'Activities that started in the time range, per subject.',
+        w: 8,
+        h: 8,
+        queries: [{ query: `SELECT count("confidence") AS "started" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY "subject"`, alias: '$tag_subject' }],
+        decimals: 0,
+        options: { reduceOptions: { calcs: ['sum'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', justifyMode: 'auto', textMode: 'auto', orientation: 'auto' },
+      },
+    ],
+  );
+}
+
+export function devices(): Json {
+  const DEV = `"device" =~ /^$device$/`;
+  const perDevice = (field: string, agg: string, as: string, fill = 'none'): string =>
+    `SELECT ${agg}("${field}") AS "${as}" FROM "device" WHERE ${GW} AND ${DEV} AND $timeFilter GROUP BY time($__interval), "device" fill(${fill})`;
+  const increase = (field: string, as: string): string =>
+    `SELECT non_negative_difference(max("${field}")) AS "${as}" FROM "device" WHERE ${GW} AND ${DEV} AND $timeFilter GROUP BY time($__interval), "device" fill(none)`;
+  return dashboard(
+    'mujo-devices',
+    'mujo — devices',
+    'Sensors and cameras: connection, battery, radio signal, measured sample rate, drops and reconnects.',
+    [queryVariable('device', 'Device', `SHOW TAG VALUES FROM "device" WITH KEY = "device" WHERE ${GW}`, true)],
+    [
+      {
+        title: 'Connected',
+        type: 'state-timeline',
+        description: 'Whether each device is connected.',
+        w: 24,
+        h: 7,
+        queries: [{ query: perDevice('connected', 'last', 'connected', 'previous'), alias: '$tag_device' }],
+        mappings: onOff('disconnected', 'connected'),
+        options: stateTimeline(true),
+        custom: { fillOpacity: 70, lineWidth: 0 },
+      },
+      { title: 'Battery', type: 'timeseries', description: 'Battery charge reported by the device.', w: 12, h: 8, queries: [{ query: perDevice('battery', 'last', 'battery'), alias: '$tag_device' }], unit: 'percent', min: 0, max: 100, options: legend, custom: timeseries() },
+      { title: 'RSSI', type: 'timeseries', description: 'Received signal strength at the gateway.', w: 12, h: 8, queries: [{ query: perDevice('rssi', 'mean', 'rssi'), alias: '$tag_device' }], unit: 'dBm', options: legend, custom: timeseries() },
+      { title: 'Measured sample rate', type: 'timeseries', description: 'Samples (or frames) per second actually received.', w: 8, h: 8, queries: [{ query: perDevice('rate_hz', 'mean', 'rate_hz'), alias: '$tag_device' }], unit: 'hertz', min: 0, options: legend, custom: timeseries() },
+      { title: 'Dropped samples', type: 'timeseries', description: 'Samples lost per interval (gaps, decode errors, full queues).', w: 8, h: 8, queries: [{ query: increase('dropped', 'dropped'), alias: '$tag_device' }], unit: 'none', min: 0, options: legend, custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }) },
+      { title: 'Reconnects', type: 'timeseries', description: 'Reconnections per interval.', w: 8, h: 8, queries: [{ query: increase('reconnects', 'reconnects'), alias: '$tag_device' }], unit: 'none', decimals: 0, min: 0, options: legend, custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }) },
+    ],
+  );
+}
+
+export function gateway(): Json {
+  const perStage = (sel: string, where = ''): string =>
+    `SELECT ${sel} FROM "pipeline" WHERE ${GW}${where} AND $timeFilter GROUP BY time($__interval), "stage" fill(none)`;
+  return dashboard(
+    'mujo-gateway',
+    'mujo — gateway',
+    'The pipeline: windows, inference, latency, queues, drops, events, and the state of the MQTT and InfluxDB connections.',
+    [],
+    [
+      { title: 'Windows / s', type: 'timeseries', description: 'Windows handed to inference per second, per stage.', w: 8, h: 8, queries: [{ query: perStage('non_negative_derivative(max("windows"), 1s) AS "windows_per_s"'), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries() },
+      { title: 'Inference time', type: 'timeseries', description: 'Mean wall time of one encoder batch.', w: 8, h: 8, queries: [{ query: perStage('mean("inference_us") AS "inference_us"', ` AND "inference_us" >= 0`), alias: '$tag_stage' }], unit: 'µs', min: 0, options: legend, custom: timeseries() },
+      { title: 'Batch size', type: 'timeseries', description: 'Mean windows per inference batch.', w: 8, h: 8, queries: [{ query: perStage('mean("batch_size") AS "batch_size"', ` AND "batch_size" >= 0`), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries() },
+      {
+        title: 'Event latency',
+        type: 'timeseries',
+        description: 'Window close → activity event, ms (mean and worst per interval).',
+        w: 8,
+        h: 8,
+        queries: [{ query: `SELECT mean("latency_ms") AS "mean", max("latency_ms") AS "max" FROM "activity" WHERE ${GW} AND $timeFilter GROUP BY time($__interval) fill(none)` }],
+        unit: 'ms',
+        min: 0,
+        options: legend,
+        custom: timeseries(),
+      },
+      { title: 'Queue depth', type: 'timeseries', description: 'Items waiting on each stage (worst per interval).', w: 8, h: 8, queries: [{ query: perStage('max("queue_depth") AS "queue_depth"', ` AND "queue_depth" >= 0`), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries() },
+      { title: 'Drops', type: 'timeseries', description: 'Items dropped per interval, per stage (every drop in the gateway is counted).', w: 8, h: 8, queries: [{ query: perStage('non_negative_difference(max("dropped")) AS "dropped"'), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }) },
+      {
+        title: 'Events / s',
+        type: 'timeseries',
+        description: 'Activity starts per second.',
+        w: 12,
+        h: 8,
+        queries: [{ query: `SELECT count("confidence") * 1000 / $__interval_ms AS "events_per_s" FROM "activity" WHERE ${GW} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval) fill(0)` }],
+        unit: 'short',
+        min: 0,
+        options: legend,
+        custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }),
+      },
+      {
+        title: 'MQTT / database connection',
+        type: 'state-timeline',
+        description: 'Connection of each sink (sink:mqtt, sink:influx). Points written while InfluxDB was away arrive from the spool once it is back, so outages show here too.',
+        w: 12,
+        h: 8,
+        queries: [{ query: perStage('last("connected") AS "connected"', ` AND "stage" =~ /^sink:/`).replace('fill(none)', 'fill(previous)'), alias: '$tag_stage' }],
+        mappings: onOff('down', 'up'),
+        options: stateTimeline(true),
+        custom: { fillOpacity: 70, lineWidth: 0 },
+      },
+    ],
+  );
+}
+
+export const DASHBOARDS = { overview, devices, gateway } as const;
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const dir = dirname(fileURLToPath(import.meta.url));
+  for (const [name, build] of Object.entries(DASHBOARDS)) {
+    writeFileSync(join(dir, `${name}.json`), JSON.stringify(build(), null, 2) + '\n');
+    console.log(`wrote ${join(dir, `${name}.json`)}`);
+  }
+}
