@@ -15,6 +15,12 @@ import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type Registry } from './observability/metrics.ts';
 import { createPipeline, type Pipeline } from './pipeline/pipeline.ts';
 import type { HopDecision } from './pipeline/stages/decisions.ts';
+import {
+  deviceDiscovery,
+  gatewayDiscovery,
+  subjectDiscovery,
+  type DiscoveryMessage,
+} from './sinks/mqtt/home-assistant.ts';
 import { MqttSink, mqttSinkOptionsFromConfig } from './sinks/mqtt/index.ts';
 import { MqttImuIngest } from './sources/mqtt/index.ts';
 import { openReplaySource, type ReplaySource } from './sources/replay/index.ts';
@@ -183,6 +189,29 @@ export class GatewayApp {
     this.mqtt.registerCommand('status', () => this.status());
     this.mqtt.registerCommand('reload_model', async () => this.modelInfo(await this.reloadModel()));
     await this.mqtt.start();
+    this.announce(() => gatewayDiscovery(this.discoveryContext()));
+  }
+
+  private discoveryContext() {
+    const mqtt = this.mqtt as MqttSink;
+    return {
+      prefix: this.config.mqtt.homeAssistant.discoveryPrefix,
+      gatewayId: this.config.gateway.id,
+      topics: mqtt.topics,
+      softwareVersion: SOFTWARE_VERSION,
+    };
+  }
+
+  /** Publishes Home Assistant discovery config (retained) when enabled. */
+  private announce(build: () => DiscoveryMessage[]): void {
+    if (!this.mqtt || !this.config.mqtt.homeAssistant.enabled) return;
+    for (const m of build()) this.mqtt.publishRetained('discovery', m.topic, m.payload);
+  }
+
+  /** Registers a device for state tracking and announces it. */
+  private trackDevice(device: Parameters<DeviceTracker['register']>[0]): void {
+    this.devices.register(device);
+    this.announce(() => deviceDiscovery(this.discoveryContext(), device.id));
   }
 
   private async startSources(): Promise<void> {
@@ -194,7 +223,7 @@ export class GatewayApp {
         withoutModalities: config.replay.withoutModalities,
       });
       for (const device of this.replay.devices) {
-        this.devices.register({
+        this.trackDevice({
           id: device.id,
           kind: device.kind,
           subjectId: device.subjectId,
@@ -223,7 +252,7 @@ export class GatewayApp {
       });
       this.ingest.samples$.subscribe(({ chunk, clock }) => {
         if (!this.devices.has(chunk.sourceId)) {
-          this.devices.register({
+          this.trackDevice({
             id: chunk.sourceId,
             kind: 'imu',
             subjectId: chunk.subjectId ?? null,
@@ -244,6 +273,9 @@ export class GatewayApp {
 
   private ensureSubject(id: string): void {
     if (this.subjectStates.has(id)) return;
+    this.announce(() =>
+      subjectDiscovery(this.discoveryContext(), id, this.models.current?.classes.map((c) => c.id) ?? []),
+    );
     this.subjectStates.set(id, {
       v: PAYLOAD_VERSION,
       gateway: this.config.gateway.id,

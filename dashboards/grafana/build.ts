@@ -140,13 +140,13 @@ const onOff = (off: string, on: string): Json[] => [
 ];
 
 const timeseries = (custom: Json = {}): Json => ({ drawStyle: 'line', lineWidth: 1, fillOpacity: 10, showPoints: 'auto', spanNulls: false, ...custom });
-const legend = { legend: { displayMode: 'list', placement: 'bottom', showLegend: true }, tooltip: { mode: 'multi', sort: 'none' } };
+const legend = { legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] }, tooltip: { mode: 'multi', sort: 'none' } };
 const stateTimeline = (mergeValues: boolean): Json => ({
   mergeValues,
   showValue: 'never',
   alignValue: 'left',
   rowHeight: 0.9,
-  legend: { displayMode: 'list', placement: 'bottom', showLegend: true },
+  legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] },
   tooltip: { mode: 'single', sort: 'none' },
 });
 
@@ -234,7 +234,7 @@ export function overview(): Json {
         h: 8,
         queries: [{ query: `SELECT count("confidence") AS "started" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY "subject"`, alias: '$tag_subject' }],
         decimals: 0,
-        options: { reduceOptions: { calcs: ['sum'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', justifyMode: 'auto', textMode: 'auto', orientation: 'auto' },
+        options: { reduceOptions: { calcs: ['sum'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', justifyMode: 'auto', textMode: 'auto', orientation: 'auto', wideLayout: true, showPercentChange: false, percentChangeColorMode: 'standard' },
       },
     ],
   );

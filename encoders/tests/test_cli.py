@@ -63,3 +63,25 @@ def test_precomputed_text_file_with_unknown_classes_stops_training(tmp_path) -> 
     proc = run("train", "--steps", "1", "--text-embeddings", str(text), "--out", str(tmp_path / "m.pt"))
     assert proc.returncode == 2
     assert "unknown class names ['moonwalk']" in proc.stderr
+
+
+def test_results_page_shows_mean_std_gains_and_goals() -> None:
+    from encoders.experiments import best_strategy, render_results
+
+    def metrics(f1: float) -> dict:
+        combos = {c: {"macroF1": f1, "accuracy": f1, "count": 10} for c in ("imu", "pose", "imu+pose")}
+        return {"clip": combos, "window": combos, "stream": combos}
+
+    runs = []
+    for seed, delta in ((0, 0.0), (1, 0.02)):
+        for strategy, base in (("supervised", 0.60), ("pretrain-finetune", 0.70), ("joint", 0.65)):
+            for fraction in (0.1, 1.0):
+                f1 = base + delta + (0.2 if fraction == 1.0 else 0.0)
+                runs.append({"strategy": strategy, "fraction": fraction, "seed": seed, "seconds": 10.0, "samplesPerS": 640.0, "metrics": metrics(f1)})
+    assert best_strategy(runs) == "pretrain-finetune"
+    page = render_results(runs, "python3 -m encoders results", 500, 400, 120.0)
+    assert "| supervised | 10% | 0.610 ± 0.010 |" in page
+    assert "| 10% | +10.0 | +10.0 | +10.0 |" in page  # pretraining gain in points
+    assert "| fused macro F1 | ≥ 0.97 | 0.910 (pretrain-finetune) | no |" in page
+    assert "| pretraining gain at 10 % labels | ≥ +5 points | IMU +10.0, pose +10.0, fused +10.0 | yes |" in page
+    assert "67.2 %" in page and "0.942" in page and "94 %" in page

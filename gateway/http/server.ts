@@ -9,6 +9,7 @@ import { merge, type Subscription } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import { checkBearer } from './auth.ts';
+import { registerDeviceRoutes } from './device-routes.ts';
 import { healthHttpStatus } from './health.ts';
 import { SseHub, formatSse, sseMetrics } from './sse.ts';
 import { DEFAULT_PUBLIC_DIR, loadPublicFiles } from './static.ts';
@@ -169,6 +170,8 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       reloading = false;
     }
   });
+
+  registerDeviceRoutes(app, view, options.token, logger);
 
   for (const [route, file] of publicFiles) {
     app.get(route, async (_request, reply) =>

@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { Registry } from 'prom-client';
+import type { DeviceChangeResult } from '../devices/device-service.ts';
 import type { ActivityEvent, DeviceState, SubjectState } from '../domain/events.ts';
 import type { Modality } from '../domain/samples.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -61,6 +62,18 @@ export interface GatewayView {
    * problem) when the new model is bad; the old one must keep serving.
    */
   reloadModel(): Promise<ModelInfo>;
+  /*
+   * Device management (BLE wearables). Absent: the routes answer 501. Each takes untrusted
+   * input, validates it and rejects with a GatewayError whose code decides the HTTP status
+   * (DEVICE_INVALID/BLE_BAD_DEVICE/BLE_UNKNOWN_FAMILY 400, BLE_UNKNOWN_DEVICE 404,
+   * BLE_DUPLICATE_DEVICE/BLE_DISABLED 409, anything else 500).
+   */
+  /** `POST /api/devices`: body is one `ble.devices` entry. */
+  addDevice?(entry: unknown): Promise<DeviceChangeResult>;
+  /** `DELETE /api/devices/:id`. */
+  removeDevice?(id: string): Promise<DeviceChangeResult>;
+  /** `PATCH /api/devices/:id`: body `{ subject?: string | null, placement?: string }`. */
+  assignDevice?(id: string, assignment: unknown): Promise<DeviceChangeResult>;
 }
 
 export interface SseOptions {

@@ -4,7 +4,8 @@ Run with Debian's /usr/bin/python3 (it has `gi`). Prints `READY <port>` on stdou
 server is attached, so the test helper knows when to connect. Sources:
   --source test            videotestsrc (a test pattern: no person in it)
   --source file:PATH       a video or still image file, decoded and looped forever
-Options: --port, --width, --height, --fps, --mount, --user/--password (basic auth).
+Options: --port, --width, --height, --fps, --mount, --user/--password (basic auth),
+--payload gst (a payload only GStreamer decodes).
 """
 
 import argparse
@@ -18,14 +19,17 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 
+PAYLOAD = "h264"
+
+
 def encoder(width: int, height: int, fps: int) -> str:
     caps = f"video/x-raw,width={width},height={height},framerate={fps}/1"
     # key-int-max = fps: a reconnecting reader waits at most one second for a key frame.
-    return (
-        f"videoconvert ! videoscale ! videorate ! {caps} ! "
-        f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps} ! "
-        "rtph264pay name=pay0 pt=96 config-interval=1"
-    )
+    x264 = f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={fps}"
+    # 'gst' wraps the stream in GStreamer's own RTP payload, which no other client decodes:
+    # the way to show a camera whose codec the reader cannot handle.
+    pay = "rtpgstpay name=pay0 pt=96" if PAYLOAD == "gst" else "rtph264pay name=pay0 pt=96 config-interval=1"
+    return f"videoconvert ! videoscale ! videorate ! {caps} ! {x264} ! {pay}"
 
 
 def launch_line(source: str, width: int, height: int, fps: int) -> str:
@@ -54,7 +58,10 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=15)
     ap.add_argument("--user")
     ap.add_argument("--password")
+    ap.add_argument("--payload", choices=["h264", "gst"], default="h264")
     args = ap.parse_args()
+    global PAYLOAD
+    PAYLOAD = args.payload
 
     Gst.init(None)
     server = GstRtspServer.RTSPServer()

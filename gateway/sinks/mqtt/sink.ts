@@ -254,6 +254,14 @@ export class MqttSink {
     this.enqueue('device_state', this.topics.deviceState(state.device), state, true);
   }
 
+  /**
+   * A retained message outside the gateway's own tree (Home Assistant discovery config).
+   * Goes through the same durable queue, so discovery survives a broker outage too.
+   */
+  publishRetained(kind: string, topic: string, payload: unknown): void {
+    this.enqueue(kind, topic, payload, true);
+  }
+
   /** Model, providers and extras for the retained status topic; published when they change. */
   setStatus(info: GatewayStatusInfo): void {
     this.statusInfo = info;

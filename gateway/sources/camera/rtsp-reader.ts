@@ -1,0 +1,512 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Subject, type Observable } from 'rxjs';
+import type { Clock } from '../../domain/time.ts';
+import { GatewayError } from '../../observability/errors.ts';
+import type { Logger } from '../../observability/logger.ts';
+import type { Registry } from '../../observability/metrics.ts';
+import { cameraMetrics, type CameraMetrics } from './metrics.ts';
+import { redactUrl } from './options.ts';
+import type { Frame } from './types.ts';
+
+/*
+ * One camera: ffmpeg decodes the stream and writes scaled RGB24 frames to a pipe; we slice
+ * the pipe into frames and hand out only the newest one (a pose estimator slower than the
+ * camera must not build a queue: the frames it could not take are counted and dropped).
+ * ffmpeg is restarted with backoff + jitter when it exits or stops delivering.
+ */
+
+export const CAMERA_ERROR_CODES = [
+  'CAMERA_FFMPEG_MISSING',
+  'CAMERA_AUTH_REFUSED',
+  'CAMERA_UNSUPPORTED_CODEC',
+  'CAMERA_UNREACHABLE',
+  'CAMERA_NOT_FOUND',
+  'CAMERA_STALLED',
+  'CAMERA_CONNECT_TIMEOUT',
+  'CAMERA_STREAM_ENDED',
+] as const;
+export type CameraErrorCode = (typeof CAMERA_ERROR_CODES)[number];
+
+export interface BackoffOptions {
+  readonly initialMs: number;
+  readonly maxMs: number;
+  readonly factor: number;
+  /** ±fraction of each delay drawn at random, so cameras behind one dead switch do not retry in lockstep. */
+  readonly jitter: number;
+}
+
+export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 500, maxMs: 30_000, factor: 2, jitter: 0.2 };
+
+export interface RtspReaderOptions {
+  readonly cameraId: string;
+  readonly url: string;
+  readonly width: number;
+  readonly height: number;
+  /** Frames per second handed out at most. */
+  readonly fps: number;
+  readonly transport?: 'tcp' | 'udp';
+  readonly stallTimeoutMs?: number;
+  readonly connectTimeoutMs?: number;
+  readonly backoff?: Partial<BackoffOptions>;
+}
+
+export interface RtspReaderDeps {
+  readonly clock: Clock;
+  readonly registry?: Registry;
+  readonly logger?: Logger;
+  /** Default: env MUJO_FFMPEG, else `ffmpeg` on PATH. */
+  readonly ffmpegPath?: string;
+  readonly random?: () => number;
+}
+
+export interface ReaderStatus {
+  readonly cameraId: string;
+  readonly connected: boolean;
+  /** The attempt has given up for good (ffmpeg missing). */
+  readonly fatal: boolean;
+  readonly error?: { readonly code: CameraErrorCode; readonly message: string };
+  readonly reconnects: number;
+}
+
+export interface ReaderStats {
+  /** Frames sliced off ffmpeg's pipe. */
+  readonly decoded: number;
+  /** Frames handed to the consumer. */
+  readonly delivered: number;
+  readonly dropped: { readonly superseded: number; readonly fps_cap: number; readonly partial: number };
+  readonly reconnects: number;
+  /** Outages recovered from: count, total seconds without frames, frames missed. */
+  readonly gaps: number;
+  readonly gapS: number;
+  readonly gapFrames: number;
+  /** ffmpeg start → first frame of the latest connection, ms. */
+  readonly firstFrameMs: number | null;
+  /** Decoded frames per second over the last rate window. */
+  readonly rateHz: number | null;
+  readonly lastFrameNs: number | null;
+  readonly connected: boolean;
+}
+
+const RATE_WINDOW_MS = 5000;
+const STDERR_KEEP = 4096;
+
+/** ffmpeg arguments for one camera (exported for docs and tests). */
+export function ffmpegArgs(o: Pick<RtspReaderOptions, 'url' | 'width' | 'height' | 'transport'>): string[] {
+  const scheme = o.url.slice(0, o.url.indexOf(':')).toLowerCase();
+  const input: string[] = [];
+  if (scheme === 'rtsp' || scheme === 'rtsps') input.push('-rtsp_transport', o.transport ?? 'tcp');
+  // A file plays at its own rate, looped, so it behaves like a camera (demos, tests).
+  if (scheme === 'file') input.push('-re', '-stream_loop', '-1');
+  return [
+    '-hide_banner',
+    '-nostdin',
+    '-nostats',
+    '-loglevel',
+    'error',
+    ...input,
+    // Start decoding at once instead of probing seconds of stream, and do not buffer.
+    '-analyzeduration',
+    '0',
+    '-probesize',
+    '32',
+    '-fflags',
+    'nobuffer',
+    '-i',
+    o.url,
+    '-an',
+    '-vf',
+    `scale=${o.width}:${o.height}`,
+    '-pix_fmt',
+    'rgb24',
+    '-f',
+    'rawvideo',
+    'pipe:1',
+  ];
+}
+
+/**
+ * Maps what ffmpeg printed (with `-loglevel error`) and how it ended to a coded error.
+ * Patterns are ffmpeg's own messages (libavformat rtsp.c, ffmpeg_opt.c, network errors).
+ */
+export function classifyFfmpegFailure(
+  stderr: string,
+  exit: { code: number | null; signal: NodeJS.Signals | null },
+): { code: CameraErrorCode; message: string } {
+  const line = lastMeaningfulLine(stderr);
+  const has = (re: RegExp) => re.test(stderr);
+  if (has(/\b401\b|\b403\b|Unauthorized|Forbidden|authorization failed/i))
+    return { code: 'CAMERA_AUTH_REFUSED', message: `the camera refused the credentials (${line})` };
+  if (has(/\b404\b|Not Found|No such file or directory|\b454\b|Session Not Found/i))
+    return { code: 'CAMERA_NOT_FOUND', message: `the stream path does not exist on the camera (${line})` };
+  if (
+    has(
+      /does not contain any stream|Decoder \(codec [^)]*\) not found|Unsupported codec|unknown codec|Could not find codec parameters|no decoder|Invalid data found when processing input|Unsupported RTP|stream .* not supported/i,
+    )
+  )
+    return { code: 'CAMERA_UNSUPPORTED_CODEC', message: `no video stream ffmpeg can decode (${line})` };
+  if (
+    has(
+      /Connection refused|Connection timed out|No route to host|Network is unreachable|Name or service not known|Temporary failure in name resolution|Connection reset|Broken pipe|Host is unreachable|Operation timed out|Immediate exit requested|End of file|Server returned 5\d\d/i,
+    )
+  )
+    return { code: 'CAMERA_UNREACHABLE', message: `cannot reach the camera (${line})` };
+  const how = exit.signal ? `signal ${exit.signal}` : `exit code ${exit.code}`;
+  return {
+    code: 'CAMERA_STREAM_ENDED',
+    message: line ? `ffmpeg ended (${how}): ${line}` : `the stream ended (ffmpeg ${how})`,
+  };
+}
+
+function lastMeaningfulLine(stderr: string): string {
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.length > 0 && !/^Exiting normally|^Conversion failed/i.test(l));
+  return (lines.at(-1) ?? '').slice(0, 300);
+}
+
+export class RtspReader {
+  readonly cameraId: string;
+  private readonly opts: Required<Omit<RtspReaderOptions, 'backoff'>> & { backoff: BackoffOptions };
+  private readonly deps: RtspReaderDeps;
+  private readonly metrics: CameraMetrics | undefined;
+  private readonly logger: Logger | undefined;
+  private readonly frameBytes: number;
+  private readonly statusSubject = new Subject<ReaderStatus>();
+  readonly status$: Observable<ReaderStatus> = this.statusSubject.asObservable();
+
+  private child: ChildProcess | undefined;
+  private running = false;
+  private fatal = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private spawnedAtMs = 0;
+  private lastFrameAtMs: number | null = null;
+  private connected = false;
+  private lastError: { code: CameraErrorCode; message: string } | undefined;
+  private outageStartNs: number | null = null;
+
+  private buf: Buffer;
+  private filled = 0;
+  private seq = 0;
+  private latest: Frame | null = null;
+  private waiter: ((f: Frame | null) => void) | null = null;
+  private tokens = 1;
+  private tokensAtMs = 0;
+
+  private rateCount = 0;
+  private rateWindowStart = 0;
+  /** Frames of the current connection, for a rate estimate before the first rate window closes. */
+  private connFrames = 0;
+  private connFirstMs = 0;
+  private connectionRateHz: number | null = null;
+  private stats_ = {
+    decoded: 0,
+    delivered: 0,
+    dropped: { superseded: 0, fps_cap: 0, partial: 0 },
+    reconnects: 0,
+    gaps: 0,
+    gapS: 0,
+    gapFrames: 0,
+    firstFrameMs: null as number | null,
+    rateHz: null as number | null,
+    lastFrameNs: null as number | null,
+  };
+
+  constructor(options: RtspReaderOptions, deps: RtspReaderDeps) {
+    if (!(options.fps > 0)) throw new GatewayError('CAMERA_BAD_CONFIG', `camera '${options.cameraId}': fps must be > 0 (got ${options.fps})`);
+    if (!(options.width > 0 && options.height > 0))
+      throw new GatewayError('CAMERA_BAD_CONFIG', `camera '${options.cameraId}': width and height must be > 0`);
+    this.cameraId = options.cameraId;
+    this.opts = {
+      cameraId: options.cameraId,
+      url: options.url,
+      width: options.width,
+      height: options.height,
+      fps: options.fps,
+      transport: options.transport ?? 'tcp',
+      stallTimeoutMs: options.stallTimeoutMs ?? 5000,
+      connectTimeoutMs: options.connectTimeoutMs ?? 15000,
+      backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+    };
+    this.deps = deps;
+    this.metrics = deps.registry ? cameraMetrics(deps.registry) : undefined;
+    this.logger = deps.logger?.child({ component: 'camera', camera: options.cameraId });
+    this.frameBytes = options.width * options.height * 3;
+    this.buf = Buffer.allocUnsafe(this.frameBytes);
+  }
+
+  get ffmpegPath(): string {
+    return this.deps.ffmpegPath ?? process.env['MUJO_FFMPEG'] ?? 'ffmpeg';
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.fatal = false;
+    this.watchdog = setInterval(() => this.checkWatchdog(), Math.max(100, Math.min(this.opts.stallTimeoutMs, this.opts.connectTimeoutMs) / 4));
+    this.watchdog.unref();
+    this.spawnFfmpeg();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.watchdog) clearInterval(this.watchdog);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.watchdog = this.reconnectTimer = undefined;
+    const c = this.child;
+    this.child = undefined;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const exited = new Promise<void>((resolve) => c.once('close', () => resolve()));
+      c.kill('SIGKILL');
+      await exited;
+    }
+    this.setConnected(false);
+    this.latest = null;
+    const w = this.waiter;
+    this.waiter = null;
+    w?.(null);
+    this.statusSubject.complete();
+  }
+
+  /**
+   * The newest frame not yet taken; waits for one if none is pending. Resolves null once
+   * the reader is stopped. One consumer at a time.
+   */
+  next(): Promise<Frame | null> {
+    if (this.latest) {
+      const f = this.latest;
+      this.latest = null;
+      this.stats_.delivered++;
+      return Promise.resolve(f);
+    }
+    if (!this.running) return Promise.resolve(null);
+    if (this.waiter) throw new GatewayError('CAMERA_READER_BUSY', `camera '${this.cameraId}': next() called while another call waits`);
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
+
+  stats(): ReaderStats {
+    return { ...this.stats_, dropped: { ...this.stats_.dropped }, connected: this.connected };
+  }
+
+  status(): ReaderStatus {
+    return {
+      cameraId: this.cameraId,
+      connected: this.connected,
+      fatal: this.fatal,
+      ...(this.lastError ? { error: this.lastError } : {}),
+      reconnects: this.stats_.reconnects,
+    };
+  }
+
+  // --- ffmpeg lifecycle -------------------------------------------------------------------
+
+  private spawnFfmpeg(): void {
+    this.reconnectTimer = undefined;
+    if (!this.running) return;
+    this.filled = 0;
+    this.spawnedAtMs = performance.now();
+    let stderr = '';
+    const child = spawn(this.ffmpegPath, ffmpegArgs(this.opts), { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    this.logger?.debug({ url: redactUrl(this.opts.url), attempt: this.attempt }, 'starting ffmpeg');
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (this.child === child) this.onData(chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString('utf8')).slice(-STDERR_KEEP);
+    });
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.once('error', (err: NodeJS.ErrnoException) => {
+      spawnError = err;
+    });
+    // 'close' (not 'exit'): stdout and stderr are drained by then, so the last frame and
+    // the last error line are in.
+    child.once('close', (code, signal) => {
+      if (this.child !== child) return;
+      this.child = undefined;
+      if (spawnError && (spawnError.code === 'ENOENT' || spawnError.code === 'EACCES')) {
+        this.fail(
+          {
+            code: 'CAMERA_FFMPEG_MISSING',
+            message: `cannot run ffmpeg '${this.ffmpegPath}' (${spawnError.code}): install ffmpeg or set MUJO_FFMPEG to its path`,
+          },
+          true,
+        );
+        return;
+      }
+      this.fail(this.pendingKill ?? classifyFfmpegFailure(stderr, { code, signal }), false);
+    });
+  }
+
+  /** Set when we kill ffmpeg ourselves (watchdog), so its exit is reported by our reason. */
+  private pendingKill: { code: CameraErrorCode; message: string } | undefined;
+
+  private kill(reason: { code: CameraErrorCode; message: string }): void {
+    const c = this.child;
+    if (!c) return;
+    this.pendingKill = reason;
+    c.kill('SIGKILL');
+  }
+
+  private fail(error: { code: CameraErrorCode; message: string }, fatal: boolean): void {
+    this.pendingKill = undefined;
+    if (this.filled > 0) {
+      this.stats_.dropped.partial++;
+      this.metrics?.dropped.inc({ camera: this.cameraId, reason: 'partial' });
+      this.filled = 0;
+    }
+    if (this.connected && this.lastFrameAtMs !== null) this.outageStartNs = this.stats_.lastFrameNs;
+    this.lastError = error;
+    this.setConnected(false);
+    if (!this.running) return;
+    this.stats_.reconnects += fatal ? 0 : 1;
+    this.metrics?.reconnects.inc({ camera: this.cameraId, code: error.code });
+    if (fatal) {
+      this.fatal = true;
+      this.logger?.error({ code: error.code }, error.message);
+      this.emitStatus();
+      return;
+    }
+    const delay = this.backoffMs();
+    this.attempt++;
+    this.logger?.warn({ code: error.code, retryInMs: Math.round(delay) }, `camera '${this.cameraId}': ${error.message}`);
+    this.emitStatus();
+    this.reconnectTimer = setTimeout(() => this.spawnFfmpeg(), delay);
+    this.reconnectTimer.unref();
+  }
+
+  /** Exponential backoff with ±jitter; `attempt` resets once a connection delivers a frame. */
+  backoffMs(): number {
+    const b = this.opts.backoff;
+    const base = Math.min(b.maxMs, b.initialMs * b.factor ** this.attempt);
+    const r = (this.deps.random ?? Math.random)();
+    return Math.max(0, base * (1 + b.jitter * (2 * r - 1)));
+  }
+
+  private checkWatchdog(): void {
+    if (!this.child) return;
+    const now = performance.now();
+    if (!this.connected) {
+      if (now - this.spawnedAtMs > this.opts.connectTimeoutMs)
+        this.kill({
+          code: 'CAMERA_CONNECT_TIMEOUT',
+          message: `no frame within ${this.opts.connectTimeoutMs} ms of opening ${redactUrl(this.opts.url)}`,
+        });
+      return;
+    }
+    if (this.lastFrameAtMs !== null && now - this.lastFrameAtMs > this.opts.stallTimeoutMs)
+      this.kill({ code: 'CAMERA_STALLED', message: `no frame for ${this.opts.stallTimeoutMs} ms` });
+    if (now - this.rateWindowStart >= RATE_WINDOW_MS) this.closeRateWindow(now);
+  }
+
+  private closeRateWindow(now: number): void {
+    const span = now - this.rateWindowStart;
+    if (this.rateWindowStart > 0 && span > 0) {
+      this.stats_.rateHz = (this.rateCount * 1000) / span;
+      this.metrics?.rateHz.set({ camera: this.cameraId }, this.stats_.rateHz);
+    }
+    this.rateCount = 0;
+    this.rateWindowStart = now;
+  }
+
+  private setConnected(connected: boolean): void {
+    if (this.connected === connected) return;
+    this.connected = connected;
+    this.metrics?.connected.set({ camera: this.cameraId }, connected ? 1 : 0);
+    if (connected) this.emitStatus();
+  }
+
+  private emitStatus(): void {
+    this.statusSubject.next(this.status());
+  }
+
+  // --- frames -----------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(this.frameBytes - this.filled, chunk.length - off);
+      chunk.copy(this.buf, this.filled, off, off + n);
+      this.filled += n;
+      off += n;
+      if (this.filled === this.frameBytes) {
+        const data = this.buf;
+        this.buf = Buffer.allocUnsafe(this.frameBytes);
+        this.filled = 0;
+        this.onFrame(data);
+      }
+    }
+  }
+
+  private onFrame(data: Buffer): void {
+    const nowMs = performance.now();
+    const tNs = this.deps.clock.nowNs();
+    if (!this.connected) this.onConnected(nowMs, tNs);
+    this.lastFrameAtMs = nowMs;
+    this.stats_.lastFrameNs = tNs;
+    this.stats_.decoded++;
+    this.rateCount++;
+    if (this.connFrames++ === 0) this.connFirstMs = nowMs;
+    else if (this.connFrames >= 10) this.connectionRateHz = ((this.connFrames - 1) * 1000) / (nowMs - this.connFirstMs);
+    this.metrics?.frames.inc({ camera: this.cameraId });
+    if (!this.takeToken(nowMs)) {
+      this.stats_.dropped.fps_cap++;
+      this.metrics?.dropped.inc({ camera: this.cameraId, reason: 'fps_cap' });
+      return;
+    }
+    const frame: Frame = { cameraId: this.cameraId, data, width: this.opts.width, height: this.opts.height, tNs, seq: this.seq++ };
+    const w = this.waiter;
+    if (w) {
+      this.waiter = null;
+      this.stats_.delivered++;
+      w(frame);
+      return;
+    }
+    if (this.latest) {
+      this.stats_.dropped.superseded++;
+      this.metrics?.dropped.inc({ camera: this.cameraId, reason: 'superseded' });
+    }
+    this.latest = frame;
+  }
+
+  /**
+   * Token bucket at `fps`, two tokens deep: a camera a little faster than the cap is thinned
+   * evenly, and frame-arrival jitter does not cost frames when the camera is at the cap.
+   */
+  private takeToken(nowMs: number): boolean {
+    const fps = this.opts.fps;
+    this.tokens = Math.min(2, this.tokens + ((nowMs - this.tokensAtMs) / 1000) * fps);
+    this.tokensAtMs = nowMs;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+
+  private onConnected(nowMs: number, tNs: number): void {
+    this.attempt = 0;
+    this.stats_.firstFrameMs = nowMs - this.spawnedAtMs;
+    this.metrics?.firstFrameSeconds.set({ camera: this.cameraId }, this.stats_.firstFrameMs / 1000);
+    if (this.outageStartNs !== null) {
+      const gapS = (tNs - this.outageStartNs) / 1e9;
+      const rate = this.stats_.rateHz ?? this.connectionRateHz ?? this.opts.fps;
+      const missed = Math.max(0, Math.round(gapS * rate) - 1);
+      this.stats_.gaps++;
+      this.stats_.gapS += gapS;
+      this.stats_.gapFrames += missed;
+      this.metrics?.gapSeconds.inc({ camera: this.cameraId }, gapS);
+      this.metrics?.gapFrames.inc({ camera: this.cameraId }, missed);
+      this.logger?.info({ gapS: Math.round(gapS * 100) / 100, missedFrames: missed }, `camera '${this.cameraId}' recovered`);
+      this.outageStartNs = null;
+    }
+    this.lastError = undefined;
+    this.rateWindowStart = nowMs;
+    this.rateCount = 0;
+    this.connFrames = 0;
+    this.setConnected(true);
+  }
+}
