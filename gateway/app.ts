@@ -4,12 +4,14 @@ import { merge, Subject, type Observable, type Subscription } from 'rxjs';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { DeviceTracker } from './devices/device-tracker.ts';
+import { ConfigFileDevices } from './devices/config-file.ts';
+import { DeviceService } from './devices/device-service.ts';
 import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from './domain/events.ts';
 import type { SampleChunk } from './domain/samples.ts';
 import { systemClock, type Clock } from './domain/time.ts';
 import { createHttpServer, healthReport, type GatewayView, type HttpServer, type ModelInfo } from './http/index.ts';
 import { ModelManager, type OrtLoadedModel } from './model/index.ts';
-import { GatewayError } from './observability/errors.ts';
+import { GatewayError, errorCode, errorMessage } from './observability/errors.ts';
 import { HealthRegistry } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type Registry } from './observability/metrics.ts';
@@ -24,6 +26,9 @@ import {
 import { MqttSink, mqttSinkOptionsFromConfig } from './sinks/mqtt/index.ts';
 import { MqttImuIngest } from './sources/mqtt/index.ts';
 import { openReplaySource, type ReplaySource } from './sources/replay/index.ts';
+import type { NobleBindings } from '@abandonware/noble/with-bindings';
+import { createBleSource, type BleSource } from './sources/ble/ble-source.ts';
+import type { Timers } from './sources/ble/timers.ts';
 
 const SOFTWARE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
@@ -35,6 +40,11 @@ const DEVICE_TICK_MS = 5000;
 export interface GatewayAppDeps {
   readonly logger?: Logger;
   readonly clock?: Clock;
+  /** The YAML file the config came from; runtime device changes are saved into it. */
+  readonly configFile?: string;
+  /** BLE: bindings to drive instead of the platform's (tests: fake bindings), and timers that agree with `clock`. */
+  readonly bleBindings?: NobleBindings;
+  readonly bleTimers?: Timers;
 }
 
 /** Where a running gateway can be reached. */
@@ -57,6 +67,10 @@ export class GatewayApp {
   readonly clock: Clock;
   readonly models: ModelManager;
   readonly devices: DeviceTracker;
+  /** BLE wearables (present when `ble.enabled`) and their runtime management (HTTP, MQTT). */
+  readonly ble: BleSource | undefined;
+  readonly deviceService: DeviceService;
+  private readonly bleStates = new Subject<DeviceState>();
 
   private pipeline: Pipeline | undefined;
   private pipelineSubs: Subscription[] = [];
@@ -104,7 +118,108 @@ export class GatewayApp {
       for (const device of subject.devices) this.sourceSubject.set(device, subject.id);
       for (const track of subject.cameraTracks) this.sourceSubject.set(track, subject.id);
     }
+    this.ble = config.ble.enabled ? this.createBle(deps) : undefined;
+    this.deviceService = new DeviceService({
+      ble: this.ble ?? null,
+      store: deps.configFile !== undefined ? new ConfigFileDevices(deps.configFile) : null,
+      logger: this.logger,
+      onChange: (change, state) => {
+        const subject = change.config?.subject;
+        if (subject) this.ensureSubject(subject);
+        if (state) this.bleStates.next(state);
+        else if (change.action === 'remove') this.bleStates.next(this.removedDeviceState(change.device));
+      },
+    });
   }
+
+  // ---- BLE wearables ---------------------------------------------------------------------
+
+  /** Builds the BLE source (no I/O: noble is loaded in start()). A device's own `subject` wins over subjects[].devices. */
+  private createBle(deps: GatewayAppDeps): BleSource {
+    const { config } = this;
+    const devices = config.ble.devices.map((d) => {
+      const listed = d.id !== undefined ? this.sourceSubject.get(d.id) : undefined;
+      if (d.subject !== undefined && listed !== undefined && listed !== d.subject) {
+        this.logger.warn(
+          { code: 'BLE_SUBJECT_CONFLICT', device: d.id, subject: d.subject, listed },
+          `ble device '${d.id}' says subject '${d.subject}' but subjects lists it under '${listed}'; using '${d.subject}'`,
+        );
+      }
+      return d.subject === undefined && listed !== undefined ? { ...d, subject: listed } : d;
+    });
+    return createBleSource(
+      { ...config.ble, devices },
+      {
+        gatewayId: config.gateway.id,
+        clock: this.clock,
+        registry: this.metrics,
+        health: this.health,
+        logger: this.logger,
+        ...(deps.bleBindings ? { bindings: deps.bleBindings } : {}),
+        ...(deps.bleTimers ? { timers: deps.bleTimers } : {}),
+      },
+    );
+  }
+
+  /**
+   * Chunks carry the subject the BLE source knows (config, then runtime assignments), so they
+   * bypass `assign()`. Without Bluetooth the gateway keeps running its other sources; /health
+   * shows `ble` down with BLE_UNAVAILABLE.
+   */
+  private async startBle(): Promise<void> {
+    const ble = this.ble;
+    if (!ble) return;
+    for (const c of ble.deviceConfigs()) if (c.subject) this.ensureSubject(c.subject);
+    ble.chunks$.subscribe((chunk) => this.input.next(chunk));
+    ble.devices$.subscribe((state) => this.bleStates.next(state));
+    this.bleStates.subscribe((state) => this.mqtt?.publishDeviceState(state));
+    try {
+      await ble.start();
+    } catch (err) {
+      this.logger.error({ code: errorCode(err) }, `BLE did not start: ${errorMessage(err)}`);
+    }
+  }
+
+  private registerDeviceCommands(mqtt: MqttSink): void {
+    const id = (args: Record<string, unknown>): string => {
+      if (typeof args['device'] !== 'string' || args['device'] === '') {
+        throw new GatewayError('DEVICE_INVALID', 'the request needs "device": "<device id>"');
+      }
+      return args['device'];
+    };
+    mqtt.registerCommand('add_device', (args) => this.deviceService.add(args['config'] ?? args));
+    mqtt.registerCommand('remove_device', (args) => this.deviceService.remove(id(args)));
+    mqtt.registerCommand('assign_device', (args) => {
+      const { device: _device, ...assignment } = args;
+      return this.deviceService.assign(id(args), assignment);
+    });
+  }
+
+  /** Every device: replay/ingest ones from the tracker, BLE ones from the BLE source (its state is richer). */
+  private deviceSnapshot(): DeviceState[] {
+    const ble = this.ble?.devices() ?? [];
+    const bleIds = new Set(ble.map((d) => d.device));
+    return [...this.devices.snapshot().filter((d) => !bleIds.has(d.device)), ...ble];
+  }
+
+  private removedDeviceState(device: string): DeviceState {
+    return {
+      v: PAYLOAD_VERSION,
+      gateway: this.config.gateway.id,
+      device,
+      kind: 'imu',
+      subject: null,
+      connected: false,
+      battery: null,
+      rssi: null,
+      rateHz: null,
+      dropped: 0,
+      reconnects: 0,
+      lastSeen: null,
+    };
+  }
+
+  // -----------------------------------------------------------------------------------------
 
   get endpoints(): GatewayEndpoints {
     if (!this.endpointsValue) throw new GatewayError('APP_NOT_STARTED', 'the gateway has not started');
@@ -188,6 +303,7 @@ export class GatewayApp {
     );
     this.mqtt.registerCommand('status', () => this.status());
     this.mqtt.registerCommand('reload_model', async () => this.modelInfo(await this.reloadModel()));
+    this.registerDeviceCommands(this.mqtt);
     await this.mqtt.start();
     this.announce(() => gatewayDiscovery(this.discoveryContext()));
   }
@@ -263,6 +379,7 @@ export class GatewayApp {
       });
       this.ingest.start();
     }
+    await this.startBle();
   }
 
   /** Configuration assignments win over what a recording says. */
@@ -364,7 +481,7 @@ export class GatewayApp {
       health: healthReport(this.health),
       model: model ? this.modelInfo(model) : null,
       subjects: [...this.subjectStates.values()],
-      devices: this.devices.snapshot(),
+      devices: this.deviceSnapshot(),
     };
   }
 
@@ -413,16 +530,19 @@ export class GatewayApp {
       health: () => healthReport(this.health),
       metricsRegistry: this.metrics,
       subjects: () => [...this.subjectStates.values()],
-      devices: (): DeviceState[] => this.devices.snapshot(),
+      devices: (): DeviceState[] => this.deviceSnapshot(),
       model: () => {
         const model = this.models.current;
         return model ? this.modelInfo(model) : null;
       },
       activity$: this.activity$,
       states$: this.states$,
-      deviceStates$: merge(this.devices.states$),
+      deviceStates$: merge(this.devices.states$, this.bleStates),
       recentEvents: (n) => this.recent.slice(-n),
       reloadModel: async () => this.modelInfo(await this.reloadModel()),
+      addDevice: (entry) => this.deviceService.add(entry),
+      removeDevice: (id) => this.deviceService.remove(id),
+      assignDevice: (id, assignment) => this.deviceService.assign(id, assignment),
     };
   }
 
@@ -438,6 +558,8 @@ export class GatewayApp {
     this.health.set('gateway', { status: 'stopped' });
     if (this.deviceTimer) clearInterval(this.deviceTimer);
     this.replay?.stop();
+    // BLE links close before the pipeline drains; their final (disconnected) states still reach MQTT.
+    await this.ble?.stop();
     this.ingest?.stop();
     this.inputSub?.unsubscribe();
     // Drain: queued windows run, open slots are decided, activities end with final states,
@@ -453,6 +575,7 @@ export class GatewayApp {
     this.activitySubject.complete();
     this.stateSubject.complete();
     this.decisionSubject.complete();
+    this.bleStates.complete();
     log.info('gateway stopped');
   }
 }

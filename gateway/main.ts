@@ -32,9 +32,10 @@ function whereToLook(config: GatewayConfig, endpoints: GatewayEndpoints): string
 async function main(): Promise<number | undefined> {
   const result = await runConfigCommands(process.argv.slice(2));
   if (result.exitCode !== undefined) return result.exitCode;
-  const { config } = result;
+  const { config, file } = result;
 
-  const app = new GatewayApp(config);
+  // The file is where runtime device changes (HTTP, MQTT) are saved.
+  const app = new GatewayApp(config, file !== undefined ? { configFile: file } : {});
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {

@@ -11,6 +11,11 @@ import { readFileSync } from 'node:fs';
  */
 export const hiResNowNs = (): number => (performance.timeOrigin + performance.now()) * 1e6;
 
+/** The simulated device of stream `i` (the gateway's config assigns it to subject `p<i>`). */
+export function deviceId(i: number): string {
+  return `imu-${String(i).padStart(4, '0')}`;
+}
+
 export interface GatewayInit {
   readonly type: 'init';
   readonly gatewayId: string;

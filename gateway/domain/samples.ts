@@ -1,4 +1,3 @@
-import type { TimeNs } from './time.ts';
 
 /** The modalities the joint space knows. Text lives only in the model (class prototypes). */
 export type Modality = 'imu' | 'pose';

@@ -140,7 +140,7 @@ def convert_variant(variant: str) -> tuple[bytes, dict]:
     model_json, model_bin = source_files(variant)
     graph = tfjs_graph.load(model_json)
     size = spec['size']
-    model, ops = tf_to_onnx.convert(graph, [1, size, size, 3], {'Identity': 'output'})
+    model, ops = tf_to_onnx.convert(graph, [1, size, size, 3], {'Identity': ('output', spec['output'])})
     model.doc_string = f"MoveNet {variant} converted from {graph.meta['generatedBy']} (TFJS graph model in {spec['package']})"
     data = model.SerializeToString()
     version = MODELS_VERSION if spec['package'] == MODELS_PACKAGE else package_version(spec['package'])

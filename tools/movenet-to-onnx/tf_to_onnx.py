@@ -161,7 +161,7 @@ class Converter:
         return node.attr_type('T') if 'T' in node.attr else np.float32
 
     # ---- conversion ----------------------------------------------------------------------
-    def convert(self, output_names: dict[str, str], input_name: str = 'input') -> onnx.ModelProto:
+    def convert(self, output_names: dict[str, tuple[str, list[int]]], input_name: str = 'input') -> onnx.ModelProto:
         placeholders = [n for n in self.graph.nodes if n.op == 'Placeholder']
         if len(placeholders) != 1:
             raise ConversionError(f'expected one Placeholder, found {len(placeholders)}')
@@ -186,9 +186,9 @@ class Converter:
             self.used_ops.add(node.op)
             handler(node)
         outputs = []
-        for tf_ref, onnx_name in output_names.items():
+        for tf_ref, (onnx_name, shape) in output_names.items():
             self.nodes.append(helper.make_node('Identity', [self.value(tf_ref)], [onnx_name], name=onnx_name))
-            outputs.append(helper.make_tensor_value_info(onnx_name, TensorProto.FLOAT, None))
+            outputs.append(helper.make_tensor_value_info(onnx_name, TensorProto.FLOAT, shape))
         graph = helper.make_graph(self.nodes, 'movenet', self.graph_inputs, outputs, self.initializers)
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)], producer_name='movenet-to-onnx')
         model.ir_version = 7
@@ -551,7 +551,7 @@ def check_select_shapes(model: onnx.ModelProto, selects: list) -> None:
             raise ConversionError(f'Select {name}: rank-1 condition with rank-{ranks[then]} values needs TF v1 broadcasting')
 
 
-def convert(graph: TfjsGraph, input_shape: list[int], outputs: dict[str, str], input_dtype=np.float32):
+def convert(graph: TfjsGraph, input_shape: list[int], outputs: dict[str, tuple[str, list[int]]], input_dtype=np.float32):
     conv = Converter(graph, input_shape, input_dtype)
     conv.selects = []
     model = conv.convert(outputs)

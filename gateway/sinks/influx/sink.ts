@@ -90,7 +90,8 @@ export class InfluxSink {
   private flushTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
-  private readonly abort = new AbortController();
+  /** The request in flight, aborted by stop(); one per request (the client adds a listener to its signal and never removes it). */
+  private request: AbortController | undefined;
   private idleWaiters: Array<() => void> = [];
   private started = false;
   private stopping = false;
@@ -242,7 +243,7 @@ export class InfluxSink {
     if (this.downsampler) this.enqueueInternal(this.points.imu(this.downsampler.flush()));
     const drained = await this.flush(this.opts.drainTimeoutMs ?? 5000);
     this.stopped = true;
-    this.abort.abort();
+    this.request?.abort();
     this.wake?.();
     await this.pumpDone;
     const left = this.memory.length + this.inFlightCount();
@@ -398,15 +399,21 @@ export class InfluxSink {
     }
   }
 
-  private post(items: readonly Item[]): Promise<unknown> {
+  private async post(items: readonly Item[]): Promise<void> {
     let body = '';
     for (let i = 0; i < items.length; i++) body += (i === 0 ? '' : '\n') + items[i]!.line;
-    return this.client.transport.request(this.path, body, {
-      method: 'POST',
-      headers: { 'content-type': 'text/plain; charset=utf-8' },
-      gzipThreshold: this.opts.gzipThresholdBytes ?? 1000,
-      signal: this.abort.signal,
-    });
+    const request = new AbortController();
+    this.request = request;
+    try {
+      await this.client.transport.request(this.path, body, {
+        method: 'POST',
+        headers: { 'content-type': 'text/plain; charset=utf-8' },
+        gzipThreshold: this.opts.gzipThresholdBytes ?? 1000,
+        signal: request.signal,
+      });
+    } finally {
+      if (this.request === request) this.request = undefined;
+    }
   }
 
   private delivered(items: readonly Item[]): void {

@@ -305,8 +305,20 @@ export class MqttSink {
         this.publishDirect(this.topics.availability, 'offline', true, Math.min(drainMs, 2000)),
       ]);
     }
+    const wasConnected = this.connectedNow;
     this.connectedNow = false;
-    await client.endAsync(true).catch(() => undefined);
+    // A clean DISCONNECT when we can: a forced end drops the socket without one, and the
+    // broker then fires the last will, a second `offline` for every subscriber.
+    const ended = wasConnected
+      ? await Promise.race([
+          client.endAsync(false).then(
+            () => true,
+            () => false,
+          ),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
+        ])
+      : false;
+    if (!ended) await client.endAsync(true).catch(() => undefined);
     // endAsync(true) fails the callbacks of anything in flight, which requeues it.
     this.queue.spill();
     this.queue.close();

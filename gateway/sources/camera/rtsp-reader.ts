@@ -136,14 +136,14 @@ export function classifyFfmpegFailure(
   const has = (re: RegExp) => re.test(stderr);
   if (has(/\b401\b|\b403\b|Unauthorized|Forbidden|authorization failed/i))
     return { code: 'CAMERA_AUTH_REFUSED', message: `the camera refused the credentials (${line})` };
-  if (has(/\b404\b|Not Found|No such file or directory|\b454\b|Session Not Found/i))
-    return { code: 'CAMERA_NOT_FOUND', message: `the stream path does not exist on the camera (${line})` };
   if (
     has(
       /does not contain any stream|Decoder \(codec [^)]*\) not found|Unsupported codec|unknown codec|Could not find codec parameters|no decoder|Invalid data found when processing input|Unsupported RTP|stream .* not supported/i,
     )
   )
     return { code: 'CAMERA_UNSUPPORTED_CODEC', message: `no video stream ffmpeg can decode (${line})` };
+  if (has(/Server returned 404|\b404 Not Found|No such file or directory|\b454 Session Not Found/))
+    return { code: 'CAMERA_NOT_FOUND', message: `the stream path does not exist on the camera (${line})` };
   if (
     has(
       /Connection refused|Connection timed out|No route to host|Network is unreachable|Name or service not known|Temporary failure in name resolution|Connection reset|Broken pipe|Host is unreachable|Operation timed out|Immediate exit requested|End of file|Server returned 5\d\d/i,
@@ -162,7 +162,12 @@ function lastMeaningfulLine(stderr: string): string {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l.length > 0 && !/^Exiting normally|^Conversion failed/i.test(l));
-  return (lines.at(-1) ?? '').slice(0, 300);
+  // ffmpeg echoes the URL, credentials included.
+  return redactUrls(lines.at(-1) ?? '').slice(0, 300);
+}
+
+function redactUrls(text: string): string {
+  return text.replace(/([a-z0-9+.-]+:\/\/[^:/@\s]*:)[^@/\s]*@/gi, '$1<redacted>@');
 }
 
 export class RtspReader {

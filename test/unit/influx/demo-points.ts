@@ -90,7 +90,7 @@ export async function demoPoints(repoRoot: string): Promise<DemoPoints> {
       if (imu && count(imu.data.tNs, l.startNs, l.endNs) > 0) modalities.push('imu');
       if (pose && count(pose.data.tNs, l.startNs, l.endNs) > 0) modalities.push('pose');
       const base = {
-        v: PAYLOAD_VERSION, gateway, subject, activity: l.activity, activityName: l.activity,
+        v: PAYLOAD_VERSION as typeof PAYLOAD_VERSION, gateway, subject, activity: l.activity, activityName: l.activity,
         confidence: 0.55 + 0.4 * random(), // synthesised: no model runs here
         topK: [], start: nsToIso(t0 + l.startNs), startNs: t0 + l.startNs, model: 'demo-labels', modelVersion: '0',
         latencyMs: 20 + 30 * random(), // synthesised

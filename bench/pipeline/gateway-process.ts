@@ -1,0 +1,254 @@
+/**
+ * The gateway under test, alone in its process so that its CPU time and RSS are its own: the
+ * real GatewayApp (replay and HTTP off, MQTT ingest on, one subject per simulated device),
+ * driven by run.ts over IPC. Records, for the steady-state interval only: per-hop fused
+ * latency (window close → fused class scores), activity events (seq, emit time, latencyMs),
+ * CPU time, RSS, event-loop utilisation and delay, and the gateway's own counters.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { GatewayApp } from '../../gateway/app.ts';
+import { validateConfig } from '../../gateway/config/index.ts';
+import type { SubjectScores } from '../../gateway/domain/events.ts';
+import { createLogger } from '../../gateway/observability/logger.ts';
+import type { Pipeline } from '../../gateway/pipeline/pipeline.ts';
+import { deviceId, distribution, hiResNowNs, type Command, type GatewayInit } from './shared.ts';
+
+type Counters = Record<string, number>;
+
+/** The delay histogram records whole timer intervals; its resolution is subtracted when reported. */
+const LOOP_DELAY_RESOLUTION_MS = 2;
+
+export interface GatewayReady {
+  readonly type: 'ready';
+  readonly pid: number;
+  readonly model: {
+    readonly name: string;
+    readonly version: string;
+    readonly encoders: readonly {
+      name: string;
+      modality: string;
+      provider: string;
+      sampleRateHz: number;
+      windowSamples: number;
+      hopSamples: number;
+    }[];
+  };
+}
+
+export interface RecordedEvent {
+  readonly seq: number;
+  readonly emitNs: number;
+  readonly latencyMs: number;
+  readonly subject: string;
+  readonly transition: string;
+}
+
+export interface GatewaySteady {
+  readonly type: 'steady';
+  readonly seconds: number;
+  readonly cpuUserS: number;
+  readonly cpuSystemS: number;
+  readonly rssMaxBytes: number;
+  readonly heapUsedMaxBytes: number;
+  /** Share of wall time the main thread's event loop was busy (0..1). */
+  readonly eventLoopUtilisation: number;
+  readonly eventLoopDelayMs: { p50: number; p99: number; max: number };
+  /** Counter increments over the interval, keyed `name{labels}`. */
+  readonly counters: Counters;
+  readonly fusedLatencyMs: ReturnType<typeof distribution>;
+  readonly events: readonly RecordedEvent[];
+}
+
+export interface GatewayFinal {
+  readonly type: 'final';
+  /** Counter totals since start, keyed `name{labels}`. */
+  readonly counters: Counters;
+  readonly rssMaxBytes: number;
+}
+
+const send = (m: object): void => {
+  process.send?.(m);
+};
+
+/** Every counter and histogram series of the registry, as `name{labels}` → value. */
+async function snapshot(app: GatewayApp): Promise<Counters> {
+  const out: Counters = {};
+  for (const metric of await app.metrics.getMetricsAsJSON()) {
+    const type = metric.type as unknown as string; // prom-client types it as an enum of these strings
+    if (type !== 'counter' && type !== 'histogram') continue;
+    for (const v of metric.values as { value: number; labels: Record<string, string | number>; metricName?: string }[]) {
+      const name = v.metricName ?? metric.name;
+      if (name.endsWith('_bucket')) continue;
+      const labels = Object.entries(v.labels)
+        .map(([k, l]) => `${k}=${l}`)
+        .sort()
+        .join(',');
+      out[labels ? `${name}{${labels}}` : name] = v.value;
+    }
+  }
+  return out;
+}
+
+function delta(now: Counters, before: Counters): Counters {
+  const out: Counters = {};
+  for (const [k, v] of Object.entries(now)) {
+    const d = v - (before[k] ?? 0);
+    if (d !== 0) out[k] = d;
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const init = await new Promise<GatewayInit>((resolve) =>
+    process.once('message', (m) => resolve(m as GatewayInit)),
+  );
+  const subjects = Array.from({ length: init.streams }, (_, i) => ({
+    id: `p${i}`,
+    devices: [deviceId(i)],
+  }));
+  const config = validateConfig({
+    gateway: { id: init.gatewayId },
+    model: { path: init.modelDir, providers: ['cpu'] },
+    replay: { enabled: false },
+    http: { enabled: false },
+    ingest: { enabled: true },
+    mqtt: { url: init.brokerUrl, queue: { spoolDir: init.spoolDir } },
+    pipeline: { maxBatch: init.maxBatch, maxBatchWaitMs: init.maxBatchWaitMs },
+    subjects,
+    log: { level: 'warn' },
+  });
+  const app = new GatewayApp(config, {
+    logger: createLogger({ level: 'warn' }),
+    clock: { nowNs: hiResNowNs },
+  });
+
+  let recording = false;
+  const fused: number[] = [];
+  const events: RecordedEvent[] = [];
+  app.activity$.subscribe((e) => {
+    if (recording)
+      events.push({
+        seq: e.seq,
+        emitNs: hiResNowNs(),
+        latencyMs: e.latencyMs,
+        subject: e.subject,
+        transition: e.transition,
+      });
+  });
+
+  let rssMax = 0;
+  let heapMax = 0;
+  let rssMaxAll = 0;
+  const sampler = setInterval(() => {
+    const m = process.memoryUsage();
+    rssMaxAll = Math.max(rssMaxAll, m.rss);
+    if (recording) {
+      rssMax = Math.max(rssMax, m.rss);
+      heapMax = Math.max(heapMax, m.heapUsed);
+    }
+  }, 100);
+  sampler.unref();
+
+  const endpoints = await app.start();
+  void endpoints;
+  // Per-hop latency lives on the pipeline's scores$, which the app does not re-export; a
+  // benchmark may look behind the curtain (the app swaps pipelines only on model reload).
+  const pipeline = (app as unknown as { pipeline?: Pipeline }).pipeline;
+  pipeline?.scores$.subscribe((s: SubjectScores) => {
+    if (recording) fused.push(s.latencyMs);
+  });
+  const model = app.models.current!;
+  const ready: GatewayReady = {
+    type: 'ready',
+    pid: process.pid,
+    model: {
+      name: model.name,
+      version: model.version,
+      encoders: model.encoders.map((e) => ({
+        name: e.name,
+        modality: e.modality,
+        provider: e.provider,
+        sampleRateHz: e.sampleRateHz,
+        windowSamples: e.windowSamples,
+        hopSamples: e.hopSamples,
+      })),
+    },
+  };
+  send(ready);
+
+  let startCounters: Counters = {};
+  let cpuStart = process.cpuUsage();
+  let wallStart = 0;
+  let eluStart = performance.eventLoopUtilization();
+  const loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+
+  process.on('message', (raw) => {
+    const cmd = raw as Command;
+    void (async () => {
+      switch (cmd.type) {
+        case 'mark-start':
+          startCounters = await snapshot(app);
+          fused.length = 0;
+          events.length = 0;
+          loopDelay.reset();
+          loopDelay.enable();
+          eluStart = performance.eventLoopUtilization();
+          cpuStart = process.cpuUsage();
+          wallStart = performance.now();
+          recording = true;
+          break;
+        case 'mark-end': {
+          recording = false;
+          const cpu = process.cpuUsage(cpuStart);
+          const seconds = (performance.now() - wallStart) / 1000;
+          const elu = performance.eventLoopUtilization(eluStart);
+          loopDelay.disable();
+          const counters = delta(await snapshot(app), startCounters);
+          const steady: GatewaySteady = {
+            type: 'steady',
+            seconds,
+            cpuUserS: cpu.user / 1e6,
+            cpuSystemS: cpu.system / 1e6,
+            rssMaxBytes: rssMax,
+            heapUsedMaxBytes: heapMax,
+            eventLoopUtilisation: elu.utilization,
+            eventLoopDelayMs: {
+              p50: loopDelay.percentile(50) / 1e6 - LOOP_DELAY_RESOLUTION_MS,
+              p99: loopDelay.percentile(99) / 1e6 - LOOP_DELAY_RESOLUTION_MS,
+              max: loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION_MS,
+            },
+            counters,
+            fusedLatencyMs: distribution(fused),
+            events,
+          };
+          send(steady);
+          break;
+        }
+        case 'final': {
+          const final: GatewayFinal = { type: 'final', counters: await snapshot(app), rssMaxBytes: rssMaxAll };
+          send(final);
+          break;
+        }
+        case 'stop':
+          await app.stop();
+          send({ type: 'stopped' });
+          process.disconnect?.();
+          clearInterval(sampler);
+          setTimeout(() => process.exit(0), 50).unref();
+          break;
+        default:
+          break;
+      }
+    })().catch((err: unknown) => {
+      console.error(err);
+      process.exit(1);
+    });
+  });
+}
+
+if (process.send) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,491 @@
+/**
+ * End-to-end throughput and latency of the gateway: N simulated 50 Hz IMU streams → real
+ * mosquitto → MQTT ingest (MJI1 binary) → pipeline (clock mapping, resample, windows,
+ * micro-batched onnxruntime inference, fusion, smoothing) → activity events on mosquitto.
+ * Batch-1 and micro-batched inference run side by side for every N. Not a test: prints a
+ * table and writes results.json and results.md next to this file.
+ *
+ *   npm run bench:pipeline -- [--streams 10,100,500,1000] [--seconds 20] [--warmup 6]
+ *                             [--modes micro,batch1] [--model DIR] [--model-wait 30]
+ *                             [--samples-per-message 10] [--cpu-prof] [--out DIR]
+ *
+ * Three processes per configuration, so each one's CPU is its own: this orchestrator,
+ * gateway-process.ts (the real GatewayApp) and publisher.ts (devices + an event listener);
+ * one mosquitto for the whole run.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { startMosquitto, type Mosquitto } from '../../test/helpers/mosquitto.ts';
+import type { GatewayFinal, GatewayReady, GatewaySteady } from './gateway-process.ts';
+import type { PublisherArrivals, PublisherHalted, PublisherReady, PublisherSteady } from './publisher.ts';
+import {
+  distribution,
+  nextMessage,
+  procCpuSeconds,
+  type Command,
+  type Distribution,
+  type GatewayInit,
+  type PublisherInit,
+} from './shared.ts';
+
+const HERE = fileURLToPath(new URL('.', import.meta.url));
+const REPO = resolve(HERE, '../..');
+const DEFAULT_MODEL = join(REPO, 'models/default');
+const FALLBACK_MODEL = join(REPO, 'test/fixtures/tiny-model');
+const RECORDING = join(REPO, 'recordings/demo');
+
+const AIM = { streams: 1000, p99Ms: 25, drops: 0, rssMB: 250, cores: 2 };
+
+const MODES = {
+  micro: { label: 'micro-batched', maxBatch: 32, maxBatchWaitMs: 5 },
+  batch1: { label: 'batch-1', maxBatch: 1, maxBatchWaitMs: 0 },
+} as const;
+type ModeName = keyof typeof MODES;
+
+const { values: args } = parseArgs({
+  options: {
+    streams: { type: 'string', default: '10,100,500,1000' },
+    seconds: { type: 'string', default: '20' },
+    warmup: { type: 'string', default: '6' },
+    modes: { type: 'string', default: 'micro,batch1' },
+    model: { type: 'string' },
+    'model-wait': { type: 'string', default: '30' },
+    'samples-per-message': { type: 'string', default: '10' },
+    'cpu-prof': { type: 'boolean', default: false },
+    out: { type: 'string', default: HERE },
+    seed: { type: 'string', default: '7' },
+  },
+});
+
+const streamCounts = args.streams.split(',').map((s) => {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--streams: "${s}" is not a positive integer`);
+  return n;
+});
+const modes = args.modes.split(',').map((m) => {
+  if (!(m in MODES)) throw new Error(`--modes: "${m}" unknown; use ${Object.keys(MODES).join(', ')}`);
+  return m as ModeName;
+});
+const seconds = Number(args.seconds);
+const warmupS = Number(args.warmup);
+const samplesPerMessage = Number(args['samples-per-message']);
+const outDir = resolve(args.out);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function chooseModel(): Promise<{ dir: string; fallback: boolean; note: string }> {
+  if (args.model) return { dir: resolve(args.model), fallback: false, note: 'given with --model' };
+  const waitS = Number(args['model-wait']);
+  const deadline = Date.now() + waitS * 1000;
+  let told = false;
+  while (!existsSync(join(DEFAULT_MODEL, 'manifest.json'))) {
+    if (Date.now() >= deadline) {
+      return {
+        dir: FALLBACK_MODEL,
+        fallback: true,
+        note: `models/default absent after waiting ${waitS} s: FALLBACK to the untrained test fixture (test/fixtures/tiny-model); its windows and network size differ from the shipped model`,
+      };
+    }
+    if (!told) console.log(`waiting up to ${waitS} s for models/default/manifest.json …`);
+    told = true;
+    await sleep(2000);
+  }
+  return { dir: DEFAULT_MODEL, fallback: false, note: 'models/default' };
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat), to tell how loaded it was. */
+function machineJiffies(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+  const f = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((s, v) => s + v, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+function sum(counters: Record<string, number>, name: string, filter?: (labels: string) => boolean): number {
+  let s = 0;
+  for (const [k, v] of Object.entries(counters)) {
+    const brace = k.indexOf('{');
+    const base = brace < 0 ? k : k.slice(0, brace);
+    if (base !== name) continue;
+    if (filter && !filter(brace < 0 ? '' : k.slice(brace))) continue;
+    s += v;
+  }
+  return s;
+}
+
+function breakdown(counters: Record<string, number>, name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(counters)) if (k.startsWith(`${name}{`) && v !== 0) out[k.slice(name.length)] = v;
+  return out;
+}
+
+function send(child: ChildProcess, m: Command | GatewayInit | PublisherInit): void {
+  child.send(m);
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', () => r()));
+}
+
+export interface Row {
+  readonly streams: number;
+  readonly mode: string;
+  readonly maxBatch: number;
+  readonly maxBatchWaitMs: number;
+  readonly seconds: number;
+  readonly windowsPerS: number;
+  readonly expectedWindowsPerS: number;
+  readonly scoresPerS: number;
+  readonly fusedLatencyMs: Distribution;
+  readonly eventLatencyMs: Distribution;
+  readonly brokerLatencyMs: Distribution;
+  readonly events: number;
+  readonly eventsNotReceived: number;
+  readonly meanBatch: number;
+  readonly inferenceUsPerWindow: number;
+  readonly inferenceUsPerBatch: number;
+  readonly gatewayCpuPct: number;
+  readonly gatewayCpuUserPct: number;
+  readonly gatewayCpuSystemPct: number;
+  readonly eventLoopUtilisation: number;
+  readonly eventLoopDelayMs: { p50: number; p99: number; max: number };
+  readonly rssMaxMB: number;
+  readonly rssMaxWholeRunMB: number;
+  readonly heapUsedMaxMB: number;
+  readonly pipelineDropsSteady: number;
+  readonly pipelineDropsTotal: number;
+  readonly pipelineDropsByReason: Record<string, number>;
+  readonly ingestRejectedTotal: number;
+  readonly messagesSent: number;
+  readonly messagesDecoded: number;
+  readonly messagesLost: number;
+  readonly publisherSendLagMs: Distribution;
+  readonly publisherCpuPct: number;
+  readonly mosquittoCpuPct: number;
+  readonly machineBusyPct: number;
+  readonly loadAvg1: number;
+  readonly gatewayWarnings: number;
+}
+
+async function runConfiguration(
+  broker: Mosquitto,
+  modelDir: string,
+  streams: number,
+  modeName: ModeName,
+  logDir: string,
+): Promise<Row> {
+  const mode = MODES[modeName];
+  const gatewayId = `bench-n${streams}-${modeName}`;
+  const spoolDir = mkdtempSync(join(os.tmpdir(), 'mujo-bench-spool-'));
+  const logFile = join(logDir, `${gatewayId}.log`);
+  const logFd = openSync(logFile, 'w');
+  const profDir = join(outDir, 'profiles');
+  if (args['cpu-prof']) mkdirSync(profDir, { recursive: true });
+  const gateway = fork(join(HERE, 'gateway-process.ts'), [], {
+    execArgv: [
+      '--import',
+      'tsx',
+      ...(args['cpu-prof']
+        ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${gatewayId}.cpuprofile`]
+        : []),
+    ],
+    stdio: ['ignore', logFd, 'inherit', 'ipc'],
+    cwd: REPO,
+  });
+  closeSync(logFd);
+  let publisher: ChildProcess | undefined;
+  try {
+    send(gateway, {
+      type: 'init',
+      gatewayId,
+      brokerUrl: broker.url,
+      modelDir,
+      streams,
+      maxBatch: mode.maxBatch,
+      maxBatchWaitMs: mode.maxBatchWaitMs,
+      spoolDir,
+    });
+    const ready = await nextMessage<GatewayReady>(gateway, 'ready', 120_000, 'gateway');
+    const imu = ready.model.encoders.find((e) => e.modality === 'imu');
+    if (!imu) throw new Error(`model ${ready.model.name} has no IMU encoder`);
+
+    publisher = fork(join(HERE, 'publisher.ts'), [], {
+      execArgv: ['--import', 'tsx'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      cwd: REPO,
+    });
+    send(publisher, {
+      type: 'init',
+      gatewayId,
+      brokerUrl: broker.url,
+      streams,
+      samplesPerMessage,
+      recordingDir: RECORDING,
+      seed: Number(args.seed),
+    });
+    const pubReady = await nextMessage<PublisherReady>(publisher, 'ready', 60_000, 'publisher');
+
+    send(publisher, { type: 'go' });
+    await sleep(warmupS * 1000);
+
+    const brokerPid = findBrokerPid(broker);
+    const mosqCpu0 = brokerPid ? procCpuSeconds(brokerPid) : Number.NaN;
+    const machine0 = machineJiffies();
+    const t0 = performance.now();
+    send(gateway, { type: 'mark-start' });
+    send(publisher, { type: 'mark-start' });
+    await sleep(seconds * 1000);
+    const gSteadyP = nextMessage<GatewaySteady>(gateway, 'steady', 60_000, 'gateway');
+    const pSteadyP = nextMessage<PublisherSteady>(publisher, 'steady', 60_000, 'publisher');
+    send(gateway, { type: 'mark-end' });
+    send(publisher, { type: 'mark-end' });
+    const wallS = (performance.now() - t0) / 1000;
+    const mosqCpu1 = brokerPid ? procCpuSeconds(brokerPid) : Number.NaN;
+    const machine1 = machineJiffies();
+    const loadAvg1 = os.loadavg()[0] ?? Number.NaN;
+    const [gSteady, pSteady] = await Promise.all([gSteadyP, pSteadyP]);
+
+    const haltedP = nextMessage<PublisherHalted>(publisher, 'halted', 30_000, 'publisher');
+    send(publisher, { type: 'halt' });
+    const halted = await haltedP;
+    await sleep(1500); // messages in flight reach the gateway
+    const finalP = nextMessage<GatewayFinal>(gateway, 'final', 30_000, 'gateway');
+    send(gateway, { type: 'final' });
+    const final = await finalP;
+    const arrivalsP = nextMessage<PublisherArrivals>(publisher, 'arrivals', 30_000, 'publisher');
+    send(publisher, { type: 'final' });
+    const { arrivals } = await arrivalsP;
+
+    const stoppedP = nextMessage<{ type: 'stopped' }>(gateway, 'stopped', 60_000, 'gateway');
+    send(gateway, { type: 'stop' });
+    await stoppedP;
+    send(publisher, { type: 'stop' });
+    await Promise.all([exited(gateway), exited(publisher)]);
+    void pubReady;
+
+    // Window close → event received by a subscriber on mosquitto: the gateway's latencyMs
+    // (window close → emitted) plus emit → arrival, joined by the event's seq.
+    const arrivalBySeq = new Map(arrivals.map(([seq, at]) => [seq, at]));
+    const broker2e: number[] = [];
+    let missing = 0;
+    for (const e of gSteady.events) {
+      const at = arrivalBySeq.get(e.seq);
+      if (at === undefined) missing++;
+      else broker2e.push(e.latencyMs + (at - e.emitNs) / 1e6);
+    }
+
+    const c = gSteady.counters;
+    const windows = sum(c, 'mujo_pipeline_windows_total');
+    const batches = sum(c, 'mujo_pipeline_batch_size_count', (l) => l.includes(`encoder=${imu.name}`));
+    const batchWindows = sum(c, 'mujo_pipeline_batch_size_sum', (l) => l.includes(`encoder=${imu.name}`));
+    const inferUs = sum(c, 'mujo_pipeline_inference_us_sum', (l) => l.includes(`encoder=${imu.name}`));
+    const decoded = sum(final.counters, 'mujo_ingest_messages_total');
+    const warnings = readFileSync(logFile, 'utf8').split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50')).length;
+    const s = gSteady.seconds;
+    const r1 = (v: number) => Math.round(v * 10) / 10;
+    return {
+      streams,
+      mode: mode.label,
+      maxBatch: mode.maxBatch,
+      maxBatchWaitMs: mode.maxBatchWaitMs,
+      seconds: r1(s),
+      windowsPerS: r1(windows / s),
+      expectedWindowsPerS: r1((streams * imu.sampleRateHz) / imu.hopSamples),
+      scoresPerS: r1(sum(c, 'mujo_pipeline_scores_total') / s),
+      fusedLatencyMs: gSteady.fusedLatencyMs,
+      eventLatencyMs: distribution(gSteady.events.map((e) => e.latencyMs)),
+      brokerLatencyMs: distribution(broker2e),
+      events: gSteady.events.length,
+      eventsNotReceived: missing,
+      meanBatch: batches ? r1(batchWindows / batches) : Number.NaN,
+      inferenceUsPerWindow: batchWindows ? Math.round(inferUs / batchWindows) : Number.NaN,
+      inferenceUsPerBatch: batches ? Math.round(inferUs / batches) : Number.NaN,
+      gatewayCpuPct: r1(((gSteady.cpuUserS + gSteady.cpuSystemS) / s) * 100),
+      gatewayCpuUserPct: r1((gSteady.cpuUserS / s) * 100),
+      gatewayCpuSystemPct: r1((gSteady.cpuSystemS / s) * 100),
+      eventLoopUtilisation: Math.round(gSteady.eventLoopUtilisation * 1000) / 1000,
+      eventLoopDelayMs: {
+        p50: r1(gSteady.eventLoopDelayMs.p50),
+        p99: r1(gSteady.eventLoopDelayMs.p99),
+        max: r1(gSteady.eventLoopDelayMs.max),
+      },
+      rssMaxMB: r1(gSteady.rssMaxBytes / 2 ** 20),
+      rssMaxWholeRunMB: r1(final.rssMaxBytes / 2 ** 20),
+      heapUsedMaxMB: r1(gSteady.heapUsedMaxBytes / 2 ** 20),
+      pipelineDropsSteady: sum(c, 'mujo_pipeline_dropped_total'),
+      pipelineDropsTotal: sum(final.counters, 'mujo_pipeline_dropped_total'),
+      pipelineDropsByReason: breakdown(final.counters, 'mujo_pipeline_dropped_total'),
+      ingestRejectedTotal: sum(final.counters, 'mujo_ingest_rejected_total'),
+      messagesSent: halted.sentTotal,
+      messagesDecoded: decoded,
+      messagesLost: halted.sentTotal - decoded,
+      publisherSendLagMs: pSteady.sendLagMs,
+      publisherCpuPct: r1((pSteady.cpuS / pSteady.seconds) * 100),
+      mosquittoCpuPct: r1(((mosqCpu1 - mosqCpu0) / wallS) * 100),
+      machineBusyPct: r1(((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100),
+      loadAvg1: Math.round(loadAvg1 * 100) / 100,
+      gatewayWarnings: warnings,
+    };
+  } finally {
+    if (gateway.exitCode === null) gateway.kill('SIGKILL');
+    if (publisher && publisher.exitCode === null) publisher.kill('SIGKILL');
+    rmSync(spoolDir, { recursive: true, force: true });
+  }
+}
+
+/** mosquitto's pid, found by its config file in the broker's temp dir (the helper does not expose it). */
+function findBrokerPid(broker: Mosquitto): number | undefined {
+  const conf = join(broker.dir, 'mosquitto.conf');
+  for (const entry of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes(conf)) return Number(entry);
+    } catch {
+      // process gone
+    }
+  }
+  return undefined;
+}
+
+const fmt = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
+
+function tableRows(rows: readonly Row[]): string[][] {
+  return rows.map((r) => [
+    String(r.streams),
+    r.mode,
+    `${fmt(r.windowsPerS, 0)} / ${fmt(r.expectedWindowsPerS, 0)}`,
+    `${fmt(r.fusedLatencyMs.p50)} / ${fmt(r.fusedLatencyMs.p99)}`,
+    `${fmt(r.brokerLatencyMs.p50)} / ${fmt(r.brokerLatencyMs.p99)} (${r.brokerLatencyMs.n})`,
+    fmt(r.meanBatch),
+    fmt(r.gatewayCpuPct, 0),
+    fmt(r.rssMaxMB, 0),
+    `${r.pipelineDropsTotal} / ${r.ingestRejectedTotal} / ${r.messagesLost}`,
+    `${fmt(r.machineBusyPct, 0)} (${fmt(r.loadAvg1, 1)})`,
+  ]);
+}
+
+const HEADER = [
+  'streams',
+  'inference',
+  'windows/s (got / expected)',
+  'fused p50 / p99 ms',
+  'event on broker p50 / p99 ms (n)',
+  'mean batch',
+  'gateway CPU % of 1 core',
+  'RSS max MB',
+  'drops: pipeline / ingest rejected / msgs lost',
+  'machine busy % (load 1 min)',
+];
+
+function markdownTable(rows: readonly Row[]): string {
+  const lines = [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => ' --- ').join('|')}|`];
+  for (const r of tableRows(rows)) lines.push(`| ${r.join(' | ')} |`);
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const model = await chooseModel();
+  const manifest = JSON.parse(readFileSync(join(model.dir, 'manifest.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  const machine = {
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    memoryGiB: Math.round((os.totalmem() / 2 ** 30) * 10) / 10,
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    loadAvgAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
+  };
+  console.log(
+    `model: ${manifest.name} ${manifest.version} (${relative(REPO, model.dir)})${model.fallback ? '  *** FALLBACK MODEL ***' : ''}`,
+  );
+  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, load ${machine.loadAvgAtStart.join(' ')}`);
+  const logDir = mkdtempSync(join(os.tmpdir(), 'mujo-bench-logs-'));
+  const broker = await startMosquitto();
+  const rows: Row[] = [];
+  const startedAt = new Date().toISOString();
+  try {
+    for (const n of streamCounts) {
+      for (const m of modes) {
+        process.stdout.write(`N=${n} ${MODES[m].label}: warm-up ${warmupS} s, measure ${seconds} s … `);
+        const row = await runConfiguration(broker, model.dir, n, m, logDir);
+        rows.push(row);
+        console.log(
+          `windows/s ${row.windowsPerS}, fused p99 ${fmt(row.fusedLatencyMs.p99)} ms, broker p99 ${fmt(row.brokerLatencyMs.p99)} ms, CPU ${row.gatewayCpuPct} %, RSS ${row.rssMaxMB} MB, drops ${row.pipelineDropsTotal}/${row.ingestRejectedTotal}/${row.messagesLost}`,
+        );
+      }
+    }
+  } finally {
+    await broker.dispose();
+  }
+
+  const table = [HEADER, ...tableRows(rows)];
+  const widths = HEADER.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  console.log();
+  for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
+
+  const result = {
+    date: startedAt,
+    machine,
+    model: { name: manifest.name, version: manifest.version, dir: relative(REPO, model.dir), fallback: model.fallback, note: model.note },
+    settings: {
+      seconds,
+      warmupS,
+      samplesPerMessage,
+      rateHz: 50,
+      format: 'MJI1 int16, QoS 0',
+      clock: 'gateway clock injected as performance.timeOrigin + performance.now() (sub-ms); production uses Date.now()',
+    },
+    aim: AIM,
+    measures: {
+      windowsPerS: 'mujo_pipeline_windows_total increase over the steady-state interval / its length',
+      fusedLatencyMs: 'per hop: window closed (the ingest message that completes it is pushed) → fused class scores (SubjectScores.latencyMs); includes batching wait and inference',
+      eventLatencyMs: 'per activity event: window close → event emitted (ActivityEvent.latencyMs)',
+      brokerLatencyMs: 'per activity event: window close → event received by a separate MQTT subscriber (latencyMs + emit → arrival, joined by seq)',
+      gatewayCpuPct: 'process.cpuUsage() of the gateway process (all threads incl. onnxruntime) over the interval, % of one core (200 % = both cores)',
+      rssMaxMB: 'max of process.memoryUsage().rss sampled every 100 ms during the interval',
+      drops: 'mujo_pipeline_dropped_total and mujo_ingest_rejected_total over the whole run; messages lost = publisher sent − mujo_ingest_messages_total after the publisher stopped',
+    },
+    rows,
+  };
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(join(outDir, 'results.json'), JSON.stringify(result, null, 2) + '\n');
+  const md = [
+    '# bench/pipeline results',
+    '',
+    `Run ${startedAt} with \`npm run bench:pipeline -- ${process.argv.slice(2).join(' ')}\`.`,
+    '',
+    `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(' / ')}.`,
+    `Model: ${manifest.name} ${manifest.version} (\`${relative(REPO, model.dir)}\`)${model.fallback ? ` — **${model.note}**` : ''}.`,
+    `Streams: 50 Hz IMU, ${samplesPerMessage} samples per MJI1 message (${50 / samplesPerMessage} msg/s per device), QoS 0; ${warmupS} s warm-up, ${seconds} s measured per row.`,
+    '',
+    markdownTable(rows),
+    '',
+    'fused = window close → fused scores (every hop); event on broker = window close → activity event received by a separate subscriber; drops over the whole run.',
+    '',
+  ].join('\n');
+  writeFileSync(join(outDir, 'results.md'), md);
+  console.log(`\nwrote ${relative(process.cwd(), join(outDir, 'results.json'))} and results.md; gateway logs in ${logDir}`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
