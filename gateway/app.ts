@@ -37,6 +37,18 @@ const RECENT_EVENTS = 200;
 /** Period of device-state re-evaluation (connected / silent) and its retained MQTT message. */
 const DEVICE_TICK_MS = 5000;
 
+/** Does an MQTT broker accept a connection at `url` (MQTT 3.1.1, 2 s)? */
+async function brokerAnswers(url: string): Promise<boolean> {
+  const { connectAsync } = await import('mqtt');
+  try {
+    const client = await connectAsync(url, { protocolVersion: 4, connectTimeout: 2000, reconnectPeriod: 0 });
+    await client.endAsync();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface GatewayAppDeps {
   readonly logger?: Logger;
   readonly clock?: Clock;
@@ -280,13 +292,26 @@ export class GatewayApp {
     if (url === undefined) {
       // No broker configured: run one in-process so the demo needs nothing installed.
       // aedes speaks MQTT 3.1.1 only, hence protocol 4 for our own client.
-      this.broker = await startEmbeddedBroker({
-        host: config.mqtt.embeddedHost,
-        port: config.mqtt.embeddedPort,
-        logger: this.logger,
-      });
-      url = this.broker.url;
-      protocolVersion = this.broker.protocolVersion;
+      try {
+        this.broker = await startEmbeddedBroker({
+          host: config.mqtt.embeddedHost,
+          port: config.mqtt.embeddedPort,
+          logger: this.logger,
+        });
+        url = this.broker.url;
+        protocolVersion = this.broker.protocolVersion;
+      } catch (err) {
+        // Port taken: if a broker already answers there (a local mosquitto), use it rather
+        // than refusing to start; otherwise the listen error stands.
+        const local = `mqtt://${config.mqtt.embeddedHost === '0.0.0.0' ? '127.0.0.1' : config.mqtt.embeddedHost}:${config.mqtt.embeddedPort}`;
+        if (!(await brokerAnswers(local))) throw err;
+        this.logger.warn(
+          { url: local, code: 'MQTT_EMBEDDED_PORT_TAKEN' },
+          'embedded broker port is taken by a running MQTT broker: using that broker',
+        );
+        url = local;
+        protocolVersion = 4;
+      }
     }
     this.mqttUrl = url;
     await mkdir(config.mqtt.queue.spoolDir, { recursive: true });

@@ -17,7 +17,9 @@
  * the assertion asks for ≥ 85 % of hops and, to show the comparison can fail, for
  * clearly more agreement than the same BLE decisions have with the replay shifted by 3 s.
  * The announced activity (what the events say is going on, after smoothing) must agree
- * ≥ 80 % of the time: smoothing adds its own flips where a hop-level tie flips.
+ * ≥ 75 % of the time: where a hop-level tie flips, hysteresis can hold the other activity
+ * for several hops. Measured over 4 runs with the fallback model: hops 88-95 %, control
+ * 43-47 %, announced 84-97 %.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -48,6 +50,7 @@ const COMPARE_S = 90;
 const LEAD_S = 3;
 const MIN_AGREEMENT = 0.85;
 const CONTROL_SHIFT_S = 3;
+const MIN_ANNOUNCED_AGREEMENT = 0.75;
 
 /** Which recorded subject each fake device replays, and how it is configured. */
 const DEVICES = [
@@ -339,12 +342,12 @@ test(`a fake Polar Verity Sense and a fake WitMotion streaming the demo recordin
     assert.ok(same.n >= ((COMPARE_S - 2) * 1e9) / manifestHopNs, `only ${same.n} hops of ${d.id} compared`);
     assert.ok(same.agree >= MIN_AGREEMENT, `${d.id}: hop agreement ${same.agree.toFixed(3)} < ${MIN_AGREEMENT}`);
     assert.ok(
-      same.agree - control.agree >= 0.1,
+      same.agree - control.agree >= 0.25,
       `${d.id}: agreement ${same.agree.toFixed(3)} is not clearly above the misaligned control ${control.agree.toFixed(3)}`,
     );
     assert.ok(lineRef.length > 0, `the replay announced no activity for ${d.subject}`);
     assert.ok(
-      announcedSame >= MIN_AGREEMENT - 0.05,
+      announcedSame >= MIN_ANNOUNCED_AGREEMENT,
       `${d.id}: the announced activity agrees with the replay's only ${(announcedSame * 100).toFixed(1)} % of the time`,
     );
   }
