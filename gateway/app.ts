@@ -1,5 +1,4 @@
 import { mkdir } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { merge, Subject, type Observable, type Subscription } from 'rxjs';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
 import type { GatewayConfig } from './config/schema.ts';
@@ -26,11 +25,11 @@ import {
 import { MqttSink, mqttSinkOptionsFromConfig } from './sinks/mqtt/index.ts';
 import { MqttImuIngest } from './sources/mqtt/index.ts';
 import { openReplaySource, type ReplaySource } from './sources/replay/index.ts';
+import { SOFTWARE_VERSION } from './version.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { createBleSource, type BleSource } from './sources/ble/ble-source.ts';
 import type { Timers } from './sources/ble/timers.ts';
 
-const SOFTWARE_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version;
 
 /** How many recent activity events the live page and /api/events/recent can show. */
 const RECENT_EVENTS = 200;

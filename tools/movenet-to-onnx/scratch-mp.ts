@@ -1,0 +1,16 @@
+import * as ort from 'onnxruntime-node';
+import { readFileSync } from 'node:fs';
+import { loadTfjsMoveNet, runTfjs, tfjsModelPath, useBackend } from './tfjs-reference.ts';
+import { letterbox, resizeLetterbox } from '../../gateway/sources/camera/image.ts';
+import { loadPhoto } from '../../test/fixtures/people/photos.ts';
+ort.env.logLevel = 'error';
+await useBackend((process.argv[2] ?? 'cpu') as 'cpu');
+const size = 256;
+const s = await ort.InferenceSession.create(readFileSync(`models/movenet/multipose.onnx`), { intraOpNumThreads: 2 });
+const tm = await loadTfjsMoveNet(tfjsModelPath('multipose'));
+const img = loadPhoto('stool');
+const f = resizeLetterbox(img.data, letterbox(img.width, img.height, size)).map(Math.round);
+const a = (await s.run({ input: new ort.Tensor('float32', f, [1, size, size, 3]) })).output!.data as Float32Array;
+const b = await runTfjs(tm, Int32Array.from(f), size);
+for (let i = 0; i < a.length; i++) if (Math.abs(a[i]! - b[i]!) > 1e-4) console.log('person', Math.floor(i / 56), 'idx', i % 56, a[i], b[i]);
+for (let p = 0; p < 6; p++) console.log('person', p, 'score', a[p * 56 + 55], b[p * 56 + 55], 'box', Array.from(a.slice(p*56+51, p*56+55)).map(x=>x.toFixed(3)).join(','));
