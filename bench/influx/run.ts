@@ -6,7 +6,8 @@
  *     (activity changes, repetitions, device states, pipeline stats, IMU at 50 Hz averaged
  *     to 10 Hz); RSS and spool size meanwhile; then the database comes back and the backlog
  *     drains (time, points/s, and everything is counted back from the server).
- * Prints a table and writes bench/influx/results.json.
+ * Prints a table and writes bench/influx/results.json. Run with `node --expose-gc --import tsx
+ * bench/influx/run.ts` to also get the memory retained after a GC at the end of the outage.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -20,6 +21,8 @@ import { InfluxSink, type InfluxSinkOptions } from '../../gateway/sinks/influx/s
 import { startVictoriaMetrics, type VictoriaMetrics } from '../../test/helpers/victoria-metrics.ts';
 
 const quick = process.argv.includes('--quick');
+/** --outage-only: skip the sustained run (e.g. to look at RSS under --max-old-space-size). */
+const outageOnly = process.argv.includes('--outage-only');
 const MS = 1e6;
 const MiB = 1024 * 1024;
 const rssMiB = (): number => process.memoryUsage().rss / MiB;
@@ -79,7 +82,9 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
   await vm.stop();
   const s = sink(vm, 'bench-outage', spoolDir, { imuDownsampleHz: 10, statsIntervalMs: 0 });
   await s.start();
+  (globalThis as { gc?: () => void }).gc?.();
   const baseline = rssMiB();
+  const baselineHeap = process.memoryUsage().heapUsed / MiB;
   let peakRss = baseline;
   let peakHeap = process.memoryUsage().heapUsed / MiB;
   const t0 = (Date.now() - 3_600_000) * MS;
@@ -142,6 +147,11 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
   const queued = s.queued;
   const spoolBytes = s.spoolBytes;
   const evicted = (await s.metrics.evicted.get()).values[0]?.value ?? 0;
+  // What the sink keeps while the server is away, garbage of the load generator collected.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  const retainedHeapMiB = gc ? process.memoryUsage().heapUsed / MiB : undefined;
+  const retainedRssMiB = gc ? rssMiB() : undefined;
   await vm.start();
   const drainStart = performance.now();
   await s.flush();
@@ -158,7 +168,7 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
   return {
     delivered,
     subjects, simulatedMinutes: simulatedS / 60, pointsQueued: queued, nonImuPoints: written, generateSeconds,
-    rssBaselineMiB: baseline, rssPeakMiB: peakRss, heapPeakMiB: peakHeap, spoolBytes, evicted,
+    rssBaselineMiB: baseline, heapBaselineMiB: baselineHeap, rssPeakMiB: peakRss, heapPeakMiB: peakHeap, retainedHeapMiB, retainedRssMiB, spoolBytes, evicted,
     drainSeconds, drainPointsPerSec: queued / drainSeconds, readBack: back,
   };
 }
@@ -177,19 +187,24 @@ const tmp = mkdtempSync(join(tmpdir(), 'mujo-bench-influx-'));
 try {
   // The outage first, so its RSS baseline is not inflated by the other run's garbage.
   const b = await outage(vm, tmp);
-  const a = await sustained(vm, tmp);
+  const a = outageOnly ? undefined : await sustained(vm, tmp);
   const ser = serializerRate();
   const rows: Array<[string, string]> = [
     ['serializer alone: lines/s (one core)', ser.toFixed(0)],
-    ['sustained: points written', String(a.points)],
-    ['sustained: seconds', a.seconds.toFixed(2)],
-    ['sustained: points/s to VictoriaMetrics', a.pointsPerSec.toFixed(0)],
-    ['sustained: points read back', String(a.readBack)],
-    ['sustained: peak queued / spool bytes', `${a.peakQueued} / ${a.peakSpoolBytes}`],
+    ...(a
+      ? ([
+          ['sustained: points written', String(a.points)],
+          ['sustained: seconds', a.seconds.toFixed(2)],
+          ['sustained: points/s to VictoriaMetrics', a.pointsPerSec.toFixed(0)],
+          ['sustained: points read back', String(a.readBack)],
+          ['sustained: peak queued / spool bytes', `${a.peakQueued} / ${a.peakSpoolBytes}`],
+        ] as Array<[string, string]>)
+      : []),
     [`outage: ${b.subjects} subjects × ${b.simulatedMinutes} simulated min, points queued`, String(b.pointsQueued)],
     ['outage: generated in (s)', b.generateSeconds.toFixed(2)],
     ['outage: RSS baseline → peak (MiB)', `${b.rssBaselineMiB.toFixed(1)} → ${b.rssPeakMiB.toFixed(1)}`],
-    ['outage: heap peak (MiB)', b.heapPeakMiB.toFixed(1)],
+    ['outage: heap baseline → peak (MiB)', `${b.heapBaselineMiB.toFixed(1)} → ${b.heapPeakMiB.toFixed(1)}`],
+    ['outage: after GC at the end of the outage: heap / RSS (MiB)', b.retainedHeapMiB === undefined ? 'run with --expose-gc' : `${b.retainedHeapMiB.toFixed(1)} / ${b.retainedRssMiB!.toFixed(1)}`],
     ['outage: spool bytes at the end of the outage', `${b.spoolBytes} (${(b.spoolBytes / MiB).toFixed(1)} MiB)`],
     ['outage: points evicted', String(b.evicted)],
     ['recovery: drain seconds', b.drainSeconds.toFixed(2)],
@@ -199,10 +214,10 @@ try {
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(`\nInfluxDB sink benchmark (${cpus().length} cores, node ${process.version}${quick ? ', --quick' : ''})\n`);
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
+  const out = join(dirname(fileURLToPath(import.meta.url)), outageOnly ? 'results-outage-only.json' : 'results.json');
   writeFileSync(
     out,
-    JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version }, quick, serializerLinesPerSec: ser, sustained: a, outage: b }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, execArgv: process.execArgv.filter((a) => !a.includes('tsx')) }, quick, serializerLinesPerSec: ser, sustained: a, outage: b }, null, 2) + '\n',
   );
   console.log(`\nwrote ${out}`);
 } finally {

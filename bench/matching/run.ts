@@ -70,7 +70,13 @@ const scenarios: Scenario[] = [
     sim: (c) => ({ outOfView: [c.at(-1)!] }),
   },
   { name: '4 people, camera 250 ms late', people: 4, combos: [ALL], sim: () => ({ cameraLatencyS: 0.25 }) },
-  { name: '4 people, pose acceleration feature', people: 4, combos: [ALL], sim: () => ({}), options: { poseFeature: 'acceleration' } },
+  {
+    name: '4 people, pose acceleration feature',
+    people: 4,
+    combos: [ALL],
+    sim: () => ({}),
+    options: { poseFeature: 'acceleration' },
+  },
   { name: '4 people, 8 s window', people: 4, combos: [ALL], sim: () => ({}), options: { windowS: 8 } },
 ];
 
@@ -103,10 +109,21 @@ for (const sc of scenarios) {
   for (const combo of sc.combos)
     for (const startS of starts) {
       const scene = composeScene(rec, combo);
-      results.push(simulateMatching(scene, { ...defaults, ...sc.options }, { startS, durationS, cameraLatencyS: 0.1, ...sc.sim(combo) }));
+      results.push(
+        simulateMatching(
+          scene,
+          { ...defaults, ...sc.options },
+          { startS, durationS, cameraLatencyS: 0.1, ...sc.sim(combo) },
+        ),
+      );
     }
-  const locks = results.map((r) => r.timeToLockS).filter((x): x is number => x !== null).sort((a, b) => a - b);
-  const perTrack = results.flatMap((r) => Object.values(r.perTrackLockS).filter((x): x is number => x !== null)).sort((a, b) => a - b);
+  const locks = results
+    .map((r) => r.timeToLockS)
+    .filter((x): x is number => x !== null)
+    .sort((a, b) => a - b);
+  const perTrack = results
+    .flatMap((r) => Object.values(r.perTrackLockS).filter((x): x is number => x !== null))
+    .sort((a, b) => a - b);
   const sum = (f: (r: SimResult) => number) => results.reduce((s, r) => s + f(r), 0);
   const slots = sum((r) => r.slots);
   rows.push({
@@ -120,7 +137,12 @@ for (const sc of scenarios) {
     accuracy: sum((r) => r.correct) / slots,
     wrong: sum((r) => r.wrong) / slots,
     unassigned: sum((r) => r.unassigned) / slots,
-    accuracyAfterLock: sum((r) => r.correctAfterLock) / Math.max(1, sum((r) => r.slotsAfterLock)),
+    accuracyAfterLock:
+      sum((r) => r.correctAfterLock) /
+      Math.max(
+        1,
+        sum((r) => r.slotsAfterLock),
+      ),
     perTrackLockMedianS: quantile(perTrack, 0.5),
     changesPerScene: sum((r) => r.changes) / results.length,
   });
@@ -129,14 +151,17 @@ const elapsedS = (performance.now() - started) / 1000;
 
 const f1 = (x: number | null) => (x === null ? '—' : x.toFixed(1));
 const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-const header = '| scenario | scenes | lock median s | lock p90 s | lock max s | never locked | accuracy (all hops) | wrong | unassigned | accuracy after lock | per-track lock median s |';
+const header =
+  '| scenario | scenes | lock median s | lock p90 s | lock max s | never locked | accuracy (all hops) | wrong | unassigned | accuracy after lock | per-track lock median s |';
 const sep = '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
 const lines = rows.map(
   (r) =>
     `| ${r.scenario} | ${r.scenes} | ${f1(r.lockMedianS)} | ${f1(r.lockP90S)} | ${f1(r.lockMaxS)} | ${r.neverLocked} | ${pct(r.accuracy)} | ${pct(r.wrong)} | ${pct(r.unassigned)} | ${pct(r.accuracyAfterLock)} | ${f1(r.perTrackLockMedianS)} |`,
 );
 console.log([header, sep, ...lines].join('\n'));
-console.log(`\n${rows.reduce((s, r) => s + r.scenes, 0)} scenes of ${durationS} s in ${elapsedS.toFixed(1)} s; matcher: ${JSON.stringify(defaults)}`);
+console.log(
+  `\n${rows.reduce((s, r) => s + r.scenes, 0)} scenes of ${durationS} s in ${elapsedS.toFixed(1)} s; matcher: ${JSON.stringify(defaults)}`,
+);
 
 const out = join(args.out, 'results.json');
 writeFileSync(

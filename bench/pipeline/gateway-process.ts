@@ -76,7 +76,11 @@ async function snapshot(app: GatewayApp): Promise<Counters> {
   for (const metric of await app.metrics.getMetricsAsJSON()) {
     const type = metric.type as unknown as string; // prom-client types it as an enum of these strings
     if (type !== 'counter' && type !== 'histogram') continue;
-    for (const v of metric.values as { value: number; labels: Record<string, string | number>; metricName?: string }[]) {
+    for (const v of metric.values as {
+      value: number;
+      labels: Record<string, string | number>;
+      metricName?: string;
+    }[]) {
       const name = v.metricName ?? metric.name;
       if (name.endsWith('_bucket')) continue;
       const labels = Object.entries(v.labels)
@@ -108,7 +112,11 @@ async function main(): Promise<void> {
   }));
   const config = validateConfig({
     gateway: { id: init.gatewayId },
-    model: { path: init.modelDir, providers: ['cpu'] },
+    model: {
+      path: init.modelDir,
+      providers: ['cpu'],
+      ...(init.intraOpThreads !== undefined ? { intraOpThreads: init.intraOpThreads } : {}),
+    },
     replay: { enabled: false },
     http: { enabled: false },
     ingest: { enabled: true },
@@ -225,7 +233,11 @@ async function main(): Promise<void> {
           break;
         }
         case 'final': {
-          const final: GatewayFinal = { type: 'final', counters: await snapshot(app), rssMaxBytes: rssMaxAll };
+          const final: GatewayFinal = {
+            type: 'final',
+            counters: await snapshot(app),
+            rssMaxBytes: rssMaxAll,
+          };
           send(final);
           break;
         }

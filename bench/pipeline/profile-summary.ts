@@ -32,7 +32,9 @@ function area(url: string, name: string): string {
   if (!url) return name.startsWith('(') ? name : '(native / builtin)';
   const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (nm) return `npm:${nm[1]}`;
-  const own = /\/work\/[^/]+\/(?:main\/)?((?:gateway|bench|test)\/(?:[^/]+\/)?)/.exec(url) ?? /((?:gateway|bench|test)\/(?:[^/]+\/)?)/.exec(url);
+  const own =
+    /\/work\/[^/]+\/(?:main\/)?((?:gateway|bench|test)\/(?:[^/]+\/)?)/.exec(url) ??
+    /((?:gateway|bench|test)\/(?:[^/]+\/)?)/.exec(url);
   if (own) return own[1] as string;
   if (url.startsWith('node:')) return 'node:internal';
   return url;
@@ -58,10 +60,15 @@ export function summarise(profile: CpuProfile, top = 25): string {
     byArea.set(a, (byArea.get(a) ?? 0) + us);
   }
   const pct = (us: number) => `${((us / totalUs) * 100).toFixed(1).padStart(5)} %`;
-  const lines = [`profile ${(totalUs / 1e6).toFixed(1)} s of main-thread wall time`, '', 'self time by area:'];
+  const lines = [
+    `profile ${(totalUs / 1e6).toFixed(1)} s of main-thread wall time`,
+    '',
+    'self time by area:',
+  ];
   for (const [k, v] of [...byArea].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(v)}  ${k}`);
   lines.push('', 'self time by function:');
-  for (const [k, v] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`  ${pct(v)}  ${k}`);
+  for (const [k, v] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top))
+    lines.push(`  ${pct(v)}  ${k}`);
   return lines.join('\n');
 }
 

@@ -137,7 +137,12 @@ async function main(): Promise<void> {
     }
   });
   await client.subscribeAsync(`mujo/${init.gatewayId}/subjects/+/activity`, { qos: 1 });
-  send({ type: 'ready', pid: process.pid, rows: tracks.reduce((s, t) => s + t.rows, 0), files } satisfies PublisherReady);
+  send({
+    type: 'ready',
+    pid: process.pid,
+    rows: tracks.reduce((s, t) => s + t.rows, 0),
+    files,
+  } satisfies PublisherReady);
 
   let running = false;
   let sentTotal = 0;

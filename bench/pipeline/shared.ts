@@ -25,6 +25,7 @@ export interface GatewayInit {
   readonly maxBatch: number;
   readonly maxBatchWaitMs: number;
   readonly spoolDir: string;
+  readonly intraOpThreads?: number;
 }
 
 export interface PublisherInit {

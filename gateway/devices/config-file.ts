@@ -117,7 +117,10 @@ export class ConfigFileDevices {
         await rename(tmp, this.file);
       } catch (err) {
         // A file bind-mounted into a container cannot be replaced, only rewritten in place.
-        if ((err as NodeJS.ErrnoException).code !== 'EBUSY' && (err as NodeJS.ErrnoException).code !== 'EXDEV')
+        if (
+          (err as NodeJS.ErrnoException).code !== 'EBUSY' &&
+          (err as NodeJS.ErrnoException).code !== 'EXDEV'
+        )
           throw err;
         await writeFile(this.file, text, 'utf8');
         await rm(tmp, { force: true });

@@ -144,7 +144,10 @@ export class DeviceService {
 
   private ble(): ManagedBleSource {
     if (!this.options.ble) {
-      throw new GatewayError('BLE_DISABLED', 'BLE is disabled (ble.enabled: false); devices cannot be changed');
+      throw new GatewayError(
+        'BLE_DISABLED',
+        'BLE is disabled (ble.enabled: false); devices cannot be changed',
+      );
     }
     return this.options.ble;
   }
@@ -153,9 +156,13 @@ export class DeviceService {
     const found = ble.deviceConfigs().find((c, i) => deviceIdFor(c, i) === id);
     if (!found) {
       const known = ble.deviceConfigs().map((c, i) => deviceIdFor(c, i));
-      throw new GatewayError('BLE_UNKNOWN_DEVICE', `no BLE device '${id}' (known: ${known.join(', ') || 'none'})`, {
-        details: { device: id },
-      });
+      throw new GatewayError(
+        'BLE_UNKNOWN_DEVICE',
+        `no BLE device '${id}' (known: ${known.join(', ') || 'none'})`,
+        {
+          details: { device: id },
+        },
+      );
     }
     return found;
   }
@@ -184,7 +191,8 @@ export class DeviceService {
       ...(file === null ? { note: NO_FILE_NOTE } : {}),
     };
     const log = { device: id, action, file, subject: (config ?? before)?.subject ?? null };
-    if (file === null) this.options.logger.warn({ ...log, code: 'DEVICE_NOT_PERSISTED' }, `device ${action}: ${NO_FILE_NOTE}`);
+    if (file === null)
+      this.options.logger.warn({ ...log, code: 'DEVICE_NOT_PERSISTED' }, `device ${action}: ${NO_FILE_NOTE}`);
     else this.options.logger.info(log, `device ${action} saved to ${file}`);
     const state = this.options.ble?.devices().find((d) => d.device === id);
     this.options.onChange?.(result, state);

@@ -38,7 +38,11 @@ export interface SimResult {
 
 const TRACK = (subject: string) => `cam1/${subject}`;
 
-export function simulateMatching(scene: SceneSubject[], matcherOptions: MatcherOptions, sim: SimOptions): SimResult {
+export function simulateMatching(
+  scene: SceneSubject[],
+  matcherOptions: MatcherOptions,
+  sim: SimOptions,
+): SimResult {
   const m = new WearableMatcher(matcherOptions);
   const latencyNs = (sim.cameraLatencyS ?? 0.1) * 1e9;
   const t0 = sim.startS * 1e9;
@@ -57,14 +61,25 @@ export function simulateMatching(scene: SceneSubject[], matcherOptions: MatcherO
       while (i < s.imu.tNs.length && s.imu.tNs[i]! <= now) i++;
       // IMU chunks arrive every ~100 ms, like BLE notifications batched by the source.
       if (i - from >= 5 || (i > from && now - s.imu.tNs[from]! > 100e6)) {
-        m.addImu(s.imuDevice, s.subject, 'wrist', s.imu.tNs.subarray(from, i), s.imu.values.subarray(from * 6, i * 6));
+        m.addImu(
+          s.imuDevice,
+          s.subject,
+          'wrist',
+          s.imu.tNs.subarray(from, i),
+          s.imu.values.subarray(from * 6, i * 6),
+        );
         imuIdx.set(s.subject, i);
       }
     }
     for (const s of inView) {
       let i = poseIdx.get(s.subject)!;
       while (i < s.pose.tNs.length && s.pose.tNs[i]! + latencyNs <= now) {
-        m.addPose(TRACK(s.subject), s.pose.tNs[i]! + latencyNs, s.pose.values.subarray(i * 51, (i + 1) * 51), sim.aspect ?? 4 / 3);
+        m.addPose(
+          TRACK(s.subject),
+          s.pose.tNs[i]! + latencyNs,
+          s.pose.values.subarray(i * 51, (i + 1) * 51),
+          sim.aspect ?? 4 / 3,
+        );
         i++;
       }
       poseIdx.set(s.subject, i);

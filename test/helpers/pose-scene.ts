@@ -29,7 +29,11 @@ export async function loadDemo(): Promise<Recording> {
 }
 
 /** Subjects of the demo recording, each with its pose moved to slot `i` of `slots` across the image. */
-export function composeScene(rec: Recording, subjects: readonly string[], options: { scale?: number } = {}): SceneSubject[] {
+export function composeScene(
+  rec: Recording,
+  subjects: readonly string[],
+  options: { scale?: number } = {},
+): SceneSubject[] {
   const scale = options.scale ?? 0.9 / Math.max(1, subjects.length);
   return subjects.map((subject, i) => {
     const pose = rec.streams.find((s) => s.modality === 'pose' && s.subjectId === subject);

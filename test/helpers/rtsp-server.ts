@@ -11,7 +11,8 @@ import { freePort } from './mosquitto.ts';
  */
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'rtsp_server.py');
-export const RTSP_PYTHON = process.env['MUJO_GST_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+export const RTSP_PYTHON =
+  process.env['MUJO_GST_PYTHON'] ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 export interface RtspServerOptions {
   /** 'test' (videotestsrc pattern, no person) or a path to a video / JPEG / PNG file. */
@@ -43,13 +44,23 @@ export interface RtspServer {
 /** Whether gst-rtsp-server can run here (tests skip with this reason otherwise). */
 export async function rtspServerAvailable(): Promise<string | true> {
   return new Promise((resolve) => {
-    const c = spawn(RTSP_PYTHON, ['-c', "import gi; gi.require_version('GstRtspServer','1.0'); from gi.repository import GstRtspServer"], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
+    const c = spawn(
+      RTSP_PYTHON,
+      ['-c', "import gi; gi.require_version('GstRtspServer','1.0'); from gi.repository import GstRtspServer"],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
     let err = '';
     c.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     c.once('error', (e) => resolve(`cannot run ${RTSP_PYTHON}: ${e.message}`));
-    c.once('close', (code) => resolve(code === 0 ? true : `gst-rtsp-server not usable from ${RTSP_PYTHON}: ${err.trim().split('\n').at(-1)}`));
+    c.once('close', (code) =>
+      resolve(
+        code === 0
+          ? true
+          : `gst-rtsp-server not usable from ${RTSP_PYTHON}: ${err.trim().split('\n').at(-1)}`,
+      ),
+    );
   });
 }
 
@@ -76,7 +87,9 @@ export async function startRtspServer(options: RtspServerOptions = {}): Promise<
   let log = '';
   const exited = () => !child || child.exitCode !== null || child.signalCode !== null;
   const waitExit = (c: ChildProcess) =>
-    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r()));
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((r) => c.once('exit', () => r()));
 
   const server: RtspServer = {
     port,
@@ -89,7 +102,10 @@ export async function startRtspServer(options: RtspServerOptions = {}): Promise<
       const c = spawn(RTSP_PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
       child = c;
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`rtsp server not ready on ${port} after 10 s:\n${log}`)), 10_000);
+        const timer = setTimeout(
+          () => reject(new Error(`rtsp server not ready on ${port} after 10 s:\n${log}`)),
+          10_000,
+        );
         c.stdout?.on('data', (d: Buffer) => {
           log += d.toString();
           if (log.includes(`READY ${port}`)) {

@@ -40,7 +40,11 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -107,8 +111,14 @@ log:
       .find(predicate);
   const request = async (action: string, body: object) => {
     const correlationId = `${action}-${Math.random().toString(36).slice(2)}`;
-    await listener.client.publishAsync(`mujo/${GW}/request/${action}`, JSON.stringify({ correlationId, ...body }), { qos: 1 });
-    const [reply] = await listener.waitFor((m) => m.topic === `mujo/${GW}/response/${action}` && m.payload.includes(correlationId));
+    await listener.client.publishAsync(
+      `mujo/${GW}/request/${action}`,
+      JSON.stringify({ correlationId, ...body }),
+      { qos: 1 },
+    );
+    const [reply] = await listener.waitFor(
+      (m) => m.topic === `mujo/${GW}/response/${action}` && m.payload.includes(correlationId),
+    );
     return JSON.parse((reply as { payload: Buffer }).payload.toString()) as {
       ok: boolean;
       result?: { device: string; persisted: boolean; config: { subject?: string } | null };
@@ -124,14 +134,22 @@ log:
     const res = await fetch(`${endpoints.http}/api/devices`, {
       method: 'POST',
       headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ id: 'wit', address: WIT_ADDRESS, family: 'witmotion', placement: 'wrist', subject: 'alice' }),
+      body: JSON.stringify({
+        id: 'wit',
+        address: WIT_ADDRESS,
+        family: 'witmotion',
+        placement: 'wrist',
+        subject: 'alice',
+      }),
     });
     assert.equal(res.status, 201, await res.clone().text());
     const added = (await res.json()) as { persisted: boolean; file: string };
     assert.deepEqual([added.persisted, added.file], [true, file]);
 
     const listed = await until('wit connected on /api/devices', async () => {
-      const body = (await (await fetch(`${endpoints.http}/api/devices`)).json()) as { devices: DeviceState[] };
+      const body = (await (await fetch(`${endpoints.http}/api/devices`)).json()) as {
+        devices: DeviceState[];
+      };
       return body.devices.find((d) => d.device === 'wit' && d.connected && d.rateHz !== null);
     });
     assert.equal(listed.subject, 'alice');
@@ -139,7 +157,9 @@ log:
     await until('decisions for alice from wit', () =>
       decisions.find((d) => d.subjectId === 'alice' && d.sources.includes('wit')),
     );
-    const health = (await (await fetch(`${endpoints.http}/health`)).json()) as { components: Record<string, { status: string }> };
+    const health = (await (await fetch(`${endpoints.http}/health`)).json()) as {
+      components: Record<string, { status: string }>;
+    };
     assert.equal(health.components['ble']?.status, 'up');
 
     // Assign over MQTT.
@@ -176,7 +196,10 @@ log:
         : undefined,
     );
     const body = (await (await fetch(`${endpoints.http}/api/devices`)).json()) as { devices: DeviceState[] };
-    assert.equal(body.devices.find((d) => d.device === 'wit'), undefined);
+    assert.equal(
+      body.devices.find((d) => d.device === 'wit'),
+      undefined,
+    );
     saved = (await loadConfig({ file, env: {} })).config.ble.devices;
     assert.deepEqual(saved, []);
     const text = await readFile(file, 'utf8');

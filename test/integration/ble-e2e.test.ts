@@ -114,7 +114,10 @@ function byRecordingTime(decisions: readonly HopDecision[], originNs: number): R
 
 async function pipelineDrops(app: GatewayApp): Promise<number> {
   const text = await app.metrics.metrics();
-  return [...text.matchAll(/^mujo_pipeline_dropped_total\{[^}]*\} (\d+)/gm)].reduce((s, m) => s + Number(m[1]), 0);
+  return [...text.matchAll(/^mujo_pipeline_dropped_total\{[^}]*\} (\d+)/gm)].reduce(
+    (s, m) => s + Number(m[1]),
+    0,
+  );
 }
 
 function baseConfig(gatewayId: string) {
@@ -145,7 +148,9 @@ async function replayRun(): Promise<Run & { originNs: number }> {
     assert.ok(replay);
     const deadline = Date.now() + 60_000;
     const past = (subject: string) =>
-      decisions.some((d) => d.subjectId === subject && d.endNs - (replay.originNs as number) > (COMPARE_S + 2) * 1e9);
+      decisions.some(
+        (d) => d.subjectId === subject && d.endNs - (replay.originNs as number) > (COMPARE_S + 2) * 1e9,
+      );
     while (!DEVICES.every((d) => past(d.subject))) {
       assert.ok(Date.now() < deadline, 'replay did not reach the compared span within 60 s');
       await new Promise((r) => setTimeout(r, 50));
@@ -172,9 +177,16 @@ async function bleRun(leadS: number): Promise<BleRun> {
   const timers = new VirtualTimers();
   const bindings = new FakeBindings({ timers, random: seeded(5) });
   bindings.addDevice(
-    new PolarSim({ uuid: DEVICES[0].uuid, model: 'verity', driftPpm: 40, signal: recordedSignal('s2', leadS) }),
+    new PolarSim({
+      uuid: DEVICES[0].uuid,
+      model: 'verity',
+      driftPpm: 40,
+      signal: recordedSignal('s2', leadS),
+    }),
   );
-  bindings.addDevice(new WitMotionSim({ uuid: DEVICES[1].uuid, driftPpm: -60, signal: recordedSignal('s4', leadS) }));
+  bindings.addDevice(
+    new WitMotionSim({ uuid: DEVICES[1].uuid, driftPpm: -60, signal: recordedSignal('s4', leadS) }),
+  );
   const address = (uuid: string) => (uuid.match(/.{2}/g) as string[]).join(':');
   const config = validateConfig({
     ...baseConfig(gatewayId),
@@ -253,7 +265,12 @@ function agreement(
   let j = 0;
   for (const b of ble) {
     const target = b.rNs + shiftNs;
-    while (j < ref.length - 1 && Math.abs((ref[j + 1] as { rNs: number }).rNs - target) <= Math.abs((ref[j] as { rNs: number }).rNs - target)) j++;
+    while (
+      j < ref.length - 1 &&
+      Math.abs((ref[j + 1] as { rNs: number }).rNs - target) <=
+        Math.abs((ref[j] as { rNs: number }).rNs - target)
+    )
+      j++;
     const r = ref[j];
     if (!r) continue;
     const offsetMs = Math.abs(r.rNs - target) / 1e6;
@@ -266,7 +283,11 @@ function agreement(
 }
 
 /** The activity the events say is going on at each instant (null between activities), as change points. */
-function timeline(events: readonly ActivityEvent[], subject: string, originNs: number): { rNs: number; activity: string | null }[] {
+function timeline(
+  events: readonly ActivityEvent[],
+  subject: string,
+  originNs: number,
+): { rNs: number; activity: string | null }[] {
   const out: { rNs: number; activity: string | null }[] = [];
   for (const e of [...events].sort((a, b) => a.seq - b.seq)) {
     if (e.subject !== subject) continue;
@@ -321,7 +342,10 @@ test(`a fake Polar Verity Sense and a fake WitMotion streaming the demo recordin
     const s = run.deviceStates.find((x) => x.device === d.id && x.connected);
     assert.ok(s, `no connected state for ${d.id} (on /api/devices or mujo/<gw>/devices/${d.id}/state)`);
     assert.equal(s.subject, d.subject);
-    assert.ok(s.rateHz !== null && Math.abs(s.rateHz - (d.family === 'polar-pmd' ? 52 : 50)) < 2, `${d.id} rate ${s.rateHz}`);
+    assert.ok(
+      s.rateHz !== null && Math.abs(s.rateHz - (d.family === 'polar-pmd' ? 52 : 50)) < 2,
+      `${d.id} rate ${s.rateHz}`,
+    );
   }
 
   for (const d of DEVICES) {
@@ -340,7 +364,10 @@ test(`a fake Polar Verity Sense and a fake WitMotion streaming the demo recordin
         `(${lineBle.length} BLE events, ${lineRef.length} replay events)`,
     );
     assert.ok(same.n >= ((COMPARE_S - 2) * 1e9) / manifestHopNs, `only ${same.n} hops of ${d.id} compared`);
-    assert.ok(same.agree >= MIN_AGREEMENT, `${d.id}: hop agreement ${same.agree.toFixed(3)} < ${MIN_AGREEMENT}`);
+    assert.ok(
+      same.agree >= MIN_AGREEMENT,
+      `${d.id}: hop agreement ${same.agree.toFixed(3)} < ${MIN_AGREEMENT}`,
+    );
     assert.ok(
       same.agree - control.agree >= 0.25,
       `${d.id}: agreement ${same.agree.toFixed(3)} is not clearly above the misaligned control ${control.agree.toFixed(3)}`,

@@ -3,7 +3,11 @@ import { after, before, describe, test } from 'node:test';
 import { firstValueFrom, filter } from 'rxjs';
 import { systemClock } from '../../gateway/domain/time.ts';
 import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
-import { RtspReader, type ReaderStatus, type RtspReaderOptions } from '../../gateway/sources/camera/rtsp-reader.ts';
+import {
+  RtspReader,
+  type ReaderStatus,
+  type RtspReaderOptions,
+} from '../../gateway/sources/camera/rtsp-reader.ts';
 import { freePort } from '../helpers/mosquitto.ts';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.ts';
 
@@ -16,9 +20,21 @@ import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.ts';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const fastRetry = { initialMs: 150, maxMs: 1000, factor: 2, jitter: 0.2 };
 
-function reader(options: Partial<RtspReaderOptions> & Pick<RtspReaderOptions, 'url'>, registry = createMetricsRegistry({ defaultMetrics: false })) {
+function reader(
+  options: Partial<RtspReaderOptions> & Pick<RtspReaderOptions, 'url'>,
+  registry = createMetricsRegistry({ defaultMetrics: false }),
+) {
   return new RtspReader(
-    { cameraId: 'cam', width: 160, height: 120, fps: 30, stallTimeoutMs: 1500, connectTimeoutMs: 8000, backoff: fastRetry, ...options },
+    {
+      cameraId: 'cam',
+      width: 160,
+      height: 120,
+      fps: 30,
+      stallTimeoutMs: 1500,
+      connectTimeoutMs: 8000,
+      backoff: fastRetry,
+      ...options,
+    },
     { clock: systemClock, registry },
   );
 }
@@ -53,7 +69,10 @@ describe('RTSP reader against gst-rtsp-server', () => {
   let camA: RtspServer;
   let camB: RtspServer;
   before(async () => {
-    [camA, camB] = await Promise.all([startRtspServer({ width: 320, height: 240, fps: 15 }), startRtspServer({ width: 160, height: 120, fps: 10 })]);
+    [camA, camB] = await Promise.all([
+      startRtspServer({ width: 320, height: 240, fps: 15 }),
+      startRtspServer({ width: 160, height: 120, fps: 10 }),
+    ]);
   });
   after(async () => {
     await Promise.all([camA?.stop(), camB?.stop()]);
@@ -70,7 +89,11 @@ describe('RTSP reader against gst-rtsp-server', () => {
     const cc = consume(capped);
     const cs = consume(slow, 350);
     try {
-      await waitFor(() => cf.frames.length > 0 && cc.frames.length > 0 && cs.frames.length > 0, 10_000, 'first frames');
+      await waitFor(
+        () => cf.frames.length > 0 && cc.frames.length > 0 && cs.frames.length > 0,
+        10_000,
+        'first frames',
+      );
       const firstMs = performance.now() - t0;
       const mark = { f: cf.frames.length, c: cc.frames.length };
       await sleep(3000);
@@ -92,16 +115,24 @@ describe('RTSP reader against gst-rtsp-server', () => {
       assert.ok(sc.dropped.fps_cap >= 15, `fps_cap drops ${sc.dropped.fps_cap}`);
       // A consumer taking 350 ms per frame of a 10 fps stream: latest frame wins, ~2 of 3 superseded.
       const ss = slow.stats();
-      assert.ok(ss.dropped.superseded >= ss.delivered, `superseded ${ss.dropped.superseded} vs delivered ${ss.delivered}`);
+      assert.ok(
+        ss.dropped.superseded >= ss.delivered,
+        `superseded ${ss.dropped.superseded} vs delivered ${ss.delivered}`,
+      );
       for (const s of [fast.stats(), sc, ss]) {
         const unaccounted = s.decoded - s.delivered - s.dropped.superseded - s.dropped.fps_cap;
-        assert.ok(unaccounted === 0 || unaccounted === 1, `every decoded frame delivered, pending or counted (off by ${unaccounted})`);
+        assert.ok(
+          unaccounted === 0 || unaccounted === 1,
+          `every decoded frame delivered, pending or counted (off by ${unaccounted})`,
+        );
       }
       const text = await registry.metrics();
       assert.match(text, /mujo_camera_frames_dropped_total\{camera="b-slow",reason="superseded"\} [1-9]/);
       assert.match(text, /mujo_camera_frames_dropped_total\{camera="a-capped",reason="fps_cap"\} [1-9]/);
       assert.match(text, /mujo_camera_connected\{camera="a"\} 1/);
-      console.log(`first frames of 3 readers within ${Math.round(firstMs)} ms; first-frame times ${[fast, capped, slow].map((r) => Math.round(r.stats().firstFrameMs ?? -1)).join(', ')} ms`);
+      console.log(
+        `first frames of 3 readers within ${Math.round(firstMs)} ms; first-frame times ${[fast, capped, slow].map((r) => Math.round(r.stats().firstFrameMs ?? -1)).join(', ')} ms`,
+      );
     } finally {
       await Promise.all([fast.stop(), capped.stop(), slow.stop()]);
       await Promise.all([cf.done, cc.done, cs.done]);
@@ -131,12 +162,17 @@ describe('RTSP reader against gst-rtsp-server', () => {
       assert.ok(s.gapS >= 1.0 && s.gapS < 15, `gap ${s.gapS} s covers the 1 s outage`);
       assert.ok(s.gapFrames >= 10, `missed frames ${s.gapFrames} at ~15 fps over ≥ 1 s`);
       assert.ok(s.reconnects >= 1);
-      assert.ok(statuses.some((x) => !x.connected && x.error), 'an outage status with an error code');
+      assert.ok(
+        statuses.some((x) => !x.connected && x.error),
+        'an outage status with an error code',
+      );
       assert.equal(statuses.at(-1)?.connected, true);
       const text = await registry.metrics();
       assert.match(text, /mujo_camera_gap_seconds_total\{camera="restart"\} [1-9]/);
       assert.match(text, /mujo_camera_reconnects_total\{camera="restart",code="CAMERA_/);
-      console.log(`recovered ${Math.round(recoveryMs)} ms after the kill (1000 ms down); gap ${s.gapS.toFixed(2)} s, ${s.gapFrames} frames missed, ${s.reconnects} reconnects; errors: ${[...new Set(statuses.map((x) => x.error?.code).filter(Boolean))].join(', ')}`);
+      console.log(
+        `recovered ${Math.round(recoveryMs)} ms after the kill (1000 ms down); gap ${s.gapS.toFixed(2)} s, ${s.gapFrames} frames missed, ${s.reconnects} reconnects; errors: ${[...new Set(statuses.map((x) => x.error?.code).filter(Boolean))].join(', ')}`,
+      );
     } finally {
       await r.stop();
       await c.done;
@@ -195,7 +231,10 @@ describe('RTSP reader against gst-rtsp-server', () => {
       );
       for (const { c, status } of results) {
         assert.equal(status.error?.code, c.code, `${c.url}: ${status.error?.message}`);
-        assert.ok(!status.error?.message.includes('s3cret') && !status.error?.message.includes(':wrong@'), 'no password in messages');
+        assert.ok(
+          !status.error?.message.includes('s3cret') && !status.error?.message.includes(':wrong@'),
+          'no password in messages',
+        );
         assert.equal(status.fatal, c.code === 'CAMERA_FFMPEG_MISSING');
       }
       // The right credentials work.

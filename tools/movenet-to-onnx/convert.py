@@ -209,7 +209,7 @@ def main() -> None:
         return
     manifest['models'] = {k: manifest['models'][k] for k in VARIANTS if k in manifest['models']}
     with open(manifest_path, 'w', encoding='utf-8') as f:
-        json.dump(manifest, f, indent=2)
+        json.dump(manifest, f, indent=2, ensure_ascii=False)
         f.write('\n')
 
 

@@ -85,6 +85,9 @@ export class InfluxSink {
   private readonly downsampler: ImuDownsampler | undefined;
   private memory: Item[] = [];
   private inFlight: Item[] | undefined;
+  /** Points of the batch in flight not written or dropped yet, and how many of those are only in memory. */
+  private inFlightLeft = 0;
+  private inFlightMemoryOnly = 0;
   private pumpDone: Promise<void> | undefined;
   private flushDue = false;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -302,7 +305,7 @@ export class InfluxSink {
     if (items.length === 0) return;
     let positions: LogPosition[];
     try {
-      positions = this.spool.append(items.map((i) => Buffer.from(i.line, 'utf8')));
+      positions = this.spool.append(items.map((i) => i.line));
     } catch (err) {
       // The disk refuses: memory must stay bounded, so the queued points go, counted.
       const n = this.memory.length;
@@ -315,6 +318,7 @@ export class InfluxSink {
     }
     items.forEach((item, i) => (item.pos = positions[i]));
     for (let i = 0; i < held.length; i++) this.spool.markRead(positions[i]!);
+    this.inFlightMemoryOnly -= held.length;
     this.memory = [];
     this.updateGauges();
   }
@@ -339,10 +343,16 @@ export class InfluxSink {
         if (this.stopped) return;
         const batch = this.inFlight ?? this.takeBatch();
         if (!batch) return;
-        this.inFlight = batch;
+        if (batch !== this.inFlight) {
+          this.inFlight = batch;
+          this.inFlightLeft = batch.length;
+          this.inFlightMemoryOnly = batch[0]?.pos === undefined ? batch.length : 0;
+        }
         this.updateGauges();
         if (!(await this.deliver(batch))) return;
         this.inFlight = undefined;
+        this.inFlightLeft = 0;
+        this.inFlightMemoryOnly = 0;
       }
     } catch (err) {
       this.logger.error({ code: 'INFLUX_INTERNAL', err }, 'InfluxDB sink delivery loop failed');
@@ -417,10 +427,7 @@ export class InfluxSink {
   }
 
   private delivered(items: readonly Item[]): void {
-    for (const item of items) {
-      item.done = true;
-      if (item.pos) this.spool.ack(item.pos);
-    }
+    this.settle(items);
     this.metrics.written.inc(items.length);
     this.metrics.requests.inc({ outcome: 'ok' });
     this.setConnected(true);
@@ -432,10 +439,7 @@ export class InfluxSink {
   }
 
   private drop(items: readonly Item[], f: WriteFailure): void {
-    for (const item of items) {
-      item.done = true;
-      if (item.pos) this.spool.ack(item.pos);
-    }
+    this.settle(items);
     this.metrics.failed.inc({ reason: f.reason }, items.length);
     this.droppedTotal += items.length;
     this.logger.error(
@@ -443,6 +447,16 @@ export class InfluxSink {
       `InfluxDB refused ${items.length} points (${f.reason}); they are dropped`,
     );
     this.noteError('INFLUX_WRITE_REJECTED', `${items.length} points refused (${f.reason}): ${f.message}`);
+  }
+
+  /** Items of the batch in flight are written or dropped: done, and off the spool. */
+  private settle(items: readonly Item[]): void {
+    for (const item of items) {
+      item.done = true;
+      if (item.pos) this.spool.ack(item.pos);
+      else this.inFlightMemoryOnly--;
+    }
+    this.inFlightLeft -= items.length;
   }
 
   private sleep(ms: number): Promise<boolean> {
@@ -460,10 +474,7 @@ export class InfluxSink {
   }
 
   private inFlightCount(): number {
-    if (!this.inFlight) return 0;
-    let n = 0;
-    for (const i of this.inFlight) if (!i.done) n++;
-    return n;
+    return this.inFlight ? this.inFlightLeft : 0;
   }
 
   private isIdle(): boolean {
@@ -521,9 +532,7 @@ export class InfluxSink {
   }
 
   private updateGauges(): void {
-    let memoryOnly = this.memory.length;
-    if (this.inFlight) for (const i of this.inFlight) if (!i.done && !i.pos) memoryOnly++;
-    this.metrics.queuedInMemory.set(memoryOnly);
+    this.metrics.queuedInMemory.set(this.memory.length + (this.inFlight ? this.inFlightMemoryOnly : 0));
     this.metrics.queued.set(this.queued);
   }
 

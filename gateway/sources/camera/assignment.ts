@@ -12,7 +12,9 @@ export function assignMinCost(cost: readonly (readonly number[])[], maxCost: num
   const cols = rows > 0 ? (cost[0]?.length ?? 0) : 0;
   if (rows === 0 || cols === 0) return [];
   let worstAllowed = 0;
-  for (const row of cost) for (const c of row) if (Number.isFinite(c) && c <= maxCost) worstAllowed = Math.max(worstAllowed, Math.abs(c));
+  for (const row of cost)
+    for (const c of row)
+      if (Number.isFinite(c) && c <= maxCost) worstAllowed = Math.max(worstAllowed, Math.abs(c));
   // Larger than any sum of allowed costs, so one forbidden pair never beats a feasible set.
   const forbidden = (worstAllowed + 1) * (Math.min(rows, cols) + 1);
   const m = cost.map((row) => row.map((c) => (Number.isFinite(c) && c <= maxCost ? c : forbidden)));

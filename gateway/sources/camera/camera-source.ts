@@ -149,7 +149,10 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
   function emitChanges(changes: readonly MatchChange[]): void {
     for (const ch of changes) {
       metrics.matchAssignments.inc({ result: ch.kind });
-      logger?.info({ subject: ch.subject, track: ch.track, correlation: Math.round(ch.correlation * 100) / 100 }, `matching: ${ch.kind}`);
+      logger?.info(
+        { subject: ch.subject, track: ch.track, correlation: Math.round(ch.correlation * 100) / 100 },
+        `matching: ${ch.kind}`,
+      );
       matches$.next(ch);
     }
   }
@@ -168,7 +171,10 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
         cam.estimateErrors++;
         metrics.dropped.inc({ camera: config.id, reason: 'estimate_error' });
         if (cam.estimateErrors === 1 || cam.estimateErrors % 100 === 0)
-          logger?.error({ camera: config.id, code: errorCode(err), count: cam.estimateErrors }, `pose estimation failed: ${errorMessage(err)}`);
+          logger?.error(
+            { camera: config.id, code: errorCode(err), count: cam.estimateErrors },
+            `pose estimation failed: ${errorMessage(err)}`,
+          );
         continue;
       }
       metrics.estimateMs.observe({ camera: config.id }, performance.now() - t0);
@@ -242,13 +248,19 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
     const up = statuses.filter((s) => s.connected).length;
     const worst = statuses.find((s) => !s.connected && s.error)?.error;
     deps.health.set('camera', {
-      status: statuses.length === 0 || up === statuses.length ? 'up' : up === 0 && worst ? 'down' : 'degraded',
+      status:
+        statuses.length === 0 || up === statuses.length ? 'up' : up === 0 && worst ? 'down' : 'degraded',
       ...(worst && up < statuses.length ? { error: { ...worst, at: nsToIso(deps.clock.nowNs()) } } : {}),
       details: {
         cameras: Object.fromEntries(
           [...cameras.values()].map((c) => [
             c.config.id,
-            { url: redactUrl(c.config.url), model: c.config.model, ...c.reader.stats(), error: c.reader.status().error?.code ?? null },
+            {
+              url: redactUrl(c.config.url),
+              model: c.config.model,
+              ...c.reader.stats(),
+              error: c.reader.status().error?.code ?? null,
+            },
           ]),
         ),
         matching: matcher ? Object.fromEntries(matcher.assignments()) : 'disabled',
@@ -269,24 +281,39 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
       for (const cam of cameras.values()) cam.estimator = await estimators.get(cam.config.model)!;
     } catch (err) {
       running = false;
-      deps.health.set('camera', { status: 'down', error: { code: errorCode(err), message: errorMessage(err), at: nsToIso(deps.clock.nowNs()) } });
+      deps.health.set('camera', {
+        status: 'down',
+        error: { code: errorCode(err), message: errorMessage(err), at: nsToIso(deps.clock.nowNs()) },
+      });
       throw err;
     }
     if (matcher && deps.imu$)
-      subs.push(deps.imu$.subscribe((c) => matcher.addImu(c.sourceId, c.subjectId, c.placement, c.tNs, c.values)));
+      subs.push(
+        deps.imu$.subscribe((c) => matcher.addImu(c.sourceId, c.subjectId, c.placement, c.tNs, c.values)),
+      );
     for (const cam of cameras.values()) {
       subs.push(
         cam.reader.status$.subscribe((s: ReaderStatus) => {
           devices$.next(toState(cam));
           updateHealth();
-          if (s.fatal) logger?.error({ camera: cam.config.id, code: s.error?.code }, s.error?.message ?? 'camera failed');
+          if (s.fatal)
+            logger?.error(
+              { camera: cam.config.id, code: s.error?.code },
+              s.error?.message ?? 'camera failed',
+            );
         }),
       );
       cam.reader.start();
       cam.loop = runCamera(cam).catch((err: unknown) => {
-        logger?.error({ camera: cam.config.id, code: errorCode(err) }, `camera loop failed: ${errorMessage(err)}`);
+        logger?.error(
+          { camera: cam.config.id, code: errorCode(err) },
+          `camera loop failed: ${errorMessage(err)}`,
+        );
       });
-      logger?.info({ camera: cam.config.id, url: redactUrl(cam.config.url), model: cam.config.model }, 'camera started');
+      logger?.info(
+        { camera: cam.config.id, url: redactUrl(cam.config.url), model: cam.config.model },
+        'camera started',
+      );
     }
     stateTimer = setInterval(() => {
       for (const cam of cameras.values()) devices$.next(toState(cam));

@@ -63,9 +63,13 @@ export function letterbox(srcWidth: number, srcHeight: number, size: number): Le
     ['size', size],
   ] as const) {
     if (!Number.isInteger(v) || v <= 0) {
-      throw new GatewayError('CAMERA_FRAME_INVALID', `letterbox: ${name} must be a positive integer, got ${v}`, {
-        details: { srcWidth, srcHeight, size },
-      });
+      throw new GatewayError(
+        'CAMERA_FRAME_INVALID',
+        `letterbox: ${name} must be a positive integer, got ${v}`,
+        {
+          details: { srcWidth, srcHeight, size },
+        },
+      );
     }
   }
   const scale = Math.min(size / srcWidth, size / srcHeight);
@@ -89,9 +93,13 @@ export function letterbox(srcWidth: number, srcHeight: number, size: number): Le
 /** Throws unless `frame` holds exactly width·height packed RGB24 pixels. */
 export function checkRgbFrame(frame: Uint8Array, width: number, height: number): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width <= 0 || height <= 0) {
-    throw new GatewayError('CAMERA_FRAME_INVALID', `frame size must be positive integers, got ${width}×${height}`, {
-      details: { width, height },
-    });
+    throw new GatewayError(
+      'CAMERA_FRAME_INVALID',
+      `frame size must be positive integers, got ${width}×${height}`,
+      {
+        details: { width, height },
+      },
+    );
   }
   if (frame.length !== width * height * 3) {
     throw new GatewayError(
@@ -137,16 +145,10 @@ export function resizeLetterbox(frame: Uint8Array, lb: Letterbox, out?: Float32A
 
 /** Model-square coordinates (0..1 of the square) → normalised frame coordinates (0..1). */
 export function squareToFrame(lb: Letterbox, xSquare: number, ySquare: number): [number, number] {
-  return [
-    (xSquare * lb.size - lb.padX) / lb.contentWidth,
-    (ySquare * lb.size - lb.padY) / lb.contentHeight,
-  ];
+  return [(xSquare * lb.size - lb.padX) / lb.contentWidth, (ySquare * lb.size - lb.padY) / lb.contentHeight];
 }
 
 /** Normalised frame coordinates → model-square coordinates; the inverse of `squareToFrame`. */
 export function frameToSquare(lb: Letterbox, xFrame: number, yFrame: number): [number, number] {
-  return [
-    (xFrame * lb.contentWidth + lb.padX) / lb.size,
-    (yFrame * lb.contentHeight + lb.padY) / lb.size,
-  ];
+  return [(xFrame * lb.contentWidth + lb.padX) / lb.size, (yFrame * lb.contentHeight + lb.padY) / lb.size];
 }

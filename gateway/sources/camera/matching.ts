@@ -134,7 +134,11 @@ export class WearableMatcher {
   private readonly held = new Map<string, Pairing>(); // subject → pairing
   private readonly candidates = new Map<string, Candidate>(); // subject → proposed track
   private lastEvalNs = -Infinity;
-  private lastMatrix: { subjects: string[]; tracks: string[]; correlation: number[][] } = { subjects: [], tracks: [], correlation: [] };
+  private lastMatrix: { subjects: string[]; tracks: string[]; correlation: number[][] } = {
+    subjects: [],
+    tracks: [],
+    correlation: [],
+  };
 
   constructor(options: MatcherOptions) {
     this.o = { binS: 0.1, poseFeature: 'speed', imuHighPassS: 0.5, settleS: 0.5, ...options };
@@ -143,11 +147,24 @@ export class WearableMatcher {
   }
 
   /** IMU samples of one device (6 values per sample: ax, ay, az [m/s²], gx, gy, gz), gateway clock. */
-  addImu(deviceId: string, subject: string | undefined, placement: Placement | undefined, tNs: Float64Array, values: Float32Array): void {
+  addImu(
+    deviceId: string,
+    subject: string | undefined,
+    placement: Placement | undefined,
+    tNs: Float64Array,
+    values: Float32Array,
+  ): void {
     if (!subject) return; // a wearable nobody wears cannot name a track
     let s = this.imus.get(deviceId);
     if (!s || s.subject !== subject || s.placement !== (placement ?? 'unknown')) {
-      s = { subject, placement: placement ?? 'unknown', ring: new BinRing(this.capacity, 1), lpT: NaN, lp: [0, 0, 0], lastK: -Infinity };
+      s = {
+        subject,
+        placement: placement ?? 'unknown',
+        ring: new BinRing(this.capacity, 1),
+        lpT: NaN,
+        lp: [0, 0, 0],
+        lastK: -Infinity,
+      };
       this.imus.set(deviceId, s);
     }
     const tau = this.o.imuHighPassS;
@@ -261,7 +278,8 @@ export class WearableMatcher {
     const featureCache = new Map<string, Float64Array | null>();
     const feature = (track: string, kp: number): Float64Array | null => {
       const key = `${track}#${kp}`;
-      if (!featureCache.has(key)) featureCache.set(key, this.poseFeature(this.tracks.get(track)!, kp, kStart, n));
+      if (!featureCache.has(key))
+        featureCache.set(key, this.poseFeature(this.tracks.get(track)!, kp, kStart, n));
       return featureCache.get(key)!;
     };
     const corr: number[][] = subjects.map((subject) =>
@@ -317,8 +335,10 @@ export class WearableMatcher {
       const track = tracks[ti]!;
       const r = at(si, ti);
       let runnerUp = -Infinity;
-      for (let j = 0; j < tracks.length; j++) if (j !== ti && !Number.isNaN(at(si, j))) runnerUp = Math.max(runnerUp, at(si, j));
-      for (let i = 0; i < subjects.length; i++) if (i !== si && !Number.isNaN(at(i, ti))) runnerUp = Math.max(runnerUp, at(i, ti));
+      for (let j = 0; j < tracks.length; j++)
+        if (j !== ti && !Number.isNaN(at(si, j))) runnerUp = Math.max(runnerUp, at(si, j));
+      for (let i = 0; i < subjects.length; i++)
+        if (i !== si && !Number.isNaN(at(i, ti))) runnerUp = Math.max(runnerUp, at(i, ti));
       proposal.set(subject, { track, r, margin: r - runnerUp });
     }
     for (const subject of subjects) {

@@ -24,10 +24,16 @@ export interface CameraMetrics {
 export function cameraMetrics(registry: Registry): CameraMetrics {
   const registers = [registry];
   function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
-    return (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers });
+    return (
+      (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+      new Counter({ name, help, labelNames, registers })
+    );
   }
   function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
-    return (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers });
+    return (
+      (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
+      new Gauge({ name, help, labelNames, registers })
+    );
   }
   return {
     frames: counter('mujo_camera_frames_total', 'Frames decoded from a camera.', ['camera']),
@@ -36,20 +42,30 @@ export function cameraMetrics(registry: Registry): CameraMetrics {
       'Decoded frames not estimated, by reason (superseded: estimator busy, latest frame wins; fps_cap; partial: stream cut mid-frame).',
       ['camera', 'reason'],
     ),
-    reconnects: counter('mujo_camera_reconnects_total', 'ffmpeg restarts of a camera, by the error code that caused them.', [
-      'camera',
-      'code',
-    ]),
-    gapSeconds: counter('mujo_camera_gap_seconds_total', 'Seconds without frames across outages that the reader recovered from.', [
-      'camera',
-    ]),
-    gapFrames: counter('mujo_camera_gap_frames_total', 'Frames missed during outages, at the rate measured before them.', ['camera']),
+    reconnects: counter(
+      'mujo_camera_reconnects_total',
+      'ffmpeg restarts of a camera, by the error code that caused them.',
+      ['camera', 'code'],
+    ),
+    gapSeconds: counter(
+      'mujo_camera_gap_seconds_total',
+      'Seconds without frames across outages that the reader recovered from.',
+      ['camera'],
+    ),
+    gapFrames: counter(
+      'mujo_camera_gap_frames_total',
+      'Frames missed during outages, at the rate measured before them.',
+      ['camera'],
+    ),
     connected: gauge('mujo_camera_connected', '1 while a camera delivers frames.', ['camera']),
-    firstFrameSeconds: gauge('mujo_camera_first_frame_seconds', 'ffmpeg start → first frame of the latest connection, s.', [
-      'camera',
-    ]),
+    firstFrameSeconds: gauge(
+      'mujo_camera_first_frame_seconds',
+      'ffmpeg start → first frame of the latest connection, s.',
+      ['camera'],
+    ),
     rateHz: gauge('mujo_camera_rate_hz', 'Decoded frames per second over the last 5 s.', ['camera']),
-    estimateMs: (registry.getSingleMetric('mujo_camera_estimate_ms') as Histogram<'camera'> | undefined) ??
+    estimateMs:
+      (registry.getSingleMetric('mujo_camera_estimate_ms') as Histogram<'camera'> | undefined) ??
       new Histogram({
         name: 'mujo_camera_estimate_ms',
         help: 'Pose estimation time per frame, ms.',
@@ -59,10 +75,11 @@ export function cameraMetrics(registry: Registry): CameraMetrics {
       }),
     persons: counter('mujo_camera_persons_total', 'People detected, summed over frames.', ['camera']),
     tracks: gauge('mujo_camera_tracks', 'Confirmed person tracks currently held.', ['camera']),
-    poseFrames: counter('mujo_camera_pose_frames_total', 'Pose frames emitted, by whether a subject was known.', [
-      'camera',
-      'assigned',
-    ]),
+    poseFrames: counter(
+      'mujo_camera_pose_frames_total',
+      'Pose frames emitted, by whether a subject was known.',
+      ['camera', 'assigned'],
+    ),
     matchAssignments: counter(
       'mujo_camera_match_changes_total',
       'Wearable ↔ track pairings made or released by automatic matching (result: locked, switched, released).',

@@ -34,7 +34,9 @@ export type ZoneConfig = Static<typeof ZoneSchema>;
 
 export const CameraSchema = Type.Object(
   {
-    id: Id('Camera id: the first part of the pose stream id `<camera>/<track>` and the <device> of MQTT device state.'),
+    id: Id(
+      'Camera id: the first part of the pose stream id `<camera>/<track>` and the <device> of MQTT device state.',
+    ),
     url: Type.String({
       pattern: '^(rtsps?|rtmp|https?|file|srt|udp|tcp)://',
       description:
@@ -44,9 +46,15 @@ export const CameraSchema = Type.Object(
       minimum: 32,
       maximum: 3840,
       default: 640,
-      description: 'Width ffmpeg scales frames to before pose estimation (the model resizes again; smaller is cheaper).',
+      description:
+        'Width ffmpeg scales frames to before pose estimation (the model resizes again; smaller is cheaper).',
     }),
-    height: Type.Integer({ minimum: 32, maximum: 2160, default: 480, description: 'Height of the scaled frames.' }),
+    height: Type.Integer({
+      minimum: 32,
+      maximum: 2160,
+      default: 480,
+      description: 'Height of the scaled frames.',
+    }),
     fps: Type.Number({
       exclusiveMinimum: 0,
       maximum: 60,
@@ -61,7 +69,8 @@ export const CameraSchema = Type.Object(
     }),
     zones: Type.Optional(
       Type.Array(ZoneSchema, {
-        description: 'Manual subject assignment by image region; tracks outside every zone are left to automatic matching.',
+        description:
+          'Manual subject assignment by image region; tracks outside every zone are left to automatic matching.',
       }),
     ),
     minPersonScore: Type.Number({
@@ -110,7 +119,12 @@ export const MatchingSection = Type.Object(
       description:
         'Length of the sliding correlation window, s. Short windows lock sooner; bench/matching measured 4 s best on UTD-MHAD scenes.',
     }),
-    hopS: Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 0.5, description: 'How often the assignment is re-evaluated, s.' }),
+    hopS: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 10,
+      default: 0.5,
+      description: 'How often the assignment is re-evaluated, s.',
+    }),
     minCorrelation: Type.Number({
       minimum: -1,
       maximum: 1,
@@ -133,7 +147,8 @@ export const MatchingSection = Type.Object(
       minimum: 0,
       maximum: 2,
       default: 0.15,
-      description: 'A held pairing is replaced only when the new assignment scores this much better per pair.',
+      description:
+        'A held pairing is replaced only when the new assignment scores this much better per pair.',
     }),
     switchS: Type.Number({
       minimum: 0,
@@ -155,13 +170,15 @@ export const MatchingSection = Type.Object(
     }),
     poseFeature: StringEnum(['speed', 'acceleration'] as const, {
       default: 'speed',
-      description: 'Keypoint motion compared with the wearable: image speed (default, measured better) or acceleration magnitude.',
+      description:
+        'Keypoint motion compared with the wearable: image speed (default, measured better) or acceleration magnitude.',
     }),
     maxLagS: Type.Number({
       minimum: 0,
       maximum: 2,
       default: 0.3,
-      description: 'Camera and wearable clocks may disagree by this much; correlation is maximised over the lag.',
+      description:
+        'Camera and wearable clocks may disagree by this much; correlation is maximised over the lag.',
     }),
   },
   {

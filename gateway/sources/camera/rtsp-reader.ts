@@ -199,6 +199,8 @@ export class RtspReader {
   private waiter: ((f: Frame | null) => void) | null = null;
   private tokens = 1;
   private tokensAtMs = 0;
+  /** Armed while the consumer waits for the fps cap rather than for a frame. */
+  private capTimer: NodeJS.Timeout | undefined;
 
   private rateCount = 0;
   private rateWindowStart = 0;
@@ -220,9 +222,16 @@ export class RtspReader {
   };
 
   constructor(options: RtspReaderOptions, deps: RtspReaderDeps) {
-    if (!(options.fps > 0)) throw new GatewayError('CAMERA_BAD_CONFIG', `camera '${options.cameraId}': fps must be > 0 (got ${options.fps})`);
+    if (!(options.fps > 0))
+      throw new GatewayError(
+        'CAMERA_BAD_CONFIG',
+        `camera '${options.cameraId}': fps must be > 0 (got ${options.fps})`,
+      );
     if (!(options.width > 0 && options.height > 0))
-      throw new GatewayError('CAMERA_BAD_CONFIG', `camera '${options.cameraId}': width and height must be > 0`);
+      throw new GatewayError(
+        'CAMERA_BAD_CONFIG',
+        `camera '${options.cameraId}': width and height must be > 0`,
+      );
     this.cameraId = options.cameraId;
     this.opts = {
       cameraId: options.cameraId,
@@ -250,7 +259,10 @@ export class RtspReader {
     if (this.running) return;
     this.running = true;
     this.fatal = false;
-    this.watchdog = setInterval(() => this.checkWatchdog(), Math.max(100, Math.min(this.opts.stallTimeoutMs, this.opts.connectTimeoutMs) / 4));
+    this.watchdog = setInterval(
+      () => this.checkWatchdog(),
+      Math.max(100, Math.min(this.opts.stallTimeoutMs, this.opts.connectTimeoutMs) / 4),
+    );
     this.watchdog.unref();
     this.spawnFfmpeg();
   }
@@ -270,6 +282,8 @@ export class RtspReader {
     }
     this.setConnected(false);
     this.latest = null;
+    if (this.capTimer) clearTimeout(this.capTimer);
+    this.capTimer = undefined;
     const w = this.waiter;
     this.waiter = null;
     w?.(null);
@@ -277,20 +291,26 @@ export class RtspReader {
   }
 
   /**
-   * The newest frame not yet taken; waits for one if none is pending. Resolves null once
-   * the reader is stopped. One consumer at a time.
+   * The newest frame not yet taken; waits for one if none is pending, and for the fps cap.
+   * Resolves null once the reader is stopped. One consumer at a time.
    */
   next(): Promise<Frame | null> {
-    if (this.latest) {
-      const f = this.latest;
-      this.latest = null;
-      this.stats_.delivered++;
-      return Promise.resolve(f);
-    }
     if (!this.running) return Promise.resolve(null);
-    if (this.waiter) throw new GatewayError('CAMERA_READER_BUSY', `camera '${this.cameraId}': next() called while another call waits`);
+    if (this.waiter)
+      throw new GatewayError(
+        'CAMERA_READER_BUSY',
+        `camera '${this.cameraId}': next() called while another call waits`,
+      );
     return new Promise((resolve) => {
       this.waiter = resolve;
+      const waitMs = this.capWaitMs(performance.now());
+      if (waitMs > 0) {
+        this.capTimer = setTimeout(() => {
+          this.capTimer = undefined;
+          this.tryDeliver();
+        }, waitMs);
+        this.capTimer.unref();
+      } else this.tryDeliver();
     });
   }
 
@@ -379,7 +399,10 @@ export class RtspReader {
     }
     const delay = this.backoffMs();
     this.attempt++;
-    this.logger?.warn({ code: error.code, retryInMs: Math.round(delay) }, `camera '${this.cameraId}': ${error.message}`);
+    this.logger?.warn(
+      { code: error.code, retryInMs: Math.round(delay) },
+      `camera '${this.cameraId}': ${error.message}`,
+    );
     this.emitStatus();
     this.reconnectTimer = setTimeout(() => this.spawnFfmpeg(), delay);
     this.reconnectTimer.unref();
@@ -457,39 +480,56 @@ export class RtspReader {
     this.stats_.decoded++;
     this.rateCount++;
     if (this.connFrames++ === 0) this.connFirstMs = nowMs;
-    else if (this.connFrames >= 10) this.connectionRateHz = ((this.connFrames - 1) * 1000) / (nowMs - this.connFirstMs);
+    else if (this.connFrames >= 10)
+      this.connectionRateHz = ((this.connFrames - 1) * 1000) / (nowMs - this.connFirstMs);
     this.metrics?.frames.inc({ camera: this.cameraId });
-    if (!this.takeToken(nowMs)) {
-      this.stats_.dropped.fps_cap++;
-      this.metrics?.dropped.inc({ camera: this.cameraId, reason: 'fps_cap' });
-      return;
-    }
-    const frame: Frame = { cameraId: this.cameraId, data, width: this.opts.width, height: this.opts.height, tNs, seq: this.seq++ };
-    const w = this.waiter;
-    if (w) {
-      this.waiter = null;
-      this.stats_.delivered++;
-      w(frame);
-      return;
-    }
+    const frame: Frame = {
+      cameraId: this.cameraId,
+      data,
+      width: this.opts.width,
+      height: this.opts.height,
+      tNs,
+      seq: this.seq++,
+    };
     if (this.latest) {
-      this.stats_.dropped.superseded++;
-      this.metrics?.dropped.inc({ camera: this.cameraId, reason: 'superseded' });
+      // Replaced before anyone took it: the cap held the consumer back, or it was still busy.
+      const reason = this.waiter && this.capTimer ? 'fps_cap' : 'superseded';
+      this.stats_.dropped[reason]++;
+      this.metrics?.dropped.inc({ camera: this.cameraId, reason });
     }
     this.latest = frame;
+    this.tryDeliver();
   }
 
-  /**
-   * Token bucket at `fps`, two tokens deep: a camera a little faster than the cap is thinned
-   * evenly, and frame-arrival jitter does not cost frames when the camera is at the cap.
+  private tryDeliver(): void {
+    const w = this.waiter;
+    const f = this.latest;
+    if (!w || !f || this.capTimer) return;
+    this.waiter = null;
+    this.latest = null;
+    this.spendToken(performance.now());
+    this.stats_.delivered++;
+    w(f);
+  }
+
+  /*
+   * The fps cap is a token bucket applied when frames are handed out (not when they
+   * arrive), 1.5 tokens deep: arrival jitter and event-loop stalls then cost no frames
+   * when the camera runs at the cap, and a faster camera is thinned to the cap on average.
    */
-  private takeToken(nowMs: number): boolean {
-    const fps = this.opts.fps;
-    this.tokens = Math.min(2, this.tokens + ((nowMs - this.tokensAtMs) / 1000) * fps);
+  private refill(nowMs: number): void {
+    this.tokens = Math.min(1.5, this.tokens + ((nowMs - this.tokensAtMs) / 1000) * this.opts.fps);
     this.tokensAtMs = nowMs;
-    if (this.tokens < 1) return false;
+  }
+
+  private capWaitMs(nowMs: number): number {
+    this.refill(nowMs);
+    return this.tokens >= 1 ? 0 : ((1 - this.tokens) / this.opts.fps) * 1000;
+  }
+
+  private spendToken(nowMs: number): void {
+    this.refill(nowMs);
     this.tokens -= 1;
-    return true;
   }
 
   private onConnected(nowMs: number, tNs: number): void {
@@ -505,7 +545,10 @@ export class RtspReader {
       this.stats_.gapFrames += missed;
       this.metrics?.gapSeconds.inc({ camera: this.cameraId }, gapS);
       this.metrics?.gapFrames.inc({ camera: this.cameraId }, missed);
-      this.logger?.info({ gapS: Math.round(gapS * 100) / 100, missedFrames: missed }, `camera '${this.cameraId}' recovered`);
+      this.logger?.info(
+        { gapS: Math.round(gapS * 100) / 100, missedFrames: missed },
+        `camera '${this.cameraId}' recovered`,
+      );
       this.outageStartNs = null;
     }
     this.lastError = undefined;

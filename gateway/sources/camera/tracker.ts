@@ -61,7 +61,14 @@ interface Track {
   score: number;
 }
 
-const DEFAULTS = { aspect: 1, maxCost: 0.75, minHits: 2, maxLostS: 2, minKeypointScore: 0.2, keypointWeight: 0.6 };
+const DEFAULTS = {
+  aspect: 1,
+  maxCost: 0.75,
+  minHits: 2,
+  maxLostS: 2,
+  minKeypointScore: 0.2,
+  keypointWeight: 0.6,
+};
 /** OKS-like falloff: a keypoint off by this fraction of the person's scale scores e^-0.5. */
 const KEYPOINT_SIGMA = 0.25;
 /** Velocity smoothing: detections jitter frame to frame, people do not. */
@@ -82,13 +89,29 @@ export class PersonTracker {
   }
 
   update(detections: readonly DetectedPerson[], tNs: TimeNs): TrackerUpdate {
-    const dets = detections.map((d) => ({ det: d, box: d.box ? [...d.box] as [number, number, number, number] : boxOf(d.keypoints, this.o.minKeypointScore) }));
-    const usable = dets.filter((d): d is { det: DetectedPerson; box: [number, number, number, number] } => d.box !== null);
+    const dets = detections.map((d) => ({
+      det: d,
+      box: d.box
+        ? ([...d.box] as [number, number, number, number])
+        : boxOf(d.keypoints, this.o.minKeypointScore),
+    }));
+    const usable = dets.filter(
+      (d): d is { det: DetectedPerson; box: [number, number, number, number] } => d.box !== null,
+    );
+    const out: TrackerUpdate = { active: [], born: [], lost: [], refound: [], expired: [] };
+    // Tracks unseen too long expire before matching: after a camera outage the people seen
+    // again are new tracks (to be assigned afresh), not stale ones re-found by position.
+    this.tracks = this.tracks.filter((t) => {
+      if ((tNs - t.lastSeenNs) / 1e9 <= this.o.maxLostS) return true;
+      if (t.state !== 'tentative') out.expired.push(t.id);
+      return false;
+    });
     const predicted = this.tracks.map((t) => this.predict(t, tNs));
-    const cost = predicted.map((p) => usable.map((d) => 1 - this.similarity(p.keypoints, p.box, d.det.keypoints, d.box)));
+    const cost = predicted.map((p) =>
+      usable.map((d) => 1 - this.similarity(p.keypoints, p.box, d.det.keypoints, d.box)),
+    );
     const pairs = assignMinCost(cost, this.o.maxCost);
 
-    const out: TrackerUpdate = { active: [], born: [], lost: [], refound: [], expired: [] };
     const matchedTrack = new Set<number>();
     const matchedDet = new Set<number>();
     for (const [ti, di] of pairs) {
@@ -182,7 +205,8 @@ export class PersonTracker {
     let sum = 0;
     let n = 0;
     for (let k = 0; k < POSE_KEYPOINTS; k++) {
-      if ((kpA[k * 3 + 2] ?? 0) < this.o.minKeypointScore || (kpB[k * 3 + 2] ?? 0) < this.o.minKeypointScore) continue;
+      if ((kpA[k * 3 + 2] ?? 0) < this.o.minKeypointScore || (kpB[k * 3 + 2] ?? 0) < this.o.minKeypointScore)
+        continue;
       const dx = ((kpA[k * 3] ?? 0) - (kpB[k * 3] ?? 0)) * ax;
       const dy = (kpA[k * 3 + 1] ?? 0) - (kpB[k * 3 + 1] ?? 0);
       const d2 = (dx * dx + dy * dy) / (scale * scale);

@@ -3,7 +3,16 @@ import { before, describe, test } from 'node:test';
 import type { Recording } from '../../../gateway/sources/replay/index.ts';
 import { PersonTracker, boxIou, boxOf } from '../../../gateway/sources/camera/tracker.ts';
 import type { DetectedPerson } from '../../../gateway/sources/camera/types.ts';
-import { composeScene, detection, loadDemo, place, poseAt, rng, shuffle, type SceneSubject } from '../../helpers/pose-scene.ts';
+import {
+  composeScene,
+  detection,
+  loadDemo,
+  place,
+  poseAt,
+  rng,
+  shuffle,
+  type SceneSubject,
+} from '../../helpers/pose-scene.ts';
 
 /*
  * The tracker on real skeletons (UTD-MHAD subjects of the demo recording placed side by
@@ -17,12 +26,22 @@ function run(
   tracker: PersonTracker,
   scene: SceneSubject[],
   seconds: number,
-  options: { startS?: number; visible?: (subject: string, tS: number) => boolean; seed?: number; extra?: (tS: number) => DetectedPerson[] } = {},
+  options: {
+    startS?: number;
+    visible?: (subject: string, tS: number) => boolean;
+    seed?: number;
+    extra?: (tS: number) => DetectedPerson[];
+  } = {},
 ) {
   const random = rng(options.seed ?? 1);
   const idsBySubject = new Map<string, Set<number>>();
   const subjectsById = new Map<number, Set<string>>();
-  const events = { born: [] as number[], lost: [] as number[], refound: [] as number[], expired: [] as number[] };
+  const events = {
+    born: [] as number[],
+    lost: [] as number[],
+    refound: [] as number[],
+    expired: [] as number[],
+  };
   const frames = Math.round((seconds * 1e9) / FRAME_NS);
   const t0 = (options.startS ?? 1) * 1e9;
   for (let f = 0; f < frames; f++) {
@@ -64,7 +83,8 @@ describe('person tracker on real skeletons', () => {
     const r = run(tracker, scene, 60);
     assert.equal(r.idsBySubject.size, 4);
     for (const [subject, ids] of r.idsBySubject) assert.equal(ids.size, 1, `${subject} got ids ${[...ids]}`);
-    for (const [id, subjects] of r.subjectsById) assert.equal(subjects.size, 1, `track ${id} covered ${[...subjects]}`);
+    for (const [id, subjects] of r.subjectsById)
+      assert.equal(subjects.size, 1, `track ${id} covered ${[...subjects]}`);
     assert.equal(r.events.born.length, 4);
     assert.equal(r.events.expired.length, 0);
   });
@@ -120,7 +140,12 @@ describe('person tracker on real skeletons', () => {
       const kp = poseAt(place(scene[0]!.pose, 0.2 + 0.6 * random(), 0.4, 0.1), 2e9)!;
       return [detection(kp, random)];
     };
-    const r = run(new PersonTracker({ aspect: 4 / 3, minHits: 2 }), composeScene(rec, ['s2'], { scale: 0.3 }), 10, { extra: ghost });
+    const r = run(
+      new PersonTracker({ aspect: 4 / 3, minHits: 2 }),
+      composeScene(rec, ['s2'], { scale: 0.3 }),
+      10,
+      { extra: ghost },
+    );
     assert.deepEqual([...r.idsBySubject.keys()], ['s2']);
     assert.equal(r.events.born.length, 1);
   });
@@ -132,7 +157,12 @@ test('boxes: from confident keypoints only, padded; IoU', () => {
   kp.set([0.6, 0.8, 0.9], 3);
   kp.set([0.99, 0.99, 0.05], 6); // below score: ignored
   const b = boxOf(kp, 0.2)!;
-  assert.ok(Math.abs(b[0] - 0.38) < 1e-6 && Math.abs(b[1] - 0.14) < 1e-6 && Math.abs(b[2] - 0.62) < 1e-6 && Math.abs(b[3] - 0.86) < 1e-6);
+  assert.ok(
+    Math.abs(b[0] - 0.38) < 1e-6 &&
+      Math.abs(b[1] - 0.14) < 1e-6 &&
+      Math.abs(b[2] - 0.62) < 1e-6 &&
+      Math.abs(b[3] - 0.86) < 1e-6,
+  );
   assert.equal(boxOf(new Float32Array(51), 0.2), null);
   assert.equal(boxIou([0, 0, 1, 1], [0, 0, 1, 1]), 1);
   assert.equal(boxIou([0, 0, 1, 1], [2, 2, 3, 3]), 0);

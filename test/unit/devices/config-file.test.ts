@@ -48,7 +48,13 @@ describe('ConfigFileDevices: runtime device changes written into the YAML file',
   it('add, assign and remove edit only ble.devices; every comment and the rest of the file survive', async () => {
     const file = await fileWith(ORIGINAL, 'gym.yaml');
     const store = new ConfigFileDevices(file);
-    await store.add({ id: 'carol-thigh', address: 'C0:FF:EE:00:00:04', family: 'thingy52', placement: 'thigh', rateHz: 100 });
+    await store.add({
+      id: 'carol-thigh',
+      address: 'C0:FF:EE:00:00:04',
+      family: 'thingy52',
+      placement: 'thigh',
+      rateHz: 100,
+    });
     // The first entry has no id: it is found by the id the gateway derives from its address.
     assert.equal(await store.assign('ble-a09e1a000001', { subject: 'bob', placement: 'wrist' }), true);
     assert.equal(await store.assign('bob-wrist', { subject: null }), true);
@@ -78,7 +84,10 @@ describe('ConfigFileDevices: runtime device changes written into the YAML file',
       ],
     );
     // No temp file left behind.
-    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((f) => f.endsWith('.tmp')),
+      [],
+    );
   });
 
   it('creates ble.devices (and ble) when the file has none, as a block list that validates', async () => {
@@ -99,7 +108,12 @@ describe('ConfigFileDevices: runtime device changes written into the YAML file',
 
   it('turns `devices: []` into a block list and keeps the comment after it', async () => {
     const file = await fileWith('ble:\n  enabled: true\n  devices: []   # none yet\n', 'flow.yaml');
-    await new ConfigFileDevices(file).add({ address: 'AA:BB:CC:DD:EE:03', family: 'witmotion', placement: 'wrist', rateHz: 50 });
+    await new ConfigFileDevices(file).add({
+      address: 'AA:BB:CC:DD:EE:03',
+      family: 'witmotion',
+      placement: 'wrist',
+      rateHz: 50,
+    });
     const { config } = await loadConfig({ file, env: {} });
     assert.equal(config.ble.devices.length, 1);
     assert.ok((await readFile(file, 'utf8')).includes('# none yet'));
@@ -136,7 +150,12 @@ describe('ConfigFileDevices: runtime device changes written into the YAML file',
     await assert.rejects(new ConfigFileDevices(list).remove('x'), /not a YAML mapping/);
     const notList = await fileWith('ble:\n  devices: 3\n', 'notlist.yaml');
     await assert.rejects(
-      new ConfigFileDevices(notList).add({ address: 'AA:BB:CC:DD:EE:04', family: 'witmotion', placement: 'wrist', rateHz: 50 }),
+      new ConfigFileDevices(notList).add({
+        address: 'AA:BB:CC:DD:EE:04',
+        family: 'witmotion',
+        placement: 'wrist',
+        rateHz: 50,
+      }),
       /ble.devices .* is not a list/,
     );
   });

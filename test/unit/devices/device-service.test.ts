@@ -28,7 +28,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function setup(fileText: string | null): Promise<{ h: Harness; service: DeviceService; file: string | null; changes: DeviceChangeResult[] }> {
+async function setup(
+  fileText: string | null,
+): Promise<{ h: Harness; service: DeviceService; file: string | null; changes: DeviceChangeResult[] }> {
   const h = createHarness({ devices: [], maxConnections: 4 }, { seed: 3 });
   h.bindings.addDevice(new PolarSim({ uuid: POLAR.uuid, model: 'h10' }));
   h.bindings.addDevice(new WitMotionSim({ uuid: WIT.uuid }));
@@ -68,7 +70,12 @@ function subjectsOfChunks(h: Harness, id: string, sinceIndex: number): Set<strin
 describe('DeviceService: add / assign / remove at runtime, saved to the config file', () => {
   it('an added device connects and streams under its subject, and is in the file; assign re-routes it; remove ends it', async () => {
     const { h, service, file, changes } = await setup('# my gateway\nble:\n  enabled: true\n  devices: []\n');
-    const added = await service.add({ id: 'wit1', address: address(WIT.uuid), family: 'witmotion', subject: 'alice' });
+    const added = await service.add({
+      id: 'wit1',
+      address: address(WIT.uuid),
+      family: 'witmotion',
+      subject: 'alice',
+    });
     assert.equal(added.device, 'wit1');
     assert.equal(added.persisted, true);
     assert.equal(added.file, file);
@@ -117,11 +124,19 @@ describe('DeviceService: add / assign / remove at runtime, saved to the config f
       });
     await code(service.add({ family: 'witmotion' }), 'DEVICE_INVALID', /address|namePattern/);
     await code(service.add({ address: 'nope', family: 'witmotion' }), 'DEVICE_INVALID', /address/);
-    await code(service.add({ address: address(WIT.uuid), family: 'witmotion', colour: 'red' }), 'DEVICE_INVALID', /colour/);
+    await code(
+      service.add({ address: address(WIT.uuid), family: 'witmotion', colour: 'red' }),
+      'DEVICE_INVALID',
+      /colour/,
+    );
     await code(service.add('a string'), 'DEVICE_INVALID', /device entry is invalid/);
     await code(service.add({ address: address(WIT.uuid), family: 'fitbit' }), 'BLE_UNKNOWN_FAMILY', /fitbit/);
     await service.add({ id: 'p', address: address(POLAR.uuid), family: 'polar-pmd' });
-    await code(service.add({ id: 'p', address: address(WIT.uuid), family: 'witmotion' }), 'BLE_DUPLICATE_DEVICE', /'p'/);
+    await code(
+      service.add({ id: 'p', address: address(WIT.uuid), family: 'witmotion' }),
+      'BLE_DUPLICATE_DEVICE',
+      /'p'/,
+    );
     await code(service.remove('ghost'), 'BLE_UNKNOWN_DEVICE', /ghost.*known: p/);
     await code(service.assign('ghost', { subject: 'a' }), 'BLE_UNKNOWN_DEVICE', /ghost/);
     await code(service.assign('p', { subject: 'has space' }), 'DEVICE_INVALID', /subject/);
@@ -155,10 +170,13 @@ describe('DeviceService: add / assign / remove at runtime, saved to the config f
     const { h, service, file } = await setup('ble:\n  devices: []\n');
     await service.add({ id: 'w', address: address(WIT.uuid), family: 'witmotion', subject: 'alice' });
     await unlink(file as string);
-    await assert.rejects(onRadioTime(h, service.add({ id: 'p', address: address(POLAR.uuid), family: 'polar-pmd' })), {
-      code: 'CONFIG_WRITE_FAILED',
-      message: /add of device 'p' was undone/,
-    });
+    await assert.rejects(
+      onRadioTime(h, service.add({ id: 'p', address: address(POLAR.uuid), family: 'polar-pmd' })),
+      {
+        code: 'CONFIG_WRITE_FAILED',
+        message: /add of device 'p' was undone/,
+      },
+    );
     assert.deepEqual(
       h.source.deviceConfigs().map((c) => c.id),
       ['w'],
@@ -177,7 +195,9 @@ describe('DeviceService: add / assign / remove at runtime, saved to the config f
   it('with BLE disabled every change is refused with BLE_DISABLED', async () => {
     const service = new DeviceService({ ble: null, store: null, logger: silentLogger() });
     assert.equal(service.enabled, false);
-    await assert.rejects(service.add({ address: address(WIT.uuid), family: 'witmotion' }), { code: 'BLE_DISABLED' });
+    await assert.rejects(service.add({ address: address(WIT.uuid), family: 'witmotion' }), {
+      code: 'BLE_DISABLED',
+    });
     await assert.rejects(service.remove('x'), { code: 'BLE_DISABLED' });
     await assert.rejects(service.assign('x', { subject: 'a' }), { code: 'BLE_DISABLED' });
   });

@@ -69,7 +69,12 @@ describe('device management routes', () => {
       payload: { id: 'wit', address: WIT_ADDRESS, family: 'witmotion', placement: 'wrist' },
     });
     assert.equal(res.statusCode, 201, res.body);
-    const added = res.json() as { device: string; persisted: boolean; note: string; config: { rateHz: number } };
+    const added = res.json() as {
+      device: string;
+      persisted: boolean;
+      note: string;
+      config: { rateHz: number };
+    };
     assert.equal(added.device, 'wit');
     assert.equal(added.persisted, false);
     assert.match(added.note, /until it restarts/);
@@ -97,8 +102,16 @@ describe('device management routes', () => {
   it('maps refusals to status codes with the error code and message', async () => {
     const { server } = await setup({ token: TOKEN });
     const call = async (method: 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) => {
-      const res = await server.fastify.inject({ method, url, headers: AUTH, ...(payload ? { payload } : {}) });
-      return { status: res.statusCode, error: (res.json() as { error: { code: string; message: string } }).error };
+      const res = await server.fastify.inject({
+        method,
+        url,
+        headers: AUTH,
+        ...(payload ? { payload } : {}),
+      });
+      return {
+        status: res.statusCode,
+        error: (res.json() as { error: { code: string; message: string } }).error,
+      };
     };
     let r = await call('POST', '/api/devices', { family: 'witmotion' });
     assert.deepEqual([r.status, r.error.code], [400, 'DEVICE_INVALID']);
@@ -107,7 +120,10 @@ describe('device management routes', () => {
     assert.deepEqual([r.status, r.error.code], [400, 'BLE_UNKNOWN_FAMILY']);
     r = await call('POST', '/api/devices');
     assert.deepEqual([r.status, r.error.code], [400, 'DEVICE_INVALID']);
-    assert.equal((await call('POST', '/api/devices', { id: 'a', address: WIT_ADDRESS, family: 'witmotion' })).status, 201);
+    assert.equal(
+      (await call('POST', '/api/devices', { id: 'a', address: WIT_ADDRESS, family: 'witmotion' })).status,
+      201,
+    );
     r = await call('POST', '/api/devices', { id: 'a', address: WIT_ADDRESS, family: 'witmotion' });
     assert.deepEqual([r.status, r.error.code], [409, 'BLE_DUPLICATE_DEVICE']);
     r = await call('PATCH', '/api/devices/zzz', { subject: 'bob' });
@@ -121,7 +137,12 @@ describe('device management routes', () => {
   it('needs the bearer token like every route that changes the gateway', async () => {
     const body = { address: WIT_ADDRESS, family: 'witmotion' };
     const { server: noToken } = await setup();
-    let res = await noToken.fastify.inject({ method: 'POST', url: '/api/devices', headers: AUTH, payload: body });
+    let res = await noToken.fastify.inject({
+      method: 'POST',
+      url: '/api/devices',
+      headers: AUTH,
+      payload: body,
+    });
     assert.equal(res.statusCode, 403);
     assert.equal((res.json() as { error: { code: string } }).error.code, 'HTTP_MUTATION_DISABLED');
 

@@ -1,0 +1,86 @@
+import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { Placement } from '../../domain/samples.ts';
+
+/** recording.json as the recorder writes it (docs/recording-format.md, format version 1). */
+export interface RecordingJsonOut {
+  readonly format: 'mujo-recording';
+  readonly formatVersion: 1;
+  readonly gateway: string;
+  readonly startTime: string;
+  readonly description: string;
+  readonly source: {
+    readonly recorder: 'mujo-gateway';
+    readonly name: string;
+    /** Null while recording (a checkpoint), then when and why the recording stopped. */
+    readonly endTime: string | null;
+    readonly stopReason: string | null;
+    readonly droppedRows: Readonly<Record<string, number>>;
+  };
+  readonly subjects: readonly { readonly id: string; readonly name: string }[];
+  readonly devices: readonly {
+    readonly id: string;
+    readonly kind: 'imu';
+    readonly file: string;
+    readonly subject: string | null;
+    readonly placement: Placement;
+    readonly placementNote?: string;
+    readonly rateHz: number;
+    readonly units: { readonly acc: 'm/s^2'; readonly gyro: 'rad/s' };
+  }[];
+  readonly cameras: readonly {
+    readonly id: string;
+    readonly kind: 'camera';
+    readonly file: string;
+    readonly rateHz: number;
+    readonly layout: 'coco17';
+    readonly tracks: Readonly<Record<string, string>>;
+  }[];
+  readonly labels: 'labels.csv';
+  readonly model: { readonly name: string; readonly version: string } | null;
+}
+
+/**
+ * Writes recording.json so a reader never sees half of it: a temporary file renamed over
+ * the old one. On a full disk the temporary file cannot be written; the file is then
+ * rewritten in place when the new text fits the blocks it already holds (no allocation
+ * needed), else the previous version is kept and the error thrown.
+ */
+export async function writeManifest(path: string, manifest: RecordingJsonOut): Promise<void> {
+  const text = `${JSON.stringify(manifest, null, 2)}\n`;
+  const tmp = join(dirname(path), `.${basename(path)}.tmp`);
+  try {
+    await writeFile(tmp, text, 'utf8');
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true }).catch(() => undefined);
+    const code = (err as NodeJS.ErrnoException).code;
+    if ((code === 'ENOSPC' || code === 'EDQUOT') && (await rewriteInPlace(path, text))) return;
+    throw err;
+  }
+}
+
+async function rewriteInPlace(path: string, text: string): Promise<boolean> {
+  const bytes = Buffer.from(text, 'utf8');
+  let allocated: number;
+  try {
+    allocated = (await stat(path)).blocks * 512;
+  } catch {
+    return false;
+  }
+  if (bytes.length > allocated) return false;
+  const handle = await open(path, 'r+');
+  try {
+    await handle.write(bytes, 0, bytes.length, 0);
+    await handle.truncate(bytes.length);
+  } finally {
+    await handle.close();
+  }
+  return true;
+}
+
+/** Measured rate from first/last time and row count; the nominal one when too few rows. */
+export function measuredRateHz(rows: number, firstNs: number, lastNs: number, nominalHz: number): number {
+  if (rows < 2 || lastNs <= firstNs) return nominalHz;
+  return Math.round(((rows - 1) / (lastNs - firstNs)) * 1e9 * 1000) / 1000;
+}

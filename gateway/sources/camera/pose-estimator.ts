@@ -1,0 +1,398 @@
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import type { ExecutionProviderName } from '../../config/schema.ts';
+import { configureOrtLogging, type ProviderFailure } from '../../model/session.ts';
+import type { Logger } from '../../observability/logger.ts';
+import { GatewayError, errorMessage } from '../../observability/errors.ts';
+import { letterbox, resizeLetterbox, squareToFrame, type Letterbox } from './image.ts';
+import type { DetectedPerson, PoseEstimator, PoseEstimatorFactory, PoseModelName } from './types.ts';
+
+/*
+ * MoveNet in onnxruntime-node. The ONNX files are converted from the TFJS graph models by
+ * tools/movenet-to-onnx (`npm run models:movenet`) and listed with their sha256 in
+ * models/movenet/manifest.json; a file whose hash differs is refused.
+ *
+ * A frame (packed RGB24, any size) is letterboxed into the model's square (see image.ts: the
+ * whole frame, aspect kept, centred, black bands), and every keypoint the model gives in the
+ * square is mapped back to normalised coordinates of the ORIGINAL frame and clamped to 0..1.
+ * Lightning/Thunder always report their one best person (person score = mean keypoint score;
+ * the caller filters by its own threshold); MultiPose reports up to 6 people with boxes whose
+ * person score is at least `minPersonScore`.
+ */
+
+export const COCO17 = [
+  'nose',
+  'left_eye',
+  'right_eye',
+  'left_ear',
+  'right_ear',
+  'left_shoulder',
+  'right_shoulder',
+  'left_elbow',
+  'right_elbow',
+  'left_wrist',
+  'right_wrist',
+  'left_hip',
+  'right_hip',
+  'left_knee',
+  'right_knee',
+  'left_ankle',
+  'right_ankle',
+] as const;
+
+export type CocoKeypoint = (typeof COCO17)[number];
+export const KEYPOINTS = COCO17.length;
+/** MultiPose output per person: 17 × (y, x, score), then box ymin, xmin, ymax, xmax, score. */
+const MULTIPOSE_STRIDE = KEYPOINTS * 3 + 5;
+
+export interface MoveNetOptions {
+  /** Default 'lightning'. */
+  readonly model?: PoseModelName;
+  /** Directory with manifest.json and the .onnx files; default the repository's models/movenet. */
+  readonly modelDir?: string;
+  /** Tried in order until one loads; default ['cpu']. */
+  readonly providers?: readonly ExecutionProviderName[];
+  readonly intraOpThreads?: number;
+  /** MultiPose people below this person score are not reported; default 0.1. */
+  readonly minPersonScore?: number;
+  readonly logger: Logger;
+}
+
+interface ManifestEntry {
+  readonly file: string;
+  readonly sha256: string;
+  readonly input: { readonly name: string; readonly shape: readonly number[] };
+  readonly output: { readonly name: string; readonly shape: readonly number[] };
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** models/movenet from the source tree (gateway/…) or from a build (dist/gateway/…). */
+export function defaultMoveNetDir(): string {
+  const candidates = [resolve(here, '../../../models/movenet'), resolve(here, '../../../../models/movenet')];
+  return candidates.find((d) => existsSync(join(d, 'manifest.json'))) ?? candidates[0]!;
+}
+
+async function readManifestEntry(dir: string, model: PoseModelName): Promise<ManifestEntry> {
+  const path = join(dir, 'manifest.json');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new GatewayError(
+      'POSE_MODEL_MISSING',
+      `MoveNet manifest ${path} cannot be read (${errorMessage(err)}); run \`npm run models:movenet\` to convert the models`,
+      { cause: err, details: { file: path } },
+    );
+  }
+  let entry: unknown;
+  try {
+    entry = (JSON.parse(text) as { models?: Record<string, unknown> }).models?.[model];
+  } catch (err) {
+    throw new GatewayError('POSE_MODEL_INVALID', `${path} is not valid JSON: ${errorMessage(err)}`, {
+      cause: err,
+      details: { file: path },
+    });
+  }
+  const e = entry as Partial<ManifestEntry> | undefined;
+  if (
+    !e ||
+    typeof e.file !== 'string' ||
+    typeof e.sha256 !== 'string' ||
+    !Array.isArray(e.input?.shape) ||
+    typeof e.input?.name !== 'string' ||
+    typeof e.output?.name !== 'string'
+  ) {
+    throw new GatewayError(
+      'POSE_MODEL_INVALID',
+      `${path}: models.${model} is missing or lacks file, sha256, input {name, shape} or output {name}; run \`npm run models:movenet\``,
+      { details: { file: path, model } },
+    );
+  }
+  return e as ManifestEntry;
+}
+
+async function readVerified(
+  dir: string,
+  model: PoseModelName,
+  entry: ManifestEntry,
+): Promise<{ path: string; bytes: Buffer }> {
+  const path = resolve(dir, entry.file);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw new GatewayError(
+      'POSE_MODEL_MISSING',
+      `MoveNet ${model} model ${path} cannot be read (${errorMessage(err)}); run \`npm run models:movenet\``,
+      { cause: err, details: { file: path, model } },
+    );
+  }
+  const actual = createHash('sha256').update(bytes).digest('hex');
+  if (actual !== entry.sha256) {
+    throw new GatewayError(
+      'POSE_MODEL_HASH_MISMATCH',
+      `${path}: sha256 is ${actual}, ${join(dir, 'manifest.json')} (models.${model}.sha256) says ${entry.sha256}`,
+      { details: { file: path, model, expected: entry.sha256, actual } },
+    );
+  }
+  return { path, bytes };
+}
+
+/*
+ * TODO(lead): gateway/model/session.ts's openSession does exactly this loop but also checks the
+ * graph against an *encoder* manifest (float32 input with a dynamic batch axis), which MoveNet
+ * (fixed batch of 1) cannot pass. Once session.ts exports its provider loop on its own
+ * (`openOrtSession(bytes, label, options)`), this function becomes a call to it.
+ */
+async function openPoseSession(
+  bytes: Uint8Array,
+  label: string,
+  providers: readonly ExecutionProviderName[],
+  intraOpThreads: number | undefined,
+  logger: Logger,
+): Promise<{
+  session: ort.InferenceSession;
+  provider: ExecutionProviderName;
+  failures: ProviderFailure[];
+  loadMs: number;
+}> {
+  configureOrtLogging();
+  const failures: ProviderFailure[] = [];
+  for (const [i, provider] of providers.entries()) {
+    const started = performance.now();
+    try {
+      const session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [provider],
+        graphOptimizationLevel: 'all',
+        executionMode: 'sequential',
+        interOpNumThreads: 1,
+        ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
+      });
+      return { session, provider, failures, loadMs: performance.now() - started };
+    } catch (err) {
+      const message = (errorMessage(err).split('\n')[0] ?? '').trim();
+      failures.push({ provider, message });
+      const next = providers[i + 1];
+      logger.warn(
+        { model: label, provider, reason: message, next: next ?? null },
+        `pose model ${label}: provider ${provider} failed`,
+      );
+    }
+  }
+  const reasons = failures.map((f) => `${f.provider}: ${f.message}`).join('\n  - ');
+  throw new GatewayError(
+    providers.includes('cpu') ? 'POSE_MODEL_INVALID' : 'MODEL_PROVIDER_UNAVAILABLE',
+    providers.includes('cpu')
+      ? `onnxruntime refused the pose model ${label}:\n  - ${reasons}`
+      : `No configured execution provider could load the pose model ${label} (add 'cpu' as a fallback):\n  - ${reasons}`,
+    { details: { model: label, failures } },
+  );
+}
+
+function clamp01(v: number): number {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
+}
+
+/** Lightning/Thunder output [1,1,17,3] (y, x, score in the square) → one person in frame coordinates. */
+export function decodeSinglePose(raw: Float32Array, lb: Letterbox): DetectedPerson[] {
+  if (raw.length !== KEYPOINTS * 3) {
+    throw new GatewayError(
+      'POSE_OUTPUT_INVALID',
+      `single-pose output has ${raw.length} values, expected ${KEYPOINTS * 3}`,
+    );
+  }
+  const keypoints = new Float32Array(KEYPOINTS * 3);
+  let sum = 0;
+  for (let k = 0; k < KEYPOINTS; k++) {
+    const [x, y] = squareToFrame(lb, raw[k * 3 + 1]!, raw[k * 3]!);
+    const score = raw[k * 3 + 2]!;
+    keypoints[k * 3] = clamp01(x);
+    keypoints[k * 3 + 1] = clamp01(y);
+    keypoints[k * 3 + 2] = score;
+    sum += score;
+  }
+  return [{ keypoints, score: sum / KEYPOINTS }];
+}
+
+/** MultiPose output [1,6,56] → the people scoring at least `minScore`, best first, with boxes. */
+export function decodeMultiPose(raw: Float32Array, lb: Letterbox, minScore: number): DetectedPerson[] {
+  if (raw.length % MULTIPOSE_STRIDE !== 0) {
+    throw new GatewayError(
+      'POSE_OUTPUT_INVALID',
+      `multi-pose output has ${raw.length} values, not a multiple of ${MULTIPOSE_STRIDE}`,
+    );
+  }
+  const people: DetectedPerson[] = [];
+  for (let p = 0; p < raw.length / MULTIPOSE_STRIDE; p++) {
+    const o = p * MULTIPOSE_STRIDE;
+    const score = raw[o + KEYPOINTS * 3 + 4]!;
+    if (!(score >= minScore)) continue;
+    const keypoints = new Float32Array(KEYPOINTS * 3);
+    for (let k = 0; k < KEYPOINTS; k++) {
+      const [x, y] = squareToFrame(lb, raw[o + k * 3 + 1]!, raw[o + k * 3]!);
+      keypoints[k * 3] = clamp01(x);
+      keypoints[k * 3 + 1] = clamp01(y);
+      keypoints[k * 3 + 2] = raw[o + k * 3 + 2]!;
+    }
+    const b = o + KEYPOINTS * 3;
+    const [x0, y0] = squareToFrame(lb, raw[b + 1]!, raw[b]!);
+    const [x1, y1] = squareToFrame(lb, raw[b + 3]!, raw[b + 2]!);
+    people.push({ keypoints, score, box: [clamp01(x0), clamp01(y0), clamp01(x1), clamp01(y1)] });
+  }
+  return people.sort((a, b) => b.score - a.score);
+}
+
+export class MoveNetEstimator implements PoseEstimator {
+  readonly model: PoseModelName;
+  /** Side of the square model input, pixels. */
+  readonly inputSize: number;
+  readonly provider: ExecutionProviderName;
+  readonly providerFailures: readonly ProviderFailure[];
+  readonly loadMs: number;
+  readonly file: string;
+  private readonly session: ort.InferenceSession;
+  private readonly inputName: string;
+  private readonly outputName: string;
+  private readonly minPersonScore: number;
+  private lastLetterbox: Letterbox | undefined;
+  private closed = false;
+
+  private constructor(init: {
+    model: PoseModelName;
+    inputSize: number;
+    provider: ExecutionProviderName;
+    failures: readonly ProviderFailure[];
+    loadMs: number;
+    file: string;
+    session: ort.InferenceSession;
+    inputName: string;
+    outputName: string;
+    minPersonScore: number;
+  }) {
+    this.model = init.model;
+    this.inputSize = init.inputSize;
+    this.provider = init.provider;
+    this.providerFailures = init.failures;
+    this.loadMs = init.loadMs;
+    this.file = init.file;
+    this.session = init.session;
+    this.inputName = init.inputName;
+    this.outputName = init.outputName;
+    this.minPersonScore = init.minPersonScore;
+  }
+
+  static async create(options: MoveNetOptions): Promise<MoveNetEstimator> {
+    const model = options.model ?? 'lightning';
+    const dir = options.modelDir ?? defaultMoveNetDir();
+    const entry = await readManifestEntry(dir, model);
+    const [batch, h, w, c] = entry.input.shape;
+    if (entry.input.shape.length !== 4 || batch !== 1 || h !== w || c !== 3 || typeof h !== 'number') {
+      throw new GatewayError(
+        'POSE_MODEL_INVALID',
+        `${join(dir, 'manifest.json')}: models.${model}.input.shape is ${JSON.stringify(entry.input.shape)}, expected [1, S, S, 3]`,
+        { details: { model, shape: entry.input.shape } },
+      );
+    }
+    const { path, bytes } = await readVerified(dir, model, entry);
+    const opened = await openPoseSession(
+      bytes,
+      model,
+      options.providers ?? ['cpu'],
+      options.intraOpThreads,
+      options.logger,
+    );
+    if (
+      !opened.session.inputNames.includes(entry.input.name) ||
+      !opened.session.outputNames.includes(entry.output.name)
+    ) {
+      const io = `inputs ${opened.session.inputNames.join(', ')}; outputs ${opened.session.outputNames.join(', ')}`;
+      await opened.session.release();
+      throw new GatewayError(
+        'POSE_MODEL_INVALID',
+        `${path}: the manifest names input '${entry.input.name}' and output '${entry.output.name}', the graph has ${io}`,
+        { details: { file: path, model } },
+      );
+    }
+    options.logger.info(
+      {
+        model,
+        provider: opened.provider,
+        providerFailures: opened.failures,
+        loadMs: Math.round(opened.loadMs),
+      },
+      `pose model ${model} loaded on ${opened.provider}`,
+    );
+    return new MoveNetEstimator({
+      model,
+      inputSize: h,
+      provider: opened.provider,
+      failures: opened.failures,
+      loadMs: opened.loadMs,
+      file: path,
+      session: opened.session,
+      inputName: entry.input.name,
+      outputName: entry.output.name,
+      minPersonScore: options.minPersonScore ?? 0.1,
+    });
+  }
+
+  /** The letterbox for a frame size; kept while frames keep their size (the usual case). */
+  letterboxFor(width: number, height: number): Letterbox {
+    const lb = this.lastLetterbox;
+    if (lb && lb.srcWidth === width && lb.srcHeight === height) return lb;
+    this.lastLetterbox = letterbox(width, height, this.inputSize);
+    return this.lastLetterbox;
+  }
+
+  /** Runs the model on an already square NHWC float32 RGB (0..255) input; returns its raw output. */
+  async runSquare(input: Float32Array): Promise<Float32Array> {
+    if (this.closed)
+      throw new GatewayError('POSE_ESTIMATOR_CLOSED', `pose estimator ${this.model} is closed`);
+    const s = this.inputSize;
+    const tensor = new ort.Tensor('float32', input, [1, s, s, 3]);
+    const results = await this.session.run({ [this.inputName]: tensor });
+    const out = results[this.outputName];
+    if (!out)
+      throw new GatewayError(
+        'POSE_OUTPUT_INVALID',
+        `pose model ${this.model} gave no output '${this.outputName}'`,
+      );
+    return out.data as Float32Array;
+  }
+
+  async estimate(frame: Buffer, width: number, height: number): Promise<DetectedPerson[]> {
+    const lb = this.letterboxFor(width, height);
+    // A fresh input per call: estimate() may run concurrently for several cameras.
+    const input = resizeLetterbox(frame, lb);
+    const raw = await this.runSquare(input);
+    return this.model === 'multipose'
+      ? decodeMultiPose(raw, lb, this.minPersonScore)
+      : decodeSinglePose(raw, lb);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.session.release();
+  }
+}
+
+/** The camera source's factory: one estimator (one ONNX session) per model name, created on first use. */
+export function moveNetEstimatorFactory(options: Omit<MoveNetOptions, 'model'>): PoseEstimatorFactory {
+  const made = new Map<PoseModelName, Promise<MoveNetEstimator>>();
+  return (model) => {
+    let p = made.get(model);
+    if (!p) {
+      p = MoveNetEstimator.create({ ...options, model });
+      // A failed load is not cached, so a later attempt (e.g. after the file is restored) can succeed.
+      p.catch(() => made.delete(model));
+      made.set(model, p);
+    }
+    return p;
+  };
+}
