@@ -157,16 +157,22 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
       for (let i = 0; i < n; i++, k++) sink.writePipeline({ stage: `out-${k % 3}`, timeNs: t0 + k * MS, queueDepth: k });
     };
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    for (let i = 0; i < 5; i++) (tick(150), await pause(40));
+    const load = async (ticks: number): Promise<void> => {
+      for (let i = 0; i < ticks; i++) {
+        tick(150);
+        await pause(40);
+      }
+    };
+    await load(5);
     await vm.stop();
-    for (let i = 0; i < 20; i++) (tick(150), await pause(40));
+    await load(20);
     await until('points spooled while the server is away', () => spoolFiles(spoolDir).length > 0);
     assert.ok((await metric(registry, 'mujo_influx_spool_bytes')) > 0);
     assert.equal(health.get('influx')?.status, 'degraded');
     assert.equal(health.get('influx')?.error?.code, 'INFLUX_UNREACHABLE');
     assert.ok((await metric(registry, 'mujo_influx_retries_total')) > 0);
     await vm.start();
-    for (let i = 0; i < 5; i++) (tick(150), await pause(40));
+    await load(5);
     assert.ok(await sink.flush(30000), 'the backlog drains once the server is back');
 
     const series = await vm.exportSettled('{__name__="pipeline_queue_depth", stage=~"out-.*"}', k);

@@ -146,10 +146,14 @@ export function pipelineLine(gateway: string, s: PipelineStats): string | undefi
   const p = new Point('pipeline').tag('gateway', gateway).tag('stage', s.stage).timestamp(ts(s.timeNs));
   let any = false;
   const int = (name: string, v: number | undefined): void => {
-    if (v !== undefined && Number.isFinite(v)) (p.intField(name, v), (any = true));
+    if (v === undefined || !Number.isFinite(v)) return;
+    p.intField(name, v);
+    any = true;
   };
   const float = (name: string, v: number | undefined): void => {
-    if (v !== undefined && Number.isFinite(v)) (p.floatField(name, v), (any = true));
+    if (v === undefined || !Number.isFinite(v)) return;
+    p.floatField(name, v);
+    any = true;
   };
   int('queue_depth', s.queueDepth);
   int('dropped', s.dropped);
