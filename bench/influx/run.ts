@@ -28,7 +28,12 @@ const MiB = 1024 * 1024;
 const rssMiB = (): number => process.memoryUsage().rss / MiB;
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-function sink(vm: VictoriaMetrics, gatewayId: string, spoolDir: string, over: Partial<InfluxSinkOptions> = {}): InfluxSink {
+function sink(
+  vm: VictoriaMetrics,
+  gatewayId: string,
+  spoolDir: string,
+  over: Partial<InfluxSinkOptions> = {},
+): InfluxSink {
   return new InfluxSink({
     gatewayId,
     url: vm.url,
@@ -57,7 +62,13 @@ async function sustained(vm: VictoriaMetrics, tmp: string) {
   let peakQueued = 0;
   for (let k = 0; k < total; k++) {
     // 100 series, a point per series per ms of data time.
-    s.writePipeline({ stage: `stage-${k % 100}`, timeNs: t0 + Math.floor(k / 100) * MS, queueDepth: k % 1000, inferenceUs: 150 + (k % 50), windows: k });
+    s.writePipeline({
+      stage: `stage-${k % 100}`,
+      timeNs: t0 + Math.floor(k / 100) * MS,
+      queueDepth: k % 1000,
+      inferenceUs: 150 + (k % 50),
+      windows: k,
+    });
     if (k % 5000 === 4999) {
       // Producer paces itself on the sink: never more than a few batches ahead.
       while (s.queued > 20_000) await new Promise((r) => setTimeout(r, 1));
@@ -71,7 +82,14 @@ async function sustained(vm: VictoriaMetrics, tmp: string) {
   await s.stop();
   const lines = total; // one line per writePipeline; VM splits each into 3 field series
   const back = await countBack(vm, '{__name__="pipeline_queue_depth", gateway="bench-sustained"}', total);
-  return { points: lines, seconds, pointsPerSec: lines / seconds, peakSpoolBytes: peakSpool, peakQueued, readBack: back };
+  return {
+    points: lines,
+    seconds,
+    pointsPerSec: lines / seconds,
+    peakSpoolBytes: peakSpool,
+    peakQueued,
+    readBack: back,
+  };
 }
 
 async function outage(vm: VictoriaMetrics, tmp: string) {
@@ -110,9 +128,23 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
         const activity = activities[(Math.floor(t / 4) + i) % activities.length]!;
         if (!cur || cur.activity !== activity) {
           const e: ActivityEvent = {
-            v: PAYLOAD_VERSION, gateway: 'bench-outage', subject, transition: cur ? 'changed' : 'started', activity, activityName: activity,
-            confidence: 0.8, topK: [], start: '', startNs: now, ...(cur ? { previous: cur.activity, endNs: now, end: '' } : {}),
-            model: 'bench', modelVersion: '1', latencyMs: 30, seq: written, modalities: ['imu', 'pose'], sources: [device],
+            v: PAYLOAD_VERSION,
+            gateway: 'bench-outage',
+            subject,
+            transition: cur ? 'changed' : 'started',
+            activity,
+            activityName: activity,
+            confidence: 0.8,
+            topK: [],
+            start: '',
+            startNs: now,
+            ...(cur ? { previous: cur.activity, endNs: now, end: '' } : {}),
+            model: 'bench',
+            modelVersion: '1',
+            latencyMs: 30,
+            seq: written,
+            modalities: ['imu', 'pose'],
+            sources: [device],
           };
           s.writeActivity(e);
           written += cur ? 2 : 1;
@@ -126,14 +158,33 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
       }
       if ((t * 2 + i) % (stateEvery * 2) === 0) {
         const d: DeviceState = {
-          v: PAYLOAD_VERSION, gateway: 'bench-outage', device, kind: 'imu', subject, connected: true, battery: 90, rssi: -60, rateHz: 50, dropped: 0, reconnects: 0, lastSeen: null,
+          v: PAYLOAD_VERSION,
+          gateway: 'bench-outage',
+          device,
+          kind: 'imu',
+          subject,
+          connected: true,
+          battery: 90,
+          rssi: -60,
+          rateHz: 50,
+          dropped: 0,
+          reconnects: 0,
+          lastSeen: null,
         };
         s.writeDevice(d, now);
         written++;
       }
     }
     if (t % 10 === 0) {
-      s.writePipeline(['window', 'inference:imu', 'inference:pose', 'sink:mqtt'].map((stage) => ({ stage, timeNs: now, queueDepth: 0, dropped: 0, windows: t * subjects })));
+      s.writePipeline(
+        ['window', 'inference:imu', 'inference:pose', 'sink:mqtt'].map((stage) => ({
+          stage,
+          timeNs: now,
+          queueDepth: 0,
+          dropped: 0,
+          windows: t * subjects,
+        })),
+      );
       written += 4;
     }
     if ((t / stepS) % 20 === 0) {
@@ -167,9 +218,22 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
     (await countBack(vm, '{__name__="pipeline_queue_depth", gateway="bench-outage"}', delivered));
   return {
     delivered,
-    subjects, simulatedMinutes: simulatedS / 60, pointsQueued: queued, nonImuPoints: written, generateSeconds,
-    rssBaselineMiB: baseline, heapBaselineMiB: baselineHeap, rssPeakMiB: peakRss, heapPeakMiB: peakHeap, retainedHeapMiB, retainedRssMiB, spoolBytes, evicted,
-    drainSeconds, drainPointsPerSec: queued / drainSeconds, readBack: back,
+    subjects,
+    simulatedMinutes: simulatedS / 60,
+    pointsQueued: queued,
+    nonImuPoints: written,
+    generateSeconds,
+    rssBaselineMiB: baseline,
+    heapBaselineMiB: baselineHeap,
+    rssPeakMiB: peakRss,
+    heapPeakMiB: peakHeap,
+    retainedHeapMiB,
+    retainedRssMiB,
+    spoolBytes,
+    evicted,
+    drainSeconds,
+    drainPointsPerSec: queued / drainSeconds,
+    readBack: back,
   };
 }
 
@@ -178,7 +242,16 @@ function serializerRate(): number {
   const p = new PointSerializer('bench');
   const n = 200_000;
   const t = performance.now();
-  for (let k = 0; k < n; k++) p.pipeline([{ stage: `stage-${k % 100}`, timeNs: 1.7e18 + k * MS, queueDepth: k % 1000, inferenceUs: 150, windows: k }]);
+  for (let k = 0; k < n; k++)
+    p.pipeline([
+      {
+        stage: `stage-${k % 100}`,
+        timeNs: 1.7e18 + k * MS,
+        queueDepth: k % 1000,
+        inferenceUs: 150,
+        windows: k,
+      },
+    ]);
   return n / ((performance.now() - t) / 1000);
 }
 
@@ -200,24 +273,56 @@ try {
           ['sustained: peak queued / spool bytes', `${a.peakQueued} / ${a.peakSpoolBytes}`],
         ] as Array<[string, string]>)
       : []),
-    [`outage: ${b.subjects} subjects × ${b.simulatedMinutes} simulated min, points queued`, String(b.pointsQueued)],
+    [
+      `outage: ${b.subjects} subjects × ${b.simulatedMinutes} simulated min, points queued`,
+      String(b.pointsQueued),
+    ],
     ['outage: generated in (s)', b.generateSeconds.toFixed(2)],
     ['outage: RSS baseline → peak (MiB)', `${b.rssBaselineMiB.toFixed(1)} → ${b.rssPeakMiB.toFixed(1)}`],
     ['outage: heap baseline → peak (MiB)', `${b.heapBaselineMiB.toFixed(1)} → ${b.heapPeakMiB.toFixed(1)}`],
-    ['outage: after GC at the end of the outage: heap / RSS (MiB)', b.retainedHeapMiB === undefined ? 'run with --expose-gc' : `${b.retainedHeapMiB.toFixed(1)} / ${b.retainedRssMiB!.toFixed(1)}`],
-    ['outage: spool bytes at the end of the outage', `${b.spoolBytes} (${(b.spoolBytes / MiB).toFixed(1)} MiB)`],
+    [
+      'outage: after GC at the end of the outage: heap / RSS (MiB)',
+      b.retainedHeapMiB === undefined
+        ? 'run with --expose-gc'
+        : `${b.retainedHeapMiB.toFixed(1)} / ${b.retainedRssMiB!.toFixed(1)}`,
+    ],
+    [
+      'outage: spool bytes at the end of the outage',
+      `${b.spoolBytes} (${(b.spoolBytes / MiB).toFixed(1)} MiB)`,
+    ],
     ['outage: points evicted', String(b.evicted)],
     ['recovery: drain seconds', b.drainSeconds.toFixed(2)],
     ['recovery: points/s while draining', b.drainPointsPerSec.toFixed(0)],
     ['recovery: points delivered / read back', `${b.delivered} / ${b.readBack}`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
-  console.log(`\nInfluxDB sink benchmark (${cpus().length} cores, node ${process.version}${quick ? ', --quick' : ''})\n`);
+  console.log(
+    `\nInfluxDB sink benchmark (${cpus().length} cores, node ${process.version}${quick ? ', --quick' : ''})\n`,
+  );
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
-  const out = join(dirname(fileURLToPath(import.meta.url)), outageOnly ? 'results-outage-only.json' : 'results.json');
+  const out = join(
+    dirname(fileURLToPath(import.meta.url)),
+    outageOnly ? 'results-outage-only.json' : 'results.json',
+  );
   writeFileSync(
     out,
-    JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, cpu: cpus()[0]?.model, node: process.version, execArgv: process.execArgv.filter((a) => !a.includes('tsx')) }, quick, serializerLinesPerSec: ser, sustained: a, outage: b }, null, 2) + '\n',
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        machine: {
+          cores: cpus().length,
+          cpu: cpus()[0]?.model,
+          node: process.version,
+          execArgv: process.execArgv.filter((a) => !a.includes('tsx')),
+        },
+        quick,
+        serializerLinesPerSec: ser,
+        sustained: a,
+        outage: b,
+      },
+      null,
+      2,
+    ) + '\n',
   );
   console.log(`\nwrote ${out}`);
 } finally {

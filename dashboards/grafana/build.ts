@@ -11,6 +11,7 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { format, resolveConfig } from 'prettier';
 
 type Json = Record<string, unknown>;
 
@@ -115,7 +116,13 @@ const datasourceVariable: Json = {
 };
 const gatewayVariable = queryVariable('gateway', 'Gateway', 'SHOW TAG VALUES WITH KEY = "gateway"', false);
 
-function dashboard(uid: string, title: string, description: string, variables: Json[], specs: readonly PanelSpec[]): Json {
+function dashboard(
+  uid: string,
+  title: string,
+  description: string,
+  variables: Json[],
+  specs: readonly PanelSpec[],
+): Json {
   return {
     uid,
     title,
@@ -128,7 +135,20 @@ function dashboard(uid: string, title: string, description: string, variables: J
     refresh: '10s',
     time: { from: 'now-1h', to: 'now' },
     timezone: 'browser',
-    links: [{ title: 'mujo', type: 'dashboards', tags: ['mujo'], asDropdown: false, includeVars: true, keepTime: true, icon: 'external link', targetBlank: false, tooltip: '', url: '' }],
+    links: [
+      {
+        title: 'mujo',
+        type: 'dashboards',
+        tags: ['mujo'],
+        asDropdown: false,
+        includeVars: true,
+        keepTime: true,
+        icon: 'external link',
+        targetBlank: false,
+        tooltip: '',
+        url: '',
+      },
+    ],
     annotations: { list: [] },
     templating: { list: [datasourceVariable, gatewayVariable, ...variables] },
     panels: layout(specs),
@@ -136,11 +156,24 @@ function dashboard(uid: string, title: string, description: string, variables: J
 }
 
 const onOff = (off: string, on: string): Json[] => [
-  { type: 'value', options: { '0': { text: off, color: 'red', index: 0 }, '1': { text: on, color: 'green', index: 1 } } },
+  {
+    type: 'value',
+    options: { '0': { text: off, color: 'red', index: 0 }, '1': { text: on, color: 'green', index: 1 } },
+  },
 ];
 
-const timeseries = (custom: Json = {}): Json => ({ drawStyle: 'line', lineWidth: 1, fillOpacity: 10, showPoints: 'auto', spanNulls: false, ...custom });
-const legend = { legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] }, tooltip: { mode: 'multi', sort: 'none' } };
+const timeseries = (custom: Json = {}): Json => ({
+  drawStyle: 'line',
+  lineWidth: 1,
+  fillOpacity: 10,
+  showPoints: 'auto',
+  spanNulls: false,
+  ...custom,
+});
+const legend = {
+  legend: { displayMode: 'list', placement: 'bottom', showLegend: true, calcs: [] },
+  tooltip: { mode: 'multi', sort: 'none' },
+};
 const stateTimeline = (mergeValues: boolean): Json => ({
   mergeValues,
   showValue: 'never',
@@ -156,7 +189,14 @@ export function overview(): Json {
     'mujo-overview',
     'mujo — activity overview',
     "Each subject's activity over time, how sure the model is, which sensors it used, and repetitions.",
-    [queryVariable('subject', 'Subject', `SHOW TAG VALUES FROM "activity" WITH KEY = "subject" WHERE ${GW}`, true)],
+    [
+      queryVariable(
+        'subject',
+        'Subject',
+        `SHOW TAG VALUES FROM "activity" WITH KEY = "subject" WHERE ${GW}`,
+        true,
+      ),
+    ],
     [
       {
         title: 'Activity — $subject',
@@ -166,7 +206,12 @@ export function overview(): Json {
         repeat: 'subject',
         w: 24,
         h: 7,
-        queries: [{ query: `SELECT "confidence" AS "confidence" FROM "activity" WHERE ${GW} AND "subject" =~ /^$subject$/ AND $timeFilter GROUP BY "activity"`, alias: '$tag_activity' }],
+        queries: [
+          {
+            query: `SELECT "confidence" AS "confidence" FROM "activity" WHERE ${GW} AND "subject" =~ /^$subject$/ AND $timeFilter GROUP BY "activity"`,
+            alias: '$tag_activity',
+          },
+        ],
         unit: 'percentunit',
         min: 0,
         max: 1,
@@ -185,7 +230,12 @@ export function overview(): Json {
         description: 'Smoothed confidence of each activity when it started, per subject.',
         w: 12,
         h: 8,
-        queries: [{ query: `SELECT max("confidence") AS "confidence" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval), "subject" fill(none)`, alias: '$tag_subject' }],
+        queries: [
+          {
+            query: `SELECT max("confidence") AS "confidence" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval), "subject" fill(none)`,
+            alias: '$tag_subject',
+          },
+        ],
         unit: 'percentunit',
         min: 0,
         max: 1,
@@ -195,10 +245,16 @@ export function overview(): Json {
       {
         title: 'Modalities used',
         type: 'state-timeline',
-        description: 'What the fusion used for each decision: IMU only, pose only, or both (bitmask imu=1, pose=2).',
+        description:
+          'What the fusion used for each decision: IMU only, pose only, or both (bitmask imu=1, pose=2).',
         w: 12,
         h: 8,
-        queries: [{ query: `SELECT last("modalities") AS "modalities" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval), "subject" fill(previous)`, alias: '$tag_subject' }],
+        queries: [
+          {
+            query: `SELECT last("modalities") AS "modalities" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval), "subject" fill(previous)`,
+            alias: '$tag_subject',
+          },
+        ],
         mappings: [
           {
             type: 'value',
@@ -219,7 +275,12 @@ export function overview(): Json {
         description: 'Repetition count of the current activity, per subject and activity.',
         w: 16,
         h: 8,
-        queries: [{ query: `SELECT max("count") AS "count" FROM "reps" WHERE ${GW} AND ${SUBJ} AND $timeFilter GROUP BY time($__interval), "subject", "activity" fill(none)`, alias: '$tag_subject $tag_activity' }],
+        queries: [
+          {
+            query: `SELECT max("count") AS "count" FROM "reps" WHERE ${GW} AND ${SUBJ} AND $timeFilter GROUP BY time($__interval), "subject", "activity" fill(none)`,
+            alias: '$tag_subject $tag_activity',
+          },
+        ],
         unit: 'none',
         decimals: 0,
         min: 0,
@@ -232,9 +293,24 @@ export function overview(): Json {
         description: 'Activities that started in the time range, per subject.',
         w: 8,
         h: 8,
-        queries: [{ query: `SELECT count("confidence") AS "started" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY "subject"`, alias: '$tag_subject' }],
+        queries: [
+          {
+            query: `SELECT count("confidence") AS "started" FROM "activity" WHERE ${GW} AND ${SUBJ} AND "confidence" > 0 AND $timeFilter GROUP BY "subject"`,
+            alias: '$tag_subject',
+          },
+        ],
         decimals: 0,
-        options: { reduceOptions: { calcs: ['sum'], fields: '', values: false }, colorMode: 'value', graphMode: 'none', justifyMode: 'auto', textMode: 'auto', orientation: 'auto', wideLayout: true, showPercentChange: false, percentChangeColorMode: 'standard' },
+        options: {
+          reduceOptions: { calcs: ['sum'], fields: '', values: false },
+          colorMode: 'value',
+          graphMode: 'none',
+          justifyMode: 'auto',
+          textMode: 'auto',
+          orientation: 'auto',
+          wideLayout: true,
+          showPercentChange: false,
+          percentChangeColorMode: 'standard',
+        },
       },
     ],
   );
@@ -250,7 +326,14 @@ export function devices(): Json {
     'mujo-devices',
     'mujo — devices',
     'Sensors and cameras: connection, battery, radio signal, measured sample rate, drops and reconnects.',
-    [queryVariable('device', 'Device', `SHOW TAG VALUES FROM "device" WITH KEY = "device" WHERE ${GW}`, true)],
+    [
+      queryVariable(
+        'device',
+        'Device',
+        `SHOW TAG VALUES FROM "device" WITH KEY = "device" WHERE ${GW}`,
+        true,
+      ),
+    ],
     [
       {
         title: 'Connected',
@@ -263,11 +346,67 @@ export function devices(): Json {
         options: stateTimeline(true),
         custom: { fillOpacity: 70, lineWidth: 0 },
       },
-      { title: 'Battery', type: 'timeseries', description: 'Battery charge reported by the device.', w: 12, h: 8, queries: [{ query: perDevice('battery', 'last', 'battery'), alias: '$tag_device' }], unit: 'percent', min: 0, max: 100, options: legend, custom: timeseries() },
-      { title: 'RSSI', type: 'timeseries', description: 'Received signal strength at the gateway.', w: 12, h: 8, queries: [{ query: perDevice('rssi', 'mean', 'rssi'), alias: '$tag_device' }], unit: 'dBm', options: legend, custom: timeseries() },
-      { title: 'Measured sample rate', type: 'timeseries', description: 'Samples (or frames) per second actually received.', w: 8, h: 8, queries: [{ query: perDevice('rate_hz', 'mean', 'rate_hz'), alias: '$tag_device' }], unit: 'hertz', min: 0, options: legend, custom: timeseries() },
-      { title: 'Dropped samples', type: 'timeseries', description: 'Samples lost per interval (gaps, decode errors, full queues).', w: 8, h: 8, queries: [{ query: increase('dropped', 'dropped'), alias: '$tag_device' }], unit: 'none', min: 0, options: legend, custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }) },
-      { title: 'Reconnects', type: 'timeseries', description: 'Reconnections per interval.', w: 8, h: 8, queries: [{ query: increase('reconnects', 'reconnects'), alias: '$tag_device' }], unit: 'none', decimals: 0, min: 0, options: legend, custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }) },
+      {
+        title: 'Battery',
+        type: 'timeseries',
+        description: 'Battery charge reported by the device.',
+        w: 12,
+        h: 8,
+        queries: [{ query: perDevice('battery', 'last', 'battery'), alias: '$tag_device' }],
+        unit: 'percent',
+        min: 0,
+        max: 100,
+        options: legend,
+        custom: timeseries(),
+      },
+      {
+        title: 'RSSI',
+        type: 'timeseries',
+        description: 'Received signal strength at the gateway.',
+        w: 12,
+        h: 8,
+        queries: [{ query: perDevice('rssi', 'mean', 'rssi'), alias: '$tag_device' }],
+        unit: 'dBm',
+        options: legend,
+        custom: timeseries(),
+      },
+      {
+        title: 'Measured sample rate',
+        type: 'timeseries',
+        description: 'Samples (or frames) per second actually received.',
+        w: 8,
+        h: 8,
+        queries: [{ query: perDevice('rate_hz', 'mean', 'rate_hz'), alias: '$tag_device' }],
+        unit: 'hertz',
+        min: 0,
+        options: legend,
+        custom: timeseries(),
+      },
+      {
+        title: 'Dropped samples',
+        type: 'timeseries',
+        description: 'Samples lost per interval (gaps, decode errors, full queues).',
+        w: 8,
+        h: 8,
+        queries: [{ query: increase('dropped', 'dropped'), alias: '$tag_device' }],
+        unit: 'none',
+        min: 0,
+        options: legend,
+        custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }),
+      },
+      {
+        title: 'Reconnects',
+        type: 'timeseries',
+        description: 'Reconnections per interval.',
+        w: 8,
+        h: 8,
+        queries: [{ query: increase('reconnects', 'reconnects'), alias: '$tag_device' }],
+        unit: 'none',
+        decimals: 0,
+        min: 0,
+        options: legend,
+        custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }),
+      },
     ],
   );
 }
@@ -281,30 +420,115 @@ export function gateway(): Json {
     'The pipeline: windows, inference, latency, queues, drops, events, and the state of the MQTT and InfluxDB connections.',
     [],
     [
-      { title: 'Windows / s', type: 'timeseries', description: 'Windows handed to inference per second, per stage.', w: 8, h: 8, queries: [{ query: perStage('non_negative_derivative(max("windows"), 1s) AS "windows_per_s"'), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries() },
-      { title: 'Inference time', type: 'timeseries', description: 'Mean wall time of one encoder batch.', w: 8, h: 8, queries: [{ query: perStage('mean("inference_us") AS "inference_us"', ` AND "inference_us" >= 0`), alias: '$tag_stage' }], unit: 'µs', min: 0, options: legend, custom: timeseries() },
-      { title: 'Batch size', type: 'timeseries', description: 'Mean windows per inference batch.', w: 8, h: 8, queries: [{ query: perStage('mean("batch_size") AS "batch_size"', ` AND "batch_size" >= 0`), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries() },
+      {
+        title: 'Windows / s',
+        type: 'timeseries',
+        description: 'Windows handed to inference per second, per stage.',
+        w: 8,
+        h: 8,
+        queries: [
+          {
+            query: perStage('non_negative_derivative(max("windows"), 1s) AS "windows_per_s"'),
+            alias: '$tag_stage',
+          },
+        ],
+        unit: 'short',
+        min: 0,
+        options: legend,
+        custom: timeseries(),
+      },
+      {
+        title: 'Inference time',
+        type: 'timeseries',
+        description: 'Mean wall time of one encoder batch.',
+        w: 8,
+        h: 8,
+        queries: [
+          {
+            query: perStage('mean("inference_us") AS "inference_us"', ` AND "inference_us" >= 0`),
+            alias: '$tag_stage',
+          },
+        ],
+        unit: 'µs',
+        min: 0,
+        options: legend,
+        custom: timeseries(),
+      },
+      {
+        title: 'Batch size',
+        type: 'timeseries',
+        description: 'Mean windows per inference batch.',
+        w: 8,
+        h: 8,
+        queries: [
+          {
+            query: perStage('mean("batch_size") AS "batch_size"', ` AND "batch_size" >= 0`),
+            alias: '$tag_stage',
+          },
+        ],
+        unit: 'short',
+        min: 0,
+        options: legend,
+        custom: timeseries(),
+      },
       {
         title: 'Event latency',
         type: 'timeseries',
         description: 'Window close → activity event, ms (mean and worst per interval).',
         w: 8,
         h: 8,
-        queries: [{ query: `SELECT mean("latency_ms") AS "mean", max("latency_ms") AS "max" FROM "activity" WHERE ${GW} AND $timeFilter GROUP BY time($__interval) fill(none)` }],
+        queries: [
+          {
+            query: `SELECT mean("latency_ms") AS "mean", max("latency_ms") AS "max" FROM "activity" WHERE ${GW} AND $timeFilter GROUP BY time($__interval) fill(none)`,
+          },
+        ],
         unit: 'ms',
         min: 0,
         options: legend,
         custom: timeseries(),
       },
-      { title: 'Queue depth', type: 'timeseries', description: 'Items waiting on each stage (worst per interval).', w: 8, h: 8, queries: [{ query: perStage('max("queue_depth") AS "queue_depth"', ` AND "queue_depth" >= 0`), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries() },
-      { title: 'Drops', type: 'timeseries', description: 'Items dropped per interval, per stage (every drop in the gateway is counted).', w: 8, h: 8, queries: [{ query: perStage('non_negative_difference(max("dropped")) AS "dropped"'), alias: '$tag_stage' }], unit: 'short', min: 0, options: legend, custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }) },
+      {
+        title: 'Queue depth',
+        type: 'timeseries',
+        description: 'Items waiting on each stage (worst per interval).',
+        w: 8,
+        h: 8,
+        queries: [
+          {
+            query: perStage('max("queue_depth") AS "queue_depth"', ` AND "queue_depth" >= 0`),
+            alias: '$tag_stage',
+          },
+        ],
+        unit: 'short',
+        min: 0,
+        options: legend,
+        custom: timeseries(),
+      },
+      {
+        title: 'Drops',
+        type: 'timeseries',
+        description: 'Items dropped per interval, per stage (every drop in the gateway is counted).',
+        w: 8,
+        h: 8,
+        queries: [
+          { query: perStage('non_negative_difference(max("dropped")) AS "dropped"'), alias: '$tag_stage' },
+        ],
+        unit: 'short',
+        min: 0,
+        options: legend,
+        custom: timeseries({ drawStyle: 'bars', fillOpacity: 60 }),
+      },
       {
         title: 'Events / s',
         type: 'timeseries',
         description: 'Activity starts per second.',
         w: 12,
         h: 8,
-        queries: [{ query: `SELECT count("confidence") * 1000 / $__interval_ms AS "events_per_s" FROM "activity" WHERE ${GW} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval) fill(0)` }],
+        queries: [
+          {
+            query: `SELECT count("confidence") * 1000 / $__interval_ms AS "events_per_s" FROM "activity" WHERE ${GW} AND "confidence" > 0 AND $timeFilter GROUP BY time($__interval) fill(0)`,
+          },
+        ],
         unit: 'short',
         min: 0,
         options: legend,
@@ -313,10 +537,19 @@ export function gateway(): Json {
       {
         title: 'MQTT / database connection',
         type: 'state-timeline',
-        description: 'Connection of each sink (sink:mqtt, sink:influx). Points written while InfluxDB was away arrive from the spool once it is back, so outages show here too.',
+        description:
+          'Connection of each sink (sink:mqtt, sink:influx). Points written while InfluxDB was away arrive from the spool once it is back, so outages show here too.',
         w: 12,
         h: 8,
-        queries: [{ query: perStage('last("connected") AS "connected"', ` AND "stage" =~ /^sink:/`).replace('fill(none)', 'fill(previous)'), alias: '$tag_stage' }],
+        queries: [
+          {
+            query: perStage('last("connected") AS "connected"', ` AND "stage" =~ /^sink:/`).replace(
+              'fill(none)',
+              'fill(previous)',
+            ),
+            alias: '$tag_stage',
+          },
+        ],
         mappings: onOff('down', 'up'),
         options: stateTimeline(true),
         custom: { fillOpacity: 70, lineWidth: 0 },
@@ -330,7 +563,10 @@ export const DASHBOARDS = { overview, devices, gateway } as const;
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const dir = dirname(fileURLToPath(import.meta.url));
   for (const [name, build] of Object.entries(DASHBOARDS)) {
-    writeFileSync(join(dir, `${name}.json`), JSON.stringify(build(), null, 2) + '\n');
-    console.log(`wrote ${join(dir, `${name}.json`)}`);
+    const file = join(dir, `${name}.json`);
+    // Formatted as the repository's prettier config wants, so `npm run lint` stays clean.
+    const text = await format(JSON.stringify(build()), { ...(await resolveConfig(file)), filepath: file });
+    writeFileSync(file, text);
+    console.log(`wrote ${file}`);
   }
 }

@@ -52,11 +52,28 @@ function firstLine(message: string): string {
   return (message.split('\n')[0] ?? message).replace(ansiColour, '').trim();
 }
 
-export async function openSession(
+/** What one session is for, so refusals name it and carry the right code. */
+export interface SessionTarget {
+  /** Log field and message subject, e.g. `encoder imu` or `pose model lightning`. */
+  readonly label: string;
+  /** Fields added to log lines and error details. */
+  readonly details: Record<string, unknown>;
+  /** In error messages: what the bytes are, e.g. `models/default/imu.onnx (encoder imu)`. */
+  readonly describe: string;
+  /** Code when even the CPU provider refuses the bytes (the file is bad, not the machine). */
+  readonly invalidCode: string;
+  /** Checks the loaded graph (inputs, outputs); throws a GatewayError to refuse it. */
+  readonly verify?: (session: ort.InferenceSession) => void;
+}
+
+/**
+ * Creates a session on the first configured provider that loads, trying them in order and
+ * keeping every refusal; a GatewayError from `verify` is final (another provider would load
+ * the same wrong graph).
+ */
+export async function openOrtSession(
   bytes: Uint8Array,
-  encoder: EncoderManifest,
-  index: number,
-  file: string,
+  target: SessionTarget,
   options: SessionOptions,
 ): Promise<OpenedSession> {
   configureOrtLogging();
@@ -73,7 +90,7 @@ export async function openSession(
       });
       const loadMs = performance.now() - started;
       try {
-        checkGraphIo(session, encoder, index, file);
+        target.verify?.(session);
       } catch (err) {
         await session.release();
         throw err;
@@ -85,10 +102,10 @@ export async function openSession(
       failures.push({ provider, message });
       const next = options.providers[options.providers.indexOf(provider) + 1];
       options.logger.warn(
-        { encoder: encoder.name, provider, reason: message, next: next ?? null },
+        { ...target.details, provider, reason: message, next: next ?? null },
         next
-          ? `encoder ${encoder.name}: provider ${provider} failed, trying ${next}`
-          : `encoder ${encoder.name}: provider ${provider} failed`,
+          ? `${target.label}: provider ${provider} failed, trying ${next}`
+          : `${target.label}: provider ${provider} failed`,
       );
     }
   }
@@ -96,17 +113,36 @@ export async function openSession(
   // The CPU provider is always built in, so its refusal means the bytes, not the machine.
   if (options.providers.includes('cpu')) {
     throw new GatewayError(
-      'MODEL_ONNX_INVALID',
-      `onnxruntime refused ${file} (encoder ${encoder.name}):\n  - ${reasons.join('\n  - ')}`,
-      {
-        details: { file, encoder: encoder.name, failures },
-      },
+      target.invalidCode,
+      `onnxruntime refused ${target.describe}:\n  - ${reasons.join('\n  - ')}`,
+      { details: { ...target.details, failures } },
     );
   }
   throw new GatewayError(
     'MODEL_PROVIDER_UNAVAILABLE',
-    `No configured execution provider could load ${file} (encoder ${encoder.name}; add 'cpu' to model.providers as a fallback):\n  - ${reasons.join('\n  - ')}`,
-    { details: { file, encoder: encoder.name, failures } },
+    `No configured execution provider could load ${target.describe}; add 'cpu' to model.providers as a fallback:\n  - ${reasons.join('\n  - ')}`,
+    { details: { ...target.details, failures } },
+  );
+}
+
+/** An encoder's session: its graph must match what the manifest promises. */
+export function openSession(
+  bytes: Uint8Array,
+  encoder: EncoderManifest,
+  index: number,
+  file: string,
+  options: SessionOptions,
+): Promise<OpenedSession> {
+  return openOrtSession(
+    bytes,
+    {
+      label: `encoder ${encoder.name}`,
+      details: { encoder: encoder.name, file },
+      describe: `${file} (encoder ${encoder.name})`,
+      invalidCode: 'MODEL_ONNX_INVALID',
+      verify: (session) => checkGraphIo(session, encoder, index, file),
+    },
+    options,
   );
 }
 

@@ -155,8 +155,12 @@ export class SegmentLog {
 
   constructor(private readonly opts: SegmentLogOptions) {
     this.prefix = opts.prefix ?? 'seg';
-    if (!/^[A-Za-z0-9_-]+$/.test(this.prefix)) throw new RangeError(`segment log prefix ${JSON.stringify(this.prefix)}: letters, digits, - and _ only`);
-    if (!(opts.segmentBytes > SEGMENT_HEADER_BYTES)) throw new RangeError(`segmentBytes must exceed ${SEGMENT_HEADER_BYTES}`);
+    if (!/^[A-Za-z0-9_-]+$/.test(this.prefix))
+      throw new RangeError(
+        `segment log prefix ${JSON.stringify(this.prefix)}: letters, digits, - and _ only`,
+      );
+    if (!(opts.segmentBytes > SEGMENT_HEADER_BYTES))
+      throw new RangeError(`segmentBytes must exceed ${SEGMENT_HEADER_BYTES}`);
     this.nameRe = new RegExp(`^${this.prefix}-(\\d{16})\\.seg$`);
   }
 
@@ -197,14 +201,29 @@ export class SegmentLog {
       throw this.error('DIR', `spool directory ${this.opts.dir}: cannot create it`, err);
     }
     let records = 0;
-    const names = readdirSync(this.opts.dir).filter((n) => this.nameRe.test(n)).sort();
+    const names = readdirSync(this.opts.dir)
+      .filter((n) => this.nameRe.test(n))
+      .sort();
     for (const name of names) {
       const path = join(this.opts.dir, name);
       const number = Number(this.nameRe.exec(name)![1]);
       this.nextNumber = Math.max(this.nextNumber, number + 1);
       const buf = readFileSync(path);
-      const seg: Segment = { name, path, number, bytes: buf.length, records: 0, read: 0, readOffset: SEGMENT_HEADER_BYTES, acked: 0, open: false };
-      if (buf.length < SEGMENT_HEADER_BYTES || !buf.subarray(0, SEGMENT_HEADER_BYTES).equals(SEGMENT_LOG_MAGIC)) {
+      const seg: Segment = {
+        name,
+        path,
+        number,
+        bytes: buf.length,
+        records: 0,
+        read: 0,
+        readOffset: SEGMENT_HEADER_BYTES,
+        acked: 0,
+        open: false,
+      };
+      if (
+        buf.length < SEGMENT_HEADER_BYTES ||
+        !buf.subarray(0, SEGMENT_HEADER_BYTES).equals(SEGMENT_LOG_MAGIC)
+      ) {
         // An empty file is a crash between create and header write, not damage.
         if (buf.length > 0) this.reportCorrupt(seg, 0, 'bad_header');
         this.unlink(seg);
@@ -247,7 +266,8 @@ export class SegmentLog {
     const lengths = payloads.map((p) => (typeof p === 'string' ? Buffer.byteLength(p, 'utf8') : p.length));
     let total = 0;
     for (const n of lengths) {
-      if (n > MAX_RECORD_BYTES) throw this.error('RECORD', `a record of ${n} bytes is larger than ${MAX_RECORD_BYTES}`);
+      if (n > MAX_RECORD_BYTES)
+        throw this.error('RECORD', `a record of ${n} bytes is larger than ${MAX_RECORD_BYTES}`);
       total += RECORD_HEADER_BYTES + n;
     }
     const framed = Buffer.allocUnsafe(total);
@@ -258,7 +278,10 @@ export class SegmentLog {
       if (typeof p === 'string') framed.write(p, o + RECORD_HEADER_BYTES, n, 'utf8');
       else framed.set(p, o + RECORD_HEADER_BYTES);
       framed.writeUInt32LE(n, o);
-      framed.writeUInt32LE(crc32(framed.subarray(o + RECORD_HEADER_BYTES, o + RECORD_HEADER_BYTES + n)), o + 4);
+      framed.writeUInt32LE(
+        crc32(framed.subarray(o + RECORD_HEADER_BYTES, o + RECORD_HEADER_BYTES + n)),
+        o + 4,
+      );
       o += RECORD_HEADER_BYTES + n;
     }
     this.evictFor(total);
@@ -417,7 +440,17 @@ export class SegmentLog {
       throw this.error('WRITE', `cannot create spool segment ${path}`, err);
     }
     this.writeAll(SEGMENT_LOG_MAGIC);
-    const seg: Segment = { name, path, number, bytes: SEGMENT_HEADER_BYTES, records: 0, read: 0, readOffset: SEGMENT_HEADER_BYTES, acked: 0, open: true };
+    const seg: Segment = {
+      name,
+      path,
+      number,
+      bytes: SEGMENT_HEADER_BYTES,
+      records: 0,
+      read: 0,
+      readOffset: SEGMENT_HEADER_BYTES,
+      acked: 0,
+      open: true,
+    };
     this.segments.push(seg);
     this.totalBytes += SEGMENT_HEADER_BYTES;
     return seg;
@@ -484,7 +517,14 @@ export class SegmentLog {
   private reportCorrupt(seg: Segment, offset: number, reason: CorruptReason, cause?: unknown): void {
     const skippedBytes = Math.max(0, seg.bytes - offset);
     this.opts.logger.error(
-      { code: this.code('CORRUPT'), file: seg.path, offset, reason, skippedBytes, ...(cause ? { err: cause } : {}) },
+      {
+        code: this.code('CORRUPT'),
+        file: seg.path,
+        offset,
+        reason,
+        skippedBytes,
+        ...(cause ? { err: cause } : {}),
+      },
       `spool segment ${seg.name} is unreadable from byte ${offset} (${reason}); the rest of that segment is skipped`,
     );
     this.opts.onCorrupt?.({ segment: seg.name, offset, reason, skippedBytes });
@@ -495,7 +535,10 @@ export class SegmentLog {
       unlinkSync(seg.path);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
-        this.opts.logger.warn({ code: this.code('DELETE'), file: seg.path, err }, `could not delete spool segment ${seg.name}`);
+        this.opts.logger.warn(
+          { code: this.code('DELETE'), file: seg.path, err },
+          `could not delete spool segment ${seg.name}`,
+        );
     }
   }
 

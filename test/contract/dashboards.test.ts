@@ -30,7 +30,11 @@ const DB = 'mujo';
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** Grafana panel type → @grafana/schema composable folder. */
-const PANEL_CFG: Record<string, string> = { timeseries: 'timeseries', 'state-timeline': 'statetimeline', stat: 'stat' };
+const PANEL_CFG: Record<string, string> = {
+  timeseries: 'timeseries',
+  'state-timeline': 'statetimeline',
+  stat: 'stat',
+};
 
 function schemaFor(file: string, type: string): Json {
   return createGenerator({ path: file, type, skipTypeCheck: true, tsconfig }).createSchema(type) as Json;
@@ -55,9 +59,17 @@ function groupByTags(query: string): string[] {
 
 /** Grafana's InfluxQL regex formatting of a multi-value variable. */
 const regexOf = (values: readonly string[]): string =>
-  values.length === 1 ? values[0]!.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&') : `(${values.map((v) => v.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&')).join('|')})`;
+  values.length === 1
+    ? values[0]!.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&')
+    : `(${values.map((v) => v.replace(/[\\^$*+?.()|[\]{}/]/g, '\\$&')).join('|')})`;
 
-function interpolate(query: string, vars: Record<string, string>, fromNs: number, toNs: number, intervalMs: number): string {
+function interpolate(
+  query: string,
+  vars: Record<string, string>,
+  fromNs: number,
+  toNs: number,
+  intervalMs: number,
+): string {
   const out = query
     .replace(/\$timeFilter/g, `time >= ${Math.floor(fromNs / 1e6)}ms and time <= ${Math.ceil(toNs / 1e6)}ms`)
     .replace(/\$__interval_ms/g, String(intervalMs))
@@ -74,7 +86,9 @@ describe('Grafana dashboards', () => {
   const ajv = new Ajv({ allErrors: true, strict: false });
 
   before(async () => {
-    validateDashboard = ajv.compile(schemaFor(join(grafanaRaw, 'dashboard', 'x', 'types.gen.d.ts'), 'Dashboard'));
+    validateDashboard = ajv.compile(
+      schemaFor(join(grafanaRaw, 'dashboard', 'x', 'types.gen.d.ts'), 'Dashboard'),
+    );
     demo = await demoPoints(root);
     influx = await startInfluxDB1();
     await influx.query(DB, `CREATE DATABASE "${DB}"`);
@@ -85,7 +99,12 @@ describe('Grafana dashboards', () => {
   });
 
   it('the JSON files are what dashboards/grafana/build.ts makes (run it after editing)', () => {
-    for (const d of dashboards) assert.deepEqual(d.json, (DASHBOARDS as Record<string, () => Json>)[d.name]!(), `${d.name}.json is stale`);
+    for (const d of dashboards)
+      assert.deepEqual(
+        d.json,
+        (DASHBOARDS as Record<string, () => Json>)[d.name]!(),
+        `${d.name}.json is stale`,
+      );
   });
 
   it('every dashboard validates against the @grafana/schema dashboard schema', () => {
@@ -117,10 +136,17 @@ describe('Grafana dashboards', () => {
           });
         }
         const v = validators.get(p.type)!;
-        assert.ok(v.options(p.options), `${d.name} "${p.title}" options: ${ajv.errorsText(v.options.errors)}`);
+        assert.ok(
+          v.options(p.options),
+          `${d.name} "${p.title}" options: ${ajv.errorsText(v.options.errors)}`,
+        );
         const custom = p.fieldConfig?.defaults?.custom ?? {};
-        assert.ok(v.custom(custom), `${d.name} "${p.title}" fieldConfig.defaults.custom: ${ajv.errorsText(v.custom.errors)}`);
-        for (const t of p.targets as Json[]) assert.equal(t.datasource.uid, '${datasource}', 'every target follows the datasource variable');
+        assert.ok(
+          v.custom(custom),
+          `${d.name} "${p.title}" fieldConfig.defaults.custom: ${ajv.errorsText(v.custom.errors)}`,
+        );
+        for (const t of p.targets as Json[])
+          assert.equal(t.datasource.uid, '${datasource}', 'every target follows the datasource variable');
       }
       const names = (d.json.templating.list as Json[]).map((v) => v.name);
       assert.deepEqual(names.slice(0, 2), ['datasource', 'gateway']);
@@ -130,31 +156,46 @@ describe('Grafana dashboards', () => {
   it('replaying the same points adds none: each point is keyed by its own timestamp', async () => {
     const countAll = async (): Promise<number[]> => {
       const out: number[] = [];
-      for (const [m, f] of [['activity', 'confidence'], ['reps', 'count'], ['device', 'connected'], ['pipeline', 'dropped']] as const) {
+      for (const [m, f] of [
+        ['activity', 'confidence'],
+        ['reps', 'count'],
+        ['device', 'connected'],
+        ['pipeline', 'dropped'],
+      ] as const) {
         const [r] = await influx.query(DB, `SELECT count("${f}") FROM "${m}"`);
         out.push(Number(r!.series?.[0]?.values[0]?.[1] ?? 0));
       }
       return out;
     };
     const before = await countAll();
-    assert.ok(before.every((n) => n > 0), `every measurement is loaded: ${before}`);
+    assert.ok(
+      before.every((n) => n > 0),
+      `every measurement is loaded: ${before}`,
+    );
     await influx.write(DB, demo.lines);
     assert.deepEqual(await countAll(), before);
     assert.equal(before[0], demo.lines.filter((l) => l.startsWith('activity,')).length);
   });
 
   it('provisioning and the compose file agree on where dashboards and the datasource are', () => {
-    const prov = (f: string): Json => parseYaml(readFileSync(join(root, 'dashboards', 'grafana', 'provisioning', f), 'utf8')) as Json;
+    const prov = (f: string): Json =>
+      parseYaml(readFileSync(join(root, 'dashboards', 'grafana', 'provisioning', f), 'utf8')) as Json;
     const ds = prov('datasources/influxdb.yaml').datasources[0];
     assert.equal(ds.type, 'influxdb');
     assert.equal(ds.jsonData.version, 'InfluxQL');
     const provider = prov('dashboards/mujo.yaml').providers[0];
-    const compose = parseYaml(readFileSync(join(root, 'deploy', 'compose', 'docker-compose.yml'), 'utf8')) as Json;
+    const compose = parseYaml(
+      readFileSync(join(root, 'deploy', 'compose', 'docker-compose.yml'), 'utf8'),
+    ) as Json;
     const mounts = (compose.services.grafana.volumes as string[]).map((v) => v.split(':'));
     const composeDir = join(root, 'deploy', 'compose');
     const dashMount = mounts.find(([, target]) => target === provider.options.path);
     assert.ok(dashMount, `compose mounts something at ${provider.options.path}`);
-    for (const d of dashboards) assert.ok(existsSync(join(composeDir, dashMount[0]!, `${d.name}.json`)), `${d.name}.json reachable from the compose mount`);
+    for (const d of dashboards)
+      assert.ok(
+        existsSync(join(composeDir, dashMount[0]!, `${d.name}.json`)),
+        `${d.name}.json reachable from the compose mount`,
+      );
     const provMount = mounts.find(([, target]) => target === '/etc/grafana/provisioning');
     assert.ok(provMount && existsSync(join(composeDir, provMount[0]!, 'datasources', 'influxdb.yaml')));
     const gw = parseYaml(readFileSync(join(composeDir, 'gateway.yaml'), 'utf8')) as Json;
@@ -176,7 +217,8 @@ describe('Grafana dashboards', () => {
         const [r] = await influx.query(DB, q);
         assert.equal(r!.error, undefined, `${d.name} $${v.name}: ${r!.error}`);
         const values = (r!.series ?? []).flatMap((s) => s.values.map((row) => String(row[1])));
-        const expected = v.name === 'gateway' ? [demo.gateway] : v.name === 'subject' ? demo.subjects : demo.devices;
+        const expected =
+          v.name === 'gateway' ? [demo.gateway] : v.name === 'subject' ? demo.subjects : demo.devices;
         assert.deepEqual([...new Set(values)].sort(), [...expected].sort(), `${d.name} $${v.name}`);
       }
     }

@@ -10,7 +10,8 @@ import { freePort } from './mosquitto.ts';
  * InfluxQL /query only (1.6 has no /api/v2 endpoints).
  */
 
-export const INFLUXD_BIN = process.env['INFLUXD_BIN'] ?? (existsSync('/usr/bin/influxd') ? '/usr/bin/influxd' : 'influxd');
+export const INFLUXD_BIN =
+  process.env['INFLUXD_BIN'] ?? (existsSync('/usr/bin/influxd') ? '/usr/bin/influxd' : 'influxd');
 
 /** One series of an InfluxQL result. */
 export interface InfluxSeries {
@@ -78,14 +79,18 @@ export async function startInfluxDB1(): Promise<InfluxDB1> {
     port,
     dir,
     async write(database, lines) {
-      const res = await fetch(`${url}/write?db=${encodeURIComponent(database)}&precision=ns`, { method: 'POST', body: lines.join('\n') });
+      const res = await fetch(`${url}/write?db=${encodeURIComponent(database)}&precision=ns`, {
+        method: 'POST',
+        body: lines.join('\n'),
+      });
       if (res.status !== 204) throw new Error(`influxd /write: HTTP ${res.status} ${await res.text()}`);
     },
     async query(database, q) {
       const params = new URLSearchParams({ db: database, q, epoch: 'ns' });
       const res = await fetch(`${url}/query?${params.toString()}`, { method: 'POST' });
       const body = (await res.json()) as { results?: InfluxStatementResult[]; error?: string };
-      if (!res.ok || body.error) throw new Error(`influxd /query ${q}: HTTP ${res.status} ${body.error ?? ''}`);
+      if (!res.ok || body.error)
+        throw new Error(`influxd /query ${q}: HTTP ${res.status} ${body.error ?? ''}`);
       return body.results ?? [];
     },
     async dispose() {
@@ -103,7 +108,9 @@ export async function startInfluxDB1(): Promise<InfluxDB1> {
   for (;;) {
     if (exited()) {
       rmSync(dir, { recursive: true, force: true });
-      throw new Error(`influxd exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`);
+      throw new Error(
+        `influxd exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${output}`,
+      );
     }
     try {
       const res = await fetch(`${url}/ping`);

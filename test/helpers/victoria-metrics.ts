@@ -12,7 +12,8 @@ import { freePort } from './mosquitto.ts';
  */
 
 export const VICTORIA_METRICS_BIN =
-  process.env['VICTORIA_METRICS_BIN'] ?? (existsSync('/usr/bin/victoria-metrics') ? '/usr/bin/victoria-metrics' : 'victoria-metrics');
+  process.env['VICTORIA_METRICS_BIN'] ??
+  (existsSync('/usr/bin/victoria-metrics') ? '/usr/bin/victoria-metrics' : 'victoria-metrics');
 
 /** One series of /api/v1/export: InfluxDB measurement_field as __name__, tags as labels. */
 export interface ExportedSeries {
@@ -63,7 +64,9 @@ export async function startVictoriaMetrics(options: VictoriaMetricsOptions = {})
   let output = '';
   const exited = (): boolean => !child || child.exitCode !== null || child.signalCode !== null;
   const waitExit = (c: ChildProcess): Promise<void> =>
-    c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise((resolve) => c.once('exit', () => resolve()));
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((resolve) => c.once('exit', () => resolve()));
 
   const vm: VictoriaMetrics = {
     url,
@@ -93,14 +96,18 @@ export async function startVictoriaMetrics(options: VictoriaMetricsOptions = {})
       child = c;
       const deadline = Date.now() + 10000;
       for (;;) {
-        if (exited()) throw new Error(`victoria-metrics exited (${c.exitCode ?? c.signalCode}) before it was ready:\n${output}`);
+        if (exited())
+          throw new Error(
+            `victoria-metrics exited (${c.exitCode ?? c.signalCode}) before it was ready:\n${output}`,
+          );
         try {
           const res = await fetch(`${url}/health`);
           if (res.ok) return;
         } catch {
           // not listening yet
         }
-        if (Date.now() > deadline) throw new Error(`victoria-metrics not ready on ${url} after 10 s:\n${output}`);
+        if (Date.now() > deadline)
+          throw new Error(`victoria-metrics not ready on ${url} after 10 s:\n${output}`);
         await new Promise((r) => setTimeout(r, 25));
       }
     },

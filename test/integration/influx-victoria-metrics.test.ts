@@ -9,7 +9,11 @@ import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
 import { InfluxSink, type InfluxSinkOptions } from '../../gateway/sinks/influx/sink.ts';
 import { SEGMENT_HEADER_BYTES } from '../../gateway/spool/segment-log.ts';
 import { freePort } from '../helpers/mosquitto.ts';
-import { startVictoriaMetrics, type ExportedSeries, type VictoriaMetrics } from '../helpers/victoria-metrics.ts';
+import {
+  startVictoriaMetrics,
+  type ExportedSeries,
+  type VictoriaMetrics,
+} from '../helpers/victoria-metrics.ts';
 import { captureLogger, until } from '../unit/influx/helpers.ts';
 
 /*
@@ -25,13 +29,22 @@ const MS = 1_000_000;
 const baseNs = (): number => (Date.now() - 3_600_000) * MS + MS / 2;
 
 const sum = (series: ExportedSeries[]): number => series.reduce((n, s) => n + s.values.length, 0);
-const spoolFiles = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.seg')).sort();
+const spoolFiles = (dir: string): string[] =>
+  readdirSync(dir)
+    .filter((n) => n.endsWith('.seg'))
+    .sort();
 
-async function metric(registry: ReturnType<typeof createMetricsRegistry>, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metric(
+  registry: ReturnType<typeof createMetricsRegistry>,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const m = await registry.getSingleMetric(name)?.get();
   if (!m) return 0;
   return m.values
-    .filter((v) => Object.entries(labels).every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val))
+    .filter((v) =>
+      Object.entries(labels).every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val),
+    )
     .reduce((n, v) => n + v.value, 0);
 }
 
@@ -80,7 +93,8 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     const t0 = baseNs();
     const activities = ['squat', 'lunge', 'jog'];
     const expected = new Map<string, number[]>(); // series key → values in time order
-    const expect = (key: string, v: number): void => void (expected.get(key) ?? expected.set(key, []).get(key)!).push(v);
+    const expect = (key: string, v: number): void =>
+      void (expected.get(key) ?? expected.set(key, []).get(key)!).push(v);
     let written = 0;
     for (const subject of ['s1', 's2', 's3', 's4']) {
       for (let k = 0; k < 300; k++) {
@@ -88,9 +102,21 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
         const startNs = t0 + k * 10 * MS;
         const confidence = 0.5 + ((k * 7) % 50) / 100;
         const base = {
-          v: PAYLOAD_VERSION, gateway: 'gw-test', subject, activity, activityName: activity, confidence, topK: [],
-          start: new Date(startNs / MS).toISOString(), startNs, model: 'mujo', modelVersion: '1', latencyMs: 12.5, seq: k,
-          modalities: k % 2 ? (['imu'] as const) : (['imu', 'pose'] as const), sources: ['d1'],
+          v: PAYLOAD_VERSION,
+          gateway: 'gw-test',
+          subject,
+          activity,
+          activityName: activity,
+          confidence,
+          topK: [],
+          start: new Date(startNs / MS).toISOString(),
+          startNs,
+          model: 'mujo',
+          modelVersion: '1',
+          latencyMs: 12.5,
+          seq: k,
+          modalities: k % 2 ? (['imu'] as const) : (['imu', 'pose'] as const),
+          sources: ['d1'],
         } satisfies Omit<ActivityEvent, 'transition'>;
         sink.writeActivity({ ...base, transition: 'started' });
         sink.writeActivity({ ...base, transition: 'ended', endNs: startNs + 5 * MS, end: '' });
@@ -104,8 +130,18 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     for (const device of ['imu-a', 'imu-b']) {
       for (let k = 0; k < 500; k++) {
         const d: DeviceState = {
-          v: PAYLOAD_VERSION, gateway: 'gw-test', device, kind: 'imu', subject: 's1', connected: k % 10 !== 0,
-          battery: 100 - k / 10, rssi: -40 - (k % 30), rateHz: 50 + (k % 3) / 10, dropped: k, reconnects: Math.floor(k / 10), lastSeen: null,
+          v: PAYLOAD_VERSION,
+          gateway: 'gw-test',
+          device,
+          kind: 'imu',
+          subject: 's1',
+          connected: k % 10 !== 0,
+          battery: 100 - k / 10,
+          rssi: -40 - (k % 30),
+          rateHz: 50 + (k % 3) / 10,
+          dropped: k,
+          reconnects: Math.floor(k / 10),
+          lastSeen: null,
         };
         sink.writeDevice(d, t0 + k * MS);
         expect(`device_rssi/${device}`, d.rssi!);
@@ -113,48 +149,70 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
       }
     }
     for (let k = 0; k < 2000; k++) {
-      sink.writePipeline({ stage: `stage-${k % 4}`, timeNs: t0 + k * MS, queueDepth: k, inferenceUs: 100 + k });
+      sink.writePipeline({
+        stage: `stage-${k % 4}`,
+        timeNs: t0 + k * MS,
+        queueDepth: k,
+        inferenceUs: 100 + k,
+      });
       expect(`pipeline_queue_depth/stage-${k % 4}`, k);
       written++;
     }
     assert.ok(await sink.flush(20000), 'the sink drains');
 
     const series = [
-      ...(await vm.exportSettled('{__name__=~"activity_(confidence|window_s)", gateway="gw-test"}', 4 * 300 * 2 * 2)),
+      ...(await vm.exportSettled(
+        '{__name__=~"activity_(confidence|window_s)", gateway="gw-test"}',
+        4 * 300 * 2 * 2,
+      )),
       ...(await vm.exportSettled('{__name__="device_rssi", gateway="gw-test"}', 1000)),
       ...(await vm.exportSettled('{__name__="pipeline_queue_depth", gateway="gw-test"}', 2000)),
     ];
     const got = new Map<string, number[]>();
     for (const s of series) {
       const m = s.metric;
-      const key =
-        m['__name__']!.startsWith('activity') ? `${m['__name__']}/${m['subject']}/${m['activity']}`
-        : m['__name__'] === 'device_rssi' ? `device_rssi/${m['device']}`
-        : `${m['__name__']}/${m['stage']}`;
+      const key = m['__name__']!.startsWith('activity')
+        ? `${m['__name__']}/${m['subject']}/${m['activity']}`
+        : m['__name__'] === 'device_rssi'
+          ? `device_rssi/${m['device']}`
+          : `${m['__name__']}/${m['stage']}`;
       const order = s.timestamps.map((t, i) => [t, s.values[i]!] as const).sort((a, b) => a[0] - b[0]);
-      got.set(key, order.map(([, v]) => v));
+      got.set(
+        key,
+        order.map(([, v]) => v),
+      );
     }
     assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort());
     for (const [key, values] of expected) {
       const back = got.get(key)!;
       assert.equal(back.length, values.length, `${key}: ${back.length} read back, ${values.length} written`);
       // ns timestamps are float64 (256 ns steps near 2026), so durations carry ~1e-7 s of noise.
-      back.forEach((v, i) => assert.ok(Math.abs(v - values[i]!) < 1e-6, `${key}[${i}]: ${v} != ${values[i]}`));
+      back.forEach((v, i) =>
+        assert.ok(Math.abs(v - values[i]!) < 1e-6, `${key}[${i}]: ${v} != ${values[i]}`),
+      );
     }
     assert.equal(await metric(registry, 'mujo_influx_points_written_total'), written);
     assert.equal(await metric(registry, 'mujo_influx_points_failed_total'), 0);
-    assert.ok((await metric(registry, 'mujo_influx_requests_total', { outcome: 'ok' })) >= Math.ceil(written / 500));
+    assert.ok(
+      (await metric(registry, 'mujo_influx_requests_total', { outcome: 'ok' })) >= Math.ceil(written / 500),
+    );
     assert.equal(health.get('influx')?.status, 'up');
     assert.deepEqual(spoolFiles(spoolDir), []);
   });
 
   it('keeps writing through a server outage: every point arrives and the spool files are removed', async () => {
-    const { sink, registry, health, spoolDir } = makeSink('outage', { memoryQueuePoints: 300, batchSize: 200, segmentBytes: 8192, statsIntervalMs: 0 });
+    const { sink, registry, health, spoolDir } = makeSink('outage', {
+      memoryQueuePoints: 300,
+      batchSize: 200,
+      segmentBytes: 8192,
+      statsIntervalMs: 0,
+    });
     await sink.start();
     const t0 = baseNs();
     let k = 0;
     const tick = (n: number): void => {
-      for (let i = 0; i < n; i++, k++) sink.writePipeline({ stage: `out-${k % 3}`, timeNs: t0 + k * MS, queueDepth: k });
+      for (let i = 0; i < n; i++, k++)
+        sink.writePipeline({ stage: `out-${k % 3}`, timeNs: t0 + k * MS, queueDepth: k });
     };
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
     const load = async (ticks: number): Promise<void> => {
@@ -178,7 +236,10 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     const series = await vm.exportSettled('{__name__="pipeline_queue_depth", stage=~"out-.*"}', k);
     assert.equal(sum(series), k, `${sum(series)} of ${k} points arrived`);
     const values = series.flatMap((s) => s.values).sort((a, b) => a - b);
-    assert.deepEqual(values, Array.from({ length: k }, (_, i) => i));
+    assert.deepEqual(
+      values,
+      Array.from({ length: k }, (_, i) => i),
+    );
     assert.equal(await metric(registry, 'mujo_influx_points_written_total'), k);
     assert.equal(await metric(registry, 'mujo_influx_evicted_total'), 0);
     assert.equal(await metric(registry, 'mujo_influx_points_failed_total'), 0);
@@ -190,28 +251,47 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
   it('survives a restart while the server is away: the spool is delivered by the next run', async () => {
     const deadPort = await freePort();
     const spoolDir = join(tmp, 'restart');
-    const first = makeSink('restart-1', { url: `http://127.0.0.1:${deadPort}`, spoolDir, drainTimeoutMs: 100, memoryQueuePoints: 100 });
+    const first = makeSink('restart-1', {
+      url: `http://127.0.0.1:${deadPort}`,
+      spoolDir,
+      drainTimeoutMs: 100,
+      memoryQueuePoints: 100,
+    });
     await first.sink.start();
     const t0 = baseNs();
-    for (let k = 0; k < 1200; k++) first.sink.writePipeline({ stage: 'restart', timeNs: t0 + k * MS, queueDepth: k });
+    for (let k = 0; k < 1200; k++)
+      first.sink.writePipeline({ stage: 'restart', timeNs: t0 + k * MS, queueDepth: k });
     await first.sink.stop();
     assert.ok(spoolFiles(spoolDir).length > 0);
-    const second = makeSink('restart-2', { spoolDir, target: { org: 'mujo', bucket: 'restart-2', token: 't', flavour: '2.x/3.x' } });
+    const second = makeSink('restart-2', {
+      spoolDir,
+      target: { org: 'mujo', bucket: 'restart-2', token: 't', flavour: '2.x/3.x' },
+    });
     await second.sink.start();
     assert.ok(await second.sink.flush(20000));
     const series = await vm.exportSettled('{__name__="pipeline_queue_depth", stage="restart"}', 1200);
-    assert.deepEqual(series.flatMap((s) => s.values).sort((a, b) => a - b), Array.from({ length: 1200 }, (_, i) => i));
+    assert.deepEqual(
+      series.flatMap((s) => s.values).sort((a, b) => a - b),
+      Array.from({ length: 1200 }, (_, i) => i),
+    );
     assert.deepEqual(spoolFiles(spoolDir), []);
   });
 
   it('skips a corrupt spool segment with a coded error and delivers the rest', async () => {
     const deadPort = await freePort();
     const spoolDir = join(tmp, 'corrupt');
-    const first = makeSink('corrupt-1', { url: `http://127.0.0.1:${deadPort}`, spoolDir, drainTimeoutMs: 50, memoryQueuePoints: 50, segmentBytes: 4096 });
+    const first = makeSink('corrupt-1', {
+      url: `http://127.0.0.1:${deadPort}`,
+      spoolDir,
+      drainTimeoutMs: 50,
+      memoryQueuePoints: 50,
+      segmentBytes: 4096,
+    });
     await first.sink.start();
     const t0 = baseNs();
     const total = 600;
-    for (let k = 0; k < total; k++) first.sink.writePipeline({ stage: 'corrupt', timeNs: t0 + k * MS, queueDepth: k });
+    for (let k = 0; k < total; k++)
+      first.sink.writePipeline({ stage: 'corrupt', timeNs: t0 + k * MS, queueDepth: k });
     await first.sink.stop();
     const files = spoolFiles(spoolDir);
     assert.ok(files.length >= 4, `expected several segments, got ${files.length}`);
@@ -220,7 +300,7 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     const victim = join(spoolDir, files[1]!);
     const buf = readFileSync(victim);
     const records: Array<{ offset: number; payload: string }> = [];
-    for (let o = SEGMENT_HEADER_BYTES; o < buf.length; ) {
+    for (let o = SEGMENT_HEADER_BYTES; o < buf.length;) {
       const len = buf.readUInt32LE(o);
       records.push({ offset: o, payload: buf.toString('utf8', o + 8, o + 8 + len) });
       o += 8 + len;
@@ -235,8 +315,14 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     await second.sink.start();
     assert.ok(await second.sink.flush(20000));
     const expected = Array.from({ length: total }, (_, i) => i).filter((i) => !lost.has(i));
-    const series = await vm.exportSettled('{__name__="pipeline_queue_depth", stage="corrupt"}', expected.length);
-    assert.deepEqual(series.flatMap((s) => s.values).sort((a, b) => a - b), expected);
+    const series = await vm.exportSettled(
+      '{__name__="pipeline_queue_depth", stage="corrupt"}',
+      expected.length,
+    );
+    assert.deepEqual(
+      series.flatMap((s) => s.values).sort((a, b) => a - b),
+      expected,
+    );
     assert.ok(second.log.codes().includes('INFLUX_SPOOL_CORRUPT'), 'INFLUX_SPOOL_CORRUPT is logged');
     assert.equal(second.log.lines.find((l) => l['code'] === 'INFLUX_SPOOL_CORRUPT')!['level'], 50);
     assert.equal(await metric(second.registry, 'mujo_influx_spool_corrupt_total', { reason: 'bad_crc' }), 1);
@@ -251,7 +337,13 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     const segmentBytes = 4096;
     const batchSize = 50;
     const { sink, registry, log } = makeSink('cap-1', {
-      url: `http://127.0.0.1:${deadPort}`, spoolDir, memoryQueuePoints: 100, batchSize, maxSpoolBytes, segmentBytes, drainTimeoutMs: 50,
+      url: `http://127.0.0.1:${deadPort}`,
+      spoolDir,
+      memoryQueuePoints: 100,
+      batchSize,
+      maxSpoolBytes,
+      segmentBytes,
+      drainTimeoutMs: 50,
     });
     await sink.start();
     const t0 = baseNs();
@@ -270,7 +362,10 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     // evicted: the cap may be exceeded by the segments holding it, never by more.
     const lineBytes = 80;
     const allowance = batchSize * lineBytes + 2 * segmentBytes;
-    assert.ok(peak <= maxSpoolBytes + allowance, `spool peaked at ${peak} bytes, cap ${maxSpoolBytes} + ${allowance}`);
+    assert.ok(
+      peak <= maxSpoolBytes + allowance,
+      `spool peaked at ${peak} bytes, cap ${maxSpoolBytes} + ${allowance}`,
+    );
     const evicted = await metric(registry, 'mujo_influx_evicted_total');
     assert.ok(evicted > 0, 'evictions are counted');
     assert.ok(log.codes().includes('INFLUX_SPOOL_EVICTED'));
@@ -278,14 +373,25 @@ describe('InfluxDB sink → real VictoriaMetrics', () => {
     const next = makeSink('cap-2', { spoolDir });
     await next.sink.start();
     assert.ok(await next.sink.flush(20000));
-    const arrived = (await vm.exportSettled('{__name__="pipeline_queue_depth", stage="cap"}', total - evicted)).flatMap((s) => s.values).sort((a, b) => a - b);
-    assert.equal(arrived.length + evicted, total, `${arrived.length} arrived + ${evicted} evicted != ${total}`);
+    const arrived = (
+      await vm.exportSettled('{__name__="pipeline_queue_depth", stage="cap"}', total - evicted)
+    )
+      .flatMap((s) => s.values)
+      .sort((a, b) => a - b);
+    assert.equal(
+      arrived.length + evicted,
+      total,
+      `${arrived.length} arrived + ${evicted} evicted != ${total}`,
+    );
     // Oldest first: apart from the segments holding the batch that was in flight (the first
     // `batchSize` points and whatever shares their last segment), what survives is the newest.
     let head = 0;
     while (arrived[head] === head) head++;
     assert.ok(head >= batchSize && head <= batchSize + segmentBytes / 40, `held prefix of ${head} points`);
     const tail = arrived.slice(head);
-    assert.deepEqual(tail, Array.from({ length: tail.length }, (_, i) => total - tail.length + i));
+    assert.deepEqual(
+      tail,
+      Array.from({ length: tail.length }, (_, i) => total - tail.length + i),
+    );
   });
 });

@@ -37,7 +37,13 @@ describe('recorder round trip of the demo recording', () => {
     work = await tempDir('recorder-demo');
     const played = await demoChunks(ORIGIN_2026_NS);
     demo = played.recording;
-    const recorder = new Recorder({ gatewayId: 'demo', registry, health, clock: fixedClock(ORIGIN_2026_NS), options: { dir: work.path } });
+    const recorder = new Recorder({
+      gatewayId: 'demo',
+      registry,
+      health,
+      clock: fixedClock(ORIGIN_2026_NS),
+      options: { dir: work.path },
+    });
     const { dir } = await recorder.start({
       name: 'demo-copy',
       subjects: demo.subjects,
@@ -53,7 +59,12 @@ describe('recorder round trip of the demo recording', () => {
     });
     fedRows = await feed(recorder, played.chunks);
     for (const l of demo.labels) {
-      recorder.label({ subject: l.subject, startNs: ORIGIN_2026_NS + l.startNs, endNs: ORIGIN_2026_NS + l.endNs, activity: l.activity });
+      recorder.label({
+        subject: l.subject,
+        startNs: ORIGIN_2026_NS + l.startNs,
+        endNs: ORIGIN_2026_NS + l.endNs,
+        activity: l.activity,
+      });
     }
     summary = await recorder.stop();
     recorded = await loadRecording(dir);
@@ -72,7 +83,10 @@ describe('recorder round trip of the demo recording', () => {
   });
 
   it('replay reads back the identical float32 samples, times within float64 resolution', () => {
-    assert.deepEqual(recorded.streams.map((s) => s.sourceId).sort(), demo.streams.map((s) => s.sourceId).sort());
+    assert.deepEqual(
+      recorded.streams.map((s) => s.sourceId).sort(),
+      demo.streams.map((s) => s.sourceId).sort(),
+    );
     for (const original of demo.streams) {
       const copy = recorded.streams.find((s) => s.sourceId === original.sourceId);
       assert.ok(copy, original.sourceId);
@@ -83,7 +97,10 @@ describe('recorder round trip of the demo recording', () => {
       for (let i = 0; i < original.data.tNs.length; i++) {
         maxDt = Math.max(maxDt, Math.abs((copy.data.tNs[i] as number) - (original.data.tNs[i] as number)));
       }
-      assert.ok(maxDt <= timeToleranceNs, `${original.sourceId}: times within ${timeToleranceNs} ns (max ${maxDt})`);
+      assert.ok(
+        maxDt <= timeToleranceNs,
+        `${original.sourceId}: times within ${timeToleranceNs} ns (max ${maxDt})`,
+      );
       const a = original.data.values;
       const b = copy.data.values;
       assert.equal(b.length, a.length);
@@ -98,7 +115,10 @@ describe('recorder round trip of the demo recording', () => {
       const copy = recorded.meta.devices.find((x) => x.id === d.id);
       assert.equal(copy?.placement, d.placement);
       assert.equal(copy?.subject, d.subject);
-      assert.ok(Math.abs((copy?.rateHz ?? 0) - d.rateHz) < 0.5, `${d.id}: measured ${copy?.rateHz} Hz vs nominal ${d.rateHz}`);
+      assert.ok(
+        Math.abs((copy?.rateHz ?? 0) - d.rateHz) < 0.5,
+        `${d.id}: measured ${copy?.rateHz} Hz vs nominal ${d.rateHz}`,
+      );
     }
     assert.deepEqual(recorded.meta.cameras?.[0]?.tracks, demo.meta.cameras?.[0]?.tracks);
     assert.equal(recorded.labels.length, demo.labels.length);
@@ -106,7 +126,11 @@ describe('recorder round trip of the demo recording', () => {
       const o = demo.labels[i];
       assert.equal(l.subject, o?.subject);
       assert.equal(l.activity, o?.activity);
-      assert.ok(Math.abs(l.startNs - (o?.startNs ?? 0)) <= timeToleranceNs && Math.abs(l.endNs - (o?.endNs ?? 0)) <= timeToleranceNs, `label ${i}`);
+      assert.ok(
+        Math.abs(l.startNs - (o?.startNs ?? 0)) <= timeToleranceNs &&
+          Math.abs(l.endNs - (o?.endNs ?? 0)) <= timeToleranceNs,
+        `label ${i}`,
+      );
     });
     assert.equal(recorded.meta.startTime, '2026-01-01T00:00:00.000Z');
   });
@@ -118,7 +142,10 @@ describe('recorder round trip of the demo recording', () => {
     for (const [id, d] of [...Object.entries(python.devices), ...Object.entries(python.tracks)]) {
       assert.equal(d.rows, d.originalRows, `${id}: all rows`);
       assert.equal(d.maxValueDiff, 0, `${id}: values identical as float64 (same decimals)`);
-      assert.ok(d.maxTimeDiffNs <= timeToleranceNs, `${id}: t_ns within ${timeToleranceNs} ns (got ${d.maxTimeDiffNs})`);
+      assert.ok(
+        d.maxTimeDiffNs <= timeToleranceNs,
+        `${id}: t_ns within ${timeToleranceNs} ns (got ${d.maxTimeDiffNs})`,
+      );
     }
     assert.equal(Object.keys(python.tracks).length, 4);
     assert.equal(python.labels.rows, python.labels.originalRows);
@@ -129,7 +156,10 @@ describe('recorder round trip of the demo recording', () => {
   it('counts what it wrote in the metrics', async () => {
     const text = await registry.metrics();
     assert.match(text, new RegExp(`mujo_recorder_rows_written_total\\{kind="imu"\\} ${summary.rows.imu}\\b`));
-    assert.match(text, new RegExp(`mujo_recorder_rows_written_total\\{kind="pose"\\} ${summary.rows.pose}\\b`));
+    assert.match(
+      text,
+      new RegExp(`mujo_recorder_rows_written_total\\{kind="pose"\\} ${summary.rows.pose}\\b`),
+    );
     assert.match(text, new RegExp(`mujo_recorder_bytes_written_total ${summary.bytes}\\b`));
     assert.match(text, /mujo_recorder_active 0\b/);
   });

@@ -9,7 +9,15 @@ import type { ImuChunk } from '../../gateway/domain/samples.ts';
 import { HealthRegistry } from '../../gateway/observability/health.ts';
 import { Recorder } from '../../gateway/sinks/recorder/index.ts';
 import { loadRecording } from '../../gateway/sources/replay/index.ts';
-import { DEMO_DIR, ORIGIN_2026_NS, demoChunks, feed, fixedClock, pythonCompare, tempDir } from '../unit/recorder/support.ts';
+import {
+  DEMO_DIR,
+  ORIGIN_2026_NS,
+  demoChunks,
+  feed,
+  fixedClock,
+  pythonCompare,
+  tempDir,
+} from '../unit/recorder/support.ts';
 
 /**
  * The disk as it really fails: a tiny tmpfs fills up (needs root to mount; without it the
@@ -17,9 +25,17 @@ import { DEMO_DIR, ORIGIN_2026_NS, demoChunks, feed, fixedClock, pythonCompare, 
  * for a disk that cannot keep up (writes block in the kernel, as on a stalled SD card).
  */
 
-async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metric(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const m = await registry.getSingleMetric(name)?.get();
-  return m?.values.filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((s, x) => s + x.value, 0) ?? 0;
+  return (
+    m?.values
+      .filter((x) => Object.entries(labels).every(([k, v]) => x.labels[k] === v))
+      .reduce((s, x) => s + x.value, 0) ?? 0
+  );
 }
 
 describe('recorder on a full disk (tmpfs of 64 KiB)', () => {
@@ -32,9 +48,12 @@ describe('recorder on a full disk (tmpfs of 64 KiB)', () => {
     work = await tempDir('recorder-tmpfs');
     mountPoint = join(work.path, 'disk');
     await mkdir(mountPoint);
-    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint], { encoding: 'utf8' });
+    const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', mountPoint], {
+      encoding: 'utf8',
+    });
     mounted = r.status === 0;
-    if (!mounted) skipReason = `cannot mount a tmpfs here (${(r.stderr || r.error?.message || '').trim()}); ENOSPC is covered by the /dev/full unit test`;
+    if (!mounted)
+      skipReason = `cannot mount a tmpfs here (${(r.stderr || r.error?.message || '').trim()}); ENOSPC is covered by the /dev/full unit test`;
   });
   after(async () => {
     if (mounted) spawnSync('umount', [mountPoint]);
@@ -46,11 +65,22 @@ describe('recorder on a full disk (tmpfs of 64 KiB)', () => {
     const { recording: demo, chunks } = await demoChunks(ORIGIN_2026_NS);
     const registry = new Registry();
     const health = new HealthRegistry();
-    const recorder = new Recorder({ gatewayId: 'gw', registry, health, clock: fixedClock(ORIGIN_2026_NS), options: { dir: mountPoint } });
+    const recorder = new Recorder({
+      gatewayId: 'gw',
+      registry,
+      health,
+      clock: fixedClock(ORIGIN_2026_NS),
+      options: { dir: mountPoint },
+    });
     const { dir } = await recorder.start({
       name: 'full',
       subjects: demo.subjects,
-      devices: demo.devices.map((d) => ({ id: d.id, kind: d.kind, subject: d.subjectId, ...(d.placement ? { placement: d.placement } : {}) })),
+      devices: demo.devices.map((d) => ({
+        id: d.id,
+        kind: d.kind,
+        subject: d.subjectId,
+        ...(d.placement ? { placement: d.placement } : {}),
+      })),
       cameras: (demo.meta.cameras ?? []).map((c) => ({ id: c.id, rateHz: c.rateHz, tracks: c.tracks })),
     });
     const stopped = firstValueFrom(recorder.stopped$);
@@ -65,9 +95,16 @@ describe('recorder on a full disk (tmpfs of 64 KiB)', () => {
     assert.match(health.get('recorder')?.error?.message ?? '', /disk is full/);
     const dropped = summary.dropped['disk_full'] ?? 0;
     assert.ok(dropped > 0, 'rows that did not fit are counted');
-    assert.equal(await metric(registry, 'mujo_recorder_dropped_samples_total', { reason: 'disk_full' }), dropped);
+    assert.equal(
+      await metric(registry, 'mujo_recorder_dropped_samples_total', { reason: 'disk_full' }),
+      dropped,
+    );
     const droppedAll = Object.values(summary.dropped).reduce((a, b) => a + b, 0);
-    assert.equal(summary.rows.imu + summary.rows.pose + droppedAll, fed, 'every row fed is written or counted');
+    assert.equal(
+      summary.rows.imu + summary.rows.pose + droppedAll,
+      fed,
+      'every row fed is written or counted',
+    );
     assert.equal(recorder.recording, false);
     recorder.write(chunks[0] as ImuChunk); // the gateway keeps sending: ignored, no throw
 
@@ -122,8 +159,14 @@ describe('recorder on a disk that cannot keep up (a FIFO)', () => {
     }
     const backpressure = recorder.status().dropped?.['backpressure'] ?? 0;
     assert.ok(backpressure > 0, 'rows beyond the queue limit are dropped');
-    assert.ok(maxQueued <= maxQueuedBytesPerFile + 100, `queued at most ${maxQueued} bytes (limit ${maxQueuedBytesPerFile})`);
-    assert.equal(await metric(registry, 'mujo_recorder_dropped_samples_total', { reason: 'backpressure' }), backpressure);
+    assert.ok(
+      maxQueued <= maxQueuedBytesPerFile + 100,
+      `queued at most ${maxQueued} bytes (limit ${maxQueuedBytesPerFile})`,
+    );
+    assert.equal(
+      await metric(registry, 'mujo_recorder_dropped_samples_total', { reason: 'backpressure' }),
+      backpressure,
+    );
 
     // The disk starts moving: a reader takes everything.
     const reader = spawn('cat', [fifo], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -136,8 +179,15 @@ describe('recorder on a disk that cannot keep up (a FIFO)', () => {
     assert.equal(summary.rows.imu + backpressure, fed, 'every row is written or counted');
     const lines = text.trim().split('\n');
     assert.equal(lines[0], 't_ns,ax,ay,az,gx,gy,gz');
-    assert.equal(lines.length - 1, summary.rows.imu, 'the rows the recorder counted are the rows on the "disk"');
+    assert.equal(
+      lines.length - 1,
+      summary.rows.imu,
+      'the rows the recorder counted are the rows on the "disk"',
+    );
     const times = lines.slice(1).map((l) => Number(l.split(',')[0]));
-    assert.ok(times.every((t, i) => i === 0 || t > (times[i - 1] as number)), 'in time order');
+    assert.ok(
+      times.every((t, i) => i === 0 || t > (times[i - 1] as number)),
+      'in time order',
+    );
   });
 });

@@ -39,7 +39,8 @@ export class ImuDownsampler {
         b = { index, n: 0, sums: new Float64Array(IMU_CHANNELS), subject: chunk.subjectId };
         this.buckets.set(chunk.sourceId, b);
       }
-      for (let c = 0; c < IMU_CHANNELS; c++) (b.sums[c] as number) += chunk.values[i * IMU_CHANNELS + c] as number;
+      for (let c = 0; c < IMU_CHANNELS; c++)
+        (b.sums[c] as number) += chunk.values[i * IMU_CHANNELS + c] as number;
       b.n++;
       b.subject = chunk.subjectId ?? b.subject;
     }
@@ -47,7 +48,9 @@ export class ImuDownsampler {
   }
 
   flush(): ImuPoint[] {
-    const out = [...this.buckets.entries()].filter(([, b]) => b.n > 0).map(([device, b]) => this.emit(device, b));
+    const out = [...this.buckets.entries()]
+      .filter(([, b]) => b.n > 0)
+      .map(([device, b]) => this.emit(device, b));
     this.buckets.clear();
     return out;
   }

@@ -1,5 +1,10 @@
 export { InfluxSink, type InfluxSinkOptions } from './sink.ts';
-export { InfluxOptionsSchema, resolveInfluxTarget, type InfluxOptions, type InfluxTarget } from './options.ts';
+export {
+  InfluxOptionsSchema,
+  resolveInfluxTarget,
+  type InfluxOptions,
+  type InfluxTarget,
+} from './options.ts';
 export { influxSinkOptionsFromConfig } from './from-config.ts';
 export {
   activityLines,
@@ -17,4 +22,10 @@ export {
 } from './line-protocol.ts';
 export { ImuDownsampler } from './imu-downsampler.ts';
 export { InfluxMetrics } from './metrics.ts';
-export { classifyWriteError, retryDelayMs, parseRetryAfter, type WriteFailure, type FailureKind } from './retry.ts';
+export {
+  classifyWriteError,
+  retryDelayMs,
+  parseRetryAfter,
+  type WriteFailure,
+  type FailureKind,
+} from './retry.ts';

@@ -96,7 +96,8 @@ export function activityLines(gateway: string, e: ActivityEvent, previousStartNs
       const out = [point(e.activity, e.confidence, 0, e.startNs)];
       if (e.previous !== undefined) {
         const endNs = e.endNs ?? e.startNs;
-        const duration = previousStartNs === undefined ? undefined : Math.max(0, endNs - previousStartNs) / NS_PER_S;
+        const duration =
+          previousStartNs === undefined ? undefined : Math.max(0, endNs - previousStartNs) / NS_PER_S;
         out.push(point(e.previous, 0, duration, endNs));
       }
       return out;
@@ -122,7 +123,14 @@ export function repsLine(gateway: string, r: RepsRecord): string {
 /** A subject's state carries its repetition count; nothing to write while it has none. */
 export function subjectStateLines(gateway: string, s: SubjectState): string[] {
   if (s.activity === null || s.reps <= 0) return [];
-  return [repsLine(gateway, { subject: s.subject, activity: s.activity, count: s.reps, timeNs: Date.parse(s.updated) * NS_PER_MS })];
+  return [
+    repsLine(gateway, {
+      subject: s.subject,
+      activity: s.activity,
+      count: s.reps,
+      timeNs: Date.parse(s.updated) * NS_PER_MS,
+    }),
+  ];
 }
 
 /** `device`; unknown values (null) are left out rather than written as 0. */
@@ -187,7 +195,10 @@ export class PointSerializer {
 
   activity(e: ActivityEvent): string[] {
     const prev = this.current.get(e.subject);
-    const previousStartNs = e.transition === 'changed' && prev !== undefined && prev.activity === e.previous ? prev.startNs : undefined;
+    const previousStartNs =
+      e.transition === 'changed' && prev !== undefined && prev.activity === e.previous
+        ? prev.startNs
+        : undefined;
     if (e.transition === 'ended') this.current.delete(e.subject);
     else this.current.set(e.subject, { activity: e.activity, startNs: e.startNs });
     return activityLines(this.gateway, e, previousStartNs);

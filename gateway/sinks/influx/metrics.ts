@@ -1,11 +1,27 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-  return (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
+function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+): Counter<L> {
+  return (
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter<L>({ name, help, labelNames, registers: [registry] })
+  );
 }
 
-function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
-  return (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers: [registry] });
+function gauge<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+): Gauge<L> {
+  return (
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
+    new Gauge<L>({ name, help, labelNames, registers: [registry] })
+  );
 }
 
 /** Everything the InfluxDB sink counts (documented in docs/influxdb.md). Reused when a sink is rebuilt on one registry. */
@@ -23,14 +39,50 @@ export class InfluxMetrics {
 
   constructor(registry: Registry) {
     this.written = counter(registry, 'mujo_influx_points_written_total', 'Points the server accepted.');
-    this.failed = counter(registry, 'mujo_influx_points_failed_total', 'Points dropped because the server refused them (after retries where they may pass), or the spool could not take them, by reason.', ['reason']);
-    this.retries = counter(registry, 'mujo_influx_retries_total', 'Write requests repeated after a failure, by reason.', ['reason']);
-    this.queued = gauge(registry, 'mujo_influx_queue_points', 'Points not written yet (memory, disk spool and in flight).');
+    this.failed = counter(
+      registry,
+      'mujo_influx_points_failed_total',
+      'Points dropped because the server refused them (after retries where they may pass), or the spool could not take them, by reason.',
+      ['reason'],
+    );
+    this.retries = counter(
+      registry,
+      'mujo_influx_retries_total',
+      'Write requests repeated after a failure, by reason.',
+      ['reason'],
+    );
+    this.queued = gauge(
+      registry,
+      'mujo_influx_queue_points',
+      'Points not written yet (memory, disk spool and in flight).',
+    );
     this.queuedInMemory = gauge(registry, 'mujo_influx_queue_memory_points', 'Points held only in memory.');
-    this.spoolBytes = gauge(registry, 'mujo_influx_spool_bytes', 'Bytes of the disk spool (all segment files).');
-    this.evicted = counter(registry, 'mujo_influx_evicted_total', 'Points dropped, oldest first, because the disk spool reached influx.maxSpoolBytes.');
-    this.spoolCorrupt = counter(registry, 'mujo_influx_spool_corrupt_total', 'Spool segments (or their tails) skipped because they failed their checks, by reason.', ['reason']);
-    this.connected = gauge(registry, 'mujo_influx_connected', '1 while the last write request reached the server, else 0.');
-    this.requests = counter(registry, 'mujo_influx_requests_total', 'Write requests, by outcome (ok, away, limited, split).', ['outcome']);
+    this.spoolBytes = gauge(
+      registry,
+      'mujo_influx_spool_bytes',
+      'Bytes of the disk spool (all segment files).',
+    );
+    this.evicted = counter(
+      registry,
+      'mujo_influx_evicted_total',
+      'Points dropped, oldest first, because the disk spool reached influx.maxSpoolBytes.',
+    );
+    this.spoolCorrupt = counter(
+      registry,
+      'mujo_influx_spool_corrupt_total',
+      'Spool segments (or their tails) skipped because they failed their checks, by reason.',
+      ['reason'],
+    );
+    this.connected = gauge(
+      registry,
+      'mujo_influx_connected',
+      '1 while the last write request reached the server, else 0.',
+    );
+    this.requests = counter(
+      registry,
+      'mujo_influx_requests_total',
+      'Write requests, by outcome (ok, away, limited, split).',
+      ['outcome'],
+    );
   }
 }

@@ -24,8 +24,17 @@ export interface WriteFailure {
 const AWAY_STATUS = new Set([408, 429, 502, 503, 504]);
 const SPLIT_STATUS = new Set([400, 413, 422]);
 const AWAY_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND',
-  'EAI_AGAIN', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EPIPE', 'UND_ERR_SOCKET',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EPIPE',
+  'UND_ERR_SOCKET',
 ]);
 
 /** Retry-After: delay-seconds or an HTTP date. */
@@ -43,11 +52,16 @@ export function classifyWriteError(err: unknown, nowMs = Date.now()): WriteFailu
     const status = err.statusCode;
     const reason = `http_${status}`;
     const retryAfterMs = parseRetryAfter(err.headers?.['retry-after'], nowMs);
-    const kind: FailureKind = AWAY_STATUS.has(status) ? 'away' : SPLIT_STATUS.has(status) ? 'split' : 'limited';
+    const kind: FailureKind = AWAY_STATUS.has(status)
+      ? 'away'
+      : SPLIT_STATUS.has(status)
+        ? 'split'
+        : 'limited';
     return retryAfterMs === undefined ? { kind, reason, message } : { kind, reason, retryAfterMs, message };
   }
   const name = err instanceof Error ? err.name : '';
-  if (name === 'RequestTimedOutError' || name === 'AbortError') return { kind: 'away', reason: 'timeout', message };
+  if (name === 'RequestTimedOutError' || name === 'AbortError')
+    return { kind: 'away', reason: 'timeout', message };
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
     return { kind: AWAY_CODES.has(code) ? 'away' : 'limited', reason: code.toLowerCase(), message };
@@ -65,9 +79,17 @@ export interface BackoffOptions {
  * gateways that lost the same server do not come back in lockstep. A Retry-After wins,
  * capped at 10× maxDelayMs, plus a little jitter.
  */
-export function retryDelayMs(attempt: number, failure: WriteFailure, opts: BackoffOptions, random = Math.random): number {
+export function retryDelayMs(
+  attempt: number,
+  failure: WriteFailure,
+  opts: BackoffOptions,
+  random = Math.random,
+): number {
   if (failure.retryAfterMs !== undefined) {
-    return Math.min(failure.retryAfterMs, opts.maxDelayMs * 10) + Math.round(random() * Math.min(1000, opts.minDelayMs));
+    return (
+      Math.min(failure.retryAfterMs, opts.maxDelayMs * 10) +
+      Math.round(random() * Math.min(1000, opts.minDelayMs))
+    );
   }
   const base = Math.min(opts.maxDelayMs, opts.minDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(base / 2 + random() * (base / 2));

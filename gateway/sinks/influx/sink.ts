@@ -124,11 +124,20 @@ export class InfluxSink {
       try {
         transportOptions['ca'] = readFileSync(opts.tls.ca);
       } catch (err) {
-        throw new GatewayError('INFLUX_TLS_CA', `influx.tls.ca ${opts.tls.ca}: cannot read the CA certificate file`, { cause: err });
+        throw new GatewayError(
+          'INFLUX_TLS_CA',
+          `influx.tls.ca ${opts.tls.ca}: cannot read the CA certificate file`,
+          { cause: err },
+        );
       }
     }
-    if (opts.tls?.rejectUnauthorized !== undefined) transportOptions['rejectUnauthorized'] = opts.tls.rejectUnauthorized;
-    if (!/^https?:\/\//.test(opts.url)) throw new GatewayError('INFLUX_CONFIG', `influx.url ${JSON.stringify(opts.url)}: expected http:// or https://`);
+    if (opts.tls?.rejectUnauthorized !== undefined)
+      transportOptions['rejectUnauthorized'] = opts.tls.rejectUnauthorized;
+    if (!/^https?:\/\//.test(opts.url))
+      throw new GatewayError(
+        'INFLUX_CONFIG',
+        `influx.url ${JSON.stringify(opts.url)}: expected http:// or https://`,
+      );
     this.client = new InfluxDB({
       url: opts.url,
       ...(opts.target.token !== undefined ? { token: opts.target.token } : {}),
@@ -141,7 +150,13 @@ export class InfluxSink {
       dir: opts.spoolDir,
       prefix: 'influx',
       maxBytes: opts.maxSpoolBytes ?? 256 * 1024 * 1024,
-      segmentBytes: Math.max(4096, Math.min(opts.segmentBytes ?? 4 * 1024 * 1024, Math.floor((opts.maxSpoolBytes ?? 256 * 1024 * 1024) / 4))),
+      segmentBytes: Math.max(
+        4096,
+        Math.min(
+          opts.segmentBytes ?? 4 * 1024 * 1024,
+          Math.floor((opts.maxSpoolBytes ?? 256 * 1024 * 1024) / 4),
+        ),
+      ),
       codePrefix: 'INFLUX',
       maxBytesKey: 'influx.maxSpoolBytes',
       logger: this.logger,
@@ -152,7 +167,10 @@ export class InfluxSink {
       },
       onCorrupt: (r) => {
         this.metrics.spoolCorrupt.inc({ reason: r.reason });
-        this.noteError('INFLUX_SPOOL_CORRUPT', `spool segment ${r.segment} unreadable from byte ${r.offset} (${r.reason}); the rest of it was skipped`);
+        this.noteError(
+          'INFLUX_SPOOL_CORRUPT',
+          `spool segment ${r.segment} unreadable from byte ${r.offset} (${r.reason}); the rest of it was skipped`,
+        );
       },
       onBytes: (b) => this.metrics.spoolBytes.set(b),
     });
@@ -164,7 +182,10 @@ export class InfluxSink {
     this.reportHealth('starting');
     const found = this.spool.open();
     if (found.records > 0)
-      this.logger.info({ points: found.records, bytes: found.bytes, dir: this.opts.spoolDir }, 'resuming points spooled by a previous run');
+      this.logger.info(
+        { points: found.records, bytes: found.bytes, dir: this.opts.spoolDir },
+        'resuming points spooled by a previous run',
+      );
     this.started = true;
     if (this.memory.length > this.memoryQueuePoints) this.spill();
     const statsMs = this.opts.statsIntervalMs ?? 0;
@@ -197,7 +218,11 @@ export class InfluxSink {
   }
 
   writePipeline(stats: PipelineStats | readonly PipelineStats[]): void {
-    this.enqueue(this.points.pipeline(Array.isArray(stats) ? (stats as readonly PipelineStats[]) : [stats as PipelineStats]));
+    this.enqueue(
+      this.points.pipeline(
+        Array.isArray(stats) ? (stats as readonly PipelineStats[]) : [stats as PipelineStats],
+      ),
+    );
   }
 
   /** Raw IMU, averaged to imuDownsampleHz; ignored when that is 0. */
@@ -254,7 +279,12 @@ export class InfluxSink {
     this.spool.close();
     if (!drained)
       this.logger.warn(
-        { code: 'INFLUX_STOP_SPOOLED', points: this.spool.pending, inMemoryBefore: left, dir: this.opts.spoolDir },
+        {
+          code: 'INFLUX_STOP_SPOOLED',
+          points: this.spool.pending,
+          inMemoryBefore: left,
+          dir: this.opts.spoolDir,
+        },
         'stopped before every point was written; the rest is in the spool for the next start',
       );
     this.updateGauges();
@@ -271,7 +301,10 @@ export class InfluxSink {
       this.droppedTotal += lines.length;
       if (!this.warnedStopped) {
         this.warnedStopped = true;
-        this.logger.warn({ code: 'INFLUX_WRITE_AFTER_STOP', points: lines.length }, 'points written after the InfluxDB sink stopped are dropped (counted as failed, reason stopped)');
+        this.logger.warn(
+          { code: 'INFLUX_WRITE_AFTER_STOP', points: lines.length },
+          'points written after the InfluxDB sink stopped are dropped (counted as failed, reason stopped)',
+        );
       }
       return;
     }
@@ -313,7 +346,10 @@ export class InfluxSink {
       this.metrics.failed.inc({ reason: 'spool_error' }, n);
       this.droppedTotal += n;
       this.noteError('INFLUX_SPOOL_WRITE', `${n} points dropped: ${errorMessage(err)}`);
-      this.logger.error({ code: 'INFLUX_SPOOL_WRITE', points: n, err }, 'cannot write the spool; queued points dropped');
+      this.logger.error(
+        { code: 'INFLUX_SPOOL_WRITE', points: n, err },
+        'cannot write the spool; queued points dropped',
+      );
       return;
     }
     items.forEach((item, i) => (item.pos = positions[i]));
@@ -332,7 +368,13 @@ export class InfluxSink {
       this.updateGauges();
       this.resolveIdle();
       // Something may have arrived between the last take and the end of the loop.
-      if (!this.stopped && (this.spool.unread > 0 || this.memory.length >= this.batchSize || (this.flushDue && this.memory.length > 0))) this.kick();
+      if (
+        !this.stopped &&
+        (this.spool.unread > 0 ||
+          this.memory.length >= this.batchSize ||
+          (this.flushDue && this.memory.length > 0))
+      )
+        this.kick();
       else this.armFlushTimer();
     });
   }
@@ -363,7 +405,8 @@ export class InfluxSink {
   private takeBatch(): Item[] | undefined {
     if (this.spool.unread > 0) {
       const entries = this.spool.read(this.batchSize);
-      if (entries.length > 0) return entries.map((e) => ({ line: e.payload.toString('utf8'), pos: e.position, done: false }));
+      if (entries.length > 0)
+        return entries.map((e) => ({ line: e.payload.toString('utf8'), pos: e.position, done: false }));
     }
     if (this.memory.length === 0) {
       this.flushDue = false;
@@ -403,7 +446,10 @@ export class InfluxSink {
       }
       this.setConnected(failure.kind !== 'away' && failure.reason.startsWith('http_'));
       this.failing = true;
-      this.noteError(failure.kind === 'away' ? 'INFLUX_UNREACHABLE' : 'INFLUX_WRITE_REFUSED', `${failure.reason}: ${failure.message}`);
+      this.noteError(
+        failure.kind === 'away' ? 'INFLUX_UNREACHABLE' : 'INFLUX_WRITE_REFUSED',
+        `${failure.reason}: ${failure.message}`,
+      );
       this.metrics.retries.inc({ reason: failure.reason });
       if (!(await this.sleep(retryDelayMs(attempt, failure, this.backoff)))) return false;
     }
@@ -443,7 +489,13 @@ export class InfluxSink {
     this.metrics.failed.inc({ reason: f.reason }, items.length);
     this.droppedTotal += items.length;
     this.logger.error(
-      { code: 'INFLUX_WRITE_REJECTED', reason: f.reason, points: items.length, first: items[0]?.line, message: f.message },
+      {
+        code: 'INFLUX_WRITE_REJECTED',
+        reason: f.reason,
+        points: items.length,
+        first: items[0]?.line,
+        message: f.message,
+      },
       `InfluxDB refused ${items.length} points (${f.reason}); they are dropped`,
     );
     this.noteError('INFLUX_WRITE_REJECTED', `${items.length} points refused (${f.reason}): ${f.message}`);
@@ -478,7 +530,9 @@ export class InfluxSink {
   }
 
   private isIdle(): boolean {
-    return !this.pumpDone && this.memory.length === 0 && this.spool.unread === 0 && this.inFlightCount() === 0;
+    return (
+      !this.pumpDone && this.memory.length === 0 && this.spool.unread === 0 && this.inFlightCount() === 0
+    );
   }
 
   private waitIdle(timeoutMs: number): Promise<boolean> {
@@ -523,7 +577,11 @@ export class InfluxSink {
     if (this.connectedNow === connected) return;
     this.connectedNow = connected;
     this.metrics.connected.set(connected ? 1 : 0);
-    if (!connected) this.logger.warn({ code: 'INFLUX_UNREACHABLE', url: this.opts.url }, 'InfluxDB is unreachable; points are queued and spooled to disk');
+    if (!connected)
+      this.logger.warn(
+        { code: 'INFLUX_UNREACHABLE', url: this.opts.url },
+        'InfluxDB is unreachable; points are queued and spooled to disk',
+      );
   }
 
   private noteError(code: string, message: string): void {

@@ -13,7 +13,8 @@ export { IMU_HEADER, LABELS_HEADER, POSE_HEADER } from '../../sources/replay/csv
 function roundTrip(value: number, exponent: number, digits: number): number | undefined {
   const k = digits - 1 - exponent;
   if (k > 22 || k < -22) return undefined;
-  const decimal = k >= 0 ? Math.round(value * POW10[k]!) / POW10[k]! : Math.round(value / POW10[-k]!) * POW10[-k]!;
+  const decimal =
+    k >= 0 ? Math.round(value * POW10[k]!) / POW10[k]! : Math.round(value / POW10[-k]!) * POW10[-k]!;
   return Math.fround(decimal) === value ? decimal : undefined;
 }
 
@@ -70,7 +71,11 @@ export interface RecordingOrigin {
 
 export function recordingOrigin(nowNs: TimeNs): RecordingOrigin {
   const startTimeMs = Math.floor(nowNs / 1e6);
-  return { startTimeMs, startTime: new Date(startTimeMs).toISOString(), originNs: BigInt(startTimeMs) * 1_000_000n };
+  return {
+    startTimeMs,
+    startTime: new Date(startTimeMs).toISOString(),
+    originNs: BigInt(startTimeMs) * 1_000_000n,
+  };
 }
 
 /**
@@ -102,6 +107,9 @@ export function fileStem(id: string, taken: Set<string>): string {
 
 /** `2026-01-01T09-30-00Z-<name>`: ISO time without colons, which FAT and Windows refuse. */
 export function recordingDirName(startTimeMs: number, name: string): string {
-  const iso = new Date(startTimeMs).toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/:/g, '-');
+  const iso = new Date(startTimeMs)
+    .toISOString()
+    .replace(/\.\d{3}Z$/, 'Z')
+    .replace(/:/g, '-');
   return `${iso}-${name}`;
 }

@@ -14,3 +14,4 @@ export {
 } from './recorder.ts';
 export { RecorderOptionsSchema, type RecorderOptions } from './options.ts';
 export { RecorderMetrics, type DropReason } from './metrics.ts';
+export { recorderFromConfig } from './from-config.ts';

@@ -1,11 +1,27 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Counter<L> {
-  return (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
+function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+): Counter<L> {
+  return (
+    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
+    new Counter<L>({ name, help, labelNames, registers: [registry] })
+  );
 }
 
-function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
-  return (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge<L>({ name, help, labelNames, registers: [registry] });
+function gauge<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[] = [],
+): Gauge<L> {
+  return (
+    (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
+    new Gauge<L>({ name, help, labelNames, registers: [registry] })
+  );
 }
 
 /** Why a sample row (or label) did not reach the recording. */
@@ -31,11 +47,34 @@ export class RecorderMetrics {
   readonly recordings: Counter<'reason'>;
 
   constructor(registry: Registry) {
-    this.rowsWritten = counter(registry, 'mujo_recorder_rows_written_total', 'Rows the operating system accepted into recording files, by kind (imu, pose, label).', ['kind']);
-    this.bytesWritten = counter(registry, 'mujo_recorder_bytes_written_total', 'Bytes the operating system accepted into recording CSV files (headers included).');
-    this.dropped = counter(registry, 'mujo_recorder_dropped_samples_total', 'Sample rows (and labels) that did not reach the recording, by reason.', ['reason']);
+    this.rowsWritten = counter(
+      registry,
+      'mujo_recorder_rows_written_total',
+      'Rows the operating system accepted into recording files, by kind (imu, pose, label).',
+      ['kind'],
+    );
+    this.bytesWritten = counter(
+      registry,
+      'mujo_recorder_bytes_written_total',
+      'Bytes the operating system accepted into recording CSV files (headers included).',
+    );
+    this.dropped = counter(
+      registry,
+      'mujo_recorder_dropped_samples_total',
+      'Sample rows (and labels) that did not reach the recording, by reason.',
+      ['reason'],
+    );
     this.active = gauge(registry, 'mujo_recorder_active', '1 while a recording is running, else 0.');
-    this.queuedBytes = gauge(registry, 'mujo_recorder_queued_bytes', 'Bytes accepted but not yet on disk (write queues and the pose reorder buffer).');
-    this.recordings = counter(registry, 'mujo_recorder_recordings_total', 'Finished recordings, by stop reason (requested, max_bytes, disk_full, write_failed, shutdown).', ['reason']);
+    this.queuedBytes = gauge(
+      registry,
+      'mujo_recorder_queued_bytes',
+      'Bytes accepted but not yet on disk (write queues and the pose reorder buffer).',
+    );
+    this.recordings = counter(
+      registry,
+      'mujo_recorder_recordings_total',
+      'Finished recordings, by stop reason (requested, max_bytes, disk_full, write_failed, shutdown).',
+      ['reason'],
+    );
   }
 }

@@ -50,13 +50,15 @@ export const RecorderOptionsSchema = Type.Object(
       minimum: 0,
       maximum: 600000,
       default: 10000,
-      description: 'On stop, how long to wait for the disk to take queued rows before they are dropped and counted.',
+      description:
+        'On stop, how long to wait for the disk to take queued rows before they are dropped and counted.',
     }),
   },
   {
     additionalProperties: false,
     default: {},
-    description: 'Recorder: writes samples and labels into the recording format (docs/recording.md) for the trainer.',
+    description:
+      'Recorder: writes samples and labels into the recording format (docs/recording.md) for the trainer.',
   },
 );
 

@@ -136,7 +136,11 @@ export interface RecorderStatus {
   readonly bytes?: number;
   readonly queuedBytes?: number;
   readonly dropped?: Readonly<Record<string, number>>;
-  readonly openLabels?: readonly { readonly subject: string; readonly activity: string; readonly startNs: TimeNs }[];
+  readonly openLabels?: readonly {
+    readonly subject: string;
+    readonly activity: string;
+    readonly startNs: TimeNs;
+  }[];
   readonly last?: RecordingSummary;
 }
 
@@ -271,7 +275,11 @@ export class Recorder {
       bytes: s.writtenBytes,
       queuedBytes: this.queuedBytes(s),
       dropped: Object.fromEntries(s.dropped),
-      openLabels: [...s.openLabels].map(([subject, l]) => ({ subject, activity: l.activity, startNs: l.startNs })),
+      openLabels: [...s.openLabels].map(([subject, l]) => ({
+        subject,
+        activity: l.activity,
+        startNs: l.startNs,
+      })),
       ...last,
     };
   }
@@ -279,11 +287,17 @@ export class Recorder {
   /** Creates the recording directory and starts taking samples. Throws RECORDER_* coded errors. */
   async start(request: StartRequest = {}): Promise<{ dir: string; startTime: string }> {
     if (this.state !== 'idle') {
-      throw new GatewayError('RECORDER_BUSY', `a recording is ${this.state === 'stopping' ? 'stopping' : 'already running'} (${this.session?.dir ?? '…'}); stop it first`);
+      throw new GatewayError(
+        'RECORDER_BUSY',
+        `a recording is ${this.state === 'stopping' ? 'stopping' : 'already running'} (${this.session?.dir ?? '…'}); stop it first`,
+      );
     }
     const name = request.name ?? this.options.name;
     if (!SAFE_NAME.test(name)) {
-      throw new GatewayError('RECORDER_BAD_REQUEST', `recording name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`);
+      throw new GatewayError(
+        'RECORDER_BAD_REQUEST',
+        `recording name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`,
+      );
     }
     const subjects = new Map<string, string>();
     for (const s of request.subjects ?? []) {
@@ -294,13 +308,15 @@ export class Recorder {
     const declaredDevices = new Map<string, RecordingDeviceSpec>();
     const declaredCameras = new Map<string, RecordingCameraSpec>();
     for (const d of request.devices ?? []) {
-      if (d.kind === 'camera') declaredCameras.set(d.id, { id: d.id, ...(d.rateHz === undefined ? {} : { rateHz: d.rateHz }) });
+      if (d.kind === 'camera')
+        declaredCameras.set(d.id, { id: d.id, ...(d.rateHz === undefined ? {} : { rateHz: d.rateHz }) });
       else declaredDevices.set(d.id, d);
       if (typeof d.subject === 'string') this.addSubjectTo(subjects, d.subject, `devices[${d.id}].subject`);
     }
     for (const c of request.cameras ?? []) {
       declaredCameras.set(c.id, c);
-      for (const subject of Object.values(c.tracks ?? {})) this.addSubjectTo(subjects, subject, `cameras[${c.id}].tracks`);
+      for (const subject of Object.values(c.tracks ?? {}))
+        this.addSubjectTo(subjects, subject, `cameras[${c.id}].tracks`);
     }
 
     this.state = 'starting';
@@ -335,7 +351,8 @@ export class Recorder {
       session.labels = this.openFile(session, 'labels.csv', LABELS_HEADER.join(','));
       this.session = session;
       await writeManifest(join(dir, MANIFEST), this.manifest(session, null));
-      if (session.failure) throw new GatewayError(this.failureCode(session.failure.reason), session.failure.message);
+      if (session.failure)
+        throw new GatewayError(this.failureCode(session.failure.reason), session.failure.message);
       this.state = 'recording';
       this.metrics.active.set(1);
       this.lastError = undefined;
@@ -351,7 +368,11 @@ export class Recorder {
       const coded =
         err instanceof GatewayError
           ? err
-          : new GatewayError(this.failureCode(diskErrorReason(err as Error)), `recording could not start: ${errorMessage(err)}`, { cause: err });
+          : new GatewayError(
+              this.failureCode(diskErrorReason(err as Error)),
+              `recording could not start: ${errorMessage(err)}`,
+              { cause: err },
+            );
       this.reportError(coded.code, coded.message);
       throw coded;
     }
@@ -392,10 +413,16 @@ export class Recorder {
     const start = relativeNs(request.startNs, s.origin);
     const end = relativeNs(request.endNs, s.origin);
     if (!Number.isFinite(start) || start < 0) {
-      throw new GatewayError('RECORDER_BAD_LABEL', `label startNs ${request.startNs} is before the recording started (${s.origin.startTime})`);
+      throw new GatewayError(
+        'RECORDER_BAD_LABEL',
+        `label startNs ${request.startNs} is before the recording started (${s.origin.startTime})`,
+      );
     }
     if (!(end > start)) {
-      throw new GatewayError('RECORDER_BAD_LABEL', `label endNs ${request.endNs} must be after startNs ${request.startNs}`);
+      throw new GatewayError(
+        'RECORDER_BAD_LABEL',
+        `label endNs ${request.endNs} must be after startNs ${request.startNs}`,
+      );
     }
     this.addSubject(s, request.subject);
     const line = `${request.subject},${start},${end},${request.activity}\n`;
@@ -421,7 +448,13 @@ export class Recorder {
     if (!open) return false;
     s.openLabels.delete(request.subject);
     const end = request.atNs ?? this.clock.nowNs();
-    if (end > open.startNs) this.writeLabel(s, { subject: request.subject, startNs: open.startNs, endNs: end, activity: open.activity });
+    if (end > open.startNs)
+      this.writeLabel(s, {
+        subject: request.subject,
+        startNs: open.startNs,
+        endNs: end,
+        activity: open.activity,
+      });
     return true;
   }
 
@@ -447,7 +480,10 @@ export class Recorder {
   async close(): Promise<RecordingSummary | undefined> {
     const s = this.session;
     const summary = s === undefined ? undefined : await this.finish(s, 'shutdown');
-    this.health?.set('recorder', { status: 'stopped', ...(summary ? { details: { lastRecording: summary.dir } } : {}) });
+    this.health?.set('recorder', {
+      status: 'stopped',
+      ...(summary ? { details: { lastRecording: summary.dir } } : {}),
+    });
     return summary;
   }
 
@@ -602,7 +638,8 @@ export class Recorder {
 
   private addImu(s: Session, chunk: ImuChunk): ImuState {
     const declared = s.declaredDevices.get(chunk.sourceId);
-    const subject = (typeof declared?.subject === 'string' ? declared.subject : undefined) ?? chunk.subjectId ?? null;
+    const subject =
+      (typeof declared?.subject === 'string' ? declared.subject : undefined) ?? chunk.subjectId ?? null;
     const stem = fileStem(chunk.sourceId, s.stems.imu);
     const state: ImuState = {
       id: chunk.sourceId,
@@ -617,7 +654,11 @@ export class Recorder {
     };
     s.imu.set(chunk.sourceId, state);
     if (subject !== null) this.addSubject(s, subject);
-    if (!declared) this.logger.info({ device: chunk.sourceId, file: state.file.relative }, 'recording a device that appeared after start');
+    if (!declared)
+      this.logger.info(
+        { device: chunk.sourceId, file: state.file.relative },
+        'recording a device that appeared after start',
+      );
     return state;
   }
 
@@ -672,7 +713,10 @@ export class Recorder {
   private addSubject(s: Session, id: string): void {
     if (s.subjects.has(id)) return;
     if (FORBIDDEN_CELL.test(id) || id.trim() === '') {
-      this.logger.warn({ subject: id }, 'subject id cannot be written to labels.csv; not recorded as a subject');
+      this.logger.warn(
+        { subject: id },
+        'subject id cannot be written to labels.csv; not recorded as a subject',
+      );
       return;
     }
     s.subjects.set(id, id);
@@ -681,12 +725,19 @@ export class Recorder {
 
   // ----------------------------------------------------------------------------- lifecycle
 
-  private async createDirectory(requested: string | undefined, startTimeMs: number, name: string): Promise<string> {
+  private async createDirectory(
+    requested: string | undefined,
+    startTimeMs: number,
+    name: string,
+  ): Promise<string> {
     if (requested !== undefined) {
       const dir = resolve(requested);
       await mkdir(dir, { recursive: true });
       if (await exists(join(dir, MANIFEST))) {
-        throw new GatewayError('RECORDER_BAD_REQUEST', `${dir} already holds a recording (${MANIFEST}); choose another directory`);
+        throw new GatewayError(
+          'RECORDER_BAD_REQUEST',
+          `${dir} already holds a recording (${MANIFEST}); choose another directory`,
+        );
       }
       return dir;
     }
@@ -738,7 +789,11 @@ export class Recorder {
     }
     s.openLabels.clear();
     for (const camera of s.cameras.values()) this.releasePose(s, camera, true);
-    const files = [s.labels, ...[...s.imu.values()].map((d) => d.file), ...[...s.cameras.values()].map((c) => c.file)];
+    const files = [
+      s.labels,
+      ...[...s.imu.values()].map((d) => d.file),
+      ...[...s.cameras.values()].map((c) => c.file),
+    ];
     await Promise.all(files.map((f) => f.close(this.options.drainTimeoutMs)));
     await s.checkpoint;
 
@@ -748,7 +803,10 @@ export class Recorder {
       try {
         await f.truncateToConfirmed();
       } catch (err) {
-        this.logger.warn({ file: f.path, err }, `could not cut ${f.relative} back to whole rows: ${errorMessage(err)}`);
+        this.logger.warn(
+          { file: f.path, err },
+          `could not cut ${f.relative} back to whole rows: ${errorMessage(err)}`,
+        );
       }
     }
     for (const f of files) {
@@ -759,7 +817,10 @@ export class Recorder {
       await writeManifest(join(s.dir, MANIFEST), this.manifest(s, { endNs, reason: finalReason }));
     } catch (err) {
       manifestError = errorMessage(err);
-      this.logger.error({ dir: s.dir, err }, `final ${MANIFEST} not written (the last checkpoint stays): ${manifestError}`);
+      this.logger.error(
+        { dir: s.dir, err },
+        `final ${MANIFEST} not written (the last checkpoint stays): ${manifestError}`,
+      );
     }
     const summary: RecordingSummary = {
       dir: s.dir,
@@ -777,8 +838,14 @@ export class Recorder {
     };
     this.metrics.recordings.inc({ reason: finalReason });
     this.last = summary;
-    const log = s.failure || reason === 'max_bytes' ? this.logger.warn.bind(this.logger) : this.logger.info.bind(this.logger);
-    log({ dir: s.dir, reason: finalReason, rows: summary.rows, bytes: summary.bytes, dropped: summary.dropped }, 'recording stopped');
+    const log =
+      s.failure || reason === 'max_bytes'
+        ? this.logger.warn.bind(this.logger)
+        : this.logger.info.bind(this.logger);
+    log(
+      { dir: s.dir, reason: finalReason, rows: summary.rows, bytes: summary.bytes, dropped: summary.dropped },
+      'recording stopped',
+    );
     if (this.session === s) this.session = undefined;
     this.state = 'idle';
     this.setHealth();
@@ -862,8 +929,17 @@ export class Recorder {
           if (t.subject !== undefined && s.subjects.has(t.subject)) tracks[String(track)] = t.subject;
           if (!busiest || t.seen > busiest.seen) busiest = t;
         }
-        const rateHz = busiest ? measuredRateHz(busiest.seen, busiest.firstT, busiest.lastT, c.nominalRateHz) : c.nominalRateHz;
-        return { id: c.id, kind: 'camera' as const, file: c.file.relative, rateHz, layout: 'coco17' as const, tracks };
+        const rateHz = busiest
+          ? measuredRateHz(busiest.seen, busiest.firstT, busiest.lastT, c.nominalRateHz)
+          : c.nominalRateHz;
+        return {
+          id: c.id,
+          kind: 'camera' as const,
+          file: c.file.relative,
+          rateHz,
+          layout: 'coco17' as const,
+          tracks,
+        };
       });
     return {
       format: 'mujo-recording',
@@ -897,7 +973,12 @@ export class Recorder {
   }
 
   private checkCell(field: string, value: string, code = 'RECORDER_BAD_LABEL'): void {
-    if (typeof value !== 'string' || value.trim() === '' || value !== value.trim() || FORBIDDEN_CELL.test(value)) {
+    if (
+      typeof value !== 'string' ||
+      value.trim() === '' ||
+      value !== value.trim() ||
+      FORBIDDEN_CELL.test(value)
+    ) {
       throw new GatewayError(
         code,
         `${field} ${JSON.stringify(value)} must be non-empty, without surrounding spaces, commas, quotes or line breaks (it is a CSV cell)`,

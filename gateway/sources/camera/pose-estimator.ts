@@ -5,7 +5,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { ExecutionProviderName } from '../../config/schema.ts';
-import { configureOrtLogging, type ProviderFailure } from '../../model/session.ts';
+import { openOrtSession, type ProviderFailure } from '../../model/session.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import { letterbox, resizeLetterbox, squareToFrame, type Letterbox } from './image.ts';
@@ -143,57 +143,6 @@ async function readVerified(
   return { path, bytes };
 }
 
-/*
- * TODO(lead): gateway/model/session.ts's openSession does exactly this loop but also checks the
- * graph against an *encoder* manifest (float32 input with a dynamic batch axis), which MoveNet
- * (fixed batch of 1) cannot pass. Once session.ts exports its provider loop on its own
- * (`openOrtSession(bytes, label, options)`), this function becomes a call to it.
- */
-async function openPoseSession(
-  bytes: Uint8Array,
-  label: string,
-  providers: readonly ExecutionProviderName[],
-  intraOpThreads: number | undefined,
-  logger: Logger,
-): Promise<{
-  session: ort.InferenceSession;
-  provider: ExecutionProviderName;
-  failures: ProviderFailure[];
-  loadMs: number;
-}> {
-  configureOrtLogging();
-  const failures: ProviderFailure[] = [];
-  for (const [i, provider] of providers.entries()) {
-    const started = performance.now();
-    try {
-      const session = await ort.InferenceSession.create(bytes, {
-        executionProviders: [provider],
-        graphOptimizationLevel: 'all',
-        executionMode: 'sequential',
-        interOpNumThreads: 1,
-        ...(intraOpThreads !== undefined ? { intraOpNumThreads: intraOpThreads } : {}),
-      });
-      return { session, provider, failures, loadMs: performance.now() - started };
-    } catch (err) {
-      const message = (errorMessage(err).split('\n')[0] ?? '').trim();
-      failures.push({ provider, message });
-      const next = providers[i + 1];
-      logger.warn(
-        { model: label, provider, reason: message, next: next ?? null },
-        `pose model ${label}: provider ${provider} failed`,
-      );
-    }
-  }
-  const reasons = failures.map((f) => `${f.provider}: ${f.message}`).join('\n  - ');
-  throw new GatewayError(
-    providers.includes('cpu') ? 'POSE_MODEL_INVALID' : 'MODEL_PROVIDER_UNAVAILABLE',
-    providers.includes('cpu')
-      ? `onnxruntime refused the pose model ${label}:\n  - ${reasons}`
-      : `No configured execution provider could load the pose model ${label} (add 'cpu' as a fallback):\n  - ${reasons}`,
-    { details: { model: label, failures } },
-  );
-}
-
 function clamp01(v: number): number {
   return v < 0 ? 0 : v > 1 ? 1 : v;
 }
@@ -299,12 +248,19 @@ export class MoveNetEstimator implements PoseEstimator {
       );
     }
     const { path, bytes } = await readVerified(dir, model, entry);
-    const opened = await openPoseSession(
+    const opened = await openOrtSession(
       bytes,
-      model,
-      options.providers ?? ['cpu'],
-      options.intraOpThreads,
-      options.logger,
+      {
+        label: `pose model ${model}`,
+        details: { model },
+        describe: `the pose model ${model}`,
+        invalidCode: 'POSE_MODEL_INVALID',
+      },
+      {
+        providers: options.providers ?? ['cpu'],
+        intraOpThreads: options.intraOpThreads,
+        logger: options.logger,
+      },
     );
     if (
       !opened.session.inputNames.includes(entry.input.name) ||

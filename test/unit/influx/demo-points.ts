@@ -75,8 +75,12 @@ export async function demoPoints(repoRoot: string): Promise<DemoPoints> {
   const lines: string[] = [];
   const events: ActivityEvent[] = [];
   const random = prng(7);
-  const imuOf = new Map(rec.streams.filter((s) => s.modality === 'imu' && s.subjectId).map((s) => [s.subjectId!, s]));
-  const poseOf = new Map(rec.streams.filter((s) => s.modality === 'pose' && s.subjectId).map((s) => [s.subjectId!, s]));
+  const imuOf = new Map(
+    rec.streams.filter((s) => s.modality === 'imu' && s.subjectId).map((s) => [s.subjectId!, s]),
+  );
+  const poseOf = new Map(
+    rec.streams.filter((s) => s.modality === 'pose' && s.subjectId).map((s) => [s.subjectId!, s]),
+  );
   const subjects = [...new Set(rec.labels.map((l) => l.subject))].sort();
   let seq = 0;
 
@@ -90,21 +94,47 @@ export async function demoPoints(repoRoot: string): Promise<DemoPoints> {
       if (imu && count(imu.data.tNs, l.startNs, l.endNs) > 0) modalities.push('imu');
       if (pose && count(pose.data.tNs, l.startNs, l.endNs) > 0) modalities.push('pose');
       const base = {
-        v: PAYLOAD_VERSION as typeof PAYLOAD_VERSION, gateway, subject, activity: l.activity, activityName: l.activity,
+        v: PAYLOAD_VERSION as typeof PAYLOAD_VERSION,
+        gateway,
+        subject,
+        activity: l.activity,
+        activityName: l.activity,
         confidence: 0.55 + 0.4 * random(), // synthesised: no model runs here
-        topK: [], start: nsToIso(t0 + l.startNs), startNs: t0 + l.startNs, model: 'demo-labels', modelVersion: '0',
+        topK: [],
+        start: nsToIso(t0 + l.startNs),
+        startNs: t0 + l.startNs,
+        model: 'demo-labels',
+        modelVersion: '0',
         latencyMs: 20 + 30 * random(), // synthesised
-        modalities, sources: [imu?.sourceId, pose?.sourceId].filter((s): s is string => s !== undefined),
+        modalities,
+        sources: [imu?.sourceId, pose?.sourceId].filter((s): s is string => s !== undefined),
       };
       if (previous && previous.activity === l.activity && previous.endNs === l.startNs) {
         previous = { ...previous, endNs: l.endNs };
         continue;
       }
       if (previous && previous.endNs === l.startNs) {
-        events.push({ ...base, transition: 'changed', previous: previous.activity, end: nsToIso(t0 + l.startNs), endNs: t0 + l.startNs, seq: ++seq });
+        events.push({
+          ...base,
+          transition: 'changed',
+          previous: previous.activity,
+          end: nsToIso(t0 + l.startNs),
+          endNs: t0 + l.startNs,
+          seq: ++seq,
+        });
       } else {
         if (previous) {
-          events.push({ ...base, activity: previous.activity, activityName: previous.activity, transition: 'ended', start: nsToIso(t0 + previous.startNs), startNs: t0 + previous.startNs, end: nsToIso(t0 + previous.endNs), endNs: t0 + previous.endNs, seq: ++seq });
+          events.push({
+            ...base,
+            activity: previous.activity,
+            activityName: previous.activity,
+            transition: 'ended',
+            start: nsToIso(t0 + previous.startNs),
+            startNs: t0 + previous.startNs,
+            end: nsToIso(t0 + previous.endNs),
+            endNs: t0 + previous.endNs,
+            seq: ++seq,
+          });
         }
         events.push({ ...base, transition: 'started', seq: ++seq });
       }
@@ -117,9 +147,24 @@ export async function demoPoints(repoRoot: string): Promise<DemoPoints> {
     }
     if (previous) {
       events.push({
-        v: PAYLOAD_VERSION, gateway, subject, transition: 'ended', activity: previous.activity, activityName: previous.activity, confidence: 0.3, topK: [],
-        start: nsToIso(t0 + previous.startNs), startNs: t0 + previous.startNs, end: nsToIso(t0 + previous.endNs), endNs: t0 + previous.endNs,
-        model: 'demo-labels', modelVersion: '0', latencyMs: 25, seq: ++seq, modalities: ['imu'], sources: [],
+        v: PAYLOAD_VERSION,
+        gateway,
+        subject,
+        transition: 'ended',
+        activity: previous.activity,
+        activityName: previous.activity,
+        confidence: 0.3,
+        topK: [],
+        start: nsToIso(t0 + previous.startNs),
+        startNs: t0 + previous.startNs,
+        end: nsToIso(t0 + previous.endNs),
+        endNs: t0 + previous.endNs,
+        model: 'demo-labels',
+        modelVersion: '0',
+        latencyMs: 25,
+        seq: ++seq,
+        modalities: ['imu'],
+        sources: [],
       });
     }
   }
@@ -142,25 +187,43 @@ export async function demoPoints(repoRoot: string): Promise<DemoPoints> {
           if (tt[i]! >= t - stepNs && tt[i]! < t) {
             times.add(tt[i]!);
             // A gap longer than 1.5 sample periods is counted as dropped samples.
-            if (d.kind === 'imu' && i > 0) gaps += Math.max(0, Math.round(((tt[i]! - tt[i - 1]!) * d.rateHz) / NS_PER_S) - 1);
+            if (d.kind === 'imu' && i > 0)
+              gaps += Math.max(0, Math.round(((tt[i]! - tt[i - 1]!) * d.rateHz) / NS_PER_S) - 1);
           }
         }
-        if (s.modality === 'imu') windows += Math.max(0, Math.floor((Math.min(t, tt[tt.length - 1] ?? 0) - (tt[0] ?? 0)) / NS_PER_S));
+        if (s.modality === 'imu')
+          windows += Math.max(0, Math.floor((Math.min(t, tt[tt.length - 1] ?? 0) - (tt[0] ?? 0)) / NS_PER_S));
       }
       dropped.set(d.id, gaps);
       if (d.kind === 'imu' && times.size > 0) active++;
       const state: DeviceState = {
-        v: PAYLOAD_VERSION, gateway, device: d.id, kind: d.kind, subject: d.subjectId, connected: times.size > 0,
+        v: PAYLOAD_VERSION,
+        gateway,
+        device: d.id,
+        kind: d.kind,
+        subject: d.subjectId,
+        connected: times.size > 0,
         battery: d.kind === 'imu' ? 100 - (20 * t) / rec.spanNs : null, // synthesised: recordings carry no battery level
         rssi: d.kind === 'imu' ? -55 - 8 * Math.sin(t / (37 * NS_PER_S)) : null, // synthesised
-        rateHz: times.size / 5, dropped: gaps, reconnects: 0, lastSeen: null,
+        rateHz: times.size / 5,
+        dropped: gaps,
+        reconnects: 0,
+        lastSeen: null,
       };
       lines.push(...points.device(state, t0 + t));
     }
     const stats: PipelineStats[] = [
       { stage: 'window:imu', timeNs: t0 + t, windows, queueDepth: 0, dropped: 0 },
       // Synthesised from the figures in ENVIRONMENT.md (~150 µs per IMU window batch).
-      { stage: 'inference:imu', timeNs: t0 + t, batchSize: active, inferenceUs: 140 + 20 * active, queueDepth: active > 2 ? 1 : 0, dropped: 0, windows },
+      {
+        stage: 'inference:imu',
+        timeNs: t0 + t,
+        batchSize: active,
+        inferenceUs: 140 + 20 * active,
+        queueDepth: active > 2 ? 1 : 0,
+        dropped: 0,
+        windows,
+      },
       { stage: 'sink:mqtt', timeNs: t0 + t, connected: true, queueDepth: 0, dropped: 0 },
       { stage: 'sink:influx', timeNs: t0 + t, connected: true, queueDepth: 0, dropped: 0 },
     ];

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from '../../../gateway/domain/events.ts';
+import {
+  PAYLOAD_VERSION,
+  type ActivityEvent,
+  type DeviceState,
+  type SubjectState,
+} from '../../../gateway/domain/events.ts';
 import { ImuDownsampler } from '../../../gateway/sinks/influx/imu-downsampler.ts';
 import {
   activityLines,
@@ -18,9 +23,23 @@ const T = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z in ns (exactly repr
 
 function event(over: Partial<ActivityEvent>): ActivityEvent {
   return {
-    v: PAYLOAD_VERSION, gateway: 'gw', subject: 's1', transition: 'started', activity: 'squat', activityName: 'Squat',
-    confidence: 0.75, topK: [], start: '', startNs: T, model: 'mujo', modelVersion: '1', latencyMs: 12.5, seq: 1,
-    modalities: ['imu', 'pose'], sources: [], ...over,
+    v: PAYLOAD_VERSION,
+    gateway: 'gw',
+    subject: 's1',
+    transition: 'started',
+    activity: 'squat',
+    activityName: 'Squat',
+    confidence: 0.75,
+    topK: [],
+    start: '',
+    startNs: T,
+    model: 'mujo',
+    modelVersion: '1',
+    latencyMs: 12.5,
+    seq: 1,
+    modalities: ['imu', 'pose'],
+    sources: [],
+    ...over,
   };
 }
 
@@ -29,10 +48,20 @@ describe('line protocol', () => {
     assert.deepEqual(activityLines('gw', event({})), [
       `activity,activity=squat,gateway=gw,model=mujo,subject=s1 confidence=0.75,latency_ms=12.5,modalities=3i,window_s=0 ${T}`,
     ]);
-    assert.deepEqual(activityLines('gw', event({ transition: 'ended', endNs: T + 4_000_000_000, modalities: ['pose'] })), [
-      `activity,activity=squat,gateway=gw,model=mujo,subject=s1 confidence=0,latency_ms=12.5,modalities=2i,window_s=4 ${T + 4_000_000_000}`,
-    ]);
-    const changed = event({ transition: 'changed', activity: 'lunge', previous: 'squat', startNs: T + 6e9, endNs: T + 6e9, modalities: ['imu'] });
+    assert.deepEqual(
+      activityLines('gw', event({ transition: 'ended', endNs: T + 4_000_000_000, modalities: ['pose'] })),
+      [
+        `activity,activity=squat,gateway=gw,model=mujo,subject=s1 confidence=0,latency_ms=12.5,modalities=2i,window_s=4 ${T + 4_000_000_000}`,
+      ],
+    );
+    const changed = event({
+      transition: 'changed',
+      activity: 'lunge',
+      previous: 'squat',
+      startNs: T + 6e9,
+      endNs: T + 6e9,
+      modalities: ['imu'],
+    });
     assert.deepEqual(activityLines('gw', changed, T), [
       `activity,activity=lunge,gateway=gw,model=mujo,subject=s1 confidence=0.75,latency_ms=12.5,modalities=1i,window_s=0 ${T + 6e9}`,
       `activity,activity=squat,gateway=gw,model=mujo,subject=s1 confidence=0,latency_ms=12.5,modalities=1i,window_s=6 ${T + 6e9}`,
@@ -43,43 +72,95 @@ describe('line protocol', () => {
 
   it('escapes tag values and leaves out values that are not numbers', () => {
     const [l] = activityLines('gw 1', event({ subject: 'Ann, B=2', latencyMs: Number.NaN }));
-    assert.equal(l, `activity,activity=squat,gateway=gw\\ 1,model=mujo,subject=Ann\\,\\ B\\=2 confidence=0.75,modalities=3i,window_s=0 ${T}`);
+    assert.equal(
+      l,
+      `activity,activity=squat,gateway=gw\\ 1,model=mujo,subject=Ann\\,\\ B\\=2 confidence=0.75,modalities=3i,window_s=0 ${T}`,
+    );
   });
 
   it('device, pipeline, reps and imu: numeric fields only, integers typed as such', () => {
     const d: DeviceState = {
-      v: PAYLOAD_VERSION, gateway: 'gw', device: 'wrist-1', kind: 'imu', subject: null, connected: true,
-      battery: 87.5, rssi: null, rateHz: 50.2, dropped: 3, reconnects: 1, lastSeen: null,
+      v: PAYLOAD_VERSION,
+      gateway: 'gw',
+      device: 'wrist-1',
+      kind: 'imu',
+      subject: null,
+      connected: true,
+      battery: 87.5,
+      rssi: null,
+      rateHz: 50.2,
+      dropped: 3,
+      reconnects: 1,
+      lastSeen: null,
     };
-    assert.equal(deviceLine('gw', d, T), `device,device=wrist-1,gateway=gw,kind=imu battery=87.5,connected=1i,dropped=3i,rate_hz=50.2,reconnects=1i ${T}`);
     assert.equal(
-      pipelineLine('gw', { stage: 'inference:imu', timeNs: T, queueDepth: 2, dropped: 0, batchSize: 3.5, inferenceUs: 140, windows: 99 }),
+      deviceLine('gw', d, T),
+      `device,device=wrist-1,gateway=gw,kind=imu battery=87.5,connected=1i,dropped=3i,rate_hz=50.2,reconnects=1i ${T}`,
+    );
+    assert.equal(
+      pipelineLine('gw', {
+        stage: 'inference:imu',
+        timeNs: T,
+        queueDepth: 2,
+        dropped: 0,
+        batchSize: 3.5,
+        inferenceUs: 140,
+        windows: 99,
+      }),
       `pipeline,gateway=gw,stage=inference:imu batch_size=3.5,dropped=0i,inference_us=140,queue_depth=2i,windows=99i ${T}`,
     );
-    assert.equal(pipelineLine('gw', { stage: 'sink:mqtt', timeNs: T, connected: false }), `pipeline,gateway=gw,stage=sink:mqtt connected=0i ${T}`);
+    assert.equal(
+      pipelineLine('gw', { stage: 'sink:mqtt', timeNs: T, connected: false }),
+      `pipeline,gateway=gw,stage=sink:mqtt connected=0i ${T}`,
+    );
     assert.equal(pipelineLine('gw', { stage: 'empty', timeNs: T }), undefined);
-    assert.equal(repsLine('gw', { subject: 's1', activity: 'squat', count: 7, timeNs: T }), `reps,activity=squat,gateway=gw,subject=s1 count=7i ${T}`);
-    assert.equal(imuLine('gw', { device: 'd', subject: 's1', timeNs: T, values: [1, 2, 3, 0.5, 0, -1] }), `imu,device=d,gateway=gw,subject=s1 ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T}`);
+    assert.equal(
+      repsLine('gw', { subject: 's1', activity: 'squat', count: 7, timeNs: T }),
+      `reps,activity=squat,gateway=gw,subject=s1 count=7i ${T}`,
+    );
+    assert.equal(
+      imuLine('gw', { device: 'd', subject: 's1', timeNs: T, values: [1, 2, 3, 0.5, 0, -1] }),
+      `imu,device=d,gateway=gw,subject=s1 ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T}`,
+    );
     const state: SubjectState = {
-      v: PAYLOAD_VERSION, gateway: 'gw', subject: 's1', activity: 'squat', activityName: 'Squat', confidence: 0.8, since: null, reps: 4,
-      updated: '2026-01-01T00:00:01.000Z', modalities: [], sources: [],
+      v: PAYLOAD_VERSION,
+      gateway: 'gw',
+      subject: 's1',
+      activity: 'squat',
+      activityName: 'Squat',
+      confidence: 0.8,
+      since: null,
+      reps: 4,
+      updated: '2026-01-01T00:00:01.000Z',
+      modalities: [],
+      sources: [],
     };
-    assert.deepEqual(subjectStateLines('gw', state), [`reps,activity=squat,gateway=gw,subject=s1 count=4i ${T + 1e9}`]);
+    assert.deepEqual(subjectStateLines('gw', state), [
+      `reps,activity=squat,gateway=gw,subject=s1 count=4i ${T + 1e9}`,
+    ]);
     assert.deepEqual(subjectStateLines('gw', { ...state, reps: 0 }), []);
     assert.equal(modalityMask([]), 0);
   });
 
   it('IMU downsampling averages into epoch-aligned buckets, so a replay yields the same points', () => {
     const chunk = (t0: number, n: number) => ({
-      modality: 'imu' as const, sourceId: 'd1', subjectId: 's1',
+      modality: 'imu' as const,
+      sourceId: 'd1',
+      subjectId: 's1',
       tNs: Float64Array.from({ length: n }, (_, i) => t0 + i * 20_000_000),
       values: Float32Array.from({ length: n * 6 }, (_, i) => Math.floor(i / 6)),
     });
     const a = new ImuDownsampler(10);
     const out = [...a.push(chunk(T + 10_000_000, 7)), ...a.push(chunk(T + 150_000_000, 10)), ...a.flush()];
     // Samples at 10, 30, …, 130 ms | 150 … 330 ms → buckets [0,100), [100,200), [200,300), [300,400) ms.
-    assert.deepEqual(out.map((p) => (p.timeNs - T) / 1e6), [0, 100, 200, 300]);
-    assert.deepEqual(out.map((p) => p.values[0]), [2, (5 + 6 + 0 + 1 + 2) / 5, (3 + 4 + 5 + 6 + 7) / 5, (8 + 9) / 2]);
+    assert.deepEqual(
+      out.map((p) => (p.timeNs - T) / 1e6),
+      [0, 100, 200, 300],
+    );
+    assert.deepEqual(
+      out.map((p) => p.values[0]),
+      [2, (5 + 6 + 0 + 1 + 2) / 5, (3 + 4 + 5 + 6 + 7) / 5, (8 + 9) / 2],
+    );
     const b = new ImuDownsampler(10);
     const again = [...b.push(chunk(T + 10_000_000, 7)), ...b.push(chunk(T + 150_000_000, 10)), ...b.flush()];
     assert.deepEqual(again, out);
@@ -88,16 +169,33 @@ describe('line protocol', () => {
 
 describe('retry policy', () => {
   const http = (status: number, retryAfter?: string) =>
-    new HttpError(status, 'x', '', retryAfter, 'application/json', undefined, retryAfter ? { 'retry-after': retryAfter } : {});
+    new HttpError(
+      status,
+      'x',
+      '',
+      retryAfter,
+      'application/json',
+      undefined,
+      retryAfter ? { 'retry-after': retryAfter } : {},
+    );
 
   it('classifies failures', () => {
     assert.deepEqual(
       [429, 503, 502, 504, 408, 500, 401, 404, 400, 413, 422].map((s) => classifyWriteError(http(s)).kind),
       ['away', 'away', 'away', 'away', 'away', 'limited', 'limited', 'limited', 'split', 'split', 'split'],
     );
-    assert.equal(classifyWriteError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).reason, 'econnrefused');
-    assert.equal(classifyWriteError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).kind, 'away');
-    assert.equal(classifyWriteError(Object.assign(new Error('cert'), { code: 'CERT_HAS_EXPIRED' })).kind, 'limited');
+    assert.equal(
+      classifyWriteError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).reason,
+      'econnrefused',
+    );
+    assert.equal(
+      classifyWriteError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' })).kind,
+      'away',
+    );
+    assert.equal(
+      classifyWriteError(Object.assign(new Error('cert'), { code: 'CERT_HAS_EXPIRED' })).kind,
+      'limited',
+    );
     assert.equal(classifyWriteError(http(429, '7')).retryAfterMs, 7000);
   });
 
@@ -110,9 +208,21 @@ describe('retry policy', () => {
   it('backs off exponentially with jitter, capped, and lets Retry-After win', () => {
     const f = { kind: 'away' as const, reason: 'x', message: '' };
     const o = { minDelayMs: 100, maxDelayMs: 1000 };
-    assert.deepEqual([1, 2, 3, 4, 5, 9].map((a) => retryDelayMs(a, f, o, () => 0)), [50, 100, 200, 400, 500, 500]);
-    assert.deepEqual([1, 2, 3, 4, 5, 9].map((a) => retryDelayMs(a, f, o, () => 1)), [100, 200, 400, 800, 1000, 1000]);
-    assert.equal(retryDelayMs(1, { ...f, retryAfterMs: 3000 }, o, () => 0), 3000);
-    assert.equal(retryDelayMs(1, { ...f, retryAfterMs: 3_600_000 }, o, () => 0), 10_000);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 9].map((a) => retryDelayMs(a, f, o, () => 0)),
+      [50, 100, 200, 400, 500, 500],
+    );
+    assert.deepEqual(
+      [1, 2, 3, 4, 5, 9].map((a) => retryDelayMs(a, f, o, () => 1)),
+      [100, 200, 400, 800, 1000, 1000],
+    );
+    assert.equal(
+      retryDelayMs(1, { ...f, retryAfterMs: 3000 }, o, () => 0),
+      3000,
+    );
+    assert.equal(
+      retryDelayMs(1, { ...f, retryAfterMs: 3_600_000 }, o, () => 0),
+      10_000,
+    );
   });
 });

@@ -14,10 +14,22 @@ describe('influx options schema', () => {
     const cfg: Record<string, unknown> = {};
     assert.ok(validate(cfg), ajv.errorsText(validate.errors));
     assert.deepEqual(cfg, {
-      enabled: false, url: 'http://127.0.0.1:8086', org: '', tls: { rejectUnauthorized: true }, batchSize: 5000,
-      flushIntervalMs: 1000, timeoutMs: 10000, maxRetries: 5, maxRetryDelayMs: 30000, memoryQueuePoints: 50000,
-      spoolDir: 'var/spool/influx', maxSpoolBytes: 268435456, segmentBytes: 4194304, imuDownsampleHz: 0,
-      statsIntervalMs: 10000, drainTimeoutMs: 5000,
+      enabled: false,
+      url: 'http://127.0.0.1:8086',
+      org: '',
+      tls: { rejectUnauthorized: true },
+      batchSize: 5000,
+      flushIntervalMs: 1000,
+      timeoutMs: 10000,
+      maxRetries: 5,
+      maxRetryDelayMs: 30000,
+      memoryQueuePoints: 50000,
+      spoolDir: 'var/spool/influx',
+      maxSpoolBytes: 268435456,
+      segmentBytes: 4194304,
+      imuDownsampleHz: 0,
+      statsIntervalMs: 10000,
+      drainTimeoutMs: 5000,
     });
   });
 
@@ -29,9 +41,18 @@ describe('influx options schema', () => {
   });
 
   it('maps a 1.8+ config to the v2-compatible write target', () => {
-    const cfg: Record<string, unknown> = { enabled: true, database: 'mujo', retentionPolicy: 'one_week', token: 'gw:secret' };
+    const cfg: Record<string, unknown> = {
+      enabled: true,
+      database: 'mujo',
+      retentionPolicy: 'one_week',
+      token: 'gw:secret',
+    };
     assert.ok(validate(cfg));
-    const opts = influxSinkOptionsFromConfig(cfg as InfluxOptions, { gatewayId: 'gw', logger: silentLogger(), registry: createMetricsRegistry({ defaultMetrics: false }) });
+    const opts = influxSinkOptionsFromConfig(cfg as InfluxOptions, {
+      gatewayId: 'gw',
+      logger: silentLogger(),
+      registry: createMetricsRegistry({ defaultMetrics: false }),
+    });
     assert.deepEqual(opts.target, { org: '', bucket: 'mujo/one_week', token: 'gw:secret', flavour: '1.8+' });
     assert.equal(opts.spoolDir, 'var/spool/influx');
   });

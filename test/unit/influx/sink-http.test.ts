@@ -25,7 +25,10 @@ interface Received {
   readonly at: number;
 }
 
-type Responder = (req: Received, n: number) => { status: number; headers?: Record<string, string>; body?: string };
+type Responder = (
+  req: Received,
+  n: number,
+) => { status: number; headers?: Record<string, string>; body?: string };
 
 describe('InfluxSink over HTTP (scripted server)', () => {
   let server: Server;
@@ -42,11 +45,19 @@ describe('InfluxSink over HTTP (scripted server)', () => {
       req.on('end', () => {
         let body = Buffer.concat(chunks);
         if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-        const r: Received = { path: req.url ?? '', headers: req.headers, lines: body.toString('utf8').split('\n'), at: Date.now() };
+        const r: Received = {
+          path: req.url ?? '',
+          headers: req.headers,
+          lines: body.toString('utf8').split('\n'),
+          at: Date.now(),
+        };
         received.push(r);
         const answer = respond(r, received.length);
         res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-        res.end(answer.body ?? (answer.status >= 300 ? JSON.stringify({ code: 'x', message: `scripted ${answer.status}` }) : ''));
+        res.end(
+          answer.body ??
+            (answer.status >= 300 ? JSON.stringify({ code: 'x', message: `scripted ${answer.status}` }) : ''),
+        );
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -89,14 +100,18 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     const count = async (metric: string, labels: Record<string, string> = {}): Promise<number> => {
       const m = await registry.getSingleMetric(metric)?.get();
       return (m?.values ?? [])
-        .filter((v) => Object.entries(labels).every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val))
+        .filter((v) =>
+          Object.entries(labels).every(([k, val]) => (v.labels as Record<string, unknown>)[k] === val),
+        )
         .reduce((n, v) => n + v.value, 0);
     };
     return { sink, registry, health, log, count };
   }
 
-  const lineOf = (k: number): string => `pipeline,gateway=gw,stage=t queue_depth=${k}i ${1_700_000_000_000_000_000 + k * 1_000_000}`;
-  const writeN = (sink: InfluxSink, from: number, n: number): void => sink.writeLines(Array.from({ length: n }, (_, i) => lineOf(from + i)));
+  const lineOf = (k: number): string =>
+    `pipeline,gateway=gw,stage=t queue_depth=${k}i ${1_700_000_000_000_000_000 + k * 1_000_000}`;
+  const writeN = (sink: InfluxSink, from: number, n: number): void =>
+    sink.writeLines(Array.from({ length: n }, (_, i) => lineOf(from + i)));
   const allLines = (): string[] => received.flatMap((r) => r.lines);
 
   it('posts to /api/v2/write with org, bucket, ns precision, the token, and gzip for large bodies', async () => {
@@ -113,16 +128,31 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     assert.equal(q.searchParams.get('precision'), 'ns');
     assert.equal(r.headers['authorization'], 'Token secret-token');
     assert.equal(r.headers['content-encoding'], 'gzip');
-    assert.deepEqual(r.lines, Array.from({ length: 100 }, (_, i) => lineOf(i)));
+    assert.deepEqual(
+      r.lines,
+      Array.from({ length: 100 }, (_, i) => lineOf(i)),
+    );
   });
 
   it('1.8+ target: bucket database/retentionPolicy and token user:password', () => {
-    assert.deepEqual(resolveInfluxTarget({ org: '', database: 'mujo', retentionPolicy: 'autogen', token: 'u:p' }), {
-      org: '', bucket: 'mujo/autogen', token: 'u:p', flavour: '1.8+',
-    });
+    assert.deepEqual(
+      resolveInfluxTarget({ org: '', database: 'mujo', retentionPolicy: 'autogen', token: 'u:p' }),
+      {
+        org: '',
+        bucket: 'mujo/autogen',
+        token: 'u:p',
+        flavour: '1.8+',
+      },
+    );
     assert.equal(resolveInfluxTarget({ org: '', database: 'mujo' }).bucket, 'mujo');
-    assert.throws(() => resolveInfluxTarget({ org: '', bucket: 'a', database: 'b' }), /influx\.bucket and influx\.database are both set/);
-    assert.throws(() => resolveInfluxTarget({ org: '' }), (e: Error & { code?: string }) => e.code === 'INFLUX_CONFIG');
+    assert.throws(
+      () => resolveInfluxTarget({ org: '', bucket: 'a', database: 'b' }),
+      /influx\.bucket and influx\.database are both set/,
+    );
+    assert.throws(
+      () => resolveInfluxTarget({ org: '' }),
+      (e: Error & { code?: string }) => e.code === 'INFLUX_CONFIG',
+    );
   });
 
   it('batches by size and by time', async () => {
@@ -130,21 +160,35 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     await sink.start();
     writeN(sink, 0, 25);
     await until('two full batches', () => received.length >= 2);
-    assert.deepEqual(received.map((r) => r.lines.length), [10, 10]);
+    assert.deepEqual(
+      received.map((r) => r.lines.length),
+      [10, 10],
+    );
     await until('the partial batch after flushIntervalMs', () => received.length >= 3);
     assert.equal(received[2]!.lines.length, 5);
-    assert.deepEqual(allLines(), Array.from({ length: 25 }, (_, i) => lineOf(i)));
+    assert.deepEqual(
+      allLines(),
+      Array.from({ length: 25 }, (_, i) => lineOf(i)),
+    );
   });
 
   it('honours Retry-After on 429 and retries 503 with backoff, delivering everything once, in order', async () => {
     const { sink, count, health } = make('retry-after', { batchSize: 5 });
     await sink.start();
-    respond = (_r, n) => (n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : n <= 4 ? { status: 503 } : { status: 204 });
+    respond = (_r, n) =>
+      n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : n <= 4 ? { status: 503 } : { status: 204 };
     writeN(sink, 0, 30);
     assert.ok(await sink.flush(15000));
-    assert.ok(received[1]!.at - received[0]!.at >= 1000, `second attempt ${received[1]!.at - received[0]!.at} ms after a Retry-After of 1 s`);
+    assert.ok(
+      received[1]!.at - received[0]!.at >= 1000,
+      `second attempt ${received[1]!.at - received[0]!.at} ms after a Retry-After of 1 s`,
+    );
     const ok = received.slice(4).flatMap((r) => r.lines);
-    assert.deepEqual(ok, Array.from({ length: 30 }, (_, i) => lineOf(i)), 'accepted requests carry every line once, in order');
+    assert.deepEqual(
+      ok,
+      Array.from({ length: 30 }, (_, i) => lineOf(i)),
+      'accepted requests carry every line once, in order',
+    );
     assert.equal(await count('mujo_influx_retries_total', { reason: 'http_429' }), 1);
     assert.equal(await count('mujo_influx_retries_total', { reason: 'http_503' }), 3);
     assert.equal(await count('mujo_influx_points_written_total'), 30);
@@ -156,11 +200,22 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     const { sink, count, log } = make('bad-line', { batchSize: 16 });
     await sink.start();
     const bad = lineOf(11);
-    respond = (r) => (r.lines.includes(bad) ? { status: 400, body: JSON.stringify({ code: 'invalid', message: 'unable to parse' }) } : { status: 204 });
+    respond = (r) =>
+      r.lines.includes(bad)
+        ? { status: 400, body: JSON.stringify({ code: 'invalid', message: 'unable to parse' }) }
+        : { status: 204 };
     writeN(sink, 0, 16);
     assert.ok(await sink.flush(5000));
-    const accepted = received.filter((r) => !r.lines.includes(bad)).flatMap((r) => r.lines).sort();
-    assert.deepEqual(accepted, Array.from({ length: 16 }, (_, i) => lineOf(i)).filter((l) => l !== bad).sort());
+    const accepted = received
+      .filter((r) => !r.lines.includes(bad))
+      .flatMap((r) => r.lines)
+      .sort();
+    assert.deepEqual(
+      accepted,
+      Array.from({ length: 16 }, (_, i) => lineOf(i))
+        .filter((l) => l !== bad)
+        .sort(),
+    );
     assert.equal(await count('mujo_influx_points_failed_total', { reason: 'http_400' }), 1);
     assert.equal(await count('mujo_influx_points_written_total'), 15);
     assert.ok(log.codes().includes('INFLUX_WRITE_REJECTED'));
@@ -175,7 +230,10 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     assert.equal(received.filter((r) => r.lines[0] === lineOf(0)).length, 3, 'first attempt + 2 retries');
     assert.equal(await count('mujo_influx_points_failed_total', { reason: 'http_401' }), 10);
     assert.equal(await count('mujo_influx_points_written_total'), 10);
-    assert.deepEqual(received.at(-1)!.lines, Array.from({ length: 10 }, (_, i) => lineOf(10 + i)));
+    assert.deepEqual(
+      received.at(-1)!.lines,
+      Array.from({ length: 10 }, (_, i) => lineOf(10 + i)),
+    );
     assert.equal(health.get('influx')?.error?.code, 'INFLUX_WRITE_REJECTED');
     assert.ok(log.codes().includes('INFLUX_WRITE_REJECTED'));
   });
@@ -196,6 +254,9 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     assert.ok(await sink.flush(5000));
     assert.equal(await count('mujo_influx_retries_total', { reason: 'timeout' }), 1);
     assert.equal(await count('mujo_influx_points_written_total'), 5);
-    assert.deepEqual(received.at(-1)!.lines, Array.from({ length: 5 }, (_, i) => lineOf(i)));
+    assert.deepEqual(
+      received.at(-1)!.lines,
+      Array.from({ length: 5 }, (_, i) => lineOf(i)),
+    );
   });
 });

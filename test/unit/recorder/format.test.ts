@@ -36,7 +36,7 @@ describe('formatFloat32', () => {
 
   it('reads back for sensor-like values (m/s², rad/s, image coordinates, scores)', () => {
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     for (let i = 0; i < 100_000; i++) {
       const v = Math.fround((rand() * 2 - 1) * 10 ** Math.floor(rand() * 6 - 3));
       const text = formatFloat32(v);
@@ -88,11 +88,21 @@ describe('recording time base', () => {
       const t = Number(origin.originNs + intended); // what the gateway clock holds
       const rel = relativeNs(t, origin);
       assert.ok(Number.isInteger(rel));
-      assert.equal(origin.originNs + BigInt(rel), BigInt(t), `k=${k}: origin + t_ns is the stored time exactly`);
-      assert.ok(Math.abs(Number(BigInt(rel) - intended)) <= 128, `k=${k}: within float64 rounding of the intended time`);
+      assert.equal(
+        origin.originNs + BigInt(rel),
+        BigInt(t),
+        `k=${k}: origin + t_ns is the stored time exactly`,
+      );
+      assert.ok(
+        Math.abs(Number(BigInt(rel) - intended)) <= 128,
+        `k=${k}: within float64 rounding of the intended time`,
+      );
       if (t - 1767225600123 * 1e6 !== rel) naiveWrong++;
     }
-    assert.ok(naiveWrong > 0, 'the naive double subtraction differs somewhere (else this test proves nothing)');
+    assert.ok(
+      naiveWrong > 0,
+      'the naive double subtraction differs somewhere (else this test proves nothing)',
+    );
   });
 
   it('gives NaN, not an exception, for a non-finite time', () => {

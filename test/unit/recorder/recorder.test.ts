@@ -6,7 +6,11 @@ import { Registry } from 'prom-client';
 import { firstValueFrom } from 'rxjs';
 import type { ImuChunk, PoseChunk } from '../../../gateway/domain/samples.ts';
 import { HealthRegistry } from '../../../gateway/observability/health.ts';
-import { Recorder, RecorderOptionsSchema, type RecorderOptions } from '../../../gateway/sinks/recorder/index.ts';
+import {
+  Recorder,
+  RecorderOptionsSchema,
+  type RecorderOptions,
+} from '../../../gateway/sinks/recorder/index.ts';
 import { loadRecording } from '../../../gateway/sources/replay/index.ts';
 import { Value } from '@sinclair/typebox/value';
 import { fixedClock, pythonCompare, tempDir } from './support.ts';
@@ -21,25 +25,58 @@ function setup(options: Partial<RecorderOptions> = {}, originNs = 0) {
   const registry = new Registry();
   const health = new HealthRegistry();
   const clock = fixedClock(originNs);
-  const recorder = new Recorder({ gatewayId: 'gw1', registry, health, clock, options: { dir: join(root.path, `r${++n}`), ...options } });
+  const recorder = new Recorder({
+    gatewayId: 'gw1',
+    registry,
+    health,
+    clock,
+    options: { dir: join(root.path, `r${++n}`), ...options },
+  });
   return { recorder, registry, health, clock };
 }
 
-function imu(sourceId: string, timesMs: readonly number[], base = 0, extra: Partial<ImuChunk> = {}): ImuChunk {
+function imu(
+  sourceId: string,
+  timesMs: readonly number[],
+  base = 0,
+  extra: Partial<ImuChunk> = {},
+): ImuChunk {
   const values = new Float32Array(timesMs.length * 6);
   timesMs.forEach((t, i) => values.set([t / 7, -9.81, 0.125, 0.001 * t, -t, 1 / 3].map(Math.fround), i * 6));
-  return { modality: 'imu', sourceId, tNs: Float64Array.from(timesMs, (t) => base + t * MS), values, ...extra };
+  return {
+    modality: 'imu',
+    sourceId,
+    tNs: Float64Array.from(timesMs, (t) => base + t * MS),
+    values,
+    ...extra,
+  };
 }
 
-function pose(sourceId: string, timesMs: readonly number[], base = 0, extra: Partial<PoseChunk> = {}): PoseChunk {
+function pose(
+  sourceId: string,
+  timesMs: readonly number[],
+  base = 0,
+  extra: Partial<PoseChunk> = {},
+): PoseChunk {
   const values = new Float32Array(timesMs.length * 51);
   timesMs.forEach((t, i) => {
-    for (let k = 0; k < 17; k++) values.set([((t + k) % 1000) / 1000, (k + 1) / 18, k % 2 === 0 ? 1 : 0.5], i * 51 + k * 3);
+    for (let k = 0; k < 17; k++)
+      values.set([((t + k) % 1000) / 1000, (k + 1) / 18, k % 2 === 0 ? 1 : 0.5], i * 51 + k * 3);
   });
-  return { modality: 'pose', sourceId, tNs: Float64Array.from(timesMs, (t) => base + t * MS), values, ...extra };
+  return {
+    modality: 'pose',
+    sourceId,
+    tNs: Float64Array.from(timesMs, (t) => base + t * MS),
+    values,
+    ...extra,
+  };
 }
 
-async function metric(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {
+async function metric(
+  registry: Registry,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const m = await registry.getSingleMetric(name)?.get();
   const v = m?.values.find((x) => Object.entries(labels).every(([k, val]) => x.labels[k] === val));
   return v?.value ?? 0;
@@ -60,7 +97,12 @@ describe('Recorder', () => {
     assert.equal(await metric(registry, 'mujo_recorder_active'), 1);
     const imuChunks = [imu('wrist-1', [0, 20, 40, 60]), imu('wrist-1', [80, 100, 120])];
     // Tracks arrive in separate chunks, each ahead of the other in turn; the file must be in time order.
-    const poseChunks = [pose('cam1/3', [0, 50, 100]), pose('cam1/7', [0, 25, 75, 125]), pose('cam1/3', [150, 200]), pose('cam1/7', [175])];
+    const poseChunks = [
+      pose('cam1/3', [0, 50, 100]),
+      pose('cam1/7', [0, 25, 75, 125]),
+      pose('cam1/3', [150, 200]),
+      pose('cam1/7', [175]),
+    ];
     for (const c of [...imuChunks, ...poseChunks]) recorder.write(c);
     recorder.label({ subject: 'alice', startNs: 10 * MS, endNs: 130 * MS, activity: 'squat' });
     recorder.label({ subject: 'bob', startNs: 0, endNs: 50 * MS, activity: 'walk' });
@@ -73,9 +115,20 @@ describe('Recorder', () => {
     assert.deepEqual(summary.cameras, ['cam1']);
 
     const poseText = await readFile(join(dir, 'pose', 'cam1.csv'), 'utf8');
-    const times = poseText.trim().split('\n').slice(1).map((l) => Number(l.split(',')[0]));
-    assert.deepEqual(times, [...times].sort((a, b) => a - b), 'pose rows ascending across tracks');
-    assert.match((await readFile(join(dir, 'imu', 'wrist-1.csv'), 'utf8')).split('\n')[2] ?? '', /^20000000,/);
+    const times = poseText
+      .trim()
+      .split('\n')
+      .slice(1)
+      .map((l) => Number(l.split(',')[0]));
+    assert.deepEqual(
+      times,
+      [...times].sort((a, b) => a - b),
+      'pose rows ascending across tracks',
+    );
+    assert.match(
+      (await readFile(join(dir, 'imu', 'wrist-1.csv'), 'utf8')).split('\n')[2] ?? '',
+      /^20000000,/,
+    );
 
     const back = await loadRecording(dir);
     const byId = new Map(back.streams.map((s) => [s.sourceId, s]));
@@ -84,11 +137,22 @@ describe('Recorder', () => {
     const plain = (a: ArrayLike<number> | undefined) => Array.from(a ?? [], (v) => v + 0);
     const expectImu = plain(imuChunks.flatMap((c) => [...c.values]));
     assert.deepEqual(plain(byId.get('wrist-1')?.data.values), expectImu);
-    assert.deepEqual([...(byId.get('wrist-1')?.data.tNs ?? [])], imuChunks.flatMap((c) => [...c.tNs]));
+    assert.deepEqual(
+      [...(byId.get('wrist-1')?.data.tNs ?? [])],
+      imuChunks.flatMap((c) => [...c.tNs]),
+    );
     for (const track of ['cam1/3', 'cam1/7']) {
       const chunks = poseChunks.filter((c) => c.sourceId === track);
-      assert.deepEqual([...(byId.get(track)?.data.tNs ?? [])], chunks.flatMap((c) => [...c.tNs]), track);
-      assert.deepEqual(plain(byId.get(track)?.data.values), plain(chunks.flatMap((c) => [...c.values])), track);
+      assert.deepEqual(
+        [...(byId.get(track)?.data.tNs ?? [])],
+        chunks.flatMap((c) => [...c.tNs]),
+        track,
+      );
+      assert.deepEqual(
+        plain(byId.get(track)?.data.values),
+        plain(chunks.flatMap((c) => [...c.values])),
+        track,
+      );
     }
     assert.equal(byId.get('cam1/3')?.subjectId, 'alice');
     assert.equal(byId.get('cam1/7')?.subjectId, undefined, 'an unassigned track stays unmapped');
@@ -97,8 +161,15 @@ describe('Recorder', () => {
       { subject: 'bob', startNs: 0, endNs: 50 * MS, activity: 'walk' },
       { subject: 'alice', startNs: 10 * MS, endNs: 130 * MS, activity: 'squat' },
     ]);
-    assert.deepEqual(back.subjects.map((s) => s.id), ['alice', 'bob'], 'a labelled subject is added');
-    const meta = back.meta as Record<string, unknown> & { devices: { rateHz: number }[]; cameras?: { rateHz: number }[] };
+    assert.deepEqual(
+      back.subjects.map((s) => s.id),
+      ['alice', 'bob'],
+      'a labelled subject is added',
+    );
+    const meta = back.meta as Record<string, unknown> & {
+      devices: { rateHz: number }[];
+      cameras?: { rateHz: number }[];
+    };
     assert.equal(meta['gateway'], 'gw1');
     assert.deepEqual(meta['model'], { name: 'default', version: '0.1.0' });
     assert.equal(meta.devices[0]?.rateHz, 50, 'measured: 7 rows over 120 ms');
@@ -115,7 +186,9 @@ describe('Recorder', () => {
     assert.equal(await metric(registry, 'mujo_recorder_rows_written_total', { kind: 'label' }), 2);
     assert.equal(await metric(registry, 'mujo_recorder_active'), 0);
     assert.equal(await metric(registry, 'mujo_recorder_recordings_total', { reason: 'requested' }), 1);
-    const csvBytes = (await Promise.all(['imu/wrist-1.csv', 'pose/cam1.csv', 'labels.csv'].map((f) => readFile(join(dir, f))))).reduce((s, b) => s + b.length, 0);
+    const csvBytes = (
+      await Promise.all(['imu/wrist-1.csv', 'pose/cam1.csv', 'labels.csv'].map((f) => readFile(join(dir, f))))
+    ).reduce((s, b) => s + b.length, 0);
     assert.equal(await metric(registry, 'mujo_recorder_bytes_written_total'), csvBytes);
     assert.equal(summary.bytes, csvBytes);
   });
@@ -135,25 +208,51 @@ describe('Recorder', () => {
     recorder.write(pose('cam1/2', [50, 150], base)); // 50 ms: older than what was written (window 0)
     recorder.write(pose('no-track', [0], base));
     const summary = await recorder.stop();
-    assert.deepEqual(summary.dropped, { before_start: 1, out_of_order: 2, invalid: 1 + 2 + 1, device_clock: 2, late: 1 });
+    assert.deepEqual(summary.dropped, {
+      before_start: 1,
+      out_of_order: 2,
+      invalid: 1 + 2 + 1,
+      device_clock: 2,
+      late: 1,
+    });
     for (const [reason, count] of Object.entries(summary.dropped)) {
       assert.equal(await metric(registry, 'mujo_recorder_dropped_samples_total', { reason }), count, reason);
     }
     assert.deepEqual(summary.rows, { imu: 4, pose: 3, labels: 0 });
     const back = await loadRecording(dir);
-    assert.deepEqual([...(back.streams.find((s) => s.sourceId === 'd1')?.data.tNs ?? [])], [0, 20 * MS, 40 * MS, 60 * MS]);
-    assert.deepEqual(await readdir(join(dir, 'imu')), ['d1.csv'], 'files of streams without a row are removed');
+    assert.deepEqual(
+      [...(back.streams.find((s) => s.sourceId === 'd1')?.data.tNs ?? [])],
+      [0, 20 * MS, 40 * MS, 60 * MS],
+    );
+    assert.deepEqual(
+      await readdir(join(dir, 'imu')),
+      ['d1.csv'],
+      'files of streams without a row are removed',
+    );
   });
 
   it('validates labels with coded errors naming the value, and closes open labels at stop', async () => {
     const { recorder, clock } = setup({}, 5_000 * MS);
-    assert.throws(() => recorder.label({ subject: 's', startNs: 0, endNs: 1, activity: 'a' }), { code: 'RECORDER_NOT_RECORDING' });
+    assert.throws(() => recorder.label({ subject: 's', startNs: 0, endNs: 1, activity: 'a' }), {
+      code: 'RECORDER_NOT_RECORDING',
+    });
     const { dir } = await recorder.start({ subjects: ['s1'] });
     const at = (ms: number) => 5_000 * MS + ms * MS;
-    assert.throws(() => recorder.label({ subject: 's1', startNs: at(10), endNs: at(5), activity: 'squat' }), { code: 'RECORDER_BAD_LABEL', message: /must be after/ });
-    assert.throws(() => recorder.label({ subject: 's1', startNs: at(-1), endNs: at(5), activity: 'squat' }), { code: 'RECORDER_BAD_LABEL', message: /before the recording started/ });
-    assert.throws(() => recorder.label({ subject: 's1', startNs: at(0), endNs: at(5), activity: 'squat,jump' }), { code: 'RECORDER_BAD_LABEL', message: /"squat,jump"/ });
-    assert.throws(() => recorder.label({ subject: ' s1', startNs: at(0), endNs: at(5), activity: 'squat' }), { code: 'RECORDER_BAD_LABEL' });
+    assert.throws(() => recorder.label({ subject: 's1', startNs: at(10), endNs: at(5), activity: 'squat' }), {
+      code: 'RECORDER_BAD_LABEL',
+      message: /must be after/,
+    });
+    assert.throws(() => recorder.label({ subject: 's1', startNs: at(-1), endNs: at(5), activity: 'squat' }), {
+      code: 'RECORDER_BAD_LABEL',
+      message: /before the recording started/,
+    });
+    assert.throws(
+      () => recorder.label({ subject: 's1', startNs: at(0), endNs: at(5), activity: 'squat,jump' }),
+      { code: 'RECORDER_BAD_LABEL', message: /"squat,jump"/ },
+    );
+    assert.throws(() => recorder.label({ subject: ' s1', startNs: at(0), endNs: at(5), activity: 'squat' }), {
+      code: 'RECORDER_BAD_LABEL',
+    });
     recorder.write(imu('d1', [0, 20, 40, 60, 80, 100, 120, 140, 160, 180], 5_000 * MS));
     recorder.beginLabel({ subject: 's1', activity: 'squat', atNs: at(20) });
     recorder.beginLabel({ subject: 's1', activity: 'lunge', atNs: at(60) }); // closes squat
@@ -182,9 +281,16 @@ describe('Recorder', () => {
     recorder.write(imu('d1', [0, 10], Date.parse('2026-05-06T07:08:09.010Z') * MS));
     await recorder.stop();
     const second = await recorder.start({ name: 'gym' });
-    assert.equal(second.dir, join(parent, '2026-05-06T07-08-09Z-gym-2'), 'same second: a new directory, never the old one');
+    assert.equal(
+      second.dir,
+      join(parent, '2026-05-06T07-08-09Z-gym-2'),
+      'same second: a new directory, never the old one',
+    );
     await recorder.stop();
-    await assert.rejects(recorder.start({ dir: first.dir }), { code: 'RECORDER_BAD_REQUEST', message: /already holds a recording/ });
+    await assert.rejects(recorder.start({ dir: first.dir }), {
+      code: 'RECORDER_BAD_REQUEST',
+      message: /already holds a recording/,
+    });
   });
 
   it('stops cleanly with reason max_bytes before a row would pass the cap', async () => {
@@ -213,7 +319,10 @@ describe('Recorder', () => {
     assert.equal(written + (summary.dropped['max_bytes'] ?? 0), fed, 'every row fed is written or counted');
     assert.equal(await metric(registry, 'mujo_recorder_recordings_total', { reason: 'max_bytes' }), 1);
     const back = await loadRecording(dir);
-    assert.equal(back.streams.reduce((s, x) => s + x.data.tNs.length, 0), written);
+    assert.equal(
+      back.streams.reduce((s, x) => s + x.data.tNs.length, 0),
+      written,
+    );
     assert.equal((back.meta.source as { stopReason: string }).stopReason, 'max_bytes');
     await assert.rejects(recorder.stop(), { code: 'RECORDER_NOT_RECORDING' });
   });
@@ -233,10 +342,16 @@ describe('Recorder', () => {
     const h = health.get('recorder');
     assert.equal(h?.status, 'degraded');
     assert.equal(h?.error?.code, 'RECORDER_WRITE_FAILED');
-    assert.equal(await metric(registry, 'mujo_recorder_dropped_samples_total', { reason: 'write_failed' }), 2);
+    assert.equal(
+      await metric(registry, 'mujo_recorder_dropped_samples_total', { reason: 'write_failed' }),
+      2,
+    );
     recorder.write(imu('good', [60])); // ignored, no throw
     const back = await loadRecording(dir);
-    assert.deepEqual(back.streams.map((s) => [s.sourceId, s.data.tNs.length]), [['good', 3]]);
+    assert.deepEqual(
+      back.streams.map((s) => [s.sourceId, s.data.tNs.length]),
+      [['good', 3]],
+    );
     // The next recording clears the error.
     await recorder.start();
     assert.equal(health.get('recorder')?.status, 'up');
@@ -267,6 +382,10 @@ describe('Recorder', () => {
     assert.equal(Value.Check(RecorderOptionsSchema, defaults), true);
     assert.equal(Value.Check(RecorderOptionsSchema, { ...defaults, maxBytes: 10 }), false);
     assert.equal(Value.Check(RecorderOptionsSchema, { ...defaults, extra: 1 }), false);
+    const ctx = { gatewayId: 'gw', registry: new Registry() };
+    assert.equal(recorderFromConfig(defaults, ctx), undefined, 'disabled: no recorder');
+    const enabled = recorderFromConfig({ ...defaults, enabled: true, maxBytes: 8192 }, ctx);
+    assert.equal(enabled?.options.maxBytes, 8192);
   });
 
   it('writes recording.json while recording, so a crash leaves a readable recording', async () => {
@@ -279,7 +398,10 @@ describe('Recorder', () => {
       await new Promise((r) => setTimeout(r, 10));
       meta = JSON.parse(await readFile(join(dir, 'recording.json'), 'utf8')) as typeof meta;
     }
-    assert.deepEqual(meta?.devices.map((d) => d.id), ['d1']);
+    assert.deepEqual(
+      meta?.devices.map((d) => d.id),
+      ['d1'],
+    );
     assert.equal(meta?.source.stopReason, null);
     const back = await loadRecording(dir); // mid-recording, as after a crash
     assert.equal(back.streams[0]?.data.tNs.length, 3);

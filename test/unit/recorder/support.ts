@@ -70,9 +70,17 @@ export interface PythonStreamComparison {
 export interface PythonComparison {
   readonly gateway: string;
   readonly startTime: string;
-  readonly devices: Record<string, PythonStreamComparison & { placement: string; subject: string | null; rateHz: number }>;
+  readonly devices: Record<
+    string,
+    PythonStreamComparison & { placement: string; subject: string | null; rateHz: number }
+  >;
   readonly tracks: Record<string, PythonStreamComparison & { subject: string | null }>;
-  readonly labels: { readonly rows: number; readonly originalRows: number; readonly maxDiffNs: number; readonly sameActivities: boolean };
+  readonly labels: {
+    readonly rows: number;
+    readonly originalRows: number;
+    readonly maxDiffNs: number;
+    readonly sameActivities: boolean;
+  };
   readonly model: unknown;
 }
 
@@ -123,7 +131,9 @@ export function run(command: string, args: readonly string[], cwd: string): Prom
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolvePromise(out) : reject(new Error(`${command} exited ${code}: ${err}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolvePromise(out) : reject(new Error(`${command} exited ${code}: ${err}`)),
+    );
   });
 }
 

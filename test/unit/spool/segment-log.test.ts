@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import {
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -18,14 +26,16 @@ function captureLogger(): { logger: pino.Logger; lines: Array<Record<string, unk
   const lines: Array<Record<string, unknown>> = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      for (const l of chunk.toString().split('\n'))
+        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
       cb();
     },
   });
   return { logger: pino({ level: 'debug' }, stream), lines };
 }
 
-const rec = (i: number, size = 40): Buffer => Buffer.from(`record-${String(i).padStart(6, '0')}-`.padEnd(size, 'x'));
+const rec = (i: number, size = 40): Buffer =>
+  Buffer.from(`record-${String(i).padStart(6, '0')}-`.padEnd(size, 'x'));
 
 describe('SegmentLog', () => {
   let dir: string;
@@ -54,7 +64,10 @@ describe('SegmentLog', () => {
       onCorrupt: (r) => corruptions.push(r),
       ...over,
     });
-  const files = (): string[] => readdirSync(dir).filter((n) => n.endsWith('.seg')).sort();
+  const files = (): string[] =>
+    readdirSync(dir)
+      .filter((n) => n.endsWith('.seg'))
+      .sort();
   const readAll = (l: SegmentLog, batch = 7): string[] => {
     const out: string[] = [];
     for (;;) {
@@ -98,7 +111,10 @@ describe('SegmentLog', () => {
     const remaining = readAll(second);
     // At least once: a segment that was partly acknowledged is delivered again from its start.
     assert.ok(remaining.length >= 30);
-    assert.deepEqual(remaining.slice(-30), Array.from({ length: 30 }, (_, i) => rec(20 + i).toString()));
+    assert.deepEqual(
+      remaining.slice(-30),
+      Array.from({ length: 30 }, (_, i) => rec(20 + i).toString()),
+    );
     assert.deepEqual(visited, remaining);
     assert.equal(report.records, remaining.length);
     // Segment numbers keep increasing across runs, so order survives restarts.
@@ -126,8 +142,12 @@ describe('SegmentLog', () => {
     const l = make();
     l.open();
     const got = readAll(l);
-    const lostIdx = new Set(placed.flatMap((p, i) => (p.segment.name === second && p.end >= victimEnd ? [i] : [])));
-    const expected = Array.from({ length: 120 }, (_, i) => i).filter((i) => !lostIdx.has(i)).map((i) => rec(i).toString());
+    const lostIdx = new Set(
+      placed.flatMap((p, i) => (p.segment.name === second && p.end >= victimEnd ? [i] : [])),
+    );
+    const expected = Array.from({ length: 120 }, (_, i) => i)
+      .filter((i) => !lostIdx.has(i))
+      .map((i) => rec(i).toString());
     assert.deepEqual(got, expected);
     assert.equal(corruptions.length, 1);
     assert.equal(corruptions[0]!.segment, second);
@@ -168,11 +188,11 @@ describe('SegmentLog', () => {
     writeFileSync(join(dir, 'test-0000000000000000.seg'), 'not a segment');
     const again = make();
     again.open();
-    assert.deepEqual(readAll(again), Array.from({ length: 9 }, (_, i) => rec(i).toString()));
     assert.deepEqual(
-      corruptions.map((c) => c.reason).sort(),
-      ['bad_header', 'truncated'],
+      readAll(again),
+      Array.from({ length: 9 }, (_, i) => rec(i).toString()),
     );
+    assert.deepEqual(corruptions.map((c) => c.reason).sort(), ['bad_header', 'truncated']);
     assert.deepEqual(files(), []);
   });
 
@@ -191,7 +211,10 @@ describe('SegmentLog', () => {
     const left = readAll(l);
     assert.equal(evicted + left.length, 400, 'every record is either delivered or counted as evicted');
     // Oldest first: what is left is exactly the newest records.
-    assert.deepEqual(left, Array.from({ length: left.length }, (_, i) => rec(400 - left.length + i).toString()));
+    assert.deepEqual(
+      left,
+      Array.from({ length: left.length }, (_, i) => rec(400 - left.length + i).toString()),
+    );
     assert.ok(log.lines.some((x) => x['code'] === 'TEST_SPOOL_EVICTED'));
   });
 
@@ -204,7 +227,10 @@ describe('SegmentLog', () => {
     // The first segment is held by the reader: its remaining records are still delivered.
     for (const e of out) l.ack(e.position);
     const rest = readAll(l);
-    assert.deepEqual(rest.slice(0, 7), Array.from({ length: 7 }, (_, i) => rec(3 + i).toString()));
+    assert.deepEqual(
+      rest.slice(0, 7),
+      Array.from({ length: 7 }, (_, i) => rec(3 + i).toString()),
+    );
     assert.equal(evictions.reduce((n, e) => n + e.records, 0) + 10 + rest.length - 7, 70);
   });
 
@@ -214,7 +240,10 @@ describe('SegmentLog', () => {
     const held = l.append([rec(0), rec(1)]);
     for (const p of held) l.markRead(p);
     l.append([rec(2)]);
-    assert.deepEqual(l.read(10).map((e) => e.payload.toString()), [rec(2).toString()]);
+    assert.deepEqual(
+      l.read(10).map((e) => e.payload.toString()),
+      [rec(2).toString()],
+    );
     assert.throws(() => l.markRead(held[0]!), /not the oldest segment/);
   });
 
