@@ -59,6 +59,7 @@ export function summarise(profile: CpuProfile, top = 25): string {
     const a = area(url, functionName);
     byArea.set(a, (byArea.get(a) ?? 0) + us);
   }
+  const longTasks = longTaskSummary(profile, 50_000, top);
   const pct = (us: number) => `${((us / totalUs) * 100).toFixed(1).padStart(5)} %`;
   const lines = [
     `profile ${(totalUs / 1e6).toFixed(1)} s of main-thread wall time`,
@@ -69,6 +70,67 @@ export function summarise(profile: CpuProfile, top = 25): string {
   lines.push('', 'self time by function:');
   for (const [k, v] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top))
     lines.push(`  ${pct(v)}  ${k}`);
+  lines.push('', longTasks);
+  return lines.join('\n');
+}
+
+/**
+ * Stretches where the main thread never went idle for `minUs` or longer (what holds up the
+ * event loop and so the latency tail), and the code that ran during them, by the nearest
+ * frame of our own code (gateway/…) on the stack, else the leaf.
+ */
+function longTaskSummary(profile: CpuProfile, minUs: number, top: number): string {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const label = (id: number): string => {
+    const leaf = byId.get(id);
+    if (!leaf) return '?';
+    const leafName = leaf.callFrame.functionName;
+    if (leafName === '(garbage collector)' || leafName === '(program)') return leafName;
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const f = byId.get(cur)?.callFrame;
+      if (f && /\/(gateway|bench)\//.test(f.url)) {
+        const file = f.url.replace(/^.*\/((gateway|bench)\/)/, '$1');
+        return `${f.functionName || '(anonymous)'}  ${file}`;
+      }
+    }
+    const f = leaf.callFrame;
+    return `${leafName || '(anonymous)'}  ${f.url.replace(/^.*node_modules\//, '')}`;
+  };
+  const idle = new Set(profile.nodes.filter((n) => n.callFrame.functionName === '(idle)').map((n) => n.id));
+  const tasks: { startUs: number; us: number; ids: number[]; deltas: number[] }[] = [];
+  let t = profile.startTime;
+  let cur: { startUs: number; us: number; ids: number[]; deltas: number[] } | null = null;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i] as number;
+    const dt = profile.timeDeltas[i] ?? 0;
+    t += dt;
+    if (idle.has(id)) {
+      if (cur && cur.us >= minUs) tasks.push(cur);
+      cur = null;
+      continue;
+    }
+    cur ??= { startUs: t, us: 0, ids: [], deltas: [] };
+    cur.us += dt;
+    cur.ids.push(id);
+    cur.deltas.push(profile.timeDeltas[i + 1] ?? dt);
+  }
+  if (cur && cur.us >= minUs) tasks.push(cur);
+  const lines = [
+    `busy stretches ≥ ${minUs / 1000} ms without going idle: ${tasks.length}, longest ${(Math.max(0, ...tasks.map((x) => x.us)) / 1000).toFixed(0)} ms, total ${(tasks.reduce((s, x) => s + x.us, 0) / 1e6).toFixed(1)} s`,
+  ];
+  const inTasks = new Map<string, number>();
+  let total = 0;
+  for (const task of tasks)
+    task.ids.forEach((id, k) => {
+      const us = task.deltas[k] ?? 0;
+      const key = label(id);
+      inTasks.set(key, (inTasks.get(key) ?? 0) + us);
+      total += us;
+    });
+  for (const [k, v] of [...inTasks].sort((a, b) => b[1] - a[1]).slice(0, top))
+    lines.push(`  ${((v / Math.max(1, total)) * 100).toFixed(1).padStart(5)} %  ${k}`);
   return lines.join('\n');
 }
 

@@ -89,6 +89,7 @@ export class InfluxSink {
   private inFlightLeft = 0;
   private inFlightMemoryOnly = 0;
   private pumpDone: Promise<void> | undefined;
+  private pumpFailed = false;
   private flushDue = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
@@ -367,6 +368,12 @@ export class InfluxSink {
       this.pumpDone = undefined;
       this.updateGauges();
       this.resolveIdle();
+      if (this.pumpFailed) {
+        // A bug, not the server: try again later rather than spin.
+        this.pumpFailed = false;
+        setTimeout(() => this.kick(), this.backoff.maxDelayMs).unref();
+        return;
+      }
       // Something may have arrived between the last take and the end of the loop.
       if (
         !this.stopped &&
@@ -397,6 +404,7 @@ export class InfluxSink {
         this.inFlightMemoryOnly = 0;
       }
     } catch (err) {
+      this.pumpFailed = true;
       this.logger.error({ code: 'INFLUX_INTERNAL', err }, 'InfluxDB sink delivery loop failed');
       this.noteError('INFLUX_INTERNAL', errorMessage(err));
     }

@@ -9,6 +9,7 @@ import { HealthRegistry } from '../../../gateway/observability/health.ts';
 import {
   Recorder,
   RecorderOptionsSchema,
+  recorderFromConfig,
   type RecorderOptions,
 } from '../../../gateway/sinks/recorder/index.ts';
 import { loadRecording } from '../../../gateway/sources/replay/index.ts';
