@@ -6,7 +6,7 @@ import { DeviceTracker } from './devices/device-tracker.ts';
 import { ConfigFileDevices } from './devices/config-file.ts';
 import { DeviceService } from './devices/device-service.ts';
 import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from './domain/events.ts';
-import type { SampleChunk } from './domain/samples.ts';
+import type { ImuChunk, SampleChunk } from './domain/samples.ts';
 import { systemClock, type Clock } from './domain/time.ts';
 import { createHttpServer, healthReport, type GatewayView, type HttpServer, type ModelInfo } from './http/index.ts';
 import { ModelManager, type OrtLoadedModel } from './model/index.ts';
@@ -25,6 +25,10 @@ import {
 import { MqttSink, mqttSinkOptionsFromConfig } from './sinks/mqtt/index.ts';
 import { MqttImuIngest } from './sources/mqtt/index.ts';
 import { openReplaySource, type ReplaySource } from './sources/replay/index.ts';
+import { createCameraSource, type CameraSource } from './sources/camera/camera-source.ts';
+import { recorderFromConfig, type Recorder } from './sinks/recorder/index.ts';
+import { RecordingControl } from './sinks/recorder/control.ts';
+import { moveNetEstimatorFactory } from './sources/camera/pose-estimator.ts';
 import { SOFTWARE_VERSION } from './version.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { createBleSource, type BleSource } from './sources/ble/ble-source.ts';
@@ -81,7 +85,7 @@ export class GatewayApp {
   /** BLE wearables (present when `ble.enabled`) and their runtime management (HTTP, MQTT). */
   readonly ble: BleSource | undefined;
   readonly deviceService: DeviceService;
-  private readonly bleStates = new Subject<DeviceState>();
+  private readonly sourceDeviceStates = new Subject<DeviceState>();
 
   private pipeline: Pipeline | undefined;
   private pipelineSubs: Subscription[] = [];
@@ -98,6 +102,11 @@ export class GatewayApp {
   private ingest: MqttImuIngest | undefined;
   private http: HttpServer | undefined;
   private replay: ReplaySource | undefined;
+  private camera: CameraSource | undefined;
+  private recorder: Recorder | undefined;
+  private recording: RecordingControl | undefined;
+  /** IMU chunks on the gateway clock with a subject: what camera matching correlates with. */
+  private readonly wearableImu = new Subject<ImuChunk>();
   private deviceTimer: NodeJS.Timeout | undefined;
   private inputSub: Subscription | undefined;
   private endpointsValue: GatewayEndpoints | undefined;
@@ -137,8 +146,8 @@ export class GatewayApp {
       onChange: (change, state) => {
         const subject = change.config?.subject;
         if (subject) this.ensureSubject(subject);
-        if (state) this.bleStates.next(state);
-        else if (change.action === 'remove') this.bleStates.next(this.removedDeviceState(change.device));
+        if (state) this.sourceDeviceStates.next(state);
+        else if (change.action === 'remove') this.sourceDeviceStates.next(this.removedDeviceState(change.device));
       },
     });
   }
@@ -182,8 +191,7 @@ export class GatewayApp {
     if (!ble) return;
     for (const c of ble.deviceConfigs()) if (c.subject) this.ensureSubject(c.subject);
     ble.chunks$.subscribe((chunk) => this.input.next(chunk));
-    ble.devices$.subscribe((state) => this.bleStates.next(state));
-    this.bleStates.subscribe((state) => this.mqtt?.publishDeviceState(state));
+    ble.devices$.subscribe((state) => this.sourceDeviceStates.next(state));
     try {
       await ble.start();
     } catch (err) {
@@ -208,9 +216,9 @@ export class GatewayApp {
 
   /** Every device: replay/ingest ones from the tracker, BLE ones from the BLE source (its state is richer). */
   private deviceSnapshot(): DeviceState[] {
-    const ble = this.ble?.devices() ?? [];
-    const bleIds = new Set(ble.map((d) => d.device));
-    return [...this.devices.snapshot().filter((d) => !bleIds.has(d.device)), ...ble];
+    const own = [...(this.ble?.devices() ?? []), ...(this.camera?.devices() ?? [])];
+    const ownIds = new Set(own.map((d) => d.device));
+    return [...this.devices.snapshot().filter((d) => !ownIds.has(d.device)), ...own];
   }
 
   private removedDeviceState(device: string): DeviceState {
@@ -253,6 +261,7 @@ export class GatewayApp {
       this.devices.observe(chunk);
       this.pipeline?.push(chunk);
     });
+    this.startRecorder();
 
     if (config.http.enabled) {
       this.http = createHttpServer({
@@ -265,8 +274,10 @@ export class GatewayApp {
       await this.http.start();
     }
 
+    // Device state from every source (tracker for replay/ingest; BLE and cameras report their own).
+    merge(this.devices.states$, this.sourceDeviceStates).subscribe((state) => this.mqtt?.publishDeviceState(state));
     await this.startSources();
-    this.devices.states$.subscribe((state) => this.mqtt?.publishDeviceState(state));
+    if (this.recording && config.recorder.autoStart) await this.recording.start({});
     this.deviceTimer = setInterval(() => this.devices.tick(), DEVICE_TICK_MS);
     this.deviceTimer.unref();
     this.devices.tick();
@@ -330,6 +341,44 @@ export class GatewayApp {
     this.registerDeviceCommands(this.mqtt);
     await this.mqtt.start();
     this.announce(() => gatewayDiscovery(this.discoveryContext()));
+  }
+
+  /**
+   * The recorder taps the input: gateway-clock chunks are written; device-clock chunks (MQTT
+   * ingest) are counted as dropped `device_clock` by the recorder, since only the pipeline maps
+   * those clocks.
+   */
+  private startRecorder(): void {
+    const { config } = this;
+    this.recorder = recorderFromConfig(config.recorder, {
+      gatewayId: config.gateway.id,
+      registry: this.metrics,
+      health: this.health,
+      logger: this.logger,
+      clock: this.clock,
+    });
+    if (!this.recorder) return;
+    const recorder = this.recorder;
+    this.input.subscribe((chunk) => recorder.write(chunk));
+    this.recording = new RecordingControl(
+      recorder,
+      () => {
+        const model = this.models.current;
+        return {
+          subjects: [...this.subjectStates.keys()],
+          devices: this.deviceSnapshot().map((d) => ({ id: d.device, kind: d.kind, subject: d.subject })),
+          model: model ? { name: model.name, version: model.version } : null,
+        };
+      },
+      this.clock,
+    );
+    const control = this.recording;
+    if (this.mqtt) {
+      this.mqtt.registerCommand('start_recording', (args) => control.start(args));
+      this.mqtt.registerCommand('stop_recording', () => control.stop());
+      this.mqtt.registerCommand('label', (args) => control.label(args));
+      this.mqtt.registerCommand('recording_status', () => control.status());
+    }
   }
 
   private discoveryContext() {
@@ -404,6 +453,49 @@ export class GatewayApp {
       this.ingest.start();
     }
     await this.startBle();
+    await this.startCameras();
+  }
+
+  /**
+   * RTSP cameras → MoveNet → tracks → pose chunks. Tracks get their subject from zones or by
+   * matching wrist motion against the wearables' IMU (gateway-clock chunks only: device-clock
+   * ingest would need mapping first). A camera that fails is reported in /health and retried;
+   * the rest of the gateway keeps running.
+   */
+  private async startCameras(): Promise<void> {
+    const { config } = this;
+    if (config.cameras.length === 0) return;
+    this.input.subscribe((chunk) => {
+      if (chunk.modality === 'imu' && chunk.subjectId !== undefined && chunk.clockDomain !== 'device') {
+        this.wearableImu.next(chunk);
+      }
+    });
+    this.camera = createCameraSource(
+      { cameras: config.cameras, matching: config.matching },
+      {
+        gatewayId: config.gateway.id,
+        clock: this.clock,
+        registry: this.metrics,
+        health: this.health,
+        logger: this.logger,
+        createEstimator: moveNetEstimatorFactory({
+          logger: this.logger,
+          providers: config.model.providers,
+          ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
+        }),
+        imu$: this.wearableImu,
+      },
+    );
+    this.camera.chunks$.subscribe((chunk) => {
+      if (chunk.subjectId !== undefined) this.ensureSubject(chunk.subjectId);
+      this.input.next(this.assign(chunk));
+    });
+    this.camera.devices$.subscribe((state) => this.sourceDeviceStates.next(state));
+    try {
+      await this.camera.start();
+    } catch (err) {
+      this.logger.error({ code: errorCode(err) }, `cameras did not start: ${errorMessage(err)}`);
+    }
   }
 
   /** Configuration assignments win over what a recording says. */
@@ -561,12 +653,13 @@ export class GatewayApp {
       },
       activity$: this.activity$,
       states$: this.states$,
-      deviceStates$: merge(this.devices.states$, this.bleStates),
+      deviceStates$: merge(this.devices.states$, this.sourceDeviceStates),
       recentEvents: (n) => this.recent.slice(-n),
       reloadModel: async () => this.modelInfo(await this.reloadModel()),
       addDevice: (entry) => this.deviceService.add(entry),
       removeDevice: (id) => this.deviceService.remove(id),
       assignDevice: (id, assignment) => this.deviceService.assign(id, assignment),
+      ...(this.recording ? { recording: this.recording } : {}),
     };
   }
 
@@ -584,11 +677,14 @@ export class GatewayApp {
     this.replay?.stop();
     // BLE links close before the pipeline drains; their final (disconnected) states still reach MQTT.
     await this.ble?.stop();
+    await this.camera?.stop();
+    this.wearableImu.complete();
     this.ingest?.stop();
     this.inputSub?.unsubscribe();
     // Drain: queued windows run, open slots are decided, activities end with final states,
     // and all of it is published before MQTT goes offline.
     await this.pipeline?.stop();
+    await this.recorder?.close();
     this.pipelineSubs.forEach((s) => s.unsubscribe());
     this.devices.tick();
     this.devices.complete();
@@ -599,7 +695,7 @@ export class GatewayApp {
     this.activitySubject.complete();
     this.stateSubject.complete();
     this.decisionSubject.complete();
-    this.bleStates.complete();
+    this.sourceDeviceStates.complete();
     log.info('gateway stopped');
   }
 }

@@ -5,7 +5,9 @@
  * latency (window close → fused class scores), activity events (seq, emit time, latencyMs),
  * CPU time, RSS, event-loop utilisation and delay, and the gateway's own counters.
  */
+import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import type { SubjectScores } from '../../gateway/domain/events.ts';
@@ -230,6 +232,9 @@ async function main(): Promise<void> {
             events,
           };
           send(steady);
+          const heapDir = process.env['MUJO_BENCH_HEAP_SNAPSHOT'];
+          // After the numbers are sent: writing the snapshot stops the world for seconds.
+          if (heapDir) writeHeapSnapshot(join(heapDir, `${init.gatewayId}.heapsnapshot`));
           break;
         }
         case 'final': {

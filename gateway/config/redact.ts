@@ -1,7 +1,9 @@
 import { stringify } from 'yaml';
 import { publishedSchema, type GatewayConfig } from './schema.ts';
 
-export const REDACTED = '<redacted>';
+import { REDACTED, redactUrl } from '../observability/redact.ts';
+
+export { REDACTED };
 
 /** A copy safe to print or log: passwords, tokens and URL credentials replaced. */
 export function redactConfig(config: GatewayConfig): GatewayConfig {
@@ -9,13 +11,10 @@ export function redactConfig(config: GatewayConfig): GatewayConfig {
   if (copy.mqtt.password !== undefined) copy.mqtt.password = REDACTED;
   if (copy.http.token !== undefined) copy.http.token = REDACTED;
   if (copy.mqtt.url !== undefined) copy.mqtt.url = redactUrl(copy.mqtt.url);
+  for (const camera of copy.cameras) camera.url = redactUrl(camera.url);
   return copy;
 }
 
-function redactUrl(url: string): string {
-  // Only the password part of `scheme://user:password@host`; the user name helps debugging.
-  return url.replace(/^([a-z]+:\/\/[^:/@]*:)[^@/]*@/i, `$1${REDACTED}@`);
-}
 
 /** The effective configuration as YAML (what --print-config shows), secrets redacted. */
 export function configToYaml(config: GatewayConfig): string {

@@ -1,5 +1,7 @@
 import { Type, type Static, type TSchema, type SchemaOptions } from '@sinclair/typebox';
 import { BleSection } from '../sources/ble/options.ts';
+import { CamerasSection, MatchingSection } from '../sources/camera/options.ts';
+import { RecorderOptionsSchema } from '../sinks/recorder/options.ts';
 
 /*
  * The one source of truth for configuration: the TypeScript type (`GatewayConfig`), the
@@ -316,6 +318,9 @@ export const GatewayConfigSchema = Type.Object(
     ingest: IngestSection,
     http: HttpSection,
     ble: BleSection,
+    cameras: CamerasSection,
+    matching: MatchingSection,
+    recorder: RecorderOptionsSchema,
     pipeline: PipelineSection,
     subjects: Type.Array(Subject, {
       default: [],
@@ -336,6 +341,7 @@ export type PipelineConfig = GatewayConfig['pipeline'];
 export type ModelConfig = GatewayConfig['model'];
 export type ReplayConfig = GatewayConfig['replay'];
 export type { BleConfig, BleDeviceConfig } from '../sources/ble/options.ts';
+export type { CameraConfig, MatchingConfig } from '../sources/camera/options.ts';
 
 export const GATEWAY_SCHEMA_ID = 'https://mujo-gateway.dev/schemas/gateway.schema.json';
 

@@ -1,4 +1,5 @@
 import type { Observable } from 'rxjs';
+import type { RecordingControl } from '../sinks/recorder/control.ts';
 import type { Registry } from 'prom-client';
 import type { DeviceChangeResult } from '../devices/device-service.ts';
 import type { ActivityEvent, DeviceState, SubjectState } from '../domain/events.ts';
@@ -74,6 +75,8 @@ export interface GatewayView {
   removeDevice?(id: string): Promise<DeviceChangeResult>;
   /** `PATCH /api/devices/:id`: body `{ subject?: string | null, placement?: string }`. */
   assignDevice?(id: string, assignment: unknown): Promise<DeviceChangeResult>;
+  /** Recording for the trainer (`/api/recording/*`); absent when the recorder is disabled. */
+  readonly recording?: RecordingControl;
 }
 
 export interface SseOptions {

@@ -66,6 +66,11 @@ export interface CorruptionReport {
   readonly reason: CorruptReason;
   /** Bytes from `offset` to the end of the file, which are skipped. */
   readonly skippedBytes: number;
+  /**
+   * Records counted by an earlier scan that are now lost (damage found while reading back);
+   * 0 when found by the scan in `open`, where nothing past the damage was ever counted.
+   */
+  readonly lostRecords: number;
 }
 
 export interface SegmentLogOptions {
@@ -225,7 +230,7 @@ export class SegmentLog {
         !buf.subarray(0, SEGMENT_HEADER_BYTES).equals(SEGMENT_LOG_MAGIC)
       ) {
         // An empty file is a crash between create and header write, not damage.
-        if (buf.length > 0) this.reportCorrupt(seg, 0, 'bad_header');
+        if (buf.length > 0) this.reportCorrupt(seg, 0, 'bad_header', 0);
         this.unlink(seg);
         continue;
       }
@@ -233,7 +238,7 @@ export class SegmentLog {
       while (offset < buf.length) {
         const r = decodeRecord(buf, offset);
         if (!r.ok) {
-          this.reportCorrupt(seg, offset, r.reason);
+          this.reportCorrupt(seg, offset, r.reason, 0);
           break;
         }
         seg.records++;
@@ -359,7 +364,7 @@ export class SegmentLog {
     try {
       fd = openSync(seg.path, 'r');
     } catch (err) {
-      this.reportCorrupt(seg, seg.readOffset, 'truncated', err);
+      this.reportCorrupt(seg, seg.readOffset, 'truncated', seg.records - seg.read, err);
       this.truncateAtRead(seg);
       return 0;
     }
@@ -385,7 +390,7 @@ export class SegmentLog {
           }
         }
         if (!r.ok) {
-          this.reportCorrupt(seg, seg.readOffset, r.reason);
+          this.reportCorrupt(seg, seg.readOffset, r.reason, seg.records - seg.read);
           this.truncateAtRead(seg);
           break;
         }
@@ -514,7 +519,13 @@ export class SegmentLog {
     this.warnedOverCap = false;
   }
 
-  private reportCorrupt(seg: Segment, offset: number, reason: CorruptReason, cause?: unknown): void {
+  private reportCorrupt(
+    seg: Segment,
+    offset: number,
+    reason: CorruptReason,
+    lostRecords: number,
+    cause?: unknown,
+  ): void {
     const skippedBytes = Math.max(0, seg.bytes - offset);
     this.opts.logger.error(
       {
@@ -523,11 +534,12 @@ export class SegmentLog {
         offset,
         reason,
         skippedBytes,
+        lostRecords,
         ...(cause ? { err: cause } : {}),
       },
       `spool segment ${seg.name} is unreadable from byte ${offset} (${reason}); the rest of that segment is skipped`,
     );
-    this.opts.onCorrupt?.({ segment: seg.name, offset, reason, skippedBytes });
+    this.opts.onCorrupt?.({ segment: seg.name, offset, reason, skippedBytes, lostRecords });
   }
 
   private unlink(seg: SegmentInfo): void {

@@ -41,15 +41,7 @@ function readPem(key: string, path: string | undefined): Buffer | undefined {
 }
 
 /** The URL as it may appear in logs and /health: no password. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
+export { redactUrl } from '../../observability/redact.ts';
 
 /**
  * mqtt.js options. Clean sessions: what must survive a disconnect is kept by our own queue

@@ -190,6 +190,4 @@ export const MatchingSection = Type.Object(
 export type MatchingConfig = Static<typeof MatchingSection>;
 
 /** `rtsp://user:secret@host/…` → `rtsp://user:<redacted>@host/…` for logs and errors. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z0-9+.-]+:\/\/[^:/@]*:)[^@/]*@/i, '$1<redacted>@');
-}
+export { redactUrl } from '../../observability/redact.ts';

@@ -406,7 +406,12 @@ describe('Recorder', () => {
     assert.equal(meta?.source.stopReason, null);
     const back = await loadRecording(dir); // mid-recording, as after a crash
     assert.equal(back.streams[0]?.data.tNs.length, 3);
-    await writeFile(join(dir, 'note.txt'), 'unrelated files are left alone');
+    await writeFile(join(dir, 'note.txt'), 'a note of the user');
     await recorder.stop();
+    assert.equal(
+      await readFile(join(dir, 'note.txt'), 'utf8'),
+      'a note of the user',
+      'other files are left alone',
+    );
   });
 });

@@ -153,6 +153,7 @@ describe('SegmentLog', () => {
     assert.equal(corruptions[0]!.segment, second);
     assert.equal(corruptions[0]!.reason, 'bad_crc');
     assert.equal(corruptions[0]!.offset, inSecond[1]!.end);
+    assert.equal(corruptions[0]!.lostRecords, 0, 'found by the scan: nothing past the damage was counted');
     const err = log.lines.find((x) => x['code'] === 'TEST_SPOOL_CORRUPT');
     assert.ok(err, 'a TEST_SPOOL_CORRUPT error is logged');
     assert.equal(err['level'], 50);
@@ -173,6 +174,11 @@ describe('SegmentLog', () => {
     const got = readAll(l);
     assert.equal(corruptions.length, 1);
     assert.equal(corruptions[0]!.reason, 'bad_length');
+    assert.equal(
+      corruptions[0]!.lostRecords,
+      60 - got.length,
+      'damage found while reading reports the records it costs',
+    );
     assert.ok(got.length > 0 && got.length < 60);
     assert.equal(got[0], rec(60 - got.length).toString(), 'the later segments are delivered in order');
     assert.deepEqual(files(), []);
