@@ -27,6 +27,8 @@ import { MqttImuIngest } from './sources/mqtt/index.ts';
 import { openReplaySource, type ReplaySource } from './sources/replay/index.ts';
 import { createCameraSource, type CameraSource } from './sources/camera/camera-source.ts';
 import { recorderFromConfig, type Recorder } from './sinks/recorder/index.ts';
+import { InfluxSink, influxSinkOptionsFromConfig } from './sinks/influx/index.ts';
+import { PipelineStatsSampler } from './sinks/influx/pipeline-stats.ts';
 import { RecordingControl } from './sinks/recorder/control.ts';
 import { moveNetEstimatorFactory } from './sources/camera/pose-estimator.ts';
 import { SOFTWARE_VERSION } from './version.ts';
@@ -39,6 +41,8 @@ import type { Timers } from './sources/ble/timers.ts';
 const RECENT_EVENTS = 200;
 /** Period of device-state re-evaluation (connected / silent) and its retained MQTT message. */
 const DEVICE_TICK_MS = 5000;
+/** Period of the `pipeline` points written to InfluxDB (the Grafana gateway dashboard). */
+const PIPELINE_STATS_MS = 10_000;
 
 /** Does an MQTT broker accept a connection at `url` (MQTT 3.1.1, 2 s)? */
 async function brokerAnswers(url: string): Promise<boolean> {
@@ -104,6 +108,8 @@ export class GatewayApp {
   private replay: ReplaySource | undefined;
   private camera: CameraSource | undefined;
   private recorder: Recorder | undefined;
+  private influx: InfluxSink | undefined;
+  private influxTimer: NodeJS.Timeout | undefined;
   private recording: RecordingControl | undefined;
   /** IMU chunks on the gateway clock with a subject: what camera matching correlates with. */
   private readonly wearableImu = new Subject<ImuChunk>();
@@ -256,6 +262,7 @@ export class GatewayApp {
     this.models.onSwap((next) => this.swapPipeline(next));
 
     await this.startMqtt();
+    await this.startInflux();
     this.swapPipeline(model);
     this.inputSub = this.input.subscribe((chunk) => {
       this.devices.observe(chunk);
@@ -341,6 +348,38 @@ export class GatewayApp {
     this.registerDeviceCommands(this.mqtt);
     await this.mqtt.start();
     this.announce(() => gatewayDiscovery(this.discoveryContext()));
+  }
+
+  /**
+   * InfluxDB: activity, reps (from state), device state, optional downsampled IMU, and every
+   * PIPELINE_STATS_MS a `pipeline` snapshot of the metrics. Starts before the sources so
+   * nothing produced is missed; its own queue and spool keep points while the database is away.
+   */
+  private async startInflux(): Promise<void> {
+    const { config } = this;
+    if (!config.influx.enabled) return;
+    const influx = new InfluxSink(
+      influxSinkOptionsFromConfig(config.influx, {
+        gatewayId: config.gateway.id,
+        logger: this.logger,
+        registry: this.metrics,
+        health: this.health,
+        clock: this.clock,
+      }),
+    );
+    this.influx = influx;
+    await influx.start();
+    this.input.subscribe((chunk) => {
+      if (chunk.modality === 'imu' && chunk.clockDomain !== 'device') influx.writeImu(chunk);
+    });
+    merge(this.devices.states$, this.sourceDeviceStates).subscribe((state) => influx.writeDevice(state));
+    const sampler = new PipelineStatsSampler(this.metrics);
+    this.influxTimer = setInterval(() => {
+      void sampler
+        .sample(this.clock.nowNs(), { mqtt: this.mqtt?.connected ?? false, influx: influx.connected })
+        .then((stats) => influx.writePipeline(stats));
+    }, PIPELINE_STATS_MS);
+    this.influxTimer.unref();
   }
 
   /**
@@ -566,12 +605,14 @@ export class GatewayApp {
     this.recent.push(event);
     if (this.recent.length > RECENT_EVENTS) this.recent.shift();
     this.mqtt?.publishActivity(event);
+    this.influx?.writeActivity(event);
     this.activitySubject.next(event);
   }
 
   private onState(state: SubjectState): void {
     this.subjectStates.set(state.subject, state);
     this.mqtt?.publishSubjectState(state);
+    this.influx?.writeSubjectState(state);
     this.stateSubject.next(state);
   }
 
@@ -685,6 +726,8 @@ export class GatewayApp {
     // and all of it is published before MQTT goes offline.
     await this.pipeline?.stop();
     await this.recorder?.close();
+    if (this.influxTimer) clearInterval(this.influxTimer);
+    await this.influx?.stop();
     this.pipelineSubs.forEach((s) => s.unsubscribe());
     this.devices.tick();
     this.devices.complete();

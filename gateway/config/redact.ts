@@ -12,6 +12,7 @@ export function redactConfig(config: GatewayConfig): GatewayConfig {
   if (copy.http.token !== undefined) copy.http.token = REDACTED;
   if (copy.mqtt.url !== undefined) copy.mqtt.url = redactUrl(copy.mqtt.url);
   for (const camera of copy.cameras) camera.url = redactUrl(camera.url);
+  if (copy.influx.token !== undefined) copy.influx.token = REDACTED;
   return copy;
 }
 

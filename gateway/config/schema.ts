@@ -2,6 +2,7 @@ import { Type, type Static, type TSchema, type SchemaOptions } from '@sinclair/t
 import { BleSection } from '../sources/ble/options.ts';
 import { CamerasSection, MatchingSection } from '../sources/camera/options.ts';
 import { RecorderOptionsSchema } from '../sinks/recorder/options.ts';
+import { InfluxOptionsSchema } from '../sinks/influx/options.ts';
 
 /*
  * The one source of truth for configuration: the TypeScript type (`GatewayConfig`), the
@@ -320,6 +321,7 @@ export const GatewayConfigSchema = Type.Object(
     ble: BleSection,
     cameras: CamerasSection,
     matching: MatchingSection,
+    influx: InfluxOptionsSchema,
     recorder: RecorderOptionsSchema,
     pipeline: PipelineSection,
     subjects: Type.Array(Subject, {

@@ -1,6 +1,6 @@
 import type { Logger } from '../../observability/logger.ts';
 import type { MqttMetrics } from './metrics.ts';
-import { Spool, type Segment } from './spool.ts';
+import { Spool, type SpoolPosition } from './spool.ts';
 
 /*
  * The outbound queue: every message the sink publishes, in publish order, until the broker
@@ -13,7 +13,7 @@ import { Spool, type Segment } from './spool.ts';
  *
  * Invariant: every message held only in memory is newer than every message on disk. A spill
  * therefore writes ALL memory-only messages (in flight included) to the end of the spool, in
- * seq order; those in flight stay in memory as the "loaded" prefix of what was written (their
+ * seq order; those in flight stay in memory as the already-read prefix of what was written (their
  * PUBACK is still to come), the others leave memory and are read back in order later. New
  * messages go to `front` while nothing on disk is waiting, else to `tail`.
  *
@@ -32,7 +32,7 @@ export interface OutboundMessage {
 export interface QueueItem extends OutboundMessage {
   readonly seq: number;
   /** Where this message is on disk, once spilled. */
-  segment: Segment | undefined;
+  position: SpoolPosition | undefined;
   superseded: boolean;
 }
 
@@ -155,10 +155,10 @@ export class OutboundQueue {
   }
 
   push(message: OutboundMessage): QueueItem {
-    const item: QueueItem = { ...message, seq: this.nextSeq++, segment: undefined, superseded: false };
+    const item: QueueItem = { ...message, seq: this.nextSeq++, position: undefined, superseded: false };
     if (message.retain) {
       const older = this.retainedInMemory.get(message.topic);
-      if (older && !older.superseded && !this.inFlight.has(older) && older.segment === undefined) {
+      if (older && !older.superseded && !this.inFlight.has(older) && older.position === undefined) {
         older.superseded = true;
         this.total--;
         this.memoryOnly--;
@@ -167,7 +167,7 @@ export class OutboundQueue {
       this.latestRetained.set(message.topic, item.seq);
       this.retainedInMemory.set(message.topic, item);
     }
-    if (this.tail.length === 0 && !this.spool.hasUnloaded()) this.front.push(item);
+    if (this.tail.length === 0 && !this.spool.hasUnread()) this.front.push(item);
     else this.tail.push(item);
     this.total++;
     this.memoryOnly++;
@@ -181,11 +181,11 @@ export class OutboundQueue {
     for (;;) {
       const item = this.front.shift();
       if (!item) {
-        if (this.spool.hasUnloaded()) {
-          for (const { record, segment } of this.spool.loadNext(this.loadBatch)) {
-            this.front.push({ ...record, segment, superseded: false });
+        if (this.spool.hasUnread()) {
+          for (const { record, position } of this.spool.read(this.loadBatch)) {
+            this.front.push({ ...record, position, superseded: false });
           }
-          // A corrupt tail can leave nothing loaded; loop to look again.
+          // A corrupt tail can leave nothing read back; loop to look again.
           continue;
         }
         if (this.tail.length === 0) return undefined;
@@ -221,16 +221,16 @@ export class OutboundQueue {
 
   /**
    * Writes every memory-only message to disk (see the invariant above) and frees the memory
-   * of all but those in flight, which stay as the loaded prefix of the new records.
+   * of all but those in flight, which stay as the already-read prefix of the new records.
    */
   spill(): void {
-    const inFlight = [...this.inFlight].filter((i) => i.segment === undefined).sort((a, b) => a.seq - b.seq);
+    const inFlight = [...this.inFlight].filter((i) => i.position === undefined).sort((a, b) => a.seq - b.seq);
     const front = this.front.drain();
     // Disk-backed items already read back stay; they are older than anything spilled now.
-    const keep = front.filter((i) => i.segment !== undefined);
+    const keep = front.filter((i) => i.position !== undefined);
     const toDisk = [
       ...inFlight,
-      ...front.filter((i) => i.segment === undefined && !i.superseded),
+      ...front.filter((i) => i.position === undefined && !i.superseded),
       ...this.tail.drain().filter((i) => !i.superseded),
     ];
     for (const item of keep) this.front.push(item);
@@ -238,8 +238,8 @@ export class OutboundQueue {
     if (toDisk.length > 0) {
       const placed = this.spool.append(toDisk);
       for (let i = 0; i < inFlight.length; i++) {
-        inFlight[i]!.segment = placed[i]!.segment;
-        this.spool.markLoaded(placed[i]!);
+        inFlight[i]!.position = placed[i]!;
+        this.spool.markRead(placed[i]!);
       }
       for (const item of toDisk)
         if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
@@ -268,8 +268,8 @@ export class OutboundQueue {
   private forget(item: QueueItem): void {
     this.total--;
     this.maxDoneSeq = Math.max(this.maxDoneSeq, item.seq);
-    if (item.segment) {
-      this.spool.ack(item.segment);
+    if (item.position) {
+      this.spool.ack(item.position);
       this.spool.markDelivered(this.deliveredMark());
     } else {
       this.memoryOnly--;

@@ -120,6 +120,7 @@ test('--print-config prints the effective configuration as YAML with secrets red
     'ble',
     'cameras',
     'matching',
+    'influx',
     'recorder',
     'pipeline',
     'subjects',
