@@ -51,13 +51,13 @@ test('replayed activity, device state and pipeline health land in the database',
   assert.ok(starts.length > 0, 'the replay produced activity events');
   await vm.forceFlush();
   const confidence = await vm.exportSettled('{__name__="activity_confidence",gateway="gwinflux"}', starts.length);
-  const points = confidence.flatMap((s) => s.values.map((v, i) => ({ v, t: s.timestamps[i], ...s.metric })));
+  const points = confidence.flatMap((s) => s.values.map((v) => ({ v, metric: s.metric })));
   // Start points carry the event's confidence; stop points carry 0.
   const startPoints = points.filter((p) => p.v > 0);
   assert.equal(startPoints.length, starts.length, 'one activity start point per started/changed event');
   for (const e of starts) {
     assert.ok(
-      startPoints.some((p) => p['subject'] === e.subject && p['activity'] === e.activity),
+      startPoints.some((p) => p.metric['subject'] === e.subject && p.metric['activity'] === e.activity),
       `no point for ${e.subject} ${e.activity}`,
     );
   }

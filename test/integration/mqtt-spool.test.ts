@@ -7,7 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
 import { MqttSink, type MqttSinkOptions } from '../../gateway/sinks/mqtt/index.ts';
-import { decodeRecord } from '../../gateway/sinks/mqtt/spool.ts';
+import { decodeSpoolRecord } from '../../gateway/sinks/mqtt/spool-record.ts';
+import { decodeRecord, SEGMENT_HEADER_BYTES } from '../../gateway/spool/segment-log.ts';
 import { observe, startMosquitto, type Mosquitto, type Observer } from '../helpers/mosquitto.ts';
 import { spawnChild } from '../helpers/mqtt-child.ts';
 import { activityEventFor } from '../helpers/mqtt-payloads.ts';
@@ -88,7 +89,7 @@ describe('MQTT disk spool (real mosquitto)', () => {
     assert.equal(s.queued, 400);
     assert.ok(s.inMemory <= 50, `at most memoryMessages in memory (${s.inMemory})`);
     assert.ok(s.spoolSegments > 1 && s.spoolBytes > 0, 'the rest is in spool segments on disk');
-    assert.ok(readdirSync(spoolDir).filter((f) => f.endsWith('.spool')).length > 1);
+    assert.ok(readdirSync(spoolDir).filter((f) => f.endsWith('.seg')).length > 1);
     assert.match(
       await registry.getSingleMetricAsString('mujo_mqtt_queue_messages'),
       /mujo_mqtt_queue_messages 400/,
@@ -102,7 +103,7 @@ describe('MQTT disk spool (real mosquitto)', () => {
         range(0, 400),
       );
       assert.deepEqual(
-        readdirSync(spoolDir).filter((f) => f.endsWith('.spool')),
+        readdirSync(spoolDir).filter((f) => f.endsWith('.seg')),
         [],
         'delivered segments are deleted',
       );
@@ -132,7 +133,7 @@ describe('MQTT disk spool (real mosquitto)', () => {
     assert.equal(stats['queued'], 300);
     first.kill9();
     await first.exited();
-    assert.ok(readdirSync(spoolDir).some((f) => f.endsWith('.spool')));
+    assert.ok(readdirSync(spoolDir).some((f) => f.endsWith('.seg')));
 
     await broker.start();
     const second = await spawnChild({ url: broker.url, gatewayId: 'gw-r', spoolDir });
@@ -168,7 +169,7 @@ describe('MQTT disk spool (real mosquitto)', () => {
     for (let seq = 0; seq < 200; seq++) a.publishActivity(activityEventFor('gw-x', 's1', seq));
     await a.stop();
     const segments = readdirSync(spoolDir)
-      .filter((f) => f.endsWith('.spool'))
+      .filter((f) => f.endsWith('.seg'))
       .sort();
     assert.ok(segments.length >= 5, `several segments (${segments.length})`);
     // Corrupt the third record of the middle segment: it and everything after it in that file are lost.
@@ -176,10 +177,10 @@ describe('MQTT disk spool (real mosquitto)', () => {
     const buf = readFileSync(victim);
     const seqsInVictim: number[] = [];
     const offsets: number[] = [];
-    for (let o = 8; o < buf.length;) {
+    for (let o = SEGMENT_HEADER_BYTES; o < buf.length;) {
       const r = decodeRecord(buf, o);
       assert.ok(r.ok);
-      seqsInVictim.push(seqOf(r.record.payload));
+      seqsInVictim.push(seqOf(decodeSpoolRecord(r.payload)!.payload));
       offsets.push(o);
       o = r.next;
     }
@@ -243,7 +244,7 @@ describe('MQTT disk spool (real mosquitto)', () => {
     const logged = lines().filter((l) => l['code'] === 'MQTT_SPOOL_EVICTED');
     assert.ok(logged.length > 0);
     assert.equal(
-      logged.reduce((n, l) => n + (l['messages'] as number), 0),
+      logged.reduce((n, l) => n + (l['records'] as number), 0),
       evicted,
       'every evicted message is in the logs',
     );

@@ -45,7 +45,7 @@ export function readLegacySpool(dir: string, onCorrupt: LegacyCorruptReport): Le
       if (buf.length > 0) onCorrupt(file, 0, 'bad_header');
       continue;
     }
-    for (let offset = LEGACY_MAGIC.length; offset < buf.length; ) {
+    for (let offset = LEGACY_MAGIC.length; offset < buf.length;) {
       const r = decodeRecord(buf, offset);
       if (!r.ok) {
         onCorrupt(file, offset, r.reason);

@@ -60,5 +60,12 @@ export function decodeSpoolRecord(body: Buffer): SpoolRecord | undefined {
   if (o + topicLength > body.length) return undefined;
   const topic = body.toString('utf8', o, o + topicLength);
   o += topicLength;
-  return { seq, topic, payload: body.subarray(o), qos: (flags & 3) as 0 | 1 | 2, retain: (flags & 4) !== 0, kind };
+  return {
+    seq,
+    topic,
+    payload: body.subarray(o),
+    qos: (flags & 3) as 0 | 1 | 2,
+    retain: (flags & 4) !== 0,
+    kind,
+  };
 }

@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
+import { pino, type Logger } from 'pino';
 import { silentLogger } from '../../../gateway/observability/logger.ts';
 import { createMetricsRegistry } from '../../../gateway/observability/metrics.ts';
 import { MqttMetrics } from '../../../gateway/sinks/mqtt/metrics.ts';
 import { OutboundQueue, type QueueItem } from '../../../gateway/sinks/mqtt/outbound-queue.ts';
-import { decodeRecord, encodeRecord } from '../../../gateway/sinks/mqtt/spool.ts';
+import { decodeSpoolRecord, encodeSpoolRecord } from '../../../gateway/sinks/mqtt/spool-record.ts';
+import { decodeRecord, frameRecord } from '../../../gateway/spool/segment-log.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -18,13 +21,14 @@ function queue(
   dir: string,
   memoryMessages = 1000,
   registry = createMetricsRegistry({ defaultMetrics: false }),
+  logger: Logger = silentLogger(),
 ) {
   const q = new OutboundQueue({
     spoolDir: dir,
     memoryMessages,
     maxSpoolBytes: 1 << 20,
     segmentBytes: 4096,
-    logger: silentLogger(),
+    logger,
     metrics: new MqttMetrics(registry),
   });
   q.open();
@@ -44,6 +48,18 @@ const msg = (n: number, retain = false, topic = retain ? 'state' : 'events') => 
 });
 const body = (i: QueueItem) => Number(i.payload.toString());
 
+function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n'))
+        if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
 /** Takes everything out, acknowledging as it goes. */
 function drain(q: OutboundQueue): number[] {
   const out: number[] = [];
@@ -55,7 +71,7 @@ function drain(q: OutboundQueue): number[] {
 }
 
 describe('spool record codec', () => {
-  it('round-trips and detects a flipped byte', () => {
+  it('round-trips inside SegmentLog framing, which detects a flipped byte', () => {
     const rec = {
       seq: 2 ** 40 + 3,
       topic: 'mujo/gw/subjects/ü/state',
@@ -64,15 +80,33 @@ describe('spool record codec', () => {
       retain: true,
       kind: 'subject_state',
     };
-    const buf = encodeRecord(rec);
+    const buf = frameRecord(encodeSpoolRecord(rec));
     const r = decodeRecord(buf, 0);
     assert.ok(r.ok);
-    assert.deepEqual(r.record, rec);
+    assert.deepEqual(decodeSpoolRecord(r.payload), rec);
     assert.equal(r.next, buf.length);
     buf[buf.length - 2] = buf[buf.length - 2]! ^ 1;
     const bad = decodeRecord(buf, 0);
     assert.deepEqual(bad, { ok: false, reason: 'bad_crc' });
     assert.deepEqual(decodeRecord(buf.subarray(0, 10), 0), { ok: false, reason: 'truncated' });
+  });
+
+  it('rejects a body whose fields do not fit together', () => {
+    const body = encodeSpoolRecord({
+      seq: 1,
+      topic: 't',
+      payload: Buffer.alloc(0),
+      qos: 0,
+      retain: false,
+      kind: 'k',
+    });
+    assert.equal(decodeSpoolRecord(body.subarray(0, 11)), undefined, 'shorter than the fixed fields');
+    const longTopic = Buffer.from(body);
+    longTopic.writeUInt16LE(2, 11); // topic length past the end
+    assert.equal(decodeSpoolRecord(longTopic), undefined);
+    const qos3 = Buffer.from(body);
+    qos3[8] = 3;
+    assert.equal(decodeSpoolRecord(qos3), undefined, 'QoS 3 does not exist');
   });
 });
 
@@ -121,5 +155,95 @@ describe('OutboundQueue ordering', () => {
     q.push(msg(5));
     assert.deepEqual(drain(q), [2, 4, 5], 'only the newest retained state is sent, events all');
     assert.equal(q.size, 0);
+  });
+});
+
+describe('OutboundQueue spool across restarts', () => {
+  it('does not re-send the delivered head of a partly delivered segment after a restart', () => {
+    const dir = tempDir();
+    const q = queue(dir, 5);
+    for (let i = 0; i < 40; i++) q.push(msg(i)); // spilled: one segment holds them all
+    assert.equal(q.spoolSegments.length, 1);
+    for (let i = 0; i < 12; i++) {
+      const item = q.next()!;
+      assert.equal(body(item), i);
+      q.ack(item);
+    }
+    q.spill(); // what the sink does on stop: the last few were memory-only
+    q.close();
+
+    const q2 = queue(dir, 5);
+    assert.equal(q2.size, 28, 'the 12 acknowledged ones are not counted again');
+    assert.deepEqual(
+      drain(q2),
+      [...Array(28).keys()].map((i) => i + 12),
+    );
+    q2.push(msg(99));
+    const next = q2.next()!;
+    assert.ok(next.seq > 40, `new seqs stay above what was on disk (${next.seq})`);
+    assert.equal(q2.spoolBytes, 0);
+  });
+});
+
+describe('OutboundQueue with an old-format spool (seg-*.spool)', () => {
+  /** What the previous version wrote: "MJSP" v1 header, then the same framing around the same body. */
+  function writeLegacy(dir: string, firstSeq: number, count: number, tail = Buffer.alloc(0)): string {
+    const records = Array.from({ length: count }, (_, i) =>
+      frameRecord(encodeSpoolRecord({ seq: firstSeq + i, ...msg(firstSeq + i, (firstSeq + i) % 10 === 0) })),
+    );
+    const name = `seg-${String(firstSeq).padStart(16, '0')}.spool`;
+    writeFileSync(
+      join(dir, name),
+      Buffer.concat([Buffer.from('MJSP\u0001\u0000\u0000\u0000', 'latin1'), ...records, tail]),
+    );
+    return name;
+  }
+
+  it('carries the old files over once, in order, honouring their delivered mark, then deletes them', () => {
+    const dir = tempDir();
+    // seqs 1-30 and 31-50; a torn record at the end of the second; 1-5 delivered before the upgrade.
+    const a = writeLegacy(dir, 1, 30);
+    const b = writeLegacy(dir, 31, 20, Buffer.from([9, 0, 0, 0, 1, 2]));
+    const mark = Buffer.alloc(8);
+    mark.writeBigUInt64LE(5n);
+    writeFileSync(join(dir, 'delivered'), mark);
+    const keep = tempDir();
+    copyFileSync(join(dir, a), join(keep, a));
+    copyFileSync(join(dir, b), join(keep, b));
+
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    const { logger, lines } = capturingLogger();
+    const q = queue(dir, 1000, registry, logger);
+    const legacy = lines.filter((l) => l['code'] === 'MQTT_SPOOL_LEGACY');
+    assert.equal(legacy.length, 1);
+    assert.deepEqual(legacy[0]!['files'], [join(dir, a), join(dir, b)]);
+    assert.equal(legacy[0]!['messages'], 45);
+    const corrupt = lines.filter((l) => l['code'] === 'MQTT_SPOOL_CORRUPT');
+    assert.equal(corrupt.length, 1, 'the torn tail is reported');
+    assert.equal(corrupt[0]!['reason'], 'truncated');
+    assert.equal(corrupt[0]!['file'], join(dir, b));
+    assert.equal(
+      readdirSync(dir).filter((f) => f.endsWith('.spool')).length,
+      0,
+      'old files deleted once carried over',
+    );
+    assert.ok(readdirSync(dir).some((f) => f.endsWith('.seg')));
+    assert.equal(q.size, 45);
+    q.close();
+
+    // A crash before the deletion: the old files are found again, but nothing is duplicated.
+    copyFileSync(join(keep, a), join(dir, a));
+    copyFileSync(join(keep, b), join(dir, b));
+    const q2 = queue(dir, 1000, registry);
+    assert.equal(q2.size, 45);
+    q2.push(msg(1000));
+    // Retained "state" messages at seqs 10..50 step 10: only the newest (50) is sent.
+    const expected = [...Array(45).keys()].map((i) => i + 6).filter((n) => n % 10 !== 0 || n === 50);
+    assert.deepEqual(drain(q2), [...expected, 1000]);
+    assert.equal(q2.spoolBytes, 0);
+    assert.deepEqual(
+      readdirSync(dir).filter((f) => f.endsWith('.spool') || f.endsWith('.seg')),
+      [],
+    );
   });
 });
