@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parity", choices=("auto", "require", "skip"), default="auto", help="torch vs onnxruntime-node check (default auto: when node is present)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("train-default", help="train, evaluate and export the default model to models/default (about 5 minutes)")
+    p = sub.add_parser("train-default", help="train, evaluate and export the default model to models/default (about 2 minutes)")
     _common(p)
     p.add_argument("--strategy", choices=STRATEGIES, default=None, help="default: the best strategy at 100%% labels in encoders/results-raw.json (RESULTS.md)")
     p.add_argument("--steps", type=int, default=None)
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--fractions", type=_fraction, nargs="+", default=[0.02, 0.1, 1.0])
-    p.add_argument("--joint-fractions", type=_fraction, nargs="+", default=[1.0], help="label fractions for the joint strategy (default 100%%)")
+    p.add_argument("--joint-fractions", type=_fraction, nargs="+", default=[0.02, 0.1, 1.0], help="label fractions for the joint strategy (default 2 10 100 %%)")
     p.add_argument("--steps", type=int, default=None, help="supervised steps per run (default from experiments.py)")
     p.add_argument("--pretrain-steps", type=int, default=None)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")

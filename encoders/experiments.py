@@ -281,7 +281,8 @@ def train_default(args, command: str) -> dict:
     steps = args.steps or DEFAULT_STEPS
     seed = args.seed
     split = load_utd_split(args.datasets)
-    config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=DEFAULT_PRETRAIN_STEPS, seed=seed, log_every=50)
+    # The same settings as the RESULTS.md runs of this strategy at 100 % labels.
+    config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=DEFAULT_PRETRAIN_STEPS, finetune_lr=FINETUNE_LR, seed=seed, log_every=50)
     result = train(split.classes, split.train, config, ModelConfig())
     stream = _load_stream(Path(args.recording) if args.recording else None, split.classes)
     metrics, _ = _evaluate(result.model, split, stream)
@@ -298,6 +299,7 @@ def train_default(args, command: str) -> dict:
         "seed": seed,
         "strategy": strategy,
         "steps": steps,
+        "pretrainSteps": config.pretrain_steps if strategy == "pretrain-finetune" else 0,
         "batchSize": config.batch_size,
         "epochs": int(round(steps * config.batch_size / max(result.labelled_windows, 1))),
         "labelFraction": 1.0,
