@@ -680,6 +680,7 @@ export class GatewayApp {
                 host: url.hostname,
                 port: Number(url.port || (url.protocol === 'mqtts:' ? 8883 : 1883)),
                 baseTopic: this.config.mqtt.baseTopic,
+                mqtt311Only: this.broker !== undefined,
               }
             : null,
         };

@@ -29,7 +29,11 @@ export function summariseHeap(snap: HeapSnapshot, top = 25): string {
     total += bytes;
     // Strings and code are grouped by kind, objects by constructor.
     const key =
-      type === 'object' || type === 'native' ? `${type}: ${name}` : type === 'closure' ? `closure: ${name || '(anonymous)'}` : type;
+      type === 'object' || type === 'native'
+        ? `${type}: ${name}`
+        : type === 'closure'
+          ? `closure: ${name || '(anonymous)'}`
+          : type;
     const g = groups.get(key) ?? { bytes: 0, count: 0 };
     g.bytes += bytes;
     g.count++;

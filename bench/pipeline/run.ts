@@ -73,6 +73,7 @@ const { values: args } = parseArgs({
     nice: { type: 'string', default: '0' },
     out: { type: 'string', default: HERE },
     seed: { type: 'string', default: '7' },
+    note: { type: 'string' },
   },
 });
 
@@ -581,6 +582,7 @@ async function main(): Promise<void> {
       clock:
         'gateway clock injected as performance.timeOrigin + performance.now() (sub-ms); production uses Date.now()',
     },
+    ...(args.note ? { note: args.note } : {}),
     aim: AIM,
     measures: {
       windowsPerS: 'mujo_pipeline_windows_total increase over the steady-state interval / its length',
@@ -606,6 +608,7 @@ async function main(): Promise<void> {
     '',
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(' / ')}.`,
     `Model: ${manifest.name} ${manifest.version} (\`${relative(REPO, model.dir)}\`)${model.fallback ? ` — **${model.note}**` : ''}.`,
+    ...(args.note ? [`Note: ${args.note}`, ''] : []),
     `Streams: 50 Hz IMU, ${samplesPerMessage} samples per MJI1 message (${50 / samplesPerMessage} msg/s per device), QoS 0; ${warmupS} s warm-up, ${seconds} s measured per row.`,
     '',
     markdownTable(rows),

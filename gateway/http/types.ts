@@ -36,7 +36,13 @@ export interface GatewayInfo {
   readonly gateway: string;
   readonly version: string;
   /** Where events are published; null when MQTT is disabled. */
-  readonly mqtt: { readonly host: string; readonly port: number; readonly baseTopic: string } | null;
+  readonly mqtt: {
+    readonly host: string;
+    readonly port: number;
+    readonly baseTopic: string;
+    /** The embedded broker speaks MQTT 3.1.1 only: clients must say so (`-V mqttv311`). */
+    readonly mqtt311Only?: boolean;
+  } | null;
 }
 
 /**

@@ -96,6 +96,7 @@ async function runDemo(gatewayId: string, withoutModalities: ('imu' | 'pose')[])
       if (truth !== null) pairs.push({ truth, predicted: d.activity });
     }
     const metricsText = await app.metrics.metrics();
+    if (process.env["MUJO_DEBUG_DROPS"]) console.log(metricsText.split("\n").filter((l) => l.startsWith("mujo_pipeline_dropped_total")).join("\n"));
     const drops = [...metricsText.matchAll(/^mujo_pipeline_dropped_total\{[^}]*\} (\d+)/gm)].reduce(
       (sum, m) => sum + Number(m[1]),
       0,

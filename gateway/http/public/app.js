@@ -197,7 +197,7 @@ function renderInfo(info) {
   // A broker bound to every interface is reachable under the name this page came from.
   const anyHost = ['0.0.0.0', '::', ''].includes(info.mqtt.host);
   const host = anyHost ? location.hostname : info.mqtt.host;
-  code.textContent = `mosquitto_sub -h ${host} -p ${info.mqtt.port} -t '${info.mqtt.baseTopic}/${info.gateway}/#' -v`;
+  code.textContent = `mosquitto_sub -h ${host} -p ${info.mqtt.port}${info.mqtt.mqtt311Only ? ' -V mqttv311' : ''} -t '${info.mqtt.baseTopic}/${info.gateway}/#' -v`;
   copy.hidden = !navigator.clipboard;
 }
 
