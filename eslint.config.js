@@ -3,7 +3,16 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'encoders/**', 'models/**', 'recordings/**', 'gateway/http/public/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      'encoders/**',
+      'models/**',
+      'recordings/**',
+      'gateway/http/public/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

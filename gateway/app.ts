@@ -8,7 +8,13 @@ import { DeviceService } from './devices/device-service.ts';
 import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from './domain/events.ts';
 import type { ImuChunk, SampleChunk } from './domain/samples.ts';
 import { systemClock, type Clock } from './domain/time.ts';
-import { createHttpServer, healthReport, type GatewayView, type HttpServer, type ModelInfo } from './http/index.ts';
+import {
+  createHttpServer,
+  healthReport,
+  type GatewayView,
+  type HttpServer,
+  type ModelInfo,
+} from './http/index.ts';
 import { ModelManager, type OrtLoadedModel } from './model/index.ts';
 import { GatewayError, errorCode, errorMessage } from './observability/errors.ts';
 import { HealthRegistry } from './observability/health.ts';
@@ -35,7 +41,6 @@ import { SOFTWARE_VERSION } from './version.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { createBleSource, type BleSource } from './sources/ble/ble-source.ts';
 import type { Timers } from './sources/ble/timers.ts';
-
 
 /** How many recent activity events the live page and /api/events/recent can show. */
 const RECENT_EVENTS = 200;
@@ -153,7 +158,8 @@ export class GatewayApp {
         const subject = change.config?.subject;
         if (subject) this.ensureSubject(subject);
         if (state) this.sourceDeviceStates.next(state);
-        else if (change.action === 'remove') this.sourceDeviceStates.next(this.removedDeviceState(change.device));
+        else if (change.action === 'remove')
+          this.sourceDeviceStates.next(this.removedDeviceState(change.device));
       },
     });
   }
@@ -282,7 +288,9 @@ export class GatewayApp {
     }
 
     // Device state from every source (tracker for replay/ingest; BLE and cameras report their own).
-    merge(this.devices.states$, this.sourceDeviceStates).subscribe((state) => this.mqtt?.publishDeviceState(state));
+    merge(this.devices.states$, this.sourceDeviceStates).subscribe((state) =>
+      this.mqtt?.publishDeviceState(state),
+    );
     await this.startSources();
     if (this.recording && config.recorder.autoStart) await this.recording.start({});
     this.deviceTimer = setInterval(() => this.devices.tick(), DEVICE_TICK_MS);
@@ -520,7 +528,9 @@ export class GatewayApp {
         createEstimator: moveNetEstimatorFactory({
           logger: this.logger,
           providers: config.model.providers,
-          ...(config.model.intraOpThreads !== undefined ? { intraOpThreads: config.model.intraOpThreads } : {}),
+          ...(config.model.intraOpThreads !== undefined
+            ? { intraOpThreads: config.model.intraOpThreads }
+            : {}),
         }),
         imu$: this.wearableImu,
       },
@@ -583,7 +593,8 @@ export class GatewayApp {
           enterThreshold: config.pipeline.smoothing.enterThreshold,
           exitThreshold: config.pipeline.smoothing.exitThreshold,
           minDwellS:
-            (config.pipeline.smoothing.minDwellHops * Math.max(...model.encoders.map((e) => e.hopSamples / e.sampleRateHz))),
+            config.pipeline.smoothing.minDwellHops *
+            Math.max(...model.encoders.map((e) => e.hopSamples / e.sampleRateHz)),
           stateIntervalS: config.pipeline.stateIntervalS,
         },
       },

@@ -16,7 +16,8 @@ function whereToLook(config: GatewayConfig, endpoints: GatewayEndpoints): string
   const topic = `${config.mqtt.baseTopic}/${config.gateway.id}/#`;
   const lines = [''];
   if (endpoints.http) lines.push(`  Live page:   ${endpoints.http}/`);
-  if (endpoints.http) lines.push(`  Health:      ${endpoints.http}/health   Metrics: ${endpoints.http}/metrics`);
+  if (endpoints.http)
+    lines.push(`  Health:      ${endpoints.http}/health   Metrics: ${endpoints.http}/metrics`);
   lines.push(
     `  MQTT:        ${endpoints.mqtt}${endpoints.mqttEmbedded ? ' (embedded broker, MQTT 3.1.1)' : ''}`,
     `  Subscribe:   mosquitto_sub -h ${mqtt.hostname} -p ${mqtt.port || 1883}${

@@ -16,7 +16,6 @@ export function redactConfig(config: GatewayConfig): GatewayConfig {
   return copy;
 }
 
-
 /** The effective configuration as YAML (what --print-config shows), secrets redacted. */
 export function configToYaml(config: GatewayConfig): string {
   return stringify(inSchemaOrder(redactConfig(config), publishedSchema()), { lineWidth: 0 });

@@ -1,4 +1,3 @@
-
 /** The modalities the joint space knows. Text lives only in the model (class prototypes). */
 export type Modality = 'imu' | 'pose';
 export const MODALITIES: readonly Modality[] = ['imu', 'pose'];

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -160,11 +170,17 @@ function filesUnder(path: string): string[] {
 
 const isUnder = (path: string, dir: string) => path === dir || path.startsWith(dir.replace(/\/$/, '') + '/');
 
-const packageJson = JSON.parse(read('package.json')) as { bin: Record<string, string>; scripts: Record<string, string> };
+const packageJson = JSON.parse(read('package.json')) as {
+  bin: Record<string, string>;
+  scripts: Record<string, string>;
+};
 const BIN = packageJson.bin['mujo-gateway']!;
 
 // The configuration the container sees: its file (if any) under the image's environment.
-async function effectiveConfig(file: string | undefined, env: Record<string, string>): Promise<GatewayConfig> {
+async function effectiveConfig(
+  file: string | undefined,
+  env: Record<string, string>,
+): Promise<GatewayConfig> {
   return (await loadConfig({ file, env })).config;
 }
 
@@ -196,7 +212,11 @@ for (const dockerfile of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.
           const files = filesUnder(path);
           assert.ok(files.length > 0, `${dockerfile}: COPY ${source} is empty`);
           const dropped = files.filter(ignored);
-          assert.deepEqual(dropped, [], `${dockerfile}: COPY ${source}: .dockerignore leaves these out of the context`);
+          assert.deepEqual(
+            dropped,
+            [],
+            `${dockerfile}: COPY ${source}: .dockerignore leaves these out of the context`,
+          );
         }
       }
     });
@@ -206,10 +226,15 @@ for (const dockerfile of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.
         assert.ok(stages.includes(c.from!), `COPY --from=${c.from}: no such stage (${stages.join(', ')})`);
       }
       const buildRuns = ins.filter((i) => i.stage === 'build' && i.op === 'RUN').map((i) => i.args);
-      assert.ok(buildRuns.some((r) => /\bnpm run build\b/.test(r)), 'the build stage runs npm run build');
+      assert.ok(
+        buildRuns.some((r) => /\bnpm run build\b/.test(r)),
+        'the build stage runs npm run build',
+      );
       // `npm run build` copies the live page into dist; the runtime takes dist/gateway whole.
       assert.match(packageJson.scripts['build']!, /cp -r gateway\/http\/public dist\/gateway\/http\/public/);
-      const fromBuild = copies(ins).filter((c) => c.from === 'build' && c.stage === final).flatMap((c) => c.sources);
+      const fromBuild = copies(ins)
+        .filter((c) => c.from === 'build' && c.stage === final)
+        .flatMap((c) => c.sources);
       assert.ok(fromBuild.includes('/app/dist/gateway'), 'runtime copies /app/dist/gateway');
       // dist/gateway imports the JSON Schemas under config/schemas; tsc emits them to dist/config.
       assert.ok(fromBuild.includes('/app/dist/config'), 'runtime copies /app/dist/config');
@@ -232,7 +257,9 @@ for (const dockerfile of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.
       const user = finalIns.filter((i) => i.op === 'USER').at(-1)?.args;
       assert.ok(user && user !== 'root' && user !== '0', `USER ${user}`);
       // version.ts reads the nearest package.json above dist/gateway.
-      assert.ok(copies(ins).some((c) => c.stage === final && c.sources.includes('package.json') && c.dest === './'));
+      assert.ok(
+        copies(ins).some((c) => c.stage === final && c.sources.includes('package.json') && c.dest === './'),
+      );
     });
 
     it('exposes the ports, and mounts the paths, the default configuration uses in the container', async () => {
@@ -240,12 +267,18 @@ for (const dockerfile of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.
       // Published ports are useless on loopback: the image's environment opens both listeners.
       assert.equal(config.http.host, '0.0.0.0');
       assert.equal(config.mqtt.embeddedHost, '0.0.0.0');
-      const exposed = finalIns.filter((i) => i.op === 'EXPOSE').flatMap((i) => words(i.args)).map(Number);
+      const exposed = finalIns
+        .filter((i) => i.op === 'EXPOSE')
+        .flatMap((i) => words(i.args))
+        .map(Number);
       assert.deepEqual(exposed.sort(), [config.http.port, config.mqtt.embeddedPort].sort());
       const volumes = finalIns.filter((i) => i.op === 'VOLUME').flatMap((i) => execForm(i.args));
       for (const dir of spoolDirs(config)) {
         const abs = posix.resolve(workdir, dir);
-        assert.ok(volumes.some((v) => isUnder(abs, v)), `${abs} (from the default config) is on no VOLUME`);
+        assert.ok(
+          volumes.some((v) => isUnder(abs, v)),
+          `${abs} (from the default config) is on no VOLUME`,
+        );
       }
       assert.ok(volumes.includes('/config'));
       // The demo works without a config: its model and recording are in the image.
@@ -254,7 +287,10 @@ for (const dockerfile of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.
         .map((c) => posix.resolve(workdir, c.dest));
       for (const path of [config.model.path, config.replay.path]) {
         const abs = posix.resolve(workdir, path);
-        assert.ok(copied.some((d) => isUnder(abs, d)), `${abs} is not copied into the image`);
+        assert.ok(
+          copied.some((d) => isUnder(abs, d)),
+          `${abs} is not copied into the image`,
+        );
       }
     });
 
@@ -268,10 +304,24 @@ for (const dockerfile of ['deploy/docker/Dockerfile', 'deploy/docker/Dockerfile.
 
 describe('.dockerignore', () => {
   it('keeps bulky and private trees out of the build context', () => {
-    for (const path of ['node_modules/yaml/package.json', 'dist/gateway/main.js', 'var/spool/x', '.git/HEAD', 'runs/a', 'encoders/x.py', 'test/contract/deploy.test.ts', 'recordings/other/recording.json']) {
+    for (const path of [
+      'node_modules/yaml/package.json',
+      'dist/gateway/main.js',
+      'var/spool/x',
+      '.git/HEAD',
+      'runs/a',
+      'encoders/x.py',
+      'test/contract/deploy.test.ts',
+      'recordings/other/recording.json',
+    ]) {
       assert.ok(ignored(path), `${path} should not be sent to the builder`);
     }
-    for (const path of ['package.json', 'gateway/main.ts', 'recordings/demo/labels.csv', 'models/movenet/manifest.json']) {
+    for (const path of [
+      'package.json',
+      'gateway/main.ts',
+      'recordings/demo/labels.csv',
+      'models/movenet/manifest.json',
+    ]) {
       assert.ok(!ignored(path), `${path} must be in the context`);
     }
   });
@@ -305,25 +355,43 @@ describe('deploy/compose is consistent with the Dockerfile', () => {
     const hostFile = join(composeDir, mount.source);
     assert.ok(existsSync(hostFile), mount.source);
 
-    const env = { ...envOf(ins, final), ...((gateway['environment'] as Record<string, string> | undefined) ?? {}) };
+    const env = {
+      ...envOf(ins, final),
+      ...((gateway['environment'] as Record<string, string> | undefined) ?? {}),
+    };
     const config = await effectiveConfig(hostFile, env);
     const published = (gateway['ports'] as string[]).map((p) => Number(p.split(':').at(-1)));
-    assert.ok(published.includes(config.http.port), `http.port ${config.http.port} is published (${published})`);
-    const exposed = ins.filter((i) => i.stage === final && i.op === 'EXPOSE').flatMap((i) => words(i.args)).map(Number);
+    assert.ok(
+      published.includes(config.http.port),
+      `http.port ${config.http.port} is published (${published})`,
+    );
+    const exposed = ins
+      .filter((i) => i.stage === final && i.op === 'EXPOSE')
+      .flatMap((i) => words(i.args))
+      .map(Number);
     for (const port of published) assert.ok(exposed.includes(port), `${port} is EXPOSEd`);
     assert.equal(config.http.host, '0.0.0.0');
 
     const services = Object.keys(compose['services'] as Json);
     assert.ok(config.mqtt.url, 'compose runs mosquitto: mqtt.url points at it');
-    assert.ok(services.includes(new URL(config.mqtt.url).hostname), `mqtt.url ${config.mqtt.url} names a service`);
+    assert.ok(
+      services.includes(new URL(config.mqtt.url).hostname),
+      `mqtt.url ${config.mqtt.url} names a service`,
+    );
     const influx = (config as unknown as { influx?: { enabled: boolean; url: string } }).influx;
-    if (influx?.enabled) assert.ok(services.includes(new URL(influx.url).hostname), `influx.url ${influx.url}`);
+    if (influx?.enabled)
+      assert.ok(services.includes(new URL(influx.url).hostname), `influx.url ${influx.url}`);
     for (const service of gateway['depends_on'] as string[]) assert.ok(services.includes(service));
 
     // Spools survive `docker compose up` recreating the container only on a volume.
-    for (const dir of spoolDirs(config).slice(0, 1).concat(influx?.enabled ? spoolDirs(config).slice(-1) : [])) {
+    for (const dir of spoolDirs(config)
+      .slice(0, 1)
+      .concat(influx?.enabled ? spoolDirs(config).slice(-1) : [])) {
       const abs = posix.resolve(workdir, dir);
-      assert.ok(mounts.some((m) => isUnder(abs, m.target)), `${abs} is on no volume`);
+      assert.ok(
+        mounts.some((m) => isUnder(abs, m.target)),
+        `${abs} is on no volume`,
+      );
     }
     for (const m of mounts.filter((x) => !x.source.startsWith('.'))) {
       assert.ok(m.source in (compose['volumes'] as Json), `named volume ${m.source} is declared`);
@@ -399,7 +467,9 @@ describe('deploy/k8s', () => {
       }
 
       const varMount = (container['volumeMounts'] as Json[]).find((m) => m['mountPath'] === '/app/var')!;
-      const claim = (pod['volumes'] as Json[]).find((v) => v['name'] === varMount['name'])!['persistentVolumeClaim'];
+      const claim = (pod['volumes'] as Json[]).find((v) => v['name'] === varMount['name'])![
+        'persistentVolumeClaim'
+      ];
       assert.equal(claim['claimName'], byKind('PersistentVolumeClaim')[0]!['metadata']['name']);
       for (const d of spoolDirs(config)) assert.ok(isUnder(posix.resolve('/app', d), '/app/var'), d);
     } finally {
@@ -409,11 +479,13 @@ describe('deploy/k8s', () => {
 
   it('selectors match, the Service targets named container ports, shutdown has time to drain', () => {
     const labels = deployment['spec']['template']['metadata']['labels'] as Json;
-    for (const [k, v] of Object.entries(deployment['spec']['selector']['matchLabels'] as Json)) assert.equal(labels[k], v);
+    for (const [k, v] of Object.entries(deployment['spec']['selector']['matchLabels'] as Json))
+      assert.equal(labels[k], v);
     const service = byKind('Service')[0]!;
     for (const [k, v] of Object.entries(service['spec']['selector'] as Json)) assert.equal(labels[k], v);
     const names = (container['ports'] as Json[]).map((p) => p['name']);
-    for (const p of service['spec']['ports'] as Json[]) assert.ok(names.includes(p['targetPort']), p['targetPort']);
+    for (const p of service['spec']['ports'] as Json[])
+      assert.ok(names.includes(p['targetPort']), p['targetPort']);
     assert.equal(deployment['spec']['strategy']['type'], 'Recreate');
     assert.ok(pod['terminationGracePeriodSeconds'] >= 60);
     assert.equal(pod['securityContext']['runAsNonRoot'], true);
@@ -440,9 +512,13 @@ describe('deploy/systemd', () => {
     const tmp = mkdtempSync(join(tmpdir(), 'mujo-unit-'));
     try {
       // verify checks that ExecStart's binary exists: use this machine's node if it lives elsewhere.
-      const text = existsSync('/usr/bin/node') ? unitText : unitText.replaceAll('/usr/bin/node', process.execPath);
+      const text = existsSync('/usr/bin/node')
+        ? unitText
+        : unitText.replaceAll('/usr/bin/node', process.execPath);
       writeFileSync(join(tmp, 'mujo-gateway.service'), text);
-      const r = spawnSync('systemd-analyze', ['verify', join(tmp, 'mujo-gateway.service')], { encoding: 'utf8' });
+      const r = spawnSync('systemd-analyze', ['verify', join(tmp, 'mujo-gateway.service')], {
+        encoding: 'utf8',
+      });
       assert.equal(r.status, 0, r.stderr);
       // Unknown keys and unparsable values are only warnings (exit 0): none allowed.
       assert.equal(r.stderr.trim(), '');
@@ -503,13 +579,18 @@ describe('the gateway built by tsc runs from dist/ (image layout)', () => {
         include: [join(root, 'gateway', '**', '*.ts')],
       }),
     );
-    const tsc = spawnSync(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(tmp, 'tsconfig.json')], {
-      encoding: 'utf8',
-    });
+    const tsc = spawnSync(
+      process.execPath,
+      [join(root, 'node_modules/typescript/bin/tsc'), '-p', join(tmp, 'tsconfig.json')],
+      {
+        encoding: 'utf8',
+      },
+    );
     assert.equal(tsc.status, 0, `tsc failed:\n${tsc.stdout}${tsc.stderr}`);
     cpSync(join(root, 'gateway/http/public'), join(app, 'dist/gateway/http/public'), { recursive: true });
     cpSync(join(root, 'package.json'), join(app, 'package.json'));
-    for (const name of ['node_modules', 'models', 'recordings', 'config']) symlinkSync(join(root, name), join(app, name));
+    for (const name of ['node_modules', 'models', 'recordings', 'config'])
+      symlinkSync(join(root, name), join(app, name));
   });
   after(() => {
     if (tmp) rmSync(tmp, { recursive: true, force: true });

@@ -96,7 +96,13 @@ async function runDemo(gatewayId: string, withoutModalities: ('imu' | 'pose')[])
       if (truth !== null) pairs.push({ truth, predicted: d.activity });
     }
     const metricsText = await app.metrics.metrics();
-    if (process.env["MUJO_DEBUG_DROPS"]) console.log(metricsText.split("\n").filter((l) => l.startsWith("mujo_pipeline_dropped_total")).join("\n"));
+    if (process.env['MUJO_DEBUG_DROPS'])
+      console.log(
+        metricsText
+          .split('\n')
+          .filter((l) => l.startsWith('mujo_pipeline_dropped_total'))
+          .join('\n'),
+      );
     const drops = [...metricsText.matchAll(/^mujo_pipeline_dropped_total\{[^}]*\} (\d+)/gm)].reduce(
       (sum, m) => sum + Number(m[1]),
       0,
@@ -114,48 +120,58 @@ async function runDemo(gatewayId: string, withoutModalities: ('imu' | 'pose')[])
   }
 }
 
-test('demo replay (IMU + pose): every event reaches mosquitto; fused accuracy matches the trainer', { skip }, async () => {
-  const expected = trainerStreamMetrics()['imu+pose'];
-  assert.ok(expected, 'manifest lacks stream metrics for imu+pose');
-  const run = await runDemo('demo-fused', []);
+test(
+  'demo replay (IMU + pose): every event reaches mosquitto; fused accuracy matches the trainer',
+  { skip },
+  async () => {
+    const expected = trainerStreamMetrics()['imu+pose'];
+    assert.ok(expected, 'manifest lacks stream metrics for imu+pose');
+    const run = await runDemo('demo-fused', []);
 
-  // Events: every one published arrives, once, in order.
-  assert.ok(run.events.length > 50, `only ${run.events.length} activity events for the whole demo`);
-  assert.deepEqual(
-    run.received.map((e) => e.seq),
-    run.events.map((e) => e.seq),
-    'events on the broker differ from events emitted',
-  );
-  for (const e of run.received) assert.ok(e.modalities.length > 0);
+    // Events: every one published arrives, once, in order.
+    assert.ok(run.events.length > 50, `only ${run.events.length} activity events for the whole demo`);
+    assert.deepEqual(
+      run.received.map((e) => e.seq),
+      run.events.map((e) => e.seq),
+      'events on the broker differ from events emitted',
+    );
+    for (const e of run.received) assert.ok(e.modalities.length > 0);
 
-  const fusedDecisions = run.decisions.filter((d) => d.modalities.includes('imu') && d.modalities.includes('pose'));
-  assert.ok(
-    fusedDecisions.length / run.decisions.length > 0.95,
-    `only ${fusedDecisions.length} of ${run.decisions.length} hops were fused from both modalities`,
-  );
-  const got = score(run.pairs);
-  console.log(
-    `demo fused: ${got.n} windows, gateway macro F1 ${got.macroF1.toFixed(3)} acc ${got.accuracy.toFixed(3)}; trainer ${expected.macroF1.toFixed(3)}; pipeline drops ${run.drops}`,
-  );
-  assert.ok(got.n > 1000, `only ${got.n} labelled windows scored`);
-  assert.ok(
-    Math.abs(got.macroF1 - expected.macroF1) <= TOLERANCE,
-    `gateway fused macro F1 ${got.macroF1.toFixed(3)} vs trainer ${expected.macroF1.toFixed(3)}`,
-  );
-});
+    const fusedDecisions = run.decisions.filter(
+      (d) => d.modalities.includes('imu') && d.modalities.includes('pose'),
+    );
+    assert.ok(
+      fusedDecisions.length / run.decisions.length > 0.95,
+      `only ${fusedDecisions.length} of ${run.decisions.length} hops were fused from both modalities`,
+    );
+    const got = score(run.pairs);
+    console.log(
+      `demo fused: ${got.n} windows, gateway macro F1 ${got.macroF1.toFixed(3)} acc ${got.accuracy.toFixed(3)}; trainer ${expected.macroF1.toFixed(3)}; pipeline drops ${run.drops}`,
+    );
+    assert.ok(got.n > 1000, `only ${got.n} labelled windows scored`);
+    assert.ok(
+      Math.abs(got.macroF1 - expected.macroF1) <= TOLERANCE,
+      `gateway fused macro F1 ${got.macroF1.toFixed(3)} vs trainer ${expected.macroF1.toFixed(3)}`,
+    );
+  },
+);
 
-test('demo replay without the camera (IMU only): accuracy matches the trainer IMU-only figure', { skip }, async () => {
-  const expected = trainerStreamMetrics().imu;
-  assert.ok(expected, 'manifest lacks stream metrics for imu');
-  const run = await runDemo('demo-imu', ['pose']);
-  assert.ok(run.decisions.every((d) => d.modalities.length === 1 && d.modalities[0] === 'imu'));
-  assert.ok(run.received.every((e) => e.modalities.join() === 'imu'));
-  const got = score(run.pairs);
-  console.log(
-    `demo IMU-only: ${got.n} windows, gateway macro F1 ${got.macroF1.toFixed(3)} acc ${got.accuracy.toFixed(3)}; trainer ${expected.macroF1.toFixed(3)}`,
-  );
-  assert.ok(
-    Math.abs(got.macroF1 - expected.macroF1) <= TOLERANCE,
-    `gateway IMU-only macro F1 ${got.macroF1.toFixed(3)} vs trainer ${expected.macroF1.toFixed(3)}`,
-  );
-});
+test(
+  'demo replay without the camera (IMU only): accuracy matches the trainer IMU-only figure',
+  { skip },
+  async () => {
+    const expected = trainerStreamMetrics().imu;
+    assert.ok(expected, 'manifest lacks stream metrics for imu');
+    const run = await runDemo('demo-imu', ['pose']);
+    assert.ok(run.decisions.every((d) => d.modalities.length === 1 && d.modalities[0] === 'imu'));
+    assert.ok(run.received.every((e) => e.modalities.join() === 'imu'));
+    const got = score(run.pairs);
+    console.log(
+      `demo IMU-only: ${got.n} windows, gateway macro F1 ${got.macroF1.toFixed(3)} acc ${got.accuracy.toFixed(3)}; trainer ${expected.macroF1.toFixed(3)}`,
+    );
+    assert.ok(
+      Math.abs(got.macroF1 - expected.macroF1) <= TOLERANCE,
+      `gateway IMU-only macro F1 ${got.macroF1.toFixed(3)} vs trainer ${expected.macroF1.toFixed(3)}`,
+    );
+  },
+);

@@ -35,7 +35,14 @@ test('replayed activity, device state and pipeline health land in the database',
     mqtt: { embeddedPort: 0, queue: { spoolDir: join(workDir, 'mqtt') } },
     http: { enabled: false },
     replay: { path: 'test/fixtures/recording-small', speed: 20, loop: false },
-    influx: { enabled: true, url: vm.url, bucket: 'mujo', token: 'unused', spoolDir: join(workDir, 'influx'), flushIntervalMs: 100 },
+    influx: {
+      enabled: true,
+      url: vm.url,
+      bucket: 'mujo',
+      token: 'unused',
+      spoolDir: join(workDir, 'influx'),
+      flushIntervalMs: 100,
+    },
     log: { level: 'silent' },
   });
   const app = new GatewayApp(config, { logger: silentLogger() });
@@ -50,7 +57,10 @@ test('replayed activity, device state and pipeline health land in the database',
   const starts = events.filter((e) => e.transition !== 'ended');
   assert.ok(starts.length > 0, 'the replay produced activity events');
   await vm.forceFlush();
-  const confidence = await vm.exportSettled('{__name__="activity_confidence",gateway="gwinflux"}', starts.length);
+  const confidence = await vm.exportSettled(
+    '{__name__="activity_confidence",gateway="gwinflux"}',
+    starts.length,
+  );
   const points = confidence.flatMap((s) => s.values.map((v) => ({ v, metric: s.metric })));
   // Start points carry the event's confidence; stop points carry 0.
   const startPoints = points.filter((p) => p.v > 0);
@@ -62,5 +72,8 @@ test('replayed activity, device state and pipeline health land in the database',
     );
   }
   const devices = await vm.exportSettled('{__name__="device_connected",gateway="gwinflux"}', 2);
-  assert.deepEqual(new Set(devices.map((s) => s.metric['device'])), new Set(app.devices.snapshot().map((d) => d.device)));
+  assert.deepEqual(
+    new Set(devices.map((s) => s.metric['device'])),
+    new Set(app.devices.snapshot().map((d) => d.device)),
+  );
 });

@@ -52,16 +52,29 @@ test('discovery announces the gateway, each subject and each device, on topics t
     assert.ok(devices.length >= 2);
     const expected = 1 + 3 * 2 + 4 * devices.length;
     const configs = await announced.waitFor((m) => m.retain, expected);
-    const payloads = configs.map((m) => ({ topic: m.topic, body: JSON.parse(m.payload.toString()) as Record<string, unknown> }));
-    assert.equal(new Set(payloads.map((p) => p.body['unique_id'])).size, expected, 'unique ids must be unique');
+    const payloads = configs.map((m) => ({
+      topic: m.topic,
+      body: JSON.parse(m.payload.toString()) as Record<string, unknown>,
+    }));
+    assert.equal(
+      new Set(payloads.map((p) => p.body['unique_id'])).size,
+      expected,
+      'unique ids must be unique',
+    );
 
     const event = payloads.find((p) => p.topic === 'ha-test/event/mujo_ha1/s1_activity/config');
     assert.ok(event, 'subject s1 has an event entity');
-    assert.deepEqual(event.body['event_types'], app.models.current?.classes.map((c) => c.id));
+    assert.deepEqual(
+      event.body['event_types'],
+      app.models.current?.classes.map((c) => c.id),
+    );
     assert.equal(event.body['state_topic'], 'mujo/ha1/subjects/s1/activity');
 
     // Every entity's state topic is one the gateway actually publishes (retained ones arrive on subscribe).
-    await published.waitFor((m) => m.topic.endsWith('/state') && m.topic.includes('/devices/'), devices.length);
+    await published.waitFor(
+      (m) => m.topic.endsWith('/state') && m.topic.includes('/devices/'),
+      devices.length,
+    );
     await published.waitFor((m) => m.topic === 'mujo/ha1/availability' && m.payload.toString() === 'online');
     const stateTopics = new Set(payloads.map((p) => String(p.body['state_topic'])));
     for (const topic of stateTopics) {

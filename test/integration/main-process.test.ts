@@ -110,7 +110,11 @@ test('start → page, health and MQTT online → SIGTERM drains, publishes offli
     child.kill('SIGTERM');
     assert.equal(await child.exit, 0, child.stderr());
     const offline = await watcher.waitFor((m) => m.payload.toString() === 'offline', 1, 5000);
-    assert.equal(offline.length, 1, JSON.stringify(watcher.messages.map((m) => [m.topic, m.payload.toString().slice(0, 40), m.retain])));
+    assert.equal(
+      offline.length,
+      1,
+      JSON.stringify(watcher.messages.map((m) => [m.topic, m.payload.toString().slice(0, 40), m.retain])),
+    );
   } finally {
     child.kill('SIGKILL');
     await watcher.close();

@@ -54,7 +54,12 @@ function message(
   const node = `mujo_${slug(ctx.gatewayId)}`;
   return {
     topic: `${ctx.prefix}/${component}/${node}/${objectId}/config`,
-    payload: { ...availability(ctx), unique_id: `${node}_${objectId}`, object_id: `${node}_${objectId}`, ...payload },
+    payload: {
+      ...availability(ctx),
+      unique_id: `${node}_${objectId}`,
+      object_id: `${node}_${objectId}`,
+      ...payload,
+    },
   };
 }
 
@@ -78,7 +83,8 @@ export function subjectDiscovery(
       state_topic: ctx.topics.activity(subject),
       event_types: [...classIds],
       // The activity payload names the class in `activity`; HA wants `event_type`.
-      value_template: "{{ {'event_type': value_json.activity, 'transition': value_json.transition, 'confidence': value_json.confidence} | tojson }}",
+      value_template:
+        "{{ {'event_type': value_json.activity, 'transition': value_json.transition, 'confidence': value_json.confidence} | tojson }}",
       device,
     }),
     message(ctx, 'sensor', `${id}_current_activity`, {

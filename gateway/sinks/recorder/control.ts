@@ -53,10 +53,14 @@ export class RecordingControl {
       return { ok: true };
     }
     if (action !== undefined) {
-      throw new GatewayError('RECORDER_BAD_REQUEST', `action must be "begin" or "end" (got ${JSON.stringify(action)})`);
+      throw new GatewayError(
+        'RECORDER_BAD_REQUEST',
+        `action must be "begin" or "end" (got ${JSON.stringify(action)})`,
+      );
     }
     const startNs = timeArg(args, 'start');
-    if (startNs === undefined) throw new GatewayError('RECORDER_BAD_REQUEST', 'label needs "start" (or action "begin")');
+    if (startNs === undefined)
+      throw new GatewayError('RECORDER_BAD_REQUEST', 'label needs "start" (or action "begin")');
     const endNs = timeArg(args, 'end') ?? this.clock.nowNs();
     this.recorder.label({ subject, activity, startNs, endNs });
     return { ok: true };
@@ -67,7 +71,10 @@ function optionalString(args: Record<string, unknown>, key: string): Record<stri
   const value = args[key];
   if (value === undefined) return {};
   if (typeof value !== 'string') {
-    throw new GatewayError('RECORDER_BAD_REQUEST', `"${key}" must be a string (got ${JSON.stringify(value)})`);
+    throw new GatewayError(
+      'RECORDER_BAD_REQUEST',
+      `"${key}" must be a string (got ${JSON.stringify(value)})`,
+    );
   }
   return { [key]: value };
 }
@@ -75,7 +82,10 @@ function optionalString(args: Record<string, unknown>, key: string): Record<stri
 function requiredString(args: Record<string, unknown>, key: string): string {
   const value = args[key];
   if (typeof value !== 'string' || value === '') {
-    throw new GatewayError('RECORDER_BAD_REQUEST', `"${key}" must be a non-empty string (got ${JSON.stringify(value)})`);
+    throw new GatewayError(
+      'RECORDER_BAD_REQUEST',
+      `"${key}" must be a non-empty string (got ${JSON.stringify(value)})`,
+    );
   }
   return value;
 }
