@@ -44,6 +44,11 @@ cp -a "$repo/models" "$repo/config" "$staging/"
 cp -a "$repo/recordings/demo" "$staging/recordings/"
 cp -a "$repo/docs/." "$staging/docs/"
 (cd "$staging" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --omit=dev --no-audit --no-fund)
+# onnxruntime-node carries binaries for every OS and CPU (~290 MB): keep this machine's. A GPU
+# build of the binding (Jetson, docs/deploy.md) is copied over linux/arm64 after this script.
+arch="$(node -p process.arch)"
+find "$staging/node_modules/onnxruntime-node/bin" -mindepth 3 -maxdepth 3 -type d \
+  ! -path "*/linux/$arch" -exec rm -rf {} +
 ln -sfn "$STATE_DIR" "$staging/var"
 chown -R root:root "$staging"
 
