@@ -5,7 +5,13 @@ import type { GatewayConfig } from './config/schema.ts';
 import { DeviceTracker } from './devices/device-tracker.ts';
 import { ConfigFileDevices } from './devices/config-file.ts';
 import { DeviceService } from './devices/device-service.ts';
-import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState, type SubjectState } from './domain/events.ts';
+import {
+  PAYLOAD_VERSION,
+  type ActivityEvent,
+  type DeviceState,
+  type SubjectScores,
+  type SubjectState,
+} from './domain/events.ts';
 import type { ImuChunk, SampleChunk } from './domain/samples.ts';
 import { systemClock, type Clock } from './domain/time.ts';
 import {
@@ -101,6 +107,7 @@ export class GatewayApp {
   private readonly activitySubject = new Subject<ActivityEvent>();
   private readonly stateSubject = new Subject<SubjectState>();
   private readonly decisionSubject = new Subject<HopDecision>();
+  private readonly scoreSubject = new Subject<SubjectScores>();
   private readonly input = new Subject<SampleChunk>();
   private readonly subjectStates = new Map<string, SubjectState>();
   private readonly recent: ActivityEvent[] = [];
@@ -128,6 +135,8 @@ export class GatewayApp {
   readonly states$: Observable<SubjectState> = this.stateSubject.asObservable();
   /** Raw per-hop top-1 decisions before smoothing (for scoring against labels). */
   readonly decisions$: Observable<HopDecision> = this.decisionSubject.asObservable();
+  /** Fused class probabilities per subject and hop, with the latency from window close. */
+  readonly scores$: Observable<SubjectScores> = this.scoreSubject.asObservable();
 
   constructor(
     readonly config: GatewayConfig,
@@ -528,9 +537,7 @@ export class GatewayApp {
         createEstimator: moveNetEstimatorFactory({
           logger: this.logger,
           providers: config.model.providers,
-          ...(config.model.intraOpThreads !== undefined
-            ? { intraOpThreads: config.model.intraOpThreads }
-            : {}),
+          intraOpThreads: config.model.intraOpThreads,
         }),
         imu$: this.wearableImu,
       },
@@ -604,6 +611,7 @@ export class GatewayApp {
       pipeline.events$.subscribe((event) => this.onActivity(event)),
       pipeline.states$.subscribe((state) => this.onState(state)),
       pipeline.decisions$.subscribe((d) => this.decisionSubject.next(d)),
+      pipeline.scores$.subscribe((s) => this.scoreSubject.next(s)),
     ];
     this.pipeline = pipeline;
     this.mqtt?.setStatus(this.statusInfo(model));
@@ -750,6 +758,7 @@ export class GatewayApp {
     this.activitySubject.complete();
     this.stateSubject.complete();
     this.decisionSubject.complete();
+    this.scoreSubject.complete();
     this.sourceDeviceStates.complete();
     log.info('gateway stopped');
   }

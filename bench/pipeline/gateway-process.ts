@@ -12,7 +12,6 @@ import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import type { SubjectScores } from '../../gateway/domain/events.ts';
 import { createLogger } from '../../gateway/observability/logger.ts';
-import type { Pipeline } from '../../gateway/pipeline/pipeline.ts';
 import { deviceId, distribution, hiResNowNs, type Command, type GatewayInit } from './shared.ts';
 
 type Counters = Record<string, number>;
@@ -159,14 +158,11 @@ async function main(): Promise<void> {
   }, 100);
   sampler.unref();
 
-  const endpoints = await app.start();
-  void endpoints;
-  // Per-hop latency lives on the pipeline's scores$, which the app does not re-export; a
-  // benchmark may look behind the curtain (the app swaps pipelines only on model reload).
-  const pipeline = (app as unknown as { pipeline?: Pipeline }).pipeline;
-  pipeline?.scores$.subscribe((s: SubjectScores) => {
+  // Per-hop latency: window close → fused class scores.
+  app.scores$.subscribe((s: SubjectScores) => {
     if (recording) fused.push(s.latencyMs);
   });
+  await app.start();
   const model = app.models.current!;
   const ready: GatewayReady = {
     type: 'ready',

@@ -604,7 +604,10 @@ async function main(): Promise<void> {
   const md = [
     '# bench/pipeline results',
     '',
-    `Run ${startedAt} with \`npm run bench:pipeline -- ${process.argv.slice(2).join(' ')}\`.`,
+    `Run ${startedAt} with \`npm run bench:pipeline -- ${process.argv
+      .slice(2)
+      .map((a) => (/\s/.test(a) ? JSON.stringify(a) : a))
+      .join(' ')}\`.`,
     '',
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(' / ')}.`,
     `Model: ${manifest.name} ${manifest.version} (\`${relative(REPO, model.dir)}\`)${model.fallback ? ` — **${model.note}**` : ''}.`,

@@ -13,7 +13,11 @@ const EXAMPLE = fileURLToPath(new URL('../../../config/gateway.example.yaml', im
 test('an empty configuration is the demo: every documented default', () => {
   const c = defaultConfig();
   assert.deepEqual(c.gateway, { id: 'demo' });
-  assert.deepEqual(c.model, { path: 'models/default', providers: ['tensorrt', 'cuda', 'cpu'] });
+  assert.deepEqual(c.model, {
+    path: 'models/default',
+    providers: ['tensorrt', 'cuda', 'cpu'],
+    intraOpThreads: 1,
+  });
   assert.deepEqual(c.replay, {
     enabled: true,
     path: 'recordings/demo',
