@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { registered } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /** One server-sent event, serialised once and written to every client. */
@@ -16,8 +17,7 @@ export interface SseHubMetrics {
 
 /** Registers the hub's metrics once per registry (a registry may outlive one server). */
 export function sseMetrics(registry: Registry): SseHubMetrics {
-  const get = <T>(name: string, make: () => T): T =>
-    (registry.getSingleMetric(name) as T | undefined) ?? make();
+  const get = <T>(name: string, make: () => T): T => registered(registry, name, make);
   return {
     clients: get(
       'mujo_http_sse_clients',

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { BackpressurePolicy } from './backpressure.ts';
+import { registered } from '../observability/metrics.ts';
 
 /** The pipeline's Prometheus instruments; one set per registry (shared by pipelines on it). */
 export interface PipelineMetrics {
@@ -32,9 +33,7 @@ export function countDrop(
  * metrics, so a model reload that builds a new pipeline keeps its counters continuous.
  */
 export function pipelineMetrics(registry: Registry): PipelineMetrics {
-  function get<M>(name: string, create: () => M): M {
-    return (registry.getSingleMetric(name) as M | undefined) ?? create();
-  }
+  const get = <M>(name: string, create: () => M): M => registered(registry, name, create);
   const registers = [registry];
   return {
     samples: get(

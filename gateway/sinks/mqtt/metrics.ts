@@ -1,30 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
-
-/**
- * prom-client refuses a second metric of the same name on one registry; components that
- * can be built twice against one registry (a restarted sink, tests) share the first.
- */
-export function counter<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly L[] = [],
-): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new Counter<L>({ name, help, labelNames, registers: [registry] });
-}
-
-export function gauge<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly L[] = [],
-): Gauge<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Gauge<L>;
-  return new Gauge<L>({ name, help, labelNames, registers: [registry] });
-}
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter, gauge } from '../../observability/metrics.ts';
 
 /** Everything the MQTT sink counts. Names are part of the documented interface (docs/mqtt.md). */
 export class MqttMetrics {

@@ -1,28 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
-
-function counter<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly L[] = [],
-): Counter<L> {
-  return (
-    (registry.getSingleMetric(name) as Counter<L> | undefined) ??
-    new Counter<L>({ name, help, labelNames, registers: [registry] })
-  );
-}
-
-function gauge<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly L[] = [],
-): Gauge<L> {
-  return (
-    (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
-    new Gauge<L>({ name, help, labelNames, registers: [registry] })
-  );
-}
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter, gauge } from '../../observability/metrics.ts';
 
 /** Why a sample row (or label) did not reach the recording. */
 export type DropReason =

@@ -1,4 +1,5 @@
-import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import { counter as counterOn, gauge as gaugeOn } from '../../observability/metrics.ts';
 
 /** The BLE stack's Prometheus instruments; registered once per registry and reused. */
 export interface BleMetrics {
@@ -19,19 +20,10 @@ export interface BleMetrics {
 }
 
 export function bleMetrics(registry: Registry): BleMetrics {
-  const registers = [registry];
-  function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
-    return (
-      (registry.getSingleMetric(name) as Counter<L> | undefined) ??
-      new Counter({ name, help, labelNames, registers })
-    );
-  }
-  function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
-    return (
-      (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
-      new Gauge({ name, help, labelNames, registers })
-    );
-  }
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    counterOn(registry, name, help, labelNames);
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    gaugeOn(registry, name, help, labelNames);
   return {
     connections: gauge('mujo_ble_connections', 'BLE links currently held, by adapter.', ['adapter']),
     connectAttempts: counter(

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter as counterOn, gauge as gaugeOn, histogram } from '../../observability/metrics.ts';
 
 /** The camera path's Prometheus instruments; registered once per registry and reused. */
 export interface CameraMetrics {
@@ -22,19 +23,10 @@ export interface CameraMetrics {
 }
 
 export function cameraMetrics(registry: Registry): CameraMetrics {
-  const registers = [registry];
-  function counter<L extends string>(name: string, help: string, labelNames: readonly L[]): Counter<L> {
-    return (
-      (registry.getSingleMetric(name) as Counter<L> | undefined) ??
-      new Counter({ name, help, labelNames, registers })
-    );
-  }
-  function gauge<L extends string>(name: string, help: string, labelNames: readonly L[]): Gauge<L> {
-    return (
-      (registry.getSingleMetric(name) as Gauge<L> | undefined) ??
-      new Gauge({ name, help, labelNames, registers })
-    );
-  }
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    counterOn(registry, name, help, labelNames);
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    gaugeOn(registry, name, help, labelNames);
   return {
     frames: counter('mujo_camera_frames_total', 'Frames decoded from a camera.', ['camera']),
     dropped: counter(
@@ -64,15 +56,13 @@ export function cameraMetrics(registry: Registry): CameraMetrics {
       ['camera'],
     ),
     rateHz: gauge('mujo_camera_rate_hz', 'Decoded frames per second over the last 5 s.', ['camera']),
-    estimateMs:
-      (registry.getSingleMetric('mujo_camera_estimate_ms') as Histogram<'camera'> | undefined) ??
-      new Histogram({
-        name: 'mujo_camera_estimate_ms',
-        help: 'Pose estimation time per frame, ms.',
-        labelNames: ['camera'],
-        buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500],
-        registers,
-      }),
+    estimateMs: histogram(
+      registry,
+      'mujo_camera_estimate_ms',
+      'Pose estimation time per frame, ms.',
+      ['camera'],
+      [1, 2, 5, 10, 20, 50, 100, 200, 500],
+    ),
     persons: counter('mujo_camera_persons_total', 'People detected, summed over frames.', ['camera']),
     tracks: gauge('mujo_camera_tracks', 'Confirmed person tracks currently held.', ['camera']),
     poseFrames: counter(

@@ -1,6 +1,6 @@
 import { Subject, type Observable } from 'rxjs';
 import type { Counter, Registry } from 'prom-client';
-import { Counter as PromCounter } from 'prom-client';
+import { counter } from '../../observability/metrics.ts';
 import type { ImuChunk } from '../../domain/samples.ts';
 import { NS_PER_MS, systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -52,17 +52,6 @@ export interface MqttImuIngestOptions {
 
 /** Bounds the per-device bookkeeping: topics come from the network, device ids are unbounded. */
 const MAX_TRACKED_DEVICES = 4096;
-
-function counter<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly L[] = [],
-): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<L>;
-  return new PromCounter<L>({ name, help, labelNames, registers: [registry] });
-}
 
 /**
  * IMU samples from phones and watches over MQTT (`<base>/<gw>/ingest/<device>/imu`, JSON or
