@@ -1,7 +1,8 @@
 """Command line: ``python3 -m encoders <command>``.
 
 Data: prepare, make-recording (encoders/data). Models: pretrain, train, finetune, evaluate,
-export, train-default (the one command a newcomer runs), results (regenerates RESULTS.md).
+export, train-default (the one command a newcomer runs), results (regenerates RESULTS.md),
+spswhar (sp-sw-har IMU-only evaluation and watch<->phone pretraining: its own RESULTS.md block).
 """
 
 from __future__ import annotations
@@ -114,6 +115,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md")
     p.add_argument("--raw", type=Path, default=Path(__file__).resolve().parent / "results-raw.json", help="per-run raw results (JSON)")
     p.set_defaults(func=cmd_results)
+
+    # sp-sw-har: second IMU-only evaluation + watch<->phone pretraining (encoders/spswhar_eval.py)
+    from encoders.spswhar_eval import register as register_spswhar
+
+    register_spswhar(sub)
     return parser
 
 

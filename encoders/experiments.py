@@ -143,7 +143,13 @@ def run_results(args, command: str) -> None:
     best = best_strategy(runs)
     if best in confusions:
         save_confusion_png(confusions[best], [c.id for c in split.classes], out.parent / RESULTS_PNG, f"UTD-MHAD cross-subject, {best}, 100 % labels, seed {args.seeds[0]}: fused (IMU + pose), clip level")
-    out.write_text(render_results(runs, command, steps, pretrain_steps, time.perf_counter() - started), encoding="utf-8")
+    text = render_results(runs, command, steps, pretrain_steps, time.perf_counter() - started)
+    if out.is_file():
+        from encoders.spswhar_eval import keep_block
+
+        # `spswhar` owns a marked block of this file; regenerating the UTD-MHAD part keeps it.
+        text = keep_block(out.read_text(encoding="utf-8"), text)
+    out.write_text(text, encoding="utf-8")
     print(f"wrote {out} ({time.perf_counter() - started:.0f} s)")
 
 

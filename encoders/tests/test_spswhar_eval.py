@@ -1,0 +1,114 @@
+"""sp-sw-har IMU-only evaluation and watch↔phone pretraining (encoders/spswhar_eval.py)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from encoders.data.spswhar import DEFAULT_WINDOW, load_spswhar, sequence_windows
+from encoders.spswhar_eval import (
+    MARK_END,
+    MARK_START,
+    TEST_SUBJECTS,
+    TRAIN_SUBJECTS,
+    finetune,
+    keep_block,
+    pretrain,
+    spsw_model,
+    spswhar_pool,
+    split_sequences,
+    stratified_anchors,
+    write_section,
+)
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def sequences(datasets: Path):
+    # One training and one test subject keep the module fast; the split logic is the same.
+    return load_spswhar(datasets, subjects=[TRAIN_SUBJECTS[0], TEST_SUBJECTS[0]])
+
+
+@pytest.fixture(scope="module")
+def pool(sequences):
+    train, _ = split_sequences(sequences)
+    return spswhar_pool(train)
+
+
+def test_split_has_no_subject_overlap_and_covers_every_subject(datasets: Path, sequences, pool) -> None:
+    assert not set(TRAIN_SUBJECTS) & set(TEST_SUBJECTS)
+    folders = {int(p.name[1:]) for p in (datasets / "sp-sw-har").glob("s[0-9][0-9]") if p.is_dir()}
+    assert set(TRAIN_SUBJECTS) | set(TEST_SUBJECTS) == folders == set(range(1, 24))
+    train, test = split_sequences(sequences)
+    assert {s.subject for s in train} == {TRAIN_SUBJECTS[0]} and {s.subject for s in test} == {TEST_SUBJECTS[0]}
+    # The training pool is built from training subjects only.
+    assert pool.subjects == frozenset({TRAIN_SUBJECTS[0]})
+    with pytest.raises(ValueError, match="overlap"):
+        split_sequences(sequences, train=[1, 2], test=[2, 3])
+
+
+def test_watch_and_phone_pairs_are_time_aligned(sequences, pool) -> None:
+    train, _ = split_sequences(sequences)
+    assert pool.paired.size > 0.9 * pool.x.shape[0]
+    # Every pair row is the phone's own window ending at the watch window's end time.
+    for k in range(0, pool.paired.size, 97):
+        row = int(pool.paired[k])
+        seq = train[int(pool.seq[row])]
+        end_p, x_p, _ = sequence_windows(seq, "phone", _fine())
+        match = np.flatnonzero(end_p == pool.end_ns[row])
+        assert match.size == 1
+        assert np.array_equal(pool.partner[k], x_p[match[0]].T)
+    # The same person's two devices move together: over a walking-rich sequence the
+    # acceleration energies correlate best at zero lag, not at a shifted pairing.
+    rows = pool.paired[pool.seq[pool.paired] == 0]
+    watch = np.linalg.norm(pool.x[rows][:, 0:3, :], axis=1).std(axis=1)
+    phone = np.linalg.norm(pool.partner[pool.seq[pool.paired] == 0][:, 0:3, :], axis=1).std(axis=1)
+    lags = range(-10, 11)
+    corr = [np.corrcoef(watch[max(0, lag):len(watch) + min(0, lag)], phone[max(0, -lag):len(phone) - max(0, lag)])[0, 1] for lag in lags]
+    assert list(lags)[int(np.argmax(corr))] in (-1, 0, 1), corr
+    assert max(corr) > 0.5
+
+
+def test_anchors_are_the_gateways_windows(sequences, pool) -> None:
+    train, _ = split_sequences(sequences)
+    end, x, y = sequence_windows(train[0], "watch", DEFAULT_WINDOW)
+    first = pool.anchors[pool.seq[pool.anchors] == 0]
+    labelled = y >= 0
+    assert np.array_equal(pool.end_ns[first], end[labelled])
+    assert np.array_equal(pool.x[first], np.transpose(x[labelled], (0, 2, 1)))
+    chosen = stratified_anchors(pool, 0.1, 5, seed=0)
+    assert set(pool.anchor_labels[chosen].tolist()) == set(pool.anchor_labels.tolist())
+    assert abs(chosen.size - 0.1 * pool.anchors.size) <= 5
+
+
+def test_tiny_runs_loss_falls(pool) -> None:
+    out = io.StringIO()
+    _, history, _, _ = pretrain(pool, steps=30, seed=0, out=out, batch_size=32)
+    assert history[-1]["loss"] < history[0]["loss"], history
+    model = spsw_model(pool, seed=0)
+    history, _, samples, labelled = finetune(model, pool, 1.0, steps=30, seed=0, lr=3e-3, phase="tiny", out=out, batch_size=32)
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"], history
+    assert labelled == pool.anchors.size and samples == 2 * 30 * 32
+    assert "[pretrain]" in out.getvalue() and "[tiny]" in out.getvalue()
+
+
+def test_results_block_survives_a_main_results_rewrite(tmp_path: Path) -> None:
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# Results: UTD-MHAD\n\nold table\n", encoding="utf-8")
+    write_section(path, f"{MARK_START}\nfirst\n{MARK_END}\n")
+    write_section(path, f"{MARK_START}\nsecond\n{MARK_END}\n")
+    text = path.read_text(encoding="utf-8")
+    assert text.count(MARK_START) == 1 and "second" in text and "first" not in text and "old table" in text
+    regenerated = keep_block(text, "# Results: UTD-MHAD\n\nnew table\n")
+    assert "new table" in regenerated and "second" in regenerated and "old table" not in regenerated
+
+
+def _fine():
+    from encoders.data.windows import WindowSpec
+
+    return WindowSpec(length_s=2.0, hop_s=0.1, rate_hz=50.0)
