@@ -15,6 +15,7 @@ import { connectAsync } from 'mqtt';
 import { encodeImuBinary } from '../../gateway/sources/mqtt/imu-decode.ts';
 import type { Placement } from '../../gateway/domain/samples.ts';
 import { deviceId, distribution, hiResNowNs, type Command, type PublisherInit } from './shared.ts';
+import { prng } from '../../test/helpers/prng.ts';
 
 const RATE_HZ = 50;
 const PERIOD_NS = 1e9 / RATE_HZ;
@@ -63,18 +64,6 @@ interface Device {
   /** Wall time at which the next message is complete and due, ns. */
   dueWallNs: number;
   readonly wallPerMessageNs: number;
-}
-
-/** Small deterministic PRNG (mulberry32), so runs are repeatable. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function loadTracks(recordingDir: string): { tracks: Track[]; files: string[] } {

@@ -7,8 +7,30 @@ export type Placement = 'wrist' | 'thigh' | 'chest' | 'ankle' | 'waist' | 'upper
 
 /** Number of values per IMU sample: ax, ay, az (m/s²), gx, gy, gz (rad/s). */
 export const IMU_CHANNELS = 6;
+/** The COCO-17 keypoint order every pose stream, recording and encoder uses. */
+export const COCO17_KEYPOINTS = [
+  'nose',
+  'left_eye',
+  'right_eye',
+  'left_ear',
+  'right_ear',
+  'left_shoulder',
+  'right_shoulder',
+  'left_elbow',
+  'right_elbow',
+  'left_wrist',
+  'right_wrist',
+  'left_hip',
+  'right_hip',
+  'left_knee',
+  'right_knee',
+  'left_ankle',
+  'right_ankle',
+] as const;
+export type CocoKeypoint = (typeof COCO17_KEYPOINTS)[number];
+
 /** COCO-17 keypoints × (x, y in normalised image coordinates 0..1, score 0..1). */
-export const POSE_KEYPOINTS = 17;
+export const POSE_KEYPOINTS = COCO17_KEYPOINTS.length;
 export const POSE_VALUES_PER_KEYPOINT = 3;
 export const POSE_VALUES_PER_FRAME = POSE_KEYPOINTS * POSE_VALUES_PER_KEYPOINT;
 

@@ -72,17 +72,7 @@ export function poseAt(data: StreamData, tNs: number, maxGapNs = 100e6): Float32
   return data.values.slice(best * POSE_VALUES_PER_FRAME, (best + 1) * POSE_VALUES_PER_FRAME);
 }
 
-/** Deterministic PRNG (mulberry32) so scenes with noise are reproducible. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng as rng } from './prng.ts';
 
 /** A detection as the estimator would report it: keypoints with a little jitter, no box. */
 export function detection(kp: Float32Array, random: () => number, jitter = 0.003): DetectedPerson {

@@ -4,7 +4,7 @@ import { nsToBigInt, type TimeNs } from '../../domain/time.ts';
  * Text of the recording format (docs/recording-format.md) as the recorder writes it.
  * Headers come from the replay reader so writer and reader cannot disagree.
  */
-export { IMU_HEADER, LABELS_HEADER, POSE_HEADER } from '../../sources/replay/csv.ts';
+export { IMU_HEADER, LABELS_HEADER, POSE_HEADER } from '../../domain/recording-format.ts';
 
 /**
  * `value` rounded to `digits` significant digits, as the double a reader parses that decimal

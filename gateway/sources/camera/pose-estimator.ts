@@ -8,6 +8,7 @@ import type { ExecutionProviderName } from '../../config/schema.ts';
 import { openOrtSession, type ProviderFailure } from '../../model/session.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
+import { POSE_KEYPOINTS } from '../../domain/samples.ts';
 import { letterbox, resizeLetterbox, squareToFrame, type Letterbox } from './image.ts';
 import type { DetectedPerson, PoseEstimator, PoseEstimatorFactory, PoseModelName } from './types.ts';
 
@@ -24,28 +25,9 @@ import type { DetectedPerson, PoseEstimator, PoseEstimatorFactory, PoseModelName
  * person score is at least `minPersonScore`.
  */
 
-export const COCO17 = [
-  'nose',
-  'left_eye',
-  'right_eye',
-  'left_ear',
-  'right_ear',
-  'left_shoulder',
-  'right_shoulder',
-  'left_elbow',
-  'right_elbow',
-  'left_wrist',
-  'right_wrist',
-  'left_hip',
-  'right_hip',
-  'left_knee',
-  'right_knee',
-  'left_ankle',
-  'right_ankle',
-] as const;
-
-export type CocoKeypoint = (typeof COCO17)[number];
-export const KEYPOINTS = COCO17.length;
+/** COCO-17 order (MoveNet's output order too). */
+export { COCO17_KEYPOINTS as COCO17, type CocoKeypoint } from '../../domain/samples.ts';
+export const KEYPOINTS = POSE_KEYPOINTS;
 /** MultiPose output per person: 17 × (y, x, score), then box ymin, xmin, ymax, xmax, score. */
 const MULTIPOSE_STRIDE = KEYPOINTS * 3 + 5;
 

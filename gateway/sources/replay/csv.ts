@@ -9,32 +9,7 @@ import { GatewayError } from '../../observability/errors.ts';
  * the text; only the parsed typed arrays stay in memory.
  */
 
-export const IMU_HEADER = ['t_ns', 'ax', 'ay', 'az', 'gx', 'gy', 'gz'] as const;
-export const COCO17_KEYPOINTS = [
-  'nose',
-  'left_eye',
-  'right_eye',
-  'left_ear',
-  'right_ear',
-  'left_shoulder',
-  'right_shoulder',
-  'left_elbow',
-  'right_elbow',
-  'left_wrist',
-  'right_wrist',
-  'left_hip',
-  'right_hip',
-  'left_knee',
-  'right_knee',
-  'left_ankle',
-  'right_ankle',
-] as const;
-export const POSE_HEADER = [
-  't_ns',
-  'track',
-  ...COCO17_KEYPOINTS.flatMap((k) => [`${k}_x`, `${k}_y`, `${k}_score`]),
-] as const;
-export const LABELS_HEADER = ['subject', 'start_ns', 'end_ns', 'activity'] as const;
+import { IMU_HEADER, LABELS_HEADER, POSE_HEADER } from '../../domain/recording-format.ts';
 
 /** One stream's samples, recording time base (ns since the recording's startTime). */
 export interface StreamData {

@@ -12,18 +12,9 @@ import type { DeviceState } from '../../../gateway/domain/events.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { FakeBindings, type FakeBindingsOptions } from './fake-bindings.ts';
 import { VirtualTimers } from './virtual-timers.ts';
+import { prng as seeded } from '../../helpers/prng.ts';
 
-/** A seeded PRNG (mulberry32), so a failing scenario replays exactly. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng as seeded } from '../../helpers/prng.ts';
 
 /** Gateway clock origin of the virtual time base (ns). */
 export const ORIGIN_NS = 1_767_225_600_000_000_000;

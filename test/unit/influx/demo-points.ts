@@ -4,6 +4,7 @@ import type { Modality } from '../../../gateway/domain/samples.ts';
 import { NS_PER_S, nsToIso } from '../../../gateway/domain/time.ts';
 import { PointSerializer, type PipelineStats } from '../../../gateway/sinks/influx/line-protocol.ts';
 import { loadRecording, type Recording } from '../../../gateway/sources/replay/index.ts';
+import { prng } from '../../helpers/prng.ts';
 
 /*
  * The gateway's InfluxDB points for one pass of recordings/demo, made by the gateway's own
@@ -24,18 +25,6 @@ export interface DemoPoints {
   readonly subjects: string[];
   readonly devices: string[];
   readonly events: ActivityEvent[];
-}
-
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function count(t: Float64Array, from: number, to: number): number {

@@ -6,18 +6,9 @@ import {
   type Modality,
   type PoseChunk,
 } from '../../../../gateway/domain/samples.ts';
+import { prng } from '../../../helpers/prng.ts';
 
-/** Deterministic PRNG (mulberry32) so fakes and signals are reproducible. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../../../helpers/prng.ts';
 
 export interface FakeEncoderSpec {
   name: string;
