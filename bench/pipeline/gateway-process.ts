@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
+import type { ModelInfo } from '../../gateway/http/types.ts';
 import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import type { SubjectScores } from '../../gateway/domain/events.ts';
@@ -22,18 +23,7 @@ const LOOP_DELAY_RESOLUTION_MS = 2;
 export interface GatewayReady {
   readonly type: 'ready';
   readonly pid: number;
-  readonly model: {
-    readonly name: string;
-    readonly version: string;
-    readonly encoders: readonly {
-      name: string;
-      modality: string;
-      provider: string;
-      sampleRateHz: number;
-      windowSamples: number;
-      hopSamples: number;
-    }[];
-  };
+  readonly model: ModelInfo;
 }
 
 export interface RecordedEvent {
@@ -167,18 +157,7 @@ async function main(): Promise<void> {
   const ready: GatewayReady = {
     type: 'ready',
     pid: process.pid,
-    model: {
-      name: model.name,
-      version: model.version,
-      encoders: model.encoders.map((e) => ({
-        name: e.name,
-        modality: e.modality,
-        provider: e.provider,
-        sampleRateHz: e.sampleRateHz,
-        windowSamples: e.windowSamples,
-        hopSamples: e.hopSamples,
-      })),
-    },
+    model: app.modelInfo(model),
   };
   send(ready);
 
