@@ -267,7 +267,7 @@ def spsw_model(pool: WindowPool, seed: int) -> JointModel:
 def pretrain(pool: WindowPool, steps: int, seed: int, out: TextIO | None = sys.stdout, batch_size: int = BATCH_SIZE) -> tuple[JointModel, list[dict], float, int]:
     """watch↔phone InfoNCE with the package's contrastive loop. Returns (model, history, s, samples)."""
     model = spsw_model(pool, seed)
-    config = TrainConfig(strategy="pretrain-finetune", steps=0, pretrain_steps=steps, batch_size=batch_size, lr=LR, seed=seed, log_every=max(1, min(100, steps)))
+    config = TrainConfig(strategy="pretrain-finetune", steps=0, pretrain_steps=steps, batch_size=batch_size, lr=LR, seed=seed, log_every=max(1, min(100, steps // 4)))
     started = time.perf_counter()
     history, samples = pretrain_contrastive(model, PairBatcher(pool, batch_size, np.random.default_rng(seed + 1)), config, steps, out)
     model.eval()
@@ -277,7 +277,7 @@ def pretrain(pool: WindowPool, steps: int, seed: int, out: TextIO | None = sys.s
 def finetune(model: JointModel, pool: WindowPool, fraction: float, steps: int, seed: int, lr: float, phase: str, out: TextIO | None = sys.stdout, batch_size: int = BATCH_SIZE) -> tuple[list[dict], float, int, int]:
     """The package's supervised loop on the IMU encoder only. Returns (history, s, samples, labelled windows)."""
     chosen = stratified_anchors(pool, fraction, len(model.classes), seed)
-    config = TrainConfig(strategy="supervised", label_fraction=fraction, steps=steps, batch_size=batch_size, lr=lr, seed=seed, log_every=max(1, min(100, steps)))
+    config = TrainConfig(strategy="supervised", label_fraction=fraction, steps=steps, batch_size=batch_size, lr=lr, seed=seed, log_every=max(1, min(100, steps // 4)))
     batcher = LabelledBatcher(pool, chosen, batch_size, np.random.default_rng(seed))
     started = time.perf_counter()
     history, samples = train_supervised(ImuOnlyView(model), batcher, None, config, steps, out, phase, lr)  # type: ignore[arg-type]

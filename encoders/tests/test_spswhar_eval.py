@@ -63,15 +63,19 @@ def test_watch_and_phone_pairs_are_time_aligned(sequences, pool) -> None:
         match = np.flatnonzero(end_p == pool.end_ns[row])
         assert match.size == 1
         assert np.array_equal(pool.partner[k], x_p[match[0]].T)
-    # The same person's two devices move together: over a walking-rich sequence the
-    # acceleration energies correlate best at zero lag, not at a shifted pairing.
-    rows = pool.paired[pool.seq[pool.paired] == 0]
-    watch = np.linalg.norm(pool.x[rows][:, 0:3, :], axis=1).std(axis=1)
-    phone = np.linalg.norm(pool.partner[pool.seq[pool.paired] == 0][:, 0:3, :], axis=1).std(axis=1)
-    lags = range(-10, 11)
-    corr = [np.corrcoef(watch[max(0, lag):len(watch) + min(0, lag)], phone[max(0, -lag):len(phone) - max(0, lag)])[0, 1] for lag in lags]
-    assert list(lags)[int(np.argmax(corr))] in (-1, 0, 1), corr
-    assert max(corr) > 0.5
+    # The same person's two devices move together: averaged over the subject's executions,
+    # the correlation of the two devices' per-window motion energy peaks within ±0.5 s of
+    # the pairing (a pairing off by a hop or more would peak elsewhere).
+    lags = list(range(-30, 31))
+    curves = []
+    for s in np.unique(pool.seq):
+        here = pool.seq[pool.paired] == s
+        watch = np.linalg.norm(pool.x[pool.paired[here]][:, 0:3, :], axis=1).std(axis=1)
+        phone = np.linalg.norm(pool.partner[here][:, 0:3, :], axis=1).std(axis=1)
+        curves.append([np.corrcoef(watch[max(0, lag):len(watch) + min(0, lag)], phone[max(0, -lag):len(phone) - max(0, lag)])[0, 1] for lag in lags])
+    curve = np.nanmean(np.asarray(curves), axis=0)
+    assert abs(lags[int(np.argmax(curve))]) <= 5, curve
+    assert curve.max() - np.median(curve) > 0.3, curve
 
 
 def test_anchors_are_the_gateways_windows(sequences, pool) -> None:
