@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +14,7 @@ import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
 import { createPipeline } from '../../gateway/pipeline/pipeline.ts';
 import { createCameraSource } from '../../gateway/sources/camera/camera-source.ts';
 import { moveNetEstimatorFactory } from '../../gateway/sources/camera/pose-estimator.ts';
-import { loadPhoto } from '../fixtures/people/photos.ts';
+import { writePhotoPng } from '../fixtures/people/photos.ts';
 import { startRtspServer } from '../helpers/rtsp-server.ts';
 import { DEMO_RECORDING, REPO_ROOT } from '../helpers/pose-scene.ts';
 import { loadRecording } from '../../gateway/sources/replay/index.ts';
@@ -31,29 +30,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('a subject with wearable + camera: camera lost → IMU-only scores, camera back → fused again', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mujo-campipe-'));
-  const img = loadPhoto('standing-wall');
-  const png = join(dir, 'person.png');
-  const enc = spawnSync(
-    'ffmpeg',
-    [
-      '-v',
-      'error',
-      '-y',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      '-s',
-      `${img.width}x${img.height}`,
-      '-i',
-      'pipe:0',
-      '-frames:v',
-      '1',
-      png,
-    ],
-    { input: img.data },
-  );
-  assert.equal(enc.status, 0, enc.stderr.toString());
+  const { file: png } = writePhotoPng(dir, 'standing-wall');
   const cam = await startRtspServer({ source: { file: png }, width: 292, height: 316, fps: 15 });
   const rec = await loadRecording(DEMO_RECORDING);
   const imu = rec.streams.find((s) => s.modality === 'imu' && s.subjectId === 's2')!.data;

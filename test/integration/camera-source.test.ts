@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { silentLogger } from '../../gateway/observability/logger.ts';
 import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
 import { createCameraSource } from '../../gateway/sources/camera/camera-source.ts';
 import { moveNetEstimatorFactory } from '../../gateway/sources/camera/pose-estimator.ts';
-import { loadPhoto } from '../fixtures/people/photos.ts';
+import { writePhotoPng as photoFile } from '../fixtures/people/photos.ts';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.ts';
 
 /*
@@ -32,34 +31,6 @@ async function waitFor(pred: () => boolean, timeoutMs: number, what: string): Pr
 }
 
 /** A PNG of a fixture photo, for the RTSP server to stream (as a still camera view). */
-function photoFile(dir: string, id: string): { file: string; width: number; height: number } {
-  const img = loadPhoto(id);
-  const file = join(dir, `${id}.png`);
-  const run = spawnSync(
-    'ffmpeg',
-    [
-      '-v',
-      'error',
-      '-y',
-      '-f',
-      'rawvideo',
-      '-pix_fmt',
-      'rgb24',
-      '-s',
-      `${img.width}x${img.height}`,
-      '-i',
-      'pipe:0',
-      '-frames:v',
-      '1',
-      file,
-    ],
-    {
-      input: img.data,
-    },
-  );
-  if (run.status !== 0) throw new Error(`ffmpeg could not write ${file}: ${run.stderr.toString()}`);
-  return { file, width: img.width, height: img.height };
-}
 
 function makeSource(
   url: string,
