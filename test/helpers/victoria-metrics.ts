@@ -130,7 +130,10 @@ export async function startVictoriaMetrics(options: VictoriaMetricsOptions = {})
       if (!res.ok) throw new Error(`force_flush: HTTP ${res.status}`);
     },
     async export(match: string) {
-      const q = new URLSearchParams({ 'match[]': match, start: '0' });
+      // `end` defaults to now; points stamped ahead of the wall clock (a replay at N× speed
+      // keeps the recording's own time base) must be read too.
+      const end = String(Math.floor(Date.now() / 1000) + 2 * 86_400);
+      const q = new URLSearchParams({ 'match[]': match, start: '0', end });
       const res = await fetch(`${url}/api/v1/export?${q.toString()}`);
       if (!res.ok) throw new Error(`export ${match}: HTTP ${res.status} ${await res.text()}`);
       const text = await res.text();

@@ -31,10 +31,10 @@ after(async () => {
 test('replayed activity, device state and pipeline health land in the database', async () => {
   const config = validateConfig({
     gateway: { id: 'gwinflux' },
-    model: { path: 'test/fixtures/tiny-model', providers: ['cpu'] },
     mqtt: { embeddedPort: 0, queue: { spoolDir: join(workDir, 'mqtt') } },
     http: { enabled: false },
-    replay: { path: 'test/fixtures/recording-small', speed: 20, loop: false },
+    // The bundled demo through the bundled model: hundreds of real activity events.
+    replay: { path: 'recordings/demo', speed: 50, loop: false },
     influx: {
       enabled: true,
       url: vm.url,
@@ -55,7 +55,7 @@ test('replayed activity, device state and pipeline health land in the database',
   await app.stop();
 
   const starts = events.filter((e) => e.transition !== 'ended');
-  assert.ok(starts.length > 0, 'the replay produced activity events');
+  assert.ok(starts.length > 100, `the replay produced only ${starts.length} activity events`);
   await vm.forceFlush();
   const confidence = await vm.exportSettled(
     '{__name__="activity_confidence",gateway="gwinflux"}',
