@@ -101,6 +101,8 @@ export class GatewayApp {
   readonly ble: BleSource | undefined;
   readonly deviceService: DeviceService;
   private readonly sourceDeviceStates = new Subject<DeviceState>();
+  /** Every device state change: tracker (replay, ingest) plus what BLE and cameras report. */
+  private readonly deviceStates$: Observable<DeviceState>;
 
   private pipeline: Pipeline | undefined;
   private pipelineSubs: Subscription[] = [];
@@ -154,6 +156,7 @@ export class GatewayApp {
       metrics: this.metrics,
     });
     this.devices = new DeviceTracker({ gateway: config.gateway.id, clock: this.clock });
+    this.deviceStates$ = merge(this.devices.states$, this.sourceDeviceStates);
     for (const subject of config.subjects) {
       for (const device of subject.devices) this.sourceSubject.set(device, subject.id);
       for (const track of subject.cameraTracks) this.sourceSubject.set(track, subject.id);
@@ -296,10 +299,7 @@ export class GatewayApp {
       await this.http.start();
     }
 
-    // Device state from every source (tracker for replay/ingest; BLE and cameras report their own).
-    merge(this.devices.states$, this.sourceDeviceStates).subscribe((state) =>
-      this.mqtt?.publishDeviceState(state),
-    );
+    this.deviceStates$.subscribe((state) => this.mqtt?.publishDeviceState(state));
     await this.startSources();
     if (this.recording && config.recorder.autoStart) await this.recording.start({});
     this.deviceTimer = setInterval(() => this.devices.tick(), DEVICE_TICK_MS);
@@ -389,7 +389,7 @@ export class GatewayApp {
     this.input.subscribe((chunk) => {
       if (chunk.modality === 'imu' && chunk.clockDomain !== 'device') influx.writeImu(chunk);
     });
-    merge(this.devices.states$, this.sourceDeviceStates).subscribe((state) => influx.writeDevice(state));
+    this.deviceStates$.subscribe((state) => influx.writeDevice(state));
     const sampler = new PipelineStatsSampler(this.metrics);
     this.influxTimer = setInterval(() => {
       void sampler
@@ -714,7 +714,7 @@ export class GatewayApp {
       },
       activity$: this.activity$,
       states$: this.states$,
-      deviceStates$: merge(this.devices.states$, this.sourceDeviceStates),
+      deviceStates$: this.deviceStates$,
       recentEvents: (n) => this.recent.slice(-n),
       reloadModel: async () => this.modelInfo(await this.reloadModel()),
       addDevice: (entry) => this.deviceService.add(entry),
