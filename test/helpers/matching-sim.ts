@@ -1,5 +1,5 @@
 import { WearableMatcher, type MatcherOptions } from '../../gateway/sources/camera/matching.ts';
-import type { SceneSubject } from './pose-scene.ts';
+import { lowerBound, type SceneSubject } from './pose-scene.ts';
 
 /*
  * Plays a composed scene into the wearable matcher as the camera source would: pose frames
@@ -138,15 +138,4 @@ export function simulateMatching(
     slotsAfterLock: afterAssigned,
     changes,
   };
-}
-
-function lowerBound(a: Float64Array, v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }

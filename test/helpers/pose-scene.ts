@@ -55,17 +55,24 @@ export function place(data: StreamData, cx: number, scale: number, dy = 0): Stre
   return { tNs: data.tNs, values };
 }
 
+/** Index of the first element of ascending `a` that is ≥ `v` (a.length when none). */
+export function lowerBound(a: Float64Array, v: number): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 /** The pose of a stream at `tNs` (nearest sample within `maxGapNs`), or null. */
 export function poseAt(data: StreamData, tNs: number, maxGapNs = 100e6): Float32Array | null {
   const t = data.tNs;
-  let lo = 0;
-  let hi = t.length - 1;
-  if (hi < 0) return null;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if ((t[mid] ?? 0) < tNs) lo = mid + 1;
-    else hi = mid;
-  }
+  if (t.length === 0) return null;
+  // The last sample stands in when every sample is before tNs.
+  const lo = Math.min(lowerBound(t, tNs), t.length - 1);
   let best = lo;
   if (lo > 0 && Math.abs((t[lo - 1] ?? 0) - tNs) < Math.abs((t[lo] ?? 0) - tNs)) best = lo - 1;
   if (Math.abs((t[best] ?? 0) - tNs) > maxGapNs) return null;

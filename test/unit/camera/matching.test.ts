@@ -5,7 +5,7 @@ import { WearableMatcher, pearson, type MatcherOptions } from '../../../gateway/
 import { MatchingSection } from '../../../gateway/sources/camera/options.ts';
 import type { Recording } from '../../../gateway/sources/replay/index.ts';
 import { simulateMatching } from '../../helpers/matching-sim.ts';
-import { composeScene, loadDemo, type SceneSubject } from '../../helpers/pose-scene.ts';
+import { composeScene, loadDemo, lowerBound, type SceneSubject } from '../../helpers/pose-scene.ts';
 
 /*
  * Wearable ↔ track matching on real data: UTD-MHAD subjects' skeletons side by side in one
@@ -27,8 +27,8 @@ function feed(
   for (let t = fromS * 1e9; t < toS * 1e9; t += 100e6) {
     for (const s of scene) {
       if (wearers.includes(s.subject)) {
-        const a = lower(s.imu.tNs, t);
-        const b = lower(s.imu.tNs, t + 100e6);
+        const a = lowerBound(s.imu.tNs, t);
+        const b = lowerBound(s.imu.tNs, t + 100e6);
         m.addImu(
           s.imuDevice,
           s.subject,
@@ -39,7 +39,7 @@ function feed(
       }
       for (const [key, subject] of Object.entries(tracks)) {
         if (subject !== s.subject) continue;
-        for (let i = lower(s.pose.tNs, t); i < s.pose.tNs.length && s.pose.tNs[i]! < t + 100e6; i++)
+        for (let i = lowerBound(s.pose.tNs, t); i < s.pose.tNs.length && s.pose.tNs[i]! < t + 100e6; i++)
           m.addPose(key, s.pose.tNs[i]!, s.pose.values.subarray(i * 51, i * 51 + 51), 4 / 3);
       }
     }
@@ -47,17 +47,6 @@ function feed(
     if (u) changes.push(...u.changes);
   }
   return changes;
-}
-
-function lower(a: Float64Array, v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 describe('wearable ↔ track matching on UTD-MHAD scenes', () => {
