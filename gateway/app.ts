@@ -387,7 +387,7 @@ export class GatewayApp {
     this.influx = influx;
     await influx.start();
     this.input.subscribe((chunk) => {
-      if (chunk.modality === 'imu' && chunk.clockDomain !== 'device') influx.writeImu(chunk);
+      if (chunk.modality === 'imu') influx.writeImu(chunk);
     });
     this.deviceStates$.subscribe((state) => influx.writeDevice(state));
     const sampler = new PipelineStatsSampler(this.metrics);
@@ -400,9 +400,8 @@ export class GatewayApp {
   }
 
   /**
-   * The recorder taps the input: gateway-clock chunks are written; device-clock chunks (MQTT
-   * ingest) are counted as dropped `device_clock` by the recorder, since only the pipeline maps
-   * those clocks.
+   * The recorder taps the input, where every source's chunks are already on the gateway clock
+   * (sources map device clocks where samples enter).
    */
   private startRecorder(): void {
     const { config } = this;
@@ -495,7 +494,7 @@ export class GatewayApp {
         registry: this.metrics,
         clock: this.clock,
       });
-      this.ingest.samples$.subscribe(({ chunk, clock }) => {
+      this.ingest.samples$.subscribe(({ chunk }) => {
         if (!this.devices.has(chunk.sourceId)) {
           this.trackDevice({
             id: chunk.sourceId,
@@ -504,7 +503,7 @@ export class GatewayApp {
             sourceIds: [chunk.sourceId],
           });
         }
-        this.input.next({ ...chunk, clockDomain: clock });
+        this.input.next(chunk);
       });
       this.ingest.start();
     }
@@ -514,15 +513,15 @@ export class GatewayApp {
 
   /**
    * RTSP cameras → MoveNet → tracks → pose chunks. Tracks get their subject from zones or by
-   * matching wrist motion against the wearables' IMU (gateway-clock chunks only: device-clock
-   * ingest would need mapping first). A camera that fails is reported in /health and retried;
+   * matching wrist motion against the wearables' IMU (every source's chunks are on the gateway
+   * clock by the time they reach the input). A camera that fails is reported in /health and retried;
    * the rest of the gateway keeps running.
    */
   private async startCameras(): Promise<void> {
     const { config } = this;
     if (config.cameras.length === 0) return;
     this.input.subscribe((chunk) => {
-      if (chunk.modality === 'imu' && chunk.subjectId !== undefined && chunk.clockDomain !== 'device') {
+      if (chunk.modality === 'imu' && chunk.subjectId !== undefined) {
         this.wearableImu.next(chunk);
       }
     });

@@ -35,9 +35,10 @@ export const POSE_VALUES_PER_KEYPOINT = 3;
 export const POSE_VALUES_PER_FRAME = POSE_KEYPOINTS * POSE_VALUES_PER_KEYPOINT;
 
 /**
- * Which clock a chunk's `tNs` is on. Sources that only know the device's own timestamps
- * (BLE, MQTT ingest) say 'device' and the pipeline's clock-mapping stage maps them, drift
- * corrected; absent means the gateway clock already (replay, camera).
+ * Which clock a chunk's `tNs` is on. Every source of the gateway maps device clocks where
+ * samples enter (gateway/clock/DeviceClockMapper: BLE, MQTT ingest), so every consumer sees
+ * 'gateway' or absent (the gateway clock: replay, camera). 'device' is only for streams fed
+ * straight into the pipeline, whose clock-mapping stage then maps them.
  */
 export type ClockDomain = 'device' | 'gateway';
 

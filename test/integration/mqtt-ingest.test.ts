@@ -73,7 +73,7 @@ describe('IMU ingest over real mosquitto', () => {
     return registry.getSingleMetricAsString(name);
   }
 
-  it('decodes the JSON format (units converted, device clock kept raw)', async () => {
+  it('decodes the JSON format (units converted, device clock mapped onto the gateway clock)', async () => {
     const before = received.length;
     await phone.publishAsync(
       'mujo/gw-i/ingest/phone1/imu',
@@ -108,9 +108,16 @@ describe('IMU ingest over real mosquitto', () => {
     assert.equal(m.chunk.placement, 'wrist');
     // t0 as a string keeps 64 bits; the chunk's float64 times resolve 256 ns at this magnitude.
     assert.deepEqual(
-      [...m.chunk.tNs],
+      [...(m.deviceTNs ?? [])],
       [0n, 20_000_000n, 40_000_000n].map((d) => Number(1717000000123456789n + d)),
     );
+    // The chunk itself is on the gateway clock: the newest sample at arrival, 20 ms apart.
+    assert.equal(m.chunk.clockDomain, 'gateway');
+    assert.ok(
+      Math.abs(m.chunk.tNs[2]! - m.receivedNs) < 1e6,
+      `newest sample mapped to its arrival: ${m.chunk.tNs[2]! - m.receivedNs}`,
+    );
+    assert.ok(Math.abs(m.chunk.tNs[1]! - m.chunk.tNs[0]! - 20e6) < 1e3);
     assert.ok(Math.abs(m.chunk.values[2]! - G) < 1e-5, 'az of 1 g is 9.80665 m/s²');
     assert.ok(Math.abs(m.chunk.values[6]! - 0.1 * G) < 1e-5);
     assert.ok(Math.abs(m.chunk.values[5]! - Math.PI / 2) < 1e-6, '90 °/s is π/2 rad/s');
@@ -138,8 +145,8 @@ describe('IMU ingest over real mosquitto', () => {
     const [q, f] = [received[before]!, received[before + 1]!];
     assert.equal(q.format, 'binary');
     assert.equal(q.chunk.tNs.length, n);
-    assert.equal(q.chunk.tNs[0], 42e9);
-    assert.equal(q.chunk.tNs[49], 42e9 + 49 * 20e6);
+    assert.equal(q.deviceTNs?.[0], 42e9);
+    assert.equal(q.deviceTNs?.[49], 42e9 + 49 * 20e6);
     assert.equal(q.chunk.placement, 'wrist');
     for (let i = 0; i < values.length; i++) {
       const tol = i % 6 < 3 ? (16 * G) / 32767 : (2000 * Math.PI) / 180 / 32767;
@@ -149,7 +156,7 @@ describe('IMU ingest over real mosquitto', () => {
       );
     }
     assert.deepEqual(f.chunk.values, values, 'float32 is exact');
-    assert.equal(f.chunk.tNs[0], 43e9);
+    assert.equal(f.deviceTNs?.[0], 43e9);
     assert.equal(f.seq, 2);
   });
 

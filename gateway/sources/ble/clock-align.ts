@@ -1,10 +1,10 @@
-import { DriftEstimator, type DriftFitOptions } from '../../pipeline/stages/clock-mapping.ts';
+import { DriftEstimator, type DriftFitOptions } from '../../clock/drift-estimator.ts';
 
 /*
  * Puts one BLE stream's samples on the gateway clock.
  *
  * - Devices that stamp samples (Polar, Movesense): device time → gateway time through the
- *   pipeline's DriftEstimator (lower envelope of arrival − device time, so transport delay
+ *   gateway's DriftEstimator (gateway/clock/) (lower envelope of arrival − device time, so transport delay
  *   never leaks into sample times, and crystal drift is followed).
  * - Devices that do not (WitMotion, Thingy, MetaWear streams): samples are numbered at the
  *   nominal rate and that count is the "device clock" fed to the same estimator, so arrival

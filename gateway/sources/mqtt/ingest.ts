@@ -1,10 +1,12 @@
 import { Subject, type Observable } from 'rxjs';
 import type { Counter, Registry } from 'prom-client';
-import { counter } from '../../observability/metrics.ts';
+import { counter, gauge } from '../../observability/metrics.ts';
 import type { ImuChunk } from '../../domain/samples.ts';
 import { NS_PER_MS, systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { decodeImuMessage, type IngestRejectReason } from './imu-decode.ts';
+import { DeviceClockMapper } from '../../clock/device-clock-mapper.ts';
+import type { DriftFitOptions } from '../../clock/drift-estimator.ts';
 
 /** What the ingest needs of the MQTT connection (MqttSink provides it). */
 export interface MqttSubscriber {
@@ -22,12 +24,14 @@ export interface IngestTopics {
 export interface IngestedImu {
   readonly deviceId: string;
   /**
-   * The samples. `chunk.tNs` is on the clock named by `clock`: the device's own clock when
-   * the message carried a t0 (mapping it onto the gateway clock is the pipeline's job), or
-   * the gateway clock when it did not (last sample stamped at arrival).
+   * The samples, on the gateway clock: mapped from the device's own clock (drift corrected)
+   * when the message carried a t0, else stamped at arrival (last sample = arrival).
    */
   readonly chunk: ImuChunk;
+  /** Which clock the message's own times were on, before mapping. */
   readonly clock: 'device' | 'gateway';
+  /** The message's own sample times on the device clock, ns, when it carried them. */
+  readonly deviceTNs?: Float64Array;
   /** Gateway clock when the message arrived. */
   readonly receivedNs: TimeNs;
   readonly format: 'json' | 'binary';
@@ -48,6 +52,8 @@ export interface MqttImuIngestOptions {
   readonly rejectLogIntervalMs?: number;
   /** QoS of the ingest subscription (default 0: samples are perishable). */
   readonly qos?: 0 | 1;
+  /** Fit of each device clock onto the gateway clock. */
+  readonly drift?: DriftFitOptions;
 }
 
 /** Bounds the per-device bookkeeping: topics come from the network, device ids are unbounded. */
@@ -73,9 +79,21 @@ export class MqttImuIngest {
   private readonly lastRejectLog = new Map<string, { atMs: number; suppressed: number }>();
   private readonly reportedUnknown = new Set<string>();
   private unsubscribe: (() => void) | undefined;
+  private readonly clockMapper: DeviceClockMapper;
 
   constructor(private readonly opts: MqttImuIngestOptions) {
     this.clock = opts.clock ?? systemClock;
+    // Same gauge as the pipeline's clock-mapping stage: one metric for every mapped source.
+    const drift = gauge(
+      opts.registry,
+      'mujo_pipeline_clock_drift_ppm',
+      'Estimated device clock drift relative to the gateway clock, ppm.',
+      ['source'],
+    );
+    this.clockMapper = new DeviceClockMapper(opts.drift === undefined ? {} : { drift: opts.drift }, {
+      clock: this.clock,
+      onDrift: (source, ppm) => drift.set({ source }, ppm),
+    });
     this.logger = opts.logger.child({ component: 'mqtt-ingest' });
     const r = opts.registry;
     this.accepted = counter(r, 'mujo_ingest_messages_total', 'IMU ingest messages decoded, by format.', [
@@ -155,8 +173,9 @@ export class MqttImuIngest {
     this.samples.inc(imu.tNs.length);
     this.subject.next({
       deviceId,
-      chunk,
+      chunk: this.clockMapper.map(chunk, imu.deviceClock, receivedNs),
       clock: imu.deviceClock ? 'device' : 'gateway',
+      ...(imu.deviceClock ? { deviceTNs: imu.tNs } : {}),
       receivedNs,
       format: imu.format,
       ...(imu.seq !== undefined ? { seq: imu.seq } : {}),

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Subject } from 'rxjs';
 import type { SampleChunk } from '../../../gateway/domain/samples.ts';
-import { DriftEstimator, mapDeviceClock } from '../../../gateway/pipeline/stages/clock-mapping.ts';
+import { DriftEstimator } from '../../../gateway/clock/drift-estimator.ts';
+import { mapDeviceClock } from '../../../gateway/pipeline/stages/clock-mapping.ts';
 import { imuChunk, prng } from './helpers/fakes.ts';
 import { VirtualTime } from './helpers/virtual-time.ts';
 
