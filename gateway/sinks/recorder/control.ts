@@ -1,6 +1,7 @@
 import type { Clock, TimeNs } from '../../domain/time.ts';
 import { GatewayError } from '../../observability/errors.ts';
-import type { Recorder, RecorderStatus, RecordingSummary, StartRequest } from './recorder.ts';
+import type { Recorder } from './recorder.ts';
+import type { RecorderStatus, RecordingSummary, StartRequest } from './types.ts';
 
 /** What a recording is started with besides the user's name/description: who and what is live now. */
 export type RecordingContext = () => Omit<StartRequest, 'name' | 'description' | 'dir'>;

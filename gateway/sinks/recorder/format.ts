@@ -1,3 +1,4 @@
+import { GatewayError } from '../../observability/errors.ts';
 import { nsToBigInt, type TimeNs } from '../../domain/time.ts';
 
 /**
@@ -112,4 +113,35 @@ export function recordingDirName(startTimeMs: number, name: string): string {
     .replace(/\.\d{3}Z$/, 'Z')
     .replace(/:/g, '-');
   return `${iso}-${name}`;
+}
+
+/** One CSV row, or undefined when a value is not finite (the readers refuse NaN and ±Infinity). */
+export function formatRow(
+  lead: string,
+  values: Float32Array,
+  from: number,
+  count: number,
+): string | undefined {
+  let line = lead;
+  for (let k = from; k < from + count; k++) {
+    const v = values[k] as number;
+    if (!Number.isFinite(v)) return undefined;
+    line += `,${formatFloat32(v)}`;
+  }
+  return `${line}\n`;
+}
+
+/** Throws `code` naming `field` unless `value` can stand in a CSV cell as it is. */
+export function checkCell(field: string, value: string, code = 'RECORDER_BAD_LABEL'): void {
+  if (
+    typeof value !== 'string' ||
+    value.trim() === '' ||
+    value !== value.trim() ||
+    FORBIDDEN_CELL.test(value)
+  ) {
+    throw new GatewayError(
+      code,
+      `${field} ${JSON.stringify(value)} must be non-empty, without surrounding spaces, commas, quotes or line breaks (it is a CSV cell)`,
+    );
+  }
 }

@@ -1,7 +1,5 @@
+export { Recorder, createRecorder } from './recorder.ts';
 export {
-  Recorder,
-  createRecorder,
-  RECORDER_DEFAULTS,
   type LabelRequest,
   type RecorderDeps,
   type RecorderStatus,
@@ -11,7 +9,7 @@ export {
   type RecordingSummary,
   type StartRequest,
   type StopReason,
-} from './recorder.ts';
-export { RecorderOptionsSchema, type RecorderOptions } from './options.ts';
+} from './types.ts';
+export { RECORDER_DEFAULTS, RecorderOptionsSchema, type RecorderOptions } from './options.ts';
 export { RecorderMetrics, type DropReason } from './metrics.ts';
 export { recorderFromConfig } from './from-config.ts';

@@ -1,6 +1,9 @@
 import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type { Placement } from '../../domain/samples.ts';
+import { nsToIso, type TimeNs } from '../../domain/time.ts';
+import type { Session, TrackState } from './session.ts';
+import type { StopReason } from './types.ts';
 
 /** recording.json as the recorder writes it (docs/recording-format.md, format version 1). */
 export interface RecordingJsonOut {
@@ -83,4 +86,64 @@ async function rewriteInPlace(path: string, text: string): Promise<boolean> {
 export function measuredRateHz(rows: number, firstNs: number, lastNs: number, nominalHz: number): number {
   if (rows < 2 || lastNs <= firstNs) return nominalHz;
   return Math.round(((rows - 1) / (lastNs - firstNs)) * 1e9 * 1000) / 1000;
+}
+
+/** recording.json of a session: a checkpoint while it runs (`end` null), final at stop. */
+export function recordingJson(
+  gatewayId: string,
+  s: Session,
+  end: { endNs: TimeNs; reason: StopReason } | null,
+): RecordingJsonOut {
+  const devices = [...s.imu.values()]
+    .filter((d) => d.file.confirmedRows > 0)
+    .map((d) => ({
+      id: d.id,
+      kind: 'imu' as const,
+      file: d.file.relative,
+      subject: d.subject !== null && s.subjects.has(d.subject) ? d.subject : null,
+      placement: d.placement,
+      ...(d.placementNote === undefined ? {} : { placementNote: d.placementNote }),
+      rateHz: measuredRateHz(d.seen, d.firstT, d.lastT, d.nominalRateHz),
+      units: { acc: 'm/s^2' as const, gyro: 'rad/s' as const },
+    }));
+  const cameras = [...s.cameras.values()]
+    .filter((c) => c.file.confirmedRows > 0)
+    .map((c) => {
+      let busiest: TrackState | undefined;
+      const tracks: Record<string, string> = {};
+      for (const [track, t] of [...c.tracks].sort(([a], [b]) => a - b)) {
+        if (t.subject !== undefined && s.subjects.has(t.subject)) tracks[String(track)] = t.subject;
+        if (!busiest || t.seen > busiest.seen) busiest = t;
+      }
+      const rateHz = busiest
+        ? measuredRateHz(busiest.seen, busiest.firstT, busiest.lastT, c.nominalRateHz)
+        : c.nominalRateHz;
+      return {
+        id: c.id,
+        kind: 'camera' as const,
+        file: c.file.relative,
+        rateHz,
+        layout: 'coco17' as const,
+        tracks,
+      };
+    });
+  return {
+    format: 'mujo-recording',
+    formatVersion: 1,
+    gateway: gatewayId,
+    startTime: s.origin.startTime,
+    description: s.description,
+    source: {
+      recorder: 'mujo-gateway',
+      name: s.name,
+      endTime: end ? nsToIso(end.endNs) : null,
+      stopReason: end ? end.reason : null,
+      droppedRows: Object.fromEntries(s.dropped),
+    },
+    subjects: [...s.subjects].map(([id, name]) => ({ id, name })),
+    devices,
+    cameras,
+    labels: 'labels.csv',
+    model: s.model,
+  };
 }

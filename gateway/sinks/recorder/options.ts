@@ -1,8 +1,9 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 /*
- * The `recorder` config section. A key with a `default` is always present after validation.
- * The lead folds this into gateway/config/schema.ts (same conventions as the other sections).
+ * The `recorder` config section. A key with a `default` is always present after validation;
+ * gateway/config/schema.ts composes it.
  */
 
 export const RecorderOptionsSchema = Type.Object(
@@ -63,3 +64,6 @@ export const RecorderOptionsSchema = Type.Object(
 );
 
 export type RecorderOptions = Static<typeof RecorderOptionsSchema>;
+
+/** The defaults, read from the schema above (written once, there). */
+export const RECORDER_DEFAULTS: RecorderOptions = Value.Default(RecorderOptionsSchema, {}) as RecorderOptions;

@@ -1,12 +1,10 @@
-import { mkdir, rm, stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { Registry } from 'prom-client';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import {
   IMU_CHANNELS,
   POSE_VALUES_PER_FRAME,
   type ImuChunk,
-  type Placement,
   type PoseChunk,
   type SampleChunk,
 } from '../../domain/samples.ts';
@@ -15,21 +13,34 @@ import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
 import { silentLogger, type Logger } from '../../observability/logger.ts';
 import { CsvFile, DrainTimeoutError } from './csv-file.ts';
+import { MANIFEST, createRecordingDirectory } from './directory.ts';
+import { diskErrorReason, dropReasonFor, failureCode } from './failures.ts';
 import {
   FORBIDDEN_CELL,
   IMU_HEADER,
   LABELS_HEADER,
   POSE_HEADER,
+  checkCell,
   fileStem,
-  formatFloat32,
-  recordingDirName,
+  formatRow,
   recordingOrigin,
   relativeNs,
-  type RecordingOrigin,
 } from './format.ts';
-import { measuredRateHz, writeManifest, type RecordingJsonOut } from './manifest.ts';
+import { recordingJson, writeManifest } from './manifest.ts';
 import { RecorderMetrics, type DropReason } from './metrics.ts';
-import type { RecorderOptions } from './options.ts';
+import { RECORDER_DEFAULTS, type RecorderOptions } from './options.ts';
+import { PoseReorderBuffer } from './pose-reorder.ts';
+import { queuedBytes, queuedFileBytes, type CameraState, type ImuState, type Session } from './session.ts';
+import type {
+  LabelRequest,
+  RecorderDeps,
+  RecorderStatus,
+  RecordingCameraSpec,
+  RecordingDeviceSpec,
+  RecordingSummary,
+  StartRequest,
+  StopReason,
+} from './types.ts';
 
 /**
  * Records what the gateway sees into the recording format (docs/recording-format.md) that
@@ -40,194 +51,14 @@ import type { RecorderOptions } from './options.ts';
  * of time order, the size cap reached) is dropped and counted by reason. A write failure
  * stops the recording, cuts every file back to whole rows and reports a coded error on the
  * `recorder` health component; the gateway keeps running.
+ *
+ * This file is the recorder's state machine (idle → starting → recording → stopping) and the
+ * per-stream row writers; its parts live beside it: session.ts (state), pose-reorder.ts,
+ * format.ts (rows, cells), manifest.ts (recording.json), directory.ts, failures.ts.
  */
 
-export const RECORDER_DEFAULTS: RecorderOptions = {
-  enabled: false,
-  dir: 'var/recordings',
-  autoStart: false,
-  name: 'gateway',
-  maxBytes: 1073741824,
-  maxQueuedBytesPerFile: 2097152,
-  reorderWindowMs: 500,
-  drainTimeoutMs: 10000,
-};
-
-export type StopReason = 'requested' | 'shutdown' | 'max_bytes' | 'disk_full' | 'write_failed';
-
-export interface RecorderDeps {
-  readonly gatewayId: string;
-  readonly registry: Registry;
-  readonly health?: HealthRegistry;
-  readonly logger?: Logger;
-  readonly clock?: Clock;
-  readonly options?: Partial<RecorderOptions>;
-}
-
-export interface RecordingDeviceSpec {
-  readonly id: string;
-  /** 'camera' entries are taken as cameras (so replay/BLE device lists can be passed as they are). */
-  readonly kind?: 'imu' | 'camera';
-  readonly subject?: string | null;
-  readonly placement?: Placement | null;
-  readonly placementNote?: string;
-  /** Nominal rate; recording.json gets the measured one when there are two rows or more. */
-  readonly rateHz?: number;
-}
-
-export interface RecordingCameraSpec {
-  readonly id: string;
-  readonly rateHz?: number;
-  /** Track id → subject id, where known before the tracks appear. */
-  readonly tracks?: Readonly<Record<string, string>>;
-}
-
-export interface RecordingSubjectSpec {
-  readonly id: string;
-  readonly name?: string;
-}
-
-export interface StartRequest {
-  /** The recording directory itself. Default: `<options.dir>/<time>-<name>`. */
-  readonly dir?: string;
-  /** Letters, digits, `.`, `_`, `-`. Default options.name. */
-  readonly name?: string;
-  readonly description?: string;
-  readonly subjects?: readonly (string | RecordingSubjectSpec)[];
-  readonly devices?: readonly RecordingDeviceSpec[];
-  readonly cameras?: readonly RecordingCameraSpec[];
-  /** The model active while recording. */
-  readonly model?: { readonly name: string; readonly version: string } | null;
-}
-
-/** A label on the gateway clock (what the live page and commands send). */
-export interface LabelRequest {
-  readonly subject: string;
-  readonly startNs: TimeNs;
-  readonly endNs: TimeNs;
-  readonly activity: string;
-}
-
-export interface RecordingSummary {
-  readonly dir: string;
-  readonly name: string;
-  readonly startTime: string;
-  readonly endTime: string;
-  readonly reason: StopReason;
-  readonly rows: { readonly imu: number; readonly pose: number; readonly labels: number };
-  /** CSV bytes on disk. */
-  readonly bytes: number;
-  readonly dropped: Readonly<Record<string, number>>;
-  /** Streams with at least one row (files listed in recording.json). */
-  readonly devices: readonly string[];
-  readonly cameras: readonly string[];
-  /** The first write error, if any (the recording holds every row written before it). */
-  readonly error?: { readonly code: string; readonly message: string };
-  /** Set when the final recording.json could not be written (the last checkpoint stays). */
-  readonly manifestError?: string;
-}
-
-export interface RecorderStatus {
-  readonly state: 'idle' | 'starting' | 'recording' | 'stopping';
-  readonly dir?: string;
-  readonly name?: string;
-  readonly startTime?: string;
-  readonly rows?: { readonly imu: number; readonly pose: number; readonly labels: number };
-  readonly bytes?: number;
-  readonly queuedBytes?: number;
-  readonly dropped?: Readonly<Record<string, number>>;
-  readonly openLabels?: readonly {
-    readonly subject: string;
-    readonly activity: string;
-    readonly startNs: TimeNs;
-  }[];
-  readonly last?: RecordingSummary;
-}
-
-interface ImuState {
-  readonly id: string;
-  readonly file: CsvFile;
-  subject: string | null;
-  placement: Placement;
-  readonly placementNote: string | undefined;
-  readonly nominalRateHz: number;
-  lastT: number;
-  firstT: number;
-  seen: number;
-}
-
-interface TrackState {
-  subject: string | undefined;
-  lastT: number;
-  firstT: number;
-  seen: number;
-}
-
-interface PendingPoseRow {
-  readonly t: number;
-  readonly line: string;
-}
-
-interface CameraState {
-  readonly id: string;
-  readonly file: CsvFile;
-  readonly nominalRateHz: number;
-  readonly tracks: Map<number, TrackState>;
-  /** Rows held for the reorder window, bytes already reserved against the cap. */
-  buffer: PendingPoseRow[];
-  bufferBytes: number;
-  sorted: boolean;
-  maxSeen: number;
-  /** Time of the last row handed to the file: nothing older may follow. */
-  releasedT: number;
-}
-
-interface OpenLabel {
-  readonly activity: string;
-  readonly startNs: TimeNs;
-}
-
-interface Session {
-  readonly dir: string;
-  readonly name: string;
-  readonly description: string;
-  readonly origin: RecordingOrigin;
-  readonly model: { readonly name: string; readonly version: string } | null;
-  readonly subjects: Map<string, string>;
-  readonly declaredDevices: Map<string, RecordingDeviceSpec>;
-  readonly declaredCameras: Map<string, RecordingCameraSpec>;
-  readonly imu: Map<string, ImuState>;
-  readonly cameras: Map<string, CameraState>;
-  labels: CsvFile;
-  readonly stems: { imu: Set<string>; pose: Set<string> };
-  readonly openLabels: Map<string, OpenLabel>;
-  readonly dropped: Map<string, number>;
-  readonly rows: { imu: number; pose: number; labels: number };
-  /** Bytes accepted (queued, buffered or written): what the size cap is checked against. */
-  reservedBytes: number;
-  writtenBytes: number;
-  failure: { readonly code: string; readonly message: string; readonly reason: StopReason } | undefined;
-  checkpoint: Promise<void>;
-  checkpointPending: boolean;
-  stopping: Promise<RecordingSummary> | undefined;
-}
-
-/** Above this many held rows per camera, the oldest are written regardless of the window. */
-const MAX_REORDER_ROWS = 20000;
 const SAFE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-const MANIFEST = 'recording.json';
-
 const DEFAULT_RATE_HZ = { imu: 50, camera: 30 } as const;
-
-function diskErrorReason(err: Error): StopReason {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOSPC' || code === 'EDQUOT' ? 'disk_full' : 'write_failed';
-}
-
-function dropReasonFor(err: Error): DropReason {
-  if (err instanceof DrainTimeoutError) return 'drain_timeout';
-  return diskErrorReason(err) === 'disk_full' ? 'disk_full' : 'write_failed';
-}
 
 export class Recorder {
   readonly options: RecorderOptions;
@@ -273,7 +104,7 @@ export class Recorder {
       startTime: s.origin.startTime,
       rows: { ...s.rows },
       bytes: s.writtenBytes,
-      queuedBytes: this.queuedBytes(s),
+      queuedBytes: queuedBytes(s),
       dropped: Object.fromEntries(s.dropped),
       openLabels: [...s.openLabels].map(([subject, l]) => ({
         subject,
@@ -302,7 +133,7 @@ export class Recorder {
     const subjects = new Map<string, string>();
     for (const s of request.subjects ?? []) {
       const spec = typeof s === 'string' ? { id: s } : s;
-      this.checkCell('subjects[].id', spec.id, 'RECORDER_BAD_REQUEST');
+      checkCell('subjects[].id', spec.id, 'RECORDER_BAD_REQUEST');
       subjects.set(spec.id, spec.name ?? spec.id);
     }
     const declaredDevices = new Map<string, RecordingDeviceSpec>();
@@ -322,7 +153,7 @@ export class Recorder {
     this.state = 'starting';
     try {
       const origin = recordingOrigin(this.clock.nowNs());
-      const dir = await this.createDirectory(request.dir, origin.startTimeMs, name);
+      const dir = await createRecordingDirectory(request.dir, this.options.dir, origin.startTimeMs, name);
       await mkdir(join(dir, 'imu'), { recursive: true });
       await mkdir(join(dir, 'pose'), { recursive: true });
       const session: Session = {
@@ -350,9 +181,9 @@ export class Recorder {
       };
       session.labels = this.openFile(session, 'labels.csv', LABELS_HEADER.join(','));
       this.session = session;
-      await writeManifest(join(dir, MANIFEST), this.manifest(session, null));
+      await writeManifest(join(dir, MANIFEST), recordingJson(this.gatewayId, session, null));
       if (session.failure)
-        throw new GatewayError(this.failureCode(session.failure.reason), session.failure.message);
+        throw new GatewayError(failureCode(session.failure.reason), session.failure.message);
       this.state = 'recording';
       this.metrics.active.set(1);
       this.lastError = undefined;
@@ -369,7 +200,7 @@ export class Recorder {
         err instanceof GatewayError
           ? err
           : new GatewayError(
-              this.failureCode(diskErrorReason(err as Error)),
+              failureCode(diskErrorReason(err as Error)),
               `recording could not start: ${errorMessage(err)}`,
               { cause: err },
             );
@@ -396,7 +227,7 @@ export class Recorder {
     }
     if (chunk.modality === 'imu') this.writeImu(s, chunk);
     else this.writePose(s, chunk);
-    this.metrics.queuedBytes.set(this.queuedBytes(s));
+    this.metrics.queuedBytes.set(queuedBytes(s));
   }
 
   /**
@@ -408,8 +239,8 @@ export class Recorder {
   }
 
   private writeLabel(s: Session, request: LabelRequest): void {
-    this.checkCell('subject', request.subject);
-    this.checkCell('activity', request.activity);
+    checkCell('subject', request.subject);
+    checkCell('activity', request.activity);
     const start = relativeNs(request.startNs, s.origin);
     const end = relativeNs(request.endNs, s.origin);
     if (!Number.isFinite(start) || start < 0) {
@@ -434,8 +265,8 @@ export class Recorder {
   /** Opens a label for a subject now (or at `atNs`), closed by endLabel(), the next beginLabel() or stop. */
   beginLabel(request: { subject: string; activity: string; atNs?: TimeNs }): void {
     const s = this.requireRecording();
-    this.checkCell('subject', request.subject);
-    this.checkCell('activity', request.activity);
+    checkCell('subject', request.subject);
+    checkCell('activity', request.activity);
     const at = request.atNs ?? this.clock.nowNs();
     if (s.openLabels.has(request.subject)) this.endLabel({ subject: request.subject, atNs: at });
     s.openLabels.set(request.subject, { activity: request.activity, startNs: at });
@@ -462,7 +293,7 @@ export class Recorder {
   async flush(): Promise<void> {
     const s = this.session;
     if (!s) return;
-    while (this.session === s && this.queuedFileBytes(s) > 0 && s.failure === undefined) {
+    while (this.session === s && queuedFileBytes(s) > 0 && s.failure === undefined) {
       await new Promise((r) => setTimeout(r, 2));
     }
   }
@@ -505,7 +336,7 @@ export class Recorder {
         this.drop(s, 'out_of_order', 1);
         continue;
       }
-      const line = this.formatRow(String(t), values, i * IMU_CHANNELS, IMU_CHANNELS);
+      const line = formatRow(String(t), values, i * IMU_CHANNELS, IMU_CHANNELS);
       if (line === undefined) {
         this.drop(s, 'invalid', 1);
         continue;
@@ -560,11 +391,11 @@ export class Recorder {
         this.drop(s, 'out_of_order', 1);
         continue;
       }
-      if (t < camera.releasedT) {
+      if (camera.reorder.isLate(t)) {
         this.drop(s, 'late', 1);
         continue;
       }
-      const line = this.formatRow(`${t}${prefix}`, values, i * POSE_VALUES_PER_FRAME, POSE_VALUES_PER_FRAME);
+      const line = formatRow(`${t}${prefix}`, values, i * POSE_VALUES_PER_FRAME, POSE_VALUES_PER_FRAME);
       if (line === undefined) {
         this.drop(s, 'invalid', 1);
         continue;
@@ -575,11 +406,7 @@ export class Recorder {
         break;
       }
       s.reservedBytes += line.length;
-      const lastBuffered = camera.buffer[camera.buffer.length - 1];
-      if (lastBuffered !== undefined && lastBuffered.t > t) camera.sorted = false;
-      camera.buffer.push({ t, line });
-      camera.bufferBytes += line.length;
-      if (t > camera.maxSeen) camera.maxSeen = t;
+      camera.reorder.hold(t, line);
       if (trackState.seen === 0) trackState.firstT = t;
       trackState.lastT = t;
       trackState.seen++;
@@ -590,24 +417,10 @@ export class Recorder {
 
   /** Hands the camera's held rows that are past the reorder window (all, at stop) to its file, in time order. */
   private releasePose(s: Session, camera: CameraState, all: boolean): void {
-    if (camera.buffer.length === 0) return;
-    if (!camera.sorted) {
-      camera.buffer.sort((a, b) => a.t - b.t); // stable: equal times keep arrival order
-      camera.sorted = true;
-    }
-    const threshold = all ? Infinity : camera.maxSeen - this.options.reorderWindowMs * 1e6;
-    let count = 0;
-    while (count < camera.buffer.length && (camera.buffer[count] as PendingPoseRow).t <= threshold) count++;
-    count = Math.max(count, camera.buffer.length - MAX_REORDER_ROWS);
-    if (count === 0) return;
-    const released = camera.buffer.slice(0, count);
-    camera.buffer = camera.buffer.slice(count);
-    camera.releasedT = (released[released.length - 1] as PendingPoseRow).t;
-    let text = '';
-    for (const row of released) text += row.line;
-    camera.bufferBytes -= text.length;
-    s.reservedBytes -= text.length; // appendRows reserves it again when it is queued
-    this.appendRows(s, camera.file, text, released.length);
+    const out = camera.reorder.release(all ? 'all' : this.options.reorderWindowMs * 1e6);
+    if (out === undefined) return;
+    s.reservedBytes -= out.text.length; // appendRows reserves it again when it is queued
+    this.appendRows(s, camera.file, out.text, out.rows);
   }
 
   private appendRows(s: Session, file: CsvFile, text: string, rows: number): void {
@@ -621,17 +434,6 @@ export class Recorder {
     }
     s.reservedBytes += text.length;
     file.append(text, rows);
-  }
-
-  /** One CSV row, or undefined when a value is not finite (the readers refuse NaN and ±Infinity). */
-  private formatRow(lead: string, values: Float32Array, from: number, count: number): string | undefined {
-    let line = lead;
-    for (let k = from; k < from + count; k++) {
-      const v = values[k] as number;
-      if (!Number.isFinite(v)) return undefined;
-      line += `,${formatFloat32(v)}`;
-    }
-    return `${line}\n`;
   }
 
   // ----------------------------------------------------------------------------- streams
@@ -670,11 +472,7 @@ export class Recorder {
       file: this.openFile(s, `pose/${stem}.csv`, POSE_HEADER.join(',')),
       nominalRateHz: declared?.rateHz ?? DEFAULT_RATE_HZ.camera,
       tracks: new Map(),
-      buffer: [],
-      bufferBytes: 0,
-      sorted: true,
-      maxSeen: -1,
-      releasedT: -1,
+      reorder: new PoseReorderBuffer(),
     };
     s.cameras.set(id, camera);
     return camera;
@@ -706,7 +504,7 @@ export class Recorder {
   }
 
   private addSubjectTo(subjects: Map<string, string>, id: string, field: string): void {
-    this.checkCell(field, id, 'RECORDER_BAD_REQUEST');
+    checkCell(field, id, 'RECORDER_BAD_REQUEST');
     if (!subjects.has(id)) subjects.set(id, id);
   }
 
@@ -724,36 +522,6 @@ export class Recorder {
   }
 
   // ----------------------------------------------------------------------------- lifecycle
-
-  private async createDirectory(
-    requested: string | undefined,
-    startTimeMs: number,
-    name: string,
-  ): Promise<string> {
-    if (requested !== undefined) {
-      const dir = resolve(requested);
-      await mkdir(dir, { recursive: true });
-      if (await exists(join(dir, MANIFEST))) {
-        throw new GatewayError(
-          'RECORDER_BAD_REQUEST',
-          `${dir} already holds a recording (${MANIFEST}); choose another directory`,
-        );
-      }
-      return dir;
-    }
-    const parent = resolve(this.options.dir);
-    await mkdir(parent, { recursive: true });
-    const base = recordingDirName(startTimeMs, name);
-    for (let n = 1; ; n++) {
-      const dir = join(parent, n === 1 ? base : `${base}-${n}`);
-      try {
-        await mkdir(dir);
-        return dir;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-    }
-  }
 
   private autoStop(s: Session, reason: StopReason): void {
     if (s.stopping) return;
@@ -814,7 +582,10 @@ export class Recorder {
     }
     let manifestError: string | undefined;
     try {
-      await writeManifest(join(s.dir, MANIFEST), this.manifest(s, { endNs, reason: finalReason }));
+      await writeManifest(
+        join(s.dir, MANIFEST),
+        recordingJson(this.gatewayId, s, { endNs, reason: finalReason }),
+      );
     } catch (err) {
       manifestError = errorMessage(err);
       this.logger.error(
@@ -856,7 +627,7 @@ export class Recorder {
   private onWriteFailure(s: Session, path: string, cause: NodeJS.ErrnoException): void {
     if (s.failure !== undefined) return;
     const reason = diskErrorReason(cause);
-    const code = this.failureCode(reason);
+    const code = failureCode(reason);
     const message =
       reason === 'disk_full'
         ? `recording stopped: the disk is full writing ${path} (${cause.code ?? cause.message}); rows written before are kept`
@@ -865,10 +636,6 @@ export class Recorder {
     this.reportError(code, message);
     this.logger.error({ code, file: path, errno: cause.code }, message);
     if (this.state === 'recording') this.autoStop(s, reason);
-  }
-
-  private failureCode(reason: StopReason): string {
-    return reason === 'disk_full' ? 'RECORDER_DISK_FULL' : 'RECORDER_WRITE_FAILED';
   }
 
   private reportError(code: string, message: string): void {
@@ -900,66 +667,11 @@ export class Recorder {
       s.checkpointPending = false;
       if (s.stopping) return;
       try {
-        await writeManifest(join(s.dir, MANIFEST), this.manifest(s, null));
+        await writeManifest(join(s.dir, MANIFEST), recordingJson(this.gatewayId, s, null));
       } catch (err) {
         this.onWriteFailure(s, join(s.dir, MANIFEST), err as NodeJS.ErrnoException);
       }
     });
-  }
-
-  private manifest(s: Session, end: { endNs: TimeNs; reason: StopReason } | null): RecordingJsonOut {
-    const devices = [...s.imu.values()]
-      .filter((d) => d.file.confirmedRows > 0)
-      .map((d) => ({
-        id: d.id,
-        kind: 'imu' as const,
-        file: d.file.relative,
-        subject: d.subject !== null && s.subjects.has(d.subject) ? d.subject : null,
-        placement: d.placement,
-        ...(d.placementNote === undefined ? {} : { placementNote: d.placementNote }),
-        rateHz: measuredRateHz(d.seen, d.firstT, d.lastT, d.nominalRateHz),
-        units: { acc: 'm/s^2' as const, gyro: 'rad/s' as const },
-      }));
-    const cameras = [...s.cameras.values()]
-      .filter((c) => c.file.confirmedRows > 0)
-      .map((c) => {
-        let busiest: TrackState | undefined;
-        const tracks: Record<string, string> = {};
-        for (const [track, t] of [...c.tracks].sort(([a], [b]) => a - b)) {
-          if (t.subject !== undefined && s.subjects.has(t.subject)) tracks[String(track)] = t.subject;
-          if (!busiest || t.seen > busiest.seen) busiest = t;
-        }
-        const rateHz = busiest
-          ? measuredRateHz(busiest.seen, busiest.firstT, busiest.lastT, c.nominalRateHz)
-          : c.nominalRateHz;
-        return {
-          id: c.id,
-          kind: 'camera' as const,
-          file: c.file.relative,
-          rateHz,
-          layout: 'coco17' as const,
-          tracks,
-        };
-      });
-    return {
-      format: 'mujo-recording',
-      formatVersion: 1,
-      gateway: this.gatewayId,
-      startTime: s.origin.startTime,
-      description: s.description,
-      source: {
-        recorder: 'mujo-gateway',
-        name: s.name,
-        endTime: end ? nsToIso(end.endNs) : null,
-        stopReason: end ? end.reason : null,
-        droppedRows: Object.fromEntries(s.dropped),
-      },
-      subjects: [...s.subjects].map(([id, name]) => ({ id, name })),
-      devices,
-      cameras,
-      labels: 'labels.csv',
-      model: s.model,
-    };
   }
 
   // ----------------------------------------------------------------------------- helpers
@@ -972,46 +684,10 @@ export class Recorder {
     return s;
   }
 
-  private checkCell(field: string, value: string, code = 'RECORDER_BAD_LABEL'): void {
-    if (
-      typeof value !== 'string' ||
-      value.trim() === '' ||
-      value !== value.trim() ||
-      FORBIDDEN_CELL.test(value)
-    ) {
-      throw new GatewayError(
-        code,
-        `${field} ${JSON.stringify(value)} must be non-empty, without surrounding spaces, commas, quotes or line breaks (it is a CSV cell)`,
-      );
-    }
-  }
-
   private drop(s: Session, reason: DropReason, rows: number): void {
     if (rows <= 0) return;
     s.dropped.set(reason, (s.dropped.get(reason) ?? 0) + rows);
     this.metrics.dropped.inc({ reason }, rows);
-  }
-
-  private queuedFileBytes(s: Session): number {
-    let bytes = s.labels.queuedBytes;
-    for (const d of s.imu.values()) bytes += d.file.queuedBytes;
-    for (const c of s.cameras.values()) bytes += c.file.queuedBytes;
-    return bytes;
-  }
-
-  private queuedBytes(s: Session): number {
-    let bytes = this.queuedFileBytes(s);
-    for (const c of s.cameras.values()) bytes += c.bufferBytes;
-    return bytes;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -1,0 +1,81 @@
+import type { Placement } from '../../domain/samples.ts';
+import type { TimeNs } from '../../domain/time.ts';
+import type { CsvFile } from './csv-file.ts';
+import type { RecordingOrigin } from './format.ts';
+import type { PoseReorderBuffer } from './pose-reorder.ts';
+import type { RecordingCameraSpec, RecordingDeviceSpec, RecordingSummary, StopReason } from './types.ts';
+
+/* The state of one running recording: its files, streams, labels and byte accounting. */
+
+export interface ImuState {
+  readonly id: string;
+  readonly file: CsvFile;
+  subject: string | null;
+  placement: Placement;
+  readonly placementNote: string | undefined;
+  readonly nominalRateHz: number;
+  lastT: number;
+  firstT: number;
+  seen: number;
+}
+
+export interface TrackState {
+  subject: string | undefined;
+  lastT: number;
+  firstT: number;
+  seen: number;
+}
+
+export interface CameraState {
+  readonly id: string;
+  readonly file: CsvFile;
+  readonly nominalRateHz: number;
+  readonly tracks: Map<number, TrackState>;
+  /** Rows held for the reorder window; their bytes are already reserved against the cap. */
+  readonly reorder: PoseReorderBuffer;
+}
+
+export interface OpenLabel {
+  readonly activity: string;
+  readonly startNs: TimeNs;
+}
+
+export interface Session {
+  readonly dir: string;
+  readonly name: string;
+  readonly description: string;
+  readonly origin: RecordingOrigin;
+  readonly model: { readonly name: string; readonly version: string } | null;
+  readonly subjects: Map<string, string>;
+  readonly declaredDevices: Map<string, RecordingDeviceSpec>;
+  readonly declaredCameras: Map<string, RecordingCameraSpec>;
+  readonly imu: Map<string, ImuState>;
+  readonly cameras: Map<string, CameraState>;
+  labels: CsvFile;
+  readonly stems: { imu: Set<string>; pose: Set<string> };
+  readonly openLabels: Map<string, OpenLabel>;
+  readonly dropped: Map<string, number>;
+  readonly rows: { imu: number; pose: number; labels: number };
+  /** Bytes accepted (queued, buffered or written): what the size cap is checked against. */
+  reservedBytes: number;
+  writtenBytes: number;
+  failure: { readonly code: string; readonly message: string; readonly reason: StopReason } | undefined;
+  checkpoint: Promise<void>;
+  checkpointPending: boolean;
+  stopping: Promise<RecordingSummary> | undefined;
+}
+
+/** Bytes accepted by the files but not yet on disk. */
+export function queuedFileBytes(s: Session): number {
+  let bytes = s.labels.queuedBytes;
+  for (const d of s.imu.values()) bytes += d.file.queuedBytes;
+  for (const c of s.cameras.values()) bytes += c.file.queuedBytes;
+  return bytes;
+}
+
+/** Bytes held in memory: queued for the files plus pose rows in the reorder windows. */
+export function queuedBytes(s: Session): number {
+  let bytes = queuedFileBytes(s);
+  for (const c of s.cameras.values()) bytes += c.reorder.bytes;
+  return bytes;
+}
