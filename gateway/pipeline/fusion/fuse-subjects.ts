@@ -93,7 +93,8 @@ export function fuseSubjects(
     model.encoders.map((e) => [e.name, samplesToNs(e.hopSamples, e.sampleRateHz)]),
   );
   const maxHopNs = Math.max(...hopNsByEncoder.values());
-  const staleAfterHops = options.staleAfterHops ?? 1;
+  // Same default as the config schema (pipeline.staleAfterHops), for callers without a config.
+  const staleAfterHops = options.staleAfterHops ?? 2;
   const deadlineNs = options.deadlineNs ?? maxHopNs;
   const maxPending = options.maxPendingSlots ?? 8;
   const scheduler = deps.scheduler ?? asyncScheduler;

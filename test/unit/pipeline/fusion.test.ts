@@ -48,7 +48,8 @@ function setup() {
     .pipe(
       fuseSubjects(
         MODEL,
-        {},
+        // The timing cases below are written for a source that is stale after one hop.
+        { staleAfterHops: 1 },
         { clock: vt.clock, scheduler: vt.scheduler, metrics: pipelineMetrics(registry) },
       ),
     )
