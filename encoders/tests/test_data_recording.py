@@ -116,12 +116,12 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path, file: str, line: int, c
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda m: m.update(formatVersion=2), r"recording\.json: unsupported \"formatVersion\" 2"),
-        (lambda m: m.update(format="other"), r"recording\.json: \"format\" must be"),
-        (lambda m: m["devices"][0].update(placement="nose"), r"devices\[0\]: placement 'nose'"),
+        (lambda m: m.update(formatVersion=2), r"recording\.json: RECORDING_SCHEMA_INVALID: .*formatVersion: 1 was expected \(got 2\)"),
+        (lambda m: m.update(format="other"), r"format: 'mujo-recording' was expected \(got 'other'\)"),
+        (lambda m: m["devices"][0].update(placement="nose"), r"devices\[0\]\.placement: 'nose' is not one of \['wrist', 'thigh'"),
         (lambda m: m["devices"][0].update(file="../escape.csv"), r"must be a relative path inside"),
-        (lambda m: m["devices"][0].pop("rateHz"), r"devices\[0\]: missing \"rateHz\""),
-        (lambda m: m["devices"][0].update(units={"acc": "g", "gyro": "deg/s"}), r"devices\[0\]: units"),
+        (lambda m: m["devices"][0].pop("rateHz"), r"devices\[0\]: 'rateHz' is a required property"),
+        (lambda m: m["devices"][0].update(units={"acc": "g", "gyro": "deg/s"}), r"devices\[0\]\.units\.acc: 'm/s\^2' was expected \(got 'g'\).*devices\[0\]\.units\.gyro"),
         (lambda m: m["cameras"][0].update(tracks={"1": "zed"}), r"cameras\[0\]: track 1 maps to unknown subject 'zed'"),
         (lambda m: m["devices"][0].update(file="imu/none.csv"), r"none\.csv: file is missing"),
     ],
@@ -134,6 +134,36 @@ def test_bad_metadata_names_the_file_and_key(tmp_path: Path, mutate, message: st
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(DatasetError, match=message):
         read_recording(tmp_path)
+
+
+def test_schema_errors_are_coded_and_list_every_field(tmp_path: Path):
+    from encoders.data.recording import RecordingSchemaError
+
+    _small_recording(tmp_path)
+    meta_path = tmp_path / "recording.json"
+    meta = json.loads(meta_path.read_text())
+    meta["devices"][0]["rateHz"] = "fast"
+    meta["cameras"][0]["tracks"] = {"one": "alice"}
+    del meta["subjects"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(RecordingSchemaError) as caught:
+        read_recording(tmp_path)
+    err = caught.value
+    assert err.code == "RECORDING_SCHEMA_INVALID" and err.path == meta_path
+    assert "config/schemas/recording.schema.json" in str(err)
+    assert any(p.startswith("(root): 'subjects' is a required property") for p in err.problems), err.problems
+    assert any(p.startswith("devices[0].rateHz: 'fast' is not of type 'number'") for p in err.problems), err.problems
+    assert any(p.startswith("cameras[0].tracks: 'one' does not match") for p in err.problems), err.problems
+
+
+def test_every_recording_in_the_repository_matches_the_schema():
+    from encoders.data.paths import repo_root
+    from encoders.data.recording import PLACEMENTS, RECORDING_SCHEMA, recording_schema_problems
+
+    for path in (repo_root() / "recordings/demo/recording.json", repo_root() / "test/fixtures/recording-small/recording.json"):
+        assert recording_schema_problems(json.loads(path.read_text(encoding="utf-8"))) == [], path
+    # The trainer's placement list is the schema's.
+    assert PLACEMENTS == frozenset(RECORDING_SCHEMA["$defs"]["placement"]["enum"]) and "wrist" in PLACEMENTS
 
 
 def test_not_a_recording(tmp_path: Path):
