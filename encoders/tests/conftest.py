@@ -5,7 +5,7 @@
   (rebuilt by ``python3 -m encoders.tools.make_fixtures``), so the suite runs on a bare clone.
 
 Tests whose assertions only hold on the full sets (clip counts, the demo recording's
-sources) carry ``@pytest.mark.full_data``; without the full sets they are skipped with one
+sources) carry ``@pytest.mark.full_data("what they check")``; without the full sets they are skipped with one
 line saying why, unless ``MUJO_REQUIRE_DATASETS=1`` (CI), which turns that skip into a failure.
 """
 
@@ -19,7 +19,7 @@ import pytest
 from encoders.data.paths import DATASETS_ENV, fixtures_root
 
 REQUIRE_ENV = "MUJO_REQUIRE_DATASETS"
-SKIP_REASON = f"needs the full data sets: set {DATASETS_ENV} (README, 'Data sets')"
+SKIP_REASON = f"{DATASETS_ENV} is not set (README, 'Data sets')"
 
 
 def _full_root() -> Path | None:
@@ -32,7 +32,7 @@ def _required() -> bool:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"full_data: needs the full data sets ({DATASETS_ENV}); skipped without them unless {REQUIRE_ENV}=1")
+    config.addinivalue_line("markers", f"full_data(what): needs the full data sets ({DATASETS_ENV}); skipped without them unless {REQUIRE_ENV}=1")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -41,11 +41,13 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("full_data") is None or _full_root() is not None:
+    marker = item.get_closest_marker("full_data")
+    if marker is None or _full_root() is not None:
         return
+    what = f"needs the full data sets ({marker.args[0]})" if marker.args else "needs the full data sets"
     if _required():
-        pytest.fail(f"{REQUIRE_ENV}=1 but {DATASETS_ENV} is not set", pytrace=False)
-    pytest.skip(SKIP_REASON)
+        pytest.fail(f"{what}, but {REQUIRE_ENV}=1 and {DATASETS_ENV} is not set", pytrace=False)
+    pytest.skip(f"{what}: {SKIP_REASON}")
 
 
 @pytest.fixture(scope="session")

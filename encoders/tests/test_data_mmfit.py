@@ -35,7 +35,7 @@ def test_real_labels_parse_into_valid_sets(label_sets):
         assert all(a.end_frame <= b.start_frame for a, b in zip(workout, workout[1:]))  # in order, no overlap
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("MM-Fit's 616 labelled sets in 21 workouts")
 def test_real_labels_616_sets(label_sets):
     assert sorted(label_sets) == list(range(21))
     sets = [s for v in label_sets.values() for s in v]

@@ -238,7 +238,7 @@ def test_bundled_demo_recording_reads() -> None:
     assert rec.source["command"] == "python3 -m encoders make-recording --out recordings/demo --seed 0"
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("rebuilds recordings/demo from UTD-MHAD subjects 2, 4, 6, 8")
 def test_bundled_demo_recording_is_current(datasets: Path, tmp_path: Path):
     demo = _demo()
     rebuilt = make_recording(tmp_path / "demo", datasets=datasets, command_out="recordings/demo")
@@ -260,7 +260,7 @@ def test_prepare_prints_counts_and_writes_a_cache(tmp_path: Path, datasets: Path
         assert data["pose"].shape[1:] == (17, 3) and data["pose_lengths"].sum() == data["pose"].shape[0]
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("prepare's counts of all three data sets")
 def test_prepare_counts_on_the_full_data(datasets: Path, capsys):
     assert _run_cli(["prepare", "--datasets", str(datasets)]) == 0
     out = capsys.readouterr().out

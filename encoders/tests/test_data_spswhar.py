@@ -17,7 +17,7 @@ def sequences(datasets: Path):
     return load_spswhar(datasets)
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("sp-sw-har's 223 sequences and 521,766 samples")
 def test_counts(sequences):
     assert len(sequences) == 223
     assert len({s.subject for s in sequences}) == 23
@@ -40,7 +40,7 @@ def test_windows_are_50hz_with_gravity_and_all_classes(sequences):
     assert set(np.unique(watch.group).tolist()) == {s.subject for s in sequences}
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("windows of all 23 sp-sw-har subjects")
 def test_windows_of_the_full_set(sequences):
     watch = spswhar_windows(sequences, "watch", WindowSpec(length_s=2.0, hop_s=0.5, rate_hz=50.0))
     assert len(watch) > 3500 and set(np.unique(watch.group).tolist()) == set(range(1, 24))

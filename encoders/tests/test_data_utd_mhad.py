@@ -22,7 +22,7 @@ from encoders.data.utd_mhad import (
 )
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("UTD-MHAD's 861 clips, per subject and action")
 def test_all_861_clips_with_the_three_removed_sequences_absent(utd_clips):
     assert len(utd_clips) == 861
     keys = {(c.action, c.subject, c.trial) for c in utd_clips}
@@ -106,7 +106,7 @@ def test_subject_filter(datasets: Path, utd_clips):
     assert len(own) == len(list((datasets / "utd-mhad/Inertial").glob("a*_s1_t*_inertial.mat"))) > 0
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("clip counts of UTD-MHAD subjects 2 and 6")
 def test_subject_filter_counts(datasets: Path):
     assert len(load_utd_mhad(datasets, subjects=[2])) == 108
     assert len(load_utd_mhad(datasets / "utd-mhad", subjects=[6])) == 107

@@ -44,7 +44,7 @@ def test_utd_fixture_has_a_train_and_a_test_subject_every_class_and_both_placeme
     assert len({c.action for c in clips}) == 27
 
 
-@pytest.mark.full_data
+@pytest.mark.full_data("rebuilds the bundled fixtures from them")
 def test_fixtures_rebuild_identically_from_the_full_data(datasets: Path, tmp_path: Path) -> None:
     make_fixtures.build(datasets, tmp_path)
     assert make_fixtures.differences(tmp_path, fixtures_root()) == []
