@@ -13,7 +13,7 @@ fixture gets a ``PROVENANCE.md`` naming the upstream source, the files and the l
 Why these files: UTD-MHAD subjects 1 and 2 (one cross-subject training and one test subject),
 all 27 actions, trials 1-2, so every class, both sensor placements and the train/test split
 are present; sp-sw-har one execution of subject 1 (training split) and of subject 17 (test
-split), both devices; MM-Fit the label CSVs and heart-rate arrays of w09 (test) and w16 (train).
+split), both devices; MM-Fit the label CSVs of w09 (test) and w16 (train).
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def spsw_files() -> tuple[str, ...]:
 
 
 def mmfit_files() -> tuple[str, ...]:
-    return tuple(f"{w}/{w}_{suffix}" for w in MMFIT_WORKOUTS for suffix in ("labels.csv", "sw_l_hr.npy", "sw_r_hr.npy"))
+    # Only the label files: no loader reads the heart-rate arrays, and MM-Fit's terms are unverified.
+    return tuple(f"{w}/{w}_labels.csv" for w in MMFIT_WORKOUTS)
 
 
 def _table(files: tuple[str, ...]) -> str:
@@ -131,8 +132,7 @@ Creative Commons Attribution 4.0 International (CC BY 4.0). Cite:
 
 MMFIT_PROVENANCE: Final = """# MM-Fit labels — test fixture (a real subset)
 
-A byte-for-byte subset of the MM-Fit per-workout label files and smartwatch heart-rate
-arrays, small enough to live in the repository so the trainer's tests run on a bare clone.
+A byte-for-byte subset of the MM-Fit per-workout label files, small enough to live in the repository so the trainer's tests run on a bare clone.
 Rebuild it from a full copy with `/usr/bin/python3 -m encoders.tools.make_fixtures --from DATASETS`.
 
 ## What is here
@@ -141,8 +141,7 @@ Rebuild it from a full copy with `/usr/bin/python3 -m encoders.tools.make_fixtur
 
 (workouts {workouts}: w09 is in MM-Fit's test split, w16 in its training split).
 `wNN_labels.csv`: no header, `start_frame,end_frame,repetitions,exercise` (30 fps video
-frames); `wNN_sw_?_hr.npy`: (N, 3) `[frame, unix_time_ms, heart_rate_bpm]`. `SHA256SUMS`
-lists every file. No IMU or pose arrays (the full copy has none either).
+frames). `SHA256SUMS` lists every file. No heart-rate, IMU or pose arrays.
 
 ## Source
 
