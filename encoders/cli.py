@@ -29,7 +29,7 @@ def _fraction(text: str) -> float:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--datasets", type=Path, default=None, help="datasets root (default $MUJO_DATASETS or <repo>/../shared/datasets)")
+    p.add_argument("--datasets", type=Path, default=None, help="folder holding utd-mhad/, sp-sw-har/, mmfit-labels/ (default $MUJO_DATASETS; see the README, Data sets)")
     p.add_argument("--seed", type=int, default=0, help="seed of every generator (default 0)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2, or $MUJO_TORCH_THREADS)")
 

@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
         help="load and validate the datasets, print counts (optionally cache UTD-MHAD to .npz)",
         description="Load every dataset found under the datasets root, validate it and print counts.",
     )
-    prepare.add_argument("--datasets", type=Path, default=None, help="datasets root (default: $MUJO_DATASETS or <repo>/../shared/datasets)")
+    prepare.add_argument("--datasets", type=Path, default=None, help="folder holding utd-mhad/, sp-sw-har/, mmfit-labels/ (default $MUJO_DATASETS; see the README, Data sets)")
     prepare.add_argument("--cache", type=Path, default=None, help="write UTD-MHAD clips to this .npz file")
     prepare.set_defaults(func=run_prepare)
 
@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
     make.add_argument("--out", type=Path, default=Path("recordings/demo"), help="output directory (default recordings/demo)")
     make.add_argument("--subjects", type=_subjects, default=None, help="comma-separated UTD-MHAD subjects (default 2,4,6,8)")
     make.add_argument("--seed", type=int, default=0, help="seed of the per-subject clip order (default 0)")
-    make.add_argument("--datasets", type=Path, default=None, help="datasets root (default: $MUJO_DATASETS or <repo>/../shared/datasets)")
+    make.add_argument("--datasets", type=Path, default=None, help="folder holding utd-mhad/, sp-sw-har/, mmfit-labels/ (default $MUJO_DATASETS; see the README, Data sets)")
     make.set_defaults(func=run_make_recording)
 
 

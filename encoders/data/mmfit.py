@@ -126,7 +126,7 @@ def _workout_dirs(root: Path) -> dict[int, Path]:
 
 
 def load_mmfit_labels(root: Path) -> dict[int, list[ExerciseSet]]:
-    """Exercise sets of every workout folder under ``root`` (e.g. ``shared/datasets/mmfit-labels``)."""
+    """Exercise sets of every workout folder under ``root`` (e.g. ``$MUJO_DATASETS/mmfit-labels``)."""
     return {w: read_labels_csv(d / f"w{w:02d}_labels.csv") for w, d in _workout_dirs(root).items()}
 
 

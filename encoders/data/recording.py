@@ -7,6 +7,9 @@ and an optional ``labels.csv`` (``subject,start_ns,end_ns,activity``, half-open 
 
 Every problem is raised as :class:`~encoders.data.errors.DatasetError` naming the file (and the
 line for CSV rows), because recordings are also written by hand and by other programs.
+``recording.json`` is first checked against ``config/schemas/recording.schema.json``, the schema
+the gateway's recorder and replay source validate against too (:class:`RecordingSchemaError`,
+code ``RECORDING_SCHEMA_INVALID``); the placement list is that schema's enum.
 """
 
 from __future__ import annotations
@@ -20,7 +23,11 @@ from typing import Any, Final
 import numpy as np
 
 from .errors import DatasetError
+from .paths import repo_root
 from .pose_projection import COCO17_KEYPOINTS
+
+RECORDING_SCHEMA_PATH: Final = repo_root() / "config" / "schemas" / "recording.schema.json"
+RECORDING_SCHEMA: Final[dict[str, Any]] = json.loads(RECORDING_SCHEMA_PATH.read_text(encoding="utf-8"))
 
 FORMAT_NAME: Final = "mujo-recording"
 FORMAT_VERSION: Final = 1
@@ -29,9 +36,7 @@ POSE_COLUMNS: Final = ("t_ns", "track") + tuple(
     f"{kp}_{axis}" for kp in COCO17_KEYPOINTS for axis in ("x", "y", "score")
 )
 LABEL_COLUMNS: Final = ("subject", "start_ns", "end_ns", "activity")
-PLACEMENTS: Final = frozenset(
-    {"wrist", "thigh", "chest", "ankle", "waist", "upper_arm", "pocket", "unknown"}
-)
+PLACEMENTS: Final = frozenset(RECORDING_SCHEMA["$defs"]["placement"]["enum"])
 IMU_UNITS: Final = {"acc": "m/s^2", "gyro": "rad/s"}
 
 
@@ -270,6 +275,40 @@ def write_recording(
 # ---------------------------------------------------------------------------------------- read
 
 
+class RecordingSchemaError(DatasetError):
+    """``recording.json`` does not match ``config/schemas/recording.schema.json``."""
+
+    code: Final = "RECORDING_SCHEMA_INVALID"
+
+    def __init__(self, path: Path, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(path, f"{self.code}: does not match config/schemas/recording.schema.json: {'; '.join(self.problems)}")
+
+
+def _field(path: Sequence[Any]) -> str:
+    """``['devices', 0, 'rateHz']`` → ``devices[0].rateHz`` (the gateway names fields the same way)."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(root)"
+
+
+def recording_schema_problems(meta: Any) -> list[str]:
+    """Every way ``meta`` breaks the recording schema, one line each naming the field."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(RECORDING_SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    problems = []
+    for error in sorted(validator.iter_errors(meta), key=lambda e: [str(p) for p in e.absolute_path]):
+        # anyOf failures carry their branches in .context; the branch messages say more.
+        leaves = error.context or [error]
+        for leaf in leaves:
+            got = f" (got {leaf.instance!r})" if leaf.validator == "const" else ""
+            problems.append(f"{_field(list(leaf.absolute_path))}: {leaf.message}{got}")
+    return list(dict.fromkeys(problems))
+
+
+
 def read_recording(directory: Path) -> Recording:
     """Read and validate a recording directory."""
     directory = Path(directory)
@@ -282,6 +321,9 @@ def read_recording(directory: Path) -> Recording:
         raise DatasetError(meta_path, f"is not valid JSON ({exc})") from exc
     if not isinstance(meta, dict):
         raise DatasetError(meta_path, "top level must be a JSON object")
+    problems = recording_schema_problems(meta)
+    if problems:
+        raise RecordingSchemaError(meta_path, problems)
     if meta.get("format") != FORMAT_NAME:
         raise DatasetError(meta_path, f'"format" must be "{FORMAT_NAME}", got {meta.get("format")!r}')
     if meta.get("formatVersion") != FORMAT_VERSION:

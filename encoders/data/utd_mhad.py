@@ -1,6 +1,7 @@
 """UTD-MHAD loader: wrist/thigh IMU + Kinect skeleton (projected to COCO-17 2D) per clip.
 
-Files (see ``shared/datasets/utd-mhad/PROVENANCE.md``): ``Inertial/aA_sS_tT_inertial.mat``
+Files (see the README's "Data sets"; a subset with its PROVENANCE.md is in
+``encoders/tests/fixtures/datasets/utd-mhad``): ``Inertial/aA_sS_tT_inertial.mat``
 (``d_iner``, (N, 6): acc in g, gyro in deg/s, 50 Hz) and ``Skeleton/aA_sS_tT_skeleton.mat``
 (``d_skel``, (20, 3, F), metres). The skeleton frame counts imply 11-21 frames/s (median 19) rather than the
 nominal 30, so each clip's F frames are spread evenly over the IMU clip's duration (N / 50 s):

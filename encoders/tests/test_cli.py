@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -57,10 +58,19 @@ def test_bad_label_fraction_is_rejected_by_the_parser() -> None:
     assert proc.returncode == 2 and "label fraction must be in" in proc.stderr
 
 
-def test_precomputed_text_file_with_unknown_classes_stops_training(tmp_path) -> None:
+def test_without_data_sets_the_user_is_told_what_to_set(tmp_path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MUJO_DATASETS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "encoders", "train", "--steps", "1", "--out", str(tmp_path / "m.pt")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=env,
+    )
+    assert proc.returncode == 2 and "set MUJO_DATASETS" in proc.stderr and "--datasets DIR" in proc.stderr, proc.stderr
+
+
+def test_precomputed_text_file_with_unknown_classes_stops_training(tmp_path, datasets) -> None:
     text = tmp_path / "text.json"
     text.write_text(json.dumps({c.id: [1.0, 0.0] for c in utd_classes()} | {"moonwalk": [0.0, 1.0]}))
-    proc = run("train", "--steps", "1", "--text-embeddings", str(text), "--out", str(tmp_path / "m.pt"))
+    proc = run("train", "--steps", "1", "--text-embeddings", str(text), "--out", str(tmp_path / "m.pt"), "--datasets", str(datasets))
     assert proc.returncode == 2
     assert "unknown class names ['moonwalk']" in proc.stderr
 

@@ -26,6 +26,16 @@ def label_sets(datasets: Path):
     return load_mmfit_labels(datasets / "mmfit-labels")
 
 
+def test_real_labels_parse_into_valid_sets(label_sets):
+    assert label_sets and all(w in range(21) for w in label_sets)
+    sets = [s for v in label_sets.values() for s in v]
+    assert {s.exercise for s in sets} <= set(MMFIT_CLASSES[:-1])
+    assert all(s.end_frame > s.start_frame and s.repetitions > 0 for s in sets)
+    for workout in label_sets.values():
+        assert all(a.end_frame <= b.start_frame for a, b in zip(workout, workout[1:]))  # in order, no overlap
+
+
+@pytest.mark.full_data("MM-Fit's 616 labelled sets in 21 workouts")
 def test_real_labels_616_sets(label_sets):
     assert sorted(label_sets) == list(range(21))
     sets = [s for v in label_sets.values() for s in v]

@@ -116,12 +116,12 @@ def test_bad_rows_name_the_file_and_line(tmp_path: Path, file: str, line: int, c
 @pytest.mark.parametrize(
     ("mutate", "message"),
     [
-        (lambda m: m.update(formatVersion=2), r"recording\.json: unsupported \"formatVersion\" 2"),
-        (lambda m: m.update(format="other"), r"recording\.json: \"format\" must be"),
-        (lambda m: m["devices"][0].update(placement="nose"), r"devices\[0\]: placement 'nose'"),
+        (lambda m: m.update(formatVersion=2), r"recording\.json: RECORDING_SCHEMA_INVALID: .*formatVersion: 1 was expected \(got 2\)"),
+        (lambda m: m.update(format="other"), r"format: 'mujo-recording' was expected \(got 'other'\)"),
+        (lambda m: m["devices"][0].update(placement="nose"), r"devices\[0\]\.placement: 'nose' is not one of \['wrist', 'thigh'"),
         (lambda m: m["devices"][0].update(file="../escape.csv"), r"must be a relative path inside"),
-        (lambda m: m["devices"][0].pop("rateHz"), r"devices\[0\]: missing \"rateHz\""),
-        (lambda m: m["devices"][0].update(units={"acc": "g", "gyro": "deg/s"}), r"devices\[0\]: units"),
+        (lambda m: m["devices"][0].pop("rateHz"), r"devices\[0\]: 'rateHz' is a required property"),
+        (lambda m: m["devices"][0].update(units={"acc": "g", "gyro": "deg/s"}), r"devices\[0\]\.units\.acc: 'm/s\^2' was expected \(got 'g'\).*devices\[0\]\.units\.gyro"),
         (lambda m: m["cameras"][0].update(tracks={"1": "zed"}), r"cameras\[0\]: track 1 maps to unknown subject 'zed'"),
         (lambda m: m["devices"][0].update(file="imu/none.csv"), r"none\.csv: file is missing"),
     ],
@@ -134,6 +134,36 @@ def test_bad_metadata_names_the_file_and_key(tmp_path: Path, mutate, message: st
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(DatasetError, match=message):
         read_recording(tmp_path)
+
+
+def test_schema_errors_are_coded_and_list_every_field(tmp_path: Path):
+    from encoders.data.recording import RecordingSchemaError
+
+    _small_recording(tmp_path)
+    meta_path = tmp_path / "recording.json"
+    meta = json.loads(meta_path.read_text())
+    meta["devices"][0]["rateHz"] = "fast"
+    meta["cameras"][0]["tracks"] = {"one": "alice"}
+    del meta["subjects"]
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(RecordingSchemaError) as caught:
+        read_recording(tmp_path)
+    err = caught.value
+    assert err.code == "RECORDING_SCHEMA_INVALID" and err.path == meta_path
+    assert "config/schemas/recording.schema.json" in str(err)
+    assert any(p.startswith("(root): 'subjects' is a required property") for p in err.problems), err.problems
+    assert any(p.startswith("devices[0].rateHz: 'fast' is not of type 'number'") for p in err.problems), err.problems
+    assert any(p.startswith("cameras[0].tracks: 'one' does not match") for p in err.problems), err.problems
+
+
+def test_every_recording_in_the_repository_matches_the_schema():
+    from encoders.data.paths import repo_root
+    from encoders.data.recording import PLACEMENTS, RECORDING_SCHEMA, recording_schema_problems
+
+    for path in (repo_root() / "recordings/demo/recording.json", repo_root() / "test/fixtures/recording-small/recording.json"):
+        assert recording_schema_problems(json.loads(path.read_text(encoding="utf-8"))) == [], path
+    # The trainer's placement list is the schema's.
+    assert PLACEMENTS == frozenset(RECORDING_SCHEMA["$defs"]["placement"]["enum"]) and "wrist" in PLACEMENTS
 
 
 def test_not_a_recording(tmp_path: Path):
@@ -156,28 +186,28 @@ def test_make_recording_is_deterministic(tmp_path: Path, monkeypatch, datasets: 
     for run in ("a", "b"):
         (tmp_path / run).mkdir()
         monkeypatch.chdir(tmp_path / run)
-        assert _run_cli(["make-recording", "--out", "demo", "--subjects", "4", "--datasets", str(datasets)]) == 0
+        assert _run_cli(["make-recording", "--out", "demo", "--subjects", "2", "--datasets", str(datasets)]) == 0
         outputs.append(tmp_path / run / "demo")
     files = sorted(p.relative_to(outputs[0]) for p in outputs[0].rglob("*") if p.is_file())
-    assert [str(f) for f in files] == ["imu/imu-s4.csv", "labels.csv", "pose/cam1.csv", "recording.json"]
+    assert [str(f) for f in files] == ["imu/imu-s2.csv", "labels.csv", "pose/cam1.csv", "recording.json"]
     for f in files:
         assert (outputs[0] / f).read_bytes() == (outputs[1] / f).read_bytes(), f
-    different_seed = make_recording(tmp_path / "seed1", subjects=[4], seed=1, datasets=datasets)
+    different_seed = make_recording(tmp_path / "seed1", subjects=[2], seed=1, datasets=datasets)
     assert (different_seed / "labels.csv").read_bytes() != (outputs[0] / "labels.csv").read_bytes()
 
 
 def test_made_recording_matches_its_source_clips(tmp_path: Path, datasets: Path, utd_clips):
-    rec = read_recording(make_recording(tmp_path / "r", subjects=[2, 6], seed=3, datasets=datasets))
-    assert [s.id for s in rec.subjects] == ["s2", "s6"]
-    assert [d.id for d in rec.devices] == ["imu-s2", "imu-s6"]
+    rec = read_recording(make_recording(tmp_path / "r", subjects=[1, 2], seed=3, datasets=datasets))
+    assert [s.id for s in rec.subjects] == ["s1", "s2"]
+    assert [d.id for d in rec.devices] == ["imu-s1", "imu-s2"]
     assert rec.devices[0].placement == "wrist" and "thigh" in (rec.devices[0].placement_note or "")
     (cam,) = rec.cameras
-    assert cam.tracks == {2: "s2", 6: "s6"}
+    assert cam.tracks == {1: "s1", 2: "s2"}
     assert np.all(np.diff(cam.t_ns) >= 0)
     by_key = {c.key: c for c in utd_clips}
-    for subject, count in (("s2", 108), ("s6", 107)):
+    for subject, number in (("s1", 1), ("s2", 2)):
         labels = rec.labels_for(subject)
-        assert len(labels) == count
+        assert len(labels) == sum(1 for c in utd_clips if c.subject == number) >= 5
         clips = [by_key[k] for k in rec.source["clips"][subject]]
         assert [UTD_CLASSES[c.label].id for c in clips] == [l.activity for l in labels]
         assert all(a.end_ns == b.start_ns for a, b in zip(labels, labels[1:]))  # back-to-back
@@ -195,14 +225,22 @@ def test_made_recording_matches_its_source_clips(tmp_path: Path, datasets: Path,
         np.testing.assert_allclose(kp[inside], clips[4].pose, atol=6e-4)
 
 
-def test_bundled_demo_recording_reads_and_is_current(datasets: Path, tmp_path: Path):
+def _demo() -> Path:
     from encoders.data.paths import repo_root
 
-    demo = repo_root() / "recordings" / "demo"
-    rec = read_recording(demo)
+    return repo_root() / "recordings" / "demo"
+
+
+def test_bundled_demo_recording_reads() -> None:
+    rec = read_recording(_demo())
     assert [d.id for d in rec.devices] == ["imu-s2", "imu-s4", "imu-s6", "imu-s8"]
     assert len(rec.labels) == 430
     assert rec.source["command"] == "python3 -m encoders make-recording --out recordings/demo --seed 0"
+
+
+@pytest.mark.full_data("rebuilds recordings/demo from UTD-MHAD subjects 2, 4, 6, 8")
+def test_bundled_demo_recording_is_current(datasets: Path, tmp_path: Path):
+    demo = _demo()
     rebuilt = make_recording(tmp_path / "demo", datasets=datasets, command_out="recordings/demo")
     names = sorted(str(p.relative_to(demo)) for p in demo.rglob("*") if p.is_file())
     assert names == sorted(str(p.relative_to(rebuilt)) for p in rebuilt.rglob("*") if p.is_file())
@@ -210,16 +248,25 @@ def test_bundled_demo_recording_reads_and_is_current(datasets: Path, tmp_path: P
         assert (rebuilt / name).read_bytes() == (demo / name).read_bytes(), f"{name} is stale: rerun make-recording"
 
 
-def test_prepare_prints_counts_and_writes_a_cache(tmp_path: Path, datasets: Path, capsys):
+def test_prepare_prints_counts_and_writes_a_cache(tmp_path: Path, datasets: Path, utd_clips, capsys):
     cache = tmp_path / "utd.npz"
     assert _run_cli(["prepare", "--datasets", str(datasets), "--cache", str(cache)]) == 0
+    out = capsys.readouterr().out
+    samples = sum(c.imu.shape[0] for c in utd_clips)
+    assert f"utd-mhad: {len(utd_clips)} clips (" in out and f"27 classes, {samples} IMU samples" in out
+    assert "sp-sw-har: " in out and " raw samples" in out and "mmfit-labels: " in out and "error" not in out
+    with np.load(cache) as data:
+        assert data["keys"].shape == (len(utd_clips), 3) and data["imu"].shape == (samples, 6)
+        assert data["pose"].shape[1:] == (17, 3) and data["pose_lengths"].sum() == data["pose"].shape[0]
+
+
+@pytest.mark.full_data("prepare's counts of all three data sets")
+def test_prepare_counts_on_the_full_data(datasets: Path, capsys):
+    assert _run_cli(["prepare", "--datasets", str(datasets)]) == 0
     out = capsys.readouterr().out
     assert "utd-mhad: 861 clips (431 train / 430 test), 27 classes, 155638 IMU samples" in out
     assert "sp-sw-har: 223 sequences, 23 subjects, 521766 raw samples" in out
     assert "mmfit-labels: 616 exercise sets in 21 workouts" in out
-    with np.load(cache) as data:
-        assert data["keys"].shape == (861, 3) and data["imu"].shape == (155638, 6)
-        assert data["pose"].shape[1:] == (17, 3) and data["pose_lengths"].sum() == data["pose"].shape[0]
 
 
 def test_prepare_fails_clearly_without_data(tmp_path: Path, capsys):

@@ -17,6 +17,7 @@ def sequences(datasets: Path):
     return load_spswhar(datasets)
 
 
+@pytest.mark.full_data("sp-sw-har's 223 sequences and 521,766 samples")
 def test_counts(sequences):
     assert len(sequences) == 223
     assert len({s.subject for s in sequences}) == 23
@@ -30,11 +31,19 @@ def test_windows_are_50hz_with_gravity_and_all_classes(sequences):
     watch = spswhar_windows(sequences, "watch", spec)
     phone = spswhar_windows(sequences, "phone", spec)
     assert watch.x.shape[1:] == (100, 6) and watch.x.dtype == np.float32
-    assert len(watch) > 3500 and len(phone) > 3500
+    # Each Timed-Up-and-Go execution passes through every class; a window per 0.5 s of it.
+    seconds = sum((s.watch.t_ms[-1] - s.watch.t_ms[0]) / 1000 for s in sequences)
+    assert len(watch) > 0.9 * (seconds - 2 * len(sequences)) / 0.5 and len(phone) > 0.9 * len(watch)
     assert set(watch.y.tolist()) == set(range(len(SPSW_CLASSES)))
     assert collections.Counter(watch.y.tolist()).most_common(1)[0][0] == SPSW_CLASSES.index("walking")
     assert 9.3 < float(np.linalg.norm(watch.x[..., :3], axis=-1).mean()) < 10.8
-    assert set(np.unique(watch.group).tolist()) == set(range(1, 24))
+    assert set(np.unique(watch.group).tolist()) == {s.subject for s in sequences}
+
+
+@pytest.mark.full_data("windows of all 23 sp-sw-har subjects")
+def test_windows_of_the_full_set(sequences):
+    watch = spswhar_windows(sequences, "watch", WindowSpec(length_s=2.0, hop_s=0.5, rate_hz=50.0))
+    assert len(watch) > 3500 and set(np.unique(watch.group).tolist()) == set(range(1, 24))
 
 
 def test_watch_and_phone_windows_pair_by_end_time(sequences):
@@ -48,7 +57,7 @@ def test_watch_and_phone_windows_pair_by_end_time(sequences):
 
 
 def test_window_labels_follow_the_sample_at_the_centre(sequences):
-    seq = sequences[5]
+    seq = sequences[min(5, len(sequences) - 1)]
     spec = WindowSpec(length_s=2.0, hop_s=0.5, rate_hz=50.0)
     end_ns, _, y = sequence_windows(seq, "watch", spec)
     t_ns = (seq.watch.t_ms - seq.origin_ms) * 1_000_000

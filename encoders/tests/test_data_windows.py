@@ -85,12 +85,14 @@ def test_imu_and_pose_windows_pair_by_end_time_with_centre_labels(tmp_path: Path
 
 
 def test_stream_windows_on_a_made_recording(tmp_path: Path, datasets: Path):
-    rec = read_recording(make_recording(tmp_path / "r", subjects=[8], datasets=datasets))
+    rec = read_recording(make_recording(tmp_path / "r", subjects=[2], datasets=datasets))
     (subject,) = stream_windows(rec, WindowSpec(2.0, 0.5, 50.0), WindowSpec(2.0, 0.5, 20.0))
-    imu, pose = subject.present["imu-s8"], subject.present["cam1"]
-    assert imu.sum() > 700 and np.mean(imu & pose) > 0.97
+    imu, pose = subject.present["imu-s2"], subject.present["cam1"]
+    # Back-to-back clips: nearly every hop of the subject's timeline has an IMU window.
+    span_s = (rec.device("imu-s2").t_ns[-1] - rec.device("imu-s2").t_ns[0]) / S
+    assert imu.sum() > 0.95 * (span_s - 2.0) / 0.5 and np.mean(imu & pose) > 0.97
     assert all(l in {c.id for c in UTD_CLASSES} for l in subject.labels)
     assert len(set(subject.labels)) == 27
     # Gravity survives resampling: |acc| ≈ 9.8 m/s² on average in the wrist/thigh IMU.
-    acc = subject.data["imu-s8"][imu][..., :3]
+    acc = subject.data["imu-s2"][imu][..., :3]
     assert 9.0 < float(np.linalg.norm(acc, axis=-1).mean()) < 12.5

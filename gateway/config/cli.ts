@@ -1,4 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { SOFTWARE_VERSION } from '../version.ts';
 import { loadConfig } from './load.ts';
 import { configToYaml } from './redact.ts';
 import { ConfigError } from './errors.ts';
@@ -44,6 +45,7 @@ function buildCommand(output: { writeOut: (s: string) => void; writeErr: (s: str
     .option('--print-config', 'print the effective configuration as YAML (secrets redacted) and exit', false)
     .option('--speed <factor>', 'replay speed (sets replay.speed; 10 = ten times real time)', positiveNumber)
     .option('--port <port>', 'HTTP port (sets http.port)', port)
+    .version(SOFTWARE_VERSION, '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
     .exitOverride()

@@ -6,7 +6,8 @@ import { describeAjvErrors } from '../config/validation-messages.ts';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BleSource } from '../sources/ble/ble-source.ts';
-import { BleDeviceSchema, PLACEMENTS, deviceIdFor, type BleDeviceConfig } from '../sources/ble/options.ts';
+import { PLACEMENTS } from '../domain/placement.ts';
+import { BleDeviceSchema, deviceIdFor, type BleDeviceConfig } from '../sources/ble/options.ts';
 import type { ConfigFileDevices } from './config-file.ts';
 
 /*

@@ -2,8 +2,9 @@
 export type Modality = 'imu' | 'pose';
 export const MODALITIES: readonly Modality[] = ['imu', 'pose'];
 
-/** Where an IMU is worn; matches the manifest's `placement` vocabulary. */
-export type Placement = 'wrist' | 'thigh' | 'chest' | 'ankle' | 'waist' | 'upper_arm' | 'pocket' | 'unknown';
+/** Where an IMU is worn (the list: config/schemas/recording.schema.json, see ./placement.ts). */
+import type { Placement } from './placement.ts';
+export type { Placement };
 
 /** Number of values per IMU sample: ax, ay, az (m/s²), gx, gy, gz (rad/s). */
 export const IMU_CHANNELS = 6;

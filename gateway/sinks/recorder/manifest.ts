@@ -1,7 +1,9 @@
 import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { RECORDING_SCHEMA_FILE, recordingJsonProblems } from '../../domain/recording-format.ts';
 import type { Placement } from '../../domain/samples.ts';
 import { nsToIso, type TimeNs } from '../../domain/time.ts';
+import { GatewayError } from '../../observability/errors.ts';
 import type { Session, TrackState } from './session.ts';
 import type { StopReason } from './types.ts';
 
@@ -45,11 +47,20 @@ export interface RecordingJsonOut {
 
 /**
  * Writes recording.json so a reader never sees half of it: a temporary file renamed over
- * the old one. On a full disk the temporary file cannot be written; the file is then
+ * the old one. A manifest that breaks config/schemas/recording.schema.json is never written
+ * (RECORDER_MANIFEST_INVALID): the replay source and the trainer would refuse it. On a full disk the temporary file cannot be written; the file is then
  * rewritten in place when the new text fits the blocks it already holds (no allocation
  * needed), else the previous version is kept and the error thrown.
  */
 export async function writeManifest(path: string, manifest: RecordingJsonOut): Promise<void> {
+  const problems = recordingJsonProblems(manifest);
+  if (problems.length > 0) {
+    throw new GatewayError(
+      'RECORDER_MANIFEST_INVALID',
+      `${path}: not written, it does not match ${RECORDING_SCHEMA_FILE}: ${problems.join('; ')}`,
+      { details: { file: path, problems } },
+    );
+  }
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
   const tmp = join(dirname(path), `.${basename(path)}.tmp`);
   try {

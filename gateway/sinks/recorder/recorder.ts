@@ -627,7 +627,8 @@ export class Recorder {
   private onWriteFailure(s: Session, path: string, cause: NodeJS.ErrnoException): void {
     if (s.failure !== undefined) return;
     const reason = diskErrorReason(cause);
-    const code = failureCode(reason);
+    // A coded refusal (RECORDER_MANIFEST_INVALID) keeps its own code; I/O errors get the disk's.
+    const code = cause instanceof GatewayError ? cause.code : failureCode(reason);
     const message =
       reason === 'disk_full'
         ? `recording stopped: the disk is full writing ${path} (${cause.code ?? cause.message}); rows written before are kept`

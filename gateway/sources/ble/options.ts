@@ -1,4 +1,5 @@
 import { Type, type Static, type SchemaOptions } from '@sinclair/typebox';
+import { PLACEMENTS } from '../../domain/placement.ts';
 import { GenericGattDeviceSchema } from './devices/index.ts';
 
 /*
@@ -9,17 +10,6 @@ import { GenericGattDeviceSchema } from './devices/index.ts';
 function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
   return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
 }
-
-export const PLACEMENTS = [
-  'wrist',
-  'thigh',
-  'chest',
-  'ankle',
-  'waist',
-  'upper_arm',
-  'pocket',
-  'unknown',
-] as const;
 
 const Id = (description: string) =>
   Type.String({ pattern: '^[A-Za-z0-9_-]+$', minLength: 1, maxLength: 64, description });

@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { parseCli, runConfigCommands } from '../../../gateway/config/cli.ts';
 import { validateConfig } from '../../../gateway/config/validate.ts';
 import { REDACTED } from '../../../gateway/config/redact.ts';
+import { SOFTWARE_VERSION } from '../../../gateway/version.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const dir = await mkdtemp(join(tmpdir(), 'mujo-cli-'));
@@ -96,6 +97,24 @@ test('bad flags exit 2 with commander’s message; --help exits 0', async () => 
   assert.equal(help.result.exitCode, 0);
   assert.match(help.stdout, /--validate-config/);
   assert.match(help.stdout, /MUJO__<SECTION>__<KEY>=value/);
+});
+
+test('--version prints the package version and exits 0, also from the real entry point', async () => {
+  const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(SOFTWARE_VERSION, pkg.version);
+  for (const flag of ['--version', '-V']) {
+    const { result, stdout } = await run([flag]);
+    assert.deepEqual(result, { exitCode: 0 });
+    assert.equal(stdout.trim(), pkg.version);
+  }
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--import', 'tsx', 'gateway/main.ts', '--version'],
+    {
+      cwd: ROOT,
+    },
+  );
+  assert.equal(stdout.trim(), pkg.version);
 });
 
 test('--print-config prints the effective configuration as YAML with secrets redacted', async () => {

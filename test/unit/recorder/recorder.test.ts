@@ -167,12 +167,9 @@ describe('Recorder', () => {
       ['alice', 'bob'],
       'a labelled subject is added',
     );
-    const meta = back.meta as Record<string, unknown> & {
-      devices: { rateHz: number }[];
-      cameras?: { rateHz: number }[];
-    };
-    assert.equal(meta['gateway'], 'gw1');
-    assert.deepEqual(meta['model'], { name: 'default', version: '0.1.0' });
+    const meta = back.meta;
+    assert.equal(meta.gateway, 'gw1');
+    assert.deepEqual(meta.model, { name: 'default', version: '0.1.0' });
     assert.equal(meta.devices[0]?.rateHz, 50, 'measured: 7 rows over 120 ms');
     assert.equal(meta.cameras?.[0]?.rateHz, 20, 'measured on the busiest track (cam1/3: 5 rows over 200 ms)');
 

@@ -119,6 +119,7 @@ describe('loadRecording', () => {
     await rejectsWith(
       await brokenCopy((d) => editJson(d, (j) => (j.devices[0].placement = 'nose'))),
       'REPLAY_INVALID',
+      'config/schemas/recording.schema.json',
       'devices[0].placement',
       '"nose"',
     );

@@ -3,7 +3,7 @@
  * device that has it. Follows the Bluetooth SIG service/characteristic definitions
  * (org.bluetooth.service.battery_service, org.bluetooth.characteristic.battery_level; read
  * through the oesmith/gatt-xml copies): a uint8 percentage 0–100, 101–255 reserved; read
- * mandatory, notify optional. See shared/references/BLE-PROTOCOLS.md §6.
+ * mandatory, notify optional. See docs/ble-protocols.md §6.
  */
 import type {
   Advertisement,

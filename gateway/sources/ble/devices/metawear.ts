@@ -6,7 +6,7 @@
  * src/metawear/sensor/cpp/{accelerometer_bosch,gyro_bosch}{.cpp,_register.h},
  * src/metawear/core/cpp/responseheader.cpp) and its test vectors
  * (test/test_{accelerometer_bmi160,accelerometer_bmi270,gyro_bmi160}.py).
- * See shared/references/BLE-PROTOCOLS.md §3.
+ * See docs/ble-protocols.md §3.
  *
  * Every message is [module][register][data]. Samples are int16 x,y,z scaled by the range
  * the gateway configured (the data carry no scale), so the decoder must be created with the

@@ -5,7 +5,7 @@
  * revised from Movesense document GD-77) and the movesense-device-lib sample
  * samples/gatt_sensordata_app (GATTSensorDataClient.cpp, python_client/), with units from the
  * Whiteboard API YAML (meas/imu.yaml, acc.yaml): acc m/s², gyro °/s, magn µT.
- * See shared/references/BLE-PROTOCOLS.md §2.
+ * See docs/ble-protocols.md §2.
  *
  * Command: [cmd][ref ≠ 0][data]; SUBSCRIBE carries the Whiteboard path, e.g. /Meas/IMU6/104.
  * Notification: [type][ref][payload]; type 1 = command result (2-byte status), 2 = data

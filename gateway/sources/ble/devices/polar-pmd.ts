@@ -5,7 +5,7 @@
  * Follows Polar's "Online measurement" PDF v1.0 (2024) and "Polar Measurement Data
  * Specification" (polarofficial/polar-ble-sdk technical_documentation/), cross-checked with
  * the SDK parser (BlePMDClient.kt, PmdDataFrame.kt, model/{AccData,GyrData,MagData,
- * PmdTimeStampUtils}.kt) as summarised in shared/references/BLE-PROTOCOLS.md §1.
+ * PmdTimeStampUtils}.kt) as summarised in docs/ble-protocols.md §1.
  *
  * Frame: [type & 0x3F][u64 LE ns since 2000-01-01, time of the LAST sample][frame type:
  * bit 7 = delta-compressed][content]. Times are reconstructed as the SDK does, except that a

@@ -4,7 +4,7 @@
  * Follows Nordic's Thingy:52 firmware documentation (NordicSemiconductor/Nordic-Thingy52-FW
  * documentation/firmware_architecture.html, "Motion service") and its sources
  * include/ble_services/ble_tms.h, source/modules/m_motion.c.
- * See shared/references/BLE-PROTOCOLS.md §5.
+ * See docs/ble-protocols.md §5.
  *
  * Raw data (EF680406) is 18 bytes: accel int16 Q6.10 g, gyro int16 Q11.5 °/s, compass
  * int16 Q12.4 µT (the firmware has already remapped the compass axes). There is no

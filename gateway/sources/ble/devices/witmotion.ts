@@ -3,7 +3,7 @@
  *
  * Follows the WT901BLECL datasheet v20-0707 (WitMotion wiki, pp. 12–16) and WitMotion's
  * official SDKs (WITMOTION/WitBluetooth_BWT901BLE5_0: Python device_model.py, Android
- * DeviceModel.java). See shared/references/BLE-PROTOCOLS.md §4.
+ * DeviceModel.java). See docs/ble-protocols.md §4.
  *
  * The sensor streams 20-byte packets `55 61` + 9 × int16 LE (acc ±16 g, gyro ±2000 °/s,
  * angles ±180°) as soon as notifications are on; register replies are `55 71 reg…`. There is

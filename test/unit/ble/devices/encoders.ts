@@ -1,6 +1,6 @@
 /*
  * Test-side encoders: build notifications from the documented formats
- * (shared/references/BLE-PROTOCOLS.md), independently of the decoders, so round-trip
+ * (docs/ble-protocols.md), independently of the decoders, so round-trip
  * properties check the decoders against the documents rather than against themselves.
  * Also used by bench/ble-decode to produce realistic streams.
  */
