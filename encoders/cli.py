@@ -116,6 +116,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--raw", type=Path, default=Path(__file__).resolve().parent / "results-raw.json", help="per-run raw results (JSON)")
     p.set_defaults(func=cmd_results)
 
+    p = sub.add_parser("few-shot-eval", help="issue 11 protocol: 7 UTD-MHAD classes held out as new, enrolled / fine-tuned / from scratch / baseline with k examples; open set; writes RESULTS.md section + JSON")
+    _common(p)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--shots", type=int, nargs="+", default=[1, 3, 5], help="examples per new class (default 1 3 5)")
+    p.add_argument("--base-steps", type=int, default=None, help="supervised steps of the base / calibration models (default 500, as train-default)")
+    p.add_argument("--pretrain-steps", type=int, default=None, help="contrastive steps before them (default 400)")
+    p.add_argument("--finetune-steps", type=int, default=None, help="fine-tuning steps (default 200)")
+    p.add_argument("--scratch-steps", type=int, default=None, help="from-scratch steps (default 500)")
+    p.add_argument("--raw", type=Path, default=Path(__file__).resolve().parent / "fewshot-raw.json")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md", help="RESULTS.md whose few-shot section is replaced ('-' for none)")
+    p.add_argument("--cache", type=Path, default=None, help="keep/reuse the base and calibration checkpoints here (e.g. runs/fewshot)")
+    p.set_defaults(func=cmd_fewshot)
+
     # sp-sw-har: second IMU-only evaluation + watch<->phone pretraining (encoders/spswhar_eval.py)
     from encoders.spswhar_eval import register as register_spswhar
 
@@ -257,6 +270,22 @@ def cmd_train_default(args: argparse.Namespace) -> int:
     from encoders.experiments import train_default
 
     train_default(args, _command_line())
+    return 0
+
+
+def cmd_fewshot(args: argparse.Namespace) -> int:
+    from encoders import fewshot
+
+    steps = {
+        "base": args.base_steps or fewshot.BASE_STEPS,
+        "pretrain": fewshot.BASE_PRETRAIN_STEPS if args.pretrain_steps is None else args.pretrain_steps,
+        "finetune": args.finetune_steps or fewshot.FINETUNE_STEPS,
+        "scratch": args.scratch_steps or fewshot.SCRATCH_STEPS,
+    }
+    out = None if str(args.out) == "-" else args.out
+    fewshot.CACHE_DIR = args.cache
+    fewshot.run_fewshot(args.datasets, args.seeds, args.shots, steps, args.raw, out, _command_line())
+    print(f"wrote {args.raw}" + (f" and the few-shot section of {out}" if out else ""))
     return 0
 
 
