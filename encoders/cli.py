@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, default=None, help="keep/reuse the base and calibration checkpoints here (e.g. runs/fewshot)")
     p.set_defaults(func=cmd_fewshot)
 
+    from encoders.enroll_recording import register as register_enroll
+
+    register_enroll(sub)
+
     # sp-sw-har: second IMU-only evaluation + watch<->phone pretraining (encoders/spswhar_eval.py)
     from encoders.spswhar_eval import register as register_spswhar
 

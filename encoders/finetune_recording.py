@@ -80,7 +80,10 @@ def finetune_on_recording(args: argparse.Namespace, command: str) -> dict:
         steps, lr, strategy = args.steps or FINETUNE_STEPS, args.lr or FINETUNE_LR, "joint" if args.joint else "pretrain-finetune"
         checkpoint = resolve_checkpoint(args.init)
         base, base_extra = load_checkpoint(checkpoint)
-        parent = {"init": str(args.init), "classes": len(base.classes), "data": base_extra.get("training", {}).get("data") or "UTD-MHAD (see the parent model's manifest)"}
+        from encoders.splits import UTD_DATA_DESCRIPTION
+
+        # A parent from train-default / train records no "training": it is UTD-MHAD's.
+        parent = {"init": str(args.init), "classes": len(base.classes), "data": base_extra.get("training", {}).get("data") or UTD_DATA_DESCRIPTION}
         init_model = with_classes(base, classes, by_class)
     config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=0, batch_size=args.batch_size, lr=lr, seed=args.seed)
     result = train(classes, found.clips, config, init_model=init_model)
@@ -102,7 +105,7 @@ def finetune_on_recording(args: argparse.Namespace, command: str) -> dict:
         "split": f"all labelled intervals used for training; evaluation: {args.eval_recording if args.eval_recording else 'none (pass --eval-recording)'}",
         "command": command,
         "seed": args.seed,
-        "strategy": ("from-scratch " if args.from_scratch else "fine-tune ") + strategy,
+        "strategy": ("from scratch" if args.from_scratch else "fine-tune") + (" (supervised + IMU<->pose contrastive)" if args.joint else " (supervised)"),
         "steps": steps,
         "classes": {c.id: sum(1 for clip in found.clips if clip.label == i) for i, c in enumerate(classes)},
         "metrics": metrics,
