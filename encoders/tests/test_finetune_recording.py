@@ -18,7 +18,7 @@ from encoders.data.recording import read_recording, write_recording
 from encoders.export import verify_model_dir
 from encoders.splits import clips_from_recording
 
-from .test_import_csv import make_site
+from test_import_csv import make_site  # noqa: E402 - pytest puts this folder on sys.path
 
 torch.set_num_threads(2)
 DEFAULT_MODEL = REPO_ROOT / "models" / "default"
