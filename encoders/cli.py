@@ -250,7 +250,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from encoders.evaluate import evaluate_clips, evaluate_stream, save_confusion_png
     from encoders.splits import load_utd_split
 
-    model, _ = load_checkpoint(args.checkpoint)
+    from encoders.splits import utd_classes
+
+    model, _ = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    if [c.id for c in model.classes] != [c.id for c in utd_classes()]:
+        # A site's own classes: UTD-MHAD cannot score it, the given recording can.
+        if not (args.recording and Path(args.recording).is_dir()):
+            raise ValueError(f"{args.checkpoint}: its classes are not UTD-MHAD's; pass --recording with labelled data for them")
+        metrics = {"stream": evaluate_stream(model, args.recording)}
+        print(json.dumps(metrics, indent=2)) if args.json else _print_metrics(metrics)
+        return 0
     split = load_utd_split(args.datasets)
     evaluation = evaluate_clips(model, split.test)
     metrics = dict(evaluation.metrics)
