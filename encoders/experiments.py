@@ -295,8 +295,14 @@ def train_default(args, command: str) -> dict:
     for level, combos in metrics.items():
         for combo, m in combos.items():
             print(f"  {level:6s} {combo:9s} macro F1 {m['macroF1']:.3f}  accuracy {m['accuracy']:.3f}  (n={m['count']})")
+    checkpoint_extra = {"train": config.to_dict(), "command": command, "seconds": result.seconds, "samplesPerS": result.samples_per_s, "metrics": metrics}
     if args.checkpoint:
-        save_checkpoint(result.model, args.checkpoint, {"train": config.to_dict(), "command": command, "seconds": result.seconds, "samplesPerS": result.samples_per_s, "metrics": metrics})
+        save_checkpoint(result.model, args.checkpoint, checkpoint_extra)
+    open_set = None
+    if getattr(args, "calibrate", True):
+        from encoders.openset import calibrate_open_set
+
+        open_set = calibrate_open_set(result.model, split, config, command)
     imu, pose = parity_windows(split.test)
     training = {
         "data": UTD_DATA_DESCRIPTION,
@@ -323,6 +329,9 @@ def train_default(args, command: str) -> dict:
         pose_windows=pose,
         training=training,
         description="Default mujo-gateway model: UTD-MHAD's 27 actions from a wrist/thigh IMU and/or 2D camera pose, in one joint embedding space.",
+        open_set=open_set,
+        # Shipped so `finetune --init models/default` works on a fresh clone (a few MB).
+        checkpoint_extra=checkpoint_extra,
     )
     print(f"exported {args.out} (train {result.seconds:.0f} s, {result.samples_per_s:.0f} samples/s)")
     return manifest

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from encoders.models.imu import IMU_CHANNELS, IMU_UNITS
 from encoders.models.joint import JointModel
 from encoders.models.pose import COCO17_KEYPOINTS, POSE_NORMALISATION
 from encoders.pairs import IMU_HOP, IMU_RATE_HZ, IMU_WINDOW, POSE_HOP, POSE_RATE_HZ, POSE_WINDOW
+
+if TYPE_CHECKING:
+    from encoders.enroll import PrototypeSet
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "config" / "schemas" / "model-manifest.schema.json"
@@ -78,6 +81,10 @@ def verify_model_dir(model_dir: Path) -> dict:
     validate_manifest(manifest, str(manifest_path))
     files = [(f"encoder {e['name']}", e["file"], e["sha256"]) for e in manifest["encoders"]]
     files.append(("prototypes", manifest["prototypes"]["file"], manifest["prototypes"]["sha256"]))
+    for modality, entry in manifest["prototypes"].get("modalities", {}).items():
+        files.append((f"{modality} prototypes", entry["file"], entry["sha256"]))
+    if "checkpoint" in manifest:
+        files.append(("checkpoint", manifest["checkpoint"]["file"], manifest["checkpoint"]["sha256"]))
     if "testVectors" in manifest:
         files.append(("testVectors", manifest["testVectors"]["file"], manifest["testVectors"]["sha256"]))
     for what, rel, expected in files:
@@ -87,13 +94,14 @@ def verify_model_dir(model_dir: Path) -> dict:
         actual = sha256_file(path)
         if actual != expected:
             raise ManifestError(f"{path}: sha256 mismatch for {what}: manifest says {expected}, file has {actual}")
-    classes, dim = manifest["prototypes"]["shape"]
-    size = (model_dir / manifest["prototypes"]["file"]).stat().st_size
-    if classes != len(manifest["classes"]) or dim != manifest["embeddingDim"] or size != classes * dim * 4:
-        raise ManifestError(
-            f"{model_dir / manifest['prototypes']['file']}: {size} bytes / shape {[classes, dim]} does not fit "
-            f"{len(manifest['classes'])} classes x embeddingDim {manifest['embeddingDim']}"
-        )
+    for entry in [manifest["prototypes"], *manifest["prototypes"].get("modalities", {}).values()]:
+        classes, dim = entry["shape"]
+        size = (model_dir / entry["file"]).stat().st_size
+        if classes != len(manifest["classes"]) or dim != manifest["embeddingDim"] or size != classes * dim * 4:
+            raise ManifestError(
+                f"{model_dir / entry['file']}: {size} bytes / shape {[classes, dim]} does not fit "
+                f"{len(manifest['classes'])} classes x embeddingDim {manifest['embeddingDim']}"
+            )
     return manifest
 
 
@@ -126,7 +134,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum()
 
 
-def _fusion_cases(embeddings: dict[str, np.ndarray], prototypes: np.ndarray, temperature: float) -> list[dict]:
+def _fusion_cases(embeddings: dict[str, np.ndarray], prototypes: np.ndarray, temperature: float, by_modality: dict[str, np.ndarray] | None = None) -> list[dict]:
     """Cases covering each modality alone, both, and two IMUs (which count separately)."""
     specs: list[list[tuple[str, int]]] = [[("imu", 0)], [("pose", 0)], [("imu", 0), ("pose", 0)], [("imu", 1), ("imu", 2), ("pose", 1)]]
     cases = []
@@ -134,7 +142,8 @@ def _fusion_cases(embeddings: dict[str, np.ndarray], prototypes: np.ndarray, tem
         spec = [(enc, row) for enc, row in spec if enc in embeddings and row < len(embeddings[enc])]
         if not spec:
             continue
-        logits = np.mean([embeddings[enc][row].astype(np.float64) @ prototypes.T.astype(np.float64) / temperature for enc, row in spec], axis=0)
+        rows = by_modality or {}
+        logits = np.mean([embeddings[enc][row].astype(np.float64) @ rows.get(enc, prototypes).T.astype(np.float64) / temperature for enc, row in spec], axis=0)
         cases.append({"windows": [{"encoder": enc, "row": row} for enc, row in spec], "probabilities": _softmax(logits).tolist()})
     return cases
 
@@ -178,12 +187,21 @@ def export_model(
     placements: Sequence[str] = ("wrist", "thigh"),
     opset: int = DEFAULT_OPSET,
     parity: str = "auto",
+    prototypes: "PrototypeSet | None" = None,
+    open_set: dict | None = None,
+    enrollment: dict | None = None,
+    checkpoint_extra: dict | None = None,
 ) -> dict:
     """Write ``out_dir`` (replacing it) and return the manifest.
 
     ``imu_windows`` [n, 6, 100] and ``pose_windows`` [n, 40, 17, 3] are real test windows used
     as test vectors. ``parity``: 'auto' checks with onnxruntime-node when node is present,
     'require' fails without it, 'skip' does not check (tests of the failure paths only).
+
+    ``prototypes`` (default: the model's anchors) may carry per-modality rows (enrolled
+    classes); ``open_set`` / ``enrollment`` are written as the manifest's optional sections;
+    ``checkpoint_extra`` not None also ships the PyTorch checkpoint (``checkpoint.pt``) so
+    fine-tuning can start from the exported model.
     """
     if opset > 17:
         raise ExportError(f"opset {opset} > 17: the gateway's onnxruntime targets opset ≤ 17")
@@ -193,7 +211,17 @@ def export_model(
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     try:
-        manifest = _write_model(model, staging, name, version, imu_windows, pose_windows, training, description, placements, opset)
+        manifest = _write_model(model, staging, name, version, imu_windows, pose_windows, training, description, placements, opset, prototypes)
+        if open_set is not None:
+            manifest["openSet"] = open_set
+        if enrollment is not None:
+            manifest["enrollment"] = enrollment
+        if checkpoint_extra is not None:
+            from encoders.checkpoint import FORMAT, save_checkpoint
+
+            save_checkpoint(model, staging / "checkpoint.pt", checkpoint_extra)
+            manifest["checkpoint"] = {"file": "checkpoint.pt", "sha256": sha256_file(staging / "checkpoint.pt"), "format": FORMAT}
+        _reorder_and_write(manifest, staging / "manifest.json")
         validate_manifest(manifest, f"{staging / 'manifest.json'}")
         verify_model_dir(staging)
         if parity == "require" or (parity == "auto" and node_available()):
@@ -210,7 +238,21 @@ def export_model(
     return manifest
 
 
-def _write_model(model: JointModel, target: Path, name: str, version: str, imu_windows: np.ndarray, pose_windows: np.ndarray, training: dict, description: str, placements: Sequence[str], opset: int) -> dict:
+def _reorder_and_write(manifest: dict, path: Path) -> None:
+    """Optional sections go before the test vectors (a reader sees them next to training)."""
+    tail = manifest.pop("testVectors", None)
+    if tail is not None:
+        manifest["testVectors"] = tail
+    path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+
+
+def _prototype_entry(rows: np.ndarray, target: Path, file: str) -> dict:
+    rows = np.ascontiguousarray(rows, dtype="<f4")
+    rows.tofile(target / file)
+    return {"file": file, "sha256": sha256_file(target / file), "dtype": "float32", "shape": list(rows.shape)}
+
+
+def _write_model(model: JointModel, target: Path, name: str, version: str, imu_windows: np.ndarray, pose_windows: np.ndarray, training: dict, description: str, placements: Sequence[str], opset: int, prototype_set: "PrototypeSet | None" = None) -> dict:
     model.eval()
     dim = model.config.embedding_dim
     imu_in = torch.from_numpy(np.ascontiguousarray(imu_windows, dtype=np.float32))
@@ -222,15 +264,20 @@ def _write_model(model: JointModel, target: Path, name: str, version: str, imu_w
     with torch.no_grad():
         outputs = {"imu": model.imu(imu_in).numpy(), "pose": model.pose(pose_in).numpy()}
         prototypes = model.prototypes().numpy().astype("<f4")
+    if prototype_set is not None:
+        if prototype_set.class_ids != [c.id for c in model.classes]:
+            raise ExportError(f"prototype classes {prototype_set.class_ids} differ from the model's {[c.id for c in model.classes]}")
+        prototypes = prototype_set.shared.astype("<f4")
     temperature = model.temperature()
     prototypes.tofile(target / "prototypes.f32")
+    modality_files = {m: _prototype_entry(rows, target, f"prototypes-{m}.f32") for m, rows in (prototype_set.modalities.items() if prototype_set else [])}
     vectors = {
         "tolerance": TOLERANCE,
         "encoders": {
             "imu": {"inputShape": list(imu_in.shape), "input": imu_in.numpy().ravel().tolist(), "outputShape": list(outputs["imu"].shape), "output": outputs["imu"].ravel().tolist()},
             "pose": {"inputShape": list(pose_in.shape), "input": pose_in.numpy().ravel().tolist(), "outputShape": list(outputs["pose"].shape), "output": outputs["pose"].ravel().tolist()},
         },
-        "fusion": {"cases": _fusion_cases(outputs, prototypes, temperature)},
+        "fusion": {"cases": _fusion_cases(outputs, prototypes, temperature, {m: r.astype("<f4") for m, r in prototype_set.modalities.items()} if prototype_set else None)},
     }
     (target / "test-vectors.json").write_text(json.dumps(vectors), encoding="utf-8")
     counts = model.parameter_counts()
@@ -253,7 +300,8 @@ def _write_model(model: JointModel, target: Path, name: str, version: str, imu_w
             "sha256": sha256_file(target / "prototypes.f32"),
             "dtype": "float32",
             "shape": [len(model.classes), dim],
-            "source": getattr(model, "text_source", "learned-from-descriptions"),
+            "source": ("mixed" if prototype_set and prototype_set.enrolled else getattr(model, "text_source", "learned-from-descriptions")),
+            **({"modalities": modality_files} if modality_files else {}),
         },
         "encoders": [
             {

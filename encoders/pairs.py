@@ -33,6 +33,10 @@ class PairedClip:
     imu: np.ndarray  # (N, 6) float32, raw units
     pose: np.ndarray  # (M, 17, 3) float32 at POSE_RATE_HZ over the same span
     placement: str = "unknown"
+    #: False when the interval had no such stream (a site's IMU-only or camera-only data):
+    #: the array is a zero placeholder of the right length and training masks that modality
+    has_imu: bool = True
+    has_pose: bool = True
 
 
 @dataclass(frozen=True)
@@ -132,5 +136,8 @@ def labelled_subset(refs: Sequence[WindowRef], clips: Sequence[PairedClip], frac
 
 def imu_statistics(clips: Sequence[PairedClip]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean/std over all training samples (the constants baked into the graph)."""
-    stacked = np.concatenate([c.imu for c in clips], axis=0).astype(np.float64)
+    with_imu = [c.imu for c in clips if c.has_imu]
+    if not with_imu:  # camera-only data: the IMU encoder is never used, identity is harmless
+        return np.zeros(6, dtype=np.float32), np.ones(6, dtype=np.float32)
+    stacked = np.concatenate(with_imu, axis=0).astype(np.float64)
     return stacked.mean(axis=0).astype(np.float32), stacked.std(axis=0).astype(np.float32)

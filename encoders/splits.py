@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -72,7 +73,8 @@ def load_stream_windows(recording_dir: Path, classes: Sequence[ClassInfo]) -> St
     recording = read_recording(Path(recording_dir))
     parts: dict[str, list] = {k: [] for k in ("imu", "imu_y", "pose", "pose_y", "bi", "bp", "by")}
     for subject in stream_windows(recording):
-        y = class_indices(subject.labels, classes, f"{recording_dir}/labels.csv")
+        names = [None if n is None else class_id_for(n) for n in subject.labels]  # a site's "Bench press" is class bench_press
+        y = class_indices(names, classes, f"{recording_dir}/labels.csv")
         imu_streams = [s for s, m in subject.modality.items() if m == "imu"]
         pose_streams = [s for s, m in subject.modality.items() if m == "pose"]
         for s in imu_streams:
@@ -100,39 +102,103 @@ def load_stream_windows(recording_dir: Path, classes: Sequence[ClassInfo]) -> St
     )
 
 
-def paired_from_recording(recording_dir: Path, classes: Sequence[ClassInfo]) -> tuple[list[PairedClip], int]:
-    """Labelled intervals of a gateway recording as training clips (for ``finetune --recording``).
+def class_id_for(label: str) -> str:
+    """A recording's activity label as a manifest class id (lower-case, [a-z0-9_])."""
+    slug = re.sub(r"[^a-z0-9]+", "_", label.strip().lower()).strip("_")
+    if not slug:
+        raise ValueError(f"activity label {label!r} has no letters or digits to make a class id from")
+    return slug if slug[0].isalnum() else f"c{slug}"
 
-    Each ``labels.csv`` interval becomes one clip: the subject's first IMU resampled to 50 Hz
-    and its camera track resampled to 20 Hz over the interval. Intervals lacking either
-    modality cannot give aligned pairs; they are counted and returned as the second value.
+
+@dataclass
+class RecordingClips:
+    """Labelled intervals of a recording as training clips, and what was (not) usable."""
+
+    clips: list[PairedClip]
+    class_ids: list[str]  # every class named in labels.csv, first-seen order
+    names: dict[str, str]  # class id -> the label as written
+    skipped: list[str]  # one reason per interval left out
+    modalities: dict[str, int]  # "imu+pose" / "imu" / "pose" -> interval count
+    subjects: list[str]
+
+
+def clips_from_recording(recording_dir: Path, classes: Sequence[ClassInfo] | None = None, modalities: str = "any") -> RecordingClips:
+    """Each ``labels.csv`` interval becomes one clip: the subject's first IMU resampled to 50 Hz
+    and/or its camera track resampled to 20 Hz over the interval.
+
+    ``classes`` None: the class list comes from the labels (a site's own activities); else
+    labels map onto those classes and an unknown one is an error. An interval with only an IMU
+    or only a camera is kept, with the missing modality marked absent (``has_imu`` /
+    ``has_pose``); ``modalities`` = "imu" or "pose" keeps only that stream of every interval.
     """
     from encoders.data.recording import read_recording
     from encoders.data.utd_mhad import interpolate_rows
     from encoders.pairs import IMU_RATE_HZ, IMU_WINDOW, POSE_RATE_HZ
 
+    if modalities not in ("any", "imu", "pose"):
+        raise ValueError(f"modalities must be any, imu or pose, got {modalities!r}")
     recording = read_recording(Path(recording_dir))
-    labels = class_indices([i.activity for i in recording.labels], classes, f"{recording_dir}/labels.csv")
+    where = f"{recording_dir}/labels.csv"
+    if not recording.labels:
+        raise ValueError(f"{where}: no labelled intervals (label the recording first: docs/teach-your-activities.md)")
+    names: dict[str, str] = {}
+    for interval in recording.labels:
+        names.setdefault(class_id_for(interval.activity), interval.activity)
+    if classes is None:
+        class_ids = list(names)
+        labels = np.array([class_ids.index(class_id_for(i.activity)) for i in recording.labels])
+    else:
+        class_ids = [c.id for c in classes]
+        labels = class_indices([class_id_for(i.activity) for i in recording.labels], classes, where)
     subject_index = {s.id: i for i, s in enumerate(recording.subjects)}
-    clips: list[PairedClip] = []
-    skipped = 0
-    for interval, label in zip(recording.labels, labels):
-        imu_stream = next((d for d in recording.devices if d.subject == interval.subject), None)
-        camera = next((c for c in recording.cameras if interval.subject in c.tracks.values()), None)
-        if imu_stream is None or camera is None:
-            skipped += 1
-            continue
-        pose_t, keypoints = camera.for_subject(interval.subject)
+    out = RecordingClips([], class_ids, names, [], {}, sorted({i.subject for i in recording.labels}))
+    for line, (interval, label) in enumerate(zip(recording.labels, labels), start=2):
         duration_s = (interval.end_ns - interval.start_ns) / 1e9
         n_imu = int(duration_s * IMU_RATE_HZ)
-        inside_imu = (imu_stream.t_ns >= interval.start_ns) & (imu_stream.t_ns < interval.end_ns)
-        inside_pose = (pose_t >= interval.start_ns) & (pose_t < interval.end_ns)
-        if n_imu < IMU_WINDOW // 2 or inside_imu.sum() < 2 or inside_pose.sum() < 2:
-            skipped += 1
-            continue
+        n_pose = int(n_imu * POSE_RATE_HZ / IMU_RATE_HZ)
         imu_grid = interval.start_ns / 1e9 + np.arange(n_imu) / IMU_RATE_HZ
-        pose_grid = interval.start_ns / 1e9 + np.arange(int(n_imu * POSE_RATE_HZ / IMU_RATE_HZ)) / POSE_RATE_HZ
-        imu = interpolate_rows(imu_stream.values, imu_stream.t_ns / 1e9, imu_grid).astype(np.float32)
-        pose = interpolate_rows(keypoints, pose_t / 1e9, pose_grid).astype(np.float32)
-        clips.append(PairedClip(f"{interval.subject}@{interval.start_ns}", int(label), subject_index[interval.subject], imu, pose, imu_stream.placement))
-    return clips, skipped
+        pose_grid = interval.start_ns / 1e9 + np.arange(n_pose) / POSE_RATE_HZ
+        if n_imu < IMU_WINDOW // 2:
+            out.skipped.append(f"{where} line {line}: {duration_s:.2f} s is shorter than a second")
+            continue
+        imu = pose = None
+        placement = "unknown"
+        if modalities in ("any", "imu"):
+            stream = next((d for d in recording.devices if d.subject == interval.subject), None)
+            if stream is not None:
+                inside = (stream.t_ns >= interval.start_ns) & (stream.t_ns < interval.end_ns)
+                if inside.sum() >= 2:
+                    imu = interpolate_rows(stream.values, stream.t_ns / 1e9, imu_grid).astype(np.float32)
+                    placement = stream.placement
+        if modalities in ("any", "pose"):
+            camera = next((c for c in recording.cameras if interval.subject in c.tracks.values()), None)
+            if camera is not None:
+                pose_t, keypoints = camera.for_subject(interval.subject)
+                inside = (pose_t >= interval.start_ns) & (pose_t < interval.end_ns)
+                if inside.sum() >= 2:
+                    pose = interpolate_rows(keypoints, pose_t / 1e9, pose_grid).astype(np.float32)
+        if imu is None and pose is None:
+            out.skipped.append(f"{where} line {line}: subject {interval.subject} has no {'IMU or pose' if modalities == 'any' else modalities} samples in the interval")
+            continue
+        kind = "imu+pose" if imu is not None and pose is not None else "imu" if imu is not None else "pose"
+        out.modalities[kind] = out.modalities.get(kind, 0) + 1
+        out.clips.append(
+            PairedClip(
+                f"{interval.subject}@{interval.start_ns}",
+                int(label),
+                subject_index[interval.subject],
+                imu if imu is not None else np.zeros((n_imu, 6), dtype=np.float32),
+                pose if pose is not None else np.zeros((n_pose, 17, 3), dtype=np.float32),
+                placement,
+                has_imu=imu is not None,
+                has_pose=pose is not None,
+            )
+        )
+    return out
+
+
+def paired_from_recording(recording_dir: Path, classes: Sequence[ClassInfo]) -> tuple[list[PairedClip], int]:
+    """Intervals with both IMU and pose, labelled with ``classes`` (the older, paired-only API)."""
+    found = clips_from_recording(recording_dir, classes)
+    paired = [c for c in found.clips if c.has_imu and c.has_pose]
+    return paired, len(found.skipped) + len(found.clips) - len(paired)

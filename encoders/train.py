@@ -104,11 +104,18 @@ class _Batcher:
         self.rng = rng
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        imu, pose, labels, _, _ = self.draw_with_presence()
+        return imu, pose, labels
+
+    def draw_with_presence(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A batch plus per-row masks of the modalities the source clip really has."""
         cfg, rng = self.config, self.rng
         picks = rng.integers(0, len(self.refs), size=cfg.batch_size)
         imu = np.empty((cfg.batch_size, 6, 100), dtype=np.float32)
         pose = np.empty((cfg.batch_size, 40, 17, 3), dtype=np.float32)
         labels = np.empty(cfg.batch_size, dtype=np.int64)
+        has_imu = np.empty(cfg.batch_size, dtype=bool)
+        has_pose = np.empty(cfg.batch_size, dtype=bool)
         for row, pick in enumerate(picks):
             ref = self.refs[pick]
             clip = self.clips[ref.clip]
@@ -116,9 +123,10 @@ class _Batcher:
             start = min(max(ref.start + shift, 0), max_start(clip))
             imu[row], pose[row] = crop(clip, start)
             labels[row] = clip.label
+            has_imu[row], has_pose[row] = clip.has_imu, clip.has_pose
         if cfg.augment:
             imu, pose = augment(imu, pose, rng)
-        return torch.from_numpy(imu), torch.from_numpy(pose), torch.from_numpy(labels)
+        return torch.from_numpy(imu), torch.from_numpy(pose), torch.from_numpy(labels), torch.from_numpy(has_imu), torch.from_numpy(has_pose)
 
 
 def _rotation_matrices(count: int, max_deg: float, rng: np.random.Generator) -> np.ndarray:
@@ -161,15 +169,47 @@ def augment(imu: np.ndarray, pose: np.ndarray, rng: np.random.Generator) -> tupl
     return imu_out.astype(np.float32), pose_out.astype(np.float32)
 
 
-def supervised_loss(model: JointModel, imu_emb: torch.Tensor, pose_emb: torch.Tensor, labels: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def supervised_loss(
+    model: JointModel,
+    imu_emb: torch.Tensor,
+    pose_emb: torch.Tensor,
+    labels: torch.Tensor,
+    config: TrainConfig,
+    generator: torch.Generator,
+    has_imu: torch.Tensor | None = None,
+    has_pose: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``has_imu``/``has_pose`` (default all True) mark rows whose clip lacks a modality: such
+    a row is scored on the modality it has, and its placeholder embedding never enters a loss."""
     imu_present, pose_present = modality_dropout_masks(labels.shape[0], generator, config.modality_dropout)
+    if has_imu is not None and has_pose is not None:
+        both = has_imu & has_pose
+        imu_present = torch.where(both, imu_present, has_imu)
+        pose_present = torch.where(both, pose_present, has_pose)
     fused = fused_logits(model.logits(imu_emb), model.logits(pose_emb), imu_present, pose_present)
     loss = F.cross_entropy(fused, labels)
     if config.text_weight > 0:
         prototypes = model.prototypes()
         t = model.config.contrastive_temperature
-        loss = loss + config.text_weight * 0.5 * (text_info_nce(imu_emb, labels, prototypes, t) + text_info_nce(pose_emb, labels, prototypes, t))
+        terms = []
+        for emb, mask in ((imu_emb, has_imu), (pose_emb, has_pose)):
+            if mask is None:
+                terms.append(text_info_nce(emb, labels, prototypes, t))
+            elif bool(mask.any()):
+                terms.append(text_info_nce(emb[mask], labels[mask], prototypes, t))
+        loss = loss + config.text_weight * 0.5 * sum(terms)
     return loss, fused
+
+
+def encode_present(encoder: torch.nn.Module, windows: torch.Tensor, present: torch.Tensor, dim: int) -> torch.Tensor:
+    """Embeddings of the rows that have this modality; zeros elsewhere (never run through the
+    encoder, so placeholders cannot disturb its batch-norm statistics)."""
+    if bool(present.all()):
+        return encoder(windows)
+    out = torch.zeros(windows.shape[0], dim)
+    if bool(present.any()):
+        out = out.index_put((present.nonzero(as_tuple=True)[0],), encoder(windows[present]))
+    return out
 
 
 def _cosine_lr(step: int, total: int, base: float) -> float:
@@ -243,8 +283,10 @@ def train_supervised(model: JointModel, labelled: _Batcher, unlabelled: _Batcher
     for step in range(steps):
         for group in opt.param_groups:
             group["lr"] = _cosine_lr(step, steps, lr)
-        imu, pose, labels = labelled.draw()
-        loss, fused = supervised_loss(model, model.imu(imu), model.pose(pose), labels, config, generator)
+        imu, pose, labels, has_imu, has_pose = labelled.draw_with_presence()
+        dim = model.config.embedding_dim
+        imu_emb, pose_emb = encode_present(model.imu, imu, has_imu, dim), encode_present(model.pose, pose, has_pose, dim)
+        loss, fused = supervised_loss(model, imu_emb, pose_emb, labels, config, generator, has_imu, has_pose)
         progress.samples += imu.shape[0]
         if unlabelled is not None:
             u_imu, u_pose, _ = unlabelled.draw()
@@ -278,11 +320,17 @@ def train(
     all_refs = enumerate_windows(train_clips)
     labelled_refs = labelled_subset(all_refs, train_clips, config.label_fraction, len(classes), config.seed)
     labelled = _Batcher(train_clips, labelled_refs, config, rng)
-    unlabelled = _Batcher(train_clips, all_refs, config, np.random.default_rng(config.seed + 1))
+    # IMU<->pose pairs exist only where a clip has both streams.
+    paired_refs = [r for r in all_refs if train_clips[r.clip].has_imu and train_clips[r.clip].has_pose]
+    needs_pairs = config.strategy == "joint" or (config.strategy == "pretrain-finetune" and config.pretrain_steps > 0)
+    if needs_pairs and not paired_refs:
+        raise ValueError(f"strategy {config.strategy!r} needs IMU<->pose pairs but no training interval has both; use the supervised loss (no --joint, no pretraining)")
+    unlabelled = _Batcher(train_clips, paired_refs, config, np.random.default_rng(config.seed + 1)) if paired_refs else None
     started = time.perf_counter()
     history: list[dict] = []
     samples = 0
     if config.strategy == "pretrain-finetune" and config.pretrain_steps > 0:
+        assert unlabelled is not None
         h, n = pretrain_contrastive(model, unlabelled, config, config.pretrain_steps, out)
         history += h
         samples += n

@@ -49,6 +49,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
     make.add_argument("--datasets", type=Path, default=None, help="folder holding utd-mhad/, sp-sw-har/, mmfit-labels/ (default $MUJO_DATASETS; see the README, Data sets)")
     make.set_defaults(func=run_make_recording)
 
+    imp = subparsers.add_parser(
+        "import-csv",
+        help="turn a folder of IMU CSV files (+ a labels file) into a recording for finetune / enroll",
+        description="One CSV per subject's IMU (any rate; time + acceleration [+ angular rate] columns, units declared or detected) and a labels file "
+        "(subject,start,end,activity on the data's clock) become a recording (docs/recording-format.md). See docs/teach-your-activities.md.",
+    )
+    imp.add_argument("folder", type=Path, help="folder with one *.csv per subject (subject id = file name)")
+    imp.add_argument("--labels", type=Path, default=None, help="labels CSV: subject (or file),start,end,activity; default: a label column in the data files")
+    imp.add_argument("--out", type=Path, required=True, help="recording directory to write")
+    imp.add_argument("--time-unit", choices=("auto", "s", "ms", "us", "ns"), default="auto")
+    imp.add_argument("--acc-unit", choices=("auto", "g", "m/s^2"), default="auto")
+    imp.add_argument("--gyro-unit", choices=("auto", "deg/s", "rad/s"), default="auto")
+    imp.add_argument("--rate", type=float, default=None, help="sample rate in Hz: settles the time unit, or gives the times of files without a time column")
+    imp.add_argument("--placement", default="wrist", help="where the IMU was worn (wrist, thigh, chest, ankle, waist, upper_arm, pocket, unknown)")
+    imp.add_argument("--label-times", choices=("data", "relative"), default="data", help="label times on the data's own clock (default) or relative to each file's first sample")
+    imp.add_argument("--label-time-unit", choices=("s", "ms", "us", "ns"), default=None, help="unit of the label times (default: the data's time unit for --label-times data, seconds for relative)")
+    imp.set_defaults(func=run_import_csv)
+
 
 def run_prepare(args: argparse.Namespace) -> int:
     from .utd_mhad import CROSS_SUBJECT_TEST, CROSS_SUBJECT_TRAIN, load_utd_mhad
@@ -154,3 +172,29 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def run_import_csv(args: argparse.Namespace) -> int:
+    import shlex
+    import sys
+
+    from .import_csv import import_csv_folder
+
+    command = "python3 -m encoders " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        report = import_csv_folder(
+            args.folder, args.out, labels=args.labels, time_unit=args.time_unit, acc_unit=args.acc_unit, gyro_unit=args.gyro_unit,
+            rate_hz=args.rate, placement=args.placement, label_times=args.label_times, label_time_unit=args.label_time_unit, command=command,
+        )
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for f in report.files:
+        units = ", ".join(f"{k} {v}" for k, v in f.units.items())
+        print(f"{f.path.name}: subject {f.subject}, {len(f.t_ns)} samples at {f.rate_hz:.1f} Hz; {units}")
+    counts: dict[str, int] = {}
+    for iv in report.labels:
+        counts[iv.activity] = counts.get(iv.activity, 0) + 1
+    print(f"labels: {len(report.labels)} intervals: " + ", ".join(f"{a} x{n}" for a, n in sorted(counts.items())))
+    print(f"wrote {report.out}")
+    return 0

@@ -35,13 +35,21 @@ async function main() {
     outputs[encoder.name] = { data: got, dim: tv.outputShape[1] };
     await session.release?.();
   }
-  const protoBytes = await readFile(path.join(dir, manifest.prototypes.file));
-  const prototypes = new Float32Array(protoBytes.buffer, protoBytes.byteOffset, protoBytes.byteLength / 4);
+  const readRows = async (file) => {
+    const bytes = await readFile(path.join(dir, file));
+    return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  };
+  const shared = await readRows(manifest.prototypes.file);
+  // Per-modality prototypes (enrolled classes) replace the shared rows for that modality.
+  const byModality = {};
+  for (const [modality, entry] of Object.entries(manifest.prototypes.modalities ?? {})) byModality[modality] = await readRows(entry.file);
+  const modalityOf = Object.fromEntries(manifest.encoders.map((e) => [e.name, e.modality]));
   const [classes, dim] = manifest.prototypes.shape;
   for (const fusionCase of vectors.fusion?.cases ?? []) {
     const fused = new Float64Array(classes);
     for (const w of fusionCase.windows) {
       const emb = outputs[w.encoder].data.subarray(w.row * dim, (w.row + 1) * dim);
+      const prototypes = byModality[modalityOf[w.encoder]] ?? shared;
       for (let c = 0; c < classes; c++) {
         let dot = 0;
         for (let d = 0; d < dim; d++) dot += emb[d] * prototypes[c * dim + d];
