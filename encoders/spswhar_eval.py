@@ -210,6 +210,12 @@ class LabelledBatcher:
         labels = pool.anchor_labels[picks]
         return torch.from_numpy(_augment_imu(x, rng)), torch.from_numpy(_augment_imu(x, rng)), torch.from_numpy(labels)
 
+    def draw_with_presence(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The train loop's interface: both slots always hold a view, so both are present."""
+        imu, pose, labels = self.draw()
+        present = torch.ones(labels.shape[0], dtype=torch.bool)
+        return imu, pose, labels, present, present.clone()
+
 
 class PairBatcher:
     """Draws simultaneous (watch, phone) windows of the training subjects; no labels."""
@@ -250,7 +256,7 @@ class ImuOnlyView(nn.Module):
 
 def _stats(x: np.ndarray) -> list[SimpleNamespace]:
     # build_model reads per-channel statistics from objects with an (N, 6) ``imu``.
-    return [SimpleNamespace(imu=np.transpose(x, (0, 2, 1)).reshape(-1, 6))]
+    return [SimpleNamespace(imu=np.transpose(x, (0, 2, 1)).reshape(-1, 6), has_imu=True)]
 
 
 def spsw_model(pool: WindowPool, seed: int) -> JointModel:
