@@ -5,7 +5,8 @@ import type { LoadedModel } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import { GatewayError, errorMessage } from '../observability/errors.ts';
 import type { ExecutionProviderName } from '../config/schema.ts';
-import { validateManifest, type ModelManifest } from './manifest.ts';
+import { jsonPath, validateManifest, type ModelManifest, type PrototypeFile } from './manifest.ts';
+import type { Modality } from '../domain/samples.ts';
 import { decodePrototypes, readVerifiedFiles } from './files.ts';
 import { openSession } from './session.ts';
 import { OrtEncoderRunner } from './encoder-runner.ts';
@@ -70,6 +71,17 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
   const manifest = validateManifest(data, manifestPath);
   const files = await readVerifiedFiles(root, manifest);
   const prototypes = decodePrototypes(files.get('$.prototypes')!, manifest);
+  const modalityPrototypes: Partial<Record<Modality, Float32Array>> = {};
+  for (const [modality, p] of Object.entries(manifest.prototypes.modalities ?? {}) as [
+    Modality,
+    PrototypeFile,
+  ][]) {
+    const path = ['prototypes', 'modalities', modality];
+    modalityPrototypes[modality] = decodePrototypes(files.get(jsonPath(path))!, manifest, p.shape, [
+      ...path,
+      'shape',
+    ]);
+  }
 
   const runners: OrtEncoderRunner[] = [];
   try {
@@ -104,6 +116,8 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
     temperature: manifest.temperature,
     classes: manifest.classes.map((c) => ({ id: c.id, name: c.name, description: c.description })),
     prototypes,
+    ...(Object.keys(modalityPrototypes).length > 0 ? { modalityPrototypes } : {}),
+    ...(manifest.openSet ? { openSetThresholds: manifest.openSet.thresholds } : {}),
     encoders: runners,
     fusion: manifest.fusion.method,
     encoder: (name) => runners.find((r) => r.name === name),
