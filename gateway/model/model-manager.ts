@@ -45,8 +45,11 @@ export class ModelManager {
   private readonly listeners = new Set<SwapListener>();
   private readonly loads: Counter<'result'> | undefined;
   private closed = false;
+  /** Directory of the model serving (or to be loaded first): what `reload()` without an argument loads. */
+  private activeDir: string;
 
   constructor(private readonly options: ModelManagerOptions) {
+    this.activeDir = options.dir;
     this.loads = options.metrics
       ? new Counter({
           name: 'mujo_model_loads_total',
@@ -81,12 +84,17 @@ export class ModelManager {
     return result.model;
   }
 
+  /** Directory of the model serving now (the configured one until another was loaded). */
+  get dir(): string {
+    return this.activeDir;
+  }
+
   /**
-   * Loads `dir` (default: the configured one) and swaps it in if it loads completely.
-   * Reloads run one at a time, in call order.
+   * Loads `dir` (default: the directory serving now, at first the configured one) and swaps
+   * it in if it loads completely. Reloads run one at a time, in call order.
    */
-  reload(dir: string = this.options.dir): Promise<ReloadResult> {
-    const run = this.queue.then(() => this.reloadNow(dir));
+  reload(dir?: string): Promise<ReloadResult> {
+    const run = this.queue.then(() => this.reloadNow(dir ?? this.activeDir));
     this.queue = run.catch(() => undefined);
     return run;
   }
@@ -133,6 +141,7 @@ export class ModelManager {
 
     const previous = this.model;
     this.model = next;
+    this.activeDir = dir;
     this.loads?.inc({ result: 'ok' });
     health?.set('model', { status: 'up', details: describe(next) });
     for (const listener of this.listeners) {

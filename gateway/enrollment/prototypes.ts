@@ -1,0 +1,144 @@
+/*
+ * Enrollment math, the same as the trainer's offline mirror (encoders/enroll.py), so its
+ * measured figures apply to the gateway:
+ *   prototype_m(class) = normalise(mean of the examples' window embeddings of modality m)
+ *   shared(class)      = normalise(mean of the class's modality prototypes)
+ * Pure functions over typed arrays, float64 accumulation.
+ */
+import type { Modality } from '../domain/samples.ts';
+
+export const MODALITIES: readonly Modality[] = ['imu', 'pose'];
+
+/** One example: a window's L2-normalised joint-space embedding and the modality it came from. */
+export interface Example {
+  readonly modality: Modality;
+  readonly vector: ArrayLike<number>;
+}
+
+/** A class's prototypes computed from its examples. */
+export interface ClassPrototypes {
+  /** Per modality that had examples, L2-normalised. */
+  readonly byModality: Partial<Record<Modality, Float32Array>>;
+  /** Normalised mean of the modality prototypes: the row of the shared prototypes file. */
+  readonly shared: Float32Array;
+  /** Examples per modality. */
+  readonly counts: Partial<Record<Modality, number>>;
+}
+
+/** Scales `v` to unit length in place (a zero vector stays zero). */
+export function normalise(v: Float64Array): Float32Array {
+  let norm = 0;
+  for (let i = 0; i < v.length; i++) norm += v[i]! * v[i]!;
+  norm = Math.sqrt(norm);
+  const out = new Float32Array(v.length);
+  if (norm > 0) for (let i = 0; i < v.length; i++) out[i] = v[i]! / norm;
+  return out;
+}
+
+/** normalise(mean(vectors)); at least one vector. */
+export function normalisedMean(vectors: readonly ArrayLike<number>[], dim: number): Float32Array {
+  if (vectors.length === 0) throw new RangeError('a mean needs at least one vector');
+  const sum = new Float64Array(dim);
+  for (const v of vectors) {
+    if (v.length !== dim) throw new RangeError(`embedding has ${v.length} values, expected ${dim}`);
+    for (let i = 0; i < dim; i++) sum[i]! += v[i]!;
+  }
+  for (let i = 0; i < dim; i++) sum[i]! /= vectors.length;
+  return normalise(sum);
+}
+
+/** Prototypes of one class from its examples (any mix of modalities; at least one example). */
+export function classPrototypes(examples: readonly Example[], dim: number): ClassPrototypes {
+  const byModality: Partial<Record<Modality, Float32Array>> = {};
+  const counts: Partial<Record<Modality, number>> = {};
+  for (const modality of MODALITIES) {
+    const vectors = examples.filter((e) => e.modality === modality).map((e) => e.vector);
+    if (vectors.length === 0) continue;
+    byModality[modality] = normalisedMean(vectors, dim);
+    counts[modality] = vectors.length;
+  }
+  const present = MODALITIES.map((m) => byModality[m]).filter((p): p is Float32Array => p !== undefined);
+  return { byModality, shared: normalisedMean(present, dim), counts };
+}
+
+/** A model's class prototypes: shared rows plus the per-modality files it has. */
+export interface PrototypeSet {
+  readonly classIds: readonly string[];
+  readonly dim: number;
+  /** [classes, dim] row-major. */
+  readonly shared: Float32Array;
+  readonly byModality: Partial<Record<Modality, Float32Array>>;
+}
+
+function row(matrix: Float32Array, index: number, dim: number): Float32Array {
+  return matrix.slice(index * dim, (index + 1) * dim);
+}
+
+function stack(rows: readonly Float32Array[], dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  rows.forEach((r, i) => out.set(r, i * dim));
+  return out;
+}
+
+/**
+ * The prototypes after enrolling `enrolled` (class id → prototypes; an existing id is
+ * replaced in place, a new one appended) and removing `removed`. A modality gets its own file
+ * when the base had one or an enrolled class has examples of it; in that file, a class
+ * without its own row for the modality uses its shared row (what a model without the file
+ * would score it against).
+ */
+export function applyEnrollment(
+  base: PrototypeSet,
+  enrolled: ReadonlyMap<string, ClassPrototypes>,
+  removed: ReadonlySet<string> = new Set(),
+): PrototypeSet {
+  const { dim } = base;
+  interface Row {
+    readonly shared: Float32Array;
+    readonly byModality: Partial<Record<Modality, Float32Array>>;
+  }
+  const rows = new Map<string, Row>();
+  base.classIds.forEach((id, i) => {
+    const byModality: Partial<Record<Modality, Float32Array>> = {};
+    for (const m of MODALITIES) {
+      const matrix = base.byModality[m];
+      if (matrix) byModality[m] = row(matrix, i, dim);
+    }
+    rows.set(id, { shared: row(base.shared, i, dim), byModality });
+  });
+  for (const [id, p] of enrolled) rows.set(id, { shared: p.shared, byModality: p.byModality });
+  for (const id of removed) rows.delete(id);
+  const classIds = [...rows.keys()];
+  const modalities = MODALITIES.filter(
+    (m) => base.byModality[m] !== undefined || [...enrolled.values()].some((p) => p.byModality[m]),
+  );
+  const byModality: Partial<Record<Modality, Float32Array>> = {};
+  for (const m of modalities) {
+    byModality[m] = stack(
+      classIds.map((id) => {
+        const r = rows.get(id)!;
+        return r.byModality[m] ?? r.shared;
+      }),
+      dim,
+    );
+  }
+  return {
+    classIds,
+    dim,
+    shared: stack(
+      classIds.map((id) => rows.get(id)!.shared),
+      dim,
+    ),
+    byModality,
+  };
+}
+
+/** Cosine of each example to `prototype` (both unit length: the dot product). */
+export function cosines(examples: readonly Example[], prototypes: ClassPrototypes): number[] {
+  return examples.map((e) => {
+    const p = prototypes.byModality[e.modality] ?? prototypes.shared;
+    let dot = 0;
+    for (let i = 0; i < p.length; i++) dot += p[i]! * e.vector[i]!;
+    return dot;
+  });
+}
