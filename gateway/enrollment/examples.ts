@@ -1,4 +1,4 @@
-import { Subject, type Observable } from 'rxjs';
+import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { EncoderRunner } from '../domain/model.ts';
 import type { SampleChunk } from '../domain/samples.ts';
 import type { SensorWindow, WindowEmbedding } from '../domain/windows.ts';
@@ -39,13 +39,16 @@ export function collectLive(
   let endNs = fromNs === null ? Infinity : fromNs + request.seconds * 1e9;
   return new Promise((resolve) => {
     const examples: Example[] = [];
-    let timer: NodeJS.Timeout | undefined;
+    let done = false;
     const finish = (): void => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
       sub.unsubscribe();
       resolve(examples);
     };
-    const sub = embeddings$.subscribe((e) => {
+    const timer = setTimeout(finish, request.timeoutMs);
+    const sub: Subscription = embeddings$.subscribe((e) => {
       const w = e.window;
       if (w.subjectId !== request.subject) return;
       if (fromNs === null) {
@@ -56,7 +59,6 @@ export function collectLive(
       if (w.endNs <= endNs) examples.push({ modality: w.modality, vector: e.vector });
       else if (w.startNs >= endNs) finish();
     });
-    timer = setTimeout(finish, request.timeoutMs);
   });
 }
 

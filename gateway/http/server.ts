@@ -11,6 +11,7 @@ import { GatewayError, errorCode, errorMessage } from '../observability/errors.t
 import { checkBearer } from './auth.ts';
 import { registerDeviceRoutes } from './device-routes.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
+import { registerEnrollmentRoutes } from './enrollment-routes.ts';
 import { healthHttpStatus } from './health.ts';
 import { SseHub, formatSse, sseMetrics } from './sse.ts';
 import { DEFAULT_PUBLIC_DIR, loadPublicFiles } from './static.ts';
@@ -174,6 +175,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   registerDeviceRoutes(app, view, options.token, logger);
   registerRecordingRoutes(app, view, options.token, logger);
+  registerEnrollmentRoutes(app, view, options.token, logger);
 
   for (const [route, file] of publicFiles) {
     app.get(route, async (_request, reply) =>

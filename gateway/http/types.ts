@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { RecordingControl } from '../sinks/recorder/control.ts';
+import type { EnrollmentService } from '../enrollment/service.ts';
 import type { Registry } from 'prom-client';
 import type { DeviceChangeResult } from '../devices/device-service.ts';
 import type { ActivityEvent, DeviceState, SubjectState } from '../domain/events.ts';
@@ -83,6 +84,11 @@ export interface GatewayView {
   assignDevice?(id: string, assignment: unknown): Promise<DeviceChangeResult>;
   /** Recording for the trainer (`/api/recording/*`); absent when the recorder is disabled. */
   readonly recording?: RecordingControl;
+  /** Enrollment and model versions (`/api/model/classes|versions|enroll|activate|rollback`); absent: 501. */
+  readonly enrollment?: Pick<
+    EnrollmentService,
+    'enroll' | 'classes' | 'versions' | 'activate' | 'rollback' | 'removeClass'
+  >;
 }
 
 export interface SseOptions {

@@ -77,9 +77,9 @@ export class ModelManager {
     return () => this.listeners.delete(listener);
   }
 
-  /** Initial load: throws the coded error (the gateway cannot run without a model). */
-  async start(): Promise<OrtLoadedModel> {
-    const result = await this.reload();
+  /** Initial load (`dir`, default the configured one): throws the coded error (the gateway cannot run without a model). */
+  async start(dir?: string): Promise<OrtLoadedModel> {
+    const result = await this.reload(dir);
     if (!result.ok) throw result.error;
     return result.model;
   }
