@@ -170,7 +170,8 @@ export function smoothActivity(
             ? {
                 openSet: {
                   candidate: classes[s.openSet.best]?.id ?? String(s.openSet.best),
-                  score: s.openSet.score,
+                  // float32 rounding may put a perfect match a hair above 1
+                  score: Math.max(-1, Math.min(1, s.openSet.score)),
                   threshold: s.openSet.threshold,
                 },
               }
