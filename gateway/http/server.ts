@@ -116,7 +116,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     return reply.type(view.metricsRegistry.contentType).send(text);
   });
 
-  app.get('/api/info', async () => view.info());
+  // `features`: which optional route groups answer (the live page shows only those).
+  app.get('/api/info', async () => ({
+    ...view.info(),
+    features: { enrollment: view.enrollment !== undefined, recording: view.recording !== undefined },
+  }));
   app.get('/api/subjects', async () => ({ subjects: view.subjects() }));
   app.get('/api/devices', async () => ({ devices: view.devices() }));
   app.get('/api/model', async () => ({ model: view.model() }));
