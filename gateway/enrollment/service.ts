@@ -6,7 +6,9 @@ import type { ModelManager, OrtLoadedModel } from '../model/index.ts';
 import type { EnrolledClass, ModelManifest } from '../model/manifest.ts';
 import { GatewayError } from '../observability/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import { loadRecording } from '../sources/replay/recording.ts';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { loadRecording, type Recording } from '../sources/replay/recording.ts';
 import { collectLive, recordingExamples, type Interval } from './examples.ts';
 import { ModelStore, type ModelVersion } from './model-store.ts';
 import {
@@ -119,12 +121,33 @@ type StoredClass = EnrolledClass & { readonly windows?: Partial<Record<Modality,
 export class EnrollmentService {
   readonly store: ModelStore;
   private busy: string | null = null;
+  private cachedRecording: { key: string; recording: Recording } | undefined;
 
   constructor(
     private readonly options: EnrollmentOptions,
     private readonly deps: EnrollmentDeps,
   ) {
     this.store = new ModelStore(options.storeDir, options.bundledDir);
+  }
+
+  /**
+   * Parsing a long recording takes seconds; enrolling class after class from one recording
+   * reuses it while its recording.json and labels.csv are unchanged.
+   */
+  private async recording(dir: string): Promise<Recording> {
+    const stamp = async (file: string): Promise<string> => {
+      try {
+        const s = await stat(join(dir, file));
+        return `${s.mtimeMs}:${s.size}`;
+      } catch {
+        return 'none';
+      }
+    };
+    const key = `${resolve(dir)}|${await stamp('recording.json')}|${await stamp('labels.csv')}`;
+    if (this.cachedRecording?.key !== key) {
+      this.cachedRecording = { key, recording: await loadRecording(dir) };
+    }
+    return this.cachedRecording.recording;
   }
 
   /** The directory to start with: the store's active version if it has one, else the bundled model. */
@@ -250,7 +273,7 @@ export class EnrollmentService {
   ): Promise<EnrollResult> {
     const model = this.deps.models.requireCurrent();
     const started = performance.now();
-    const recording = await loadRecording(dir);
+    const recording = await this.recording(dir);
     const subject = str(args, 'subject');
     let intervals: Interval[];
     if (args['intervals'] !== undefined) {
@@ -430,7 +453,8 @@ export class EnrollmentService {
   /** Loads `dir`; on success records it active (the one before goes on the history). */
   private async activateDir(dir: string, history?: readonly (string | null)[]): Promise<OrtLoadedModel> {
     const previous = this.deps.models.dir;
-    const result = await this.deps.models.reload(dir);
+    // Versions of one lineage differ in prototypes only: the encoders' sessions carry over.
+    const result = await this.deps.models.reload(dir, { shareSessions: true });
     if (!result.ok) throw result.error;
     const state = await this.store.readActive();
     const entry = this.store.entryOf(dir);

@@ -16,6 +16,12 @@ export interface LoadModelOptions {
   readonly providers: readonly ExecutionProviderName[];
   readonly intraOpThreads?: number | undefined;
   readonly logger: Logger;
+  /**
+   * Sessions of the model serving now: an encoder with the same file (sha256) and interface
+   * shares its session instead of opening another (a version that only changes prototypes,
+   * e.g. after enrollment, loads in milliseconds).
+   */
+  readonly reuse?: readonly OrtEncoderRunner[] | undefined;
 }
 
 /** LoadedModel plus what /health, MQTT status and the parity check need. */
@@ -86,6 +92,15 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
   const runners: OrtEncoderRunner[] = [];
   try {
     for (const [i, encoder] of manifest.encoders.entries()) {
+      const shared = options.reuse?.find((r) => r.sameAs(encoder, manifest.embeddingDim));
+      if (shared) {
+        runners.push(shared.retain());
+        options.logger.info(
+          { encoder: shared.name, provider: shared.provider },
+          `encoder ${shared.name}: same file as the model serving, session shared`,
+        );
+        continue;
+      }
       const file = files.get(`$.encoders[${i}]`)!;
       const opened = await openSession(file.bytes, encoder, i, file.path, options);
       const runner = new OrtEncoderRunner(encoder, manifest.embeddingDim, opened);

@@ -25,6 +25,14 @@ export type ReloadResult =
     }
   | { readonly ok: false; readonly error: GatewayError; readonly model: OrtLoadedModel | undefined };
 
+export interface ReloadOptions {
+  /**
+   * Encoders whose file and interface are those of the model serving keep its sessions
+   * instead of opening new ones: for versions that change only prototypes (enrollment).
+   */
+  readonly shareSessions?: boolean;
+}
+
 export type SwapListener = (next: OrtLoadedModel, previous: OrtLoadedModel | undefined) => void;
 
 function asGatewayError(err: unknown): GatewayError {
@@ -93,13 +101,13 @@ export class ModelManager {
    * Loads `dir` (default: the directory serving now, at first the configured one) and swaps
    * it in if it loads completely. Reloads run one at a time, in call order.
    */
-  reload(dir?: string): Promise<ReloadResult> {
-    const run = this.queue.then(() => this.reloadNow(dir ?? this.activeDir));
+  reload(dir?: string, options: ReloadOptions = {}): Promise<ReloadResult> {
+    const run = this.queue.then(() => this.reloadNow(dir ?? this.activeDir, options));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async reloadNow(dir: string): Promise<ReloadResult> {
+  private async reloadNow(dir: string, options: ReloadOptions): Promise<ReloadResult> {
     if (this.closed) {
       return {
         ok: false,
@@ -115,6 +123,7 @@ export class ModelManager {
         providers: this.options.providers,
         intraOpThreads: this.options.intraOpThreads,
         logger,
+        reuse: options.shareSessions ? this.model?.encoders : undefined,
       });
     } catch (err) {
       const error = asGatewayError(err);

@@ -83,6 +83,7 @@ async function setup(name: string) {
 test('live enrollment writes a new version with per-modality prototypes and provenance, and swaps it in', async () => {
   const { models, service, feed } = await setup('live');
   try {
+    const before = models.requireCurrent();
     const pending = service.enroll({ subject: 's1', class: 'jump_rope', seconds: 2 });
     // windows starting before the request's interval (s1's last window ended at 10 s) are not used
     feed(9.8, 12, 1);
@@ -94,6 +95,10 @@ test('live enrollment writes a new version with per-modality prototypes and prov
     assert.equal(model.version, result.model.version);
     assert.equal(model.classes.length, 4);
     assert.equal(model.classes[3]!.id, 'jump_rope');
+    // Only prototypes changed: the encoders' sessions carry over and keep running after the swap.
+    assert.equal(model.encoder('imu'), before.encoder('imu'));
+    const imu = model.encoder('imu')!;
+    assert.equal((await imu.run(new Float32Array(imu.inputSize), 1)).length, DIM);
     assert.ok(model.modalityPrototypes?.imu && model.modalityPrototypes.pose);
     // the new class's imu row is the imu examples' direction
     const row = model.modalityPrototypes.imu.slice(3 * DIM, 4 * DIM);
