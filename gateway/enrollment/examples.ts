@@ -28,8 +28,9 @@ export interface LiveRequest {
 
 /**
  * Collects the subject's window embeddings that lie inside [fromNs, fromNs + seconds]
- * (data time, so a replay at N× speed takes 1/N of the wall time). Resolves once a window
- * ends past the interval, or at the timeout with what arrived.
+ * (data time, so a replay at N× speed takes 1/N of the wall time). Resolves once every
+ * stream that contributed has a window ending past the interval (one hop after it), or at
+ * the timeout with what arrived.
  */
 export function collectLive(
   embeddings$: Observable<WindowEmbedding>,
@@ -39,6 +40,8 @@ export function collectLive(
   let endNs = fromNs === null ? Infinity : fromNs + request.seconds * 1e9;
   return new Promise((resolve) => {
     const examples: Example[] = [];
+    /** Streams that delivered windows inside the interval and may deliver more. */
+    const pending = new Set<string>();
     let done = false;
     const finish = (): void => {
       if (done) return;
@@ -56,8 +59,15 @@ export function collectLive(
         endNs = fromNs + request.seconds * 1e9;
       }
       if (w.startNs < fromNs) return;
-      if (w.endNs <= endNs) examples.push({ modality: w.modality, vector: e.vector });
-      else if (w.startNs >= endNs) finish();
+      if (w.endNs <= endNs) {
+        examples.push({ modality: w.modality, vector: e.vector });
+        pending.add(w.sourceId);
+      } else {
+        // A stream's windows come in time order: once one ends past the interval, that stream
+        // has nothing more to give. Done when every stream that gave examples is past it.
+        pending.delete(w.sourceId);
+        if (pending.size === 0) finish();
+      }
     });
   });
 }
