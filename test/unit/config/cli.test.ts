@@ -122,6 +122,7 @@ test('--print-config prints the effective configuration as YAML with secrets red
     'matching',
     'influx',
     'recorder',
+    'enrollment',
     'pipeline',
     'subjects',
     'log',
