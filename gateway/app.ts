@@ -288,6 +288,11 @@ export class GatewayApp {
     return this.endpointsValue;
   }
 
+  /** End (data time, ns) of the subject's newest window so far; 0 before its first. */
+  recentWindowEnd(subject: string): number {
+    return this.lastWindowEndNs.get(subject) ?? 0;
+  }
+
   get replaySource(): ReplaySource | undefined {
     return this.replay;
   }

@@ -2,7 +2,8 @@
  * The live page's "Teach it your activities" panel in Chromium against a real gateway (demo
  * replay, bundled model, real mosquitto): with the token typed in, enrolling a class from the
  * form makes a new model version whose class is listed with its example counts; the version
- * list shows it serving and rolling back from the page restores the bundled model.
+ * list shows it serving and rolling back from the page restores the bundled model. Recording
+ * and labelling an interval from the page, then "Enroll its labels", teaches the labelled class.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -44,8 +45,9 @@ test('enroll a class from the live page, see it with its example counts, roll ba
     mqtt: { url: broker.url, queue: { spoolDir: join(workDir, 'spool') } },
     http: { enabled: true, port: 0, token: 'page-token' },
     ingest: { enabled: false },
-    replay: { path: 'recordings/demo', speed: 4, loop: true },
+    replay: { path: 'recordings/demo', speed: 1, loop: true },
     enrollment: { storeDir: join(workDir, 'models') },
+    recorder: { enabled: true, dir: join(workDir, 'recordings') },
     log: { level: 'silent' },
   });
   const app = new GatewayApp(config, { logger: silentLogger() });
@@ -97,6 +99,36 @@ test('enroll a class from the live page, see it with its example counts, roll ba
       .waitFor();
     assert.equal(app.models.requireCurrent().dir, bundled.dir);
     await page.locator('#classes li[data-class="page_move"]').waitFor({ state: 'detached' });
+
+    // Record, label an interval of s4 from the page, stop, enroll the recording's labels.
+    // (Labels are stamped with the gateway's clock, so the replay runs at real time here.)
+    await page.locator('#rec-status', { hasText: 'idle' }).waitFor();
+    await page.click('#rec-start');
+    await page.locator('#rec-result', { hasText: 'recording to' }).waitFor();
+    await page.selectOption('#label-subject', 's4');
+    await page.fill('#label-activity', 'recorded_move');
+    await page.click('#label-begin');
+    await page.locator('#rec-result', { hasText: 's4: recorded_move from now' }).waitFor();
+    // Enough data for several windows: wait until the gateway has seen 4 s more of s4.
+    const from = app.recentWindowEnd('s4');
+    await new Promise<void>((resolve) => {
+      const sub = app.embeddings$.subscribe((e) => {
+        if (e.window.subjectId === 's4' && e.window.endNs >= from + 4e9) {
+          sub.unsubscribe();
+          resolve();
+        }
+      });
+    });
+    await page.click('#label-end');
+    await page.locator('#rec-result', { hasText: 'label ended' }).waitFor();
+    await page.click('#rec-stop');
+    await page.locator('#rec-result', { hasText: 'stopped' }).waitFor();
+    await page.locator('#rec-enroll:not([disabled])').waitFor();
+    await page.click('#rec-enroll');
+    await page.locator('#rec-result:not(.error)', { hasText: 'serving' }).waitFor({ timeout: 60_000 });
+    assert.match((await page.locator('#rec-result').textContent()) ?? '', /^recorded_move \(1\) → /);
+    await page.locator('#classes li.enrolled[data-class="recorded_move"]').waitFor();
+
     // The only console error allowed is the refused request above (401).
     assert.deepEqual(
       pageErrors.filter((e) => !e.includes('401')),

@@ -181,9 +181,17 @@
 
   // ---- record and label ----------------------------------------------------------------
 
+  let lastRecording = null;
+
   async function refreshRecording() {
     try {
       const { recording } = await api('GET', '/api/recording');
+      // The last finished recording with labels can be enrolled as it is (every label a class).
+      lastRecording = recording.last && recording.last.rows.labels > 0 ? recording.last : null;
+      $('rec-enroll').disabled = !lastRecording || !features.enrollment;
+      $('rec-last').textContent = lastRecording
+        ? `${lastRecording.name}: ${lastRecording.rows.labels} label${lastRecording.rows.labels === 1 ? '' : 's'}`
+        : '';
       const open = (recording.openLabels || []).map((l) => `${l.subject}: ${l.activity}`).join(', ');
       $('rec-status').textContent =
         recording.state === 'recording'
@@ -207,6 +215,20 @@
   $('rec-start').addEventListener('click', () =>
     recordingAction('/api/recording/start', {}, (r) => `recording to ${r.dir}`),
   );
+  $('rec-enroll').addEventListener('click', async () => {
+    if (!lastRecording) return;
+    show('rec-result', `enrolling the labels of ${lastRecording.name}…`);
+    try {
+      const result = await api('POST', '/api/model/enroll', { recording: lastRecording.dir });
+      show(
+        'rec-result',
+        `${result.classes.map((c) => `${c.id} (${c.k})`).join(', ')} → ${result.model.name} ${result.model.version} serving`,
+      );
+    } catch (err) {
+      show('rec-result', failure(err), true);
+    }
+    await refreshModel();
+  });
   $('rec-stop').addEventListener('click', () => recordingAction('/api/recording/stop', {}, () => 'stopped'));
   $('label-begin').addEventListener('click', () => {
     const subject = $('label-subject').value;
@@ -223,8 +245,9 @@
   });
 
   // Only what this gateway offers (/api/info `features`): no requests to routes that answer 501.
+  let features = { enrollment: false, recording: false };
+
   async function start() {
-    let features = { enrollment: false, recording: false };
     try {
       features = (await api('GET', '/api/info')).features || features;
     } catch {
