@@ -160,10 +160,16 @@ export class ModelStore {
     await rm(tmp, { recursive: true, force: true });
     try {
       await mkdir(tmp, { recursive: true });
-      for (const encoder of next.parent.encoders) {
-        const target = join(tmp, encoder.file);
+      // The encoders, and the trainer's checkpoint (so `finetune --init <version>` works too).
+      const checkpoint = (next.parent as { checkpoint?: { file?: unknown } }).checkpoint?.file;
+      const files = [
+        ...next.parent.encoders.map((e) => e.file),
+        ...(typeof checkpoint === 'string' ? [checkpoint] : []),
+      ];
+      for (const file of files) {
+        const target = join(tmp, file);
         await mkdir(dirname(target), { recursive: true });
-        const source = resolve(next.parentDir, encoder.file);
+        const source = resolve(next.parentDir, file);
         // Same bytes as the parent's (its sha256 stays valid): a hard link costs nothing.
         await link(source, target).catch(() => copyFile(source, target));
       }
@@ -188,7 +194,10 @@ export class ModelStore {
         classes: next.classes,
         prototypes: {
           ...shared,
-          source: `${next.parent.prototypes.source.replace(/\+enrolled$/, '')}+enrolled`,
+          // Every row from examples: 'enrolled'; some still the parent's anchors: 'mixed'.
+          source: next.classes.every((c) => next.enrollment.classes.some((e) => e.id === c.id))
+            ? 'enrolled'
+            : 'mixed',
           ...(Object.keys(modalities).length > 0 ? { modalities } : {}),
         },
         enrollment: next.enrollment,

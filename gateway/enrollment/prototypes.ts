@@ -35,13 +35,19 @@ export function normalise(v: Float64Array): Float32Array {
   return out;
 }
 
-/** normalise(mean(vectors)); at least one vector. */
+/**
+ * normalise(mean(normalise(each vector))); at least one vector. The embeddings are unit length
+ * already (to float32 rounding); normalising each first is what enroll.py does.
+ */
 export function normalisedMean(vectors: readonly ArrayLike<number>[], dim: number): Float32Array {
   if (vectors.length === 0) throw new RangeError('a mean needs at least one vector');
   const sum = new Float64Array(dim);
   for (const v of vectors) {
     if (v.length !== dim) throw new RangeError(`embedding has ${v.length} values, expected ${dim}`);
-    for (let i = 0; i < dim; i++) sum[i]! += v[i]!;
+    let norm = 0;
+    for (let i = 0; i < dim; i++) norm += v[i]! * v[i]!;
+    norm = Math.sqrt(norm) || 1;
+    for (let i = 0; i < dim; i++) sum[i]! += v[i]! / norm;
   }
   for (let i = 0; i < dim; i++) sum[i]! /= vectors.length;
   return normalise(sum);

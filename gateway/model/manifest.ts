@@ -56,7 +56,8 @@ export interface EnrolledClass {
   /** Windows the prototypes were computed from. */
   readonly k: number;
   readonly modalities: readonly Modality[];
-  readonly source: {
+  /** Where the examples came from (free-form; the gateway writes these keys). */
+  readonly source?: {
     readonly recording?: string;
     readonly intervals?: readonly Record<string, unknown>[];
     readonly subjects?: readonly string[];

@@ -44,7 +44,7 @@ async function modelWithThresholds(thresholds: Record<string, number>): Promise<
   manifest['openSet'] = {
     score: 'max-cosine',
     thresholds,
-    calibration: { note: 'test: unreachable imu threshold' },
+    calibration: { data: 'test: an imu threshold no window reaches', targetKnownRejection: 1 },
   };
   await writeFile(file, JSON.stringify(manifest, null, 2));
   return dir;
