@@ -124,13 +124,13 @@ function intervalWindows(
   return windows;
 }
 
-/** Runs windows through their encoders in batches; returns one example per window. */
+/** Runs windows through their encoders in batches; returns one example per window, with it. */
 export async function embedWindows(
   windows: readonly SensorWindow[],
   encoders: readonly EncoderRunner[],
   maxBatch = 32,
-): Promise<Example[]> {
-  const examples: Example[] = [];
+): Promise<(Example & { readonly window: SensorWindow })[]> {
+  const examples: (Example & { readonly window: SensorWindow })[] = [];
   for (const encoder of encoders) {
     const mine = windows.filter((w) => w.encoder === encoder.name);
     for (let i = 0; i < mine.length; i += maxBatch) {
@@ -140,6 +140,7 @@ export async function embedWindows(
       const out = await encoder.run(input, batch.length);
       batch.forEach((w, j) =>
         examples.push({
+          window: w,
           modality: w.modality,
           vector: out.slice(j * encoder.embeddingDim, (j + 1) * encoder.embeddingDim),
         }),
@@ -149,13 +150,17 @@ export async function embedWindows(
   return examples;
 }
 
-/** Examples of each interval (ENROLL_EMPTY_INTERVAL names an interval with no window at all). */
+/**
+ * Examples of each interval, in interval order (ENROLL_EMPTY_INTERVAL names an interval with
+ * no window at all).
+ */
 export async function recordingExamples(
   recording: Recording,
   intervals: readonly Interval[],
   encoders: readonly EncoderRunner[],
-): Promise<Example[]> {
+): Promise<Example[][]> {
   const windows: SensorWindow[] = [];
+  const owner = new Map<SensorWindow, number>();
   for (const interval of intervals) {
     if (!recording.subjects.some((s) => s.id === interval.subject)) {
       throw new GatewayError(
@@ -172,7 +177,11 @@ export async function recordingExamples(
         { details: { ...interval } },
       );
     }
+    for (const w of found) owner.set(w, intervals.indexOf(interval));
     windows.push(...found);
   }
-  return embedWindows(windows, encoders);
+  const embedded = await embedWindows(windows, encoders);
+  const perInterval: Example[][] = intervals.map(() => []);
+  embedded.forEach((e) => perInterval[owner.get(e.window)!]!.push(e));
+  return perInterval;
 }

@@ -76,6 +76,8 @@ export interface NewVersion {
   readonly prototypes: PrototypeSet;
   readonly classes: ModelManifest['classes'];
   readonly enrollment: NonNullable<ModelManifest['enrollment']>;
+  /** Thresholds learnt at enrollment; absent: the parent's stay. */
+  readonly openSet?: ModelManifest['openSet'];
   readonly description: string;
   readonly createdAt: string;
 }
@@ -201,6 +203,7 @@ export class ModelStore {
           ...(Object.keys(modalities).length > 0 ? { modalities } : {}),
         },
         enrollment: next.enrollment,
+        ...(next.openSet ? { openSet: next.openSet } : {}),
       };
       await writeFile(join(tmp, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`);
       await rename(tmp, dir);

@@ -148,3 +148,66 @@ export function cosines(examples: readonly Example[], prototypes: ClassPrototype
     return dot;
   });
 }
+
+/** numpy's default (linear) quantile of `values` at `q` in [0, 1]. */
+export function quantile(values: readonly number[], q: number): number {
+  if (values.length === 0) throw new RangeError('a quantile needs at least one value');
+  const sorted = [...values].sort((a, b) => a - b);
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+/** Top-class cosine of each row of `vectors` against one modality's prototypes. */
+function cosineRows(
+  set: PrototypeSet,
+  modality: Modality,
+  vectors: readonly ArrayLike<number>[],
+): Float64Array[] {
+  const matrix = set.byModality[modality] ?? set.shared;
+  const classes = set.classIds.length;
+  return vectors.map((v) => {
+    const out = new Float64Array(classes);
+    for (let c = 0; c < classes; c++) {
+      let dot = 0;
+      for (let i = 0; i < set.dim; i++) dot += matrix[c * set.dim + i]! * v[i]!;
+      out[c] = dot;
+    }
+    return out;
+  });
+}
+
+const maxOf = (row: Float64Array): number => row.reduce((a, b) => Math.max(a, b), -Infinity);
+
+/**
+ * Leave-one-interval-out open-set scores, as encoders/enroll_recording.py computes them: each
+ * interval of a class with two or more intervals is scored (top-class cosine, per modality set)
+ * against `final` with that class re-enrolled from its other intervals only. `imu+pose` pairs
+ * an interval's IMU and pose windows row by row when it has as many of each.
+ */
+export function leaveOneOutScores(
+  final: PrototypeSet,
+  intervals: readonly { readonly classId: string; readonly examples: readonly Example[] }[],
+): Partial<Record<'imu' | 'pose' | 'imu+pose', number[]>> {
+  const scores: Record<'imu' | 'pose' | 'imu+pose', number[]> = { imu: [], pose: [], 'imu+pose': [] };
+  intervals.forEach((interval, i) => {
+    const others = intervals
+      .filter((o, j) => o.classId === interval.classId && j !== i)
+      .flatMap((o) => o.examples);
+    if (others.length === 0) return;
+    const heldOut = applyEnrollment(final, new Map([[interval.classId, classPrototypes(others, final.dim)]]));
+    const per: Partial<Record<Modality, Float64Array[]>> = {};
+    for (const m of MODALITIES) {
+      const vectors = interval.examples.filter((e) => e.modality === m).map((e) => e.vector);
+      if (vectors.length === 0) continue;
+      per[m] = cosineRows(heldOut, m, vectors);
+      scores[m].push(...per[m].map(maxOf));
+    }
+    if (per.imu && per.pose && per.imu.length === per.pose.length) {
+      const pose = per.pose;
+      scores['imu+pose'].push(...per.imu.map((row, r) => maxOf(row.map((x, c) => (x + pose[r]![c]!) / 2))));
+    }
+  });
+  return Object.fromEntries(Object.entries(scores).filter(([, v]) => v.length > 0));
+}

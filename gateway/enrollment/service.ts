@@ -16,6 +16,8 @@ import {
   applyEnrollment,
   classPrototypes,
   cosines,
+  leaveOneOutScores,
+  quantile,
   type ClassPrototypes,
   type Example,
   type PrototypeSet,
@@ -65,6 +67,11 @@ export interface EnrollResult {
   readonly classes: readonly EnrolledSummary[];
   /** Collecting examples (live: the interval itself), building the version, loading it; ms. */
   readonly timings: { readonly collectMs: number; readonly buildMs: number; readonly loadMs: number };
+  /** Open-set thresholds of the new version and where they come from. */
+  readonly openSet: {
+    readonly thresholds: Readonly<Partial<Record<string, number>>> | null;
+    readonly from: 'parent' | 'enrollment' | 'none';
+  };
   readonly warnings: readonly string[];
 }
 
@@ -82,6 +89,8 @@ export interface ClassInfo {
 }
 
 const CLASS_ID = /^[a-z0-9][a-z0-9_]*$/;
+/** Share of known-class windows the learnt open-set threshold may reject (as the trainer's default). */
+const TARGET_KNOWN_REJECTION = 0.05;
 
 function bad(message: string, details?: Record<string, unknown>): GatewayError {
   return new GatewayError('ENROLL_BAD_REQUEST', message, details ? { details } : {});
@@ -309,17 +318,23 @@ export class EnrollmentService {
     }
     const byClass = new Map<string, Example[]>();
     const sources = new Map<string, EnrolledClass['source']>();
+    const perInterval: { classId: string; examples: Example[] }[] = [];
     for (const cls of [...new Set(intervals.map((i) => i.activity))]) {
       const id = classId(cls, 'labels.csv activity');
       const mine = intervals.filter((i) => i.activity === cls);
-      byClass.set(id, await recordingExamples(recording, mine, model.encoders));
+      const examples = await recordingExamples(recording, mine, model.encoders);
+      for (const e of examples) perInterval.push({ classId: id, examples: e });
+      byClass.set(id, examples.flat());
       sources.set(id, {
         recording: recording.dir,
         intervals: mine.map((i) => ({ subject: i.subject, startS: i.startNs / 1e9, endS: i.endNs / 1e9 })),
         subjects: [...new Set(mine.map((i) => i.subject))],
       });
     }
-    return this.commit(model, byClass, sources, args, performance.now() - started, intervals);
+    return this.commit(model, byClass, sources, args, performance.now() - started, intervals, {
+      perInterval,
+      recording: recording.dir,
+    });
   }
 
   private async commit(
@@ -329,6 +344,7 @@ export class EnrollmentService {
     args: Record<string, unknown>,
     collectMs: number,
     intervals?: readonly Interval[],
+    calibration?: { perInterval: readonly { classId: string; examples: Example[] }[]; recording: string },
   ): Promise<EnrollResult> {
     const buildStarted = performance.now();
     const { minWindows } = this.options;
@@ -375,6 +391,7 @@ export class EnrollmentService {
       byModality: model.modalityPrototypes ?? {},
     };
     const prototypes = applyEnrollment(base, enrolled);
+    const openSet = this.openSetFor(model, prototypes, args, calibration);
     const classes = prototypes.classIds.map((id) => {
       const summary = summaries.find((s) => s.id === id);
       const existing = manifestClasses.get(id);
@@ -401,7 +418,15 @@ export class EnrollmentService {
       windows: s.windows,
       source: sources.get(s.id) ?? {},
     }));
-    const result = await this.writeAndActivate(model, prototypes, classes, newClasses, new Set(), createdAt);
+    const result = await this.writeAndActivate(
+      model,
+      prototypes,
+      classes,
+      newClasses,
+      new Set(),
+      createdAt,
+      openSet.learnt,
+    );
     const buildMs = result.buildStartedLoad - buildStarted;
     const loadMs = performance.now() - result.buildStartedLoad;
     this.deps.logger.info(
@@ -413,8 +438,50 @@ export class EnrollmentService {
       previous: { name: model.name, version: model.version },
       classes: summaries,
       timings: { collectMs, buildMs, loadMs },
+      openSet: openSet.report,
       warnings,
     };
+  }
+
+  /**
+   * The new version's open-set thresholds. A parent with thresholds keeps them (the trainer
+   * calibrated them on people the encoders never saw), unless the request says
+   * `"calibrate": true`. Otherwise, from a recording whose classes have two or more intervals,
+   * they are learnt as encoders/enroll_recording.py does: leave one interval out, score it
+   * against the class re-enrolled from the others, threshold = the 5 % quantile of those scores
+   * per modality set. A live enrollment (one interval) cannot learn them.
+   */
+  private openSetFor(
+    model: OrtLoadedModel,
+    prototypes: PrototypeSet,
+    args: Record<string, unknown>,
+    calibration:
+      { perInterval: readonly { classId: string; examples: Example[] }[]; recording: string } | undefined,
+  ): { learnt: ModelManifest['openSet'] | undefined; report: EnrollResult['openSet'] } {
+    const parent = model.manifest.openSet;
+    const kept = {
+      learnt: undefined,
+      report: { thresholds: parent?.thresholds ?? null, from: parent ? 'parent' : 'none' },
+    } as const;
+    if (parent && args['calibrate'] !== true) return kept;
+    if (!calibration) return kept;
+    const scores = leaveOneOutScores(prototypes, calibration.perInterval);
+    const thresholds = Object.fromEntries(
+      Object.entries(scores).map(([set, values]) => [set, quantile(values, TARGET_KNOWN_REJECTION)]),
+    );
+    if (Object.keys(thresholds).length === 0) return kept;
+    const learnt: NonNullable<ModelManifest['openSet']> = {
+      score: 'max-cosine',
+      thresholds,
+      calibration: {
+        data: `leave-one-interval-out on the enrollment examples of ${calibration.recording} (classes with two or more intervals), at the gateway`,
+        targetKnownRejection: TARGET_KNOWN_REJECTION,
+        measured: Object.fromEntries(
+          Object.entries(scores).map(([set, values]) => [set, { windows: values.length }]),
+        ),
+      },
+    };
+    return { learnt, report: { thresholds, from: 'enrollment' } };
   }
 
   /** Writes a version derived from `model`, loads it and records it as active. */
@@ -425,6 +492,7 @@ export class EnrollmentService {
     newClasses: readonly StoredClass[],
     removed: ReadonlySet<string>,
     createdAt: string,
+    openSet?: ModelManifest['openSet'],
   ): Promise<{ dir: string; version: string; buildStartedLoad: number }> {
     const replaced = new Set([...newClasses.map((c) => c.id), ...removed]);
     const kept = (model.manifest.enrollment?.classes ?? []).filter((c) => !replaced.has(c.id));
@@ -442,6 +510,7 @@ export class EnrollmentService {
         createdAt,
         classes: [...kept, ...newClasses],
       },
+      ...(openSet ? { openSet } : {}),
       description: `${model.manifest.description?.replace(/ Derived at the gateway: .*$/, '') ?? model.name} Derived at the gateway: ${changes} (from ${model.name} ${model.version}).`,
       createdAt,
     });

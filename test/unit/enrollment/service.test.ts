@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { Subject } from 'rxjs';
 import type { WindowEmbedding } from '../../../gateway/domain/windows.ts';
@@ -9,6 +10,9 @@ import { EnrollmentService } from '../../../gateway/enrollment/service.ts';
 import { ModelManager } from '../../../gateway/model/model-manager.ts';
 import { silentLogger } from '../../../gateway/observability/logger.ts';
 import { TINY_MODEL } from '../model/tiny-model.ts';
+import { quantile } from '../../../gateway/enrollment/prototypes.ts';
+
+const RECORDING = fileURLToPath(new URL('../../fixtures/recording-small', import.meta.url));
 
 const DIM = 8;
 let dir: string;
@@ -186,4 +190,59 @@ test('versions: list, remove a class, roll back, activate by version, the bundle
   } finally {
     await models.close();
   }
+});
+
+test('from a recording with two intervals of a class: prototypes from both, open-set threshold learnt by leave-one-interval-out', async () => {
+  const { models, service } = await setup('recording');
+  try {
+    const result = await service.enroll({
+      recording: RECORDING,
+      class: 'jump_rope',
+      intervals: [
+        { subject: 's1', startS: 0, endS: 1.4 },
+        { subject: 's1', startS: 1.5, endS: 3 },
+      ],
+    });
+    const summary = result.classes[0]!;
+    assert.equal(summary.k, 2);
+    assert.deepEqual(summary.modalities, ['imu', 'pose']);
+    assert.ok(summary.windows.imu! >= 8 && summary.windows.pose! >= 4);
+    // the tiny model has no thresholds: they are learnt from the two intervals
+    assert.equal(result.openSet.from, 'enrollment');
+    const model = models.requireCurrent();
+    assert.equal(typeof model.openSetThresholds?.['imu'], 'number');
+    assert.equal(typeof model.openSetThresholds?.['pose'], 'number');
+    assert.equal(model.manifest.openSet?.calibration?.['targetKnownRejection'], 0.05);
+    assert.equal(model.manifest.enrollment?.classes[0]?.source?.recording, RECORDING);
+    // a second enrollment keeps the thresholds it now has (unless asked to calibrate again)
+    await assert.rejects(service.enroll({ recording: RECORDING, class: 'nothing_here' }), {
+      code: 'ENROLL_UNKNOWN_CLASS',
+    });
+    const again = await service.enroll({ recording: RECORDING, class: 'wave' });
+    assert.equal(again.openSet.from, 'parent');
+    assert.equal(again.classes[0]!.replaced, true); // the model's own 'wave', now from examples
+    await assert.rejects(
+      service.enroll({
+        recording: RECORDING,
+        class: 'x',
+        intervals: [{ subject: 'nobody', startS: 0, endS: 1 }],
+      }),
+      { code: 'ENROLL_UNKNOWN_SUBJECT' },
+    );
+    await assert.rejects(
+      service.enroll({
+        recording: RECORDING,
+        class: 'x',
+        intervals: [{ subject: 's1', startS: 0, endS: 0.2 }],
+      }),
+      { code: 'ENROLL_EMPTY_INTERVAL' },
+    );
+  } finally {
+    await models.close();
+  }
+});
+
+test('quantile is numpy’s linear one', () => {
+  assert.equal(quantile([4, 1, 3, 2], 0.05), 1.15);
+  assert.equal(quantile([7], 0.05), 7);
 });
