@@ -7,6 +7,7 @@ import { ConfigFileDevices } from './devices/config-file.ts';
 import { DeviceService } from './devices/device-service.ts';
 import {
   PAYLOAD_VERSION,
+  UNKNOWN_ACTIVITY,
   type ActivityEvent,
   type DeviceState,
   type SubjectScores,
@@ -628,9 +629,7 @@ export class GatewayApp {
 
   private ensureSubject(id: string): void {
     if (this.subjectStates.has(id)) return;
-    this.announce(() =>
-      subjectDiscovery(this.discoveryContext(), id, this.models.current?.classes.map((c) => c.id) ?? []),
-    );
+    this.announce(() => subjectDiscovery(this.discoveryContext(), id, this.activityIds()));
     this.subjectStates.set(id, {
       v: PAYLOAD_VERSION,
       gateway: this.config.gateway.id,
@@ -644,6 +643,12 @@ export class GatewayApp {
       modalities: [],
       sources: [],
     });
+  }
+
+  /** What activity events can name: the model's classes, and `unknown` with an open set. */
+  private activityIds(model: OrtLoadedModel | undefined = this.models.current): string[] {
+    if (!model) return [];
+    return [...model.classes.map((c) => c.id), ...(model.openSetThresholds ? [UNKNOWN_ACTIVITY] : [])];
   }
 
   /** Builds a pipeline on `model` and retires the previous one (drained in the background). */
@@ -687,6 +692,11 @@ export class GatewayApp {
     ];
     this.pipeline = pipeline;
     this.mqtt?.setStatus(this.statusInfo(model));
+    // A model with other classes (enrollment, another version): Home Assistant learns them.
+    if (previous) {
+      for (const id of this.subjectStates.keys())
+        this.announce(() => subjectDiscovery(this.discoveryContext(), id, this.activityIds(model)));
+    }
     if (previous) {
       void previous.stop().finally(() => previousSubs.forEach((s) => s.unsubscribe()));
     }
