@@ -114,6 +114,7 @@ export class GatewayApp {
   private readonly decisionSubject = new Subject<HopDecision>();
   private readonly scoreSubject = new Subject<SubjectScores>();
   private readonly embeddingSubject = new Subject<WindowEmbedding>();
+  private readonly modelSwaps = new Subject<ModelInfo>();
   /** End (data time) of each subject's newest window: where a live enrollment starts. */
   private readonly lastWindowEndNs = new Map<string, number>();
   private readonly input = new Subject<SampleChunk>();
@@ -287,11 +288,6 @@ export class GatewayApp {
   get endpoints(): GatewayEndpoints {
     if (!this.endpointsValue) throw new GatewayError('APP_NOT_STARTED', 'the gateway has not started');
     return this.endpointsValue;
-  }
-
-  /** End (data time, ns) of the subject's newest window so far; 0 before its first. */
-  recentWindowEnd(subject: string): number {
-    return this.lastWindowEndNs.get(subject) ?? 0;
   }
 
   get replaySource(): ReplaySource | undefined {
@@ -692,6 +688,7 @@ export class GatewayApp {
     ];
     this.pipeline = pipeline;
     this.mqtt?.setStatus(this.statusInfo(model));
+    this.modelSwaps.next(this.modelInfo(model));
     // A model with other classes (enrollment, another version): Home Assistant learns them.
     if (previous) {
       for (const id of this.subjectStates.keys())
@@ -797,6 +794,7 @@ export class GatewayApp {
       activity$: this.activity$,
       states$: this.states$,
       deviceStates$: this.deviceStates$,
+      model$: this.modelSwaps.asObservable(),
       recentEvents: (n) => this.recent.slice(-n),
       reloadModel: async () => this.modelInfo(await this.reloadModel()),
       addDevice: (entry) => this.deviceService.add(entry),
@@ -843,6 +841,7 @@ export class GatewayApp {
     this.decisionSubject.complete();
     this.scoreSubject.complete();
     this.embeddingSubject.complete();
+    this.modelSwaps.complete();
     this.sourceDeviceStates.complete();
     log.info('gateway stopped');
   }

@@ -76,6 +76,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     ...(view.deviceStates$
       ? [view.deviceStates$.pipe(map((d) => ({ event: 'device', data: d as unknown, id: undefined })))]
       : []),
+    ...(view.model$
+      ? [view.model$.pipe(map((m) => ({ event: 'model', data: m as unknown, id: undefined })))]
+      : []),
   ).subscribe({
     next: ({ event, data, id }) => hub.broadcast(event, data, id),
     error: (err: unknown) =>

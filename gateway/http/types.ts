@@ -63,6 +63,8 @@ export interface GatewayView {
   readonly activity$: Observable<ActivityEvent>;
   readonly states$: Observable<SubjectState>;
   readonly deviceStates$?: Observable<DeviceState>;
+  /** The model serving after each swap (reload, enrollment, activation): SSE `model` events. */
+  readonly model$?: Observable<ModelInfo>;
   /** The last `n` activity events, oldest first. */
   recentEvents(n: number): readonly ActivityEvent[];
   /**

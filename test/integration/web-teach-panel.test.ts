@@ -92,6 +92,8 @@ test('enroll a class from the live page, see it with its example counts, roll ba
     );
     const serving = app.models.requireCurrent().version;
     await page.locator(`#versions li.active[data-version="${serving}"]`).waitFor();
+    // The header follows the model serving (SSE `model`).
+    await page.locator('#status-model', { hasText: serving }).waitFor();
 
     await page.click('#rollback');
     await page
@@ -107,13 +109,14 @@ test('enroll a class from the live page, see it with its example counts, roll ba
     await page.locator('#rec-result', { hasText: 'recording to' }).waitFor();
     await page.selectOption('#label-subject', 's4');
     await page.fill('#label-activity', 'recorded_move');
+    const labelBeganNs = Date.now() * 1e6;
     await page.click('#label-begin');
     await page.locator('#rec-result', { hasText: 's4: recorded_move from now' }).waitFor();
-    // Enough data for several windows: wait until the gateway has seen 4 s more of s4.
-    const from = app.recentWindowEnd('s4');
+    // Enough data for several windows: wait until the gateway has windowed s4 up to 5 s past
+    // the label's start (labels are stamped with the gateway clock, like the data at speed 1).
     await new Promise<void>((resolve) => {
       const sub = app.embeddings$.subscribe((e) => {
-        if (e.window.subjectId === 's4' && e.window.endNs >= from + 4e9) {
+        if (e.window.subjectId === 's4' && e.window.endNs >= labelBeganNs + 5e9) {
           sub.unsubscribe();
           resolve();
         }
@@ -125,6 +128,7 @@ test('enroll a class from the live page, see it with its example counts, roll ba
     await page.locator('#rec-result', { hasText: 'stopped' }).waitFor();
     await page.locator('#rec-enroll:not([disabled])').waitFor();
     await page.click('#rec-enroll');
+    await page.locator('#rec-result', { hasText: /serving|[A-Z]+_[A-Z_]+:/ }).waitFor({ timeout: 60_000 });
     await page.locator('#rec-result:not(.error)', { hasText: 'serving' }).waitFor({ timeout: 60_000 });
     assert.match((await page.locator('#rec-result').textContent()) ?? '', /^recorded_move \(1\) → /);
     await page.locator('#classes li.enrolled[data-class="recorded_move"]').waitFor();

@@ -289,6 +289,11 @@ function connect() {
       renderSubject(next);
     }
   });
+  // The model changed (reload, enrollment, another version).
+  source.addEventListener('model', (msg) => {
+    model = JSON.parse(msg.data);
+    renderStatus();
+  });
   source.addEventListener('device', (msg) => {
     const d = JSON.parse(msg.data);
     devices.set(d.device, d);
