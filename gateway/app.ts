@@ -754,6 +754,8 @@ export class GatewayApp {
         hopSamples: e.hopSamples,
       })),
       fusion: model.fusion,
+      openSet: model.openSetThresholds ?? null,
+      enrolled: model.manifest.enrollment?.classes.map((c) => c.id) ?? [],
       dir: model.dir,
       metrics: model.manifest.training.metrics,
     };
