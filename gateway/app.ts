@@ -7,6 +7,7 @@ import { ConfigFileDevices } from './devices/config-file.ts';
 import { DeviceService } from './devices/device-service.ts';
 import {
   PAYLOAD_VERSION,
+  UNKNOWN_ACTIVITY,
   type ActivityEvent,
   type DeviceState,
   type SubjectScores,
@@ -22,6 +23,8 @@ import {
   type ModelInfo,
 } from './http/index.ts';
 import { ModelManager, type OrtLoadedModel } from './model/index.ts';
+import { EnrollmentService } from './enrollment/service.ts';
+import type { WindowEmbedding } from './domain/windows.ts';
 import { GatewayError, errorCode, errorMessage } from './observability/errors.ts';
 import { HealthRegistry } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -110,6 +113,10 @@ export class GatewayApp {
   private readonly stateSubject = new Subject<SubjectState>();
   private readonly decisionSubject = new Subject<HopDecision>();
   private readonly scoreSubject = new Subject<SubjectScores>();
+  private readonly embeddingSubject = new Subject<WindowEmbedding>();
+  private readonly modelSwaps = new Subject<ModelInfo>();
+  /** End (data time) of each subject's newest window: where a live enrollment starts. */
+  private readonly lastWindowEndNs = new Map<string, number>();
   private readonly input = new Subject<SampleChunk>();
   private readonly subjectStates = new Map<string, SubjectState>();
   private readonly recent: ActivityEvent[] = [];
@@ -139,6 +146,10 @@ export class GatewayApp {
   readonly decisions$: Observable<HopDecision> = this.decisionSubject.asObservable();
   /** Fused class probabilities per subject and hop, with the latency from window close. */
   readonly scores$: Observable<SubjectScores> = this.scoreSubject.asObservable();
+  /** Every window embedding of the pipeline serving now (what enrollment learns from). */
+  readonly embeddings$: Observable<WindowEmbedding> = this.embeddingSubject.asObservable();
+  /** Enrollment of new classes and the model versions it makes. */
+  readonly enrollment: EnrollmentService;
 
   constructor(
     readonly config: GatewayConfig,
@@ -155,6 +166,16 @@ export class GatewayApp {
       health: this.health,
       metrics: this.metrics,
     });
+    this.enrollment = new EnrollmentService(
+      { ...config.enrollment, bundledDir: config.model.path },
+      {
+        models: this.models,
+        embeddings$: this.embeddings$,
+        subjects: () => [...this.subjectStates.keys()],
+        lastWindowEndNs: (subject) => this.lastWindowEndNs.get(subject),
+        logger: this.logger,
+      },
+    );
     this.devices = new DeviceTracker({ gateway: config.gateway.id, clock: this.clock });
     this.deviceStates$ = merge(this.devices.states$, this.sourceDeviceStates);
     for (const subject of config.subjects) {
@@ -276,7 +297,7 @@ export class GatewayApp {
   async start(): Promise<GatewayEndpoints> {
     const { config } = this;
     this.health.set('gateway', { status: 'starting' });
-    const model = await this.models.start();
+    const model = await this.startModel();
     this.models.onSwap((next) => this.swapPipeline(next));
 
     await this.startMqtt();
@@ -318,6 +339,47 @@ export class GatewayApp {
   }
 
   private mqttUrl = '';
+
+  /**
+   * The version enrollment last activated (enrollment.storeDir/active.json), else model.path.
+   * An activated version that no longer loads is reported and the bundled model serves.
+   */
+  private async startModel(): Promise<OrtLoadedModel> {
+    const dir = await this.enrollment.startDir();
+    if (dir === this.enrollment.store.bundledDir) return this.models.start(this.config.model.path);
+    try {
+      return await this.models.start(dir);
+    } catch (err) {
+      this.logger.error(
+        { code: errorCode(err), dir },
+        `the active model version does not load (${errorMessage(err)}); starting with ${this.config.model.path}`,
+      );
+      return this.models.start(this.config.model.path);
+    }
+  }
+
+  /** enroll, list_classes, list_versions, activate_version, rollback_model, remove_class. */
+  private registerEnrollmentCommands(mqtt: MqttSink): void {
+    const enrollment = this.enrollment;
+    const { maxSeconds, graceS } = this.config.enrollment;
+    mqtt.registerCommand('enroll', (args) => enrollment.enroll(args), (maxSeconds + graceS + 60) * 1000);
+    mqtt.registerCommand('list_classes', () => {
+      const model = this.models.requireCurrent();
+      return { model: { name: model.name, version: model.version }, classes: enrollment.classes() };
+    });
+    mqtt.registerCommand('list_versions', () => enrollment.versions());
+    mqtt.registerCommand('activate_version', (args) => {
+      if (typeof args['version'] !== 'string' || args['version'] === '')
+        throw new GatewayError('ENROLL_BAD_REQUEST', 'the request needs "version": "<version>"');
+      return enrollment.activate(args['version']);
+    });
+    mqtt.registerCommand('rollback_model', () => enrollment.rollback());
+    mqtt.registerCommand('remove_class', (args) => {
+      if (typeof args['class'] !== 'string' || args['class'] === '')
+        throw new GatewayError('ENROLL_BAD_REQUEST', 'the request needs "class": "<class id>"');
+      return enrollment.removeClass(args['class']);
+    });
+  }
 
   private async startMqtt(): Promise<void> {
     const { config } = this;
@@ -363,6 +425,7 @@ export class GatewayApp {
     this.mqtt.registerCommand('status', () => this.status());
     this.mqtt.registerCommand('reload_model', async () => this.modelInfo(await this.reloadModel()));
     this.registerDeviceCommands(this.mqtt);
+    this.registerEnrollmentCommands(this.mqtt);
     await this.mqtt.start();
     this.announce(() => gatewayDiscovery(this.discoveryContext()));
   }
@@ -561,9 +624,7 @@ export class GatewayApp {
 
   private ensureSubject(id: string): void {
     if (this.subjectStates.has(id)) return;
-    this.announce(() =>
-      subjectDiscovery(this.discoveryContext(), id, this.models.current?.classes.map((c) => c.id) ?? []),
-    );
+    this.announce(() => subjectDiscovery(this.discoveryContext(), id, this.activityIds()));
     this.subjectStates.set(id, {
       v: PAYLOAD_VERSION,
       gateway: this.config.gateway.id,
@@ -577,6 +638,12 @@ export class GatewayApp {
       modalities: [],
       sources: [],
     });
+  }
+
+  /** What activity events can name: the model's classes, and `unknown` with an open set. */
+  private activityIds(model: OrtLoadedModel | undefined = this.models.current): string[] {
+    if (!model) return [];
+    return [...model.classes.map((c) => c.id), ...(model.openSetThresholds ? [UNKNOWN_ACTIVITY] : [])];
   }
 
   /** Builds a pipeline on `model` and retires the previous one (drained in the background). */
@@ -611,9 +678,21 @@ export class GatewayApp {
       pipeline.states$.subscribe((state) => this.onState(state)),
       pipeline.decisions$.subscribe((d) => this.decisionSubject.next(d)),
       pipeline.scores$.subscribe((s) => this.scoreSubject.next(s)),
+      pipeline.embeddings$.subscribe((e) => {
+        const { subjectId, endNs } = e.window;
+        if (endNs > (this.lastWindowEndNs.get(subjectId) ?? -Infinity))
+          this.lastWindowEndNs.set(subjectId, endNs);
+        this.embeddingSubject.next(e);
+      }),
     ];
     this.pipeline = pipeline;
     this.mqtt?.setStatus(this.statusInfo(model));
+    this.modelSwaps.next(this.modelInfo(model));
+    // A model with other classes (enrollment, another version): Home Assistant learns them.
+    if (previous) {
+      for (const id of this.subjectStates.keys())
+        this.announce(() => subjectDiscovery(this.discoveryContext(), id, this.activityIds(model)));
+    }
     if (previous) {
       void previous.stop().finally(() => previousSubs.forEach((s) => s.unsubscribe()));
     }
@@ -674,6 +753,8 @@ export class GatewayApp {
         hopSamples: e.hopSamples,
       })),
       fusion: model.fusion,
+      openSet: model.openSetThresholds ?? null,
+      enrolled: model.manifest.enrollment?.classes.map((c) => c.id) ?? [],
       dir: model.dir,
       metrics: model.manifest.training.metrics,
     };
@@ -714,12 +795,14 @@ export class GatewayApp {
       activity$: this.activity$,
       states$: this.states$,
       deviceStates$: this.deviceStates$,
+      model$: this.modelSwaps.asObservable(),
       recentEvents: (n) => this.recent.slice(-n),
       reloadModel: async () => this.modelInfo(await this.reloadModel()),
       addDevice: (entry) => this.deviceService.add(entry),
       removeDevice: (id) => this.deviceService.remove(id),
       assignDevice: (id, assignment) => this.deviceService.assign(id, assignment),
       ...(this.recording ? { recording: this.recording } : {}),
+      enrollment: this.enrollment,
     };
   }
 
@@ -758,6 +841,8 @@ export class GatewayApp {
     this.stateSubject.complete();
     this.decisionSubject.complete();
     this.scoreSubject.complete();
+    this.embeddingSubject.complete();
+    this.modelSwaps.complete();
     this.sourceDeviceStates.complete();
     log.info('gateway stopped');
   }

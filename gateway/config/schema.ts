@@ -3,6 +3,7 @@ import { BleSection } from '../sources/ble/options.ts';
 import { CamerasSection, MatchingSection } from '../sources/camera/options.ts';
 import { RecorderOptionsSchema } from '../sinks/recorder/options.ts';
 import { InfluxOptionsSchema } from '../sinks/influx/options.ts';
+import { EnrollmentOptionsSchema } from '../enrollment/options.ts';
 
 /*
  * The one source of truth for configuration: the TypeScript type (`GatewayConfig`), the
@@ -323,6 +324,7 @@ export const GatewayConfigSchema = Type.Object(
     matching: MatchingSection,
     influx: InfluxOptionsSchema,
     recorder: RecorderOptionsSchema,
+    enrollment: EnrollmentOptionsSchema,
     pipeline: PipelineSection,
     subjects: Type.Array(Subject, {
       default: [],

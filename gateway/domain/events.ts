@@ -16,6 +16,29 @@ export interface ModalitySet {
   readonly sources: readonly string[];
 }
 
+/** The open-set decision of one hop (models with `openSet` thresholds). */
+export interface OpenSetScore {
+  /** Index of the top class, manifest order. */
+  readonly best: number;
+  /** The top class's cosine (fused: mean over the windows present). */
+  readonly score: number;
+  /** Threshold for the modality set present; null when the model has none for it. */
+  readonly threshold: number | null;
+  /** score < threshold: no class is close enough, the hop is `unknown`. */
+  readonly unknown: boolean;
+}
+
+/** Activity id announced when no class is close enough (open set); never a class id. */
+export const UNKNOWN_ACTIVITY = 'unknown';
+
+/** Open-set details carried by activity events of models with thresholds. */
+export interface OpenSetInfo {
+  /** The closest class at the latest hop and its cosine, with the threshold it was held to. */
+  readonly candidate: string;
+  readonly score: number;
+  readonly threshold: number | null;
+}
+
 /** Fused class probabilities for one subject at one hop (before smoothing). */
 export interface SubjectScores extends ModalitySet {
   readonly subjectId: string;
@@ -25,6 +48,7 @@ export interface SubjectScores extends ModalitySet {
   readonly probabilities: Float32Array;
   /** Latest window close → fused scores, ms. */
   readonly latencyMs: number;
+  readonly openSet?: OpenSetScore;
 }
 
 export type ActivityTransition = 'started' | 'changed' | 'ended';
@@ -52,6 +76,8 @@ export interface ActivityEvent extends ModalitySet {
   readonly latencyMs: number;
   /** Monotonic per-gateway sequence number, so consumers can detect gaps. */
   readonly seq: number;
+  /** Models with open-set thresholds: the closest class and its score (activity `unknown` when below). */
+  readonly openSet?: OpenSetInfo;
 }
 
 /** `mujo/<gw>/subjects/<subject>/state` payload (retained). */

@@ -36,6 +36,16 @@ export interface LoadedModel {
   readonly classes: readonly ModelClass[];
   /** [classes, embeddingDim] row-major, L2-normalised. */
   readonly prototypes: Float32Array;
+  /**
+   * Per-modality prototypes, same layout; a modality absent here is scored against
+   * `prototypes`. Absent on models without per-modality prototypes.
+   */
+  readonly modalityPrototypes?: Partial<Record<Modality, Float32Array>>;
+  /**
+   * Open-set thresholds on the top class's cosine, per modality set ('imu', 'pose',
+   * 'imu+pose'); below it the hop is `unknown`. Absent: every hop names a class.
+   */
+  readonly openSetThresholds?: Readonly<Partial<Record<string, number>>>;
   readonly encoders: readonly EncoderRunner[];
   readonly fusion: 'mean-logits';
   close(): Promise<void>;

@@ -11,6 +11,7 @@ import { GatewayError, errorCode, errorMessage } from '../observability/errors.t
 import { checkBearer } from './auth.ts';
 import { registerDeviceRoutes } from './device-routes.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
+import { registerEnrollmentRoutes } from './enrollment-routes.ts';
 import { healthHttpStatus } from './health.ts';
 import { SseHub, formatSse, sseMetrics } from './sse.ts';
 import { DEFAULT_PUBLIC_DIR, loadPublicFiles } from './static.ts';
@@ -75,6 +76,9 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     ...(view.deviceStates$
       ? [view.deviceStates$.pipe(map((d) => ({ event: 'device', data: d as unknown, id: undefined })))]
       : []),
+    ...(view.model$
+      ? [view.model$.pipe(map((m) => ({ event: 'model', data: m as unknown, id: undefined })))]
+      : []),
   ).subscribe({
     next: ({ event, data, id }) => hub.broadcast(event, data, id),
     error: (err: unknown) =>
@@ -115,7 +119,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     return reply.type(view.metricsRegistry.contentType).send(text);
   });
 
-  app.get('/api/info', async () => view.info());
+  // `features`: which optional route groups answer (the live page shows only those).
+  app.get('/api/info', async () => ({
+    ...view.info(),
+    features: { enrollment: view.enrollment !== undefined, recording: view.recording !== undefined },
+  }));
   app.get('/api/subjects', async () => ({ subjects: view.subjects() }));
   app.get('/api/devices', async () => ({ devices: view.devices() }));
   app.get('/api/model', async () => ({ model: view.model() }));
@@ -174,6 +182,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 
   registerDeviceRoutes(app, view, options.token, logger);
   registerRecordingRoutes(app, view, options.token, logger);
+  registerEnrollmentRoutes(app, view, options.token, logger);
 
   for (const [route, file] of publicFiles) {
     app.get(route, async (_request, reply) =>

@@ -8,10 +8,11 @@ export interface StaticFile {
   readonly contentType: string;
 }
 
-/** The live page is three fixed files; serving a fixed map needs no path handling at all. */
+/** The live page is a few fixed files; serving a fixed map needs no path handling at all. */
 const FILES: Record<string, { file: string; contentType: string }> = {
   '/': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
+  '/teach.js': { file: 'teach.js', contentType: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', contentType: 'text/css; charset=utf-8' },
 };
 

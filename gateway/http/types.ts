@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import type { RecordingControl } from '../sinks/recorder/control.ts';
+import type { EnrollmentService } from '../enrollment/service.ts';
 import type { Registry } from 'prom-client';
 import type { DeviceChangeResult } from '../devices/device-service.ts';
 import type { ActivityEvent, DeviceState, SubjectState } from '../domain/events.ts';
@@ -62,6 +63,8 @@ export interface GatewayView {
   readonly activity$: Observable<ActivityEvent>;
   readonly states$: Observable<SubjectState>;
   readonly deviceStates$?: Observable<DeviceState>;
+  /** The model serving after each swap (reload, enrollment, activation): SSE `model` events. */
+  readonly model$?: Observable<ModelInfo>;
   /** The last `n` activity events, oldest first. */
   recentEvents(n: number): readonly ActivityEvent[];
   /**
@@ -83,6 +86,11 @@ export interface GatewayView {
   assignDevice?(id: string, assignment: unknown): Promise<DeviceChangeResult>;
   /** Recording for the trainer (`/api/recording/*`); absent when the recorder is disabled. */
   readonly recording?: RecordingControl;
+  /** Enrollment and model versions (`/api/model/classes|versions|enroll|activate|rollback`); absent: 501. */
+  readonly enrollment?: Pick<
+    EnrollmentService,
+    'enroll' | 'classes' | 'versions' | 'activate' | 'rollback' | 'removeClass'
+  >;
 }
 
 export interface SseOptions {

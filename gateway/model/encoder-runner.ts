@@ -33,6 +33,8 @@ export class OrtEncoderRunner implements EncoderRunner {
   private inFlight = 0;
   private idle: (() => void) | undefined;
   private closed: Promise<void> | undefined;
+  /** Models using this session: a version that changes only prototypes shares its parent's. */
+  private holders = 1;
 
   constructor(manifest: EncoderManifest, embeddingDim: number, opened: OpenedSession) {
     this.manifest = manifest;
@@ -83,8 +85,36 @@ export class OrtEncoderRunner implements EncoderRunner {
     }
   }
 
-  /** Waits for runs in flight, then releases the session. Idempotent. */
+  /** Another model uses this session too; each holder calls `close()` once. */
+  retain(): this {
+    if (this.closed) throw new GatewayError('MODEL_CLOSED', `encoder ${this.name} was closed`);
+    this.holders++;
+    return this;
+  }
+
+  /** True when `manifest` describes exactly this session's graph and interface. */
+  sameAs(manifest: EncoderManifest, embeddingDim: number): boolean {
+    const m = this.manifest;
+    return (
+      this.closed === undefined &&
+      m.name === manifest.name &&
+      m.sha256 === manifest.sha256 &&
+      m.modality === manifest.modality &&
+      m.input.name === manifest.input.name &&
+      m.output.name === manifest.output.name &&
+      m.sampleRateHz === manifest.sampleRateHz &&
+      m.windowSamples === manifest.windowSamples &&
+      m.hopSamples === manifest.hopSamples &&
+      this.embeddingDim === embeddingDim
+    );
+  }
+
+  /** Once the last holder closes: waits for runs in flight, then releases the session. Idempotent per holder. */
   close(): Promise<void> {
+    if (this.closed === undefined && this.holders > 1) {
+      this.holders--;
+      return Promise.resolve();
+    }
     this.closed ??= (async () => {
       if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
       await this.session.release();

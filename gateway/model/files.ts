@@ -25,6 +25,8 @@ function references(manifest: ModelManifest): Reference[] {
     sha256: e.sha256,
   }));
   refs.push({ ref: ['prototypes'], file: manifest.prototypes.file, sha256: manifest.prototypes.sha256 });
+  for (const [modality, p] of Object.entries(manifest.prototypes.modalities ?? {}))
+    refs.push({ ref: ['prototypes', 'modalities', modality], file: p.file, sha256: p.sha256 });
   if (manifest.testVectors) refs.push({ ref: ['testVectors'], ...manifest.testVectors });
   return refs;
 }
@@ -95,14 +97,22 @@ export async function readVerifiedFiles(
   return files;
 }
 
-/** Raw little-endian float32 [classes, embeddingDim]; the size must agree with the manifest. */
-export function decodePrototypes(file: VerifiedFile, manifest: ModelManifest): Float32Array {
-  const [rows, cols] = manifest.prototypes.shape as [number, number];
+/**
+ * Raw little-endian float32 [classes, embeddingDim]; the size must agree with the manifest
+ * (`shape` and its JSON path default to the shared prototypes').
+ */
+export function decodePrototypes(
+  file: VerifiedFile,
+  manifest: ModelManifest,
+  shape: readonly number[] = manifest.prototypes.shape,
+  shapePath: readonly (string | number)[] = ['prototypes', 'shape'],
+): Float32Array {
+  const [rows, cols] = shape as [number, number];
   const expectedBytes = rows * cols * 4;
   if (file.bytes.byteLength !== expectedBytes) {
     throw new GatewayError(
       'MODEL_MANIFEST_INVALID',
-      `${jsonPath(['prototypes', 'shape'])}: ${file.path} has ${file.bytes.byteLength} bytes, expected ${expectedBytes} (float32 [${rows}, ${cols}])`,
+      `${jsonPath(shapePath)}: ${file.path} has ${file.bytes.byteLength} bytes, expected ${expectedBytes} (float32 [${rows}, ${cols}])`,
       { details: { file: file.path } },
     );
   }

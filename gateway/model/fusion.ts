@@ -86,3 +86,69 @@ export function classify(
 ): Float64Array {
   return softmax(fuseMeanLogits(model.prototypes, model.embeddingDim, model.temperature, embeddings));
 }
+
+/** One window's embedding and the modality whose prototypes score it. */
+export interface ModalityEmbedding {
+  readonly modality: string;
+  readonly vector: ArrayLike<number>;
+}
+
+/** What the open-set rule needs of a model (docs/model-format.md, `openSet`). */
+export interface ScoringModel {
+  readonly prototypes: ArrayLike<number>;
+  readonly modalityPrototypes?: Readonly<Partial<Record<string, ArrayLike<number>>>>;
+  readonly embeddingDim: number;
+  readonly temperature: number;
+  readonly openSetThresholds?: Readonly<Partial<Record<string, number>>>;
+}
+
+export interface WindowScores {
+  /** softmax of the fused logits, manifest class order. */
+  readonly probabilities: Float64Array;
+  /** Index of the top class. */
+  readonly best: number;
+  /** The top class's cosine: mean over the windows of each one's cosine to that class. */
+  readonly score: number;
+  /** Threshold of the modality set present; null when the model has none for it. */
+  readonly threshold: number | null;
+  /** score < threshold: no class is close enough. */
+  readonly unknown: boolean;
+}
+
+/** The open-set key of a set of modalities: sorted, joined with '+' ('imu', 'imu+pose'). */
+export function modalitySetKey(modalities: Iterable<string>): string {
+  return [...new Set(modalities)].sort().join('+');
+}
+
+/**
+ * `mean-logits` with per-modality prototypes: each window is scored against its modality's
+ * prototypes (the shared ones when the model has none for it), logits are averaged over the
+ * windows, and the open-set score is the top class's fused logit × temperature, i.e. the
+ * mean cosine to that class.
+ */
+export function scoreWindows(model: ScoringModel, windows: readonly ModalityEmbedding[]): WindowScores {
+  if (windows.length === 0) throw new RangeError('scoring needs at least one embedding');
+  const { embeddingDim: dim, temperature } = model;
+  const classes = model.prototypes.length / dim;
+  const sum = new Float64Array(classes);
+  const scratch = new Float64Array(classes);
+  for (const w of windows) {
+    const prototypes = model.modalityPrototypes?.[w.modality] ?? model.prototypes;
+    logitsFor(prototypes, dim, temperature, w.vector, scratch);
+    for (let c = 0; c < classes; c++) sum[c]! += scratch[c]!;
+  }
+  let best = 0;
+  for (let c = 0; c < classes; c++) {
+    sum[c]! /= windows.length;
+    if (sum[c]! > sum[best]!) best = c;
+  }
+  const score = sum[best]! * temperature;
+  const threshold = model.openSetThresholds?.[modalitySetKey(windows.map((w) => w.modality))] ?? null;
+  return {
+    probabilities: softmax(sum),
+    best,
+    score,
+    threshold,
+    unknown: threshold !== null && score < threshold,
+  };
+}

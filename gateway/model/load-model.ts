@@ -5,7 +5,8 @@ import type { LoadedModel } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import { GatewayError, errorMessage } from '../observability/errors.ts';
 import type { ExecutionProviderName } from '../config/schema.ts';
-import { validateManifest, type ModelManifest } from './manifest.ts';
+import { jsonPath, validateManifest, type ModelManifest, type PrototypeFile } from './manifest.ts';
+import type { Modality } from '../domain/samples.ts';
 import { decodePrototypes, readVerifiedFiles } from './files.ts';
 import { openSession } from './session.ts';
 import { OrtEncoderRunner } from './encoder-runner.ts';
@@ -15,6 +16,12 @@ export interface LoadModelOptions {
   readonly providers: readonly ExecutionProviderName[];
   readonly intraOpThreads?: number | undefined;
   readonly logger: Logger;
+  /**
+   * Sessions of the model serving now: an encoder with the same file (sha256) and interface
+   * shares its session instead of opening another (a version that only changes prototypes,
+   * e.g. after enrollment, loads in milliseconds).
+   */
+  readonly reuse?: readonly OrtEncoderRunner[] | undefined;
 }
 
 /** LoadedModel plus what /health, MQTT status and the parity check need. */
@@ -70,10 +77,30 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
   const manifest = validateManifest(data, manifestPath);
   const files = await readVerifiedFiles(root, manifest);
   const prototypes = decodePrototypes(files.get('$.prototypes')!, manifest);
+  const modalityPrototypes: Partial<Record<Modality, Float32Array>> = {};
+  for (const [modality, p] of Object.entries(manifest.prototypes.modalities ?? {}) as [
+    Modality,
+    PrototypeFile,
+  ][]) {
+    const path = ['prototypes', 'modalities', modality];
+    modalityPrototypes[modality] = decodePrototypes(files.get(jsonPath(path))!, manifest, p.shape, [
+      ...path,
+      'shape',
+    ]);
+  }
 
   const runners: OrtEncoderRunner[] = [];
   try {
     for (const [i, encoder] of manifest.encoders.entries()) {
+      const shared = options.reuse?.find((r) => r.sameAs(encoder, manifest.embeddingDim));
+      if (shared) {
+        runners.push(shared.retain());
+        options.logger.info(
+          { encoder: shared.name, provider: shared.provider },
+          `encoder ${shared.name}: same file as the model serving, session shared`,
+        );
+        continue;
+      }
       const file = files.get(`$.encoders[${i}]`)!;
       const opened = await openSession(file.bytes, encoder, i, file.path, options);
       const runner = new OrtEncoderRunner(encoder, manifest.embeddingDim, opened);
@@ -104,6 +131,8 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
     temperature: manifest.temperature,
     classes: manifest.classes.map((c) => ({ id: c.id, name: c.name, description: c.description })),
     prototypes,
+    ...(Object.keys(modalityPrototypes).length > 0 ? { modalityPrototypes } : {}),
+    ...(manifest.openSet ? { openSetThresholds: manifest.openSet.thresholds } : {}),
     encoders: runners,
     fusion: manifest.fusion.method,
     encoder: (name) => runners.find((r) => r.name === name),

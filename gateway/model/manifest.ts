@@ -33,6 +33,44 @@ export interface EncoderManifest {
   readonly params?: number;
 }
 
+/** A float32 [classes, embeddingDim] file referenced by the manifest. */
+export interface PrototypeFile {
+  readonly file: string;
+  readonly sha256: string;
+  readonly dtype: 'float32';
+  readonly shape: readonly number[];
+}
+
+/** The modality sets open-set thresholds are given for: sorted modalities joined with '+'. */
+export type ModalitySetKey = 'imu' | 'pose' | 'imu+pose';
+
+export interface OpenSetManifest {
+  readonly score: 'max-cosine';
+  readonly thresholds: Partial<Record<ModalitySetKey, number>>;
+  readonly calibration?: Record<string, unknown>;
+}
+
+/** Provenance of a class enrolled at the gateway (no retraining). */
+export interface EnrolledClass {
+  readonly id: string;
+  /** Windows the prototypes were computed from. */
+  readonly k: number;
+  readonly modalities: readonly Modality[];
+  /** Where the examples came from (free-form; the gateway writes these keys). */
+  readonly source?: {
+    readonly recording?: string;
+    readonly intervals?: readonly Record<string, unknown>[];
+    readonly subjects?: readonly string[];
+    readonly live?: Record<string, unknown>;
+  };
+}
+
+export interface EnrollmentManifest {
+  readonly parent: { readonly name: string; readonly version: string };
+  readonly createdAt: string;
+  readonly classes: readonly EnrolledClass[];
+}
+
 export interface ModelManifest {
   readonly schemaVersion: 1;
   readonly name: string;
@@ -53,9 +91,13 @@ export interface ModelManifest {
     readonly dtype: 'float32';
     readonly shape: readonly number[];
     readonly source: string;
+    /** Per-modality prototypes; a modality without a file uses the shared one. */
+    readonly modalities?: Partial<Record<Modality, PrototypeFile>>;
   };
   readonly encoders: readonly EncoderManifest[];
   readonly fusion: { readonly method: 'mean-logits' };
+  readonly openSet?: OpenSetManifest;
+  readonly enrollment?: EnrollmentManifest;
   readonly pose?: {
     readonly layout: 'coco17';
     readonly keypoints: readonly string[];
@@ -94,11 +136,16 @@ export function expectedInputDims(encoder: EncoderManifest): number[] {
 /** Rules the JSON Schema cannot express; each names the JSON path. */
 function crossFieldProblems(m: ModelManifest): string[] {
   const problems: string[] = [];
-  const [rows, cols] = m.prototypes.shape;
-  if (rows !== m.classes.length || cols !== m.embeddingDim) {
-    problems.push(
-      `${jsonPath(['prototypes', 'shape'])}: got ${JSON.stringify(m.prototypes.shape)}, expected [${m.classes.length}, ${m.embeddingDim}] (classes, embeddingDim)`,
-    );
+  const shapes: [(string | number)[], readonly number[]][] = [[['prototypes', 'shape'], m.prototypes.shape]];
+  for (const [modality, file] of Object.entries(m.prototypes.modalities ?? {}))
+    shapes.push([['prototypes', 'modalities', modality, 'shape'], file.shape]);
+  for (const [path, shape] of shapes) {
+    const [rows, cols] = shape;
+    if (rows !== m.classes.length || cols !== m.embeddingDim) {
+      problems.push(
+        `${jsonPath(path)}: got ${JSON.stringify(shape)}, expected [${m.classes.length}, ${m.embeddingDim}] (classes, embeddingDim)`,
+      );
+    }
   }
   const classIds = new Set<string>();
   m.classes.forEach((c, i) => {

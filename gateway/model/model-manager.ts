@@ -25,6 +25,14 @@ export type ReloadResult =
     }
   | { readonly ok: false; readonly error: GatewayError; readonly model: OrtLoadedModel | undefined };
 
+export interface ReloadOptions {
+  /**
+   * Encoders whose file and interface are those of the model serving keep its sessions
+   * instead of opening new ones: for versions that change only prototypes (enrollment).
+   */
+  readonly shareSessions?: boolean;
+}
+
 export type SwapListener = (next: OrtLoadedModel, previous: OrtLoadedModel | undefined) => void;
 
 function asGatewayError(err: unknown): GatewayError {
@@ -45,8 +53,11 @@ export class ModelManager {
   private readonly listeners = new Set<SwapListener>();
   private readonly loads: Counter<'result'> | undefined;
   private closed = false;
+  /** Directory of the model serving (or to be loaded first): what `reload()` without an argument loads. */
+  private activeDir: string;
 
   constructor(private readonly options: ModelManagerOptions) {
+    this.activeDir = options.dir;
     this.loads = options.metrics
       ? new Counter({
           name: 'mujo_model_loads_total',
@@ -74,24 +85,29 @@ export class ModelManager {
     return () => this.listeners.delete(listener);
   }
 
-  /** Initial load: throws the coded error (the gateway cannot run without a model). */
-  async start(): Promise<OrtLoadedModel> {
-    const result = await this.reload();
+  /** Initial load (`dir`, default the configured one): throws the coded error (the gateway cannot run without a model). */
+  async start(dir?: string): Promise<OrtLoadedModel> {
+    const result = await this.reload(dir);
     if (!result.ok) throw result.error;
     return result.model;
   }
 
+  /** Directory of the model serving now (the configured one until another was loaded). */
+  get dir(): string {
+    return this.activeDir;
+  }
+
   /**
-   * Loads `dir` (default: the configured one) and swaps it in if it loads completely.
-   * Reloads run one at a time, in call order.
+   * Loads `dir` (default: the directory serving now, at first the configured one) and swaps
+   * it in if it loads completely. Reloads run one at a time, in call order.
    */
-  reload(dir: string = this.options.dir): Promise<ReloadResult> {
-    const run = this.queue.then(() => this.reloadNow(dir));
+  reload(dir?: string, options: ReloadOptions = {}): Promise<ReloadResult> {
+    const run = this.queue.then(() => this.reloadNow(dir ?? this.activeDir, options));
     this.queue = run.catch(() => undefined);
     return run;
   }
 
-  private async reloadNow(dir: string): Promise<ReloadResult> {
+  private async reloadNow(dir: string, options: ReloadOptions): Promise<ReloadResult> {
     if (this.closed) {
       return {
         ok: false,
@@ -107,6 +123,7 @@ export class ModelManager {
         providers: this.options.providers,
         intraOpThreads: this.options.intraOpThreads,
         logger,
+        reuse: options.shareSessions ? this.model?.encoders : undefined,
       });
     } catch (err) {
       const error = asGatewayError(err);
@@ -133,6 +150,7 @@ export class ModelManager {
 
     const previous = this.model;
     this.model = next;
+    this.activeDir = dir;
     this.loads?.inc({ result: 'ok' });
     health?.set('model', { status: 'up', details: describe(next) });
     for (const listener of this.listeners) {

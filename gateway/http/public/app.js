@@ -114,7 +114,7 @@ function renderEvents() {
   const list = $('events');
   list.replaceChildren(
     ...events.map((e) => {
-      const li = el('li', `event ${e.transition}`);
+      const li = el('li', `event ${e.transition}${e.activity === 'unknown' ? ' unknown' : ''}`);
       li.dataset.seq = String(e.seq);
       const when = el('time', 'when', clock(e.transition === 'ended' && e.end ? e.end : e.start));
       when.dateTime = e.start;
@@ -125,6 +125,12 @@ function renderEvents() {
         el('b', 'act', e.activityName || e.activity),
       );
       const meta = el('span', 'meta', `${pct(e.confidence)} · ${(e.modalities || []).join('+') || '–'}`);
+      // Open set: what was closest, and how close (cosine) against the threshold.
+      if (e.openSet) {
+        meta.title = `closest ${e.openSet.candidate}: ${e.openSet.score.toFixed(2)} (threshold ${e.openSet.threshold ?? 'none'})`;
+        if (e.activity === 'unknown')
+          meta.textContent += ` · closest ${e.openSet.candidate} ${e.openSet.score.toFixed(2)}`;
+      }
       li.append(when, what, meta);
       return li;
     }),
@@ -282,6 +288,11 @@ function connect() {
       subjects.set(e.subject, next);
       renderSubject(next);
     }
+  });
+  // The model changed (reload, enrollment, another version).
+  source.addEventListener('model', (msg) => {
+    model = JSON.parse(msg.data);
+    renderStatus();
   });
   source.addEventListener('device', (msg) => {
     const d = JSON.parse(msg.data);

@@ -13,10 +13,13 @@ import { samplesToNs, slotKey } from '../grid.ts';
 import { countDrop, type PipelineMetrics } from '../metrics.ts';
 import type { WindowSpec } from '../stages/window.ts';
 import type { LoadedModel } from '../../domain/model.ts';
-import { classify } from '../../model/fusion.ts';
+import { scoreWindows } from '../../model/fusion.ts';
 
 /** What the 'mean-logits' rule and slot timing need of a model. */
-export type FusionModel = Pick<LoadedModel, 'embeddingDim' | 'temperature' | 'prototypes'> & {
+export type FusionModel = Pick<
+  LoadedModel,
+  'embeddingDim' | 'temperature' | 'prototypes' | 'modalityPrototypes' | 'openSetThresholds'
+> & {
   readonly encoders: readonly WindowSpec[];
 };
 
@@ -123,7 +126,10 @@ export function fuseSubjects(
       const fuse = (subject: SubjectFusion, slot: Slot): void => {
         slot.fused = true;
         subject.lastFusedKey = slot.key;
-        const vectors = slot.members.map((m) => m.vector);
+        const scored = scoreWindows(
+          model,
+          slot.members.map((m) => ({ modality: m.window.modality, vector: m.vector })),
+        );
         const modalities = [...new Set(slot.members.map((m) => m.window.modality))].sort();
         const sources = [...new Set(slot.members.map((m) => m.window.sourceId))].sort();
         metrics?.scores.inc({ modalities: modalities.join('+') });
@@ -134,10 +140,20 @@ export function fuseSubjects(
           subjectId: subject.id,
           startNs: slot.startNs,
           endNs: slot.endNs,
-          probabilities: Float32Array.from(classify(model, vectors)),
+          probabilities: Float32Array.from(scored.probabilities),
           latencyMs: (clock.nowNs() - slot.maxClosedAtNs) / 1e6,
           modalities,
           sources,
+          ...(model.openSetThresholds
+            ? {
+                openSet: {
+                  best: scored.best,
+                  score: scored.score,
+                  threshold: scored.threshold,
+                  unknown: scored.unknown,
+                },
+              }
+            : {}),
         });
       };
 

@@ -1,5 +1,5 @@
 import { map, type OperatorFunction } from 'rxjs';
-import type { SubjectScores } from '../../domain/events.ts';
+import { UNKNOWN_ACTIVITY, type SubjectScores } from '../../domain/events.ts';
 import type { ModelClass } from '../../domain/model.ts';
 import type { Modality } from '../../domain/samples.ts';
 import { argmax } from '../class-scores.ts';
@@ -22,7 +22,8 @@ export function hopDecisions(classes: readonly ModelClass[]): OperatorFunction<S
       subjectId: s.subjectId,
       startNs: s.startNs,
       endNs: s.endNs,
-      activity: classes[top]?.id ?? String(top),
+      // Below the open-set threshold the hop names no class.
+      activity: s.openSet?.unknown ? UNKNOWN_ACTIVITY : (classes[top]?.id ?? String(top)),
       confidence: s.probabilities[top] as number,
       modalities: s.modalities,
       sources: s.sources,

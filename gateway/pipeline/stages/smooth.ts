@@ -7,6 +7,7 @@ import {
 } from 'rxjs';
 import {
   PAYLOAD_VERSION,
+  UNKNOWN_ACTIVITY,
   type ActivityEvent,
   type ActivityTransition,
   type SubjectScores,
@@ -50,7 +51,31 @@ export type ActivityOutput =
   | { readonly kind: 'event'; readonly event: ActivityEvent }
   | { readonly kind: 'state'; readonly state: SubjectState };
 
-type SmoothingModel = Pick<LoadedModel, 'name' | 'version' | 'classes'>;
+type SmoothingModel = Pick<LoadedModel, 'name' | 'version' | 'classes' | 'openSetThresholds'>;
+
+/**
+ * With open-set thresholds, `unknown` is smoothed like one more class after the model's: a hop
+ * below its threshold puts all of its mass on `unknown`, any other hop none, so `unknown`
+ * starts, takes over and ends with the same hysteresis and dwell as a class.
+ */
+function smoothingClasses(model: SmoothingModel): LoadedModel['classes'] {
+  return model.openSetThresholds
+    ? [
+        ...model.classes,
+        { id: UNKNOWN_ACTIVITY, name: 'Unknown', description: 'No class is close enough (open set).' },
+      ]
+    : model.classes;
+}
+
+/** The hop's probabilities over `classes` (the model's, plus `unknown` with an open set). */
+function hopProbabilities(scores: SubjectScores, classCount: number): ArrayLike<number> {
+  const p = scores.probabilities;
+  if (classCount === p.length) return p;
+  const out = new Float32Array(classCount);
+  if (scores.openSet?.unknown) out[classCount - 1] = 1;
+  else out.set(p.subarray(0, classCount - 1));
+  return out;
+}
 
 interface Pending {
   readonly cls: number;
@@ -68,6 +93,8 @@ interface SubjectSmoothing {
   exit: Pending | null;
   modalities: readonly Modality[];
   sources: readonly string[];
+  /** The latest hop's open-set decision (models with thresholds). */
+  openSet: SubjectScores['openSet'];
   lastEndNs: number;
   lastLatencyMs: number;
   lastReceivedNs: number;
@@ -101,6 +128,7 @@ export function smoothActivity(
   const { clock, metrics } = deps;
   let seq = 0;
   const nextSeq = deps.nextSeq ?? (() => ++seq);
+  const classes = smoothingClasses(model);
   if (!(exit <= enter))
     throw new RangeError(`exitThreshold (${exit}) must not exceed enterThreshold (${enter})`);
 
@@ -116,7 +144,7 @@ export function smoothActivity(
         startNs: number,
         extra: { endNs?: number; previous?: string },
       ): void => {
-        const cl = model.classes[cls];
+        const cl = classes[cls];
         if (!cl || !s.ema) return;
         const now = clock.nowNs();
         const event: ActivityEvent = {
@@ -127,7 +155,7 @@ export function smoothActivity(
           activity: cl.id,
           activityName: cl.name,
           confidence: s.ema[cls] as number,
-          topK: topClassScores(s.ema, model.classes, k),
+          topK: topClassScores(s.ema, classes, k),
           start: nsToIso(startNs),
           startNs,
           ...(extra.endNs === undefined ? {} : { end: nsToIso(extra.endNs), endNs: extra.endNs }),
@@ -138,6 +166,16 @@ export function smoothActivity(
           seq: nextSeq(),
           modalities: s.modalities,
           sources: s.sources,
+          ...(s.openSet
+            ? {
+                openSet: {
+                  candidate: classes[s.openSet.best]?.id ?? String(s.openSet.best),
+                  // float32 rounding may put a perfect match a hair above 1
+                  score: Math.max(-1, Math.min(1, s.openSet.score)),
+                  threshold: s.openSet.threshold,
+                },
+              }
+            : {}),
         };
         metrics?.events.inc({ transition });
         subscriber.next({ kind: 'event', event });
@@ -146,7 +184,7 @@ export function smoothActivity(
       const emitState = (s: SubjectSmoothing): void => {
         const now = clock.nowNs();
         s.nextStateAtNs = now + stateIntervalNs;
-        const cl = s.current ? model.classes[s.current.cls] : undefined;
+        const cl = s.current ? classes[s.current.cls] : undefined;
         subscriber.next({
           kind: 'state',
           state: {
@@ -183,7 +221,7 @@ export function smoothActivity(
       };
 
       const step = (s: SubjectSmoothing, scores: SubjectScores): boolean => {
-        const p = scores.probabilities;
+        const p = hopProbabilities(scores, classes.length);
         if (!s.ema) s.ema = Float32Array.from(p);
         else
           for (let i = 0; i < p.length; i++)
@@ -209,7 +247,7 @@ export function smoothActivity(
           const [cand, ok] = dwelt(s.candidate, top, scores);
           s.candidate = cand;
           if (!ok) return false;
-          const previous = model.classes[cur.cls]?.id;
+          const previous = classes[cur.cls]?.id;
           s.current = { cls: top, startNs: cand.atNs };
           s.candidate = null;
           s.exit = null;
@@ -266,6 +304,7 @@ export function smoothActivity(
               exit: null,
               modalities: scores.modalities,
               sources: scores.sources,
+              openSet: scores.openSet,
               lastEndNs: scores.endNs,
               lastLatencyMs: scores.latencyMs,
               lastReceivedNs: now,
@@ -277,6 +316,7 @@ export function smoothActivity(
             s.modalities.join() !== scores.modalities.join() || s.sources.join() !== scores.sources.join();
           s.modalities = scores.modalities;
           s.sources = scores.sources;
+          s.openSet = scores.openSet;
           s.lastEndNs = scores.endNs;
           s.lastLatencyMs = scores.latencyMs;
           s.lastReceivedNs = now;

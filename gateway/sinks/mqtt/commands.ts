@@ -40,13 +40,14 @@ const MAX_CORRELATION_ID = 256;
  */
 export class CommandRouter {
   private readonly handlers = new Map<string, CommandHandler>();
+  private readonly timeouts = new Map<string, number>();
 
   constructor(
     private readonly gateway: string,
     private readonly timeoutMs: number,
   ) {}
 
-  register(action: string, handler: CommandHandler): void {
+  register(action: string, handler: CommandHandler, timeoutMs?: number): void {
     if (!ACTION_RE.test(action)) {
       throw new GatewayError(
         'MQTT_BAD_ACTION',
@@ -54,6 +55,7 @@ export class CommandRouter {
       );
     }
     this.handlers.set(action, handler);
+    if (timeoutMs !== undefined) this.timeouts.set(action, timeoutMs);
   }
 
   has(action: string): boolean {
@@ -117,6 +119,7 @@ export class CommandRouter {
       );
     }
     let timer: NodeJS.Timeout | undefined;
+    const timeoutMs = this.timeouts.get(action) ?? this.timeoutMs;
     try {
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -124,10 +127,10 @@ export class CommandRouter {
             reject(
               new GatewayError(
                 'MQTT_COMMAND_TIMEOUT',
-                `action ${action} did not answer within ${this.timeoutMs} ms`,
+                `action ${action} did not answer within ${timeoutMs} ms`,
               ),
             ),
-          this.timeoutMs,
+          timeoutMs,
         );
       });
       const result = await Promise.race([

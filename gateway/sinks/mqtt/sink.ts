@@ -268,8 +268,9 @@ export class MqttSink {
     this.publishStatusIfChanged();
   }
 
-  registerCommand(action: string, handler: CommandHandler): void {
-    this.router.register(action, handler);
+  /** `timeoutMs` overrides the command timeout for an action that legitimately takes longer. */
+  registerCommand(action: string, handler: CommandHandler, timeoutMs?: number): void {
+    this.router.register(action, handler, timeoutMs);
   }
 
   /** For sources (IMU ingest): messages on `filter` go to `handler`; kept across reconnects. */

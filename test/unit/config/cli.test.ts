@@ -141,6 +141,7 @@ test('--print-config prints the effective configuration as YAML with secrets red
     'matching',
     'influx',
     'recorder',
+    'enrollment',
     'pipeline',
     'subjects',
     'log',
