@@ -39,7 +39,7 @@ export const EnrollmentOptionsSchema = Type.Object(
     additionalProperties: false,
     default: {},
     description:
-      'Enrollment: new classes from a few examples, without retraining (docs/gateway-enrollment.md).',
+      'Enrollment: new classes from a few examples, without retraining (docs/teach-your-activities.md).',
   },
 );
 

@@ -19,7 +19,7 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
 };
 
 /**
- * Teach the running model (docs/gateway-enrollment.md): `GET /api/model/classes`,
+ * Teach the running model (docs/teach-your-activities.md): `GET /api/model/classes`,
  * `GET /api/model/versions`, and token-protected `POST /api/model/enroll`,
  * `POST /api/model/activate`, `POST /api/model/rollback`, `DELETE /api/model/classes/:id`.
  */
