@@ -162,6 +162,7 @@ export class GatewayApp {
       dir: config.model.path,
       providers: config.model.providers,
       intraOpThreads: config.model.intraOpThreads,
+      openSet: config.model.openSet,
       logger: this.logger,
       health: this.health,
       metrics: this.metrics,

@@ -68,6 +68,11 @@ const ModelSection = Section(
       description:
         "Threads per ONNX session. 1 by default: the small encoders run micro-batches, and onnxruntime's spinning thread pool cost 2.7x per window and ~35 % of a core at idle on 2 cores (bench/pipeline). Raise it for one big stream on a many-core box.",
     }),
+    openSet: Type.Boolean({
+      default: true,
+      description:
+        "Announce 'unknown' when no class is close enough, with the thresholds in the model's manifest (openSet). false always names the closest class, as models without thresholds do.",
+    }),
   },
   { description: 'The activity model (encoders + class prototypes) and how to run it.' },
 );

@@ -15,6 +15,8 @@ export interface LoadModelOptions {
   /** Tried in order per encoder (e.g. tensorrt → cuda → cpu); the first that loads is used. */
   readonly providers: readonly ExecutionProviderName[];
   readonly intraOpThreads?: number | undefined;
+  /** false: ignore the manifest's open-set thresholds, always name the closest class (default true). */
+  readonly openSet?: boolean | undefined;
   readonly logger: Logger;
   /**
    * Sessions of the model serving now: an encoder with the same file (sha256) and interface
@@ -132,7 +134,9 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
     classes: manifest.classes.map((c) => ({ id: c.id, name: c.name, description: c.description })),
     prototypes,
     ...(Object.keys(modalityPrototypes).length > 0 ? { modalityPrototypes } : {}),
-    ...(manifest.openSet ? { openSetThresholds: manifest.openSet.thresholds } : {}),
+    ...(manifest.openSet && options.openSet !== false
+      ? { openSetThresholds: manifest.openSet.thresholds }
+      : {}),
     encoders: runners,
     fusion: manifest.fusion.method,
     encoder: (name) => runners.find((r) => r.name === name),

@@ -10,6 +10,8 @@ export interface ModelManagerOptions {
   readonly dir: string;
   readonly providers: readonly ExecutionProviderName[];
   readonly intraOpThreads?: number | undefined;
+  /** Use the manifests' open-set thresholds (default true). */
+  readonly openSet?: boolean;
   readonly logger: Logger;
   /** Component 'model' is kept up to date here when given. */
   readonly health?: HealthRegistry;
@@ -122,6 +124,7 @@ export class ModelManager {
       next = await loadModel(dir, {
         providers: this.options.providers,
         intraOpThreads: this.options.intraOpThreads,
+        openSet: this.options.openSet,
         logger,
         reuse: options.shareSessions ? this.model?.encoders : undefined,
       });

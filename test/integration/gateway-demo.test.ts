@@ -79,6 +79,8 @@ async function runDemo(gatewayId: string, withoutModalities: ('imu' | 'pose')[])
     http: { enabled: false },
     ingest: { enabled: false },
     replay: { path: DEMO, speed: SPEED, loop: false, withoutModalities },
+    // The trainer's stream figures name a class for every window; 'unknown' has its own test.
+    model: { openSet: false },
     log: { level: 'silent' },
   });
   const listener = await observe(broker.url, [`mujo/${gatewayId}/subjects/+/activity`]);
