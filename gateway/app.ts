@@ -9,11 +9,12 @@ import {
   PAYLOAD_VERSION,
   type ActivityEvent,
   type DeviceState,
+  type RepsEvent,
   type SubjectScores,
   type SubjectState,
 } from './domain/events.ts';
 import type { ImuChunk, SampleChunk } from './domain/samples.ts';
-import { systemClock, type Clock } from './domain/time.ts';
+import { nsToIso, systemClock, type Clock } from './domain/time.ts';
 import {
   createHttpServer,
   healthReport,
@@ -27,6 +28,8 @@ import { HealthRegistry } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createMetricsRegistry, type Registry } from './observability/metrics.ts';
 import { createPipeline, type Pipeline } from './pipeline/pipeline.ts';
+import { RepService } from './pipeline/reps/rep-service.ts';
+import type { RepActivityOverride } from './pipeline/reps/settings.ts';
 import type { HopDecision } from './pipeline/stages/decisions.ts';
 import {
   deviceDiscovery,
@@ -110,6 +113,9 @@ export class GatewayApp {
   private readonly stateSubject = new Subject<SubjectState>();
   private readonly decisionSubject = new Subject<HopDecision>();
   private readonly scoreSubject = new Subject<SubjectScores>();
+  private readonly repsSubject = new Subject<RepsEvent>();
+  /** Repetition counting (config `reps`); fed the input samples and the activity events. */
+  private reps: RepService | undefined;
   private readonly input = new Subject<SampleChunk>();
   private readonly subjectStates = new Map<string, SubjectState>();
   private readonly recent: ActivityEvent[] = [];
@@ -139,6 +145,8 @@ export class GatewayApp {
   readonly decisions$: Observable<HopDecision> = this.decisionSubject.asObservable();
   /** Fused class probabilities per subject and hop, with the latency from window close. */
   readonly scores$: Observable<SubjectScores> = this.scoreSubject.asObservable();
+  /** Every repetition and set summary (what goes to `<base>/<gw>/subjects/<s>/reps`). */
+  readonly reps$: Observable<RepsEvent> = this.repsSubject.asObservable();
 
   constructor(
     readonly config: GatewayConfig,
@@ -281,10 +289,12 @@ export class GatewayApp {
 
     await this.startMqtt();
     await this.startInflux();
+    this.startReps();
     this.swapPipeline(model);
     this.inputSub = this.input.subscribe((chunk) => {
       this.devices.observe(chunk);
       this.pipeline?.push(chunk);
+      this.reps?.push(chunk);
     });
     this.startRecorder();
 
@@ -318,6 +328,41 @@ export class GatewayApp {
   }
 
   private mqttUrl = '';
+
+  /**
+   * Repetition counting: every rep on MQTT (`reps`) and InfluxDB (`reps` points), and the
+   * subject's retained state re-published with the new count (which the live page shows).
+   */
+  private startReps(): void {
+    const { config } = this;
+    if (!config.reps.enabled) return;
+    this.reps = new RepService(
+      {
+        gateway: config.gateway.id,
+        activities: config.reps.activities,
+        restS: config.reps.restS,
+        historyS: config.reps.historyS,
+      },
+      { clock: this.clock, nextSeq: () => ++this.seq },
+    );
+    this.reps.events$.subscribe((event) => this.onReps(event));
+  }
+
+  private onReps(event: RepsEvent): void {
+    this.mqtt?.publishReps(event);
+    this.repsSubject.next(event);
+    if (event.kind !== 'rep') return;
+    this.influx?.writeReps({
+      subject: event.subject,
+      activity: event.activity,
+      count: event.count,
+      timeNs: event.timeNs,
+    });
+    const state = this.subjectStates.get(event.subject);
+    if (state && state.activity === event.activity) {
+      this.publishState({ ...state, reps: event.count, updated: nsToIso(this.clock.nowNs()) }, false);
+    }
+  }
 
   private async startMqtt(): Promise<void> {
     const { config } = this;
@@ -614,6 +659,11 @@ export class GatewayApp {
       pipeline.scores$.subscribe((s) => this.scoreSubject.next(s)),
     ];
     this.pipeline = pipeline;
+    this.reps?.setManifestSettings(
+      Object.fromEntries(
+        model.manifest.classes.flatMap((c): [string, RepActivityOverride][] => (c.reps ? [[c.id, c.reps]] : [])),
+      ),
+    );
     this.mqtt?.setStatus(this.statusInfo(model));
     if (previous) {
       void previous.stop().finally(() => previousSubs.forEach((s) => s.unsubscribe()));
@@ -626,12 +676,18 @@ export class GatewayApp {
     this.mqtt?.publishActivity(event);
     this.influx?.writeActivity(event);
     this.activitySubject.next(event);
+    this.reps?.onActivity(event);
   }
 
   private onState(state: SubjectState): void {
+    this.publishState(this.reps ? { ...state, reps: this.reps.count(state.subject) } : state, true);
+  }
+
+  /** `toInflux` false for rep updates: their `reps` point is written from the rep event itself. */
+  private publishState(state: SubjectState, toInflux: boolean): void {
     this.subjectStates.set(state.subject, state);
     this.mqtt?.publishSubjectState(state);
-    this.influx?.writeSubjectState(state);
+    if (toInflux) this.influx?.writeSubjectState(state);
     this.stateSubject.next(state);
   }
 
@@ -745,6 +801,8 @@ export class GatewayApp {
     // Drain: queued windows run, open slots are decided, activities end with final states,
     // and all of it is published before MQTT goes offline.
     await this.pipeline?.stop();
+    // After the drain: the final `ended` events have closed every set, and the summaries are queued.
+    this.reps?.complete();
     await this.recorder?.close();
     if (this.influxTimer) clearInterval(this.influxTimer);
     await this.influx?.stop();
@@ -759,6 +817,7 @@ export class GatewayApp {
     this.stateSubject.complete();
     this.decisionSubject.complete();
     this.scoreSubject.complete();
+    this.repsSubject.complete();
     this.sourceDeviceStates.complete();
     log.info('gateway stopped');
   }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
     make.add_argument("--seed", type=int, default=0, help="seed of the per-subject clip order (default 0)")
     make.add_argument("--datasets", type=Path, default=None, help="datasets root (default: $MUJO_DATASETS or <repo>/../shared/datasets)")
     make.set_defaults(func=run_make_recording)
+
+    reps = subparsers.add_parser(
+        "make-rep-sets",
+        help="build repetition sets with an exact count from UTD-MHAD (bench/reps)",
+        description="Play each subject's clips of one repetitive action back to back: sets with a known rep count.",
+    )
+    reps.add_argument("--out", type=Path, required=True, help="output recording directory (also gets sets.json)")
+    reps.add_argument("--datasets", type=Path, default=None, help="datasets root (default: $MUJO_DATASETS)")
+    reps.add_argument("--subjects", type=_subjects, default=(1, 2, 3, 4, 5, 6, 7, 8), help="comma-separated subjects (default all 8)")
+    reps.add_argument("--seed", type=int, default=0)
+    reps.set_defaults(func=run_make_rep_sets)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -154,3 +166,24 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def run_make_rep_sets(args: argparse.Namespace) -> int:
+    import os
+
+    from .rep_sets import make_rep_sets
+
+    datasets = args.datasets or (Path(os.environ["MUJO_DATASETS"]) if os.environ.get("MUJO_DATASETS") else None)
+    if datasets is None:
+        print("error: pass --datasets DIR or set MUJO_DATASETS", file=sys.stderr)
+        return 2
+    subjects = ",".join(str(s) for s in args.subjects)
+    command = f"python3 -m encoders make-rep-sets --out {args.out} --subjects {subjects} --seed {args.seed} --datasets $MUJO_DATASETS"
+    try:
+        out = make_rep_sets(Path(args.out), datasets=datasets, subjects=tuple(args.subjects), seed=args.seed, command=command)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    sets = json.loads((out / "sets.json").read_text())["sets"]
+    print(f"{out}: {len(sets)} sets, {sum(s['count'] for s in sets)} reps")
+    return 0

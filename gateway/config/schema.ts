@@ -3,6 +3,7 @@ import { BleSection } from '../sources/ble/options.ts';
 import { CamerasSection, MatchingSection } from '../sources/camera/options.ts';
 import { RecorderOptionsSchema } from '../sinks/recorder/options.ts';
 import { InfluxOptionsSchema } from '../sinks/influx/options.ts';
+import { RepsSection } from '../pipeline/reps/options.ts';
 
 /*
  * The one source of truth for configuration: the TypeScript type (`GatewayConfig`), the
@@ -324,6 +325,7 @@ export const GatewayConfigSchema = Type.Object(
     influx: InfluxOptionsSchema,
     recorder: RecorderOptionsSchema,
     pipeline: PipelineSection,
+    reps: RepsSection,
     subjects: Type.Array(Subject, {
       default: [],
       description:

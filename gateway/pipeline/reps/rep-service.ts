@@ -1,0 +1,235 @@
+import { Subject, type Observable } from 'rxjs';
+import { PAYLOAD_VERSION, type ActivityEvent, type RepsEvent } from '../../domain/events.ts';
+import type { SampleChunk } from '../../domain/samples.ts';
+import { nsToIso, type Clock, type TimeNs } from '../../domain/time.ts';
+import { SetCounter, type CountedRep, type SetCounterParams } from './set-counter.ts';
+import { repSettingsFor, type RepActivityOverride, type RepActivitySettings } from './settings.ts';
+
+export interface RepServiceOptions {
+  readonly gateway: string;
+  /** Per-activity settings from the configuration (win over the manifest and the built-ins). */
+  readonly activities?: Readonly<Record<string, RepActivityOverride>>;
+  /** A set ends after this long without a rep while the activity goes on, s. */
+  readonly restS?: number;
+  /** Samples kept per subject so counting starts at the activity's (back-dated) start, s. */
+  readonly historyS?: number;
+  readonly params?: Partial<SetCounterParams>;
+}
+
+export interface RepServiceDeps {
+  readonly clock: Clock;
+  /** Source of the per-gateway event sequence number; default counts from 1. */
+  readonly nextSeq?: () => number;
+}
+
+interface OpenSet {
+  readonly counter: SetCounter;
+  /** Set number once its first rep was counted (0 before). */
+  number: number;
+}
+
+interface SubjectReps {
+  readonly id: string;
+  history: SampleChunk[];
+  imuSource: string | null;
+  poseSource: string | null;
+  lastImuNs: TimeNs;
+  lastPoseNs: TimeNs;
+  activity: { readonly id: string; readonly settings: RepActivitySettings } | null;
+  set: OpenSet | null;
+  sets: number;
+  /** Reps of the current (or last, while its activity lasts) set: the subject state's `reps`. */
+  shown: number;
+}
+
+/** A subject's stream of one modality is replaced when it has been silent this long, ns. */
+const SOURCE_SWITCH_NS = 2e9;
+
+/**
+ * Repetition counting per subject, driven by the activity events: while an activity is
+ * announced that is repetitive (settings.ts), its samples go to a SetCounter; every counted
+ * rep is emitted at once as a `rep` event, and a `set` summary when the activity ends or
+ * changes or no rep came for `restS` (a rest between sets; the next rep opens a new set).
+ * Activity starts are back-dated by the smoother, so the last `historyS` of samples are kept
+ * and replayed into a new set from the activity's start — the reps before the announcement
+ * are counted too (and published as soon as the activity is known).
+ *
+ * Time is the data's (sample times) for counting and rests; the injected clock only dates
+ * publication (latency). No timers: a subject whose data stops ends its activity through the
+ * smoother, which closes the set.
+ */
+export class RepService {
+  private readonly subjects = new Map<string, SubjectReps>();
+  private readonly out = new Subject<RepsEvent>();
+  private readonly restNs: number;
+  private readonly historyNs: number;
+  private manifest: Readonly<Record<string, RepActivityOverride>> = {};
+  private seq = 0;
+  readonly events$: Observable<RepsEvent> = this.out.asObservable();
+
+  constructor(
+    private readonly options: RepServiceOptions,
+    private readonly deps: RepServiceDeps,
+  ) {
+    this.restNs = (options.restS ?? 10) * 1e9;
+    this.historyNs = (options.historyS ?? 15) * 1e9;
+  }
+
+  /** Per-class settings carried by the model manifest (classes[].reps). */
+  setManifestSettings(settings: Readonly<Record<string, RepActivityOverride>>): void {
+    this.manifest = settings;
+  }
+
+  settingsFor(activity: string): RepActivitySettings {
+    return repSettingsFor(activity, this.options.activities, this.manifest);
+  }
+
+  /** Reps of the subject's current set (0 without one): the `reps` of its retained state. */
+  count(subject: string): number {
+    return this.subjects.get(subject)?.shown ?? 0;
+  }
+
+  private subject(id: string): SubjectReps {
+    let s = this.subjects.get(id);
+    if (!s) {
+      s = {
+        id,
+        history: [],
+        imuSource: null,
+        poseSource: null,
+        lastImuNs: -Infinity,
+        lastPoseNs: -Infinity,
+        activity: null,
+        set: null,
+        sets: 0,
+        shown: 0,
+      };
+      this.subjects.set(id, s);
+    }
+    return s;
+  }
+
+  onActivity(event: ActivityEvent): void {
+    const s = this.subject(event.subject);
+    const atNs = event.transition === 'ended' ? (event.endNs ?? event.startNs) : event.startNs;
+    this.closeSet(s, atNs);
+    s.shown = 0;
+    if (event.transition === 'ended') {
+      s.activity = null;
+      return;
+    }
+    const settings = this.settingsFor(event.activity);
+    s.activity = { id: event.activity, settings };
+    if (!settings.repetitive) return;
+    s.set = { counter: new SetCounter(settings, this.options.params), number: 0 };
+    for (const chunk of s.history) this.feed(s, chunk, event.startNs);
+  }
+
+  push(chunk: SampleChunk): void {
+    if (chunk.subjectId === undefined || chunk.clockDomain === 'device' || chunk.tNs.length === 0) return;
+    const s = this.subject(chunk.subjectId);
+    const lastNs = chunk.tNs[chunk.tNs.length - 1] as number;
+    if (!this.usesSource(s, chunk, lastNs)) return;
+    s.history.push(chunk);
+    while (s.history.length > 0 && lastNs - lastOf(s.history[0] as SampleChunk) > this.historyNs) s.history.shift();
+    if (!s.activity?.settings.repetitive) return;
+    if (s.set && s.set.number > 0 && lastNs - s.set.counter.lastRepTimeNs > this.restNs) {
+      this.closeSet(s, s.set.counter.lastRepTimeNs);
+    }
+    s.set ??= { counter: new SetCounter(s.activity.settings, this.options.params), number: 0 };
+    this.feed(s, chunk, -Infinity);
+  }
+
+  /** One stream per modality and subject: the first seen, replaced when it falls silent. */
+  private usesSource(s: SubjectReps, chunk: SampleChunk, lastNs: TimeNs): boolean {
+    if (chunk.modality === 'imu') {
+      if (s.imuSource !== chunk.sourceId && s.imuSource !== null && lastNs - s.lastImuNs < SOURCE_SWITCH_NS) return false;
+      s.imuSource = chunk.sourceId;
+      s.lastImuNs = lastNs;
+    } else {
+      if (s.poseSource !== chunk.sourceId && s.poseSource !== null && lastNs - s.lastPoseNs < SOURCE_SWITCH_NS) return false;
+      s.poseSource = chunk.sourceId;
+      s.lastPoseNs = lastNs;
+    }
+    return true;
+  }
+
+  private feed(s: SubjectReps, chunk: SampleChunk, fromNs: TimeNs): void {
+    const set = s.set;
+    if (!set) return;
+    let a = 0;
+    while (a < chunk.tNs.length && (chunk.tNs[a] as number) < fromNs) a++;
+    if (a === chunk.tNs.length) return;
+    const width = chunk.modality === 'imu' ? 6 : 51;
+    const t = chunk.tNs.subarray(a);
+    const v = chunk.values.subarray(a * width);
+    const reps = chunk.modality === 'imu' ? set.counter.pushImu(t, v) : set.counter.pushPose(t, v);
+    for (const rep of reps) this.emitRep(s, set, rep);
+  }
+
+  private emitRep(s: SubjectReps, set: OpenSet, rep: CountedRep): void {
+    if (set.number === 0) set.number = ++s.sets;
+    s.shown = rep.rep;
+    this.out.next({
+      v: PAYLOAD_VERSION,
+      gateway: this.options.gateway,
+      subject: s.id,
+      kind: 'rep',
+      activity: s.activity?.id ?? '',
+      set: set.number,
+      count: rep.rep,
+      time: nsToIso(rep.tNs),
+      timeNs: rep.tNs,
+      modality: rep.modality,
+      confidence: rep.confidence,
+      latencyMs: (this.deps.clock.nowNs() - rep.tNs) / 1e6,
+      seq: this.nextSeq(),
+    });
+  }
+
+  /** Emits the summary of the subject's open set (if it counted anything) and forgets it. */
+  private closeSet(s: SubjectReps, endNs: TimeNs): void {
+    const set = s.set;
+    s.set = null;
+    if (!set || set.number === 0 || !s.activity) return;
+    const reps = set.counter.counted;
+    const first = reps[0] as CountedRep;
+    const last = reps[reps.length - 1] as CountedRep;
+    const meanRepS = reps.length > 1 ? (last.tNs - first.tNs) / 1e9 / (reps.length - 1) : null;
+    const oneRepS = meanRepS ?? (Number.isFinite(first.periodS) ? first.periodS : 0);
+    const startNs = first.tNs - oneRepS * 1e9;
+    const imuReps = reps.filter((r) => r.modality === 'imu').length;
+    this.out.next({
+      v: PAYLOAD_VERSION,
+      gateway: this.options.gateway,
+      subject: s.id,
+      kind: 'set',
+      activity: s.activity.id,
+      set: set.number,
+      count: reps.length,
+      time: nsToIso(Math.max(endNs, last.tNs)),
+      timeNs: Math.max(endNs, last.tNs),
+      modality: imuReps * 2 >= reps.length ? 'imu' : 'pose',
+      confidence: reps.reduce((sum, r) => sum + r.confidence, 0) / reps.length,
+      start: nsToIso(startNs),
+      startNs,
+      durationS: (last.tNs - startNs) / 1e9,
+      meanRepS,
+      seq: this.nextSeq(),
+    });
+  }
+
+  private nextSeq(): number {
+    return this.deps.nextSeq ? this.deps.nextSeq() : ++this.seq;
+  }
+
+  /** Ends every open set (their summaries are emitted) and completes `events$`. */
+  complete(): void {
+    for (const s of this.subjects.values()) this.closeSet(s, s.set?.counter.lastRepTimeNs ?? 0);
+    this.out.complete();
+  }
+}
+
+function lastOf(chunk: SampleChunk): TimeNs {
+  return chunk.tNs[chunk.tNs.length - 1] as number;
+}
