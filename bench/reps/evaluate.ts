@@ -6,7 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRecording, type Recording } from '../../gateway/sources/replay/recording.ts';
-import { SetCounter, type CountedRep, type SetCounterParams } from '../../gateway/pipeline/reps/set-counter.ts';
+import {
+  SetCounter,
+  type CountedRep,
+  type SetCounterParams,
+} from '../../gateway/pipeline/reps/set-counter.ts';
 import { repSettingsFor, type RepActivityOverride } from '../../gateway/pipeline/reps/settings.ts';
 
 export interface GroundTruthSet {
@@ -66,7 +70,9 @@ export function runSet(
   const counter = new SetCounter(settings, params);
   const track = set.subject.replace(/^s/, '');
   const imuStream = rs.recording.streams.find((s) => s.modality === 'imu' && s.subjectId === set.subject);
-  const poseStream = rs.recording.streams.find((s) => s.modality === 'pose' && s.sourceId.endsWith(`/${track}`));
+  const poseStream = rs.recording.streams.find(
+    (s) => s.modality === 'pose' && s.sourceId.endsWith(`/${track}`),
+  );
   const from = set.startNs - LEAD_S * 1e9;
   const to = set.endNs + TAIL_S * 1e9;
   const imu = modality !== 'pose' && imuStream ? slice(imuStream.data, 6, from, to) : null;
@@ -85,7 +91,8 @@ export function runSet(
     if (pose) {
       let j = p;
       while (j < pose.tNs.length && (pose.tNs[j] as number) < end) j++;
-      if (j > p) reps.push(...counter.pushPose(pose.tNs.subarray(p, j), pose.values.subarray(p * 51, j * 51)));
+      if (j > p)
+        reps.push(...counter.pushPose(pose.tNs.subarray(p, j), pose.values.subarray(p * 51, j * 51)));
       p = j;
     }
   }

@@ -12,7 +12,12 @@ export type ImuFeatureSet = 'acc' | 'acc_magnitude' | 'acc_gyro';
 export const IMU_FEATURE_DIM: Record<ImuFeatureSet, number> = { acc: 3, acc_magnitude: 1, acc_gyro: 6 };
 
 /** Writes the features of IMU sample `i` of an interleaved [ax, ay, az, gx, gy, gz] array into `out`. */
-export function imuFeatures(set: ImuFeatureSet, values: ArrayLike<number>, i: number, out: Float64Array): void {
+export function imuFeatures(
+  set: ImuFeatureSet,
+  values: ArrayLike<number>,
+  i: number,
+  out: Float64Array,
+): void {
   const o = i * 6;
   const ax = values[o] as number;
   const ay = values[o + 1] as number;

@@ -26,9 +26,12 @@ export const RepActivitySchema = Type.Object(
       Type.Union(
         [
           Type.Literal('auto'),
-          Type.Array(Type.Unsafe<(typeof POSE_FEATURES)[number]>({ type: 'string', enum: [...POSE_FEATURES] }), {
-            minItems: 1,
-          }),
+          Type.Array(
+            Type.Unsafe<(typeof POSE_FEATURES)[number]>({ type: 'string', enum: [...POSE_FEATURES] }),
+            {
+              minItems: 1,
+            },
+          ),
         ],
         {
           description:
@@ -48,7 +51,10 @@ export const RepActivitySchema = Type.Object(
 
 export const RepsSection = Type.Object(
   {
-    enabled: Type.Boolean({ default: true, description: 'Count repetitions while a repetitive activity goes on.' }),
+    enabled: Type.Boolean({
+      default: true,
+      description: 'Count repetitions while a repetitive activity goes on.',
+    }),
     restS: Type.Number({
       exclusiveMinimum: 0,
       maximum: 3600,

@@ -131,7 +131,8 @@ export class RepService {
     const lastNs = chunk.tNs[chunk.tNs.length - 1] as number;
     if (!this.usesSource(s, chunk, lastNs)) return;
     s.history.push(chunk);
-    while (s.history.length > 0 && lastNs - lastOf(s.history[0] as SampleChunk) > this.historyNs) s.history.shift();
+    while (s.history.length > 0 && lastNs - lastOf(s.history[0] as SampleChunk) > this.historyNs)
+      s.history.shift();
     if (!s.activity?.settings.repetitive) return;
     if (s.set && s.set.number > 0 && lastNs - s.set.counter.lastRepTimeNs > this.restNs) {
       this.closeSet(s, s.set.counter.lastRepTimeNs);
@@ -143,11 +144,17 @@ export class RepService {
   /** One stream per modality and subject: the first seen, replaced when it falls silent. */
   private usesSource(s: SubjectReps, chunk: SampleChunk, lastNs: TimeNs): boolean {
     if (chunk.modality === 'imu') {
-      if (s.imuSource !== chunk.sourceId && s.imuSource !== null && lastNs - s.lastImuNs < SOURCE_SWITCH_NS) return false;
+      if (s.imuSource !== chunk.sourceId && s.imuSource !== null && lastNs - s.lastImuNs < SOURCE_SWITCH_NS)
+        return false;
       s.imuSource = chunk.sourceId;
       s.lastImuNs = lastNs;
     } else {
-      if (s.poseSource !== chunk.sourceId && s.poseSource !== null && lastNs - s.lastPoseNs < SOURCE_SWITCH_NS) return false;
+      if (
+        s.poseSource !== chunk.sourceId &&
+        s.poseSource !== null &&
+        lastNs - s.lastPoseNs < SOURCE_SWITCH_NS
+      )
+        return false;
       s.poseSource = chunk.sourceId;
       s.lastPoseNs = lastNs;
     }

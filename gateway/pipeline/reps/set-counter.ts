@@ -23,14 +23,21 @@ export interface SetCounterParams {
   readonly switchMargin: number;
   /** A modality without data for this long (data time) is absent, s. */
   readonly absentAfterS: number;
+  /**
+   * With both modalities and 'auto': 'periodicity' follows the more periodic one; 'pose' /
+   * 'imu' follow that one whenever it is present (alternatives measured in bench/reps).
+   */
+  readonly lead: 'periodicity' | 'pose' | 'imu';
 }
 
 /** Tuned on UTD-MHAD training subjects 1, 3, 5, 7 (bench/reps). */
 export const DEFAULT_SET_COUNTER_PARAMS: SetCounterParams = {
-  imu: { minAmplitude: 0.5 },
+  // Wrist/thigh acceleration needs more smoothing than pose: its bumps carry impact transients.
+  imu: { minAmplitude: 0.5, smoothS: 0.8 },
   pose: { minAmplitude: 0.03 },
-  switchMargin: 0.1,
+  switchMargin: 0.3,
   absentAfterS: 2,
+  lead: 'periodicity',
 };
 
 /**
@@ -116,6 +123,7 @@ export class SetCounter {
     const imu = this.present('imu', nowNs);
     const pose = this.present('pose', nowNs);
     if (!imu || !pose) return imu ? 'imu' : pose ? 'pose' : null;
+    if (this.params.lead !== 'periodicity') return this.params.lead;
     const pi = this.imu.periodicity;
     const pp = this.pose.periodicity;
     if (this.leader === 'pose') return pi > pp + this.params.switchMargin ? 'imu' : 'pose';
@@ -123,19 +131,27 @@ export class SetCounter {
     return pp > pi ? 'pose' : 'imu';
   }
 
+  /**
+   * Each modality counts the whole set on its own; the set's count follows the leader's own
+   * count and never goes back. So a lead change mid-set neither counts a rep twice (the two
+   * signals cross their thresholds at different phases of a rep) nor loses one: a new leader
+   * that is behind adds nothing until it catches up, one that is ahead adds its extra reps.
+   */
   private accept(m: RepSource, d: RepDetection, out: CountedRep[]): void {
     this.leader = this.chooseLeader(d.tNs);
     if (this.leader !== m) return;
-    if ((d.tNs - this.lastRepNs) / 1e9 < this.settings.minPeriodS) return;
-    this.lastRepNs = d.tNs;
-    const rep: CountedRep = {
-      tNs: d.tNs,
-      rep: this.reps.length + 1,
-      modality: m,
-      confidence: d.periodicity,
-      periodS: d.periodS,
-    };
-    this.reps.push(rep);
-    out.push(rep);
+    const own = (m === 'imu' ? this.imu : this.pose).reps;
+    while (this.reps.length < own) {
+      this.lastRepNs = d.tNs;
+      const rep: CountedRep = {
+        tNs: d.tNs,
+        rep: this.reps.length + 1,
+        modality: m,
+        confidence: d.periodicity,
+        periodS: d.periodS,
+      };
+      this.reps.push(rep);
+      out.push(rep);
+    }
   }
 }

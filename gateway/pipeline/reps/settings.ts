@@ -33,15 +33,42 @@ const REPETITIVE: RepActivitySettings = { ...NOT_REPETITIVE, repetitive: true };
  * gestures, unknown classes — counts nothing unless configured.
  */
 export const BUILT_IN_REP_SETTINGS: Readonly<Record<string, RepActivitySettings>> = {
-  arm_curl: { ...REPETITIVE, poseFeatures: ['left_elbow_angle', 'right_elbow_angle', 'left_wrist.y', 'right_wrist.y'] },
-  bicep_curls: { ...REPETITIVE, poseFeatures: ['left_elbow_angle', 'right_elbow_angle', 'left_wrist.y', 'right_wrist.y'] },
-  push: { ...REPETITIVE, poseFeatures: ['left_wrist.x', 'right_wrist.x', 'left_elbow_angle', 'right_elbow_angle'] },
-  pushups: { ...REPETITIVE, poseFeatures: ['left_shoulder.y', 'right_shoulder.y', 'left_elbow_angle', 'right_elbow_angle'] },
-  squat: { ...REPETITIVE, poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'] },
-  squats: { ...REPETITIVE, poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'] },
-  lunge: { ...REPETITIVE, poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'] },
-  lunges: { ...REPETITIVE, poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'] },
-  dumbbell_shoulder_press: { ...REPETITIVE, poseFeatures: ['left_wrist.y', 'right_wrist.y', 'left_elbow_angle', 'right_elbow_angle'] },
+  arm_curl: {
+    ...REPETITIVE,
+    poseFeatures: ['left_elbow_angle', 'right_elbow_angle', 'left_wrist.y', 'right_wrist.y'],
+  },
+  bicep_curls: {
+    ...REPETITIVE,
+    poseFeatures: ['left_elbow_angle', 'right_elbow_angle', 'left_wrist.y', 'right_wrist.y'],
+  },
+  push: {
+    ...REPETITIVE,
+    poseFeatures: ['left_wrist.x', 'right_wrist.x', 'left_elbow_angle', 'right_elbow_angle'],
+  },
+  pushups: {
+    ...REPETITIVE,
+    poseFeatures: ['left_shoulder.y', 'right_shoulder.y', 'left_elbow_angle', 'right_elbow_angle'],
+  },
+  squat: {
+    ...REPETITIVE,
+    poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'],
+  },
+  squats: {
+    ...REPETITIVE,
+    poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'],
+  },
+  lunge: {
+    ...REPETITIVE,
+    poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'],
+  },
+  lunges: {
+    ...REPETITIVE,
+    poseFeatures: ['left_hip.y', 'right_hip.y', 'left_knee_angle', 'right_knee_angle'],
+  },
+  dumbbell_shoulder_press: {
+    ...REPETITIVE,
+    poseFeatures: ['left_wrist.y', 'right_wrist.y', 'left_elbow_angle', 'right_elbow_angle'],
+  },
   dumbbell_rows: REPETITIVE,
   situps: REPETITIVE,
   tricep_extensions: { ...REPETITIVE, poseFeatures: ['left_elbow_angle', 'right_elbow_angle'] },
@@ -63,7 +90,11 @@ export function repSettingsFor(
   const fromConfig = config[activity];
   const merged = { ...base, ...(fromManifest ?? {}), ...(fromConfig ?? {}) };
   // Naming an activity in config or manifest without `repetitive` means "count it".
-  if ((fromConfig || fromManifest) && fromConfig?.repetitive === undefined && fromManifest?.repetitive === undefined) {
+  if (
+    (fromConfig || fromManifest) &&
+    fromConfig?.repetitive === undefined &&
+    fromManifest?.repetitive === undefined
+  ) {
     return { ...merged, repetitive: true };
   }
   return merged;

@@ -37,13 +37,13 @@ export interface StreamCounterParams {
 
 export const DEFAULT_COUNTER_PARAMS: StreamCounterParams = {
   rateHz: 25,
-  windowS: 10,
-  smoothS: 0.2,
+  windowS: 8,
+  smoothS: 0.4,
   high: 0.5,
-  low: -0.2,
+  low: -0.4,
   minPeriodS: 1,
   maxPeriodS: 8,
-  periodGate: 0.6,
+  periodGate: 0.7,
   minPeriodicity: 0.3,
   minAmplitude: 0.5,
   periodEveryS: 0.5,
@@ -58,6 +58,9 @@ export interface RepDetection {
   /** Estimated period, s (NaN before one was found). */
   readonly periodS: number;
 }
+
+/** A shorter-lag autocorrelation peak at least this share of the highest one is the period. */
+const SUBHARMONIC_SHARE = 0.85;
 
 /** Longest silence bridged by holding the last value; longer gaps restart the binning. */
 const MAX_GAP_BINS = 12;
@@ -138,7 +141,8 @@ export class StreamCounter {
         // Short gaps: hold the last value so the window keeps its time scale.
         const gap = bin - this.binIndex - 1;
         if (gap > 0 && gap <= MAX_GAP_BINS) {
-          for (let g = 1; g <= gap; g++) detection = this.onBin((this.binIndex + 1 + g) * this.binNs) ?? detection;
+          for (let g = 1; g <= gap; g++)
+            detection = this.onBin((this.binIndex + 1 + g) * this.binNs) ?? detection;
         }
       }
       this.binIndex = bin;
@@ -146,7 +150,8 @@ export class StreamCounter {
       this.binN = 0;
     }
     if (bin === this.binIndex) {
-      for (let j = 0; j < this.dim; j++) this.binSum[j] = (this.binSum[j] as number) + (features[j] as number);
+      for (let j = 0; j < this.dim; j++)
+        this.binSum[j] = (this.binSum[j] as number) + (features[j] as number);
       this.binN++;
     }
     return detection;
@@ -161,7 +166,8 @@ export class StreamCounter {
       for (let a = 0; a < dim; a++) {
         const oa = ring[slot + a] as number;
         sum[a] = (sum[a] as number) - oa;
-        for (let b = 0; b < dim; b++) outer[a * dim + b] = (outer[a * dim + b] as number) - oa * (ring[slot + b] as number);
+        for (let b = 0; b < dim; b++)
+          outer[a * dim + b] = (outer[a * dim + b] as number) - oa * (ring[slot + b] as number);
       }
     } else {
       this.count++;
@@ -170,7 +176,8 @@ export class StreamCounter {
       const xa = x[a] as number;
       ring[slot + a] = xa;
       sum[a] = (sum[a] as number) + xa;
-      for (let b = 0; b < dim; b++) outer[a * dim + b] = (outer[a * dim + b] as number) + xa * (x[b] as number);
+      for (let b = 0; b < dim; b++)
+        outer[a * dim + b] = (outer[a * dim + b] as number) + xa * (x[b] as number);
     }
     this.head = (this.head + 1) % capacity;
     if (++this.sinceRecompute >= capacity) this.recomputeSums();
@@ -179,12 +186,14 @@ export class StreamCounter {
     for (let a = 0; a < dim; a++) this.mean[a] = (sum[a] as number) / n;
     for (let a = 0; a < dim; a++)
       for (let b = 0; b < dim; b++)
-        this.cov[a * dim + b] = (outer[a * dim + b] as number) / n - (this.mean[a] as number) * (this.mean[b] as number);
+        this.cov[a * dim + b] =
+          (outer[a * dim + b] as number) / n - (this.mean[a] as number) * (this.mean[b] as number);
     const variance = this.powerIteration(2);
     const sigma = Math.max(Math.sqrt(Math.max(variance, 0)), 0);
 
     let y = 0;
-    for (let a = 0; a < dim; a++) y += (this.axis[a] as number) * ((x[a] as number) - (this.mean[a] as number));
+    for (let a = 0; a < dim; a++)
+      y += (this.axis[a] as number) * ((x[a] as number) - (this.mean[a] as number));
     this.smooth[this.smoothIdx] = y;
     this.smoothIdx = (this.smoothIdx + 1) % this.smooth.length;
     this.smoothFill = Math.min(this.smoothFill + 1, this.smooth.length);
@@ -228,7 +237,8 @@ export class StreamCounter {
       for (let a = 0; a < dim; a++) {
         const xa = ring[o + a] as number;
         sum[a] = (sum[a] as number) + xa;
-        for (let b = 0; b < dim; b++) outer[a * dim + b] = (outer[a * dim + b] as number) + xa * (ring[o + b] as number);
+        for (let b = 0; b < dim; b++)
+          outer[a * dim + b] = (outer[a * dim + b] as number) + xa * (ring[o + b] as number);
       }
     }
   }
@@ -271,22 +281,29 @@ export class StreamCounter {
     for (let i = 0; i < n; i++) {
       const o = ((start + i) % capacity) * dim;
       let y = 0;
-      for (let a = 0; a < dim; a++) y += (this.axis[a] as number) * ((ring[o + a] as number) - (this.mean[a] as number));
+      for (let a = 0; a < dim; a++)
+        y += (this.axis[a] as number) * ((ring[o + a] as number) - (this.mean[a] as number));
       projected[i] = y;
     }
-    let best = -Infinity;
-    let bestLag = NaN;
+    // Local maxima of the autocorrelation; the period is the shortest lag whose peak is nearly
+    // as high as the highest (a clean periodic signal peaks as high at 2T, 3T, … as at T).
+    const peaks: number[] = [];
+    const values: number[] = [];
     let prev = this.correlation(n, minLag - 1);
     let cur = this.correlation(n, minLag);
     for (let lag = minLag; lag <= maxLag; lag++) {
       const next = this.correlation(n, lag + 1);
-      if (cur >= prev && cur >= next && cur > best) {
-        best = cur;
-        bestLag = lag;
+      if (cur >= prev && cur >= next) {
+        peaks.push(lag);
+        values.push(cur);
       }
       prev = cur;
       cur = next;
     }
+    const top = values.length > 0 ? Math.max(...values) : -Infinity;
+    const k = values.findIndex((v) => v >= SUBHARMONIC_SHARE * top);
+    const best = k >= 0 ? (values[k] as number) : -Infinity;
+    const bestLag = k >= 0 ? (peaks[k] as number) : NaN;
     this.periodBins = bestLag;
     this.periodicityValue = Number.isFinite(best) ? Math.max(0, best) : 0;
   }
