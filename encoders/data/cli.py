@@ -61,6 +61,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
     reps.add_argument("--seed", type=int, default=0)
     reps.set_defaults(func=run_make_rep_sets)
 
+    fixture = subparsers.add_parser(
+        "make-rep-fixture",
+        help="build the small rep-set fixture of the gateway tests from a recording (default the demo)",
+    )
+    fixture.add_argument("--recording", type=Path, default=Path("recordings/demo"))
+    fixture.add_argument("--out", type=Path, default=Path("test/fixtures/rep-sets"))
+    fixture.set_defaults(func=run_make_rep_fixture)
+
 
 def run_prepare(args: argparse.Namespace) -> int:
     from .utd_mhad import CROSS_SUBJECT_TEST, CROSS_SUBJECT_TRAIN, load_utd_mhad
@@ -184,6 +192,16 @@ def run_make_rep_sets(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    sets = json.loads((out / "sets.json").read_text())["sets"]
+    print(f"{out}: {len(sets)} sets, {sum(s['count'] for s in sets)} reps")
+    return 0
+
+
+def run_make_rep_fixture(args: argparse.Namespace) -> int:
+    from .rep_sets import make_rep_fixture
+
+    command = f"python3 -m encoders make-rep-fixture --recording {args.recording} --out {args.out}"
+    out = make_rep_fixture(Path(args.out), recording=Path(args.recording), command=command)
     sets = json.loads((out / "sets.json").read_text())["sets"]
     print(f"{out}: {len(sets)} sets, {sum(s['count'] for s in sets)} reps")
     return 0

@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from .recording import ImuStream, LabelInterval, PoseStream, Subject, write_recording
-from .utd_mhad import UTD_CLASSES, Clip, interpolate_rows, load_utd_mhad
+from .recording import ImuStream, LabelInterval, PoseStream, Subject, read_recording, write_recording
+from .utd_mhad import UTD_CLASSES, Clip, interpolate_rows, load_utd_mhad, placement_for
 
 IMU_RATE_HZ: Final = 50.0
 POSE_RATE_HZ: Final = 20.0
@@ -100,18 +100,23 @@ class RepSet:
 
 
 def build_subject(
-    clips: list[Clip], subject: int, rng: np.random.Generator, counts: tuple[int, int]
+    clips: list[Clip],
+    subject: int,
+    rng: np.random.Generator,
+    counts: tuple[int, int],
+    actions: tuple[int, ...] = REP_ACTIONS,
+    variants: tuple[str, ...] = VARIANTS * SETS_PER_VARIANT,
 ) -> tuple[list[_Piece], list[RepSet]]:
     """Every set of one subject, in a fixed order, with rests between sets."""
     pieces: list[_Piece] = []
     sets: list[RepSet] = []
     t = 0.0
     last: _Piece | None = None
-    for action in REP_ACTIONS:
+    for action in actions:
         trials = sorted((c for c in clips if c.subject == subject and c.action == action), key=lambda c: c.trial)
         if not trials:
             continue
-        for variant in VARIANTS * SETS_PER_VARIANT:
+        for variant in variants:
             n = int(rng.integers(counts[0], counts[1] + 1))
             order = [trials[i] for i in rng.permutation(len(trials))]
             chosen = [order[i % len(order)] for i in range(n)]
@@ -170,7 +175,63 @@ def make_rep_sets(
     counts: tuple[int, int] = (4, 12),
     command: str = "",
 ) -> Path:
+    """The evaluation sets of bench/reps: every subject, REP_ACTIONS, each variant twice."""
     clips = [c for c in load_utd_mhad(datasets, subjects=subjects) if c.action in REP_ACTIONS]
+    return write_rep_sets(out, clips, subjects=subjects, seed=seed, counts=counts, command=command)
+
+
+def clips_from_recording(directory: Path, subject: str, activities: tuple[str, ...]) -> list[Clip]:
+    """The labelled clips of one subject in a recording (e.g. the demo), as UTD-MHAD clips."""
+    rec = read_recording(Path(directory))
+    imu = next(d for d in rec.devices if d.subject == subject)
+    camera = rec.cameras[0]
+    track = next(t for t, sid in camera.tracks.items() if sid == subject)
+    rows = camera.track == track
+    pose_t, pose_kp = camera.t_ns[rows], camera.keypoints[rows]
+    ids = [c.id for c in UTD_CLASSES]
+    clips: list[Clip] = []
+    for label in (l for l in rec.labels if l.subject == subject and l.activity in activities):
+        sel = (imu.t_ns >= label.start_ns) & (imu.t_ns < label.end_ns)
+        psel = (pose_t >= label.start_ns) & (pose_t < label.end_ns)
+        action = ids.index(label.activity) + 1
+        clips.append(
+            Clip(
+                action=action,
+                subject=int(subject.lstrip("s")),
+                trial=1 + sum(c.action == action for c in clips),
+                imu=imu.values[sel].astype(np.float32),
+                pose=pose_kp[psel],
+                pose_times_s=(pose_t[psel] - label.start_ns) / NS_PER_S,
+                placement=placement_for(action),
+            )
+        )
+    return clips
+
+
+def make_rep_fixture(
+    out: Path, *, recording: Path, subject: str = "s2", activities: tuple[str, ...] = ("arm_curl", "squat"), reps: int = 6, command: str = ""
+) -> Path:
+    """A small fixture from a recording (no dataset needed): one set with pauses per activity."""
+    clips = clips_from_recording(recording, subject, activities)
+    number = int(subject.lstrip("s"))
+    ids = [c.id for c in UTD_CLASSES]
+    actions = tuple(ids.index(a) + 1 for a in activities)
+    return write_rep_sets(
+        out, clips, subjects=(number,), seed=0, counts=(reps, reps), command=command, actions=actions, variants=("pauses",)
+    )
+
+
+def write_rep_sets(
+    out: Path,
+    clips: list[Clip],
+    *,
+    subjects: tuple[int, ...],
+    seed: int,
+    counts: tuple[int, int],
+    command: str,
+    actions: tuple[int, ...] = REP_ACTIONS,
+    variants: tuple[str, ...] = VARIANTS * SETS_PER_VARIANT,
+) -> Path:
     devices: list[ImuStream] = []
     pose_t: list[np.ndarray] = []
     pose_track: list[np.ndarray] = []
@@ -179,7 +240,7 @@ def make_rep_sets(
     all_sets: list[dict[str, Any]] = []
     for subject in subjects:
         rng = np.random.default_rng([seed, subject])
-        pieces, sets = build_subject(clips, subject, rng, counts)
+        pieces, sets = build_subject(clips, subject, rng, counts, actions, variants)
         if not pieces:
             continue
         lengths = [p.imu.shape[0] for p in pieces]

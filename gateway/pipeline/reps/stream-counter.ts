@@ -143,6 +143,10 @@ export class StreamCounter {
         if (gap > 0 && gap <= MAX_GAP_BINS) {
           for (let g = 1; g <= gap; g++)
             detection = this.onBin((this.binIndex + 1 + g) * this.binNs) ?? detection;
+        } else if (gap > MAX_GAP_BINS) {
+          // After a real silence the body may be elsewhere (another posture, gravity on
+          // another axis): a window spanning the step would make the step its main axis.
+          this.resetWindow();
         }
       }
       this.binIndex = bin;
@@ -225,6 +229,19 @@ export class StreamCounter {
     this.lastRepNs = endNs;
     this.repsCounted++;
     return { tNs: endNs, periodicity: this.periodicityValue, periodS: this.periodS };
+  }
+
+  private resetWindow(): void {
+    this.count = 0;
+    this.head = 0;
+    this.sinceRecompute = 0;
+    this.sum.fill(0);
+    this.outer.fill(0);
+    this.smoothFill = 0;
+    this.smoothIdx = 0;
+    this.armed = true;
+    this.periodBins = NaN;
+    this.periodicityValue = 0;
   }
 
   private recomputeSums(): void {
