@@ -26,7 +26,7 @@ import { ModelManager, type OrtLoadedModel } from './model/index.ts';
 import { GatewayError, errorCode, errorMessage } from './observability/errors.ts';
 import { HealthRegistry } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
-import { createMetricsRegistry, type Registry } from './observability/metrics.ts';
+import { counter, createMetricsRegistry, type Registry } from './observability/metrics.ts';
 import { createPipeline, type Pipeline } from './pipeline/pipeline.ts';
 import { RepService } from './pipeline/reps/rep-service.ts';
 import type { RepActivityOverride } from './pipeline/reps/settings.ts';
@@ -345,7 +345,22 @@ export class GatewayApp {
       },
       { clock: this.clock, nextSeq: () => ++this.seq },
     );
-    this.reps.events$.subscribe((event) => this.onReps(event));
+    const repsCounted = counter(
+      this.metrics,
+      'mujo_reps_total',
+      'repetitions counted, by counting modality',
+      ['modality'],
+    );
+    const setsEnded = counter(
+      this.metrics,
+      'mujo_rep_sets_total',
+      'repetition sets ended (summaries published)',
+    );
+    this.reps.events$.subscribe((event) => {
+      if (event.kind === 'rep') repsCounted.inc({ modality: event.modality });
+      else setsEnded.inc();
+      this.onReps(event);
+    });
   }
 
   private onReps(event: RepsEvent): void {
@@ -661,7 +676,9 @@ export class GatewayApp {
     this.pipeline = pipeline;
     this.reps?.setManifestSettings(
       Object.fromEntries(
-        model.manifest.classes.flatMap((c): [string, RepActivityOverride][] => (c.reps ? [[c.id, c.reps]] : [])),
+        model.manifest.classes.flatMap((c): [string, RepActivityOverride][] =>
+          c.reps ? [[c.id, c.reps]] : [],
+        ),
       ),
     );
     this.mqtt?.setStatus(this.statusInfo(model));
