@@ -294,7 +294,6 @@ export class GatewayApp {
     this.inputSub = this.input.subscribe((chunk) => {
       this.devices.observe(chunk);
       this.pipeline?.push(chunk);
-      this.reps?.push(chunk);
     });
     this.startRecorder();
 
@@ -672,6 +671,8 @@ export class GatewayApp {
       pipeline.states$.subscribe((state) => this.onState(state)),
       pipeline.decisions$.subscribe((d) => this.decisionSubject.next(d)),
       pipeline.scores$.subscribe((s) => this.scoreSubject.next(s)),
+      // The pipeline's chunks: device clocks (BLE, MQTT ingest) already mapped to the gateway's.
+      pipeline.samples$.subscribe((chunk) => this.reps?.push(chunk)),
     ];
     this.pipeline = pipeline;
     this.reps?.setManifestSettings(
