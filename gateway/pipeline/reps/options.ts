@@ -64,7 +64,7 @@ export const RepsSection = Type.Object(
     historyS: Type.Number({
       minimum: 0,
       maximum: 120,
-      default: 15,
+      default: 6,
       description:
         'Samples kept per subject so counting starts where the activity started (it is announced after a dwell), s.',
     }),

@@ -72,7 +72,7 @@ export class RepService {
     private readonly deps: RepServiceDeps,
   ) {
     this.restNs = (options.restS ?? 10) * 1e9;
-    this.historyNs = (options.historyS ?? 15) * 1e9;
+    this.historyNs = (options.historyS ?? 6) * 1e9;
   }
 
   /** Per-class settings carried by the model manifest (classes[].reps). */
