@@ -1,4 +1,4 @@
-import { Subject, type Observable } from 'rxjs';
+import { Subject, asyncScheduler, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { PAYLOAD_VERSION, type ActivityEvent, type RepsEvent } from '../../domain/events.ts';
 import type { SampleChunk } from '../../domain/samples.ts';
 import { nsToIso, type Clock, type TimeNs } from '../../domain/time.ts';
@@ -18,14 +18,23 @@ export interface RepServiceOptions {
 
 export interface RepServiceDeps {
   readonly clock: Clock;
+  /** Closes a suspended set whose subject sends no more data (default asyncScheduler). */
+  readonly scheduler?: SchedulerLike;
   /** Source of the per-gateway event sequence number; default counts from 1. */
   readonly nextSeq?: () => number;
 }
 
 interface OpenSet {
+  readonly activity: string;
   readonly counter: SetCounter;
-  /** Set number once its first rep was counted (0 before). */
+  /** Set number once its first rep was published (0 before). */
   number: number;
+  /** Reps counted while the set was suspended: published if its activity resumes, dropped if not. */
+  pending: CountedRep[];
+  /** When its activity ended or changed (data time); null while the activity is announced. */
+  suspendedAtNs: TimeNs | null;
+  /** Closes it `restS` after its suspension if nothing else did (a subject whose data stopped). */
+  timer: Subscription | null;
 }
 
 interface SubjectReps {
@@ -36,7 +45,10 @@ interface SubjectReps {
   lastImuNs: TimeNs;
   lastPoseNs: TimeNs;
   activity: { readonly id: string; readonly settings: RepActivitySettings } | null;
+  /** The set of the announced activity. */
   set: OpenSet | null;
+  /** The previous activity's set, kept through a short interruption (see onActivity). */
+  suspended: OpenSet | null;
   sets: number;
   /** Reps of the current (or last, while its activity lasts) set: the subject state's `reps`. */
   shown: number;
@@ -53,6 +65,14 @@ const SOURCE_SWITCH_NS = 2e9;
  * Activity starts are back-dated by the smoother, so the last `historyS` of samples are kept
  * and replayed into a new set from the activity's start — the reps before the announcement
  * are counted too (and published as soon as the activity is known).
+ *
+ * The recogniser can drop an activity for a moment in the middle of a set (A → B → A, or A
+ * ends and starts again). A set is therefore suspended, not closed, when its activity ends or
+ * changes: its counter keeps running and holds what it counts; if A resumes before the rest
+ * time passes, the set continues (held reps are published, numbering goes on); it closes —
+ * summary published, held reps dropped — when the rest time passes or another activity
+ * counts its first rep. Without this each flicker would restart the count and re-count the
+ * back-dated samples.
  *
  * Time is the data's (sample times) for counting and rests; the injected clock only dates
  * publication (latency). No timers: a subject whose data stops ends its activity through the
@@ -101,6 +121,7 @@ export class RepService {
         lastPoseNs: -Infinity,
         activity: null,
         set: null,
+        suspended: null,
         sets: 0,
         shown: 0,
       };
@@ -112,7 +133,18 @@ export class RepService {
   onActivity(event: ActivityEvent): void {
     const s = this.subject(event.subject);
     const atNs = event.transition === 'ended' ? (event.endNs ?? event.startNs) : event.startNs;
-    this.closeSet(s, atNs);
+    if (s.set) {
+      if (s.suspended) this.closeSet(s, s.suspended, atNs);
+      const set = s.set;
+      set.suspendedAtNs = atNs;
+      s.suspended = set;
+      s.set = null;
+      const subject = s;
+      set.timer = (this.deps.scheduler ?? asyncScheduler).schedule(() => {
+        set.timer = null;
+        if (subject.suspended === set) this.closeSet(subject, set, atNs);
+      }, this.restNs / 1e6);
+    }
     s.shown = 0;
     if (event.transition === 'ended') {
       s.activity = null;
@@ -121,8 +153,33 @@ export class RepService {
     const settings = this.settingsFor(event.activity);
     s.activity = { id: event.activity, settings };
     if (!settings.repetitive) return;
-    s.set = { counter: new SetCounter(settings, this.options.params), number: 0 };
-    for (const chunk of s.history) this.feed(s, chunk, event.startNs);
+    const held = s.suspended;
+    if (held && held.activity === event.activity) {
+      s.suspended = null;
+      held.suspendedAtNs = null;
+      held.timer?.unsubscribe();
+      held.timer = null;
+      s.set = held;
+      const pending = held.pending;
+      held.pending = [];
+      for (const rep of pending) this.emitRep(s, held, rep);
+      s.shown = held.counter.count;
+      return;
+    }
+    const set = this.newSet(event.activity, settings);
+    s.set = set;
+    for (const chunk of s.history) this.feed(s, set, chunk, event.startNs);
+  }
+
+  private newSet(activity: string, settings: RepActivitySettings): OpenSet {
+    return {
+      activity,
+      counter: new SetCounter(settings, this.options.params),
+      number: 0,
+      pending: [],
+      suspendedAtNs: null,
+      timer: null,
+    };
   }
 
   push(chunk: SampleChunk): void {
@@ -133,12 +190,18 @@ export class RepService {
     s.history.push(chunk);
     while (s.history.length > 0 && lastNs - lastOf(s.history[0] as SampleChunk) > this.historyNs)
       s.history.shift();
+    const held = s.suspended;
+    if (held) {
+      const quietSince = Math.max(held.counter.lastRepTimeNs, held.suspendedAtNs ?? -Infinity);
+      if (lastNs - quietSince > this.restNs) this.closeSet(s, held, held.suspendedAtNs ?? lastNs);
+      else this.feed(s, held, chunk, -Infinity);
+    }
     if (!s.activity?.settings.repetitive) return;
     if (s.set && s.set.number > 0 && lastNs - s.set.counter.lastRepTimeNs > this.restNs) {
-      this.closeSet(s, s.set.counter.lastRepTimeNs);
+      this.closeSet(s, s.set, s.set.counter.lastRepTimeNs);
     }
-    s.set ??= { counter: new SetCounter(s.activity.settings, this.options.params), number: 0 };
-    this.feed(s, chunk, -Infinity);
+    s.set ??= this.newSet(s.activity.id, s.activity.settings);
+    this.feed(s, s.set, chunk, -Infinity);
   }
 
   /** One stream per modality and subject: the first seen, replaced when it falls silent. */
@@ -161,9 +224,7 @@ export class RepService {
     return true;
   }
 
-  private feed(s: SubjectReps, chunk: SampleChunk, fromNs: TimeNs): void {
-    const set = s.set;
-    if (!set) return;
+  private feed(s: SubjectReps, set: OpenSet, chunk: SampleChunk, fromNs: TimeNs): void {
     let a = 0;
     while (a < chunk.tNs.length && (chunk.tNs[a] as number) < fromNs) a++;
     if (a === chunk.tNs.length) return;
@@ -171,18 +232,25 @@ export class RepService {
     const t = chunk.tNs.subarray(a);
     const v = chunk.values.subarray(a * width);
     const reps = chunk.modality === 'imu' ? set.counter.pushImu(t, v) : set.counter.pushPose(t, v);
-    for (const rep of reps) this.emitRep(s, set, rep);
+    for (const rep of reps) {
+      if (set.suspendedAtNs !== null) set.pending.push(rep);
+      else this.emitRep(s, set, rep);
+    }
   }
 
   private emitRep(s: SubjectReps, set: OpenSet, rep: CountedRep): void {
-    if (set.number === 0) set.number = ++s.sets;
+    if (set.number === 0) {
+      set.number = ++s.sets;
+      // Another activity really is being repeated: the interrupted set is over.
+      if (s.suspended && s.suspended !== set) this.closeSet(s, s.suspended, rep.tNs);
+    }
     s.shown = rep.rep;
     this.out.next({
       v: PAYLOAD_VERSION,
       gateway: this.options.gateway,
       subject: s.id,
       kind: 'rep',
-      activity: s.activity?.id ?? '',
+      activity: set.activity,
       set: set.number,
       count: rep.rep,
       time: nsToIso(rep.tNs),
@@ -194,12 +262,15 @@ export class RepService {
     });
   }
 
-  /** Emits the summary of the subject's open set (if it counted anything) and forgets it. */
-  private closeSet(s: SubjectReps, endNs: TimeNs): void {
-    const set = s.set;
-    s.set = null;
-    if (!set || set.number === 0 || !s.activity) return;
-    const reps = set.counter.counted;
+  /** Emits the summary of `set` (if it published anything) and forgets it. */
+  private closeSet(s: SubjectReps, set: OpenSet, endNs: TimeNs): void {
+    if (s.set === set) s.set = null;
+    if (s.suspended === set) s.suspended = null;
+    set.timer?.unsubscribe();
+    set.timer = null;
+    if (set.number === 0) return;
+    // Only what was published: reps held while suspended were never announced.
+    const reps = set.counter.counted.slice(0, set.counter.count - set.pending.length);
     const first = reps[0] as CountedRep;
     const last = reps[reps.length - 1] as CountedRep;
     const meanRepS = reps.length > 1 ? (last.tNs - first.tNs) / 1e9 / (reps.length - 1) : null;
@@ -211,7 +282,7 @@ export class RepService {
       gateway: this.options.gateway,
       subject: s.id,
       kind: 'set',
-      activity: s.activity.id,
+      activity: set.activity,
       set: set.number,
       count: reps.length,
       time: nsToIso(Math.max(endNs, last.tNs)),
@@ -232,7 +303,9 @@ export class RepService {
 
   /** Ends every open set (their summaries are emitted) and completes `events$`. */
   complete(): void {
-    for (const s of this.subjects.values()) this.closeSet(s, s.set?.counter.lastRepTimeNs ?? 0);
+    for (const s of this.subjects.values()) {
+      for (const set of [s.suspended, s.set]) if (set) this.closeSet(s, set, set.counter.lastRepTimeNs);
+    }
     this.out.complete();
   }
 }

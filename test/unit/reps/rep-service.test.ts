@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { VirtualTimeScheduler } from 'rxjs';
 import type { ActivityEvent, RepsEvent } from '../../../gateway/domain/events.ts';
 import type { ImuChunk } from '../../../gateway/domain/samples.ts';
 import { RepService } from '../../../gateway/pipeline/reps/rep-service.ts';
@@ -61,7 +62,8 @@ function lastNs(cs: readonly ImuChunk[]): number {
 describe('RepService: sets, rests and activity gating', () => {
   it('counts from the back-dated activity start, numbers reps per set, summarises each set; a rest opens a new set', () => {
     let now = T0;
-    const service = new RepService({ gateway: 'gw', restS: 5 }, { clock: { nowNs: () => now } });
+    const scheduler = new VirtualTimeScheduler();
+    const service = new RepService({ gateway: 'gw', restS: 5 }, { clock: { nowNs: () => now }, scheduler });
     const events: RepsEvent[] = [];
     service.events$.subscribe((e) => events.push(e));
 
@@ -84,6 +86,9 @@ describe('RepService: sets, rests and activity gating', () => {
       service.push(c);
     }
     service.onActivity(activity('s1', 'ended', 'squat', T0, now));
+    // The set is held in case the activity resumes; with no more data it closes after the rest time.
+    assert.equal(events.filter((e) => e.kind === 'set').length, 1);
+    scheduler.flush();
 
     const reps = events.filter((e) => e.kind === 'rep');
     const sets = events.filter((e) => e.kind === 'set');
@@ -114,6 +119,31 @@ describe('RepService: sets, rests and activity gating', () => {
     for (const c of cs.slice(40)) service.push(c);
     service.onActivity(activity('s1', 'ended', 'walk', T0, lastNs(cs)));
     assert.deepEqual(events, []);
+  });
+
+  it('a set interrupted by the recogniser (squat → walk → squat) goes on, numbering continues, no rep counted twice', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const service = new RepService({ gateway: 'gw', restS: 5 }, { clock: { nowNs: () => T0 }, scheduler });
+    const events: RepsEvent[] = [];
+    service.events$.subscribe((e) => events.push(e));
+    const cs = chunks(5, 10, T0);
+    service.onActivity(activity('s1', 'started', 'squat', T0));
+    cs.forEach((c, i) => {
+      service.push(c);
+      if (i === 60) service.onActivity(activity('s1', 'changed', 'walk', c.tNs[0] as number));
+      if (i === 75) service.onActivity(activity('s1', 'changed', 'squat', (c.tNs[0] as number) - 2e9));
+    });
+    service.onActivity(activity('s1', 'ended', 'squat', T0, lastNs(cs)));
+    scheduler.flush();
+    const reps = events.filter((e) => e.kind === 'rep');
+    assert.deepEqual(
+      reps.map((r) => `${r.set}.${r.count}`),
+      Array.from({ length: 10 }, (_, i) => `1.${i + 1}`),
+    );
+    assert.deepEqual(
+      events.filter((e) => e.kind === 'set').map((e) => e.count),
+      [10],
+    );
   });
 
   it('configuration can make an activity repetitive', () => {
