@@ -54,6 +54,15 @@ interface SubjectReps {
   shown: number;
 }
 
+/**
+ * The recogniser's activity boundaries are approximate (window-centre dating, dwell): a new set
+ * starts counting this long before the announced start, so a first rep already under way is
+ * seen whole; a rep completed this long after the activity ended still belongs to it (the
+ * counter recognises a rep mid-motion, often after the windows have moved on), ns.
+ */
+const START_LEAD_NS = 1e9;
+const END_GRACE_NS = 1.5e9;
+
 /** A subject's stream of one modality is replaced when it has been silent this long, ns. */
 const SOURCE_SWITCH_NS = 2e9;
 
@@ -168,7 +177,7 @@ export class RepService {
     }
     const set = this.newSet(event.activity, settings);
     s.set = set;
-    for (const chunk of s.history) this.feed(s, set, chunk, event.startNs);
+    for (const chunk of s.history) this.feed(s, set, chunk, event.startNs - START_LEAD_NS);
   }
 
   private newSet(activity: string, settings: RepActivitySettings): OpenSet {
@@ -233,7 +242,7 @@ export class RepService {
     const v = chunk.values.subarray(a * width);
     const reps = chunk.modality === 'imu' ? set.counter.pushImu(t, v) : set.counter.pushPose(t, v);
     for (const rep of reps) {
-      if (set.suspendedAtNs !== null) set.pending.push(rep);
+      if (set.suspendedAtNs !== null && rep.tNs > set.suspendedAtNs + END_GRACE_NS) set.pending.push(rep);
       else this.emitRep(s, set, rep);
     }
   }
