@@ -52,6 +52,8 @@ interface SubjectReps {
   sets: number;
   /** Reps of the current (or last, while its activity lasts) set: the subject state's `reps`. */
   shown: number;
+  /** Time of the last rep published for this subject (any set). */
+  lastRepNs: TimeNs;
 }
 
 /**
@@ -133,6 +135,7 @@ export class RepService {
         suspended: null,
         sets: 0,
         shown: 0,
+        lastRepNs: -Infinity,
       };
       this.subjects.set(id, s);
     }
@@ -177,7 +180,9 @@ export class RepService {
     }
     const set = this.newSet(event.activity, settings);
     s.set = set;
-    for (const chunk of s.history) this.feed(s, set, chunk, event.startNs - START_LEAD_NS);
+    // Never before the subject's last published rep: that motion was counted already (A → B).
+    const fromNs = Math.max(event.startNs - START_LEAD_NS, s.lastRepNs + 1);
+    for (const chunk of s.history) this.feed(s, set, chunk, fromNs);
   }
 
   private newSet(activity: string, settings: RepActivitySettings): OpenSet {
@@ -242,7 +247,10 @@ export class RepService {
     const v = chunk.values.subarray(a * width);
     const reps = chunk.modality === 'imu' ? set.counter.pushImu(t, v) : set.counter.pushPose(t, v);
     for (const rep of reps) {
-      if (set.suspendedAtNs !== null && rep.tNs > set.suspendedAtNs + END_GRACE_NS) set.pending.push(rep);
+      // A rep just after the end still belongs to the set, unless another activity is counting.
+      const held =
+        set.suspendedAtNs !== null && (s.set !== null || rep.tNs > set.suspendedAtNs + END_GRACE_NS);
+      if (held) set.pending.push(rep);
       else this.emitRep(s, set, rep);
     }
   }
@@ -254,6 +262,7 @@ export class RepService {
       if (s.suspended && s.suspended !== set) this.closeSet(s, s.suspended, rep.tNs);
     }
     s.shown = rep.rep;
+    s.lastRepNs = Math.max(s.lastRepNs, rep.tNs);
     this.out.next({
       v: PAYLOAD_VERSION,
       gateway: this.options.gateway,
