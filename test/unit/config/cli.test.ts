@@ -123,6 +123,7 @@ test('--print-config prints the effective configuration as YAML with secrets red
     'influx',
     'recorder',
     'pipeline',
+    'reps',
     'subjects',
     'log',
   ]);
