@@ -112,7 +112,9 @@ export class RepService {
   }
 
   settingsFor(activity: string): RepActivitySettings {
-    return repSettingsFor(activity, this.options.activities, this.manifest);
+    const settings = repSettingsFor(activity, this.options.activities, this.manifest);
+    // Config is validated (config/validate.ts); a manifest's bad period range must not crash the gateway.
+    return settings.minPeriodS < settings.maxPeriodS ? settings : { ...settings, repetitive: false };
   }
 
   /** Reps of the subject's current set (0 without one): the `reps` of its retained state. */
