@@ -46,7 +46,7 @@ export const DEFAULT_COUNTER_PARAMS: StreamCounterParams = {
   periodGate: 0.7,
   minPeriodicity: 0.3,
   minAmplitude: 0.5,
-  periodEveryS: 0.5,
+  periodEveryS: 1,
   gating: 'autocorrelation',
 };
 
