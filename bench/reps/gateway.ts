@@ -73,7 +73,9 @@ async function run(withoutModalities: ('imu' | 'pose')[]): Promise<SetScore[]> {
     return truth.map((t) => {
       const inSet = reps.filter(
         (r) =>
-          r.subject === t.subject && r.timeNs >= origin + t.startNs - 1e9 && r.timeNs < origin + t.endNs + 3e9,
+          r.subject === t.subject &&
+          r.timeNs >= origin + t.startNs - 1e9 &&
+          r.timeNs < origin + t.endNs + 3e9,
       );
       return {
         subject: t.subject,
@@ -122,7 +124,11 @@ const results: Record<string, unknown> = {};
 for (const [name, scores] of Object.entries(runs)) {
   const s = summary(scores);
   const per = activities.map((a) => summary(scores.filter((x) => x.activity === a)));
-  results[name] = { ...s, perActivity: Object.fromEntries(activities.map((a, i) => [a, per[i]])), sets: scores };
+  results[name] = {
+    ...s,
+    perActivity: Object.fromEntries(activities.map((a, i) => [a, per[i]])),
+    sets: scores,
+  };
   lines.push(
     `| ${name} | ${s.sets} | ${s.mae.toFixed(2)} | ${pct(s.within1)} | ${pct(s.exact)} | ${pct(s.countedAsTrueActivity)} | ` +
       per.map((p) => `${p.mae.toFixed(2)} / ${pct(p.within1)}`).join(' | ') +
@@ -132,6 +138,9 @@ for (const [name, scores] of Object.entries(runs)) {
 console.log(lines.join('\n'));
 writeFileSync(
   join(args.out, 'gateway.json'),
-  JSON.stringify({ generated: new Date().toISOString(), speed: Number(args.speed), table: lines, results }, null, 1) +
-    '\n',
+  JSON.stringify(
+    { generated: new Date().toISOString(), speed: Number(args.speed), table: lines, results },
+    null,
+    1,
+  ) + '\n',
 );
