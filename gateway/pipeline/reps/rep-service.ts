@@ -63,6 +63,11 @@ interface SubjectReps {
  * counter recognises a rep mid-motion, often after the windows have moved on), ns.
  */
 const START_LEAD_NS = 1e9;
+/**
+ * A set resumes only after a short interruption (the recogniser's flicker); after a longer
+ * one the subject did something else in between, whose motion must not count as reps.
+ */
+const RESUME_WITHIN_NS = 4e9;
 const END_GRACE_NS = 1.5e9;
 
 /** A subject's stream of one modality is replaced when it has been silent this long, ns. */
@@ -79,15 +84,14 @@ const SOURCE_SWITCH_NS = 2e9;
  *
  * The recogniser can drop an activity for a moment in the middle of a set (A → B → A, or A
  * ends and starts again). A set is therefore suspended, not closed, when its activity ends or
- * changes: its counter keeps running and holds what it counts; if A resumes before the rest
- * time passes, the set continues (held reps are published, numbering goes on); it closes —
- * summary published, held reps dropped — when the rest time passes or another activity
- * counts its first rep. Without this each flicker would restart the count and re-count the
+ * changes: its counter keeps running and holds what it counts; if A resumes within 4 s, the
+ * set continues (held reps are published, numbering goes on); it closes — summary published,
+ * held reps dropped — when the rest time passes or another activity counts its first rep. Without this each flicker would restart the count and re-count the
  * back-dated samples.
  *
  * Time is the data's (sample times) for counting and rests; the injected clock only dates
- * publication (latency). No timers: a subject whose data stops ends its activity through the
- * smoother, which closes the set.
+ * publication (latency). One timer per suspended set (injected scheduler): a subject whose
+ * data stops ends its activity through the smoother, and its set closes `restS` later.
  */
 export class RepService {
   private readonly subjects = new Map<string, SubjectReps>();
@@ -168,7 +172,11 @@ export class RepService {
     s.activity = { id: event.activity, settings };
     if (!settings.repetitive) return;
     const held = s.suspended;
-    if (held && held.activity === event.activity) {
+    if (
+      held &&
+      held.activity === event.activity &&
+      event.startNs - (held.suspendedAtNs ?? event.startNs) <= RESUME_WITHIN_NS
+    ) {
       s.suspended = null;
       held.suspendedAtNs = null;
       held.timer?.unsubscribe();
