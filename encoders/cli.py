@@ -344,7 +344,7 @@ def cmd_results(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command not in ("prepare", "make-recording", "import-csv"):
+    if args.command not in ("prepare", "make-recording", "import-csv", "make-rep-sets", "make-rep-fixture"):
         _setup(args)
     try:
         return int(args.func(args) or 0)

@@ -10,11 +10,12 @@ import {
   UNKNOWN_ACTIVITY,
   type ActivityEvent,
   type DeviceState,
+  type RepsEvent,
   type SubjectScores,
   type SubjectState,
 } from './domain/events.ts';
 import type { ImuChunk, SampleChunk } from './domain/samples.ts';
-import { systemClock, type Clock } from './domain/time.ts';
+import { nsToIso, systemClock, type Clock } from './domain/time.ts';
 import {
   createHttpServer,
   healthReport,
@@ -28,8 +29,10 @@ import type { WindowEmbedding } from './domain/windows.ts';
 import { GatewayError, errorCode, errorMessage } from './observability/errors.ts';
 import { HealthRegistry } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
-import { createMetricsRegistry, type Registry } from './observability/metrics.ts';
+import { counter, createMetricsRegistry, type Registry } from './observability/metrics.ts';
 import { createPipeline, type Pipeline } from './pipeline/pipeline.ts';
+import { RepService } from './pipeline/reps/rep-service.ts';
+import type { RepActivityOverride } from './pipeline/reps/settings.ts';
 import type { HopDecision } from './pipeline/stages/decisions.ts';
 import {
   deviceDiscovery,
@@ -117,6 +120,9 @@ export class GatewayApp {
   private readonly modelSwaps = new Subject<ModelInfo>();
   /** End (data time) of each subject's newest window: where a live enrollment starts. */
   private readonly lastWindowEndNs = new Map<string, number>();
+  private readonly repsSubject = new Subject<RepsEvent>();
+  /** Repetition counting (config `reps`); fed the input samples and the activity events. */
+  private reps: RepService | undefined;
   private readonly input = new Subject<SampleChunk>();
   private readonly subjectStates = new Map<string, SubjectState>();
   private readonly recent: ActivityEvent[] = [];
@@ -150,6 +156,8 @@ export class GatewayApp {
   readonly embeddings$: Observable<WindowEmbedding> = this.embeddingSubject.asObservable();
   /** Enrollment of new classes and the model versions it makes. */
   readonly enrollment: EnrollmentService;
+  /** Every repetition and set summary (what goes to `<base>/<gw>/subjects/<s>/reps`). */
+  readonly reps$: Observable<RepsEvent> = this.repsSubject.asObservable();
 
   constructor(
     readonly config: GatewayConfig,
@@ -303,6 +311,7 @@ export class GatewayApp {
 
     await this.startMqtt();
     await this.startInflux();
+    this.startReps();
     this.swapPipeline(model);
     this.inputSub = this.input.subscribe((chunk) => {
       this.devices.observe(chunk);
@@ -380,6 +389,56 @@ export class GatewayApp {
         throw new GatewayError('ENROLL_BAD_REQUEST', 'the request needs "class": "<class id>"');
       return enrollment.removeClass(args['class']);
     });
+  }
+
+  /**
+   * Repetition counting: every rep on MQTT (`reps`) and InfluxDB (`reps` points), and the
+   * subject's retained state re-published with the new count (which the live page shows).
+   */
+  private startReps(): void {
+    const { config } = this;
+    if (!config.reps.enabled) return;
+    this.reps = new RepService(
+      {
+        gateway: config.gateway.id,
+        activities: config.reps.activities,
+        restS: config.reps.restS,
+        historyS: config.reps.historyS,
+      },
+      { clock: this.clock, nextSeq: () => ++this.seq },
+    );
+    const repsCounted = counter(
+      this.metrics,
+      'mujo_reps_total',
+      'repetitions counted, by counting modality',
+      ['modality'],
+    );
+    const setsEnded = counter(
+      this.metrics,
+      'mujo_rep_sets_total',
+      'repetition sets ended (summaries published)',
+    );
+    this.reps.events$.subscribe((event) => {
+      if (event.kind === 'rep') repsCounted.inc({ modality: event.modality });
+      else setsEnded.inc();
+      this.onReps(event);
+    });
+  }
+
+  private onReps(event: RepsEvent): void {
+    this.mqtt?.publishReps(event);
+    this.repsSubject.next(event);
+    if (event.kind !== 'rep') return;
+    this.influx?.writeReps({
+      subject: event.subject,
+      activity: event.activity,
+      count: event.count,
+      timeNs: event.timeNs,
+    });
+    const state = this.subjectStates.get(event.subject);
+    if (state && state.activity === event.activity) {
+      this.publishState({ ...state, reps: event.count, updated: nsToIso(this.clock.nowNs()) }, false);
+    }
   }
 
   private async startMqtt(): Promise<void> {
@@ -685,8 +744,17 @@ export class GatewayApp {
           this.lastWindowEndNs.set(subjectId, endNs);
         this.embeddingSubject.next(e);
       }),
+      // The pipeline's chunks: device clocks (BLE, MQTT ingest) already mapped to the gateway's.
+      pipeline.samples$.subscribe((chunk) => this.reps?.push(chunk)),
     ];
     this.pipeline = pipeline;
+    this.reps?.setManifestSettings(
+      Object.fromEntries(
+        model.manifest.classes.flatMap((c): [string, RepActivityOverride][] =>
+          c.reps ? [[c.id, c.reps]] : [],
+        ),
+      ),
+    );
     this.mqtt?.setStatus(this.statusInfo(model));
     this.modelSwaps.next(this.modelInfo(model));
     // A model with other classes (enrollment, another version): Home Assistant learns them.
@@ -705,12 +773,18 @@ export class GatewayApp {
     this.mqtt?.publishActivity(event);
     this.influx?.writeActivity(event);
     this.activitySubject.next(event);
+    this.reps?.onActivity(event);
   }
 
   private onState(state: SubjectState): void {
+    this.publishState(this.reps ? { ...state, reps: this.reps.count(state.subject) } : state, true);
+  }
+
+  /** `toInflux` false for rep updates: their `reps` point is written from the rep event itself. */
+  private publishState(state: SubjectState, toInflux: boolean): void {
     this.subjectStates.set(state.subject, state);
     this.mqtt?.publishSubjectState(state);
-    this.influx?.writeSubjectState(state);
+    if (toInflux) this.influx?.writeSubjectState(state);
     this.stateSubject.next(state);
   }
 
@@ -828,6 +902,8 @@ export class GatewayApp {
     // Drain: queued windows run, open slots are decided, activities end with final states,
     // and all of it is published before MQTT goes offline.
     await this.pipeline?.stop();
+    // After the drain: the final `ended` events have closed every set, and the summaries are queued.
+    this.reps?.complete();
     await this.recorder?.close();
     if (this.influxTimer) clearInterval(this.influxTimer);
     await this.influx?.stop();
@@ -844,6 +920,7 @@ export class GatewayApp {
     this.scoreSubject.complete();
     this.embeddingSubject.complete();
     this.modelSwaps.complete();
+    this.repsSubject.complete();
     this.sourceDeviceStates.complete();
     log.info('gateway stopped');
   }

@@ -1,5 +1,6 @@
 /**
- * Throughput of the synchronous front of the pipeline (resample → window) for many 50 Hz
+ * Throughput of the synchronous front of the pipeline (resample → window) and of repetition
+ * counting (every subject in a repetitive activity; `windows` = reps counted) for many 50 Hz
  * IMU streams, in windows/s and samples/s of one core. Not a test: prints a table and writes
  * results.json next to this file.
  *
@@ -11,6 +12,7 @@ import { Subject } from 'rxjs';
 import type { ImuChunk, SampleChunk } from '../../gateway/domain/samples.ts';
 import { resampleToGrid } from '../../gateway/pipeline/stages/resample.ts';
 import { slidingWindows } from '../../gateway/pipeline/stages/window.ts';
+import { RepService } from '../../gateway/pipeline/reps/rep-service.ts';
 
 const streams = Number(process.argv[2] ?? 1000);
 const seconds = Number(process.argv[3] ?? 60);
@@ -76,8 +78,53 @@ function measure(name: string, withWindows: boolean): Record<string, number | st
   };
 }
 
+/** Repetition counting (RepService), every subject in a repetitive activity the whole time: the worst case. */
+function measureReps(): Record<string, number | string> {
+  const service = new RepService({ gateway: 'bench' }, { clock });
+  let reps = 0;
+  service.events$.subscribe((e) => (reps += e.kind === 'rep' ? 1 : 0));
+  for (let s = 0; s < streams; s++) {
+    service.onActivity({
+      v: 1,
+      gateway: 'bench',
+      subject: `s${s}`,
+      transition: 'started',
+      activity: 'squat',
+      activityName: 'Squat',
+      confidence: 1,
+      topK: [],
+      start: new Date(t0 / 1e6).toISOString(),
+      startNs: t0,
+      model: 'bench',
+      modelVersion: '0',
+      latencyMs: 0,
+      seq: s,
+      modalities: ['imu'],
+      sources: [`imu-${s}`],
+    });
+  }
+  const rssBefore = process.memoryUsage().rss;
+  const start = process.hrtime.bigint();
+  for (const round of chunks) for (const chunk of round) service.push(chunk);
+  const elapsedS = Number(process.hrtime.bigint() - start) / 1e9;
+  service.complete();
+  return {
+    stage: 'reps (all subjects counting)',
+    streams,
+    dataSeconds: seconds,
+    wallSeconds: +elapsedS.toFixed(3),
+    samplesPerS: Math.round((streams * seconds * RATE) / elapsedS),
+    windows: reps,
+    windowsPerS: 0,
+    realtimeFactor: +(seconds / elapsedS).toFixed(1),
+    rssDeltaMB: +((process.memoryUsage().rss - rssBefore) / 2 ** 20).toFixed(1),
+    coreShare: +(elapsedS / seconds).toFixed(3),
+    usPerStreamSecond: +((elapsedS * 1e6) / streams / seconds).toFixed(1),
+  };
+}
+
 measure('warm-up', true);
-const rows = [measure('resample', false), measure('resample+window', true)];
+const rows = [measure('resample', false), measure('resample+window', true), measureReps()];
 console.table(rows.map(({ gridSamples: _g, ...r }) => r));
 const result = {
   date: new Date().toISOString(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import sys
 import time
 from pathlib import Path
@@ -66,6 +67,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
     imp.add_argument("--label-times", choices=("data", "relative"), default="data", help="label times on the data's own clock (default) or relative to each file's first sample")
     imp.add_argument("--label-time-unit", choices=("s", "ms", "us", "ns"), default=None, help="unit of the label times (default: the data's time unit for --label-times data, seconds for relative)")
     imp.set_defaults(func=run_import_csv)
+    reps = subparsers.add_parser(
+        "make-rep-sets",
+        help="build repetition sets with an exact count from UTD-MHAD (bench/reps)",
+        description="Play each subject's clips of one repetitive action back to back: sets with a known rep count.",
+    )
+    reps.add_argument("--out", type=Path, required=True, help="output recording directory (also gets sets.json)")
+    reps.add_argument("--datasets", type=Path, default=None, help="datasets root (default: $MUJO_DATASETS)")
+    reps.add_argument("--subjects", type=_subjects, default=(1, 2, 3, 4, 5, 6, 7, 8), help="comma-separated subjects (default all 8)")
+    reps.add_argument("--seed", type=int, default=0)
+    reps.set_defaults(func=run_make_rep_sets)
+
+    fixture = subparsers.add_parser(
+        "make-rep-fixture",
+        help="build the small rep-set fixture of the gateway tests from a recording (default the demo)",
+    )
+    fixture.add_argument("--recording", type=Path, default=Path("recordings/demo"))
+    fixture.add_argument("--out", type=Path, default=Path("test/fixtures/rep-sets"))
+    fixture.set_defaults(func=run_make_rep_fixture)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -197,4 +216,32 @@ def run_import_csv(args: argparse.Namespace) -> int:
         counts[iv.activity] = counts.get(iv.activity, 0) + 1
     print(f"labels: {len(report.labels)} intervals: " + ", ".join(f"{a} x{n}" for a, n in sorted(counts.items())))
     print(f"wrote {report.out}")
+def run_make_rep_sets(args: argparse.Namespace) -> int:
+    import os
+
+    from .rep_sets import make_rep_sets
+
+    datasets = args.datasets or (Path(os.environ["MUJO_DATASETS"]) if os.environ.get("MUJO_DATASETS") else None)
+    if datasets is None:
+        print("error: pass --datasets DIR or set MUJO_DATASETS", file=sys.stderr)
+        return 2
+    subjects = ",".join(str(s) for s in args.subjects)
+    command = f"python3 -m encoders make-rep-sets --out {args.out} --subjects {subjects} --seed {args.seed} --datasets $MUJO_DATASETS"
+    try:
+        out = make_rep_sets(Path(args.out), datasets=datasets, subjects=tuple(args.subjects), seed=args.seed, command=command)
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    sets = json.loads((out / "sets.json").read_text())["sets"]
+    print(f"{out}: {len(sets)} sets, {sum(s['count'] for s in sets)} reps")
+    return 0
+
+
+def run_make_rep_fixture(args: argparse.Namespace) -> int:
+    from .rep_sets import make_rep_fixture
+
+    command = f"python3 -m encoders make-rep-fixture --recording {args.recording} --out {args.out}"
+    out = make_rep_fixture(Path(args.out), recording=Path(args.recording), command=command)
+    sets = json.loads((out / "sets.json").read_text())["sets"]
+    print(f"{out}: {len(sets)} sets, {sum(s['count'] for s in sets)} reps")
     return 0

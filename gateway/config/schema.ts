@@ -4,6 +4,7 @@ import { CamerasSection, MatchingSection } from '../sources/camera/options.ts';
 import { RecorderOptionsSchema } from '../sinks/recorder/options.ts';
 import { InfluxOptionsSchema } from '../sinks/influx/options.ts';
 import { EnrollmentOptionsSchema } from '../enrollment/options.ts';
+import { RepsSection } from '../pipeline/reps/options.ts';
 
 /*
  * The one source of truth for configuration: the TypeScript type (`GatewayConfig`), the
@@ -331,6 +332,7 @@ export const GatewayConfigSchema = Type.Object(
     recorder: RecorderOptionsSchema,
     enrollment: EnrollmentOptionsSchema,
     pipeline: PipelineSection,
+    reps: RepsSection,
     subjects: Type.Array(Subject, {
       default: [],
       description:

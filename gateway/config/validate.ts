@@ -1,4 +1,5 @@
 import { Ajv, type ValidateFunction } from 'ajv';
+import { repSettingsFor } from '../pipeline/reps/settings.ts';
 import addFormatsModule from 'ajv-formats';
 import { publishedSchema, type GatewayConfig } from './schema.ts';
 import { describeAjvErrors, formatKey, type ValidationProblem } from './validation-messages.ts';
@@ -33,6 +34,16 @@ function crossFieldProblems(config: GatewayConfig): ValidationProblem[] {
       ['pipeline', 'smoothing', 'exitThreshold'],
       `got ${exitThreshold}, expected at most enterThreshold (${enterThreshold}) so that hysteresis holds`,
     );
+  }
+
+  for (const [activity, reps] of Object.entries(config.reps.activities)) {
+    const settings = repSettingsFor(activity, config.reps.activities);
+    if (settings.minPeriodS >= settings.maxPeriodS) {
+      add(
+        ['reps', 'activities', activity, reps.maxPeriodS !== undefined ? 'maxPeriodS' : 'minPeriodS'],
+        `got minPeriodS ${settings.minPeriodS} and maxPeriodS ${settings.maxPeriodS}, expected minPeriodS < maxPeriodS`,
+      );
+    }
   }
 
   const tls = config.mqtt.tls;

@@ -93,6 +93,38 @@ export interface SubjectState extends ModalitySet {
   readonly updated: string;
 }
 
+/**
+ * `mujo/<gw>/subjects/<subject>/reps` payload (config/schemas/mqtt-reps.schema.json): one
+ * `rep` event per repetition as it is counted, and one `set` summary when a set ends (the
+ * activity ended or changed, or no rep came for the rest time).
+ */
+export interface RepsEvent {
+  readonly v: typeof PAYLOAD_VERSION;
+  readonly gateway: string;
+  readonly subject: string;
+  readonly kind: 'rep' | 'set';
+  readonly activity: string;
+  /** Set number since the gateway started, per subject (1, 2, …). */
+  readonly set: number;
+  /** Repetitions of the set so far (`rep`: this rep's number in the set; `set`: the set's total). */
+  readonly count: number;
+  /** `rep`: when it was counted; `set`: when the set ended (ISO 8601 and ns, gateway clock). */
+  readonly time: string;
+  readonly timeNs: number;
+  /** The modality whose signal counted the rep (for `set`: the one that counted most of them). */
+  readonly modality: 'imu' | 'pose';
+  /** Periodicity of the counted signal, 0..1. */
+  readonly confidence: number;
+  /** `rep`: rep time → published, ms (gateway clock). */
+  readonly latencyMs?: number;
+  /** `set`: first rep − one rep time → last rep, s; mean time per rep, s (null with one rep). */
+  readonly start?: string;
+  readonly startNs?: number;
+  readonly durationS?: number;
+  readonly meanRepS?: number | null;
+  readonly seq: number;
+}
+
 /** `mujo/<gw>/devices/<device>/state` payload (retained). */
 export interface DeviceState {
   readonly v: typeof PAYLOAD_VERSION;

@@ -1,4 +1,5 @@
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { RepActivityOverride } from '../pipeline/reps/settings.ts';
 import type { ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import manifestSchema from '../../config/schemas/model-manifest.schema.json' with { type: 'json' };
@@ -84,6 +85,8 @@ export interface ModelManifest {
     readonly name: string;
     readonly description: string;
     readonly sourceLabel?: string | number;
+    /** How this class's repetitions are counted (gateway/pipeline/reps/settings.ts); config wins. */
+    readonly reps?: RepActivityOverride;
   }[];
   readonly prototypes: {
     readonly file: string;

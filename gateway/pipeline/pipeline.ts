@@ -49,6 +49,8 @@ export interface Pipeline {
   push(chunk: SampleChunk): void;
   /** Feeds every chunk of `chunks$` until it completes or the pipeline stops (its completion does not stop the pipeline). */
   connect(chunks$: Observable<SampleChunk>): Subscription;
+  /** Accepted chunks (with a subject, of a modality the model encodes) on the gateway clock: device clocks mapped. */
+  readonly samples$: Observable<SampleChunk>;
   readonly windows$: Observable<SensorWindow>;
   readonly embeddings$: Observable<WindowEmbedding>;
   readonly scores$: Observable<SubjectScores>;
@@ -161,6 +163,7 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
   done.catch(() => undefined);
 
   return {
+    samples$: accepted$,
     push(chunk) {
       if (!stopped) ingress.next(chunk);
     },

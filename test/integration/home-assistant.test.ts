@@ -47,10 +47,10 @@ test('discovery announces the gateway, each subject and each device, on topics t
   const announced = await observe(broker.url, ['ha-test/#']);
   const published = await observe(broker.url, ['mujo/ha1/#']);
   try {
-    // 1 gateway entity + 3 per subject (2 subjects) + 4 per device.
+    // 1 gateway entity + 4 per subject (2 subjects) + 4 per device.
     const devices = app.devices.snapshot().map((d) => d.device);
     assert.ok(devices.length >= 2);
-    const expected = 1 + 3 * 2 + 4 * devices.length;
+    const expected = 1 + 4 * 2 + 4 * devices.length;
     const configs = await announced.waitFor((m) => m.retain, expected);
     const payloads = configs.map((m) => ({
       topic: m.topic,
@@ -69,6 +69,10 @@ test('discovery announces the gateway, each subject and each device, on topics t
       app.models.current?.classes.map((c) => c.id),
     );
     assert.equal(event.body['state_topic'], 'mujo/ha1/subjects/s1/activity');
+    const reps = payloads.find((p) => p.topic === 'ha-test/sensor/mujo_ha1/s1_reps/config');
+    assert.ok(reps, 'subject s1 has a repetitions sensor');
+    assert.equal(reps.body['state_topic'], 'mujo/ha1/subjects/s1/state');
+    assert.equal(reps.body['value_template'], '{{ value_json.reps }}');
 
     // Every entity's state topic is one the gateway actually publishes (retained ones arrive on subscribe).
     await published.waitFor(

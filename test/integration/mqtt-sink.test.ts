@@ -84,10 +84,15 @@ describe('MQTT sink against real mosquitto', () => {
         v: 1,
         gateway: 'gw-a',
         subject: 's1',
+        kind: 'rep',
         activity: 'squat',
+        set: 1,
         count: 4,
         time: new Date().toISOString(),
         timeNs: Date.now() * 1e6,
+        modality: 'imu',
+        confidence: 0.8,
+        latencyMs: 120,
         seq: 7,
       };
       gw.publishReps(reps);

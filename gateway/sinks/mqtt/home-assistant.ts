@@ -7,7 +7,8 @@ import type { MqttTopics } from './topics.ts';
  *
  * Per subject: an `event` entity fed by the activity topic (one event type per model class —
  * Home Assistant's natural fit for "started squats"), a `sensor` with the current activity
- * (attributes: the whole state payload) and a confidence sensor. Per device: a connectivity
+ * (attributes: the whole state payload), a repetitions sensor (the current set's count,
+ * from the retained state) and a confidence sensor. Per device: a connectivity
  * `binary_sensor` plus rate, battery and RSSI sensors. Everything shares the gateway's
  * availability topic, so entities go unavailable when the gateway dies (its last will).
  */
@@ -93,6 +94,15 @@ export function subjectDiscovery(
       value_template: "{{ value_json.activityName if value_json.activityName else 'idle' }}",
       json_attributes_topic: stateTopic,
       icon: 'mdi:run',
+      device,
+    }),
+    message(ctx, 'sensor', `${id}_reps`, {
+      name: 'Repetitions',
+      state_topic: stateTopic,
+      value_template: '{{ value_json.reps }}',
+      unit_of_measurement: 'reps',
+      state_class: 'measurement',
+      icon: 'mdi:counter',
       device,
     }),
     message(ctx, 'sensor', `${id}_confidence`, {

@@ -1,22 +1,7 @@
 import { PAYLOAD_VERSION } from '../../domain/events.ts';
 
-/**
- * `<base>/<gw>/subjects/<subject>/reps` payload (config/schemas/mqtt-reps.schema.json).
- * Nothing produces repetitions yet; the topic and payload are fixed so consumers can be
- * written against them.
- */
-export interface RepsEvent {
-  readonly v: typeof PAYLOAD_VERSION;
-  readonly gateway: string;
-  readonly subject: string;
-  readonly activity: string;
-  /** Repetitions of `activity` since it started. */
-  readonly count: number;
-  /** When the last repetition completed (ISO 8601 and ns, gateway clock). */
-  readonly time: string;
-  readonly timeNs: number;
-  readonly seq: number;
-}
+/** `<base>/<gw>/subjects/<subject>/reps` payload (config/schemas/mqtt-reps.schema.json). */
+export type { RepsEvent } from '../../domain/events.ts';
 
 /** What the app knows about the model it is serving, for the status message. */
 export interface GatewayStatusInfo {

@@ -143,6 +143,7 @@ test('--print-config prints the effective configuration as YAML with secrets red
     'recorder',
     'enrollment',
     'pipeline',
+    'reps',
     'subjects',
     'log',
   ]);

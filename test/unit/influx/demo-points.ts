@@ -5,14 +5,16 @@ import { NS_PER_S, nsToIso } from '../../../gateway/domain/time.ts';
 import { PointSerializer, type PipelineStats } from '../../../gateway/sinks/influx/line-protocol.ts';
 import { loadRecording, type Recording } from '../../../gateway/sources/replay/index.ts';
 import { prng } from '../../helpers/prng.ts';
+import { SetCounter } from '../../../gateway/pipeline/reps/set-counter.ts';
+import { repSettingsFor } from '../../../gateway/pipeline/reps/settings.ts';
 
 /*
  * The gateway's InfluxDB points for one pass of recordings/demo, made by the gateway's own
  * serializer (PointSerializer). The model is not run here: ActivityEvents are generated
  * from the recording's ground truth (labels.csv) — a start for each labelled segment, a
  * change where segments touch, an end where a gap follows. What can be measured from the
- * recording is measured (which modalities have data in a segment, repetitions counted on
- * the IMU acceleration magnitude, each device's received sample rate and gaps); what a
+ * recording is measured (which modalities have data in a segment, repetitions counted by
+ * the gateway's own rep counter, each device's received sample rate and gaps); what a
  * recording does not carry (confidence, latency, battery, RSSI, inference time) is
  * synthesised deterministically and named as such below.
  */
@@ -33,27 +35,39 @@ function count(t: Float64Array, from: number, to: number): number {
   return n;
 }
 
-/** Repetitions: upward crossings of the smoothed |acc| through mean + 0.5·sd, re-armed below the mean. */
-function repTimes(t: Float64Array, v: Float32Array, from: number, to: number): number[] {
-  const idx: number[] = [];
-  for (let i = 0; i < t.length; i++) if (t[i]! >= from && t[i]! < to) idx.push(i);
-  if (idx.length < 10) return [];
-  const mag = idx.map((i) => Math.hypot(v[i * 6]!, v[i * 6 + 1]!, v[i * 6 + 2]!));
-  const smooth = mag.map((_, k) => {
-    const w = mag.slice(Math.max(0, k - 2), k + 3);
-    return w.reduce((a, b) => a + b, 0) / w.length;
-  });
-  const mean = smooth.reduce((a, b) => a + b, 0) / smooth.length;
-  const sd = Math.sqrt(smooth.reduce((a, b) => a + (b - mean) ** 2, 0) / smooth.length);
+/**
+ * Repetitions as the gateway counts them (gateway/pipeline/reps): the segment's IMU and pose
+ * through a SetCounter, for activities that are repetitive by default (the rest count nothing).
+ */
+function repTimes(
+  activity: string,
+  imu: { tNs: Float64Array; values: Float32Array } | undefined,
+  pose: { tNs: Float64Array; values: Float32Array } | undefined,
+  from: number,
+  to: number,
+): number[] {
+  const settings = repSettingsFor(activity);
+  if (!settings.repetitive) return [];
+  const counter = new SetCounter(settings);
+  const range = (t: Float64Array): [number, number] => {
+    let a = 0;
+    while (a < t.length && t[a]! < from) a++;
+    let b = a;
+    while (b < t.length && t[b]! < to) b++;
+    return [a, b];
+  };
   const out: number[] = [];
-  let armed = true;
-  smooth.forEach((m, k) => {
-    if (armed && m > mean + 0.5 * sd) {
-      out.push(t[idx[k]!]!);
-      armed = false;
-    } else if (m < mean) armed = true;
-  });
-  return out;
+  if (imu) {
+    const [a, b] = range(imu.tNs);
+    out.push(...counter.pushImu(imu.tNs.subarray(a, b), imu.values.subarray(a * 6, b * 6)).map((r) => r.tNs));
+  }
+  if (pose) {
+    const [a, b] = range(pose.tNs);
+    out.push(
+      ...counter.pushPose(pose.tNs.subarray(a, b), pose.values.subarray(a * 51, b * 51)).map((r) => r.tNs),
+    );
+  }
+  return out.sort((x, y) => x - y);
 }
 
 export async function demoPoints(repoRoot: string): Promise<DemoPoints> {
@@ -127,11 +141,9 @@ export async function demoPoints(repoRoot: string): Promise<DemoPoints> {
         }
         events.push({ ...base, transition: 'started', seq: ++seq });
       }
-      if (imu) {
-        repTimes(imu.data.tNs, imu.data.values, l.startNs, l.endNs).forEach((t, i) => {
-          lines.push(...points.reps({ subject, activity: l.activity, count: i + 1, timeNs: t0 + t }));
-        });
-      }
+      repTimes(l.activity, imu?.data, pose?.data, l.startNs, l.endNs).forEach((t, i) => {
+        lines.push(...points.reps({ subject, activity: l.activity, count: i + 1, timeNs: t0 + t }));
+      });
       previous = { activity: l.activity, startNs: l.startNs, endNs: l.endNs };
     }
     if (previous) {
