@@ -160,6 +160,13 @@ const MqttSection = Section(
           description:
             'Disk spool limit in bytes (256 MiB). Beyond it, the oldest messages are dropped and counted.',
         }),
+        syncIntervalMs: Type.Integer({
+          minimum: 0,
+          maximum: 60000,
+          default: 1000,
+          description:
+            'Durability bound, ms: a message accepted and not acknowledged by the broker within this time is written to the spool and fdatasynced, so a crash (kill -9, power loss) loses at most this much. 0 turns it off (spill only at memoryMessages or spillAfterMs).',
+        }),
       },
       { description: 'What happens to outgoing messages while the broker is unreachable.' },
     ),

@@ -40,6 +40,7 @@ export function mqttSinkOptionsFromConfig(
       memoryMessages: config.queue.memoryMessages,
       spoolDir: config.queue.spoolDir,
       maxSpoolBytes: config.queue.maxSpoolBytes,
+      syncIntervalMs: config.queue.syncIntervalMs,
     },
     logger: ctx.logger,
     registry: ctx.registry,

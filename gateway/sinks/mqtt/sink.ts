@@ -27,6 +27,11 @@ export interface MqttQueueOptions {
   readonly segmentBytes?: number;
   /** Disconnected this long, queued and new messages are written to disk as they come (default 5000). */
   readonly spillAfterMs?: number;
+  /**
+   * Durability bound: a message queued this long and not yet acknowledged is on disk
+   * (written and fdatasynced), so a kill -9 loses at most this much (default 1000; 0 = off).
+   */
+  readonly syncIntervalMs?: number;
 }
 
 export interface MqttSinkOptions {
@@ -104,6 +109,11 @@ export class MqttSink {
   private started = false;
   private writeThrough = false;
   private spillTimer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  /** Highest seq queued at the previous durability tick. */
+  private seqAtLastTick = 0;
+  /** Set while the disk under the spool refuses writes; shown in /health. */
+  private diskFull: { code: string; message: string; at: string } | undefined;
   private spillScheduled = false;
   private pumping = false;
   private pumpAgain = false;
@@ -134,6 +144,12 @@ export class MqttSink {
       segmentBytes: opts.queue.segmentBytes ?? 4 * 1024 * 1024,
       logger: this.logger,
       metrics: this.metrics,
+      onDiskFull: (report) => {
+        this.diskFull = report.full
+          ? { code: report.code, message: report.message, at: new Date().toISOString() }
+          : undefined;
+        if (this.started && !this.stopped) this.setHealth(this.connectedNow ? 'up' : 'degraded');
+      },
     });
     this.router = new CommandRouter(opts.gatewayId, opts.commandTimeoutMs ?? 30000);
     this.router.register('status', () => ({
@@ -199,6 +215,29 @@ export class MqttSink {
     client.on('error', (err) => this.onError(err));
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
     this.scheduleSpillWhileAway();
+    this.startDurabilityTicks();
+  }
+
+  /**
+   * Every syncIntervalMs/2, whatever was queued before the previous tick and is still only in
+   * memory is spilled and fdatasynced: nothing accepted stays off disk longer than syncIntervalMs.
+   * While the broker acknowledges promptly, nothing is that old and the disk is not touched.
+   */
+  private startDurabilityTicks(): void {
+    const intervalMs = this.opts.queue.syncIntervalMs ?? 1000;
+    if (intervalMs <= 0) return;
+    this.syncTimer = setInterval(
+      () => {
+        if (this.stopped) return;
+        if (this.queue.hasMemoryOnlyAtOrBelow(this.seqAtLastTick)) {
+          this.queue.spill();
+          this.queue.sync();
+        }
+        this.seqAtLastTick = this.queue.lastSeq;
+      },
+      Math.max(1, Math.floor(intervalMs / 2)),
+    );
+    this.syncTimer.unref();
   }
 
   /** Resolves once connected, or rejects after `timeoutMs`. */
@@ -285,6 +324,7 @@ export class MqttSink {
     if (!this.started || this.stopped) return;
     this.stopping = true;
     clearTimeout(this.spillTimer);
+    clearInterval(this.syncTimer);
     const client = this.client!;
     const drainMs = this.opts.drainTimeoutMs ?? 5000;
     if (this.connectedNow) {
@@ -608,6 +648,7 @@ export class MqttSink {
   }
 
   private setHealth(status: 'starting' | 'up' | 'degraded' | 'stopped'): void {
+    if (this.diskFull && status === 'up') status = 'degraded';
     const details = {
       url: redactUrl(this.opts.url),
       protocolVersion: this.protocolVersion,
@@ -615,11 +656,16 @@ export class MqttSink {
       queued: this.queue.size,
       spoolBytes: this.queue.spoolBytes,
       spooling: this.writeThrough,
+      spoolDiskFull: this.diskFull !== undefined,
     };
     this.opts.health?.set(HEALTH_COMPONENT, {
       status,
       details,
-      ...(this.lastError && status !== 'up' ? { error: this.lastError } : {}),
+      ...(this.diskFull
+        ? { error: this.diskFull }
+        : this.lastError && status !== 'up'
+          ? { error: this.lastError }
+          : {}),
     });
   }
 }
