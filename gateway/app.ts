@@ -44,6 +44,7 @@ import { PipelineStatsSampler } from './sinks/influx/pipeline-stats.ts';
 import { RecordingControl } from './sinks/recorder/control.ts';
 import { moveNetEstimatorFactory } from './sources/camera/pose-estimator.ts';
 import { SOFTWARE_VERSION } from './version.ts';
+import { SequenceFile } from './spool/sequence-file.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { createBleSource, type BleSource } from './sources/ble/ble-source.ts';
 import type { Timers } from './sources/ble/timers.ts';
@@ -114,6 +115,8 @@ export class GatewayApp {
   private readonly subjectStates = new Map<string, SubjectState>();
   private readonly recent: ActivityEvent[] = [];
   private readonly sourceSubject = new Map<string, string>();
+  /** Activity `seq`: never repeats across restarts (kept next to the MQTT spool, see docs/mqtt.md). */
+  private eventSeq: SequenceFile | undefined;
   private seq = 0;
   private broker: EmbeddedBroker | undefined;
   private mqtt: MqttSink | undefined;
@@ -349,6 +352,11 @@ export class GatewayApp {
     }
     this.mqttUrl = url;
     await mkdir(config.mqtt.queue.spoolDir, { recursive: true });
+    this.eventSeq = new SequenceFile({
+      path: `${config.mqtt.queue.spoolDir}/event-seq.json`,
+      logger: this.logger,
+    });
+    this.eventSeq.open();
     this.mqtt = new MqttSink(
       mqttSinkOptionsFromConfig(config.mqtt, {
         gatewayId: config.gateway.id,
@@ -604,7 +612,12 @@ export class GatewayApp {
           stateIntervalS: config.pipeline.stateIntervalS,
         },
       },
-      { clock: this.clock, logger: this.logger, metrics: this.metrics, nextSeq: () => ++this.seq },
+      {
+        clock: this.clock,
+        logger: this.logger,
+        metrics: this.metrics,
+        nextSeq: () => (this.eventSeq ? this.eventSeq.next() : ++this.seq),
+      },
     );
     this.pipelineSubs = [
       pipeline.events$.subscribe((event) => this.onActivity(event)),
@@ -751,6 +764,7 @@ export class GatewayApp {
     this.devices.tick();
     this.devices.complete();
     await this.mqtt?.stop();
+    this.eventSeq?.close();
     await this.http?.stop();
     await this.broker?.close();
     await this.models.close();
