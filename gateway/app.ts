@@ -45,6 +45,7 @@ import { RecordingControl } from './sinks/recorder/control.ts';
 import { moveNetEstimatorFactory } from './sources/camera/pose-estimator.ts';
 import { SOFTWARE_VERSION } from './version.ts';
 import { SequenceFile } from './spool/sequence-file.ts';
+import { redactUrl, secretValues } from './observability/redact.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { createBleSource, type BleSource } from './sources/ble/ble-source.ts';
 import type { Timers } from './sources/ble/timers.ts';
@@ -147,7 +148,7 @@ export class GatewayApp {
     readonly config: GatewayConfig,
     deps: GatewayAppDeps = {},
   ) {
-    this.logger = deps.logger ?? createLogger({ level: config.log.level });
+    this.logger = deps.logger ?? createLogger({ level: config.log.level, secrets: secretValues(config) });
     this.clock = deps.clock ?? systemClock;
     this.metrics = createMetricsRegistry();
     this.models = new ModelManager({
@@ -316,7 +317,7 @@ export class GatewayApp {
       mqttEmbedded: this.broker !== undefined,
     };
     this.endpointsValue = endpoints;
-    this.logger.info({ endpoints }, 'gateway started');
+    this.logger.info({ endpoints: { ...endpoints, mqtt: redactUrl(endpoints.mqtt) } }, 'gateway started');
     return endpoints;
   }
 

@@ -7,6 +7,7 @@ import { systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { redactUrl } from '../../observability/redact.ts';
 import { SegmentLog, type LogPosition } from '../../spool/segment-log.ts';
 import { ImuDownsampler } from './imu-downsampler.ts';
 import { PointSerializer, pipelineLine, type PipelineStats, type RepsRecord } from './line-protocol.ts';
@@ -150,7 +151,7 @@ export class InfluxSink {
     if (!/^https?:\/\//.test(opts.url))
       throw new GatewayError(
         'INFLUX_CONFIG',
-        `influx.url ${JSON.stringify(opts.url)}: expected http:// or https://`,
+        `influx.url ${JSON.stringify(redactUrl(opts.url))}: expected http:// or https://`,
       );
     this.client = new InfluxDB({
       url: opts.url,
@@ -654,7 +655,7 @@ export class InfluxSink {
     this.metrics.connected.set(connected ? 1 : 0);
     if (!connected)
       this.logger.warn(
-        { code: 'INFLUX_UNREACHABLE', url: this.opts.url },
+        { code: 'INFLUX_UNREACHABLE', url: redactUrl(this.opts.url) },
         'InfluxDB is unreachable; points are queued and spooled to disk',
       );
   }
@@ -677,7 +678,7 @@ export class InfluxSink {
       ...(this.diskFull ? { error: this.diskFull } : this.lastError ? { error: this.lastError } : {}),
       details: {
         target: this.opts.target.flavour,
-        url: this.opts.url,
+        url: redactUrl(this.opts.url),
         bucket: this.opts.target.bucket,
         connected: this.connected,
         queuedPoints: this.started ? this.queued : this.memory.length,
