@@ -25,7 +25,7 @@ import { ModelManager, type OrtLoadedModel } from './model/index.ts';
 import { GatewayError, errorCode, errorMessage } from './observability/errors.ts';
 import { HealthRegistry } from './observability/health.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
-import { createMetricsRegistry, type Registry } from './observability/metrics.ts';
+import { counter, createMetricsRegistry, type Registry } from './observability/metrics.ts';
 import { createPipeline, type Pipeline } from './pipeline/pipeline.ts';
 import type { HopDecision } from './pipeline/stages/decisions.ts';
 import {
@@ -159,7 +159,18 @@ export class GatewayApp {
       health: this.health,
       metrics: this.metrics,
     });
-    this.devices = new DeviceTracker({ gateway: config.gateway.id, clock: this.clock });
+    const unknownDevices = counter(
+      this.metrics,
+      'mujo_devices_unknown_total',
+      'Devices not configured that sent data, by outcome: tracked, refused (messages while at ingest.unknownDevices.maxTracked), expired (idle).',
+      ['outcome'],
+    );
+    this.devices = new DeviceTracker({
+      gateway: config.gateway.id,
+      clock: this.clock,
+      unknown: config.ingest.unknownDevices,
+      onUnknown: (outcome) => unknownDevices.inc({ outcome }),
+    });
     this.deviceStates$ = merge(this.devices.states$, this.sourceDeviceStates);
     for (const subject of config.subjects) {
       for (const device of subject.devices) this.sourceSubject.set(device, subject.id);
@@ -505,12 +516,15 @@ export class GatewayApp {
       });
       this.ingest.samples$.subscribe(({ chunk }) => {
         if (!this.devices.has(chunk.sourceId)) {
-          this.trackDevice({
+          const device = {
             id: chunk.sourceId,
-            kind: 'imu',
+            kind: 'imu' as const,
             subjectId: chunk.subjectId ?? null,
             sourceIds: [chunk.sourceId],
-          });
+          };
+          // Not configured: bounded and expiring (one client can send any number of ids).
+          if (chunk.subjectId === undefined) this.devices.registerUnknown(device);
+          else this.trackDevice(device);
         }
         this.input.next(chunk);
       });
