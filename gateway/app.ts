@@ -346,6 +346,8 @@ export class GatewayApp {
           host: config.mqtt.embeddedHost,
           port: config.mqtt.embeddedPort,
           logger: this.logger,
+          ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
+          ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
         });
         url = this.broker.url;
         protocolVersion = this.broker.protocolVersion;
@@ -378,9 +380,10 @@ export class GatewayApp {
         registry: this.metrics,
         health: this.health,
         softwareVersion: SOFTWARE_VERSION,
+        ...(config.http.token !== undefined ? { httpToken: config.http.token } : {}),
       }),
     );
-    this.mqtt.registerCommand('status', () => this.status());
+    this.mqtt.registerCommand('status', () => this.status(), { readOnly: true });
     this.mqtt.registerCommand('reload_model', async () => this.modelInfo(await this.reloadModel()));
     this.registerDeviceCommands(this.mqtt);
     await this.mqtt.start();
@@ -452,7 +455,7 @@ export class GatewayApp {
       this.mqtt.registerCommand('start_recording', (args) => control.start(args));
       this.mqtt.registerCommand('stop_recording', () => control.stop());
       this.mqtt.registerCommand('label', (args) => control.label(args));
-      this.mqtt.registerCommand('recording_status', () => control.status());
+      this.mqtt.registerCommand('recording_status', () => control.status(), { readOnly: true });
     }
   }
 

@@ -122,8 +122,31 @@ const MqttSection = Section(
         description: 'MQTT client id. Absent: mujo-<gateway.id>.',
       }),
     ),
-    username: Type.Optional(Type.String({ description: 'Broker user name.' })),
-    password: Type.Optional(Type.String({ description: 'Broker password (redacted by --print-config).' })),
+    username: Type.Optional(
+      Type.String({
+        description:
+          'Broker user name. With the embedded broker (no url), username and password are required from every client when set.',
+      }),
+    ),
+    password: Type.Optional(Type.String({ description: 'Broker password (redacted everywhere).' })),
+    commands: Section(
+      {
+        token: Type.Optional(
+          Type.String({
+            minLength: 8,
+            description:
+              'Requests on <base>/<gw>/request/<action> that change anything (reload_model, devices, recordings) must carry "token": "<this>" in their JSON body. Absent: http.token is used; neither set: those commands are refused. Redacted everywhere.',
+          }),
+        ),
+        rateLimitPerMinute: Type.Integer({
+          minimum: 1,
+          maximum: 100000,
+          default: 30,
+          description: 'Requests a minute per action (bursts up to this); more are refused and counted.',
+        }),
+      },
+      { description: 'Who may run MQTT commands, and how often.' },
+    ),
     tls: Section(
       {
         ca: Type.Optional(Type.String({ minLength: 1, description: 'CA certificate file (PEM) to trust.' })),

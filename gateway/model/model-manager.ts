@@ -86,10 +86,22 @@ export class ModelManager {
    * Reloads run one at a time, in call order.
    */
   reload(dir: string = this.options.dir): Promise<ReloadResult> {
-    const run = this.queue.then(() => this.reloadNow(dir));
+    // Coalesced: a request for the directory already waiting to load joins that load, so a
+    // storm of requests costs at most the load running now plus one more.
+    if (this.waiting?.dir === dir) return this.waiting.result;
+    const entry: { dir: string; result: Promise<ReloadResult> } = { dir, result: undefined! };
+    const run = this.queue.then(() => {
+      if (this.waiting === entry) this.waiting = undefined;
+      return this.reloadNow(dir);
+    });
+    entry.result = run;
+    this.waiting = entry;
     this.queue = run.catch(() => undefined);
     return run;
   }
+
+  /** The reload queued behind the running one, which later requests for the same dir join. */
+  private waiting: { dir: string; result: Promise<ReloadResult> } | undefined;
 
   private async reloadNow(dir: string): Promise<ReloadResult> {
     if (this.closed) {

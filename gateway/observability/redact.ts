@@ -10,7 +10,7 @@ export const REDACTED = '<redacted>';
 /** Fields whose whole value is a secret. */
 export const SECRET_FIELDS: readonly string[] = [
   'mqtt.password',
-  'mqtt.embeddedPassword',
+  'mqtt.commands.token',
   'http.token',
   'influx.token',
 ];

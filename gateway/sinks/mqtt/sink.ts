@@ -11,7 +11,7 @@ import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { buildClientOptions, redactUrl, type MqttTlsOptions } from './client-options.ts';
-import { CommandRouter, type CommandHandler } from './commands.ts';
+import { CommandRouter, type CommandHandler, type CommandOptions, type CommandPolicy } from './commands.ts';
 import { MqttMetrics } from './metrics.ts';
 import { OutboundQueue, type QueueItem } from './outbound-queue.ts';
 import type { GatewayStatus, GatewayStatusInfo, RepsEvent } from './payloads.ts';
@@ -56,6 +56,8 @@ export interface MqttSinkOptions {
   /** How long stop() waits for the queue to drain before spooling the rest (default 5000). */
   readonly drainTimeoutMs?: number;
   readonly commandTimeoutMs?: number;
+  /** Who may run which command (commands.ts); default open, unlimited: the app always sets it. */
+  readonly commandPolicy?: CommandPolicy;
   /** Software version on the status topic. */
   readonly softwareVersion?: string;
   readonly logger: Logger;
@@ -63,6 +65,13 @@ export interface MqttSinkOptions {
   readonly health?: HealthRegistry;
   readonly clock?: Clock;
 }
+
+/** Refusal codes and their `outcome` label in mujo_mqtt_commands_total. */
+const REFUSALS: Record<string, string> = {
+  MQTT_UNAUTHORIZED: 'unauthorized',
+  MQTT_COMMANDS_DISABLED: 'unauthorized',
+  MQTT_RATE_LIMITED: 'rate_limited',
+};
 
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
 
@@ -151,11 +160,15 @@ export class MqttSink {
         if (this.started && !this.stopped) this.setHealth(this.connectedNow ? 'up' : 'degraded');
       },
     });
-    this.router = new CommandRouter(opts.gatewayId, opts.commandTimeoutMs ?? 30000);
-    this.router.register('status', () => ({
-      status: this.statusPayload('online'),
-      health: opts.health?.snapshot() ?? null,
-    }));
+    this.router = new CommandRouter(opts.gatewayId, opts.commandTimeoutMs ?? 30000, opts.commandPolicy);
+    this.router.register(
+      'status',
+      () => ({
+        status: this.statusPayload('online'),
+        health: opts.health?.snapshot() ?? null,
+      }),
+      { readOnly: true },
+    );
   }
 
   get connected(): boolean {
@@ -307,8 +320,9 @@ export class MqttSink {
     this.publishStatusIfChanged();
   }
 
-  registerCommand(action: string, handler: CommandHandler): void {
-    this.router.register(action, handler);
+  /** An action on request/<action>; it needs the command token unless `readOnly`. */
+  registerCommand(action: string, handler: CommandHandler, options: CommandOptions = {}): void {
+    this.router.register(action, handler, options);
   }
 
   /** For sources (IMU ingest): messages on `filter` go to `handler`; kept across reconnects. */
@@ -588,8 +602,10 @@ export class MqttSink {
     const fallbackId = correlationData ? correlationData.toString('utf8') : null;
     const label = this.router.has(action) ? action : 'unknown';
     void this.router.handle(action, payload, fallbackId).then((response) => {
-      this.metrics.commands.inc({ action: label, outcome: response.ok ? 'ok' : 'error' });
-      if (!response.ok)
+      const refused = !response.ok ? REFUSALS[response.error.code] : undefined;
+      this.metrics.commands.inc({ action: label, outcome: response.ok ? 'ok' : (refused ?? 'error') });
+      // Refusals are counted; a flood of them logs one line a minute per action.
+      if (!response.ok && (!refused || this.shouldLogRefusal(label)))
         this.logger.warn(
           { code: response.error.code, action, correlationId: response.correlationId },
           response.error.message,
@@ -645,6 +661,15 @@ export class MqttSink {
         else this.metrics.published.inc({ kind: 'status' });
       },
     );
+  }
+
+  private readonly refusalLoggedAtMs = new Map<string, number>();
+
+  private shouldLogRefusal(action: string): boolean {
+    const now = Date.now();
+    if (now - (this.refusalLoggedAtMs.get(action) ?? Number.NEGATIVE_INFINITY) < 60_000) return false;
+    this.refusalLoggedAtMs.set(action, now);
+    return true;
   }
 
   private setHealth(status: 'starting' | 'up' | 'degraded' | 'stopped'): void {
