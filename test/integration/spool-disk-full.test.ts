@@ -187,6 +187,9 @@ describe('spools on a full disk (real tmpfs)', { timeout: 120_000 }, () => {
         0,
         'no error line per attempt',
       );
+      t.diagnostic(
+        `MQTT: 12000 events on a 2 MiB tmpfs: dropped{disk_full} ${await metricValue(registry, 'mujo_mqtt_spool_dropped_total', '{reason="disk_full"}')}, spool ${sink.stats().spoolBytes} bytes, MQTT_SPOOL_DISK_FULL log lines ${cap.lines.filter((l) => l['code'] === 'MQTT_SPOOL_DISK_FULL').length}`,
+      );
     } finally {
       await sink.stop();
       process.off('uncaughtException', onUncaught);
@@ -267,6 +270,9 @@ describe('spools on a full disk (real tmpfs)', { timeout: 120_000 }, () => {
     });
     const found = reopened.open();
     assert.equal(found.records, stopLine['points'], 'the points stop() says are in the spool are there');
+    t.diagnostic(
+      `InfluxDB: stop line ${String(stopLine['code'])} points=${String(stopLine['points'])} lost=${String(stopLine['lost'] ?? 0)}; on disk ${found.records}; INFLUX_SPOOL_DISK_FULL lines ${cap.lines.filter((l) => l['code'] === 'INFLUX_SPOOL_DISK_FULL').length}`,
+    );
     assert.deepEqual(emptySegments(spoolDir), []);
   });
 });

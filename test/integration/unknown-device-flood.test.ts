@@ -30,7 +30,7 @@ describe('unknown device flood on the ingest topic', { timeout: 120_000 }, () =>
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 
-  it(`${IDS} ids × 2 messages: at most ${CAP} tracked, none published or retained, idle ones expire`, async () => {
+  it(`${IDS} ids × 2 messages: at most ${CAP} tracked, none published or retained, idle ones expire`, async (t) => {
     const config = validateConfig({
       gateway: { id: 'flood' },
       model: { path: 'test/fixtures/tiny-model', providers: ['cpu'] },
@@ -90,6 +90,9 @@ describe('unknown device flood on the ingest topic', { timeout: 120_000 }, () =>
       // Silent for idleTimeoutMs: forgotten at the next device tick.
       await until('idle unknown devices expire', () => app.devices.unknownTracked === 0, 15_000);
       assert.equal(await metric('expired'), CAP);
+      t.diagnostic(
+        `${IDS} ids: tracked ${await metric('tracked')}, refused ${await metric('refused')} messages, expired ${await metric('expired')}, state publications ${states.messages.length}`,
+      );
     } finally {
       await attacker.endAsync();
       await states.close();
