@@ -94,6 +94,12 @@ describe('MQTT commands and the embedded broker under hostile clients', { timeou
       }
     };
     try {
+      // The gateway subscribes to request/# once connected: probe until it answers.
+      for (let i = 0; ![...answers.keys()].some((k) => k.startsWith('probe-')); i++) {
+        if (i > 300) assert.fail('the gateway never answered a status request');
+        await ask('status', `probe-${i}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
       await ask('reload_model', 'no-token');
       await ask('reload_model', 'bad-token', { token: 'guess' });
       await ask('add_device', 'add-no-token', { config: { id: 'x', kind: 'imu' } });
