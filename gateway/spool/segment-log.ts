@@ -7,6 +7,7 @@ import {
   readFileSync,
   readSync,
   readdirSync,
+  statfsSync,
   truncateSync,
   unlinkSync,
   writeSync,
@@ -191,6 +192,11 @@ export class SegmentLog {
   private full: DiskFullReport | undefined;
   private fullRetryAtMs = 0;
   private lastFullLogMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Segment size in use: segmentBytes, but at most a sixteenth of the file system, so on a
+   * small disk a full-disk eviction drops a small slice of the oldest data, not all of it.
+   */
+  private segmentLimit: number;
   /** Records evicted or refused for a full disk since the last log line. */
   private fullEvictedSinceLog = 0;
   private fullRefusedSinceLog = 0;
@@ -204,6 +210,7 @@ export class SegmentLog {
     if (!(opts.segmentBytes > SEGMENT_HEADER_BYTES))
       throw new RangeError(`segmentBytes must exceed ${SEGMENT_HEADER_BYTES}`);
     this.nameRe = new RegExp(`^${this.prefix}-(\\d{16})\\.seg$`);
+    this.segmentLimit = opts.segmentBytes;
   }
 
   get dir(): string {
@@ -246,6 +253,14 @@ export class SegmentLog {
       mkdirSync(this.opts.dir, { recursive: true });
     } catch (err) {
       throw this.error('DIR', `spool directory ${this.opts.dir}: cannot create it`, err);
+    }
+    try {
+      const fs = statfsSync(this.opts.dir);
+      const diskBytes = fs.blocks * fs.bsize;
+      if (diskBytes > 0)
+        this.segmentLimit = Math.min(this.opts.segmentBytes, Math.max(64 * 1024, Math.floor(diskBytes / 16)));
+    } catch {
+      // statfs unsupported here: keep segmentBytes
     }
     let records = 0;
     const names = readdirSync(this.opts.dir)
@@ -397,7 +412,7 @@ export class SegmentLog {
     let seg = this.openSegment();
     for (const n of lengths) {
       const size = RECORD_HEADER_BYTES + n;
-      if (seg.bytes >= this.opts.segmentBytes && seg.records > 0) {
+      if (seg.bytes >= this.segmentLimit && seg.records > 0) {
         this.writeAll(framed.subarray(from, o));
         from = o;
         this.sealOpen();

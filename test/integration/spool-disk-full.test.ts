@@ -180,7 +180,12 @@ describe('spools on a full disk (real tmpfs)', { timeout: 120_000 }, () => {
         (await metricValue(registry, 'mujo_mqtt_spool_dropped_total', '{reason="disk_full"}')) > before,
         'oldest segments evicted for the full disk, counted',
       );
-      assert.ok(sink.stats().spoolBytes > SEGMENT_HEADER_BYTES && sink.stats().spoolBytes <= 2 * MiB);
+      assert.ok(sink.stats().spoolBytes <= 2 * MiB);
+      // Segments are at most 1/16 of the disk: an eviction drops a slice of the oldest, not all.
+      assert.ok(
+        sink.stats().spoolBytes >= MiB,
+        `the spool keeps most of the disk: ${sink.stats().spoolBytes} bytes`,
+      );
       assert.deepEqual(emptySegments(spoolDir), []);
       assert.equal(
         cap.lines.filter((l) => l['code'] === 'MQTT_SPOOL_WRITE').length,
