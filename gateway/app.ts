@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { merge, Subject, type Observable, type Subscription } from 'rxjs';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
@@ -308,6 +309,10 @@ export class GatewayApp {
         host: config.http.host,
         port: config.http.port,
         ...(config.http.token !== undefined ? { token: config.http.token } : {}),
+        readAuth: config.http.readAuth,
+        ...(config.http.tls.cert !== undefined && config.http.tls.key !== undefined
+          ? { tls: { cert: readFileSync(config.http.tls.cert), key: readFileSync(config.http.tls.key) } }
+          : {}),
         logger: this.logger,
         view: this.view(),
       });

@@ -268,6 +268,20 @@ const HttpSection = Section(
           'Bearer token required by endpoints that change anything. Absent: those endpoints are refused.',
       }),
     ),
+    readAuth: Type.Boolean({
+      default: false,
+      description:
+        'Reads need the token too: the live page (asks for it once, then a cookie), SSE, the REST API and /metrics; unauthenticated GET /health gives the overall status only. Needs token.',
+    }),
+    tls: Section(
+      {
+        cert: Type.Optional(
+          Type.String({ minLength: 1, description: 'HTTPS certificate chain file (PEM).' }),
+        ),
+        key: Type.Optional(Type.String({ minLength: 1, description: 'HTTPS private key file (PEM).' })),
+      },
+      { description: 'HTTPS when both cert and key are given; plain HTTP otherwise.' },
+    ),
   },
   { description: 'HTTP server.' },
 );

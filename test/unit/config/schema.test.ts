@@ -39,7 +39,7 @@ test('an empty configuration is the demo: every documented default', () => {
   });
   assert.deepEqual(c.mqtt.homeAssistant, { enabled: false, discoveryPrefix: 'homeassistant' });
   assert.equal(c.ingest.enabled, true);
-  assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 8080, readAuth: false, tls: {} });
   assert.equal(c.pipeline.maxBatch, 32);
   assert.equal(c.pipeline.maxBatchWaitMs, 5);
   assert.equal(c.pipeline.stateIntervalS, 10);
