@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { merge, Subject, type Observable, type Subscription } from 'rxjs';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded.ts';
@@ -50,6 +51,8 @@ import { PipelineStatsSampler } from './sinks/influx/pipeline-stats.ts';
 import { RecordingControl } from './sinks/recorder/control.ts';
 import { moveNetEstimatorFactory } from './sources/camera/pose-estimator.ts';
 import { SOFTWARE_VERSION } from './version.ts';
+import { SequenceFile } from './spool/sequence-file.ts';
+import { redactUrl, secretValues } from './observability/redact.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { createBleSource, type BleSource } from './sources/ble/ble-source.ts';
 import type { Timers } from './sources/ble/timers.ts';
@@ -127,6 +130,8 @@ export class GatewayApp {
   private readonly subjectStates = new Map<string, SubjectState>();
   private readonly recent: ActivityEvent[] = [];
   private readonly sourceSubject = new Map<string, string>();
+  /** Activity `seq`: never repeats across restarts (kept next to the MQTT spool, see docs/mqtt.md). */
+  private eventSeq: SequenceFile | undefined;
   private seq = 0;
   private broker: EmbeddedBroker | undefined;
   private mqtt: MqttSink | undefined;
@@ -163,7 +168,7 @@ export class GatewayApp {
     readonly config: GatewayConfig,
     deps: GatewayAppDeps = {},
   ) {
-    this.logger = deps.logger ?? createLogger({ level: config.log.level });
+    this.logger = deps.logger ?? createLogger({ level: config.log.level, secrets: secretValues(config) });
     this.clock = deps.clock ?? systemClock;
     this.metrics = createMetricsRegistry();
     this.models = new ModelManager({
@@ -185,7 +190,18 @@ export class GatewayApp {
         logger: this.logger,
       },
     );
-    this.devices = new DeviceTracker({ gateway: config.gateway.id, clock: this.clock });
+    const unknownDevices = counter(
+      this.metrics,
+      'mujo_devices_unknown_total',
+      'Devices not configured that sent data, by outcome: tracked, refused (messages while at ingest.unknownDevices.maxTracked), expired (idle).',
+      ['outcome'],
+    );
+    this.devices = new DeviceTracker({
+      gateway: config.gateway.id,
+      clock: this.clock,
+      unknown: config.ingest.unknownDevices,
+      onUnknown: (outcome) => unknownDevices.inc({ outcome }),
+    });
     this.deviceStates$ = merge(this.devices.states$, this.sourceDeviceStates);
     for (const subject of config.subjects) {
       for (const device of subject.devices) this.sourceSubject.set(device, subject.id);
@@ -324,6 +340,10 @@ export class GatewayApp {
         host: config.http.host,
         port: config.http.port,
         ...(config.http.token !== undefined ? { token: config.http.token } : {}),
+        readAuth: config.http.readAuth,
+        ...(config.http.tls.cert !== undefined && config.http.tls.key !== undefined
+          ? { tls: { cert: readFileSync(config.http.tls.cert), key: readFileSync(config.http.tls.key) } }
+          : {}),
         logger: this.logger,
         view: this.view(),
       });
@@ -344,7 +364,7 @@ export class GatewayApp {
       mqttEmbedded: this.broker !== undefined,
     };
     this.endpointsValue = endpoints;
-    this.logger.info({ endpoints }, 'gateway started');
+    this.logger.info({ endpoints: { ...endpoints, mqtt: redactUrl(endpoints.mqtt) } }, 'gateway started');
     return endpoints;
   }
 
@@ -372,12 +392,18 @@ export class GatewayApp {
   private registerEnrollmentCommands(mqtt: MqttSink): void {
     const enrollment = this.enrollment;
     const { maxSeconds, graceS } = this.config.enrollment;
-    mqtt.registerCommand('enroll', (args) => enrollment.enroll(args), (maxSeconds + graceS + 60) * 1000);
-    mqtt.registerCommand('list_classes', () => {
-      const model = this.models.requireCurrent();
-      return { model: { name: model.name, version: model.version }, classes: enrollment.classes() };
+    mqtt.registerCommand('enroll', (args) => enrollment.enroll(args), {
+      timeoutMs: (maxSeconds + graceS + 60) * 1000,
     });
-    mqtt.registerCommand('list_versions', () => enrollment.versions());
+    mqtt.registerCommand(
+      'list_classes',
+      () => {
+        const model = this.models.requireCurrent();
+        return { model: { name: model.name, version: model.version }, classes: enrollment.classes() };
+      },
+      { readOnly: true },
+    );
+    mqtt.registerCommand('list_versions', () => enrollment.versions(), { readOnly: true });
     mqtt.registerCommand('activate_version', (args) => {
       if (typeof args['version'] !== 'string' || args['version'] === '')
         throw new GatewayError('ENROLL_BAD_REQUEST', 'the request needs "version": "<version>"');
@@ -453,6 +479,8 @@ export class GatewayApp {
           host: config.mqtt.embeddedHost,
           port: config.mqtt.embeddedPort,
           logger: this.logger,
+          ...(config.mqtt.username !== undefined ? { username: config.mqtt.username } : {}),
+          ...(config.mqtt.password !== undefined ? { password: config.mqtt.password } : {}),
         });
         url = this.broker.url;
         protocolVersion = this.broker.protocolVersion;
@@ -471,6 +499,11 @@ export class GatewayApp {
     }
     this.mqttUrl = url;
     await mkdir(config.mqtt.queue.spoolDir, { recursive: true });
+    this.eventSeq = new SequenceFile({
+      path: `${config.mqtt.queue.spoolDir}/event-seq.json`,
+      logger: this.logger,
+    });
+    this.eventSeq.open();
     this.mqtt = new MqttSink(
       mqttSinkOptionsFromConfig(config.mqtt, {
         gatewayId: config.gateway.id,
@@ -480,9 +513,10 @@ export class GatewayApp {
         registry: this.metrics,
         health: this.health,
         softwareVersion: SOFTWARE_VERSION,
+        ...(config.http.token !== undefined ? { httpToken: config.http.token } : {}),
       }),
     );
-    this.mqtt.registerCommand('status', () => this.status());
+    this.mqtt.registerCommand('status', () => this.status(), { readOnly: true });
     this.mqtt.registerCommand('reload_model', async () => this.modelInfo(await this.reloadModel()));
     this.registerDeviceCommands(this.mqtt);
     this.registerEnrollmentCommands(this.mqtt);
@@ -555,7 +589,7 @@ export class GatewayApp {
       this.mqtt.registerCommand('start_recording', (args) => control.start(args));
       this.mqtt.registerCommand('stop_recording', () => control.stop());
       this.mqtt.registerCommand('label', (args) => control.label(args));
-      this.mqtt.registerCommand('recording_status', () => control.status());
+      this.mqtt.registerCommand('recording_status', () => control.status(), { readOnly: true });
     }
   }
 
@@ -619,12 +653,15 @@ export class GatewayApp {
       });
       this.ingest.samples$.subscribe(({ chunk }) => {
         if (!this.devices.has(chunk.sourceId)) {
-          this.trackDevice({
+          const device = {
             id: chunk.sourceId,
-            kind: 'imu',
+            kind: 'imu' as const,
             subjectId: chunk.subjectId ?? null,
             sourceIds: [chunk.sourceId],
-          });
+          };
+          // Not configured: bounded and expiring (one client can send any number of ids).
+          if (chunk.subjectId === undefined) this.devices.registerUnknown(device);
+          else this.trackDevice(device);
         }
         this.input.next(chunk);
       });
@@ -731,7 +768,12 @@ export class GatewayApp {
           stateIntervalS: config.pipeline.stateIntervalS,
         },
       },
-      { clock: this.clock, logger: this.logger, metrics: this.metrics, nextSeq: () => ++this.seq },
+      {
+        clock: this.clock,
+        logger: this.logger,
+        metrics: this.metrics,
+        nextSeq: () => (this.eventSeq ? this.eventSeq.next() : ++this.seq),
+      },
     );
     this.pipelineSubs = [
       pipeline.events$.subscribe((event) => this.onActivity(event)),
@@ -911,6 +953,7 @@ export class GatewayApp {
     this.devices.tick();
     this.devices.complete();
     await this.mqtt?.stop();
+    this.eventSeq?.close();
     await this.http?.stop();
     await this.broker?.close();
     await this.models.close();

@@ -7,6 +7,7 @@ import { GatewayApp, type GatewayEndpoints } from './app.ts';
 import { runConfigCommands } from './config/index.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { errorCode, errorMessage } from './observability/errors.ts';
+import { redactUrl } from './observability/redact.ts';
 
 /** Exit code when the gateway cannot start (bad model, port in use…); 2 is a bad config. */
 const EXIT_START_FAILED = 1;
@@ -19,7 +20,7 @@ function whereToLook(config: GatewayConfig, endpoints: GatewayEndpoints): string
   if (endpoints.http)
     lines.push(`  Health:      ${endpoints.http}/health   Metrics: ${endpoints.http}/metrics`);
   lines.push(
-    `  MQTT:        ${endpoints.mqtt}${endpoints.mqttEmbedded ? ' (embedded broker, MQTT 3.1.1)' : ''}`,
+    `  MQTT:        ${redactUrl(endpoints.mqtt)}${endpoints.mqttEmbedded ? ' (embedded broker, MQTT 3.1.1)' : ''}`,
     `  Subscribe:   mosquitto_sub -h ${mqtt.hostname} -p ${mqtt.port || 1883}${
       endpoints.mqttEmbedded ? ' -V mqttv311' : ''
     } -t '${topic}' -v`,

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Aedes } from 'aedes';
 import { GatewayError } from '../observability/errors.ts';
@@ -17,6 +18,9 @@ export interface EmbeddedBrokerOptions {
   /** 0 picks a free port. */
   readonly port: number;
   readonly logger?: Logger;
+  /** When set, every client must connect with this user name and password. */
+  readonly username?: string;
+  readonly password?: string;
 }
 
 /**
@@ -24,8 +28,30 @@ export interface EmbeddedBrokerOptions {
  * the demo needs nothing installed. In-memory only: retained messages and sessions do not
  * survive a restart. Use a real broker (mosquitto, EMQX, …) for anything else.
  */
+function sameBytes(a: Buffer, b: Buffer): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker();
+  if (options.username !== undefined || options.password !== undefined) {
+    const user = Buffer.from(options.username ?? '', 'utf8');
+    const pass = Buffer.from(options.password ?? '', 'utf8');
+    aedes.authenticate = (client, username, password, done) => {
+      const ok =
+        typeof username === 'string' &&
+        password !== undefined &&
+        sameBytes(Buffer.from(username, 'utf8'), user) &&
+        sameBytes(Buffer.from(password), pass);
+      if (ok) return done(null, true);
+      options.logger?.warn(
+        { component: 'mqtt-broker', code: 'MQTT_EMBEDDED_AUTH', clientId: client.id },
+        'embedded broker refused a client: wrong or missing user name / password',
+      );
+      const err = Object.assign(new Error('bad user name or password'), { returnCode: 4 });
+      done(err as Parameters<typeof done>[0], false);
+    };
+  }
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
     sockets.add(socket);

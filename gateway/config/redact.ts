@@ -1,18 +1,21 @@
 import { stringify } from 'yaml';
 import { publishedSchema, type GatewayConfig } from './schema.ts';
 
-import { REDACTED, redactUrl } from '../observability/redact.ts';
+import { REDACTED, SECRET_FIELDS, URL_FIELDS, redactUrl, visitPath } from '../observability/redact.ts';
 
 export { REDACTED };
 
-/** A copy safe to print or log: passwords, tokens and URL credentials replaced. */
+/**
+ * A copy safe to print or log: every secret field (gateway/observability/redact.ts says
+ * which) replaced, and the password inside every URL field.
+ */
 export function redactConfig(config: GatewayConfig): GatewayConfig {
   const copy = structuredClone(config);
-  if (copy.mqtt.password !== undefined) copy.mqtt.password = REDACTED;
-  if (copy.http.token !== undefined) copy.http.token = REDACTED;
-  if (copy.mqtt.url !== undefined) copy.mqtt.url = redactUrl(copy.mqtt.url);
-  for (const camera of copy.cameras) camera.url = redactUrl(camera.url);
-  if (copy.influx.token !== undefined) copy.influx.token = REDACTED;
+  for (const path of SECRET_FIELDS) visitPath(copy, path, (_v, set) => set(REDACTED));
+  for (const path of URL_FIELDS)
+    visitPath(copy, path, (v, set) => {
+      if (typeof v === 'string') set(redactUrl(v));
+    });
   return copy;
 }
 

@@ -129,8 +129,31 @@ const MqttSection = Section(
         description: 'MQTT client id. Absent: mujo-<gateway.id>.',
       }),
     ),
-    username: Type.Optional(Type.String({ description: 'Broker user name.' })),
-    password: Type.Optional(Type.String({ description: 'Broker password (redacted by --print-config).' })),
+    username: Type.Optional(
+      Type.String({
+        description:
+          'Broker user name. With the embedded broker (no url), username and password are required from every client when set.',
+      }),
+    ),
+    password: Type.Optional(Type.String({ description: 'Broker password (redacted everywhere).' })),
+    commands: Section(
+      {
+        token: Type.Optional(
+          Type.String({
+            minLength: 8,
+            description:
+              'Requests on <base>/<gw>/request/<action> that change anything (reload_model, devices, recordings) must carry "token": "<this>" in their JSON body. Absent: http.token is used; neither set: those commands are refused. Redacted everywhere.',
+          }),
+        ),
+        rateLimitPerMinute: Type.Integer({
+          minimum: 1,
+          maximum: 100000,
+          default: 30,
+          description: 'Requests a minute per action (bursts up to this); more are refused and counted.',
+        }),
+      },
+      { description: 'Who may run MQTT commands, and how often.' },
+    ),
     tls: Section(
       {
         ca: Type.Optional(Type.String({ minLength: 1, description: 'CA certificate file (PEM) to trust.' })),
@@ -167,6 +190,13 @@ const MqttSection = Section(
           description:
             'Disk spool limit in bytes (256 MiB). Beyond it, the oldest messages are dropped and counted.',
         }),
+        syncIntervalMs: Type.Integer({
+          minimum: 0,
+          maximum: 60000,
+          default: 1000,
+          description:
+            'Durability bound, ms: a message accepted and not acknowledged by the broker within this time is written to the spool and fdatasynced, so a crash (kill -9, power loss) loses at most this much. 0 turns it off (spill only at memoryMessages or spillAfterMs).',
+        }),
       },
       { description: 'What happens to outgoing messages while the broker is unreachable.' },
     ),
@@ -200,6 +230,28 @@ const IngestSection = Section(
       default: 1000,
       description: 'Larger messages are refused and counted.',
     }),
+    unknownDevices: Section(
+      {
+        maxTracked: Type.Integer({
+          minimum: 0,
+          maximum: 100000,
+          default: 64,
+          description:
+            'Devices not listed in subjects[].devices tracked at once (shown in /api/devices); beyond it their samples still flow but the device is not tracked, counted.',
+        }),
+        idleTimeoutMs: Type.Integer({
+          minimum: 1000,
+          default: 60000,
+          description: 'An unknown device silent this long is forgotten.',
+        }),
+        publishState: Type.Boolean({
+          default: false,
+          description:
+            'Publish state (retained MQTT devices/<device>/state, InfluxDB device points) for unknown devices too. Off: one client cannot fill the broker with retained topics.',
+        }),
+      },
+      { description: 'Devices that send IMU data but are not configured: bounded, expiring tracking.' },
+    ),
   },
   { description: 'IMU ingest over MQTT.' },
 );
@@ -222,6 +274,20 @@ const HttpSection = Section(
         description:
           'Bearer token required by endpoints that change anything. Absent: those endpoints are refused.',
       }),
+    ),
+    readAuth: Type.Boolean({
+      default: false,
+      description:
+        'Reads need the token too: the live page (asks for it once, then a cookie), SSE, the REST API and /metrics; unauthenticated GET /health gives the overall status only. Needs token.',
+    }),
+    tls: Section(
+      {
+        cert: Type.Optional(
+          Type.String({ minLength: 1, description: 'HTTPS certificate chain file (PEM).' }),
+        ),
+        key: Type.Optional(Type.String({ minLength: 1, description: 'HTTPS private key file (PEM).' })),
+      },
+      { description: 'HTTPS when both cert and key are given; plain HTTP otherwise.' },
     ),
   },
   { description: 'HTTP server.' },

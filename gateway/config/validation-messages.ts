@@ -1,4 +1,5 @@
 import type { ErrorObject } from 'ajv';
+import { REDACTED, isSecretField, isUrlField, redactUrl } from '../observability/redact.ts';
 
 /*
  * Turns ajv errors into sentences a user can act on: which key, what value it has, what was
@@ -166,6 +167,10 @@ export function describeAjvErrors(errors: readonly ErrorObject[]): ValidationPro
       message = `got ${describeValue(error.data)}, ${expectation(error)}`;
     }
     const key = formatKey(path);
+    // Never echo a secret, whatever its type (a numeric password is still a password).
+    if (isSecretField(key)) message = message.replace(`got ${describeValue(error.data)}`, `got ${REDACTED}`);
+    else if (isUrlField(key) && typeof error.data === 'string')
+      message = message.replace(describeValue(error.data), describeValue(redactUrl(error.data)));
     const dedupe = `${key}\u0000${message}`;
     if (seen.has(dedupe)) continue;
     seen.add(dedupe);

@@ -18,6 +18,14 @@ interface DeviceStats {
   lastSeenNs: number | null;
   rateHz: number | null;
   connected: boolean;
+  /** Not configured: tracked within a cap, forgotten when idle, state not published unless allowed. */
+  readonly unknown: boolean;
+}
+
+export interface UnknownDeviceOptions {
+  readonly maxTracked: number;
+  readonly idleTimeoutMs: number;
+  readonly publishState: boolean;
 }
 
 export interface DeviceTrackerOptions {
@@ -25,6 +33,10 @@ export interface DeviceTrackerOptions {
   readonly clock: Clock;
   /** A device with no samples for this long (gateway clock) is reported disconnected. */
   readonly silentAfterMs?: number;
+  /** Devices seen but not configured (default: 64 tracked, forgotten after 60 s idle, state not published). */
+  readonly unknown?: UnknownDeviceOptions;
+  /** Counts what happens to unknown devices. */
+  readonly onUnknown?: (outcome: 'tracked' | 'refused' | 'expired') => void;
 }
 
 /**
@@ -39,15 +51,63 @@ export class DeviceTracker {
   private readonly changes = new Subject<DeviceState>();
   readonly states$: Observable<DeviceState> = this.changes.asObservable();
   private readonly silentAfterNs: number;
+  private readonly unknownOpts: UnknownDeviceOptions;
+  private unknownCount = 0;
 
   constructor(private readonly options: DeviceTrackerOptions) {
     this.silentAfterNs = (options.silentAfterMs ?? 5000) * 1e6;
+    this.unknownOpts = options.unknown ?? { maxTracked: 64, idleTimeoutMs: 60000, publishState: false };
   }
 
   register(device: TrackedDevice): void {
-    const stats: DeviceStats = { device, samples: 0, lastSeenNs: null, rateHz: null, connected: false };
+    this.add(device, false);
+  }
+
+  /**
+   * A device that is not configured (an IMU stream nobody listed): tracked only while fewer
+   * than `unknown.maxTracked` are, forgotten after `unknown.idleTimeoutMs` of silence, its
+   * state not emitted unless `unknown.publishState`. False when refused (at the cap).
+   */
+  registerUnknown(device: TrackedDevice): boolean {
+    if (this.unknownCount >= this.unknownOpts.maxTracked) {
+      this.options.onUnknown?.('refused');
+      return false;
+    }
+    this.add(device, true);
+    this.unknownCount++;
+    this.options.onUnknown?.('tracked');
+    return true;
+  }
+
+  /** Unknown devices tracked now. */
+  get unknownTracked(): number {
+    return this.unknownCount;
+  }
+
+  private add(device: TrackedDevice, unknown: boolean): void {
+    const old = this.devices.get(device.id);
+    if (old?.unknown) this.forget(old);
+    const stats: DeviceStats = {
+      device,
+      samples: 0,
+      lastSeenNs: unknown ? this.options.clock.nowNs() : null,
+      rateHz: null,
+      connected: false,
+      unknown,
+    };
     this.devices.set(device.id, stats);
     for (const source of device.sourceIds) this.bySource.set(source, stats);
+  }
+
+  private forget(stats: DeviceStats): void {
+    this.devices.delete(stats.device.id);
+    for (const source of stats.device.sourceIds)
+      if (this.bySource.get(source) === stats) this.bySource.delete(source);
+    if (stats.unknown) this.unknownCount--;
+  }
+
+  private publishes(stats: DeviceStats): boolean {
+    return !stats.unknown || this.unknownOpts.publishState;
   }
 
   has(sourceId: string): boolean {
@@ -70,16 +130,22 @@ export class DeviceTracker {
     }
     if (!stats.connected) {
       stats.connected = true;
-      this.changes.next(this.stateOf(stats));
+      if (this.publishes(stats)) this.changes.next(this.stateOf(stats));
     }
   }
 
   /** Re-evaluates connectivity and emits every device's state (call periodically). */
   tick(): void {
     const now = this.options.clock.nowNs();
-    for (const stats of this.devices.values()) {
+    const idleNs = this.unknownOpts.idleTimeoutMs * 1e6;
+    for (const stats of [...this.devices.values()]) {
+      if (stats.unknown && stats.lastSeenNs !== null && now - stats.lastSeenNs >= idleNs) {
+        this.forget(stats);
+        this.options.onUnknown?.('expired');
+        continue;
+      }
       stats.connected = stats.lastSeenNs !== null && now - stats.lastSeenNs < this.silentAfterNs;
-      this.changes.next(this.stateOf(stats));
+      if (this.publishes(stats)) this.changes.next(this.stateOf(stats));
     }
   }
 

@@ -74,7 +74,7 @@ export interface ActivityEvent extends ModalitySet {
   readonly modelVersion: string;
   /** Window close → event emitted, ms. */
   readonly latencyMs: number;
-  /** Monotonic per-gateway sequence number, so consumers can detect gaps. */
+  /** Per-gateway sequence number, never repeated across restarts: (gateway, seq) is the dedupe key. */
   readonly seq: number;
   /** Models with open-set thresholds: the closest class and its score (activity `unknown` when below). */
   readonly openSet?: OpenSetInfo;

@@ -9,6 +9,7 @@ import { merge, type Subscription } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import { checkBearer } from './auth.ts';
+import { readAuthHook } from './read-auth.ts';
 import { registerDeviceRoutes } from './device-routes.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
 import { registerEnrollmentRoutes } from './enrollment-routes.ts';
@@ -58,7 +59,19 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     loggerInstance: logger as FastifyBaseLogger,
     // The page polls /health; per-request lines would drown the gateway's own log.
     logController: new LogController({ disableRequestLogging: true }),
-  });
+    ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
+  }) as unknown as FastifyInstance;
+  if (options.readAuth) {
+    if (!options.token)
+      throw new GatewayError('HTTP_CONFIG', 'http.readAuth needs http.token (the token readers must give)');
+    app.addHook(
+      'onRequest',
+      readAuthHook(options.token, options.tls !== undefined, () => {
+        const { status } = view.health();
+        return { status, code: healthHttpStatus(status) };
+      }),
+    );
+  }
   const hub = new SseHub({
     heartbeatMs: options.sse?.heartbeatMs ?? 15_000,
     maxBufferedBytes: options.sse?.maxBufferedBytes ?? 1024 * 1024,
@@ -213,7 +226,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       }
       const address = app.server.address();
       const bound = typeof address === 'object' && address ? address.port : port;
-      url = `http://${host.includes(':') ? `[${host}]` : host}:${bound}`;
+      url = `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound}`;
       logger.info({ url }, 'HTTP server listening');
       return url;
     },

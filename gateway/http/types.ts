@@ -112,6 +112,10 @@ export interface HttpServerOptions {
   readonly port?: number;
   /** Bearer token for endpoints that change anything; without one they answer 403. */
   readonly token?: string;
+  /** Reads (page, SSE, REST, metrics) need the token too (read-auth.ts). Requires `token`. */
+  readonly readAuth?: boolean;
+  /** HTTPS: PEM certificate chain and private key (file contents). */
+  readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
   readonly logger: Logger;
   readonly view: GatewayView;
   readonly sse?: SseOptions;

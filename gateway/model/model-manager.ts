@@ -103,11 +103,28 @@ export class ModelManager {
    * Loads `dir` (default: the directory serving now, at first the configured one) and swaps
    * it in if it loads completely. Reloads run one at a time, in call order.
    */
-  reload(dir?: string, options: ReloadOptions = {}): Promise<ReloadResult> {
-    const run = this.queue.then(() => this.reloadNow(dir ?? this.activeDir, options));
+  reload(dir: string = this.activeDir, options: ReloadOptions = {}): Promise<ReloadResult> {
+    // Coalesced: a request for the directory already waiting to load joins that load, so a
+    // storm of requests costs at most the load running now plus one more.
+    const shareSessions = options.shareSessions === true;
+    if (this.waiting?.dir === dir && this.waiting.shareSessions === shareSessions) return this.waiting.result;
+    const entry: { dir: string; shareSessions: boolean; result: Promise<ReloadResult> } = {
+      dir,
+      shareSessions,
+      result: undefined!,
+    };
+    const run = this.queue.then(() => {
+      if (this.waiting === entry) this.waiting = undefined;
+      return this.reloadNow(dir, options);
+    });
+    entry.result = run;
+    this.waiting = entry;
     this.queue = run.catch(() => undefined);
     return run;
   }
+
+  /** The reload queued behind the running one, which later requests for the same dir join. */
+  private waiting: { dir: string; shareSessions: boolean; result: Promise<ReloadResult> } | undefined;
 
   private async reloadNow(dir: string, options: ReloadOptions): Promise<ReloadResult> {
     if (this.closed) {

@@ -1,11 +1,14 @@
 import {
   closeSync,
   fdatasyncSync,
+  ftruncateSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
   readdirSync,
+  statfsSync,
+  truncateSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -30,7 +33,17 @@ import type { Logger } from '../observability/logger.ts';
  * append / read / ack / evict stays trivially correct without interleaved callbacks.
  * A record whose length or CRC does not check out ends its segment: nothing after it can be
  * trusted to be framed correctly. A torn last record after a crash looks the same.
+ *
+ * A full disk (ENOSPC, EDQUOT, EFBIG) never escapes as an exception from `tryAppend`: the
+ * failed write is rolled back (partial bytes truncated, files it created deleted — no empty
+ * segment is left behind), the oldest segment not out for delivery is evicted (reason
+ * `disk_full`) and the write tried again, until it fits or nothing is left to evict. Then the
+ * log is "disk full": `tryAppend` returns undefined (the caller keeps the records in memory,
+ * bounded, or drops them, counted) and does not touch the disk again for `diskFullRetryMs`.
+ * The first success afterwards ends the state. One log line per `logEveryMs` at most.
  */
+
+export type LossReason = 'size_limit' | 'disk_full';
 
 export type CorruptReason = 'bad_header' | 'truncated' | 'bad_length' | 'bad_crc';
 
@@ -58,6 +71,16 @@ export interface EvictionReport {
   /** Records in it that had not been acknowledged (now lost). */
   readonly records: number;
   readonly bytes: number;
+  /** Why: the configured size limit, or a disk that refused a write. */
+  readonly reason: LossReason;
+}
+
+/** The disk refused a write (`full`), or accepts them again (`!full`). */
+export interface DiskFullReport {
+  readonly full: boolean;
+  /** `<codePrefix>_SPOOL_DISK_FULL`, or `<codePrefix>_SPOOL_WRITE` for other write errors. */
+  readonly code: string;
+  readonly message: string;
 }
 
 export interface CorruptionReport {
@@ -92,6 +115,14 @@ export interface SegmentLogOptions {
   readonly onCorrupt?: (report: CorruptionReport) => void;
   /** Called whenever the total size changes. */
   readonly onBytes?: (bytes: number) => void;
+  /** The disk refused a write / accepts writes again (see the file comment). */
+  readonly onDiskFull?: (report: DiskFullReport) => void;
+  /** While the disk is full, appends fail at once for this long before trying again (default 1000). */
+  readonly diskFullRetryMs?: number;
+  /** At most one disk-full log line per this period (default 60000). */
+  readonly logEveryMs?: number;
+  /** Wall clock in ms (injected by tests). */
+  readonly nowMs?: () => number;
 }
 
 export interface OpenReport {
@@ -157,6 +188,18 @@ export class SegmentLog {
   private nextNumber = 1;
   private opened = false;
   private warnedOverCap = false;
+  /** Disk-full state: appends fail without touching the disk until `fullRetryAtMs`. */
+  private full: DiskFullReport | undefined;
+  private fullRetryAtMs = 0;
+  private lastFullLogMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Segment size in use: segmentBytes, but at most a sixteenth of the file system, so on a
+   * small disk a full-disk eviction drops a small slice of the oldest data, not all of it.
+   */
+  private segmentLimit: number;
+  /** Records evicted or refused for a full disk since the last log line. */
+  private fullEvictedSinceLog = 0;
+  private fullRefusedSinceLog = 0;
 
   constructor(private readonly opts: SegmentLogOptions) {
     this.prefix = opts.prefix ?? 'seg';
@@ -167,6 +210,7 @@ export class SegmentLog {
     if (!(opts.segmentBytes > SEGMENT_HEADER_BYTES))
       throw new RangeError(`segmentBytes must exceed ${SEGMENT_HEADER_BYTES}`);
     this.nameRe = new RegExp(`^${this.prefix}-(\\d{16})\\.seg$`);
+    this.segmentLimit = opts.segmentBytes;
   }
 
   get dir(): string {
@@ -188,6 +232,11 @@ export class SegmentLog {
     return this.unreadRecords;
   }
 
+  /** Set while the disk refuses writes (see the file comment). */
+  get diskFull(): DiskFullReport | undefined {
+    return this.full;
+  }
+
   segmentNames(): string[] {
     return this.segments.map((s) => s.name);
   }
@@ -204,6 +253,14 @@ export class SegmentLog {
       mkdirSync(this.opts.dir, { recursive: true });
     } catch (err) {
       throw this.error('DIR', `spool directory ${this.opts.dir}: cannot create it`, err);
+    }
+    try {
+      const fs = statfsSync(this.opts.dir);
+      const diskBytes = fs.blocks * fs.bsize;
+      if (diskBytes > 0)
+        this.segmentLimit = Math.min(this.opts.segmentBytes, Math.max(64 * 1024, Math.floor(diskBytes / 16)));
+    } catch {
+      // statfs unsupported here: keep segmentBytes
     }
     let records = 0;
     const names = readdirSync(this.opts.dir)
@@ -261,9 +318,24 @@ export class SegmentLog {
 
   /**
    * Appends records after everything already in the log, evicting the oldest segments
-   * first if the size limit requires it, and returns where each one went.
+   * first if the size limit requires it, and returns where each one went. Throws
+   * `<prefix>_SPOOL_DISK_FULL` where `tryAppend` returns undefined.
    */
   append(payloads: readonly (Uint8Array | string)[]): LogPosition[] {
+    const placed = this.tryAppend(payloads);
+    if (!placed)
+      throw new GatewayError(
+        this.full?.code ?? this.code('WRITE'),
+        this.full?.message ?? 'spool write refused',
+      );
+    return placed;
+  }
+
+  /**
+   * As `append`, but a disk that refuses the write (after evicting everything it could,
+   * reason `disk_full`) yields undefined: nothing of `payloads` was written.
+   */
+  tryAppend(payloads: readonly (Uint8Array | string)[]): LogPosition[] | undefined {
     if (!this.opened) throw new Error('SegmentLog.append before open');
     if (payloads.length === 0) return [];
     // Frame everything into one buffer (strings encoded as UTF-8 in place): a spill of tens
@@ -274,6 +346,11 @@ export class SegmentLog {
       if (n > MAX_RECORD_BYTES)
         throw this.error('RECORD', `a record of ${n} bytes is larger than ${MAX_RECORD_BYTES}`);
       total += RECORD_HEADER_BYTES + n;
+    }
+    const now = this.now();
+    if (this.full && now < this.fullRetryAtMs) {
+      this.refused(payloads.length, now);
+      return undefined;
     }
     const framed = Buffer.allocUnsafe(total);
     let o = 0;
@@ -290,13 +367,52 @@ export class SegmentLog {
       o += RECORD_HEADER_BYTES + n;
     }
     this.evictFor(total);
+    for (;;) {
+      const before = this.snapshot();
+      try {
+        const placed = this.writeFramed(framed, lengths);
+        if (this.full) this.recovered();
+        this.opts.onBytes?.(this.totalBytes);
+        return placed;
+      } catch (err) {
+        this.rollback(before);
+        const cause = (err as { cause?: unknown }).cause ?? err;
+        const errno = (cause as NodeJS.ErrnoException).code;
+        const space = errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'EFBIG';
+        if (space) {
+          // Oldest first, as for the size limit: make room for the newest data.
+          const victim = this.segments.find((seg) => seg.read === 0);
+          if (victim) {
+            this.evict(victim, 'disk_full');
+            continue;
+          }
+        }
+        this.enterFull(space, cause, now);
+        this.refused(payloads.length, now);
+        this.opts.onBytes?.(this.totalBytes);
+        return undefined;
+      }
+    }
+  }
+
+  /** fdatasync the open segment: what was appended survives a power loss too. */
+  sync(): void {
+    if (this.fd === undefined) return;
+    try {
+      fdatasyncSync(this.fd);
+    } catch (err) {
+      this.enterFull(false, err, this.now());
+    }
+  }
+
+  private writeFramed(framed: Buffer, lengths: readonly number[]): LogPosition[] {
     const placed: LogPosition[] = [];
     let from = 0; // start of the bytes not written yet
-    o = 0;
+    let o = 0;
     let seg = this.openSegment();
     for (const n of lengths) {
       const size = RECORD_HEADER_BYTES + n;
-      if (seg.bytes >= this.opts.segmentBytes && seg.records > 0) {
+      if (seg.bytes >= this.segmentLimit && seg.records > 0) {
         this.writeAll(framed.subarray(from, o));
         from = o;
         this.sealOpen();
@@ -312,8 +428,113 @@ export class SegmentLog {
     }
     this.writeAll(framed.subarray(from, o));
     if (this.opts.syncEveryAppend && this.fd !== undefined) fdatasyncSync(this.fd);
-    this.opts.onBytes?.(this.totalBytes);
     return placed;
+  }
+
+  private snapshot(): AppendSnapshot {
+    const last = this.segments[this.segments.length - 1];
+    const open = last?.open ? last : undefined;
+    return {
+      segments: this.segments.length,
+      open,
+      openBytes: open?.bytes ?? 0,
+      openRecords: open?.records ?? 0,
+      totalBytes: this.totalBytes,
+      unread: this.unreadRecords,
+      pending: this.pendingRecords,
+    };
+  }
+
+  /** Undoes a failed append: its bytes are cut off, the segments it started deleted. */
+  private rollback(before: AppendSnapshot): void {
+    for (const seg of this.segments.splice(before.segments)) {
+      if (seg.open && this.fd !== undefined) {
+        closeSync(this.fd);
+        this.fd = undefined;
+      }
+      this.unlink(seg);
+    }
+    const seg = before.open;
+    if (seg) {
+      try {
+        if (seg.open && this.fd !== undefined) ftruncateSync(this.fd, before.openBytes);
+        else truncateSync(seg.path, before.openBytes);
+      } catch (err) {
+        // The bytes past openBytes stay, unreferenced; a later open sees a torn tail at most.
+        this.opts.logger.warn(
+          { code: this.code('WRITE'), file: seg.path, err },
+          `could not cut a failed write off spool segment ${seg.name}`,
+        );
+        if (seg.open && this.fd !== undefined) {
+          closeSync(this.fd);
+          this.fd = undefined;
+          seg.open = false;
+        }
+      }
+      seg.bytes = before.openBytes;
+      seg.records = before.openRecords;
+    }
+    this.totalBytes = before.totalBytes;
+    this.unreadRecords = before.unread;
+    this.pendingRecords = before.pending;
+  }
+
+  private enterFull(space: boolean, cause: unknown, now: number): void {
+    const was = this.full;
+    this.full = {
+      full: true,
+      code: this.code(space ? 'DISK_FULL' : 'WRITE'),
+      message: space
+        ? `disk full under spool directory ${this.opts.dir}: oldest data evicted, new data kept in memory (bounded) until space returns`
+        : `cannot write to spool directory ${this.opts.dir}: ${(cause as Error)?.message ?? String(cause)}`,
+    };
+    this.fullRetryAtMs = now + (this.opts.diskFullRetryMs ?? 1000);
+    if (!was || was.code !== this.full.code) this.opts.onDiskFull?.(this.full);
+    if (!was) this.logFull(now, cause);
+  }
+
+  private refused(records: number, now: number): void {
+    this.fullRefusedSinceLog += records;
+    if (now - this.lastFullLogMs >= (this.opts.logEveryMs ?? 60000)) this.logFull(now);
+  }
+
+  private logFull(now: number, cause?: unknown): void {
+    if (!this.full) return;
+    this.opts.logger.error(
+      {
+        code: this.full.code,
+        dir: this.opts.dir,
+        evictedRecords: this.fullEvictedSinceLog,
+        refusedRecords: this.fullRefusedSinceLog,
+        ...(cause ? { err: cause } : {}),
+      },
+      `${this.full.message} (since the last report: ${this.fullEvictedSinceLog} records evicted, ${this.fullRefusedSinceLog} not written; at most one such line per ${this.opts.logEveryMs ?? 60000} ms)`,
+    );
+    this.lastFullLogMs = now;
+    this.fullEvictedSinceLog = 0;
+    this.fullRefusedSinceLog = 0;
+  }
+
+  private recovered(): void {
+    const was = this.full!;
+    this.full = undefined;
+    this.opts.logger.warn(
+      {
+        code: this.code('DISK_OK'),
+        previous: was.code,
+        evictedRecords: this.fullEvictedSinceLog,
+        refusedRecords: this.fullRefusedSinceLog,
+      },
+      `spool directory ${this.opts.dir} accepts writes again`,
+    );
+    this.fullEvictedSinceLog = 0;
+    this.fullRefusedSinceLog = 0;
+    this.lastFullLogMs = Number.NEGATIVE_INFINITY;
+    this.opts.onDiskFull?.({ full: false, code: was.code, message: 'spool writes succeed again' });
+  }
+
+  private now(): number {
+    return this.opts.nowMs ? this.opts.nowMs() : Date.now();
   }
 
   /**
@@ -356,7 +577,14 @@ export class SegmentLog {
 
   /** fsync and close the open segment; what is on disk stays for the next open. */
   close(): void {
-    this.sealOpen();
+    try {
+      this.sealOpen();
+    } catch (err) {
+      this.opts.logger.warn(
+        { code: this.code('WRITE'), dir: this.opts.dir, err },
+        'could not fsync the open spool segment at close',
+      );
+    }
   }
 
   private readSegment(seg: Segment, maxRecords: number, maxBytes: number, out: LogEntry[]): number {
@@ -444,7 +672,15 @@ export class SegmentLog {
     } catch (err) {
       throw this.error('WRITE', `cannot create spool segment ${path}`, err);
     }
-    this.writeAll(SEGMENT_LOG_MAGIC);
+    try {
+      this.writeAll(SEGMENT_LOG_MAGIC);
+    } catch (err) {
+      // No empty or headless file stays behind.
+      closeSync(this.fd);
+      this.fd = undefined;
+      this.unlink({ name, path, number });
+      throw err;
+    }
     const seg: Segment = {
       name,
       path,
@@ -496,27 +732,33 @@ export class SegmentLog {
         }
         return;
       }
-      if (victim.open) {
-        // Sealing first: the file is complete on disk before it is removed.
-        if (this.fd !== undefined) {
-          closeSync(this.fd);
-          this.fd = undefined;
-        }
-        victim.open = false;
+      this.evict(victim, 'size_limit');
+    }
+    this.warnedOverCap = false;
+  }
+
+  private evict(victim: Segment, reason: LossReason): void {
+    if (victim.open) {
+      // Sealing first: the file is complete on disk before it is removed.
+      if (this.fd !== undefined) {
+        closeSync(this.fd);
+        this.fd = undefined;
       }
-      const lost = victim.records - victim.acked;
-      this.unreadRecords -= victim.records - victim.read;
-      this.pendingRecords -= lost;
-      this.segments.splice(this.segments.indexOf(victim), 1);
-      this.totalBytes -= victim.bytes;
-      this.unlink(victim);
+      victim.open = false;
+    }
+    const lost = victim.records - victim.acked;
+    this.unreadRecords -= victim.records - victim.read;
+    this.pendingRecords -= lost;
+    this.segments.splice(this.segments.indexOf(victim), 1);
+    this.totalBytes -= victim.bytes;
+    this.unlink(victim);
+    if (reason === 'size_limit')
       this.opts.logger.warn(
         { code: this.code('EVICTED'), file: victim.path, records: lost, maxBytes: this.opts.maxBytes },
         `spool reached ${this.opts.maxBytesKey} (${this.opts.maxBytes} bytes): evicted the oldest segment ${victim.name} (${lost} records lost)`,
       );
-      this.opts.onEvicted?.({ segment: victim.name, records: lost, bytes: victim.bytes });
-    }
-    this.warnedOverCap = false;
+    else this.fullEvictedSinceLog += lost; // in the rate-limited disk-full line
+    this.opts.onEvicted?.({ segment: victim.name, records: lost, bytes: victim.bytes, reason });
   }
 
   private reportCorrupt(
@@ -570,6 +812,16 @@ export class SegmentLog {
   private error(what: string, message: string, cause?: unknown): GatewayError {
     return new GatewayError(this.code(what), message, cause === undefined ? {} : { cause });
   }
+}
+
+interface AppendSnapshot {
+  readonly segments: number;
+  readonly open: Segment | undefined;
+  readonly openBytes: number;
+  readonly openRecords: number;
+  readonly totalBytes: number;
+  readonly unread: number;
+  readonly pending: number;
 }
 
 function readExactly(fd: number, position: number, length: number): Buffer {

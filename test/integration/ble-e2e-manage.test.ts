@@ -113,7 +113,7 @@ log:
     const correlationId = `${action}-${Math.random().toString(36).slice(2)}`;
     await listener.client.publishAsync(
       `mujo/${GW}/request/${action}`,
-      JSON.stringify({ correlationId, ...body }),
+      JSON.stringify({ correlationId, token: TOKEN, ...body }),
       { qos: 1 },
     );
     const [reply] = await listener.waitFor(

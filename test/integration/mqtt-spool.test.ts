@@ -155,6 +155,38 @@ describe('MQTT disk spool (real mosquitto)', () => {
     }
   });
 
+  it('durability bound: kill -9 long before spillAfterMs still loses nothing older than syncIntervalMs (1 s)', async () => {
+    const obs = await watch('gw-bound');
+    await broker.stop();
+    const spoolDir = join(root, 'bound');
+    // spillAfterMs far away and memory far from full: only the durability bound writes to disk.
+    const first = await spawnChild({
+      url: broker.url,
+      gatewayId: 'gw-bound',
+      spoolDir,
+      spillAfterMs: 60_000,
+    });
+    first.send('publish 0 400');
+    await first.waitFor((e) => e.event === 'published');
+    await new Promise((r) => setTimeout(r, 2500)); // the 1 s bound, with margin for a loaded machine
+    first.kill9();
+    await first.exited();
+
+    await broker.start();
+    const second = await spawnChild({ url: broker.url, gatewayId: 'gw-bound', spoolDir });
+    try {
+      assert.equal(second.events[0]!['queued'], 400, 'the new process found all 400 messages in the spool');
+      const got = await obs.waitFor(() => true, 400);
+      assert.deepEqual(
+        got.map((m) => seqOf(m.payload)),
+        range(0, 400),
+      );
+    } finally {
+      second.kill9();
+      await obs.close();
+    }
+  });
+
   it('skips a corrupt segment from the bad record on, with a coded error, and delivers the rest', async () => {
     const obs = await watch('gw-x');
     await broker.stop();

@@ -27,6 +27,7 @@ export function influxSinkOptionsFromConfig(
     spoolDir: config.spoolDir,
     maxSpoolBytes: config.maxSpoolBytes,
     segmentBytes: config.segmentBytes,
+    syncIntervalMs: config.syncIntervalMs,
     imuDownsampleHz: config.imuDownsampleHz,
     statsIntervalMs: config.statsIntervalMs,
     drainTimeoutMs: config.drainTimeoutMs,

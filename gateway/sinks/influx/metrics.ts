@@ -10,11 +10,24 @@ export class InfluxMetrics {
   readonly queuedInMemory: Gauge;
   readonly spoolBytes: Gauge;
   readonly evicted: Counter;
+  readonly dropped: Counter<'reason'>;
+  readonly spoolDiskFull: Gauge;
   readonly spoolCorrupt: Counter<'reason'>;
   readonly connected: Gauge;
   readonly requests: Counter<'outcome'>;
 
   constructor(registry: Registry) {
+    this.dropped = counter(
+      registry,
+      'mujo_influx_spool_dropped_total',
+      'Points lost because the spool could not keep them, by reason: size_limit (the spool reached maxSpoolBytes, oldest evicted), disk_full (the disk refused writes: oldest evicted, then the oldest of memory beyond memoryQueuePoints).',
+      ['reason'],
+    );
+    this.spoolDiskFull = gauge(
+      registry,
+      'mujo_influx_spool_disk_full',
+      '1 while the disk under the spool refuses writes (points then stay in memory, bounded), else 0.',
+    );
     this.written = counter(registry, 'mujo_influx_points_written_total', 'Points the server accepted.');
     this.failed = counter(
       registry,

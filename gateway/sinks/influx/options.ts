@@ -112,6 +112,13 @@ export const InfluxOptionsSchema = Type.Object(
       default: 4194304,
       description: 'Spool segment file size (4 MiB).',
     }),
+    syncIntervalMs: Type.Integer({
+      minimum: 0,
+      maximum: 60000,
+      default: 1000,
+      description:
+        'Durability bound, ms: a point accepted and not written to the server within this time is written to the spool and fdatasynced, so a crash (kill -9, power loss) loses at most this much. 0 turns it off (spill only past memoryQueuePoints).',
+    }),
     imuDownsampleHz: Type.Number({
       minimum: 0,
       maximum: 1000,

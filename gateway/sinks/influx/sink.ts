@@ -7,6 +7,7 @@ import { systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
 import type { Logger } from '../../observability/logger.ts';
+import { redactUrl } from '../../observability/redact.ts';
 import { SegmentLog, type LogPosition } from '../../spool/segment-log.ts';
 import { ImuDownsampler } from './imu-downsampler.ts';
 import { PointSerializer, pipelineLine, type PipelineStats, type RepsRecord } from './line-protocol.ts';
@@ -35,6 +36,11 @@ export interface InfluxSinkOptions {
   readonly spoolDir: string;
   readonly maxSpoolBytes?: number;
   readonly segmentBytes?: number;
+  /**
+   * Durability bound: a point accepted this long ago and not yet written to the server is
+   * on disk (spilled and fdatasynced), so a kill -9 loses at most this much (default 1000; 0 = off).
+   */
+  readonly syncIntervalMs?: number;
   /** 0 (default): no `imu` points. */
   readonly imuDownsampleHz?: number;
   /** Period of the sink's own `pipeline` point (stage sink:influx); 0 (default) writes none. */
@@ -52,6 +58,8 @@ export interface InfluxSinkOptions {
 /** One point on its way: in memory, and once spilled, also at `pos` in the spool. */
 interface Item {
   readonly line: string;
+  /** Order of acceptance (1, 2, …), for the durability bound. */
+  readonly n: number;
   pos: LogPosition | undefined;
   done: boolean;
 }
@@ -93,6 +101,12 @@ export class InfluxSink {
   private flushDue = false;
   private flushTimer: NodeJS.Timeout | undefined;
   private statsTimer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  /** Points accepted so far, and that count at the previous durability tick. */
+  private accepted = 0;
+  private acceptedAtLastTick = 0;
+  /** Set while the disk under the spool refuses writes. */
+  private diskFull: { code: string; message: string; at: string } | undefined;
   private wake: (() => void) | undefined;
   /** The request in flight, aborted by stop(); one per request (the client adds a listener to its signal and never removes it). */
   private request: AbortController | undefined;
@@ -137,7 +151,7 @@ export class InfluxSink {
     if (!/^https?:\/\//.test(opts.url))
       throw new GatewayError(
         'INFLUX_CONFIG',
-        `influx.url ${JSON.stringify(opts.url)}: expected http:// or https://`,
+        `influx.url ${JSON.stringify(redactUrl(opts.url))}: expected http:// or https://`,
       );
     this.client = new InfluxDB({
       url: opts.url,
@@ -163,8 +177,21 @@ export class InfluxSink {
       logger: this.logger,
       onEvicted: (r) => {
         this.metrics.evicted.inc(r.records);
+        this.metrics.dropped.inc({ reason: r.reason }, r.records);
         this.droppedTotal += r.records;
-        this.noteError('INFLUX_SPOOL_EVICTED', `spool full: ${r.records} oldest points evicted`);
+        this.noteError(
+          'INFLUX_SPOOL_EVICTED',
+          r.reason === 'disk_full'
+            ? `disk full: ${r.records} oldest points evicted from the spool`
+            : `spool full: ${r.records} oldest points evicted`,
+        );
+      },
+      onDiskFull: (r) => {
+        this.metrics.spoolDiskFull.set(r.full ? 1 : 0);
+        this.diskFull = r.full
+          ? { code: r.code, message: r.message, at: new Date().toISOString() }
+          : undefined;
+        if (this.started && !this.stopped) this.reportHealth('up');
       },
       onCorrupt: (r) => {
         this.metrics.spoolCorrupt.inc({ reason: r.reason });
@@ -194,6 +221,7 @@ export class InfluxSink {
       this.statsTimer = setInterval(() => this.writeOwnStats(), statsMs);
       this.statsTimer.unref();
     }
+    this.startDurabilityTicks();
     this.updateGauges();
     this.reportHealth('up');
     this.kick();
@@ -267,6 +295,7 @@ export class InfluxSink {
     if (!this.started || this.stopped || this.stopping) return;
     this.stopping = true;
     if (this.statsTimer) clearInterval(this.statsTimer);
+    if (this.syncTimer) clearInterval(this.syncTimer);
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     if (this.downsampler) this.enqueueInternal(this.points.imu(this.downsampler.flush()));
@@ -276,9 +305,19 @@ export class InfluxSink {
     this.wake?.();
     await this.pumpDone;
     const left = this.memory.length + this.inFlightCount();
-    this.spill();
+    const lost = this.spill() ? 0 : this.dropMemory(this.memory.length, 'disk_full');
     this.spool.close();
-    if (!drained)
+    if (lost > 0)
+      this.logger.error(
+        {
+          code: 'INFLUX_STOP_LOST',
+          points: this.spool.pending,
+          lost,
+          dir: this.opts.spoolDir,
+        },
+        `stopped with the spool's disk refusing writes: ${lost} points lost, ${this.spool.pending} kept in the spool for the next start`,
+      );
+    else if (!drained)
       this.logger.warn(
         {
           code: 'INFLUX_STOP_SPOOLED',
@@ -313,7 +352,7 @@ export class InfluxSink {
   }
 
   private enqueueInternal(lines: readonly string[]): void {
-    for (const line of lines) this.memory.push({ line, pos: undefined, done: false });
+    for (const line of lines) this.memory.push({ line, n: ++this.accepted, pos: undefined, done: false });
     // Before start() the spool is not open yet; start() spills if the bound was passed.
     if (this.memory.length > this.memoryQueuePoints && this.started) this.spill();
     if (this.memory.length >= this.batchSize || this.spool.unread > 0) this.kick();
@@ -332,32 +371,61 @@ export class InfluxSink {
     this.flushTimer.unref();
   }
 
-  /** Moves every memory-only point (in flight first: it is older) to the end of the spool. */
-  private spill(): void {
+  /**
+   * Every syncIntervalMs/2, points accepted before the previous tick and still only in memory
+   * are spilled and fdatasynced: nothing accepted stays off disk longer than syncIntervalMs.
+   */
+  private startDurabilityTicks(): void {
+    const intervalMs = this.opts.syncIntervalMs ?? 1000;
+    if (intervalMs <= 0) return;
+    this.syncTimer = setInterval(
+      () => {
+        if (this.stopped || this.stopping) return;
+        const oldest = this.inFlight?.find((i) => !i.done && i.pos === undefined)?.n ?? this.memory[0]?.n;
+        if (oldest !== undefined && oldest <= this.acceptedAtLastTick) {
+          this.spill();
+          this.spool.sync();
+        }
+        this.acceptedAtLastTick = this.accepted;
+      },
+      Math.max(1, Math.floor(intervalMs / 2)),
+    );
+    this.syncTimer.unref();
+  }
+
+  /**
+   * Moves every memory-only point (in flight first: it is older) to the end of the spool.
+   * False when the disk refused (see SegmentLog): the points stay in memory, and the oldest
+   * beyond memoryQueuePoints are dropped, counted.
+   */
+  private spill(): boolean {
     const held = this.inFlight ? this.inFlight.filter((i) => !i.done && i.pos === undefined) : [];
     const items = held.length > 0 ? [...held, ...this.memory] : this.memory;
-    if (items.length === 0) return;
-    let positions: LogPosition[];
-    try {
-      positions = this.spool.append(items.map((i) => i.line));
-    } catch (err) {
-      // The disk refuses: memory must stay bounded, so the queued points go, counted.
-      const n = this.memory.length;
-      this.memory = [];
-      this.metrics.failed.inc({ reason: 'spool_error' }, n);
-      this.droppedTotal += n;
-      this.noteError('INFLUX_SPOOL_WRITE', `${n} points dropped: ${errorMessage(err)}`);
-      this.logger.error(
-        { code: 'INFLUX_SPOOL_WRITE', points: n, err },
-        'cannot write the spool; queued points dropped',
-      );
-      return;
+    if (items.length === 0) return true;
+    const positions = this.spool.tryAppend(items.map((i) => i.line));
+    if (!positions) {
+      const excess = this.memory.length - this.memoryQueuePoints;
+      if (excess > 0) this.dropMemory(excess + Math.floor(this.memoryQueuePoints / 10), 'disk_full');
+      this.updateGauges();
+      return false;
     }
     items.forEach((item, i) => (item.pos = positions[i]));
     for (let i = 0; i < held.length; i++) this.spool.markRead(positions[i]!);
     this.inFlightMemoryOnly -= held.length;
     this.memory = [];
     this.updateGauges();
+    return true;
+  }
+
+  /** Drops the `count` oldest memory-only points (not those in flight), counted; returns how many. */
+  private dropMemory(count: number, reason: 'disk_full'): number {
+    const n = Math.min(count, this.memory.length);
+    if (n <= 0) return 0;
+    this.memory.splice(0, n);
+    this.metrics.evicted.inc(n);
+    this.metrics.dropped.inc({ reason }, n);
+    this.droppedTotal += n;
+    return n;
   }
 
   // ---- delivery ---------------------------------------------------------------------------
@@ -414,7 +482,7 @@ export class InfluxSink {
     if (this.spool.unread > 0) {
       const entries = this.spool.read(this.batchSize);
       if (entries.length > 0)
-        return entries.map((e) => ({ line: e.payload.toString('utf8'), pos: e.position, done: false }));
+        return entries.map((e) => ({ line: e.payload.toString('utf8'), n: 0, pos: e.position, done: false }));
     }
     if (this.memory.length === 0) {
       this.flushDue = false;
@@ -587,7 +655,7 @@ export class InfluxSink {
     this.metrics.connected.set(connected ? 1 : 0);
     if (!connected)
       this.logger.warn(
-        { code: 'INFLUX_UNREACHABLE', url: this.opts.url },
+        { code: 'INFLUX_UNREACHABLE', url: redactUrl(this.opts.url) },
         'InfluxDB is unreachable; points are queued and spooled to disk',
       );
   }
@@ -605,15 +673,17 @@ export class InfluxSink {
   private reportHealth(status: 'starting' | 'up' | 'degraded' | 'stopped'): void {
     this.opts.health?.set(HEALTH_COMPONENT, {
       // Degraded while writes fail or a backlog from an outage is still being written.
-      status: status === 'up' && (this.failing || this.spool.unread > 0) ? 'degraded' : status,
-      ...(this.lastError ? { error: this.lastError } : {}),
+      status:
+        status === 'up' && (this.failing || this.spool.unread > 0 || this.diskFull) ? 'degraded' : status,
+      ...(this.diskFull ? { error: this.diskFull } : this.lastError ? { error: this.lastError } : {}),
       details: {
         target: this.opts.target.flavour,
-        url: this.opts.url,
+        url: redactUrl(this.opts.url),
         bucket: this.opts.target.bucket,
         connected: this.connected,
         queuedPoints: this.started ? this.queued : this.memory.length,
         spoolBytes: this.spool.bytes,
+        spoolDiskFull: this.diskFull !== undefined,
       },
     });
   }

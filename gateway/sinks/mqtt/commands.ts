@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import { PAYLOAD_VERSION } from '../../domain/events.ts';
 import { GatewayError, errorCode, errorMessage } from '../../observability/errors.ts';
 
@@ -31,6 +32,29 @@ export type CommandResponse =
       readonly error: { readonly code: string; readonly message: string };
     };
 
+/**
+ * Who may run what. Actions registered `readOnly` (status…) answer anyone who can publish to
+ * request/#. Every other action changes something and needs `"token": "<token>"` in the
+ * request body, equal to `token`; with no token configured they are refused
+ * (MQTT_COMMANDS_DISABLED) unless `open` (library default, for embedding in tests).
+ * Each action also has a token bucket: `ratePerMinute` requests a minute, bursts up to that.
+ */
+export interface CommandPolicy {
+  readonly token: string | undefined;
+  /** No authorisation at all (only when nothing else can reach the broker). */
+  readonly open: boolean;
+  readonly ratePerMinute: number;
+}
+
+export interface CommandOptions {
+  /** Changes nothing: no token needed. */
+  readonly readOnly?: boolean;
+  /** Overrides the command timeout for an action that legitimately takes longer, ms. */
+  readonly timeoutMs?: number;
+}
+
+const OPEN_POLICY: CommandPolicy = { token: undefined, open: true, ratePerMinute: Number.POSITIVE_INFINITY };
+
 const ACTION_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const MAX_CORRELATION_ID = 256;
 
@@ -41,13 +65,19 @@ const MAX_CORRELATION_ID = 256;
 export class CommandRouter {
   private readonly handlers = new Map<string, CommandHandler>();
   private readonly timeouts = new Map<string, number>();
+  private readonly readOnly = new Set<string>();
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>();
 
   constructor(
     private readonly gateway: string,
     private readonly timeoutMs: number,
+    private readonly policy: CommandPolicy = OPEN_POLICY,
+    private readonly nowMs: () => number = Date.now,
   ) {}
 
-  register(action: string, handler: CommandHandler, timeoutMs?: number): void {
+  register(action: string, handler: CommandHandler, options: CommandOptions = {}): void {
+    if (options.readOnly) this.readOnly.add(action);
+    else this.readOnly.delete(action);
     if (!ACTION_RE.test(action)) {
       throw new GatewayError(
         'MQTT_BAD_ACTION',
@@ -55,7 +85,7 @@ export class CommandRouter {
       );
     }
     this.handlers.set(action, handler);
-    if (timeoutMs !== undefined) this.timeouts.set(action, timeoutMs);
+    if (options.timeoutMs !== undefined) this.timeouts.set(action, options.timeoutMs);
   }
 
   has(action: string): boolean {
@@ -118,6 +148,25 @@ export class CommandRouter {
         `unknown action ${JSON.stringify(action)}; known: ${this.actions().join(', ') || '(none)'}`,
       );
     }
+    if (!this.take(action))
+      return fail(
+        'MQTT_RATE_LIMITED',
+        `action ${action}: more than ${this.policy.ratePerMinute} requests a minute; try again later`,
+      );
+    const { token, ...handlerArgs } = args;
+    args = handlerArgs; // the token never reaches a handler (or a log line)
+    if (!this.readOnly.has(action) && !this.policy.open) {
+      if (this.policy.token === undefined)
+        return fail(
+          'MQTT_COMMANDS_DISABLED',
+          `action ${action} changes the gateway and is disabled: set mqtt.commands.token (or http.token) and send it as "token" in the request`,
+        );
+      if (typeof token !== 'string' || !sameSecret(token, this.policy.token))
+        return fail(
+          'MQTT_UNAUTHORIZED',
+          `action ${action} changes the gateway: the request needs "token" equal to mqtt.commands.token`,
+        );
+    }
     let timer: NodeJS.Timeout | undefined;
     const timeoutMs = this.timeouts.get(action) ?? this.timeoutMs;
     try {
@@ -152,4 +201,25 @@ export class CommandRouter {
       clearTimeout(timer);
     }
   }
+
+  /** One request from the action's bucket; false when it is empty. */
+  private take(action: string): boolean {
+    const rate = this.policy.ratePerMinute;
+    if (!Number.isFinite(rate)) return true;
+    const now = this.nowMs();
+    const b = this.buckets.get(action) ?? { tokens: rate, atMs: now };
+    b.tokens = Math.min(rate, b.tokens + ((now - b.atMs) * rate) / 60_000);
+    b.atMs = now;
+    this.buckets.set(action, b);
+    if (b.tokens < 1) return false;
+    b.tokens -= 1;
+    return true;
+  }
+}
+
+/** Constant-time comparison, so response timing does not reveal how much of a guess was right. */
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given, 'utf8');
+  const b = Buffer.from(expected, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
 }

@@ -18,6 +18,8 @@ export function mqttSinkOptionsFromConfig(
     registry: Registry;
     health?: HealthRegistry;
     softwareVersion?: string;
+    /** Command token when mqtt.commands.token is absent. */
+    httpToken?: string;
   },
 ): MqttSinkOptions {
   const tls = config.tls;
@@ -36,10 +38,16 @@ export function mqttSinkOptionsFromConfig(
       rejectUnauthorized: tls.rejectUnauthorized,
     },
     qos: config.qos,
+    commandPolicy: {
+      token: config.commands.token ?? ctx.httpToken,
+      open: false,
+      ratePerMinute: config.commands.rateLimitPerMinute,
+    },
     queue: {
       memoryMessages: config.queue.memoryMessages,
       spoolDir: config.queue.spoolDir,
       maxSpoolBytes: config.queue.maxSpoolBytes,
+      syncIntervalMs: config.queue.syncIntervalMs,
     },
     logger: ctx.logger,
     registry: ctx.registry,

@@ -8,6 +8,8 @@ export class MqttMetrics {
   readonly queuedInMemory: Gauge;
   readonly spoolBytes: Gauge;
   readonly evicted: Counter;
+  readonly dropped: Counter<'reason'>;
+  readonly spoolDiskFull: Gauge;
   readonly coalesced: Counter;
   readonly spoolCorrupt: Counter<'reason'>;
   readonly publishErrors: Counter<'reason'>;
@@ -41,6 +43,17 @@ export class MqttMetrics {
       registry,
       'mujo_mqtt_evicted_total',
       'Messages dropped, oldest first, because the disk spool reached its size limit.',
+    );
+    this.dropped = counter(
+      registry,
+      'mujo_mqtt_spool_dropped_total',
+      'Messages lost because the spool could not keep them, by reason: size_limit (the spool reached maxSpoolBytes, oldest evicted), disk_full (the disk refused writes: oldest evicted, then the oldest of memory beyond memoryMessages).',
+      ['reason'],
+    );
+    this.spoolDiskFull = gauge(
+      registry,
+      'mujo_mqtt_spool_disk_full',
+      '1 while the disk under the spool refuses writes (messages then stay in memory, bounded), else 0.',
     );
     this.coalesced = counter(
       registry,

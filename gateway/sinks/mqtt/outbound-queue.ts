@@ -1,5 +1,6 @@
 import type { Logger } from '../../observability/logger.ts';
 import type { MqttMetrics } from './metrics.ts';
+import type { DiskFullReport } from '../../spool/segment-log.ts';
 import { Spool, type SpoolPosition } from './spool.ts';
 
 /*
@@ -44,6 +45,8 @@ export interface OutboundQueueOptions {
   readonly segmentBytes: number;
   readonly logger: Logger;
   readonly metrics: MqttMetrics;
+  /** The disk under the spool refused a write, or accepts them again. */
+  readonly onDiskFull?: (report: DiskFullReport) => void;
 }
 
 /** A FIFO with O(1) shift. */
@@ -113,6 +116,7 @@ export class OutboundQueue {
         this.total -= n;
         this.updateGauges();
       },
+      ...(opts.onDiskFull ? { onDiskFull: opts.onDiskFull } : {}),
     });
     this.loadBatch = Math.max(1, Math.min(opts.memoryMessages, 1000));
   }
@@ -225,18 +229,24 @@ export class OutboundQueue {
    */
   spill(): void {
     const inFlight = [...this.inFlight].filter((i) => i.position === undefined).sort((a, b) => a.seq - b.seq);
-    const front = this.front.drain();
-    // Disk-backed items already read back stay; they are older than anything spilled now.
-    const keep = front.filter((i) => i.position !== undefined);
     const toDisk = [
       ...inFlight,
-      ...front.filter((i) => i.position === undefined && !i.superseded),
-      ...this.tail.drain().filter((i) => !i.superseded),
+      ...this.front.values().filter((i) => i.position === undefined && !i.superseded),
+      ...this.tail.values().filter((i) => !i.superseded),
     ];
-    for (const item of keep) this.front.push(item);
+    const placed = toDisk.length > 0 ? this.spool.append(toDisk) : [];
+    if (!placed) {
+      // The disk refuses (full): everything stays in memory, the oldest beyond the bound go.
+      this.shedMemory();
+      this.updateGauges();
+      return;
+    }
+    const front = this.front.drain();
+    this.tail.drain();
+    // Disk-backed items already read back stay; they are older than anything spilled now.
+    for (const item of front) if (item.position !== undefined) this.front.push(item);
     this.memoryOnly = 0;
     if (toDisk.length > 0) {
-      const placed = this.spool.append(toDisk);
       for (let i = 0; i < inFlight.length; i++) {
         inFlight[i]!.position = placed[i]!;
         this.spool.markRead(placed[i]!);
@@ -245,6 +255,50 @@ export class OutboundQueue {
         if (this.retainedInMemory.get(item.topic) === item) this.retainedInMemory.delete(item.topic);
     }
     this.updateGauges();
+  }
+
+  /** Whether a message held only in memory (not on disk) has a seq at or below `seq`. */
+  hasMemoryOnlyAtOrBelow(seq: number): boolean {
+    if (this.memoryOnly === 0) return false;
+    for (const i of this.inFlight) if (i.position === undefined && i.seq <= seq) return true;
+    for (const i of this.front.values()) if (i.position === undefined && !i.superseded) return i.seq <= seq;
+    const head = this.tail.values().find((i) => !i.superseded);
+    return head !== undefined && head.seq <= seq;
+  }
+
+  /** Highest seq handed out so far. */
+  get lastSeq(): number {
+    return this.nextSeq - 1;
+  }
+
+  /** fdatasync the spool's open segment. */
+  sync(): void {
+    this.spool.sync();
+  }
+
+  /**
+   * With the disk refusing writes, memory is the only store: past `memoryMessages`, the
+   * oldest memory-only messages not in flight go (a tenth of the bound at once, so this runs
+   * rarely), counted as dropped for disk_full. The newest state of a retained topic stays.
+   */
+  private shedMemory(): void {
+    if (this.memoryOnly <= this.opts.memoryMessages) return;
+    let excess = this.memoryOnly - Math.floor(this.opts.memoryMessages * 0.9);
+    let dropped = 0;
+    for (const item of [...this.front.values(), ...this.tail.values()]) {
+      if (excess <= 0) break;
+      if (item.position !== undefined || item.superseded) continue;
+      if (item.retain && this.retainedInMemory.get(item.topic) === item) continue;
+      item.superseded = true; // skipped by next() and spill(), like a coalesced message
+      this.total--;
+      this.memoryOnly--;
+      excess--;
+      dropped++;
+    }
+    if (dropped > 0) {
+      this.opts.metrics.evicted.inc(dropped);
+      this.opts.metrics.dropped.inc({ reason: 'disk_full' }, dropped);
+    }
   }
 
   /** fsync and close the spool; memory-only messages must be spilled first to survive. */

@@ -11,7 +11,7 @@ import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { buildClientOptions, redactUrl, type MqttTlsOptions } from './client-options.ts';
-import { CommandRouter, type CommandHandler } from './commands.ts';
+import { CommandRouter, type CommandHandler, type CommandOptions, type CommandPolicy } from './commands.ts';
 import { MqttMetrics } from './metrics.ts';
 import { OutboundQueue, type QueueItem } from './outbound-queue.ts';
 import type { GatewayStatus, GatewayStatusInfo, RepsEvent } from './payloads.ts';
@@ -27,6 +27,11 @@ export interface MqttQueueOptions {
   readonly segmentBytes?: number;
   /** Disconnected this long, queued and new messages are written to disk as they come (default 5000). */
   readonly spillAfterMs?: number;
+  /**
+   * Durability bound: a message queued this long and not yet acknowledged is on disk
+   * (written and fdatasynced), so a kill -9 loses at most this much (default 1000; 0 = off).
+   */
+  readonly syncIntervalMs?: number;
 }
 
 export interface MqttSinkOptions {
@@ -51,6 +56,8 @@ export interface MqttSinkOptions {
   /** How long stop() waits for the queue to drain before spooling the rest (default 5000). */
   readonly drainTimeoutMs?: number;
   readonly commandTimeoutMs?: number;
+  /** Who may run which command (commands.ts); default open, unlimited: the app always sets it. */
+  readonly commandPolicy?: CommandPolicy;
   /** Software version on the status topic. */
   readonly softwareVersion?: string;
   readonly logger: Logger;
@@ -58,6 +65,13 @@ export interface MqttSinkOptions {
   readonly health?: HealthRegistry;
   readonly clock?: Clock;
 }
+
+/** Refusal codes and their `outcome` label in mujo_mqtt_commands_total. */
+const REFUSALS: Record<string, string> = {
+  MQTT_UNAUTHORIZED: 'unauthorized',
+  MQTT_COMMANDS_DISABLED: 'unauthorized',
+  MQTT_RATE_LIMITED: 'rate_limited',
+};
 
 export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPacket) => void;
 
@@ -104,6 +118,11 @@ export class MqttSink {
   private started = false;
   private writeThrough = false;
   private spillTimer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  /** Highest seq queued at the previous durability tick. */
+  private seqAtLastTick = 0;
+  /** Set while the disk under the spool refuses writes; shown in /health. */
+  private diskFull: { code: string; message: string; at: string } | undefined;
   private spillScheduled = false;
   private pumping = false;
   private pumpAgain = false;
@@ -134,12 +153,22 @@ export class MqttSink {
       segmentBytes: opts.queue.segmentBytes ?? 4 * 1024 * 1024,
       logger: this.logger,
       metrics: this.metrics,
+      onDiskFull: (report) => {
+        this.diskFull = report.full
+          ? { code: report.code, message: report.message, at: new Date().toISOString() }
+          : undefined;
+        if (this.started && !this.stopped) this.setHealth(this.connectedNow ? 'up' : 'degraded');
+      },
     });
-    this.router = new CommandRouter(opts.gatewayId, opts.commandTimeoutMs ?? 30000);
-    this.router.register('status', () => ({
-      status: this.statusPayload('online'),
-      health: opts.health?.snapshot() ?? null,
-    }));
+    this.router = new CommandRouter(opts.gatewayId, opts.commandTimeoutMs ?? 30000, opts.commandPolicy);
+    this.router.register(
+      'status',
+      () => ({
+        status: this.statusPayload('online'),
+        health: opts.health?.snapshot() ?? null,
+      }),
+      { readOnly: true },
+    );
   }
 
   get connected(): boolean {
@@ -199,6 +228,29 @@ export class MqttSink {
     client.on('error', (err) => this.onError(err));
     client.on('message', (topic, payload, packet) => this.dispatch(topic, payload, packet));
     this.scheduleSpillWhileAway();
+    this.startDurabilityTicks();
+  }
+
+  /**
+   * Every syncIntervalMs/2, whatever was queued before the previous tick and is still only in
+   * memory is spilled and fdatasynced: nothing accepted stays off disk longer than syncIntervalMs.
+   * While the broker acknowledges promptly, nothing is that old and the disk is not touched.
+   */
+  private startDurabilityTicks(): void {
+    const intervalMs = this.opts.queue.syncIntervalMs ?? 1000;
+    if (intervalMs <= 0) return;
+    this.syncTimer = setInterval(
+      () => {
+        if (this.stopped) return;
+        if (this.queue.hasMemoryOnlyAtOrBelow(this.seqAtLastTick)) {
+          this.queue.spill();
+          this.queue.sync();
+        }
+        this.seqAtLastTick = this.queue.lastSeq;
+      },
+      Math.max(1, Math.floor(intervalMs / 2)),
+    );
+    this.syncTimer.unref();
   }
 
   /** Resolves once connected, or rejects after `timeoutMs`. */
@@ -268,9 +320,9 @@ export class MqttSink {
     this.publishStatusIfChanged();
   }
 
-  /** `timeoutMs` overrides the command timeout for an action that legitimately takes longer. */
-  registerCommand(action: string, handler: CommandHandler, timeoutMs?: number): void {
-    this.router.register(action, handler, timeoutMs);
+  /** An action on request/<action>; it needs the command token unless `readOnly`. */
+  registerCommand(action: string, handler: CommandHandler, options: CommandOptions = {}): void {
+    this.router.register(action, handler, options);
   }
 
   /** For sources (IMU ingest): messages on `filter` go to `handler`; kept across reconnects. */
@@ -286,6 +338,7 @@ export class MqttSink {
     if (!this.started || this.stopped) return;
     this.stopping = true;
     clearTimeout(this.spillTimer);
+    clearInterval(this.syncTimer);
     const client = this.client!;
     const drainMs = this.opts.drainTimeoutMs ?? 5000;
     if (this.connectedNow) {
@@ -549,8 +602,10 @@ export class MqttSink {
     const fallbackId = correlationData ? correlationData.toString('utf8') : null;
     const label = this.router.has(action) ? action : 'unknown';
     void this.router.handle(action, payload, fallbackId).then((response) => {
-      this.metrics.commands.inc({ action: label, outcome: response.ok ? 'ok' : 'error' });
-      if (!response.ok)
+      const refused = !response.ok ? REFUSALS[response.error.code] : undefined;
+      this.metrics.commands.inc({ action: label, outcome: response.ok ? 'ok' : (refused ?? 'error') });
+      // Refusals are counted; a flood of them logs one line a minute per action.
+      if (!response.ok && (!refused || this.shouldLogRefusal(label)))
         this.logger.warn(
           { code: response.error.code, action, correlationId: response.correlationId },
           response.error.message,
@@ -608,7 +663,17 @@ export class MqttSink {
     );
   }
 
+  private readonly refusalLoggedAtMs = new Map<string, number>();
+
+  private shouldLogRefusal(action: string): boolean {
+    const now = Date.now();
+    if (now - (this.refusalLoggedAtMs.get(action) ?? Number.NEGATIVE_INFINITY) < 60_000) return false;
+    this.refusalLoggedAtMs.set(action, now);
+    return true;
+  }
+
   private setHealth(status: 'starting' | 'up' | 'degraded' | 'stopped'): void {
+    if (this.diskFull && status === 'up') status = 'degraded';
     const details = {
       url: redactUrl(this.opts.url),
       protocolVersion: this.protocolVersion,
@@ -616,11 +681,16 @@ export class MqttSink {
       queued: this.queue.size,
       spoolBytes: this.queue.spoolBytes,
       spooling: this.writeThrough,
+      spoolDiskFull: this.diskFull !== undefined,
     };
     this.opts.health?.set(HEALTH_COMPONENT, {
       status,
       details,
-      ...(this.lastError && status !== 'up' ? { error: this.lastError } : {}),
+      ...(this.diskFull
+        ? { error: this.diskFull }
+        : this.lastError && status !== 'up'
+          ? { error: this.lastError }
+          : {}),
     });
   }
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, openSync, closeSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../observability/logger.ts';
-import { SegmentLog, type LogPosition } from '../../spool/segment-log.ts';
+import { SegmentLog, type DiskFullReport, type LogPosition } from '../../spool/segment-log.ts';
 import type { MqttMetrics } from './metrics.ts';
 import { deleteLegacySpool, readLegacySpool } from './spool-legacy.ts';
 import { decodeSpoolRecord, encodeSpoolRecord, type SpoolRecord } from './spool-record.ts';
@@ -43,16 +43,20 @@ export interface SpoolOptions {
   readonly metrics: MqttMetrics;
   /** Told how many queued messages an eviction, a corrupt tail or a bad record removed. */
   readonly onLost: (count: number) => void;
+  /** The disk refused a write, or accepts them again. */
+  readonly onDiskFull?: (report: DiskFullReport) => void;
 }
 
 const DELIVERED_FILE = 'delivered';
 const DELIVERED_WRITE_MS = 100;
+const WARN_EVERY_MS = 60_000;
 
 export class Spool {
   private readonly log: SegmentLog;
   private delivered = 0;
   private deliveredWritten = 0;
   private deliveredWrittenAtMs = 0;
+  private markWarnedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly opts: SpoolOptions) {
     this.log = new SegmentLog({
@@ -65,6 +69,7 @@ export class Spool {
       logger: opts.logger,
       onEvicted: (r) => {
         opts.metrics.evicted.inc(r.records);
+        opts.metrics.dropped.inc({ reason: r.reason }, r.records);
         opts.onLost(r.records);
       },
       onCorrupt: (r) => {
@@ -72,6 +77,10 @@ export class Spool {
         if (r.lostRecords > 0) opts.onLost(r.lostRecords);
       },
       onBytes: (bytes) => opts.metrics.spoolBytes.set(bytes),
+      onDiskFull: (report) => {
+        opts.metrics.spoolDiskFull.set(report.full ? 1 : 0);
+        opts.onDiskFull?.(report);
+      },
     });
   }
 
@@ -142,9 +151,21 @@ export class Spool {
     return { records, maxSeq: Math.max(maxSeq, this.delivered), latestRetained };
   }
 
-  /** Appends messages (ascending seq, all newer than anything on disk); returns where each went. */
-  append(records: readonly SpoolRecord[]): SpoolPosition[] {
-    return this.log.append(records.map(encodeSpoolRecord));
+  /**
+   * Appends messages (ascending seq, all newer than anything on disk); returns where each
+   * went, or undefined when the disk refused them (nothing written; see SegmentLog).
+   */
+  append(records: readonly SpoolRecord[]): SpoolPosition[] | undefined {
+    return this.log.tryAppend(records.map(encodeSpoolRecord));
+  }
+
+  /** fdatasync what was appended so far. */
+  sync(): void {
+    this.log.sync();
+  }
+
+  get diskFull(): boolean {
+    return this.log.diskFull !== undefined;
   }
 
   /** The message at `position` is already in memory (it was spilled while in flight): do not read it back. */
@@ -197,10 +218,14 @@ export class Spool {
       this.deliveredWritten = this.delivered;
       this.deliveredWrittenAtMs = now;
     } catch (err) {
-      this.opts.logger.warn(
-        { code: 'MQTT_SPOOL_WRITE', dir: this.opts.dir, err },
-        'could not record delivery progress; a restart may re-send some messages',
-      );
+      // Rate-limited: on a full disk this fails on every acknowledgement.
+      if (now - this.markWarnedAtMs >= WARN_EVERY_MS) {
+        this.markWarnedAtMs = now;
+        this.opts.logger.warn(
+          { code: 'MQTT_SPOOL_WRITE', dir: this.opts.dir, err },
+          'could not record delivery progress; a restart may re-send some messages (at most one such line a minute)',
+        );
+      }
     }
   }
 

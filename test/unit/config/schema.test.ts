@@ -35,10 +35,11 @@ test('an empty configuration is the demo: every documented default', () => {
     memoryMessages: 10000,
     spoolDir: 'var/spool/mqtt',
     maxSpoolBytes: 256 * 1024 * 1024,
+    syncIntervalMs: 1000,
   });
   assert.deepEqual(c.mqtt.homeAssistant, { enabled: false, discoveryPrefix: 'homeassistant' });
   assert.equal(c.ingest.enabled, true);
-  assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 8080, readAuth: false, tls: {} });
   assert.equal(c.pipeline.maxBatch, 32);
   assert.equal(c.pipeline.maxBatchWaitMs, 5);
   assert.equal(c.pipeline.stateIntervalS, 10);
@@ -51,7 +52,12 @@ test('an empty configuration is the demo: every documented default', () => {
 test('validation fills defaults inside partial sections and array items, and leaves its input alone', () => {
   const raw = { mqtt: { queue: { memoryMessages: 5 } }, subjects: [{ id: 'alice' }] };
   const c = validateConfig(raw);
-  assert.deepEqual(c.mqtt.queue, { memoryMessages: 5, spoolDir: 'var/spool/mqtt', maxSpoolBytes: 268435456 });
+  assert.deepEqual(c.mqtt.queue, {
+    memoryMessages: 5,
+    spoolDir: 'var/spool/mqtt',
+    maxSpoolBytes: 268435456,
+    syncIntervalMs: 1000,
+  });
   assert.deepEqual(c.subjects, [{ id: 'alice', devices: [], cameraTracks: [] }]);
   assert.deepEqual(raw, { mqtt: { queue: { memoryMessages: 5 } }, subjects: [{ id: 'alice' }] });
 });

@@ -27,6 +27,7 @@ describe('influx options schema', () => {
       spoolDir: 'var/spool/influx',
       maxSpoolBytes: 268435456,
       segmentBytes: 4194304,
+      syncIntervalMs: 1000,
       imuDownsampleHz: 0,
       statsIntervalMs: 10000,
       drainTimeoutMs: 5000,
