@@ -70,7 +70,8 @@ test(
       const correlationId = `${action}-${Math.random().toString(36).slice(2)}`;
       await listener.client.publishAsync(
         `mujo/${GW}/request/${action}`,
-        JSON.stringify({ correlationId, ...body }),
+        // Commands that change the gateway carry the command token (http.token here).
+        JSON.stringify({ correlationId, token: TOKEN, ...body }),
         { qos: 1 },
       );
       const [reply] = await listener.waitFor(
