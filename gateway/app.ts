@@ -431,7 +431,7 @@ export class GatewayApp {
         restS: config.reps.restS,
         historyS: config.reps.historyS,
       },
-      { clock: this.clock, nextSeq: () => ++this.seq },
+      { clock: this.clock, nextSeq: () => this.nextSeq() },
     );
     const repsCounted = counter(
       this.metrics,
@@ -772,7 +772,7 @@ export class GatewayApp {
         clock: this.clock,
         logger: this.logger,
         metrics: this.metrics,
-        nextSeq: () => (this.eventSeq ? this.eventSeq.next() : ++this.seq),
+        nextSeq: () => this.nextSeq(),
       },
     );
     this.pipelineSubs = [
@@ -807,6 +807,11 @@ export class GatewayApp {
     if (previous) {
       void previous.stop().finally(() => previousSubs.forEach((s) => s.unsubscribe()));
     }
+  }
+
+  /** One sequence for activity and reps events: persisted next to the MQTT spool when there is one. */
+  private nextSeq(): number {
+    return this.eventSeq ? this.eventSeq.next() : ++this.seq;
   }
 
   private onActivity(event: ActivityEvent): void {

@@ -17,6 +17,7 @@ test('an empty configuration is the demo: every documented default', () => {
     path: 'models/default',
     providers: ['tensorrt', 'cuda', 'cpu'],
     intraOpThreads: 1,
+    openSet: true,
   });
   assert.deepEqual(c.replay, {
     enabled: true,
