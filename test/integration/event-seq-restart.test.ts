@@ -40,11 +40,16 @@ describe('activity seq across restarts', { timeout: 120_000 }, () => {
       replay: { path: 'recordings/demo', speed: 10, loop: false },
       log: { level: 'silent' },
     });
-    const listener = await observe(broker.url, ['mujo/seq1/subjects/+/activity']);
+    // Activity and reps events share the gateway's one sequence.
+    const listener = await observe(broker.url, [
+      'mujo/seq1/subjects/+/activity',
+      'mujo/seq1/subjects/+/reps',
+    ]);
     const app = new GatewayApp(config, { logger: silentLogger() });
     let emitted = 0;
     const enough = lastValueFrom(app.activity$.pipe(take(EVENTS_PER_RUN)));
     app.activity$.subscribe(() => emitted++);
+    app.reps$.subscribe(() => emitted++);
     try {
       await app.start();
       await enough;
