@@ -60,3 +60,20 @@ export class RecorderService implements Service {
     await this.recorder?.close();
   }
 }
+
+/** Starts a recording once every source runs (config `recorder.autoStart`). */
+export class RecordingAutoStart implements Service {
+  readonly name = 'recording-autostart';
+
+  constructor(
+    private readonly recorder: RecorderService,
+    private readonly enabled: boolean,
+  ) {}
+
+  async start(): Promise<void> {
+    const recording = this.recorder.control;
+    if (recording && this.enabled) await recording.start({});
+  }
+
+  stop(): void {}
+}
