@@ -134,11 +134,7 @@ export class GatewayApp {
       metrics,
     });
     this.announcer = new DiscoveryAnnouncer(
-      {
-        enabled: config.mqtt.homeAssistant.enabled,
-        prefix: config.mqtt.homeAssistant.discoveryPrefix,
-        gatewayId,
-      },
+      { ...config.mqtt.homeAssistant, gatewayId },
       () => this.mqtt.sink,
     );
     this.subjects = new SubjectRegistry(

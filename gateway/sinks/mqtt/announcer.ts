@@ -9,7 +9,7 @@ import type { MqttSink } from './sink.ts';
 
 export interface AnnouncerOptions {
   readonly enabled: boolean;
-  readonly prefix: string;
+  readonly discoveryPrefix: string;
   readonly gatewayId: string;
 }
 
@@ -36,7 +36,7 @@ export class DiscoveryAnnouncer {
     const mqtt = this.mqtt();
     if (!mqtt || !this.options.enabled) return;
     const ctx = {
-      prefix: this.options.prefix,
+      prefix: this.options.discoveryPrefix,
       gatewayId: this.options.gatewayId,
       topics: mqtt.topics,
       softwareVersion: SOFTWARE_VERSION,
