@@ -1,0 +1,44 @@
+import type { ComponentHealth } from './observability/health.ts';
+
+/**
+ * One lifecycle for every subsystem: the composition root lists services, starts them in
+ * order and stops them in reverse. `stop()` must be safe after a `start()` that failed
+ * part-way (it releases whatever was acquired) and must release every subscription and
+ * timer the service owns.
+ */
+export interface Service {
+  readonly name: string;
+  start(): Promise<void> | void;
+  stop(): Promise<void> | void;
+  health?(): ComponentHealth;
+}
+
+/** Starts services in order; stops the ones it started (including a failed one) in reverse. */
+export class ServiceList {
+  private started: Service[] = [];
+
+  constructor(private readonly services: readonly Service[]) {}
+
+  async start(): Promise<void> {
+    for (const service of this.services) {
+      // Counted before it runs: a start that throws half-way still gets its stop().
+      this.started.push(service);
+      await service.start();
+    }
+  }
+
+  /** Every started service is stopped even if one fails; the first failure is rethrown. */
+  async stop(): Promise<void> {
+    const started = this.started.reverse();
+    this.started = [];
+    let failure: unknown;
+    for (const service of started) {
+      try {
+        await service.stop();
+      } catch (err) {
+        failure ??= err;
+      }
+    }
+    if (failure !== undefined) throw failure;
+  }
+}
