@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as _dt
+import json
 from pathlib import Path
 
 import numpy as np
@@ -84,19 +85,24 @@ def enroll_from_recording(args: argparse.Namespace, command: str) -> dict:
         raise ValueError(f"{args.recording}: a model needs at least two classes, got {order}")
     loo = leave_one_out_scores(protos, per_interval)
     open_set = None
-    if loo:
-        thresholds = calibrate_thresholds(loo, args.target_rejection)
+    parent_thresholds = _parent_thresholds(Path(args.model))
+    # A quantile of a handful of held-out windows is noise (k = 1-2 short intervals gave 0.91 on
+    # a smartwatch recording, rejecting everything from another person): below
+    # MIN_CALIBRATION_WINDOWS a modality set keeps the parent model's threshold, when it has one.
+    loo = {combo: sc for combo, sc in loo.items() if len(sc) >= MIN_CALIBRATION_WINDOWS or combo not in parent_thresholds}
+    if loo or parent_thresholds:
+        thresholds = {**parent_thresholds, **(calibrate_thresholds(loo, args.target_rejection) if loo else {})}
         open_set = {
             "score": "max-cosine",
             "thresholds": thresholds,
             "calibration": {
-                "data": f"leave-one-interval-out on the enrollment examples of {Path(args.recording).resolve().name} (classes with two or more intervals)",
+                "data": f"leave-one-interval-out on the enrollment examples of {Path(args.recording).resolve().name} (classes with two or more intervals; modality sets with fewer than {MIN_CALIBRATION_WINDOWS} held-out windows keep the parent's threshold)",
                 "targetKnownRejection": args.target_rejection,
                 "measured": {combo: {"windows": int(len(s))} for combo, s in loo.items()},
             },
         }
     else:
-        print("note: no class has two intervals, so no open-set threshold could be learnt (the model never says unknown)")
+        print("note: no class has two intervals and the parent has no thresholds, so none could be learnt (the model never says unknown)")
     model = JointModel(copy.deepcopy(base.config), classes, protos.shared.astype(np.float32))
     model.load_state_dict({k: v for k, v in base.state_dict().items() if k != "anchors"}, strict=False)
     model.eval()
@@ -136,6 +142,20 @@ def _reorder(protos: PrototypeSet, order: list[str]) -> PrototypeSet:
     out.shared = protos.shared[index]
     out.modalities = {m: p[index] for m, p in protos.modalities.items()}
     return out
+
+
+#: Fewer held-out windows than this per modality set and the parent's threshold is kept.
+MIN_CALIBRATION_WINDOWS = 20
+
+
+def _parent_thresholds(model: Path) -> dict[str, float]:
+    """The open-set thresholds of the parent model directory's manifest, if any."""
+    manifest = model / "manifest.json" if model.is_dir() else model.parent / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in ((data.get("openSet") or {}).get("thresholds") or {}).items()}
 
 
 def register(sub) -> None:

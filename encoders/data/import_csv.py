@@ -119,11 +119,13 @@ def map_columns(path: Path, header: Sequence[str]) -> ColumnMap:
             declared["time"] = unit
     acc, gyro = [], []
     for axis in AXES:
-        acc.append(find([f"{s}{axis}" for s in _ACC_STEMS] + [f"{s}{axis}" for s in ("accelerometer", "acc")]))
-        gyro.append(find([f"{s}{axis}" for s in _GYRO_STEMS]))
+        # Stem first (acc_x, accX, ax) or axis first (x_acc, xGyro, as sp-sw-har writes them);
+        # one-letter stems only stem first ('xg' could be "x in g").
+        acc.append(find([f"{s}{axis}" for s in _ACC_STEMS] + [f"{axis}{s}" for s in _ACC_STEMS if len(s) > 1]))
+        gyro.append(find([f"{s}{axis}" for s in _GYRO_STEMS] + [f"{axis}{s}" for s in _GYRO_STEMS if len(s) > 1]))
     if any(i is None for i in acc):
         missing = [f"acceleration {a}" for a, i in zip(AXES, acc) if i is None]
-        raise DatasetError(path, f"line 1: missing column(s) {missing} (header {list(header)}; expected names like ax/acc_x/accX)")
+        raise DatasetError(path, f"line 1: missing column(s) {missing} (header {list(header)}; expected names like ax/acc_x/accX/x_acc)")
     if all(i is None for i in gyro):
         gyro_cols = None
     elif any(i is None for i in gyro):

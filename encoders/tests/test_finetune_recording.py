@@ -100,5 +100,11 @@ def test_enroll_exports_prototypes_and_open_set(site, tmp_path) -> None:
     assert [c["id"] for c in manifest["classes"]] == ["bench_press", "squat", "row"]
     assert set(manifest["prototypes"]["modalities"]) == {"imu"}
     assert [(c["id"], c["k"], c["modalities"]) for c in manifest["enrollment"]["classes"]] == [("bench_press", 4, ["imu"]), ("squat", 4, ["imu"]), ("row", 4, ["imu"])]
-    assert set(manifest["openSet"]["thresholds"]) == {"imu"}
+    # IMU: learnt from the examples (enough held-out windows); the modality sets the examples
+    # lack keep the parent model's thresholds.
+    parent = json.loads((REPO_ROOT / "models" / "default" / "manifest.json").read_text())["openSet"]["thresholds"]
+    thresholds = manifest["openSet"]["thresholds"]
+    assert set(thresholds) == set(parent)
+    assert thresholds["imu"] != parent["imu"]
+    assert thresholds["pose"] == parent["pose"] and thresholds["imu+pose"] == parent["imu+pose"]
     assert manifest["checkpoint"]["format"] == "mujo-encoders-checkpoint"

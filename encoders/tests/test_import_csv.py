@@ -39,6 +39,8 @@ def write_csv(path: Path, header: str, t: np.ndarray, values: np.ndarray, time_s
         (100.0, "timestamp,acc_x,acc_y,acc_z,gyro_x,gyro_y,gyro_z", 1e3, 1.7e12, 1.0, 1.0, {"time": "ms (detected)", "acc": "m/s^2 (detected)", "gyro": "rad/s (detected)"}),
         (50.0, "t_ns,accX,accY,accZ,gyrX,gyrY,gyrZ", 1e9, 0.0, 1.0, 1.0, {"time": "ns (header)"}),
         (25.0, "time_ms,acc_x_g,acc_y_g,acc_z_g,gyro_x_dps,gyro_y_dps,gyro_z_dps", 1e3, 0.0, 1 / G, 180 / np.pi, {"time": "ms (header)", "acc": "g (header)", "gyro": "deg/s (header)"}),
+        # axis first, as the sp-sw-har smartwatch export writes them
+        (100.0, "timestamp,x_acc,y_acc,z_acc,x_gyro,y_gyro,z_gyro", 1e3, 1.65e12, 1.0, 1.0, {"time": "ms (detected)", "acc": "m/s^2 (detected)"}),
     ],
 )
 def test_rates_units_and_headers(tmp_path: Path, rate, header, time_scale, t0, acc_scale, gyro_scale, expect) -> None:
