@@ -1,18 +1,25 @@
 import { open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { RECORDING_SCHEMA_FILE, recordingJsonProblems } from '../../domain/recording-format.ts';
-import type { Placement } from '../../domain/samples.ts';
+import {
+  RECORDING_SCHEMA_FILE,
+  recordingJsonProblems,
+  type CameraJson,
+  type RecordingJson,
+  type RecordingSubjectJson,
+} from '../../domain/recording-format.ts';
 import { nsToIso, type TimeNs } from '../../domain/time.ts';
 import { GatewayError } from '../../observability/errors.ts';
 import type { Session, TrackState } from './session.ts';
 import type { StopReason } from './types.ts';
 
-/** recording.json as the recorder writes it (docs/recording-format.md, format version 1). */
-export interface RecordingJsonOut {
-  readonly format: 'mujo-recording';
-  readonly formatVersion: 1;
-  readonly gateway: string;
-  readonly startTime: string;
+/**
+ * recording.json as the recorder writes it (docs/recording-format.md, format version 1): the
+ * shared contract type, with the fields the recorder always fills made required.
+ */
+export interface RecordingJsonOut extends Omit<
+  RecordingJson,
+  'description' | 'source' | 'subjects' | 'cameras' | 'labels' | 'model'
+> {
   readonly description: string;
   readonly source: {
     readonly recorder: 'mujo-gateway';
@@ -22,25 +29,8 @@ export interface RecordingJsonOut {
     readonly stopReason: string | null;
     readonly droppedRows: Readonly<Record<string, number>>;
   };
-  readonly subjects: readonly { readonly id: string; readonly name: string }[];
-  readonly devices: readonly {
-    readonly id: string;
-    readonly kind: 'imu';
-    readonly file: string;
-    readonly subject: string | null;
-    readonly placement: Placement;
-    readonly placementNote?: string;
-    readonly rateHz: number;
-    readonly units: { readonly acc: 'm/s^2'; readonly gyro: 'rad/s' };
-  }[];
-  readonly cameras: readonly {
-    readonly id: string;
-    readonly kind: 'camera';
-    readonly file: string;
-    readonly rateHz: number;
-    readonly layout: 'coco17';
-    readonly tracks: Readonly<Record<string, string>>;
-  }[];
+  readonly subjects: readonly Required<RecordingSubjectJson>[];
+  readonly cameras: readonly CameraJson[];
   readonly labels: 'labels.csv';
   readonly model: { readonly name: string; readonly version: string } | null;
 }
