@@ -55,7 +55,7 @@ const reject = (reason: IngestRejectReason, message: string): DecodeResult => ({
 });
 
 /** Placement codes of the binary format, index = code. */
-export const PLACEMENT_CODES: readonly Placement[] = [
+export const PLACEMENT_CODES = [
   'unknown',
   'wrist',
   'thigh',
@@ -64,7 +64,7 @@ export const PLACEMENT_CODES: readonly Placement[] = [
   'waist',
   'upper_arm',
   'pocket',
-];
+] as const satisfies readonly Placement[];
 
 export function decodeImuMessage(payload: Buffer, ctx: DecodeContext): DecodeResult {
   if (payload.length === 0) return reject('empty', 'empty payload');
