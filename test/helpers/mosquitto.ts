@@ -301,3 +301,30 @@ export async function observe(
     },
   };
 }
+
+/**
+ * Sends a gateway command (`mujo/<gw>/request/<action>`, with a fresh correlation id and the
+ * command token) through an observer subscribed to `mujo/<gw>/response/+`, and resolves with
+ * the gateway's parsed reply.
+ */
+export async function commandRequest<Reply>(
+  observer: Observer,
+  gatewayId: string,
+  token: string,
+  action: string,
+  body: object,
+  timeoutMs = 10_000,
+): Promise<Reply> {
+  const correlationId = `${action}-${Math.random().toString(36).slice(2)}`;
+  await observer.client.publishAsync(
+    `mujo/${gatewayId}/request/${action}`,
+    JSON.stringify({ correlationId, token, ...body }),
+    { qos: 1 },
+  );
+  const [reply] = await observer.waitFor(
+    (m) => m.topic === `mujo/${gatewayId}/response/${action}` && m.payload.includes(correlationId),
+    1,
+    timeoutMs,
+  );
+  return JSON.parse(reply!.payload.toString()) as Reply;
+}

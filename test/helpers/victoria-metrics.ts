@@ -47,6 +47,26 @@ export interface VictoriaMetrics {
   log(): string;
 }
 
+/**
+ * The gateway's `influx` config block pointed at this VictoriaMetrics (it speaks the
+ * InfluxDB write API; bucket and token are accepted and ignored), flushing every 100 ms.
+ */
+export function influxConfigFor(
+  vm: Pick<VictoriaMetrics, 'url'>,
+  spoolDir: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    enabled: true,
+    url: vm.url,
+    bucket: 'mujo',
+    token: 'unused',
+    spoolDir,
+    flushIntervalMs: 100,
+    ...extra,
+  };
+}
+
 export interface VictoriaMetricsOptions {
   /**
    * Keep one sample per series and millisecond (-dedup.minScrapeInterval=1ms), as InfluxDB

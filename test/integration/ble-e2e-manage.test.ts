@@ -21,7 +21,7 @@ import { FakeBindings } from '../fakes/noble/fake-bindings.ts';
 import { ORIGIN_NS, seeded } from '../fakes/noble/harness.ts';
 import { WitMotionSim } from '../fakes/noble/sim-devices.ts';
 import { VirtualTimers } from '../fakes/noble/virtual-timers.ts';
-import { observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { commandRequest, observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 const GW = 'manage';
 const TOKEN = 'manage-token-1234';
@@ -109,22 +109,12 @@ log:
       .filter((m) => m.topic === `mujo/${GW}/devices/wit/state`)
       .map((m) => JSON.parse(m.payload.toString()) as DeviceState)
       .find(predicate);
-  const request = async (action: string, body: object) => {
-    const correlationId = `${action}-${Math.random().toString(36).slice(2)}`;
-    await listener.client.publishAsync(
-      `mujo/${GW}/request/${action}`,
-      JSON.stringify({ correlationId, token: TOKEN, ...body }),
-      { qos: 1 },
-    );
-    const [reply] = await listener.waitFor(
-      (m) => m.topic === `mujo/${GW}/response/${action}` && m.payload.includes(correlationId),
-    );
-    return JSON.parse((reply as { payload: Buffer }).payload.toString()) as {
+  const request = (action: string, body: object) =>
+    commandRequest<{
       ok: boolean;
       result?: { device: string; persisted: boolean; config: { subject?: string } | null };
       error?: { code: string; message: string };
-    };
-  };
+    }>(listener, GW, TOKEN, action, body);
 
   try {
     const endpoints = await app.start();

@@ -16,7 +16,7 @@ import { validateConfig } from '../../gateway/config/index.ts';
 import type { ActivityEvent } from '../../gateway/domain/events.ts';
 import { validateManifest } from '../../gateway/model/manifest.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
-import { observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { commandRequest, observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 const MODEL_DIR = 'models/default';
 const DEMO = 'recordings/demo';
@@ -66,21 +66,9 @@ test(
     const events: ActivityEvent[] = [];
     app.activity$.subscribe((e) => events.push(e));
 
-    const mqttRequest = async (action: string, body: object): Promise<Reply> => {
-      const correlationId = `${action}-${Math.random().toString(36).slice(2)}`;
-      await listener.client.publishAsync(
-        `mujo/${GW}/request/${action}`,
-        // Commands that change the gateway carry the command token (http.token here).
-        JSON.stringify({ correlationId, token: TOKEN, ...body }),
-        { qos: 1 },
-      );
-      const [reply] = await listener.waitFor(
-        (m) => m.topic === `mujo/${GW}/response/${action}` && m.payload.includes(correlationId),
-        1,
-        60_000,
-      );
-      return JSON.parse(reply!.payload.toString()) as Reply;
-    };
+    // Commands that change the gateway carry the command token (http.token here).
+    const mqttRequest = (action: string, body: object) =>
+      commandRequest<Reply>(listener, GW, TOKEN, action, body, 60_000);
     const activityOnMqtt = (activity: string) =>
       listener.waitFor(
         (m) =>

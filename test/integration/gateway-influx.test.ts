@@ -13,7 +13,7 @@ import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import type { ActivityEvent } from '../../gateway/domain/events.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
-import { startVictoriaMetrics, type VictoriaMetrics } from '../helpers/victoria-metrics.ts';
+import { influxConfigFor, startVictoriaMetrics, type VictoriaMetrics } from '../helpers/victoria-metrics.ts';
 
 let vm: VictoriaMetrics;
 let workDir: string;
@@ -35,14 +35,7 @@ test('replayed activity, device state and pipeline health land in the database',
     http: { enabled: false },
     // The bundled demo through the bundled model: hundreds of real activity events.
     replay: { path: 'recordings/demo', speed: 50, loop: false },
-    influx: {
-      enabled: true,
-      url: vm.url,
-      bucket: 'mujo',
-      token: 'unused',
-      spoolDir: join(workDir, 'influx'),
-      flushIntervalMs: 100,
-    },
+    influx: influxConfigFor(vm, join(workDir, 'influx')),
     log: { level: 'silent' },
   });
   const app = new GatewayApp(config, { logger: silentLogger() });

@@ -15,7 +15,7 @@ import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
-import { startVictoriaMetrics, type VictoriaMetrics } from '../helpers/victoria-metrics.ts';
+import { influxConfigFor, startVictoriaMetrics, type VictoriaMetrics } from '../helpers/victoria-metrics.ts';
 
 let broker: Mosquitto;
 let vm: VictoriaMetrics;
@@ -45,15 +45,7 @@ test('device-clock ingest reaches InfluxDB and the recorder on the gateway clock
     http: { enabled: false },
     replay: { enabled: false },
     subjects: [{ id: 'ann', devices: ['phone1'] }],
-    influx: {
-      enabled: true,
-      url: vm.url,
-      bucket: 'mujo',
-      token: 'unused',
-      spoolDir: join(workDir, 'influx'),
-      flushIntervalMs: 100,
-      imuDownsampleHz: 10,
-    },
+    influx: influxConfigFor(vm, join(workDir, 'influx'), { imuDownsampleHz: 10 }),
     recorder: { enabled: true, dir: recordings, autoStart: true, name: 'phone' },
     log: { level: 'silent' },
   });

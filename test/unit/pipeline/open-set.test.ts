@@ -5,7 +5,7 @@ import type { ActivityEvent, SubjectScores } from '../../../gateway/domain/event
 import { hopDecisions, type HopDecision } from '../../../gateway/pipeline/stages/decisions.ts';
 import { smoothActivity } from '../../../gateway/pipeline/stages/smooth.ts';
 import { classes } from './helpers/fakes.ts';
-import { VirtualTime } from './helpers/virtual-time.ts';
+import { hopFeeder, VirtualTime } from './helpers/virtual-time.ts';
 
 const MODEL = {
   name: 'fake',
@@ -32,15 +32,10 @@ test("open set: hops below the threshold become 'unknown' with the same hysteres
       if (o.kind === 'event') events.push(o.event);
     });
   input.pipe(hopDecisions(MODEL.classes)).subscribe((d) => decisions.push(d));
-  const base = Math.ceil(vt.nowNs / HOP_NS) * HOP_NS;
-  let hop = 0;
+  const feed = hopFeeder(vt, input, HOP_NS);
   const score = async (p: [number, number], cosine: number): Promise<void> => {
-    const endNs = base + hop++ * HOP_NS;
-    await vt.advanceTo(endNs / 1e6 + 30);
-    input.next({
+    await feed({
       subjectId: 's1',
-      startNs: endNs - 2e9,
-      endNs,
       probabilities: Float32Array.from(p),
       latencyMs: 1,
       modalities: ['imu'],

@@ -4,7 +4,7 @@ import { Subject } from 'rxjs';
 import type { ActivityEvent, SubjectScores, SubjectState } from '../../../gateway/domain/events.ts';
 import { smoothActivity, type SmoothingOptions } from '../../../gateway/pipeline/stages/smooth.ts';
 import { classes } from './helpers/fakes.ts';
-import { VirtualTime } from './helpers/virtual-time.ts';
+import { hopFeeder, VirtualTime } from './helpers/virtual-time.ts';
 
 const MODEL = { name: 'fake', version: '1.2.3', classes: classes('walking', 'squat', 'idle') };
 const HOP_NS = 5e8;
@@ -36,26 +36,19 @@ function setup(options: Partial<SmoothingOptions> = {}) {
       next: (o) => (o.kind === 'event' ? events.push(o.event) : states.push(o.state)),
       complete: () => (completed = true),
     });
-  let hop = 0;
-  const base = Math.ceil(vt.nowNs / HOP_NS) * HOP_NS;
+  const feed = hopFeeder(vt, input, HOP_NS);
   /** One fused hop for subject s1 with these probabilities; time moves on by one hop. */
-  const score = async (
+  const score = (
     p: [number, number, number],
     modalities: ('imu' | 'pose')[] = ['imu', 'pose'],
-  ): Promise<number> => {
-    const endNs = base + hop++ * HOP_NS;
-    await vt.advanceTo(endNs / 1e6 + 30);
-    input.next({
+  ): Promise<number> =>
+    feed({
       subjectId: 's1',
-      startNs: endNs - 2e9,
-      endNs,
       probabilities: Float32Array.from(p),
       latencyMs: 12,
       modalities,
       sources: modalities.map((m) => (m === 'imu' ? 'wrist' : 'cam/1')),
     });
-    return endNs;
-  };
   return { vt, input, events, states, score, isCompleted: () => completed };
 }
 

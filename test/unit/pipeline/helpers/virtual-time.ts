@@ -1,4 +1,5 @@
-import { VirtualTimeScheduler } from 'rxjs';
+import { VirtualTimeScheduler, type Subject } from 'rxjs';
+import type { SubjectScores } from '../../../../gateway/domain/events.ts';
 import type { Clock } from '../../../../gateway/domain/time.ts';
 
 /** Lets promise callbacks (async encoder runs) settle before virtual time moves on. */
@@ -44,4 +45,24 @@ export class VirtualTime {
   advanceBy(ms: number): Promise<void> {
     return this.advanceTo(this.nowMs + ms);
   }
+}
+
+/**
+ * Feeds one window's scores per hop into `input`, first moving virtual time to just past the
+ * hop's end (as the pipeline would deliver them). Returns the window's end time.
+ */
+export function hopFeeder(
+  vt: VirtualTime,
+  input: Subject<SubjectScores>,
+  hopNs = 5e8,
+  windowNs = 2e9,
+): (scores: Omit<SubjectScores, 'startNs' | 'endNs'>) => Promise<number> {
+  const base = Math.ceil(vt.nowNs / hopNs) * hopNs;
+  let hop = 0;
+  return async (scores) => {
+    const endNs = base + hop++ * hopNs;
+    await vt.advanceTo(endNs / 1e6 + 30);
+    input.next({ ...scores, startNs: endNs - windowNs, endNs });
+    return endNs;
+  };
 }
