@@ -46,6 +46,7 @@ import type { ReplaySource } from './sources/replay/index.ts';
 import { SourcesService } from './sources/service.ts';
 import { SubjectRegistry } from './subjects/registry.ts';
 import { SOFTWARE_VERSION } from './version.ts';
+import { RolloutService } from './fleet/rollout-service.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 
 export interface GatewayAppDeps {
@@ -311,6 +312,15 @@ export class GatewayApp {
       this.influx,
       this.reps,
       this.pipeline,
+      new RolloutService(config.fleet.rollout, {
+        gatewayId,
+        baseTopic: config.mqtt.baseTopic,
+        userAgent: `mujo-gateway/${SOFTWARE_VERSION} (${gatewayId})`,
+        logger,
+        mqtt: () => this.mqtt.sink,
+        versions: this.enrollment,
+        current: () => this.models.current,
+      }),
       this.sources,
       new RecordingAutoStart(this.recorder, config.recorder.autoStart),
       new DeviceTicker(this.devices),

@@ -4,6 +4,7 @@ import { CamerasSection, MatchingSection } from '../sources/camera/options.ts';
 import { RecorderOptionsSchema } from '../sinks/recorder/options.ts';
 import { InfluxOptionsSchema } from '../sinks/influx/options.ts';
 import { EnrollmentOptionsSchema } from '../enrollment/options.ts';
+import { FleetOptionsSchema } from '../fleet/options.ts';
 import { RepsSection } from '../pipeline/reps/options.ts';
 
 /*
@@ -397,6 +398,7 @@ export const GatewayConfigSchema = Type.Object(
     influx: InfluxOptionsSchema,
     recorder: RecorderOptionsSchema,
     enrollment: EnrollmentOptionsSchema,
+    fleet: FleetOptionsSchema,
     pipeline: PipelineSection,
     reps: RepsSection,
     subjects: Type.Array(Subject, {

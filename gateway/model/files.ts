@@ -12,14 +12,16 @@ export interface VerifiedFile {
   readonly bytes: Buffer;
 }
 
-interface Reference {
+/** A file the manifest names, where it names it, and the sha256 it must have. */
+export interface ManifestFileReference {
   readonly ref: (string | number)[];
   readonly file: string;
   readonly sha256: string;
 }
 
-function references(manifest: ModelManifest): Reference[] {
-  const refs: Reference[] = manifest.encoders.map((e, i) => ({
+/** Every file a manifest names (encoders, prototypes, test vectors) with its sha256. */
+export function manifestFileReferences(manifest: ModelManifest): ManifestFileReference[] {
+  const refs: ManifestFileReference[] = manifest.encoders.map((e, i) => ({
     ref: ['encoders', i],
     file: e.file,
     sha256: e.sha256,
@@ -45,7 +47,7 @@ export async function readVerifiedFiles(
   const missing: string[] = [];
   const outside: string[] = [];
   const mismatched: string[] = [];
-  for (const { ref, file, sha256 } of references(manifest)) {
+  for (const { ref, file, sha256 } of manifestFileReferences(manifest)) {
     const refPath = jsonPath([...ref, 'file']);
     const path = resolve(dir, file);
     const rel = relative(resolve(dir), path);

@@ -142,6 +142,7 @@ test('--print-config prints the effective configuration as YAML with secrets red
     'influx',
     'recorder',
     'enrollment',
+    'fleet',
     'pipeline',
     'reps',
     'subjects',
