@@ -46,7 +46,7 @@ import type { ReplaySource } from './sources/replay/index.ts';
 import { SourcesService } from './sources/service.ts';
 import { SubjectRegistry } from './subjects/registry.ts';
 import { SOFTWARE_VERSION } from './version.ts';
-import { RolloutService } from './fleet/rollout-service.ts';
+import { fleetServices } from './fleet/services.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 
 export interface GatewayAppDeps {
@@ -101,6 +101,8 @@ export class GatewayApp {
   /** Every source's chunks, on the gateway clock. */
   private readonly input = new Subject<SampleChunk>();
   private readonly modelSwaps = new Subject<ModelInfo>();
+  /** Subjects another gateway has taken over (fleet handover): the pipeline ends them now. */
+  private readonly releasedSubjects = new Subject<string>();
   private readonly subjects: SubjectRegistry;
   private readonly deviceStates: DeviceStates;
   private readonly announcer: DiscoveryAnnouncer;
@@ -202,6 +204,7 @@ export class GatewayApp {
         metrics,
         models: this.models,
         nextSeq: () => this.mqtt.nextEventSeq(),
+        release$: this.releasedSubjects,
         subjects: this.subjects,
         reps: this.reps,
         input$: this.input,
@@ -312,19 +315,21 @@ export class GatewayApp {
       this.influx,
       this.reps,
       this.pipeline,
-      new RolloutService(config.fleet.rollout, {
+      ...fleetServices(config.fleet, {
         gatewayId,
         baseTopic: config.mqtt.baseTopic,
-        userAgent: `mujo-gateway/${SOFTWARE_VERSION} (${gatewayId})`,
         logger,
         mqtt: () => this.mqtt.sink,
         versions: this.enrollment,
-        current: () => this.models.current,
+        currentModel: () => this.models.current,
+        states$: this.states$,
+        release: (subject) => this.releasedSubjects.next(subject),
       }),
       this.sources,
       new RecordingAutoStart(this.recorder, config.recorder.autoStart),
       new DeviceTicker(this.devices),
     ]);
+    this.services.reportTo(health);
   }
 
   get endpoints(): GatewayEndpoints {

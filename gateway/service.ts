@@ -1,4 +1,4 @@
-import type { ComponentHealth } from './observability/health.ts';
+import type { ComponentHealth, HealthRegistry } from './observability/health.ts';
 
 /**
  * One lifecycle for every subsystem: the composition root lists services, starts them in
@@ -18,6 +18,14 @@ export class ServiceList {
   private started: Service[] = [];
 
   constructor(private readonly services: readonly Service[]) {}
+
+  /** Every service with its own `health()` is reported under its name. */
+  reportTo(registry: HealthRegistry): void {
+    for (const service of this.services) {
+      const report = service.health?.bind(service);
+      if (report) registry.provide(service.name, report);
+    }
+  }
 
   async start(): Promise<void> {
     for (const service of this.services) {

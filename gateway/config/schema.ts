@@ -344,6 +344,13 @@ const PipelineSection = Section(
       default: 10,
       description: 'Period of the retained per-subject state message.',
     }),
+    idleEndS: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 3600,
+      default: 3,
+      description:
+        'A subject whose scores stop for this long (gateway clock) ends its activity and is forgotten, s. Longer rides out BLE dropouts; a handover to another gateway ends it at once (fleet.handover).',
+    }),
     staleAfterHops: Type.Integer({
       minimum: 1,
       maximum: 1000,

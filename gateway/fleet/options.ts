@@ -28,6 +28,16 @@ export const FleetOptionsSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    handover: Type.Object(
+      {
+        enabled: Type.Boolean({
+          default: false,
+          description:
+            'One subject across gateways: claim a subject on <baseTopic>/fleet/subjects/<id>/owner when its data arrives here, and end its activity at once when another gateway claims it.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
   },
   {
     additionalProperties: false,
@@ -38,3 +48,4 @@ export const FleetOptionsSchema = Type.Object(
 
 export type FleetConfig = Static<typeof FleetOptionsSchema>;
 export type RolloutConfig = FleetConfig['rollout'];
+export type HandoverConfig = FleetConfig['handover'];

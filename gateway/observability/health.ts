@@ -15,20 +15,27 @@ export interface ComponentHealth {
 
 export class HealthRegistry {
   private readonly components = new Map<string, ComponentHealth>();
+  /** Components asked at read time (services with their own `health()`). */
+  private readonly providers = new Map<string, () => ComponentHealth>();
 
   set(component: string, health: ComponentHealth): void {
     this.components.set(component, health);
   }
 
+  /** Reports `component` by calling `report` whenever health is read. */
+  provide(component: string, report: () => ComponentHealth): void {
+    this.providers.set(component, report);
+  }
+
   get(component: string): ComponentHealth | undefined {
-    return this.components.get(component);
+    return this.providers.get(component)?.() ?? this.components.get(component);
   }
 
   /** Overall status: the worst of all components. */
   overall(): ComponentStatus {
     const order: ComponentStatus[] = ['down', 'degraded', 'starting', 'up', 'stopped'];
     let worst: ComponentStatus = 'up';
-    for (const h of this.components.values()) {
+    for (const h of Object.values(this.snapshot())) {
       if (h.status === 'stopped') continue;
       if (order.indexOf(h.status) < order.indexOf(worst)) worst = h.status;
     }
@@ -36,6 +43,7 @@ export class HealthRegistry {
   }
 
   snapshot(): Record<string, ComponentHealth> {
-    return Object.fromEntries(this.components);
+    const live = [...this.providers].map(([name, report]) => [name, report()] as const);
+    return { ...Object.fromEntries(this.components), ...Object.fromEntries(live) };
   }
 }

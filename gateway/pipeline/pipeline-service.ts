@@ -25,6 +25,7 @@ export interface PipelineServiceOptions {
     readonly minDwellHops: number;
   };
   readonly stateIntervalS: number;
+  readonly idleEndS: number;
 }
 
 export interface PipelineServiceDeps {
@@ -33,6 +34,8 @@ export interface PipelineServiceDeps {
   readonly metrics: Registry;
   readonly models: ModelManager;
   readonly nextSeq: () => number;
+  /** Subjects another gateway has taken over (fleet handover): their activity ends now. */
+  readonly release$?: Observable<string>;
   readonly subjects: SubjectRegistry;
   readonly reps: RepsService;
   /** Every source's chunks; each also goes to `observe` (device states) before the pipeline. */
@@ -114,9 +117,16 @@ export class PipelineService implements Service {
             options.smoothing.minDwellHops *
             Math.max(...model.encoders.map((e) => e.hopSamples / e.sampleRateHz)),
           stateIntervalS: options.stateIntervalS,
+          idleEndS: options.idleEndS,
         },
       },
-      { clock: deps.clock, logger: deps.logger, metrics: deps.metrics, nextSeq: deps.nextSeq },
+      {
+        clock: deps.clock,
+        logger: deps.logger,
+        metrics: deps.metrics,
+        nextSeq: deps.nextSeq,
+        ...(deps.release$ ? { release$: deps.release$ } : {}),
+      },
     );
     const subs = new Subscription();
     subs.add(pipeline.events$.subscribe((event) => deps.subjects.onActivity(event)));

@@ -42,6 +42,8 @@ export interface PipelineDeps {
   readonly scheduler?: SchedulerLike;
   /** Per-gateway event sequence; pass one that outlives the pipeline to keep `seq` monotonic across model reloads. */
   readonly nextSeq?: () => number;
+  /** Subjects another gateway has taken over: smoothing ends their activity and forgets them now. */
+  readonly release$?: Observable<string>;
 }
 
 export interface Pipeline {
@@ -133,6 +135,7 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
       scheduler,
       metrics,
       ...(deps.nextSeq ? { nextSeq: deps.nextSeq } : {}),
+      ...(deps.release$ ? { release$: deps.release$ } : {}),
     }),
     share(),
   );

@@ -7,7 +7,6 @@
  * down the bridge, and a room's login cannot write another room's topics.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,20 +17,18 @@ import { silentLogger } from '../../gateway/observability/logger.ts';
 import {
   commandRequest,
   observe,
-  startMosquitto,
   type Mosquitto,
   type Observer,
   type Received,
 } from '../helpers/mosquitto.ts';
+import { FLEET_ADMIN, bridgePassword, startCentralBroker, startRoomBroker } from '../helpers/fleet.ts';
 import { startTcpLink, type TcpLink } from '../helpers/tcp-link.ts';
 
 const ROOMS = ['room-a', 'room-b', 'room-c'] as const;
 const CUT_ROOM = 'room-a';
 /** How long the uplink stays down (the issue's proof asks for a minute; override to iterate). */
 const CUT_MS = Number(process.env['MUJO_FLEET_CUT_S'] ?? 60) * 1000;
-const ADMIN = { user: 'fleet-admin', password: 'admin-secret' };
 const TOKEN = 'fleet-command-token';
-const password = (room: string): string => `${room}-bridge-secret`;
 
 interface Room {
   readonly id: string;
@@ -46,15 +43,6 @@ let central: Mosquitto;
 let centralObserver: Observer;
 const rooms: Room[] = [];
 
-/** The shipped bridge file with its placeholders filled in for one room. */
-function bridgeLines(room: string, linkPort: number): string[] {
-  return readFileSync('deploy/fleet/mujo-bridge.conf', 'utf8')
-    .replaceAll('@GATEWAY_ID@', room)
-    .replaceAll('@CENTRAL_ADDRESS@', `127.0.0.1:${linkPort}`)
-    .replaceAll('@BRIDGE_PASSWORD@', password(room))
-    .split('\n');
-}
-
 const activityOf = (room: string) => (m: Received) =>
   m.topic.startsWith(`mujo/${room}/subjects/`) && m.topic.endsWith('/activity');
 const seqs = (messages: readonly Received[]): number[] =>
@@ -64,20 +52,11 @@ const bridgeState = (room: string, value: string) => (m: Received) =>
 
 before(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'mujo-fleet-'));
-  const acl = join(workDir, 'central.acl');
-  writeFileSync(acl, readFileSync('deploy/fleet/central.acl'));
-  central = await startMosquitto({
-    persistence: true,
-    users: { [ADMIN.user]: ADMIN.password, ...Object.fromEntries(ROOMS.map((r) => [r, password(r)])) },
-    extra: [`acl_file ${acl}`],
-  });
-  centralObserver = await observe(central.url, ['mujo/#'], {
-    username: ADMIN.user,
-    password: ADMIN.password,
-  });
+  central = await startCentralBroker(workDir, ROOMS);
+  centralObserver = await observe(central.url, ['mujo/#'], FLEET_ADMIN);
   for (const id of ROOMS) {
     const link = await startTcpLink(central.port);
-    const broker = await startMosquitto({ persistence: true, extra: bridgeLines(id, link.port) });
+    const broker = await startRoomBroker(id, link.port);
     const local = await observe(broker.url, [`mujo/${id}/#`]);
     const app = new GatewayApp(
       validateConfig({
@@ -139,10 +118,7 @@ test('three rooms bridged to a central broker: every event arrives centrally, a 
   await centralObserver.waitFor(bridgeState(CUT_ROOM, '1'), 2, 60_000);
 
   // Commands come down the bridge from site tools and the answer goes back up.
-  const admin = await observe(central.url, ['mujo/+/response/+'], {
-    username: ADMIN.user,
-    password: ADMIN.password,
-  });
+  const admin = await observe(central.url, ['mujo/+/response/+'], FLEET_ADMIN);
   try {
     for (const room of rooms) {
       const reply = await commandRequest<{ ok: boolean; result?: { gateway?: string } }>(
@@ -161,7 +137,7 @@ test('three rooms bridged to a central broker: every event arrives centrally, a 
 
   // A room's login may write only its own namespace: the central ACL refuses a bridge user
   // forging another room's event (MQTT 5 PUBACK 135, not authorized) and accepts its own.
-  const forger = await observe(central.url, [], { username: 'room-b', password: password('room-b') });
+  const forger = await observe(central.url, [], { username: 'room-b', password: bridgePassword('room-b') });
   try {
     await assert.rejects(
       forger.client.publishAsync('mujo/room-c/subjects/forged/activity', '{"seq":-1}', { qos: 1 }),

@@ -45,6 +45,11 @@ export interface SmoothingDeps {
   readonly metrics?: PipelineMetrics;
   /** Source of the per-gateway event sequence number; default counts from 1. */
   readonly nextSeq?: () => number;
+  /**
+   * Subjects to end and forget now, as if idle: another gateway has taken them over (fleet
+   * handover), so this one must not keep an activity running for them.
+   */
+  readonly release$?: Observable<string>;
 }
 
 export type ActivityOutput =
@@ -269,17 +274,21 @@ export function smoothActivity(
         return true;
       };
 
+      /** Ends the subject's activity, publishes it absent and drops it (idle, or handed over). */
+      const forget = (s: SubjectSmoothing): void => {
+        end(s, s.lastEndNs);
+        s.modalities = [];
+        s.sources = [];
+        emitState(s);
+        subjects.delete(s.id);
+      };
+
       const onTick = (): void => {
         tick = null;
         const now = clock.nowNs();
         for (const s of subjects.values()) {
-          if (now - s.lastReceivedNs >= idleEndNs) {
-            end(s, s.lastEndNs);
-            s.modalities = [];
-            s.sources = [];
-            emitState(s);
-            subjects.delete(s.id);
-          } else if (now >= s.nextStateAtNs) {
+          if (now - s.lastReceivedNs >= idleEndNs) forget(s);
+          else if (now >= s.nextStateAtNs) {
             emitState(s);
           }
         }
@@ -337,8 +346,14 @@ export function smoothActivity(
         },
       });
 
+      const released = deps.release$?.subscribe((id) => {
+        const s = subjects.get(id);
+        if (s) forget(s);
+      });
+
       return () => {
         subscription.unsubscribe();
+        released?.unsubscribe();
         tick?.unsubscribe();
       };
     });
