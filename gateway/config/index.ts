@@ -1,4 +1,4 @@
-export { GatewayConfigSchema, publishedSchema, EXECUTION_PROVIDERS, LOG_LEVELS } from './schema.ts';
+export { GatewayConfigSchema, publishedSchema, LOG_LEVELS } from './schema.ts';
 export type {
   GatewayConfig,
   SubjectConfig,
@@ -7,7 +7,6 @@ export type {
   PipelineConfig,
   ModelConfig,
   ReplayConfig,
-  ExecutionProviderName,
 } from './schema.ts';
 export { ConfigError, type ConfigErrorCode } from './errors.ts';
 export {

@@ -1,4 +1,4 @@
-import { formatKey } from './validation-messages.ts';
+import { formatKey } from '../validation/messages.ts';
 import { ConfigError } from './errors.ts';
 
 /*

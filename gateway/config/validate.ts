@@ -2,7 +2,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { repSettingsFor } from '../pipeline/reps/settings.ts';
 import addFormatsModule from 'ajv-formats';
 import { publishedSchema, type GatewayConfig } from './schema.ts';
-import { describeAjvErrors, formatKey, type ValidationProblem } from './validation-messages.ts';
+import { describeAjvErrors, formatKey, type ValidationProblem } from '../validation/messages.ts';
 import { ConfigError } from './errors.ts';
 
 // ajv-formats is CommonJS with a default export; under NodeNext its type is the module namespace.

@@ -2,7 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { DeviceState } from '../domain/events.ts';
 import type { Placement } from '../domain/samples.ts';
-import { describeAjvErrors } from '../config/validation-messages.ts';
+import { describeAjvErrors } from '../validation/messages.ts';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BleSource } from '../sources/ble/ble-source.ts';

@@ -14,6 +14,7 @@ import { registerDeviceRoutes } from './device-routes.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
 import { registerEnrollmentRoutes } from './enrollment-routes.ts';
 import { healthHttpStatus } from './health.ts';
+import { HTTP_DEFAULTS } from './options.ts';
 import { SseHub, formatSse, sseMetrics } from './sse.ts';
 import { DEFAULT_PUBLIC_DIR, loadPublicFiles } from './static.ts';
 import type { HttpServerOptions } from './types.ts';
@@ -48,8 +49,8 @@ const PAGE_HEADERS = {
  * events and the live page. Everything is read from `view`; nothing here knows the pipeline.
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
-  const host = options.host ?? '127.0.0.1';
-  const port = options.port ?? 8080;
+  const host = options.host ?? HTTP_DEFAULTS.host;
+  const port = options.port ?? HTTP_DEFAULTS.port;
   const { view } = options;
   const logger = options.logger.child({ component: 'http' });
   const publicFiles = loadPublicFiles(options.publicDir ?? DEFAULT_PUBLIC_DIR);

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import type { LoadedModel } from '../domain/model.ts';
 import type { Logger } from '../observability/logger.ts';
 import { GatewayError, errorMessage } from '../observability/errors.ts';
-import type { ExecutionProviderName } from '../config/schema.ts';
+import type { ExecutionProviderName } from '../domain/execution-provider.ts';
 import { jsonPath, validateManifest, type ModelManifest, type PrototypeFile } from './manifest.ts';
 import type { Modality } from '../domain/samples.ts';
 import { decodePrototypes, readVerifiedFiles } from './files.ts';

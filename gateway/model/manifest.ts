@@ -3,7 +3,7 @@ import type { RepActivityOverride } from '../pipeline/reps/settings.ts';
 import type { ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import manifestSchema from '../../config/schemas/model-manifest.schema.json' with { type: 'json' };
-import { describeAjvErrors } from '../config/validation-messages.ts';
+import { describeAjvErrors } from '../validation/messages.ts';
 import { GatewayError } from '../observability/errors.ts';
 import type { Modality } from '../domain/samples.ts';
 

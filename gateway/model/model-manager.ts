@@ -2,7 +2,7 @@ import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../observability/logger.ts';
 import type { HealthRegistry } from '../observability/health.ts';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
-import type { ExecutionProviderName } from '../config/schema.ts';
+import type { ExecutionProviderName } from '../domain/execution-provider.ts';
 import { loadModel, type OrtLoadedModel } from './load-model.ts';
 
 export interface ModelManagerOptions {

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import type { Logger } from '../observability/logger.ts';
 import { GatewayError, errorMessage } from '../observability/errors.ts';
-import type { ExecutionProviderName } from '../config/schema.ts';
+import type { ExecutionProviderName } from '../domain/execution-provider.ts';
 import type { EncoderManifest } from './manifest.ts';
 import { jsonPath } from './manifest.ts';
 

@@ -1,5 +1,5 @@
 import type { Registry } from 'prom-client';
-import type { MqttConfig } from '../../config/schema.ts';
+import type { MqttConfig } from './options.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
 import type { Logger } from '../../observability/logger.ts';
 import type { MqttSinkOptions } from './sink.ts';

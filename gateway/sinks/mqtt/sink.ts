@@ -13,15 +13,16 @@ import type { Logger } from '../../observability/logger.ts';
 import { buildClientOptions, redactUrl, type MqttTlsOptions } from './client-options.ts';
 import { CommandRouter, type CommandHandler, type CommandOptions, type CommandPolicy } from './commands.ts';
 import { MqttMetrics } from './metrics.ts';
+import { MQTT_DEFAULTS } from './options.ts';
 import { OutboundQueue, type QueueItem } from './outbound-queue.ts';
 import type { GatewayStatus, GatewayStatusInfo, RepsEvent } from './payloads.ts';
 import { mqttTopics, type MqttTopics } from './topics.ts';
 
 export interface MqttQueueOptions {
-  /** Memory-only messages held before everything is spilled to disk (default 10000). */
+  /** Memory-only messages held before everything is spilled to disk (default: MQTT_DEFAULTS). */
   readonly memoryMessages?: number;
   readonly spoolDir: string;
-  /** Disk spool limit; beyond it the oldest segments are evicted and counted (default 256 MiB). */
+  /** Disk spool limit; beyond it the oldest segments are evicted and counted (default: MQTT_DEFAULTS). */
   readonly maxSpoolBytes?: number;
   /** Segment file size (default 4 MiB, at most a quarter of maxSpoolBytes). */
   readonly segmentBytes?: number;
@@ -29,7 +30,7 @@ export interface MqttQueueOptions {
   readonly spillAfterMs?: number;
   /**
    * Durability bound: a message queued this long and not yet acknowledged is on disk
-   * (written and fdatasynced), so a kill -9 loses at most this much (default 1000; 0 = off).
+   * (written and fdatasynced), so a kill -9 loses at most this much (default: MQTT_DEFAULTS; 0 = off).
    */
   readonly syncIntervalMs?: number;
 }
@@ -138,18 +139,18 @@ export class MqttSink {
   private readonly startedAtMs: number;
 
   constructor(private readonly opts: MqttSinkOptions) {
-    this.topics = mqttTopics(opts.baseTopic ?? 'mujo', opts.gatewayId);
+    this.topics = mqttTopics(opts.baseTopic ?? MQTT_DEFAULTS.baseTopic, opts.gatewayId);
     this.metrics = new MqttMetrics(opts.registry);
     this.logger = opts.logger.child({ component: 'mqtt' });
     this.clock = opts.clock ?? systemClock;
-    this.qos = opts.qos ?? 1;
+    this.qos = opts.qos ?? MQTT_DEFAULTS.qos;
     this.protocolVersion = opts.protocolVersion ?? 5;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
     this.startedAtMs = this.clock.nowNs() / NS_PER_MS;
     this.queue = new OutboundQueue({
       spoolDir: opts.queue.spoolDir,
-      memoryMessages: opts.queue.memoryMessages ?? 10000,
-      maxSpoolBytes: opts.queue.maxSpoolBytes ?? 256 * 1024 * 1024,
+      memoryMessages: opts.queue.memoryMessages ?? MQTT_DEFAULTS.queue.memoryMessages,
+      maxSpoolBytes: opts.queue.maxSpoolBytes ?? MQTT_DEFAULTS.queue.maxSpoolBytes,
       segmentBytes: opts.queue.segmentBytes ?? 4 * 1024 * 1024,
       logger: this.logger,
       metrics: this.metrics,
@@ -237,7 +238,7 @@ export class MqttSink {
    * While the broker acknowledges promptly, nothing is that old and the disk is not touched.
    */
   private startDurabilityTicks(): void {
-    const intervalMs = this.opts.queue.syncIntervalMs ?? 1000;
+    const intervalMs = this.opts.queue.syncIntervalMs ?? MQTT_DEFAULTS.queue.syncIntervalMs;
     if (intervalMs <= 0) return;
     this.syncTimer = setInterval(
       () => {

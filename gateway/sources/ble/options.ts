@@ -1,18 +1,12 @@
-import { Type, type Static, type SchemaOptions } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import { Identifier as Id, StringEnum } from '../../domain/option-schema.ts';
 import { PLACEMENTS } from '../../domain/placement.ts';
 import { GenericGattDeviceSchema } from './devices/index.ts';
 
 /*
- * The `ble` block of the gateway config. The lead folds `BleSection` into the main schema;
- * keys with a default are filled in by validation (see gateway/config/schema.ts).
+ * The `ble` block of the gateway config. gateway/config composes `BleSection` into the main schema;
+ * keys with a default are filled in by validation (see gateway/domain/option-schema.ts).
  */
-
-function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
-}
-
-const Id = (description: string) =>
-  Type.String({ pattern: '^[A-Za-z0-9_-]+$', minLength: 1, maxLength: 64, description });
 
 export const BleDeviceSchema = Type.Object(
   {

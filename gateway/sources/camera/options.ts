@@ -1,16 +1,10 @@
-import { Type, type Static, type SchemaOptions } from '@sinclair/typebox';
+import { Type, type Static } from '@sinclair/typebox';
+import { Identifier as Id, StringEnum } from '../../domain/option-schema.ts';
 
 /*
- * The `cameras` and `matching` blocks of the gateway config. The lead folds `CamerasSection`
+ * The `cameras` and `matching` blocks of the gateway config. gateway/config composes `CamerasSection`
  * and `MatchingSection` into the main schema; keys with a default are filled in by validation.
  */
-
-function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}) {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options });
-}
-
-const Id = (description: string) =>
-  Type.String({ pattern: '^[A-Za-z0-9_-]+$', minLength: 1, maxLength: 64, description });
 
 const Unit = (description: string) => Type.Number({ minimum: 0, maximum: 1, description });
 

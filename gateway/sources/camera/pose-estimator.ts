@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import type { ExecutionProviderName } from '../../config/schema.ts';
+import type { ExecutionProviderName } from '../../domain/execution-provider.ts';
 import { openOrtSession, type ProviderFailure } from '../../model/session.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';

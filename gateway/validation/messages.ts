@@ -3,7 +3,7 @@ import { REDACTED, isSecretField, isUrlField, redactUrl } from '../observability
 
 /*
  * Turns ajv errors into sentences a user can act on: which key, what value it has, what was
- * expected. Shared by the config loader and the model manifest check (both are JSON Schema).
+ * expected. Shared by the config loader, the model manifest check and the devices file (all JSON Schema).
  * Errors must come from a validator built with `verbose: true` (so each carries its data and
  * schema) and `allErrors: true` (so every problem is listed at once).
  */

@@ -1,0 +1,37 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { EXECUTION_PROVIDERS } from '../domain/execution-provider.ts';
+import { Section, StringEnum } from '../domain/option-schema.ts';
+
+/* The `model` config section: which model to load and how to run it (composed by gateway/config). */
+
+export const ModelOptionsSchema = Section(
+  {
+    path: Type.String({
+      minLength: 1,
+      default: 'models/default',
+      description: 'Model directory (manifest.json + ONNX files), relative to the working directory.',
+    }),
+    providers: Type.Array(StringEnum(EXECUTION_PROVIDERS), {
+      minItems: 1,
+      uniqueItems: true,
+      default: ['tensorrt', 'cuda', 'cpu'],
+      description:
+        'onnxruntime execution providers, tried in order per encoder; the first that loads is used and reported in /health and on MQTT.',
+    }),
+    intraOpThreads: Type.Integer({
+      minimum: 1,
+      maximum: 256,
+      default: 1,
+      description:
+        "Threads per ONNX session. 1 by default: the small encoders run micro-batches, and onnxruntime's spinning thread pool cost 2.7x per window and ~35 % of a core at idle on 2 cores (bench/pipeline). Raise it for one big stream on a many-core box.",
+    }),
+    openSet: Type.Boolean({
+      default: true,
+      description:
+        "Announce 'unknown' when no class is close enough, with the thresholds in the model's manifest (openSet). false always names the closest class, as models without thresholds do.",
+    }),
+  },
+  { description: 'The activity model (encoders + class prototypes) and how to run it.' },
+);
+
+export type ModelConfig = Static<typeof ModelOptionsSchema>;
