@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -44,3 +45,15 @@ def load_checkpoint(path: Path) -> tuple[JointModel, dict]:
     model.text_source = data.get("textSource", "learned-from-descriptions")  # type: ignore[attr-defined]
     model.eval()
     return model, data.get("extra", {})
+
+
+def resolve_checkpoint(path: Path) -> Path:
+    """A checkpoint file, or an exported model directory whose manifest ships one."""
+    path = Path(path)
+    if path.is_dir():
+        manifest = path / "manifest.json"
+        entry = json.loads(manifest.read_text(encoding="utf-8")).get("checkpoint") if manifest.is_file() else None
+        if not entry:
+            raise FileNotFoundError(f"{path}: no manifest.json with a \"checkpoint\" entry (export it with a checkpoint, or pass a .pt file)")
+        return path / entry["file"]
+    return path

@@ -20,6 +20,7 @@ from encoders.metrics import confusion_matrix, summarise
 from encoders.models.joint import JointModel
 from encoders.pairs import PairedClip, enumerate_windows, stack_windows
 
+#: the modality sets every metric is reported for (fused = mean-logits of the two)
 COMBINATIONS = ("imu", "pose", "imu+pose")
 
 
@@ -90,6 +91,36 @@ def save_confusion_png(cm: np.ndarray, class_names: Sequence[str], path: Path, t
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+def format_metrics(metrics: dict) -> list[str]:
+    """One line per level and modality set: macro F1, accuracy and window count."""
+    return [
+        f"  {level:6s} {combo:9s} macro F1 {m['macroF1']:.3f}  accuracy {m['accuracy']:.3f}  (n={m['count']})"
+        for level, combos in metrics.items()
+        for combo, m in combos.items()
+    ]
+
+
+class TestSet:
+    """Test windows with their clip index, embedded once per model (clip = mean over its windows)."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, clips: Sequence[PairedClip]) -> None:
+        self.clips = list(clips)
+        self.refs = enumerate_windows(self.clips)
+        self.imu, self.pose, self.labels = stack_windows(self.clips, self.refs)
+        self.clip_index = np.array([r.clip for r in self.refs])
+        self.clip_labels = np.array([c.label for c in self.clips])
+
+    def embed(self, model: JointModel) -> dict[str, np.ndarray]:
+        return {"imu": embed(model, "imu", self.imu), "pose": embed(model, "pose", self.pose)}
+
+    def per_clip(self, scores: np.ndarray) -> np.ndarray:
+        sums = np.zeros((len(self.clips), scores.shape[1]))
+        np.add.at(sums, self.clip_index, scores)
+        return sums / np.maximum(np.bincount(self.clip_index, minlength=len(self.clips)), 1)[:, None]
 
 
 def evaluate_stream(model: JointModel, recording_dir: Path) -> dict:

@@ -14,29 +14,66 @@ import datetime as _dt
 import json
 import platform
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from encoders.evaluate import COMBINATIONS, evaluate_clips, evaluate_stream_set, save_confusion_png
+from encoders.checkpoint import save_checkpoint
+from encoders.data.paths import default_model_dir, demo_recording, repo_root
+from encoders.evaluate import COMBINATIONS, Evaluation, evaluate_clips, evaluate_stream_set, format_metrics, save_confusion_png
+from encoders.export import DEFAULT_MODEL_VERSION, export_model
+from encoders.metrics import mean_std
+from encoders.models.joint import ClassInfo, JointModel, ModelConfig
+from encoders.openset import calibrate_open_set
 from encoders.pairs import PairedClip, crop, window_starts
+from encoders.results_md import RESULTS_MD, keep_blocks
 from encoders.runtime import blas_library
-from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, load_stream_windows, load_utd_split
-from encoders.train import TrainConfig, TrainResult, train
+from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, StreamSet, UtdSplit, load_stream_windows, load_utd_split
+from encoders.train import FINETUNE_LR, PRETRAIN_STEPS, RECIPE_STEPS, TrainConfig, TrainResult, train
 
-DEFAULT_STEPS = 500
-DEFAULT_PRETRAIN_STEPS = 400
-#: fine-tuning after pretraining at a quarter of the base rate keeps more of the pretrained
-#: space (one seed at 10 % labels: IMU clip F1 0.751 at 2e-3 vs 0.780 at 5e-4)
-FINETUNE_LR = 5e-4
 #: used when results-raw.json is absent; otherwise train-default takes the strategy with the
 #: best fused clip-level macro F1 at 100 % labels from it (what RESULTS.md reports)
 FALLBACK_STRATEGY = "supervised"
 RAW_RESULTS = Path(__file__).resolve().parent / "results-raw.json"
-DEFAULT_SEED = 0
 RESULTS_PNG = "results-confusion.png"
+
+
+@dataclass(frozen=True)
+class ResultsGrid:
+    """The experiment grid of ``results``: seeds × label fractions × strategies."""
+
+    datasets: Path | None
+    seeds: Sequence[int] = (0, 1, 2)
+    fractions: Sequence[float] = (0.02, 0.1, 1.0)
+    #: label fractions of the joint strategy
+    joint_fractions: Sequence[float] = (0.02, 0.1, 1.0)
+    steps: int = RECIPE_STEPS
+    pretrain_steps: int = PRETRAIN_STEPS
+    out: Path = RESULTS_MD
+    #: per-run raw results (JSON), rewritten after every run
+    raw: Path = RAW_RESULTS
+    #: stream-level evaluation on this recording (skipped, with a note, when it is absent)
+    recording: Path | None = demo_recording()
+
+
+@dataclass(frozen=True)
+class DefaultModelRun:
+    """``train-default``: train on the training subjects, evaluate, calibrate, export."""
+
+    datasets: Path | None
+    #: None: :func:`default_strategy`
+    strategy: str | None = None
+    steps: int = RECIPE_STEPS
+    seed: int = 0
+    out: Path = default_model_dir()
+    recording: Path | None = demo_recording()
+    #: also keep the PyTorch checkpoint here (the model directory always gets one)
+    checkpoint: Path | None = repo_root() / "runs" / "default.pt"
+    #: the open-set calibration: a second model without training subject 7
+    calibrate: bool = True
 #: classes whose windows become the parity test vectors (swipe_left, draw_circle_cw, arm_curl, squat)
 _TEST_VECTOR_CLASSES = (0, 8, 15, 26)
 
@@ -77,7 +114,7 @@ def _run_record(name: str, fraction: float, seed: int, result: TrainResult, metr
     }
 
 
-def _evaluate(model, split, stream) -> tuple[dict, object]:
+def _evaluate(model: JointModel, split: UtdSplit, stream: StreamSet | None) -> tuple[dict, Evaluation]:
     evaluation = evaluate_clips(model, split.test)
     metrics = dict(evaluation.metrics)
     if stream is not None:
@@ -85,21 +122,18 @@ def _evaluate(model, split, stream) -> tuple[dict, object]:
     return metrics, evaluation
 
 
-def _load_stream(recording: Path | None, classes):
+def _load_stream(recording: Path | None, classes: Sequence[ClassInfo]) -> StreamSet | None:
     if recording is None or not Path(recording).is_dir():
         print(f"note: no recording at {recording}; stream-level evaluation skipped", flush=True)
         return None
     return load_stream_windows(Path(recording), classes)
 
 
-def run_results(args, command: str) -> None:
-    from encoders.cli import DEFAULT_RECORDING
-
-    steps = args.steps or DEFAULT_STEPS
-    pretrain_steps = args.pretrain_steps or DEFAULT_PRETRAIN_STEPS
-    split = load_utd_split(args.datasets)
-    stream = _load_stream(DEFAULT_RECORDING, split.classes)
-    raw_path = Path(args.raw)
+def run_results(grid: ResultsGrid, command: str) -> None:
+    steps, pretrain_steps = grid.steps, grid.pretrain_steps
+    split = load_utd_split(grid.datasets)
+    stream = _load_stream(grid.recording, split.classes)
+    raw_path = grid.raw
     raw_path.parent.mkdir(parents=True, exist_ok=True)
     runs: list[dict] = []
     started = time.perf_counter()
@@ -115,40 +149,39 @@ def run_results(args, command: str) -> None:
         )
         raw_path.write_text(json.dumps({"command": command, "steps": steps, "pretrainSteps": pretrain_steps, "runs": runs}, indent=1), encoding="utf-8")
 
-    for seed in args.seeds:
-        for fraction in args.fractions:
+    first_seed = grid.seeds[0]
+    for seed in grid.seeds:
+        for fraction in grid.fractions:
             cfg = TrainConfig(strategy="supervised", label_fraction=fraction, steps=steps, seed=seed, log_every=steps)
             result = train(split.classes, split.train, cfg)
             metrics, evaluation = _evaluate(result.model, split, stream)
             record(_run_record("supervised", fraction, seed, result, metrics))
-            if seed == args.seeds[0] and fraction == 1.0:
+            if seed == first_seed and fraction == 1.0:
                 confusions["supervised"] = evaluation.confusion[("clip", "imu+pose")]
         pre_cfg = TrainConfig(strategy="pretrain-finetune", steps=0, pretrain_steps=pretrain_steps, seed=seed, log_every=pretrain_steps)
         pretrained = train(split.classes, split.train, pre_cfg)
-        for fraction in args.fractions:
+        for fraction in grid.fractions:
             cfg = TrainConfig(strategy="pretrain-finetune", label_fraction=fraction, steps=steps, pretrain_steps=0, finetune_lr=FINETUNE_LR, seed=seed, log_every=steps)
             result = train(split.classes, split.train, cfg, init_model=copy.deepcopy(pretrained.model))
             metrics, evaluation = _evaluate(result.model, split, stream)
             record(_run_record("pretrain-finetune", fraction, seed, result, metrics, pretrained.seconds, pretrained.samples))
-            if seed == args.seeds[0] and fraction == 1.0:
+            if seed == first_seed and fraction == 1.0:
                 confusions["pretrain-finetune"] = evaluation.confusion[("clip", "imu+pose")]
-        for fraction in args.joint_fractions:
+        for fraction in grid.joint_fractions:
             cfg = TrainConfig(strategy="joint", label_fraction=fraction, steps=steps, seed=seed, log_every=steps)
             result = train(split.classes, split.train, cfg)
             metrics, evaluation = _evaluate(result.model, split, stream)
             record(_run_record("joint", fraction, seed, result, metrics))
-            if seed == args.seeds[0] and fraction == 1.0:
+            if seed == first_seed and fraction == 1.0:
                 confusions["joint"] = evaluation.confusion[("clip", "imu+pose")]
-    out = Path(args.out)
+    out = grid.out
     best = best_strategy(runs)
     if best in confusions:
-        save_confusion_png(confusions[best], [c.id for c in split.classes], out.parent / RESULTS_PNG, f"UTD-MHAD cross-subject, {best}, 100 % labels, seed {args.seeds[0]}: fused (IMU + pose), clip level")
+        save_confusion_png(confusions[best], [c.id for c in split.classes], out.parent / RESULTS_PNG, f"UTD-MHAD cross-subject, {best}, 100 % labels, seed {first_seed}: fused (IMU + pose), clip level")
     text = render_results(runs, command, steps, pretrain_steps, time.perf_counter() - started)
     if out.is_file():
-        from encoders.spswhar_eval import keep_block
-
-        # `spswhar` owns a marked block of this file; regenerating the UTD-MHAD part keeps it.
-        text = keep_block(out.read_text(encoding="utf-8"), text)
+        # `spswhar` and `few-shot-eval` own marked blocks of this file; regenerating keeps them.
+        text = keep_blocks(out.read_text(encoding="utf-8"), text)
     out.write_text(text, encoding="utf-8")
     print(f"wrote {out} ({time.perf_counter() - started:.0f} s)")
 
@@ -167,13 +200,6 @@ def default_strategy() -> str:
         if best is not None:
             return best
     return FALLBACK_STRATEGY
-
-
-def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "–"
-    arr = np.asarray(values, dtype=np.float64)
-    return f"{arr.mean():.3f} ± {arr.std(ddof=0):.3f}"
 
 
 def _group(runs: list[dict]) -> dict[tuple[str, float], list[dict]]:
@@ -213,7 +239,7 @@ def render_results(runs: list[dict], command: str, steps: int, pretrain_steps: i
     ]
     for key in order:
         rs = groups[key]
-        m = lambda combo, metric: _mean_std([r["metrics"]["clip"][combo][metric] for r in rs])  # noqa: E731
+        m = lambda combo, metric: mean_std([r["metrics"]["clip"][combo][metric] for r in rs])  # noqa: E731
         lines.append(
             f"| {key[0]} | {key[1]:.0%} | {m('imu', 'macroF1')} | {m('pose', 'macroF1')} | {m('imu+pose', 'macroF1')} | "
             f"{m('imu', 'accuracy')} | {m('pose', 'accuracy')} | {m('imu+pose', 'accuracy')} | "
@@ -226,8 +252,8 @@ def render_results(runs: list[dict], command: str, steps: int, pretrain_steps: i
             rs = [r for r in groups[key] if "stream" in r["metrics"]]
             if not rs:
                 continue
-            s = lambda combo: _mean_std([r["metrics"]["stream"][combo]["macroF1"] for r in rs if combo in r["metrics"]["stream"]])  # noqa: E731
-            w = _mean_std([r["metrics"]["window"]["imu+pose"]["macroF1"] for r in rs])
+            s = lambda combo: mean_std([r["metrics"]["stream"][combo]["macroF1"] for r in rs if combo in r["metrics"]["stream"]])  # noqa: E731
+            w = mean_std([r["metrics"]["window"]["imu+pose"]["macroF1"] for r in rs])
             lines.append(f"| {key[0]} | {key[1]:.0%} | {s('imu')} | {s('pose')} | {s('imu+pose')} | {w} |")
     lines += ["", "## Pretraining vs baseline (clip-level macro F1, points = 100 × difference of means)", "", "| labels | IMU | pose | fused |", "| --- | --- | --- | --- |"]
     fractions = sorted({k[1] for k in groups})
@@ -276,33 +302,22 @@ def render_results(runs: list[dict], command: str, steps: int, pretrain_steps: i
     return "\n".join(lines)
 
 
-def train_default(args, command: str) -> dict:
+def train_default(run: DefaultModelRun, command: str) -> dict:
     """Train the default model on the training subjects, evaluate on the test subjects, export."""
-    from encoders.checkpoint import save_checkpoint
-    from encoders.export import export_model
-    from encoders.models.joint import ModelConfig
-
-    strategy = args.strategy or default_strategy()
+    strategy = run.strategy or default_strategy()
     print(f"strategy: {strategy}", flush=True)
-    steps = args.steps or DEFAULT_STEPS
-    seed = args.seed
-    split = load_utd_split(args.datasets)
+    steps, seed = run.steps, run.seed
+    split = load_utd_split(run.datasets)
     # The same settings as the RESULTS.md runs of this strategy at 100 % labels.
-    config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=DEFAULT_PRETRAIN_STEPS, finetune_lr=FINETUNE_LR, seed=seed, log_every=50)
+    config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=PRETRAIN_STEPS, finetune_lr=FINETUNE_LR, seed=seed, log_every=50)
     result = train(split.classes, split.train, config, ModelConfig())
-    stream = _load_stream(Path(args.recording) if args.recording else None, split.classes)
+    stream = _load_stream(run.recording, split.classes)
     metrics, _ = _evaluate(result.model, split, stream)
-    for level, combos in metrics.items():
-        for combo, m in combos.items():
-            print(f"  {level:6s} {combo:9s} macro F1 {m['macroF1']:.3f}  accuracy {m['accuracy']:.3f}  (n={m['count']})")
+    print("\n".join(format_metrics(metrics)))
     checkpoint_extra = {"train": config.to_dict(), "command": command, "seconds": result.seconds, "samplesPerS": result.samples_per_s, "metrics": metrics}
-    if args.checkpoint:
-        save_checkpoint(result.model, args.checkpoint, checkpoint_extra)
-    open_set = None
-    if getattr(args, "calibrate", True):
-        from encoders.openset import calibrate_open_set
-
-        open_set = calibrate_open_set(result.model, split, config, command)
+    if run.checkpoint:
+        save_checkpoint(result.model, run.checkpoint, checkpoint_extra)
+    open_set = calibrate_open_set(result.model, split, config, command) if run.calibrate else None
     imu, pose = parity_windows(split.test)
     training = {
         "data": UTD_DATA_DESCRIPTION,
@@ -322,9 +337,9 @@ def train_default(args, command: str) -> dict:
     }
     manifest = export_model(
         result.model,
-        Path(args.out),
-        name=Path(args.out).name,
-        version="0.1.0",
+        run.out,
+        name=run.out.name,
+        version=DEFAULT_MODEL_VERSION,
         imu_windows=imu,
         pose_windows=pose,
         training=training,
@@ -333,5 +348,5 @@ def train_default(args, command: str) -> dict:
         # Shipped so `finetune --init models/default` works on a fresh clone (a few MB).
         checkpoint_extra=checkpoint_extra,
     )
-    print(f"exported {args.out} (train {result.seconds:.0f} s, {result.samples_per_s:.0f} samples/s)")
+    print(f"exported {run.out} (train {result.seconds:.0f} s, {result.samples_per_s:.0f} samples/s)")
     return manifest

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from encoders.data.paths import repo_root
 from encoders.models.imu import IMU_CHANNELS, IMU_UNITS
 from encoders.models.joint import JointModel
 from encoders.models.pose import COCO17_KEYPOINTS, POSE_NORMALISATION
@@ -30,10 +31,11 @@ from encoders.pairs import IMU_HOP, IMU_RATE_HZ, IMU_WINDOW, POSE_HOP, POSE_RATE
 if TYPE_CHECKING:
     from encoders.enroll import PrototypeSet
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = REPO_ROOT / "config" / "schemas" / "model-manifest.schema.json"
+SCHEMA_PATH = repo_root() / "config" / "schemas" / "model-manifest.schema.json"
 PARITY_SCRIPT = Path(__file__).resolve().parent / "tools" / "ort_parity.mjs"
 DEFAULT_OPSET = 17
+#: a new model's version when none is given (the manifest's ``version``)
+DEFAULT_MODEL_VERSION = "0.1.0"
 TOLERANCE = 1e-4
 OUTPUT_NAME = "embedding"
 
@@ -152,7 +154,7 @@ def node_available() -> str | None:
     node = shutil.which("node")
     if node is None:
         return None
-    if not (REPO_ROOT / "node_modules" / "onnxruntime-node").is_dir():
+    if not (repo_root() / "node_modules" / "onnxruntime-node").is_dir():
         return None
     return node
 
@@ -162,7 +164,7 @@ def run_ort_parity(model_dir: Path, timeout_s: float = 120.0) -> dict:
     node = node_available()
     if node is None:
         raise ExportError("node or node_modules/onnxruntime-node not found: cannot run the ONNX parity check")
-    proc = subprocess.run([node, str(PARITY_SCRIPT), str(model_dir)], capture_output=True, text=True, timeout=timeout_s, cwd=REPO_ROOT)
+    proc = subprocess.run([node, str(PARITY_SCRIPT), str(model_dir)], capture_output=True, text=True, timeout=timeout_s, cwd=repo_root())
     if proc.returncode == 2 or not proc.stdout.strip():
         raise ExportError(f"ONNX parity check could not run: {proc.stderr.strip() or proc.stdout.strip()}")
     report = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -28,34 +28,31 @@ import datetime as _dt
 import json
 import platform
 import time
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from encoders.baseline import fit_logistic_regression, imu_features, pose_features
 from encoders.enroll import PrototypeSet, enroll
-from encoders.evaluate import embed
+from encoders.evaluate import COMBINATIONS, TestSet
 from encoders.finetune import example_embeddings, oversample, with_classes
 from encoders.metrics import confusion_matrix
 from encoders.models.joint import ClassInfo, JointModel, ModelConfig
 from encoders.openset import DEFAULT_TARGET_KNOWN_REJECTION, calibrate_thresholds, combo_cosines, rejection_rates, scores_of
 from encoders.pairs import PairedClip, enumerate_windows, stack_windows
+from encoders.results_md import FEWSHOT_BLOCK, RESULTS_MD, write_block
 from encoders.runtime import blas_library
-from encoders.train import TrainConfig, train
+from encoders.splits import UtdSplit, load_utd_split
+from encoders.train import FINETUNE_LR, FINETUNE_STEPS, LR, PRETRAIN_STEPS, RECIPE_STEPS, TrainConfig, train
 
 #: UTD-MHAD action numbers held out as new: 3 wave, 7 basketball_shoot, 11 draw_triangle,
 #: 15 tennis_swing, 19 knock (wrist); 23 walk, 27 squat (thigh). A fixed stride, not a pick.
 HELD_OUT_ACTIONS = (3, 7, 11, 15, 19, 23, 27)
 SHOTS = (1, 3, 5)
-COMBOS = ("imu", "pose", "imu+pose")
-BASE_STEPS = 500
-BASE_PRETRAIN_STEPS = 400
-FINETUNE_LR = 5e-4
-FINETUNE_STEPS = 200
-SCRATCH_STEPS = 500
+RAW_RESULTS = Path(__file__).resolve().parent / "fewshot-raw.json"
 CALIBRATION_SUBJECT = 7
 METHODS = ("enroll", "enroll-all", "finetune", "scratch", "baseline")
 METHOD_NAMES = {
@@ -87,25 +84,6 @@ def draw_shots(train_clips: Sequence[PairedClip], new_labels: Sequence[int], k_m
     return out
 
 
-class TestSet:
-    """Test windows (subjects 2,4,6,8) with their clip index, embedded once per model."""
-
-    def __init__(self, clips: Sequence[PairedClip]) -> None:
-        self.clips = list(clips)
-        self.refs = enumerate_windows(self.clips)
-        self.imu, self.pose, self.labels = stack_windows(self.clips, self.refs)
-        self.clip_index = np.array([r.clip for r in self.refs])
-        self.clip_labels = np.array([c.label for c in self.clips])
-
-    def embed(self, model: JointModel) -> dict[str, np.ndarray]:
-        return {"imu": embed(model, "imu", self.imu), "pose": embed(model, "pose", self.pose)}
-
-    def per_clip(self, scores: np.ndarray) -> np.ndarray:
-        sums = np.zeros((len(self.clips), scores.shape[1]))
-        np.add.at(sums, self.clip_index, scores)
-        return sums / np.maximum(np.bincount(self.clip_index, minlength=len(self.clips)), 1)[:, None]
-
-
 def _f1_per_class(truth: np.ndarray, pred: np.ndarray, num_classes: int) -> np.ndarray:
     cm = confusion_matrix(truth, pred, num_classes)
     tp = np.diag(cm).astype(np.float64)
@@ -124,22 +102,49 @@ def score_metrics(test: TestSet, combos: dict[str, np.ndarray], num_known: int) 
     return out
 
 
-def _train_config(strategy: str, steps: int, pretrain_steps: int, seed: int, lr: float = 2e-3, finetune_lr: float | None = None) -> TrainConfig:
+@dataclass(frozen=True)
+class FewshotSteps:
+    """Steps of each model the protocol trains (the defaults are train-default's recipe)."""
+
+    #: supervised steps of the base and calibration models
+    base: int = RECIPE_STEPS
+    #: contrastive steps before them
+    pretrain: int = PRETRAIN_STEPS
+    #: fine-tuning the base model on the new classes
+    finetune: int = FINETUNE_STEPS
+    #: the from-scratch comparison
+    scratch: int = RECIPE_STEPS
+
+
+@dataclass(frozen=True)
+class FewshotRun:
+    """One run of the protocol: which seeds and shots, where the results go."""
+
+    datasets: Path | None
+    #: the raw per-seed results (JSON), rewritten after every seed
+    raw: Path = RAW_RESULTS
+    #: RESULTS.md whose few-shot block is rewritten (None: only the raw JSON)
+    results_md: Path | None = RESULTS_MD
+    seeds: Sequence[int] = (0, 1, 2)
+    shots: Sequence[int] = SHOTS
+    steps: FewshotSteps = field(default_factory=FewshotSteps)
+    #: where base / calibration models are kept between runs (None: not kept); they depend only
+    #: on the seed, the steps and the data, so re-running the cheap parts does not retrain them
+    cache: Path | None = None
+
+
+def _train_config(strategy: str, steps: int, pretrain_steps: int, seed: int, lr: float = LR, finetune_lr: float | None = None) -> TrainConfig:
     return TrainConfig(strategy=strategy, steps=steps, pretrain_steps=pretrain_steps, lr=lr, finetune_lr=finetune_lr, seed=seed, log_every=100)
 
 
-#: where base / calibration models are kept between runs (None: not kept); they depend only
-#: on the seed, the steps and the data, so re-running the cheap parts does not retrain them
-CACHE_DIR: Path | None = None
-
-
-def _base_model(classes: Sequence[ClassInfo], clips: Sequence[PairedClip], seed: int, steps: int, pretrain_steps: int, tag: str = "base") -> JointModel:
+def _base_model(classes: Sequence[ClassInfo], clips: Sequence[PairedClip], seed: int, steps: FewshotSteps, cache: Path | None, tag: str = "base") -> JointModel:
     from encoders.checkpoint import load_checkpoint, save_checkpoint
 
-    cached = CACHE_DIR / f"{tag}-seed{seed}-s{steps}-p{pretrain_steps}.pt" if CACHE_DIR else None
+    pretrain_steps = steps.pretrain
+    cached = cache / f"{tag}-seed{seed}-s{steps.base}-p{pretrain_steps}.pt" if cache else None
     if cached is not None and cached.is_file():
         return load_checkpoint(cached)[0]
-    config = _train_config("pretrain-finetune", steps, pretrain_steps, seed, finetune_lr=FINETUNE_LR)
+    config = _train_config("pretrain-finetune", steps.base, pretrain_steps, seed, finetune_lr=FINETUNE_LR)
     model = train(classes, clips, config, ModelConfig()).model
     if cached is not None:
         save_checkpoint(model, cached, {"train": config.to_dict(), "fewshot": tag})
@@ -156,11 +161,11 @@ def open_set(model: JointModel, test: TestSet, embeddings: dict[str, np.ndarray]
     return out
 
 
-def calibrate(classes: Sequence[ClassInfo], base_train: Sequence[PairedClip], seed: int, steps: int, pretrain_steps: int, target: float) -> tuple[dict[str, float], dict]:
+def calibrate(classes: Sequence[ClassInfo], base_train: Sequence[PairedClip], seed: int, steps: FewshotSteps, cache: Path | None, target: float) -> tuple[dict[str, float], dict]:
     """Thresholds from a model that never saw subject 7, scored on subject 7's windows."""
     fit = [c for c in base_train if c.subject != CALIBRATION_SUBJECT]
     held = [c for c in base_train if c.subject == CALIBRATION_SUBJECT]
-    model = _base_model(classes, fit, seed, steps, pretrain_steps, tag="calibration")
+    model = _base_model(classes, fit, seed, steps, cache, tag="calibration")
     val = TestSet(held)
     protos = PrototypeSet.from_anchors([c.id for c in classes], model.prototypes().detach().numpy())
     scores = {combo: scores_of(c) for combo, c in combo_cosines(protos, val.embed(model)).items()}
@@ -192,7 +197,7 @@ def time_enrollment(model: JointModel, examples: Sequence[PairedClip], protos: P
     return {"k": len(examples), "windows": windows, "medianSeconds": float(np.median(times)), "maxSeconds": float(np.max(times)), "threads": torch.get_num_threads()}
 
 
-def run_seed(split, seed: int, shots: Sequence[int], steps: dict, log=print) -> dict:
+def run_seed(split: UtdSplit, seed: int, shots: Sequence[int], steps: FewshotSteps, cache: Path | None = None, log: Callable[[str], None] = print) -> dict:
     position, classes = class_order(split.classes)
     relabel = lambda clips: [replace(c, label=position[c.label]) for c in clips]  # noqa: E731
     train_clips, test_clips = relabel(split.train), relabel(split.test)
@@ -203,10 +208,10 @@ def run_seed(split, seed: int, shots: Sequence[int], steps: dict, log=print) -> 
     record: dict = {"seed": seed, "shots": {}, "timing": {}}
 
     started = time.perf_counter()
-    base = _base_model(known, base_train, seed, steps["base"], steps["pretrain"])
+    base = _base_model(known, base_train, seed, steps, cache)
     record["timing"]["baseTrainSeconds"] = time.perf_counter() - started
     log(f"seed {seed}: base model on {num_known} classes trained in {record['timing']['baseTrainSeconds']:.0f} s")
-    thresholds, calibration = calibrate(known, base_train, seed, steps["base"], steps["pretrain"], DEFAULT_TARGET_KNOWN_REJECTION)
+    thresholds, calibration = calibrate(known, base_train, seed, steps, cache, DEFAULT_TARGET_KNOWN_REJECTION)
     base_emb = test.embed(base)
     record["openSet"] = {"thresholds": thresholds, "calibration": calibration, **open_set(base, test, base_emb, thresholds, num_known)}
     log(f"seed {seed}: open set {json.dumps(record['openSet']['window'])}")
@@ -233,12 +238,12 @@ def run_seed(split, seed: int, shots: Sequence[int], steps: dict, log=print) -> 
         # (b) fine-tuning from the base model
         init = with_classes(base, classes, {classes[label].id: shot_clips[label] for label in new_labels})
         t0 = time.perf_counter()
-        tuned = train(classes, data, _train_config("pretrain-finetune", steps["finetune"], 0, seed, lr=FINETUNE_LR), init_model=init, out=None).model
+        tuned = train(classes, data, _train_config("pretrain-finetune", steps.finetune, 0, seed, lr=FINETUNE_LR), init_model=init, out=None).model
         record["timing"][f"finetuneK{k}Seconds"] = time.perf_counter() - t0
         entry["finetune"] = score_metrics(test, combo_cosines(PrototypeSet.from_anchors([c.id for c in classes], tuned.prototypes().detach().numpy()), test.embed(tuned)), num_known)
         # (c) from scratch on the same data
         t0 = time.perf_counter()
-        scratch = train(classes, data, _train_config("supervised", steps["scratch"], 0, seed), ModelConfig(), out=None).model
+        scratch = train(classes, data, _train_config("supervised", steps.scratch, 0, seed), ModelConfig(), out=None).model
         record["timing"][f"scratchK{k}Seconds"] = time.perf_counter() - t0
         entry["scratch"] = score_metrics(test, combo_cosines(PrototypeSet.from_anchors([c.id for c in classes], scratch.prototypes().detach().numpy()), test.embed(scratch)), num_known)
         # (d) baseline
@@ -293,7 +298,7 @@ def render(raw: dict) -> str:
             for k in shots:
                 cells = []
                 for scope in ("new", "all"):
-                    for combo in COMBOS:
+                    for combo in COMBINATIONS:
                         cells.append(_ms([r["shots"][str(k)][method][level][combo][scope] for r in runs if str(k) in r["shots"]]))
                 lines.append(f"| {METHOD_NAMES[method]} | {k} | " + " | ".join(cells) + " |")
         lines.append("")
@@ -306,7 +311,7 @@ def render(raw: dict) -> str:
         "| modality set | threshold | new-class windows → unknown | known windows rejected | new-class clips → unknown | known clips rejected |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for combo in COMBOS:
+    for combo in COMBINATIONS:
         lines.append(
             f"| {combo} | {_ms([r['openSet']['thresholds'][combo] for r in runs])} | "
             f"{_pct([r['openSet']['window'][combo]['unknownRejected'] for r in runs])} | {_pct([r['openSet']['window'][combo]['knownRejected'] for r in runs])} | "
@@ -323,34 +328,25 @@ def render(raw: dict) -> str:
 
 
 def write_section(results_md: Path, section: str) -> None:
-    """Replace (or append) the section between its markers in RESULTS.md."""
-    begin, end = "<!-- fewshot:begin -->", "<!-- fewshot:end -->"
-    text = results_md.read_text(encoding="utf-8") if results_md.is_file() else ""
-    block = f"{begin}\n{section}\n{end}"
-    if begin in text and end in text:
-        text = text[: text.index(begin)] + block + text[text.index(end) + len(end) :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    results_md.write_text(text, encoding="utf-8")
+    """Replace (or append) the few-shot block of RESULTS.md."""
+    write_block(results_md, FEWSHOT_BLOCK, section)
 
 
-def run_fewshot(datasets: Path | None, seeds: Sequence[int], shots: Sequence[int], steps: dict, raw_path: Path, results_md: Path | None, command: str) -> dict:
-    from encoders.splits import load_utd_split
-
-    split = load_utd_split(datasets)
+def run_fewshot(run: FewshotRun, command: str) -> dict:
+    split = load_utd_split(run.datasets)
     raw: dict = {
         "command": command,
         "createdAt": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS {blas_library()}",
         "heldOutActions": list(HELD_OUT_ACTIONS),
         "classes": [c.id for c in split.classes],
-        "steps": steps,
+        "steps": asdict(run.steps),
         "runs": [],
     }
-    for seed in seeds:
-        raw["runs"].append(run_seed(split, seed, shots, steps, log=lambda m: print(m, flush=True)))
-        raw_path.parent.mkdir(parents=True, exist_ok=True)
-        raw_path.write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")
-        if results_md is not None:
-            write_section(results_md, render(raw))
+    for seed in run.seeds:
+        raw["runs"].append(run_seed(split, seed, run.shots, run.steps, run.cache, log=lambda m: print(m, flush=True)))
+        run.raw.parent.mkdir(parents=True, exist_ok=True)
+        run.raw.write_text(json.dumps(raw, indent=1) + "\n", encoding="utf-8")
+        if run.results_md is not None:
+            write_section(run.results_md, render(raw))
     return raw

@@ -8,24 +8,53 @@ describes the site's data, not UTD-MHAD.
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from encoders.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
+from encoders.data.paths import default_model_dir
+from encoders.evaluate import evaluate_stream
+from encoders.finetune import with_classes
 from encoders.models.joint import ClassInfo, JointModel
+from encoders.pairs import crop, window_starts
+from encoders.splits import UTD_DATA_DESCRIPTION, RecordingClips, class_id_for, clips_from_recording
+from encoders.train import BATCH_SIZE, FINETUNE_LR, FINETUNE_STEPS, LR, RECIPE_STEPS, TrainConfig, build_model, train
 
-FINETUNE_STEPS = 200
-FINETUNE_LR = 5e-4
-SCRATCH_STEPS = 500
-SCRATCH_LR = 2e-3
+
+@dataclass(frozen=True)
+class RecordingFinetune:
+    """``finetune --recording``: what to learn from, where to start, how long."""
+
+    recording: Path
+    #: checkpoint to write
+    out: Path
+    #: checkpoint or exported model directory to start from (ignored with ``from_scratch``)
+    init: Path = default_model_dir()
+    #: "any" (every stream an interval has), "imu" or "pose"
+    modalities: str = "any"
+    #: JSON {class id or label: description or {name, description}}
+    descriptions: Path | None = None
+    #: keep the IMU↔pose contrastive term while training
+    joint: bool = False
+    #: a fresh model trained on the recording alone, for comparison
+    from_scratch: bool = False
+    #: labelled recording (other people or sessions) to report stream macro F1 on
+    eval_recording: Path | None = None
+    #: None: FINETUNE_STEPS from a model, RECIPE_STEPS from scratch
+    steps: int | None = None
+    #: None: FINETUNE_LR from a model, LR from scratch
+    lr: float | None = None
+    batch_size: int = BATCH_SIZE
+    seed: int = 0
+    #: precomputed class text embeddings (from scratch only); None: hashed n-grams
+    text_embeddings: str | None = None
 
 
 def load_descriptions(path: Path | None) -> dict[str, dict]:
     """{class id: {"name"?, "description"?}} from JSON {id or label: text or {name, description}}."""
-    from encoders.splits import class_id_for
-
     if path is None:
         return {}
     data = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -40,7 +69,7 @@ def load_descriptions(path: Path | None) -> dict[str, dict]:
     return out
 
 
-def recording_classes(found, descriptions: dict[str, dict]) -> list[ClassInfo]:
+def recording_classes(found: RecordingClips, descriptions: dict[str, dict]) -> list[ClassInfo]:
     classes = []
     for cid in found.class_ids:
         label = found.names[cid]
@@ -52,60 +81,50 @@ def recording_classes(found, descriptions: dict[str, dict]) -> list[ClassInfo]:
     return classes
 
 
-def finetune_on_recording(args: argparse.Namespace, command: str) -> dict:
-    from encoders.checkpoint import load_checkpoint, save_checkpoint
-    from encoders.cli import resolve_checkpoint
-    from encoders.finetune import with_classes
-    from encoders.splits import clips_from_recording
-    from encoders.train import TrainConfig, build_model, train
-
-    found = clips_from_recording(args.recording, None, args.modalities)
+def finetune_on_recording(run: RecordingFinetune, command: str) -> dict:
+    found = clips_from_recording(run.recording, None, run.modalities)
     for reason in found.skipped:
         print(f"skipped: {reason}")
-    print(f"{args.recording}: {len(found.clips)} labelled intervals ({', '.join(f'{n} {k}' for k, n in sorted(found.modalities.items()))}), classes {found.class_ids}")
+    print(f"{run.recording}: {len(found.clips)} labelled intervals ({', '.join(f'{n} {k}' for k, n in sorted(found.modalities.items()))}), classes {found.class_ids}")
     if not found.clips:
-        raise ValueError(f"{args.recording}: no labelled interval has IMU or pose samples to train on")
+        raise ValueError(f"{run.recording}: no labelled interval has IMU or pose samples to train on")
     if len(found.class_ids) < 2:
-        raise ValueError(f"{args.recording}: labels name only {found.class_ids}; a classifier needs at least two classes")
-    classes = recording_classes(found, load_descriptions(args.descriptions))
+        raise ValueError(f"{run.recording}: labels name only {found.class_ids}; a classifier needs at least two classes")
+    classes = recording_classes(found, load_descriptions(run.descriptions))
     by_class = {c.id: [clip for clip in found.clips if clip.label == i] for i, c in enumerate(classes)}
     has_pairs = any(c.has_imu and c.has_pose for c in found.clips)
-    if args.joint and not has_pairs:
+    if run.joint and not has_pairs:
         raise ValueError("--joint needs intervals with both IMU and pose; this recording has none")
     parent = None
-    if args.from_scratch:
-        steps, lr, strategy = args.steps or SCRATCH_STEPS, args.lr or SCRATCH_LR, "joint" if args.joint else "supervised"
-        init_model = build_model(classes, found.clips, None, args.text_embeddings)
+    if run.from_scratch:
+        steps, lr, strategy = run.steps or RECIPE_STEPS, run.lr or LR, "joint" if run.joint else "supervised"
+        init_model = build_model(classes, found.clips, None, run.text_embeddings)
     else:
-        steps, lr, strategy = args.steps or FINETUNE_STEPS, args.lr or FINETUNE_LR, "joint" if args.joint else "pretrain-finetune"
-        checkpoint = resolve_checkpoint(args.init)
+        steps, lr, strategy = run.steps or FINETUNE_STEPS, run.lr or FINETUNE_LR, "joint" if run.joint else "pretrain-finetune"
+        checkpoint = resolve_checkpoint(run.init)
         base, base_extra = load_checkpoint(checkpoint)
-        from encoders.splits import UTD_DATA_DESCRIPTION
-
         # A parent from train-default / train records no "training": it is UTD-MHAD's.
-        parent = {"init": str(args.init), "classes": len(base.classes), "data": base_extra.get("training", {}).get("data") or UTD_DATA_DESCRIPTION}
+        parent = {"init": str(run.init), "classes": len(base.classes), "data": base_extra.get("training", {}).get("data") or UTD_DATA_DESCRIPTION}
         init_model = with_classes(base, classes, by_class)
-    config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=0, batch_size=args.batch_size, lr=lr, seed=args.seed)
+    config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=0, batch_size=run.batch_size, lr=lr, seed=run.seed)
     result = train(classes, found.clips, config, init_model=init_model)
     model = result.model
     metrics: dict = {}
-    if args.eval_recording is not None:
-        from encoders.evaluate import evaluate_stream
-
-        metrics["stream"] = evaluate_stream(model, args.eval_recording)
+    if run.eval_recording is not None:
+        metrics["stream"] = evaluate_stream(model, run.eval_recording)
         for combo, m in metrics["stream"].items():
-            print(f"  stream {combo:9s} macro F1 {m['macroF1']:.3f}  accuracy {m['accuracy']:.3f}  (n={m['count']})  on {args.eval_recording}")
+            print(f"  stream {combo:9s} macro F1 {m['macroF1']:.3f}  accuracy {m['accuracy']:.3f}  (n={m['count']})  on {run.eval_recording}")
     placements = sorted({c.placement for c in found.clips if c.has_imu}) or ["unknown"]
     training = {
         "data": (
-            f"recording {Path(args.recording).resolve().name}: {len(found.clips)} labelled intervals of subjects {', '.join(found.subjects)} "
+            f"recording {Path(run.recording).resolve().name}: {len(found.clips)} labelled intervals of subjects {', '.join(found.subjects)} "
             f"({', '.join(f'{n} {k}' for k, n in sorted(found.modalities.items()))}); IMU placement {', '.join(placements)}"
             + (f"; started from {parent['init']} ({parent['classes']} classes; {parent['data']})" if parent else "; trained from scratch")
         ),
-        "split": f"all labelled intervals used for training; evaluation: {args.eval_recording if args.eval_recording else 'none (pass --eval-recording)'}",
+        "split": f"all labelled intervals used for training; evaluation: {run.eval_recording if run.eval_recording else 'none (pass --eval-recording)'}",
         "command": command,
-        "seed": args.seed,
-        "strategy": ("from scratch" if args.from_scratch else "fine-tune") + (" (supervised + IMU<->pose contrastive)" if args.joint else " (supervised)"),
+        "seed": run.seed,
+        "strategy": ("from scratch" if run.from_scratch else "fine-tune") + (" (supervised + IMU<->pose contrastive)" if run.joint else " (supervised)"),
         "steps": steps,
         "classes": {c.id: sum(1 for clip in found.clips if clip.label == i) for i, c in enumerate(classes)},
         "metrics": metrics,
@@ -117,20 +136,17 @@ def finetune_on_recording(args: argparse.Namespace, command: str) -> dict:
         "samplesPerS": result.samples_per_s,
         "metrics": metrics,
         "training": training,
-        "recording": str(Path(args.recording).resolve()),
+        "recording": str(Path(run.recording).resolve()),
         "placements": placements,
         "description": f"Fine-tuned on a site's own recording: {', '.join(c.id for c in classes)}",
     }
-    save_checkpoint(model, args.out, extra)
-    print(f"wrote {args.out} ({result.seconds:.0f} s, {result.samples_per_s:.0f} samples/s); export it with `python3 -m encoders export --checkpoint {args.out} --out models/<name>`")
+    save_checkpoint(model, run.out, extra)
+    print(f"wrote {run.out} ({result.seconds:.0f} s, {result.samples_per_s:.0f} samples/s); export it with `python3 -m encoders export --checkpoint {run.out} --out models/<name>`")
     return extra
 
 
 def parity_windows_from_recording(recording: Path, model: JointModel) -> tuple[np.ndarray, np.ndarray]:
     """Up to four real windows of the recording (one middle window per class, first classes)."""
-    from encoders.pairs import crop, window_starts
-    from encoders.splits import clips_from_recording
-
     found = clips_from_recording(recording, model.classes)
     imu, pose = [], []
     for label in range(len(model.classes)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 
@@ -30,3 +32,9 @@ def accuracy(cm: np.ndarray) -> float:
 def summarise(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> dict:
     cm = confusion_matrix(y_true, y_pred, num_classes)
     return {"macroF1": macro_f1(cm), "accuracy": accuracy(cm), "count": int(cm.sum())}
+
+
+def mean_std(values: Sequence[float]) -> str:
+    """``mean ± std`` (population std, 3 decimals) of per-seed figures; "–" for none."""
+    arr = np.asarray(values, dtype=np.float64)
+    return f"{arr.mean():.3f} ± {arr.std(ddof=0):.3f}" if arr.size else "–"

@@ -10,13 +10,18 @@ subjects are never used to learn it.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping
 
 import numpy as np
 
 from encoders.enroll import PrototypeSet, cosines, decide, fused_cosine
+from encoders.evaluate import TestSet
+from encoders.models.joint import JointModel, ModelConfig
+from encoders.pairs import PairedClip
+from encoders.splits import UtdSplit
+from encoders.train import TrainConfig, train
 
-COMBINATIONS = ("imu", "pose", "imu+pose")
 DEFAULT_TARGET_KNOWN_REJECTION = 0.05
 
 
@@ -50,7 +55,7 @@ def scores_of(cos: np.ndarray) -> np.ndarray:
     return decide(cos)[1]
 
 
-def calibrate_open_set(model, split, config, command: str, target: float = DEFAULT_TARGET_KNOWN_REJECTION, holdout_subject: int = 7) -> dict:
+def calibrate_open_set(model: JointModel, split: UtdSplit, config: TrainConfig, command: str, target: float = DEFAULT_TARGET_KNOWN_REJECTION, holdout_subject: int = 7) -> dict:
     """The manifest's ``openSet`` for a model trained on UTD-MHAD's training subjects.
 
     A second model with the same recipe is trained without ``holdout_subject`` (a training
@@ -58,19 +63,13 @@ def calibrate_open_set(model, split, config, command: str, target: float = DEFAU
     to ``model`` (same recipe, so the same score scale). The test subjects only *measure* the
     result (recorded under ``measured``), they never set it.
     """
-    import dataclasses
-
-    from encoders.models.joint import ModelConfig
-    from encoders.train import train
-    from encoders.fewshot import TestSet
-
     fit = [c for c in split.train if c.subject != holdout_subject]
     held = [c for c in split.train if c.subject == holdout_subject]
     calib_config = dataclasses.replace(config)
     calibration_model = train(split.classes, fit, calib_config, ModelConfig(**model.config.to_dict()), out=None).model
     ids = [c.id for c in split.classes]
 
-    def scores(m, clips) -> tuple[dict[str, np.ndarray], "TestSet"]:
+    def scores(m: JointModel, clips: list[PairedClip]) -> tuple[dict[str, np.ndarray], TestSet]:
         data = TestSet(clips)
         protos = PrototypeSet.from_anchors(ids, m.prototypes().detach().numpy())
         return {k: scores_of(v) for k, v in combo_cosines(protos, data.embed(m)).items()}, data

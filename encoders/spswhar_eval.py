@@ -20,12 +20,10 @@ draws (IMU, "pose", fused) is the IMU encoder and the loss is purely IMU-only.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import datetime as _dt
 import json
 import platform
-import re
 import sys
 import time
 from dataclasses import dataclass
@@ -37,10 +35,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from encoders.data.paths import repo_root
+from encoders.data.spswhar import DEFAULT_WINDOW, SPSW_CLASSES, load_spswhar, sequence_windows, spswhar_windows
+from encoders.data.windows import NS_PER_S, WindowSpec
+from encoders.evaluate import class_logits, embed, evaluate_clips
+from encoders.metrics import mean_std, summarise
 from encoders.models.joint import ClassInfo, JointModel, ModelConfig
-from encoders.pairs import ALIGN_STEP, IMU_WINDOW, WindowRef, crop, labelled_subset, max_start, window_starts
-from encoders.runtime import blas_library, seed_everything
-from encoders.train import TrainConfig, augment, build_model, pretrain_contrastive, train_supervised
+from encoders.pairs import ALIGN_STEP, IMU_RATE_HZ, IMU_WINDOW, PairedClip, WindowRef, crop, imu_statistics, labelled_subset, max_start, window_starts
+from encoders.results_md import RESULTS_MD, SPSWHAR_BLOCK, write_block
+from encoders.runtime import seed_everything
+from encoders.splits import UtdSplit, load_utd_split, utd_classes
+from encoders.train import BATCH_SIZE, FINETUNE_LR, LR, PRETRAIN_STEPS, TrainConfig, augment, build_model, pretrain_contrastive, train_supervised
 
 TRAIN_SUBJECTS = tuple(range(1, 17))
 TEST_SUBJECTS = tuple(range(17, 24))
@@ -56,12 +61,8 @@ CLASS_DESCRIPTIONS = {
 #: training crops lie on a 0.1 s grid (like UTD-MHAD's aligned steps); ±2 steps of jitter
 FINE_HOP_S = 0.1
 JITTER = 2
+#: supervised steps per run (the IMU encoder alone converges sooner than the joint model)
 DEFAULT_STEPS = 200
-DEFAULT_PRETRAIN_STEPS = 400
-BATCH_SIZE = 64
-LR = 2e-3
-#: the package's fine-tuning rate after pretraining (experiments.FINETUNE_LR)
-FINETUNE_LR = 5e-4
 #: initialisations compared, with their learning rates: the pretrained encoder is fine-tuned at
 #: the package's lower post-pretraining rate *and* at the from-scratch rate, so the gain is not
 #: confounded with the rate
@@ -71,14 +72,25 @@ INIT_NAMES = {
     "watch-phone": "watch↔phone InfoNCE, fine-tune lr 5e-4",
     "watch-phone-lr2e-3": "watch↔phone InfoNCE, fine-tune lr 2e-3",
 }
-MARK_START = "<!-- spswhar:start -->"
-MARK_END = "<!-- spswhar:end -->"
-_BLOCK_RE = re.compile(re.escape(MARK_START) + r".*?" + re.escape(MARK_END) + r"\n?", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SpswharRun:
+    """``spswhar``: seeds × label fractions × initialisations, on sp-sw-har and UTD-MHAD."""
+
+    datasets: Path | None
+    seeds: Sequence[int] = (0, 1, 2)
+    fractions: Sequence[float] = (0.1, 1.0)
+    steps: int = DEFAULT_STEPS
+    #: watch↔phone contrastive steps per seed
+    pretrain_steps: int = PRETRAIN_STEPS
+    #: RESULTS.md whose sp-sw-har block is rewritten
+    out: Path = RESULTS_MD
+    #: per-run raw results (JSON), rewritten after every run (None: not written)
+    raw: Path | None = repo_root() / "runs" / "spswhar-raw.json"
 
 
 def spsw_classes() -> list[ClassInfo]:
-    from encoders.data.spswhar import SPSW_CLASSES
-
     return [ClassInfo(c, c.replace("_", " "), CLASS_DESCRIPTIONS[c], c.upper()) for c in SPSW_CLASSES]
 
 
@@ -116,9 +128,6 @@ class WindowPool:
 def spswhar_pool(sequences: Sequence, fine_hop_s: float = FINE_HOP_S) -> WindowPool:
     """Watch windows of ``sequences`` every ``fine_hop_s``, each paired with the phone window
     ending at the same instant on the sequence's common time base (where the phone has one)."""
-    from encoders.data.spswhar import DEFAULT_WINDOW, sequence_windows
-    from encoders.data.windows import WindowSpec
-
     fine = WindowSpec(length_s=DEFAULT_WINDOW.length_s, hop_s=fine_hop_s, rate_hz=DEFAULT_WINDOW.rate_hz)
     hop_ns = DEFAULT_WINDOW.hop_ns
     xs, seqs, ends, labels, partners, paired_rows = [], [], [], [], [], []
@@ -150,7 +159,7 @@ def spswhar_pool(sequences: Sequence, fine_hop_s: float = FINE_HOP_S) -> WindowP
     )
 
 
-def utd_pool(clips: Sequence) -> WindowPool:
+def utd_pool(clips: Sequence[PairedClip]) -> WindowPool:
     """UTD-MHAD IMU crops on the 0.1 s aligned grid; anchors are ``pairs.window_starts``."""
     xs, seqs, ends, anchors, labels = [], [], [], [], []
     row = 0
@@ -159,7 +168,7 @@ def utd_pool(clips: Sequence) -> WindowPool:
         for start in range(0, max_start(clip) + 1, ALIGN_STEP):
             xs.append(crop(clip, start)[0])
             seqs.append(index)
-            ends.append(int((start + IMU_WINDOW) * 20_000_000))  # 50 Hz samples → ns
+            ends.append(int((start + IMU_WINDOW) * NS_PER_S / IMU_RATE_HZ))
             if start in hop_starts:
                 anchors.append(row)
                 labels.append(clip.label)
@@ -261,8 +270,6 @@ def _stats(x: np.ndarray) -> list[SimpleNamespace]:
 
 def spsw_model(pool: WindowPool, seed: int) -> JointModel:
     """Watch tower + phone tower (both ``imu-resnet1d``) and anchors from the descriptions."""
-    from encoders.pairs import imu_statistics
-
     seed_everything(seed)
     model = build_model(spsw_classes(), _stats(pool.x[pool.anchors]), ModelConfig(pose_model="imu-resnet1d"))
     mean, std = imu_statistics(_stats(pool.partner))
@@ -297,9 +304,6 @@ def transfer_watch_encoder(source: JointModel, target: JointModel) -> None:
 
 
 def evaluate_windows(model: JointModel, x: np.ndarray, y: np.ndarray) -> dict:
-    from encoders.evaluate import class_logits, embed
-    from encoders.metrics import summarise
-
     predicted = class_logits(model, embed(model, "imu", x)).argmax(axis=1)
     return summarise(y, predicted, len(model.classes))
 
@@ -309,15 +313,12 @@ class Data:
     spsw_train: WindowPool
     spsw_test_x: np.ndarray  # [n, 6, 100] watch windows on the gateway's hop grid
     spsw_test_y: np.ndarray
-    utd: object  # splits.UtdSplit
+    utd: UtdSplit
     utd_train: WindowPool
     seconds: float
 
 
 def load_data(datasets: Path | None) -> Data:
-    from encoders.data.spswhar import load_spswhar, spswhar_windows
-    from encoders.splits import load_utd_split
-
     started = time.perf_counter()
     sequences = load_spswhar(datasets)
     train_seqs, test_seqs = split_sequences(sequences)
@@ -334,12 +335,9 @@ def load_data(datasets: Path | None) -> Data:
     return data
 
 
-def run(args: argparse.Namespace, command: str) -> list[dict]:
-    from encoders.evaluate import evaluate_clips
-    from encoders.splits import utd_classes
-
+def run(spec: SpswharRun, command: str) -> list[dict]:
     started = time.perf_counter()
-    data = load_data(args.datasets)
+    data = load_data(spec.datasets)
     runs: list[dict] = []
 
     def record(dataset: str, init: str, fraction: float, seed: int, metrics: dict, seconds: float, samples: int, labelled: int) -> None:
@@ -348,46 +346,41 @@ def run(args: argparse.Namespace, command: str) -> list[dict]:
         m = metrics["window"]
         print(f"== {dataset} {init} {fraction:.0%} seed {seed}: window macro F1 {m['macroF1']:.3f} acc {m['accuracy']:.3f} "
               f"({seconds:.0f} s; total {time.perf_counter() - started:.0f} s)", flush=True)
-        if args.raw:
-            Path(args.raw).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.raw).write_text(json.dumps({"command": command, "steps": args.steps, "pretrainSteps": args.pretrain_steps, "runs": runs}, indent=1), encoding="utf-8")
+        if spec.raw:
+            spec.raw.parent.mkdir(parents=True, exist_ok=True)
+            spec.raw.write_text(json.dumps({"command": command, "steps": spec.steps, "pretrainSteps": spec.pretrain_steps, "runs": runs}, indent=1), encoding="utf-8")
 
     utd_stats = data.utd.train
-    for seed in args.seeds:
-        pretrained, _, pre_s, pre_n = pretrain(data.spsw_train, args.pretrain_steps, seed)
+    for seed in spec.seeds:
+        pretrained, _, pre_s, pre_n = pretrain(data.spsw_train, spec.pretrain_steps, seed)
         for init, lr in INITS.items():
-            for fraction in args.fractions:
+            for fraction in spec.fractions:
                 if init == "none":
                     model, extra_s, extra_n = spsw_model(data.spsw_train, seed), 0.0, 0
                 else:
                     model, extra_s, extra_n = copy.deepcopy(pretrained), pre_s, pre_n
-                _, s, n, labelled = finetune(model, data.spsw_train, fraction, args.steps, seed, lr, f"sp-sw-har {init} {fraction:.0%}")
+                _, s, n, labelled = finetune(model, data.spsw_train, fraction, spec.steps, seed, lr, f"sp-sw-har {init} {fraction:.0%}")
                 metrics = {"window": evaluate_windows(model, data.spsw_test_x, data.spsw_test_y)}
                 record("sp-sw-har", init, fraction, seed, metrics, s + extra_s, n + extra_n, labelled)
-            for fraction in args.fractions:
+            for fraction in spec.fractions:
                 seed_everything(seed)
                 model = build_model(utd_classes(), utd_stats, ModelConfig())
                 extra_s, extra_n = 0.0, 0
                 if init != "none":
                     transfer_watch_encoder(pretrained, model)
                     extra_s, extra_n = pre_s, pre_n
-                _, s, n, labelled = finetune(model, data.utd_train, fraction, args.steps, seed, lr, f"utd-mhad {init} {fraction:.0%}")
+                _, s, n, labelled = finetune(model, data.utd_train, fraction, spec.steps, seed, lr, f"utd-mhad {init} {fraction:.0%}")
                 evaluation = evaluate_clips(model, data.utd.test)
                 metrics = {"clip": evaluation.metrics["clip"]["imu"], "window": evaluation.metrics["window"]["imu"]}
                 record("utd-mhad", init, fraction, seed, metrics, s + extra_s, n + extra_n, labelled)
     total = time.perf_counter() - started
-    section = render_section(runs, command, args.steps, args.pretrain_steps, total, data)
-    write_section(Path(args.out), section)
-    print(f"wrote the sp-sw-har section of {args.out} ({total:.0f} s = {total / 60:.1f} min)", flush=True)
+    section = render_section(runs, command, spec.steps, spec.pretrain_steps, total, data)
+    write_section(spec.out, section)
+    print(f"wrote the sp-sw-har section of {spec.out} ({total:.0f} s = {total / 60:.1f} min)", flush=True)
     return runs
 
 
 # --------------------------------------------------------------------------- RESULTS.md section
-
-
-def _mean_std(values: Sequence[float]) -> str:
-    arr = np.asarray(values, dtype=np.float64)
-    return f"{arr.mean():.3f} ± {arr.std(ddof=0):.3f}" if arr.size else "–"
 
 
 def _group(runs: list[dict]) -> dict[tuple[str, str, float], list[dict]]:
@@ -412,7 +405,6 @@ def render_section(runs: list[dict], command: str, steps: int, pretrain_steps: i
         counts = (f" {data.spsw_train.anchors.size} labelled training windows (10 % ≈ {round(0.1 * data.spsw_train.anchors.size)}), "
                   f"{len(data.spsw_test_y)} test windows; {data.spsw_train.paired.size} simultaneous watch/phone training crops for pretraining.")
     lines = [
-        MARK_START,
         "## IMU only: sp-sw-har (second evaluation) and watch↔phone pretraining",
         "",
         f"Generated by `{command}` on {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC ({total_seconds / 60:.1f} min including data loading, "
@@ -445,8 +437,8 @@ def render_section(runs: list[dict], command: str, steps: int, pretrain_steps: i
         for f in fractions:
             rs = groups.get(("sp-sw-har", init, f), [])
             if rs:
-                lines.append(f"| {name[init]} | {f:.0%} | {_mean_std([r['metrics']['window']['macroF1'] for r in rs])} | "
-                             f"{_mean_std([r['metrics']['window']['accuracy'] for r in rs])} | {np.mean([r['seconds'] for r in rs]):.0f} | "
+                lines.append(f"| {name[init]} | {f:.0%} | {mean_std([r['metrics']['window']['macroF1'] for r in rs])} | "
+                             f"{mean_std([r['metrics']['window']['accuracy'] for r in rs])} | {np.mean([r['seconds'] for r in rs]):.0f} | "
                              f"{np.mean([r['samplesPerS'] for r in rs]):.0f} |")
     lines += [
         "",
@@ -459,9 +451,9 @@ def render_section(runs: list[dict], command: str, steps: int, pretrain_steps: i
         for f in fractions:
             rs = groups.get(("utd-mhad", init, f), [])
             if rs:
-                lines.append(f"| {name[init]} | {f:.0%} | {_mean_std([r['metrics']['clip']['macroF1'] for r in rs])} | "
-                             f"{_mean_std([r['metrics']['clip']['accuracy'] for r in rs])} | "
-                             f"{_mean_std([r['metrics']['window']['macroF1'] for r in rs])} | {np.mean([r['seconds'] for r in rs]):.0f} |")
+                lines.append(f"| {name[init]} | {f:.0%} | {mean_std([r['metrics']['clip']['macroF1'] for r in rs])} | "
+                             f"{mean_std([r['metrics']['clip']['accuracy'] for r in rs])} | "
+                             f"{mean_std([r['metrics']['window']['macroF1'] for r in rs])} | {np.mean([r['seconds'] for r in rs]):.0f} |")
     lines += ["", "### Pretraining gain (macro F1 points = 100 × difference of means, same steps)", "",
               "| target | labels | fine-tune lr | gain | seeds where pretraining is better |", "| --- | --- | --- | --- | --- |"]
     for dataset, level in (("sp-sw-har", "window"), ("utd-mhad", "clip")):
@@ -476,49 +468,10 @@ def render_section(runs: list[dict], command: str, steps: int, pretrain_steps: i
         "",
         "For reference, the main table's UTD-MHAD IMU-only figures come from the joint IMU + pose model with 500 steps; the "
         "UTD-MHAD rows here train the IMU encoder alone with fewer steps, so compare them with each other, not with that table.",
-        MARK_END,
-        "",
     ]
     return "\n".join(lines)
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with its marked sp-sw-har block replaced by ``block`` (appended if absent)."""
-    if _BLOCK_RE.search(text):
-        return _BLOCK_RE.sub(lambda _: block, text, count=1)
-    return text.rstrip("\n") + "\n\n" + block
-
-
-def keep_block(old_text: str, new_text: str) -> str:
-    """``new_text`` (a regenerated RESULTS.md) with ``old_text``'s marked block carried over."""
-    match = _BLOCK_RE.search(old_text)
-    return replace_block(new_text, match.group(0)) if match else new_text
-
-
 def write_section(path: Path, section: str) -> None:
-    old = path.read_text(encoding="utf-8") if path.is_file() else ""
-    path.write_text(replace_block(old, section), encoding="utf-8")
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    from encoders.cli import _common, _fraction
-
-    p = sub.add_parser("spswhar", help="IMU-only evaluation on sp-sw-har and watch<->phone pretraining; rewrites its section of RESULTS.md (~10 min)")
-    _common(p)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--fractions", type=_fraction, nargs="+", default=[0.1, 1.0], help="label fractions (default 10 100 %%)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"supervised steps per run (default {DEFAULT_STEPS})")
-    p.add_argument("--pretrain-steps", type=int, default=DEFAULT_PRETRAIN_STEPS, help=f"watch<->phone contrastive steps per seed (default {DEFAULT_PRETRAIN_STEPS})")
-    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS.md", help="results file whose marked sp-sw-har block is rewritten")
-    p.add_argument("--raw", type=Path, default=Path(__file__).resolve().parents[1] / "runs" / "spswhar-raw.json", help="per-run raw results (JSON)")
-    p.set_defaults(func=_cmd)
-
-
-def _cmd(args: argparse.Namespace) -> int:
-    from encoders.cli import _command_line
-
-    run(args, _command_line())
-    return 0
+    """Rewrite only the sp-sw-har block of the results page at ``path``."""
+    write_block(path, SPSWHAR_BLOCK, section)

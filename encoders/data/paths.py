@@ -34,6 +34,16 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def demo_recording() -> Path:
+    """The bundled demo recording (``make-recording``'s output, the stream evaluation's input)."""
+    return repo_root() / "recordings" / "demo"
+
+
+def default_model_dir() -> Path:
+    """The bundled default model (``train-default``'s output; ships its checkpoint)."""
+    return repo_root() / "models" / "default"
+
+
 def fixtures_root() -> Path:
     """The small real subsets bundled for the tests (same layout as the full data sets)."""
     return repo_root() / "encoders" / "tests" / "fixtures" / "datasets"

@@ -1,38 +1,10 @@
-"""Model registry: encoders are built by name so checkpoints can record how to rebuild them."""
+"""The encoders (IMU, pose, text) and the joint model; see :mod:`.registry` for building them by name."""
 
 from __future__ import annotations
 
-from typing import Callable
+# Importing the encoder modules registers their factories.
+from encoders.models import imu as _imu  # noqa: F401
+from encoders.models import pose as _pose  # noqa: F401
+from encoders.models.registry import count_parameters, create_model, register_model, registered_models
 
-from torch import nn
-
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
-
-
-def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    def wrap(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
-
-
-def create_model(name: str, **kwargs: object) -> nn.Module:
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; registered: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name](**kwargs)
-
-
-def registered_models() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def count_parameters(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
-
-
-# Importing the modules registers their factories.
-from encoders.models import imu as _imu  # noqa: E402,F401
-from encoders.models import pose as _pose  # noqa: E402,F401
+__all__ = ["count_parameters", "create_model", "register_model", "registered_models"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from encoders.models import register_model
+from encoders.models.registry import register_model
 from encoders.models.blocks import ConvTrunk
 
 IMU_CHANNELS = ("ax", "ay", "az", "gx", "gy", "gz")

@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.models import count_parameters, create_model
+from encoders.models import imu as _imu  # noqa: F401  (registers imu-resnet1d)
+from encoders.models import pose as _pose  # noqa: F401  (registers the pose encoders)
+from encoders.models.registry import count_parameters, create_model
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from encoders.data import cli
+from encoders.cli import data as data_cli
 from encoders.data.errors import DatasetError
 from encoders.data.make_recording import make_recording
 from encoders.data.recording import (
@@ -176,7 +176,7 @@ def test_not_a_recording(tmp_path: Path):
 
 def _run_cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser()
-    cli.register(parser.add_subparsers(dest="command", required=True))
+    data_cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     return args.func(args)
 

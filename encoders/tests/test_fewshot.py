@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from encoders.fewshot import HELD_OUT_ACTIONS, METHODS, render, run_fewshot, write_section
+from encoders.fewshot import HELD_OUT_ACTIONS, METHODS, FewshotRun, FewshotSteps, render, run_fewshot, write_section
 
 
 @pytest.fixture(scope="module")
@@ -23,10 +23,10 @@ def utd_root() -> Path:
 def test_protocol_runs_and_renders(utd_root: Path, tmp_path: Path) -> None:
     wrist = [a for a in HELD_OUT_ACTIONS if a <= 21]
     assert wrist and len(wrist) < len(HELD_OUT_ACTIONS)  # both wrist and thigh actions are new
-    steps = {"base": 4, "pretrain": 2, "finetune": 2, "scratch": 2}
+    steps = FewshotSteps(base=4, pretrain=2, finetune=2, scratch=2)
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nkept\n", encoding="utf-8")
-    raw = run_fewshot(utd_root, [0], [1], steps, tmp_path / "raw.json", results, "test")
+    raw = run_fewshot(FewshotRun(datasets=utd_root, raw=tmp_path / "raw.json", results_md=results, seeds=(0,), shots=(1,), steps=steps, cache=None), "test")
     run = raw["runs"][0]
     assert set(METHODS) <= set(run["shots"]["1"])
     for method in METHODS:

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from encoders.checkpoint import load_checkpoint
-from encoders.cli import REPO_ROOT, main
+from encoders.cli import main
 from encoders.data.import_csv import import_csv_folder
+from encoders.data.paths import default_model_dir, demo_recording
 from encoders.data.recording import read_recording, write_recording
 from encoders.export import verify_model_dir
 from encoders.splits import clips_from_recording
@@ -21,7 +22,7 @@ from encoders.splits import clips_from_recording
 from test_import_csv import make_site  # noqa: E402 - pytest puts this folder on sys.path
 
 torch.set_num_threads(2)
-DEFAULT_MODEL = REPO_ROOT / "models" / "default"
+DEFAULT_MODEL = default_model_dir()
 QUICK = ["--steps", "12", "--batch-size", "16", "--threads", "2"]
 
 
@@ -44,7 +45,7 @@ def site(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def pose_only(tmp_path_factory) -> Path:
     """The first 40 s of one demo subject, camera only (UTD-MHAD classes the model knows)."""
-    demo = read_recording(REPO_ROOT / "recordings" / "demo")
+    demo = read_recording(demo_recording())
     cam = demo.cameras[0]
     subject = demo.subjects[0].id
     keep = np.isin(cam.track, [t for t, s in cam.tracks.items() if s == subject]) & (cam.t_ns < 40e9)
@@ -102,7 +103,7 @@ def test_enroll_exports_prototypes_and_open_set(site, tmp_path) -> None:
     assert [(c["id"], c["k"], c["modalities"]) for c in manifest["enrollment"]["classes"]] == [("bench_press", 4, ["imu"]), ("squat", 4, ["imu"]), ("row", 4, ["imu"])]
     # IMU: learnt from the examples (enough held-out windows); the modality sets the examples
     # lack keep the parent model's thresholds.
-    parent = json.loads((REPO_ROOT / "models" / "default" / "manifest.json").read_text())["openSet"]["thresholds"]
+    parent = json.loads((DEFAULT_MODEL / "manifest.json").read_text())["openSet"]["thresholds"]
     thresholds = manifest["openSet"]["thresholds"]
     assert set(thresholds) == set(parent)
     assert thresholds["imu"] != parent["imu"]

@@ -11,18 +11,14 @@ import torch
 
 from encoders.data.spswhar import DEFAULT_WINDOW, load_spswhar, sequence_windows
 from encoders.spswhar_eval import (
-    MARK_END,
-    MARK_START,
     TEST_SUBJECTS,
     TRAIN_SUBJECTS,
     finetune,
-    keep_block,
     pretrain,
     spsw_model,
     spswhar_pool,
     split_sequences,
     stratified_anchors,
-    write_section,
 )
 
 torch.set_num_threads(2)
@@ -100,17 +96,6 @@ def test_tiny_runs_loss_falls(pool) -> None:
     assert history[-1]["loss"] < 0.8 * history[0]["loss"], history
     assert labelled == pool.anchors.size and samples == 2 * 30 * 32
     assert "[pretrain]" in out.getvalue() and "[tiny]" in out.getvalue()
-
-
-def test_results_block_survives_a_main_results_rewrite(tmp_path: Path) -> None:
-    path = tmp_path / "RESULTS.md"
-    path.write_text("# Results: UTD-MHAD\n\nold table\n", encoding="utf-8")
-    write_section(path, f"{MARK_START}\nfirst\n{MARK_END}\n")
-    write_section(path, f"{MARK_START}\nsecond\n{MARK_END}\n")
-    text = path.read_text(encoding="utf-8")
-    assert text.count(MARK_START) == 1 and "second" in text and "first" not in text and "old table" in text
-    regenerated = keep_block(text, "# Results: UTD-MHAD\n\nnew table\n")
-    assert "new table" in regenerated and "second" in regenerated and "old table" not in regenerated
 
 
 def _fine():

@@ -1,7 +1,8 @@
-"""Data sub-commands of ``python3 -m encoders``: ``prepare`` and ``make-recording``.
+"""Data sub-commands: prepare, make-recording, import-csv, make-rep-sets, make-rep-fixture.
 
-The top-level CLI calls :func:`register`; each sub-command stores its handler as ``func`` (a
-function of the parsed ``argparse.Namespace`` returning an exit code).
+:func:`register` adds them to the top-level parser; each stores its handler as ``func`` (a
+function of the parsed ``argparse.Namespace`` returning an exit code). None of them needs
+torch, so they skip its thread set-up (``uses_torch``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DatasetError
-from .paths import datasets_root, repo_root
+from encoders.cli.common import command_line
+from encoders.data.errors import DatasetError
+from encoders.data.paths import datasets_root, demo_recording, repo_root
 
 
 def _subjects(text: str) -> tuple[int, ...]:
@@ -29,7 +31,7 @@ def _subjects(text: str) -> tuple[int, ...]:
     return values
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - argparse has no public type
+def register(subparsers: argparse._SubParsersAction) -> None:  # argparse has no public type for it
     prepare = subparsers.add_parser(
         "prepare",
         help="load and validate the datasets, print counts (optionally cache UTD-MHAD to .npz)",
@@ -44,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
         help="build the bundled demo recording from UTD-MHAD test subjects",
         description="Build a gateway recording (docs/recording-format.md) from real UTD-MHAD clips.",
     )
-    make.add_argument("--out", type=Path, default=Path("recordings/demo"), help="output directory (default recordings/demo)")
+    make.add_argument("--out", type=Path, default=demo_recording(), help="output directory (default recordings/demo)")
     make.add_argument("--subjects", type=_subjects, default=None, help="comma-separated UTD-MHAD subjects (default 2,4,6,8)")
     make.add_argument("--seed", type=int, default=0, help="seed of the per-subject clip order (default 0)")
     make.add_argument("--datasets", type=Path, default=None, help="folder holding utd-mhad/, sp-sw-har/, mmfit-labels/ (default $MUJO_DATASETS; see the README, Data sets)")
@@ -82,13 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: SLF001 - 
         "make-rep-fixture",
         help="build the small rep-set fixture of the gateway tests from a recording (default the demo)",
     )
-    fixture.add_argument("--recording", type=Path, default=Path("recordings/demo"))
+    fixture.add_argument("--recording", type=Path, default=demo_recording())
     fixture.add_argument("--out", type=Path, default=Path("test/fixtures/rep-sets"))
     fixture.set_defaults(func=run_make_rep_fixture)
+    for parser in (prepare, make, imp, reps, fixture):
+        parser.set_defaults(uses_torch=False)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    from .utd_mhad import CROSS_SUBJECT_TEST, CROSS_SUBJECT_TRAIN, load_utd_mhad
+    from encoders.data.utd_mhad import CROSS_SUBJECT_TEST, CROSS_SUBJECT_TRAIN, load_utd_mhad
 
     root = args.datasets or datasets_root()
     print(f"datasets root: {root}")
@@ -123,7 +127,7 @@ def _optional_reports(root: Path) -> list[tuple[str, str]]:
     """Counts for the secondary datasets that are present (absent ones are reported as such)."""
     reports: list[tuple[str, str]] = []
     try:
-        from .spswhar import load_spswhar
+        from encoders.data.spswhar import load_spswhar
 
         if (root / "sp-sw-har").is_dir():
             seqs = load_spswhar(root)
@@ -136,7 +140,7 @@ def _optional_reports(root: Path) -> list[tuple[str, str]]:
     except DatasetError as exc:
         reports.append(("sp-sw-har", f"error: {exc}"))
     try:
-        from .mmfit import load_mmfit_labels
+        from encoders.data.mmfit import load_mmfit_labels
 
         if (root / "mmfit-labels").is_dir():
             sets = load_mmfit_labels(root / "mmfit-labels")
@@ -162,8 +166,8 @@ def _write_cache(path: Path, clips: list) -> None:
 
 
 def run_make_recording(args: argparse.Namespace) -> int:
-    from .make_recording import make_recording
-    from .utd_mhad import CROSS_SUBJECT_TEST
+    from encoders.data.make_recording import make_recording
+    from encoders.data.utd_mhad import CROSS_SUBJECT_TEST
 
     subjects = args.subjects or CROSS_SUBJECT_TEST
     out = Path(args.out)
@@ -181,25 +185,10 @@ def run_make_recording(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (``python3 -m encoders.data.cli``) for use before the top-level CLI exists."""
-    parser = argparse.ArgumentParser(prog="python3 -m encoders.data.cli")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
-
-
 def run_import_csv(args: argparse.Namespace) -> int:
-    import shlex
-    import sys
+    from encoders.data.import_csv import import_csv_folder
 
-    from .import_csv import import_csv_folder
-
-    command = "python3 -m encoders " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    command = command_line()
     try:
         report = import_csv_folder(
             args.folder, args.out, labels=args.labels, time_unit=args.time_unit, acc_unit=args.acc_unit, gyro_unit=args.gyro_unit,
@@ -217,13 +206,12 @@ def run_import_csv(args: argparse.Namespace) -> int:
     print(f"labels: {len(report.labels)} intervals: " + ", ".join(f"{a} x{n}" for a, n in sorted(counts.items())))
     print(f"wrote {report.out}")
 def run_make_rep_sets(args: argparse.Namespace) -> int:
-    import os
+    from encoders.data.rep_sets import make_rep_sets
 
-    from .rep_sets import make_rep_sets
-
-    datasets = args.datasets or (Path(os.environ["MUJO_DATASETS"]) if os.environ.get("MUJO_DATASETS") else None)
-    if datasets is None:
-        print("error: pass --datasets DIR or set MUJO_DATASETS", file=sys.stderr)
+    try:
+        datasets = args.datasets or datasets_root()
+    except DatasetError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     subjects = ",".join(str(s) for s in args.subjects)
     command = f"python3 -m encoders make-rep-sets --out {args.out} --subjects {subjects} --seed {args.seed} --datasets $MUJO_DATASETS"
@@ -238,7 +226,7 @@ def run_make_rep_sets(args: argparse.Namespace) -> int:
 
 
 def run_make_rep_fixture(args: argparse.Namespace) -> int:
-    from .rep_sets import make_rep_fixture
+    from encoders.data.rep_sets import make_rep_fixture
 
     command = f"python3 -m encoders make-rep-fixture --recording {args.recording} --out {args.out}"
     out = make_rep_fixture(Path(args.out), recording=Path(args.recording), command=command)
