@@ -1,3 +1,4 @@
+// Long file: the composition root: every service built from the config and listed in start order in one place, so the order reads top to bottom.
 import { Subject, type Observable } from 'rxjs';
 import { BrokerService } from './broker/service.ts';
 import {

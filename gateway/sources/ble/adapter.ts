@@ -14,6 +14,9 @@ import { normalizeUuid, type Advertisement } from './driver.ts';
 import { realTimers, type TimerHandle, type Timers } from './timers.ts';
 
 /*
+ * Long file: the one noble boundary; every noble call is wrapped here the same way (timeout,
+ *   listener cleanup), so the wrappers stay side by side.
+ *
  * The only module that touches @abandonware/noble. Noble is imported lazily: on a machine
  * without Bluetooth, loading its HCI bindings throws, and a gateway that does not use BLE
  * must still start.
