@@ -11,7 +11,7 @@ import type {
 import { GatewayError, errorCode, errorMessage } from '../../observability/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { normalizeUuid, type Advertisement } from './driver.ts';
-import { realTimers, type TimerHandle, type Timers } from './timers.ts';
+import { realTimers, type TimerHandle, type Timers } from '../../clock/timers.ts';
 
 /*
  * Long file: the one noble boundary; every noble call is wrapped here the same way (timeout,

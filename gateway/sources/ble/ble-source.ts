@@ -21,7 +21,7 @@ import type { ImuSamples } from './driver.ts';
 import { bleMetrics, type BleMetrics } from './metrics.ts';
 import { deviceIdFor, type BleConfig, type BleDeviceConfig } from './options.ts';
 import { StreamMerger } from './stream-merge.ts';
-import { realTimers, type Timers } from './timers.ts';
+import { realTimers, type Timers } from '../../clock/timers.ts';
 
 /*
  * Long file: the BLE source's wiring (config → manager → decoders → clock alignment → device

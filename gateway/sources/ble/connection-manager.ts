@@ -14,7 +14,7 @@ import type {
   StreamSettings,
 } from './driver.ts';
 import type { BleMetrics } from './metrics.ts';
-import { sleep, type TimerHandle, type Timers } from './timers.ts';
+import { sleep, type TimerHandle, type Timers } from '../../clock/timers.ts';
 
 /*
  * Long file: one scheduler over every link (admission, backoff, stall watchdog, adapter
