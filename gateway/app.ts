@@ -1,3 +1,4 @@
+// Long file: the composition root: every service built from the config and listed in start order in one place, so the order reads top to bottom.
 import { Subject, type Observable } from 'rxjs';
 import { BrokerService } from './broker/service.ts';
 import {
@@ -41,7 +42,7 @@ import { DiscoveryAnnouncer } from './sinks/mqtt/announcer.ts';
 import { MqttService } from './sinks/mqtt/service.ts';
 import { RecorderService, RecordingAutoStart } from './sinks/recorder/service.ts';
 import type { BleSource } from './sources/ble/ble-source.ts';
-import type { Timers } from './sources/ble/timers.ts';
+import type { Timers } from './clock/timers.ts';
 import type { ReplaySource } from './sources/replay/index.ts';
 import { SourcesService } from './sources/service.ts';
 import { SubjectRegistry } from './subjects/registry.ts';

@@ -1,4 +1,5 @@
 import { merge, Subject, Subscription, type Observable } from 'rxjs';
+import { realTimers, repeat, type Repeating, type Timers } from '../clock/timers.ts';
 import { PAYLOAD_VERSION, type DeviceState } from '../domain/events.ts';
 import type { Service } from '../service.ts';
 import type { MqttSink } from '../sinks/mqtt/index.ts';
@@ -82,23 +83,25 @@ export class DeviceStatePublisher implements Service {
 }
 
 /**
- * Re-evaluates device states every DEVICE_TICK_MS. A wall-clock timer (unref'd): the tracker
- * reads the injected clock, but there is no injected timer abstraction for it yet.
+ * Re-evaluates device states every DEVICE_TICK_MS on the injected timers (the tracker reads the
+ * injected clock; tests pass virtual timers and a clock that agrees).
  */
 export class DeviceTicker implements Service {
   readonly name = 'device-ticker';
-  private timer: NodeJS.Timeout | undefined;
+  private ticks: Repeating | undefined;
 
-  constructor(private readonly tracker: DeviceTracker) {}
+  constructor(
+    private readonly tracker: DeviceTracker,
+    private readonly timers: Timers = realTimers,
+  ) {}
 
   start(): void {
-    this.timer = setInterval(() => this.tracker.tick(), DEVICE_TICK_MS);
-    this.timer.unref();
+    this.ticks = repeat(this.timers, DEVICE_TICK_MS, () => this.tracker.tick());
     this.tracker.tick();
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.ticks?.cancel();
+    this.ticks = undefined;
   }
 }

@@ -2,6 +2,7 @@ import { Subject, type Observable } from 'rxjs';
 import { PAYLOAD_VERSION, type DeviceState } from '../domain/events.ts';
 import type { SampleChunk } from '../domain/samples.ts';
 import { nsToIso, type Clock } from '../domain/time.ts';
+import { INGEST_DEFAULTS } from '../sources/mqtt/options.ts';
 
 /** A device (IMU or camera) the gateway expects samples from. */
 export interface TrackedDevice {
@@ -33,7 +34,7 @@ export interface DeviceTrackerOptions {
   readonly clock: Clock;
   /** A device with no samples for this long (gateway clock) is reported disconnected. */
   readonly silentAfterMs?: number;
-  /** Devices seen but not configured (default: 64 tracked, forgotten after 60 s idle, state not published). */
+  /** Devices seen but not configured (default: ingest.unknownDevices' defaults). */
   readonly unknown?: UnknownDeviceOptions;
   /** Counts what happens to unknown devices. */
   readonly onUnknown?: (outcome: 'tracked' | 'refused' | 'expired') => void;
@@ -56,7 +57,7 @@ export class DeviceTracker {
 
   constructor(private readonly options: DeviceTrackerOptions) {
     this.silentAfterNs = (options.silentAfterMs ?? 5000) * 1e6;
-    this.unknownOpts = options.unknown ?? { maxTracked: 64, idleTimeoutMs: 60000, publishState: false };
+    this.unknownOpts = options.unknown ?? INGEST_DEFAULTS.unknownDevices;
   }
 
   register(device: TrackedDevice): void {

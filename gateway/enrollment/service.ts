@@ -1,3 +1,4 @@
+// Long file: one service's commands (enroll live or from a recording, list, activate, roll back, remove) share one busy lock and one model swap; each is short.
 import type { Observable } from 'rxjs';
 import type { Modality } from '../domain/samples.ts';
 import type { WindowEmbedding } from '../domain/windows.ts';

@@ -78,6 +78,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     maxBufferedBytes: options.sse?.maxBufferedBytes ?? 1024 * 1024,
     logger,
     metrics: sseMetrics(view.metricsRegistry),
+    ...(options.sse?.timers ? { timers: options.sse.timers } : {}),
   });
   let url: string | undefined;
   let reloading = false;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, type Registry } from 'prom-client';
+import { realTimers, repeat, type Repeating, type Timers } from '../clock/timers.ts';
 import { registered } from '../observability/metrics.ts';
 import type { Logger } from '../observability/logger.ts';
 
@@ -64,7 +65,7 @@ interface Client {
 export class SseHub {
   private readonly clients = new Map<number, Client>();
   private nextId = 1;
-  private readonly heartbeat: NodeJS.Timeout;
+  private readonly heartbeat: Repeating;
 
   constructor(
     private readonly options: {
@@ -72,10 +73,13 @@ export class SseHub {
       maxBufferedBytes: number;
       logger: Logger;
       metrics: SseHubMetrics;
+      /** Default: real timers. Tests pass virtual ones. */
+      timers?: Timers;
     },
   ) {
-    this.heartbeat = setInterval(() => this.writeAll(': heartbeat\n\n', false), options.heartbeatMs);
-    this.heartbeat.unref();
+    this.heartbeat = repeat(options.timers ?? realTimers, options.heartbeatMs, () =>
+      this.writeAll(': heartbeat\n\n', false),
+    );
   }
 
   get clientCount(): number {
@@ -111,7 +115,7 @@ export class SseHub {
 
   /** Ends every stream (server shutdown); clients will try to reconnect. */
   closeAll(): void {
-    clearInterval(this.heartbeat);
+    this.heartbeat.cancel();
     for (const client of this.clients.values()) client.res.end();
     this.clients.clear();
     this.options.metrics.clients.set(0);

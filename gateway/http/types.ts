@@ -1,3 +1,4 @@
+import type { Timers } from '../clock/timers.ts';
 import type { Observable } from 'rxjs';
 import type { RecordingControl } from '../sinks/recorder/control.ts';
 import type { EnrollmentService } from '../enrollment/service.ts';
@@ -103,6 +104,8 @@ export interface SseOptions {
   readonly maxBufferedBytes?: number;
   /** Recent events sent to a newly connected client. Default 20. */
   readonly recentOnConnect?: number;
+  /** What the heartbeat runs on. Default: real timers; tests pass virtual ones. */
+  readonly timers?: Timers;
 }
 
 export interface HttpServerOptions {

@@ -13,7 +13,7 @@ import type { Service } from '../service.ts';
 import type { MqttSink } from '../sinks/mqtt/index.ts';
 import type { SubjectRegistry } from '../subjects/registry.ts';
 import { createBleSource, type BleSource } from './ble/ble-source.ts';
-import type { Timers } from './ble/timers.ts';
+import type { Timers } from '../clock/timers.ts';
 import { createCameraSource, type CameraSource } from './camera/camera-source.ts';
 import { moveNetEstimatorFactory } from './camera/pose-estimator.ts';
 import { MqttImuIngest } from './mqtt/index.ts';

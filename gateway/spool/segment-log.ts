@@ -18,6 +18,9 @@ import { GatewayError } from '../observability/errors.ts';
 import type { Logger } from '../observability/logger.ts';
 
 /*
+ * Long file: one on-disk format and the invariants every operation on it shares (framing,
+ *   rotation, crash repair, eviction, disk-full rollback); tested as one unit.
+ *
  * A durable, append-only log of opaque byte records, kept as numbered segment files in one
  * directory. Sinks use it to keep what their server has not acknowledged yet.
  *

@@ -20,7 +20,7 @@ import type { HopDecision } from '../../gateway/pipeline/stages/decisions.ts';
 import { FakeBindings } from '../fakes/noble/fake-bindings.ts';
 import { ORIGIN_NS, seeded } from '../fakes/noble/harness.ts';
 import { WitMotionSim } from '../fakes/noble/sim-devices.ts';
-import { VirtualTimers } from '../fakes/noble/virtual-timers.ts';
+import { VirtualTimers } from '../fakes/virtual-timers.ts';
 import { commandRequest, observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 const GW = 'manage';

@@ -37,7 +37,7 @@ import { loadRecording, type Recording } from '../../gateway/sources/replay/reco
 import { FakeBindings } from '../fakes/noble/fake-bindings.ts';
 import { ORIGIN_NS, seeded } from '../fakes/noble/harness.ts';
 import { PolarSim, WitMotionSim, type SimSignal } from '../fakes/noble/sim-devices.ts';
-import { VirtualTimers } from '../fakes/noble/virtual-timers.ts';
+import { VirtualTimers } from '../fakes/virtual-timers.ts';
 import { observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 const DEMO = 'recordings/demo';

@@ -1,3 +1,4 @@
+// Long file: one sink's lifecycle (batching, retries with backoff, disk spool, durability ticks, drain) around one client; owned by the influx work, to be split there.
 import { readFileSync } from 'node:fs';
 import { InfluxDB } from '@influxdata/influxdb-client';
 import type { Registry } from 'prom-client';

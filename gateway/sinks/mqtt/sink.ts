@@ -1,3 +1,4 @@
+// Long file: one MQTT connection's lifecycle (connect, LWT, in-flight window, queue and spool, durability ticks, commands, drain) around one client's events.
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import {

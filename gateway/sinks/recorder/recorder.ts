@@ -1,42 +1,27 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
-import {
-  IMU_CHANNELS,
-  POSE_VALUES_PER_FRAME,
-  type ImuChunk,
-  type PoseChunk,
-  type SampleChunk,
-} from '../../domain/samples.ts';
+import { IMU_CHANNELS, POSE_VALUES_PER_FRAME, type SampleChunk } from '../../domain/samples.ts';
 import { nsToIso, systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
 import { silentLogger, type Logger } from '../../observability/logger.ts';
-import { CsvFile, DrainTimeoutError } from './csv-file.ts';
+import { Checkpoints } from './checkpoints.ts';
 import { MANIFEST, createRecordingDirectory } from './directory.ts';
-import { diskErrorReason, dropReasonFor, failureCode } from './failures.ts';
-import {
-  FORBIDDEN_CELL,
-  IMU_HEADER,
-  LABELS_HEADER,
-  POSE_HEADER,
-  checkCell,
-  fileStem,
-  formatRow,
-  recordingOrigin,
-  relativeNs,
-} from './format.ts';
+import { diskErrorReason, failureCode } from './failures.ts';
+import { FORBIDDEN_CELL, LABELS_HEADER, recordingOrigin } from './format.ts';
+import { Labels } from './labels.ts';
 import { recordingJson, writeManifest } from './manifest.ts';
 import { RecorderMetrics, type DropReason } from './metrics.ts';
 import { RECORDER_DEFAULTS, type RecorderOptions } from './options.ts';
-import { PoseReorderBuffer } from './pose-reorder.ts';
-import { queuedBytes, queuedFileBytes, type CameraState, type ImuState, type Session } from './session.ts';
+import { SampleRows } from './sample-rows.ts';
+import { newSession, queuedBytes, queuedFileBytes, type Session, type SessionHooks } from './session.ts';
+import { checkStartRequest } from './start-request.ts';
+import { StreamFiles } from './stream-files.ts';
 import type {
   LabelRequest,
   RecorderDeps,
   RecorderStatus,
-  RecordingCameraSpec,
-  RecordingDeviceSpec,
   RecordingSummary,
   StartRequest,
   StopReason,
@@ -52,13 +37,12 @@ import type {
  * stops the recording, cuts every file back to whole rows and reports a coded error on the
  * `recorder` health component; the gateway keeps running.
  *
- * This file is the recorder's state machine (idle → starting → recording → stopping) and the
- * per-stream row writers; its parts live beside it: session.ts (state), pose-reorder.ts,
- * format.ts (rows, cells), manifest.ts (recording.json), directory.ts, failures.ts.
+ * This file is the recorder's state machine (idle → starting → recording → stopping); its
+ * parts live beside it: start-request.ts (checks), session.ts (state of one recording),
+ * stream-files.ts (the CSV files: csv-file.ts), sample-rows.ts (chunks → rows, with
+ * pose-reorder.ts), labels.ts, checkpoints.ts and manifest.ts (recording.json), format.ts,
+ * directory.ts, failures.ts.
  */
-
-const SAFE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
-const DEFAULT_RATE_HZ = { imu: 50, camera: 30 } as const;
 
 export class Recorder {
   readonly options: RecorderOptions;
@@ -75,6 +59,10 @@ export class Recorder {
   private session: Session | undefined;
   private last: RecordingSummary | undefined;
   private lastError: { code: string; message: string; at: string } | undefined;
+  private readonly files: StreamFiles;
+  private readonly rows: SampleRows;
+  private readonly labels: Labels;
+  private readonly checkpoints: Checkpoints;
 
   constructor(deps: RecorderDeps) {
     this.options = { ...RECORDER_DEFAULTS, ...deps.options };
@@ -84,6 +72,21 @@ export class Recorder {
     this.logger = (deps.logger ?? silentLogger()).child({ component: 'recorder' });
     this.clock = deps.clock ?? systemClock;
     this.stopped$ = this.stoppedSubject.asObservable();
+    const hooks: SessionHooks = {
+      drop: (s, reason, rows) => this.drop(s, reason, rows),
+      addSubject: (s, id) => this.addSubject(s, id),
+      checkpoint: (s) => this.checkpoints.schedule(s),
+      autoStop: (s, reason) => this.autoStop(s, reason),
+      writeFailed: (s, path, cause) => this.onWriteFailure(s, path, cause),
+    };
+    this.files = new StreamFiles(this.options, this.metrics, this.logger, hooks);
+    this.rows = new SampleRows(this.options, this.files, this.logger, hooks);
+    this.labels = new Labels(this.clock, this.logger, hooks);
+    this.checkpoints = new Checkpoints(
+      this.gatewayId,
+      (s) => this.session === s && this.state === 'recording',
+      hooks,
+    );
     this.metrics.active.set(0);
     this.metrics.queuedBytes.set(0);
     this.setHealth();
@@ -123,32 +126,10 @@ export class Recorder {
         `a recording is ${this.state === 'stopping' ? 'stopping' : 'already running'} (${this.session?.dir ?? '…'}); stop it first`,
       );
     }
-    const name = request.name ?? this.options.name;
-    if (!SAFE_NAME.test(name)) {
-      throw new GatewayError(
-        'RECORDER_BAD_REQUEST',
-        `recording name "${name}" must be 1-64 letters, digits, ".", "_" or "-"`,
-      );
-    }
-    const subjects = new Map<string, string>();
-    for (const s of request.subjects ?? []) {
-      const spec = typeof s === 'string' ? { id: s } : s;
-      checkCell('subjects[].id', spec.id, 'RECORDER_BAD_REQUEST');
-      subjects.set(spec.id, spec.name ?? spec.id);
-    }
-    const declaredDevices = new Map<string, RecordingDeviceSpec>();
-    const declaredCameras = new Map<string, RecordingCameraSpec>();
-    for (const d of request.devices ?? []) {
-      if (d.kind === 'camera')
-        declaredCameras.set(d.id, { id: d.id, ...(d.rateHz === undefined ? {} : { rateHz: d.rateHz }) });
-      else declaredDevices.set(d.id, d);
-      if (typeof d.subject === 'string') this.addSubjectTo(subjects, d.subject, `devices[${d.id}].subject`);
-    }
-    for (const c of request.cameras ?? []) {
-      declaredCameras.set(c.id, c);
-      for (const subject of Object.values(c.tracks ?? {}))
-        this.addSubjectTo(subjects, subject, `cameras[${c.id}].tracks`);
-    }
+    const { name, subjects, declaredDevices, declaredCameras } = checkStartRequest(
+      request,
+      this.options.name,
+    );
 
     this.state = 'starting';
     try {
@@ -156,7 +137,7 @@ export class Recorder {
       const dir = await createRecordingDirectory(request.dir, this.options.dir, origin.startTimeMs, name);
       await mkdir(join(dir, 'imu'), { recursive: true });
       await mkdir(join(dir, 'pose'), { recursive: true });
-      const session: Session = {
+      const session = newSession({
         dir,
         name,
         description: request.description ?? `Recorded by mujo-gateway ${this.gatewayId} (${name}).`,
@@ -165,21 +146,8 @@ export class Recorder {
         subjects,
         declaredDevices,
         declaredCameras,
-        imu: new Map(),
-        cameras: new Map(),
-        labels: undefined as never, // opened below: its callbacks need the session
-        stems: { imu: new Set(), pose: new Set() },
-        openLabels: new Map(),
-        dropped: new Map(),
-        rows: { imu: 0, pose: 0, labels: 0 },
-        reservedBytes: 0,
-        writtenBytes: 0,
-        failure: undefined,
-        checkpoint: Promise.resolve(),
-        checkpointPending: false,
-        stopping: undefined,
-      };
-      session.labels = this.openFile(session, 'labels.csv', LABELS_HEADER.join(','));
+      });
+      session.labels = this.files.open(session, 'labels.csv', LABELS_HEADER.join(','));
       this.session = session;
       await writeManifest(join(dir, MANIFEST), recordingJson(this.gatewayId, session, null));
       if (session.failure)
@@ -225,8 +193,8 @@ export class Recorder {
       this.drop(s, 'invalid', n);
       return;
     }
-    if (chunk.modality === 'imu') this.writeImu(s, chunk);
-    else this.writePose(s, chunk);
+    if (chunk.modality === 'imu') this.rows.imu(s, chunk);
+    else this.rows.pose(s, chunk);
     this.metrics.queuedBytes.set(queuedBytes(s));
   }
 
@@ -235,58 +203,17 @@ export class Recorder {
    * RECORDER_NOT_RECORDING or RECORDER_BAD_LABEL naming the field.
    */
   label(request: LabelRequest): void {
-    this.writeLabel(this.requireRecording(), request);
-  }
-
-  private writeLabel(s: Session, request: LabelRequest): void {
-    checkCell('subject', request.subject);
-    checkCell('activity', request.activity);
-    const start = relativeNs(request.startNs, s.origin);
-    const end = relativeNs(request.endNs, s.origin);
-    if (!Number.isFinite(start) || start < 0) {
-      throw new GatewayError(
-        'RECORDER_BAD_LABEL',
-        `label startNs ${request.startNs} is before the recording started (${s.origin.startTime})`,
-      );
-    }
-    if (!(end > start)) {
-      throw new GatewayError(
-        'RECORDER_BAD_LABEL',
-        `label endNs ${request.endNs} must be after startNs ${request.startNs}`,
-      );
-    }
-    this.addSubject(s, request.subject);
-    const line = `${request.subject},${start},${end},${request.activity}\n`;
-    // Labels are exempt from the size cap: they are tiny and the reason to record at all.
-    s.reservedBytes += Buffer.byteLength(line);
-    s.labels.append(line, 1);
+    this.labels.write(this.requireRecording(), request);
   }
 
   /** Opens a label for a subject now (or at `atNs`), closed by endLabel(), the next beginLabel() or stop. */
   beginLabel(request: { subject: string; activity: string; atNs?: TimeNs }): void {
-    const s = this.requireRecording();
-    checkCell('subject', request.subject);
-    checkCell('activity', request.activity);
-    const at = request.atNs ?? this.clock.nowNs();
-    if (s.openLabels.has(request.subject)) this.endLabel({ subject: request.subject, atNs: at });
-    s.openLabels.set(request.subject, { activity: request.activity, startNs: at });
+    this.labels.begin(this.requireRecording(), request);
   }
 
   /** Closes the subject's open label; returns false when none was open. */
   endLabel(request: { subject: string; atNs?: TimeNs }): boolean {
-    const s = this.requireRecording();
-    const open = s.openLabels.get(request.subject);
-    if (!open) return false;
-    s.openLabels.delete(request.subject);
-    const end = request.atNs ?? this.clock.nowNs();
-    if (end > open.startNs)
-      this.writeLabel(s, {
-        subject: request.subject,
-        startNs: open.startNs,
-        endNs: end,
-        activity: open.activity,
-      });
-    return true;
+    return this.labels.end(this.requireRecording(), request);
   }
 
   /** Resolves when what was accepted so far reached the OS (or failed). Pose rows in the reorder window wait for stop. */
@@ -318,196 +245,9 @@ export class Recorder {
     return summary;
   }
 
-  // ----------------------------------------------------------------------------- samples
+  // ----------------------------------------------------------------------------- subjects
 
-  private writeImu(s: Session, chunk: ImuChunk): void {
-    const state = s.imu.get(chunk.sourceId) ?? this.addImu(s, chunk);
-    const { tNs, values } = chunk;
-    let text = '';
-    let rows = 0;
-    let capHit = false;
-    for (let i = 0; i < tNs.length; i++) {
-      const t = relativeNs(tNs[i] as number, s.origin);
-      if (!(t >= 0)) {
-        this.drop(s, Number.isNaN(t) ? 'invalid' : 'before_start', 1);
-        continue;
-      }
-      if (t <= state.lastT) {
-        this.drop(s, 'out_of_order', 1);
-        continue;
-      }
-      const line = formatRow(String(t), values, i * IMU_CHANNELS, IMU_CHANNELS);
-      if (line === undefined) {
-        this.drop(s, 'invalid', 1);
-        continue;
-      }
-      if (s.reservedBytes + text.length + line.length > this.options.maxBytes) {
-        this.drop(s, 'max_bytes', tNs.length - i);
-        capHit = true;
-        break;
-      }
-      text += line;
-      rows++;
-      if (state.seen === 0) state.firstT = t;
-      state.lastT = t;
-      state.seen++;
-    }
-    if (rows > 0) this.appendRows(s, state.file, text, rows);
-    if (capHit) this.autoStop(s, 'max_bytes');
-  }
-
-  private writePose(s: Session, chunk: PoseChunk): void {
-    const slash = chunk.sourceId.lastIndexOf('/');
-    const cameraId = chunk.sourceId.slice(0, slash);
-    const trackText = chunk.sourceId.slice(slash + 1);
-    const track = Number(trackText);
-    if (slash <= 0 || !/^\d+$/.test(trackText) || !Number.isSafeInteger(track)) {
-      this.drop(s, 'invalid', chunk.tNs.length);
-      this.logger.warn({ sourceId: chunk.sourceId }, 'pose chunk dropped: sourceId is not <camera>/<track>');
-      return;
-    }
-    const camera = s.cameras.get(cameraId) ?? this.addCamera(s, cameraId);
-    let trackState = camera.tracks.get(track);
-    if (!trackState) {
-      const subject = s.declaredCameras.get(cameraId)?.tracks?.[String(track)] ?? chunk.subjectId;
-      trackState = { subject, lastT: -1, firstT: 0, seen: 0 };
-      camera.tracks.set(track, trackState);
-      if (subject !== undefined) this.addSubject(s, subject);
-    } else if (trackState.subject === undefined && chunk.subjectId !== undefined) {
-      // The camera-track association may name the person only after a few frames.
-      trackState.subject = chunk.subjectId;
-      this.addSubject(s, chunk.subjectId);
-    }
-    const { tNs, values } = chunk;
-    let capHit = false;
-    const prefix = `,${track}`;
-    for (let i = 0; i < tNs.length; i++) {
-      const t = relativeNs(tNs[i] as number, s.origin);
-      if (!(t >= 0)) {
-        this.drop(s, Number.isNaN(t) ? 'invalid' : 'before_start', 1);
-        continue;
-      }
-      if (t <= trackState.lastT) {
-        this.drop(s, 'out_of_order', 1);
-        continue;
-      }
-      if (camera.reorder.isLate(t)) {
-        this.drop(s, 'late', 1);
-        continue;
-      }
-      const line = formatRow(`${t}${prefix}`, values, i * POSE_VALUES_PER_FRAME, POSE_VALUES_PER_FRAME);
-      if (line === undefined) {
-        this.drop(s, 'invalid', 1);
-        continue;
-      }
-      if (s.reservedBytes + line.length > this.options.maxBytes) {
-        this.drop(s, 'max_bytes', tNs.length - i);
-        capHit = true;
-        break;
-      }
-      s.reservedBytes += line.length;
-      camera.reorder.hold(t, line);
-      if (trackState.seen === 0) trackState.firstT = t;
-      trackState.lastT = t;
-      trackState.seen++;
-    }
-    this.releasePose(s, camera, false);
-    if (capHit) this.autoStop(s, 'max_bytes');
-  }
-
-  /** Hands the camera's held rows that are past the reorder window (all, at stop) to its file, in time order. */
-  private releasePose(s: Session, camera: CameraState, all: boolean): void {
-    const out = camera.reorder.release(all ? 'all' : this.options.reorderWindowMs * 1e6);
-    if (out === undefined) return;
-    s.reservedBytes -= out.text.length; // appendRows reserves it again when it is queued
-    this.appendRows(s, camera.file, out.text, out.rows);
-  }
-
-  private appendRows(s: Session, file: CsvFile, text: string, rows: number): void {
-    if (file.failure !== undefined) {
-      this.drop(s, dropReasonFor(file.failure), rows);
-      return;
-    }
-    if (!file.hasRoomFor(text.length)) {
-      this.drop(s, 'backpressure', rows);
-      return;
-    }
-    s.reservedBytes += text.length;
-    file.append(text, rows);
-  }
-
-  // ----------------------------------------------------------------------------- streams
-
-  private addImu(s: Session, chunk: ImuChunk): ImuState {
-    const declared = s.declaredDevices.get(chunk.sourceId);
-    const subject =
-      (typeof declared?.subject === 'string' ? declared.subject : undefined) ?? chunk.subjectId ?? null;
-    const stem = fileStem(chunk.sourceId, s.stems.imu);
-    const state: ImuState = {
-      id: chunk.sourceId,
-      file: this.openFile(s, `imu/${stem}.csv`, IMU_HEADER.join(',')),
-      subject,
-      placement: declared?.placement ?? chunk.placement ?? 'unknown',
-      placementNote: declared?.placementNote,
-      nominalRateHz: declared?.rateHz ?? DEFAULT_RATE_HZ.imu,
-      lastT: -1,
-      firstT: 0,
-      seen: 0,
-    };
-    s.imu.set(chunk.sourceId, state);
-    if (subject !== null) this.addSubject(s, subject);
-    if (!declared)
-      this.logger.info(
-        { device: chunk.sourceId, file: state.file.relative },
-        'recording a device that appeared after start',
-      );
-    return state;
-  }
-
-  private addCamera(s: Session, id: string): CameraState {
-    const declared = s.declaredCameras.get(id);
-    const stem = fileStem(id, s.stems.pose);
-    const camera: CameraState = {
-      id,
-      file: this.openFile(s, `pose/${stem}.csv`, POSE_HEADER.join(',')),
-      nominalRateHz: declared?.rateHz ?? DEFAULT_RATE_HZ.camera,
-      tracks: new Map(),
-      reorder: new PoseReorderBuffer(),
-    };
-    s.cameras.set(id, camera);
-    return camera;
-  }
-
-  private openFile(s: Session, relative: string, header: string): CsvFile {
-    s.reservedBytes += header.length + 1;
-    const kindOf = (file: CsvFile): 'imu' | 'pose' | 'labels' =>
-      file.relative.startsWith('imu/') ? 'imu' : file.relative.startsWith('pose/') ? 'pose' : 'labels';
-    return new CsvFile(join(s.dir, relative), relative, header, this.options.maxQueuedBytesPerFile, {
-      written: (file, rows, bytes) => {
-        const first = file.confirmedRows === rows && rows > 0;
-        s.writtenBytes += bytes;
-        this.metrics.bytesWritten.inc(bytes);
-        if (rows > 0) {
-          const kind = kindOf(file);
-          s.rows[kind] += rows;
-          this.metrics.rowsWritten.inc({ kind: kind === 'labels' ? 'label' : kind }, rows);
-        }
-        // recording.json lists a stream once it has a row on disk, so a crash leaves a readable recording.
-        if (first && kindOf(file) !== 'labels') this.scheduleCheckpoint(s);
-      },
-      dropped: (_file, rows, cause) => this.drop(s, dropReasonFor(cause), rows),
-      failed: (file, cause) => {
-        if (cause instanceof DrainTimeoutError) return;
-        this.onWriteFailure(s, file.path, cause);
-      },
-    });
-  }
-
-  private addSubjectTo(subjects: Map<string, string>, id: string, field: string): void {
-    checkCell(field, id, 'RECORDER_BAD_REQUEST');
-    if (!subjects.has(id)) subjects.set(id, id);
-  }
-
+  /** A subject seen in the data; one whose id cannot be a CSV cell is logged and left out. */
   private addSubject(s: Session, id: string): void {
     if (s.subjects.has(id)) return;
     if (FORBIDDEN_CELL.test(id) || id.trim() === '') {
@@ -518,7 +258,7 @@ export class Recorder {
       return;
     }
     s.subjects.set(id, id);
-    this.scheduleCheckpoint(s);
+    this.checkpoints.schedule(s);
   }
 
   // ----------------------------------------------------------------------------- lifecycle
@@ -544,48 +284,14 @@ export class Recorder {
 
   private async finalise(s: Session, reason: StopReason): Promise<RecordingSummary> {
     const endNs = this.clock.nowNs();
-    if (s.failure === undefined) {
-      for (const [subject, open] of s.openLabels) {
-        if (endNs > open.startNs) {
-          try {
-            this.writeLabel(s, { subject, startNs: open.startNs, endNs, activity: open.activity });
-          } catch (err) {
-            this.logger.warn({ subject, err }, `open label not written: ${errorMessage(err)}`);
-          }
-        }
-      }
-    }
-    s.openLabels.clear();
-    for (const camera of s.cameras.values()) this.releasePose(s, camera, true);
-    const files = [
-      s.labels,
-      ...[...s.imu.values()].map((d) => d.file),
-      ...[...s.cameras.values()].map((c) => c.file),
-    ];
-    await Promise.all(files.map((f) => f.close(this.options.drainTimeoutMs)));
+    this.labels.closeAll(s, endNs);
+    for (const camera of s.cameras.values()) this.rows.releasePose(s, camera, true);
+    const files = await this.files.closeAll(s);
     await s.checkpoint;
-
-    const finalReason = reason;
-    for (const f of files) {
-      if (f.failure === undefined) continue;
-      try {
-        await f.truncateToConfirmed();
-      } catch (err) {
-        this.logger.warn(
-          { file: f.path, err },
-          `could not cut ${f.relative} back to whole rows: ${errorMessage(err)}`,
-        );
-      }
-    }
-    for (const f of files) {
-      if (f !== s.labels && f.confirmedRows === 0) await rm(f.path, { force: true }).catch(() => undefined);
-    }
+    await this.files.tidy(s, files);
     let manifestError: string | undefined;
     try {
-      await writeManifest(
-        join(s.dir, MANIFEST),
-        recordingJson(this.gatewayId, s, { endNs, reason: finalReason }),
-      );
+      await writeManifest(join(s.dir, MANIFEST), recordingJson(this.gatewayId, s, { endNs, reason: reason }));
     } catch (err) {
       manifestError = errorMessage(err);
       this.logger.error(
@@ -598,7 +304,7 @@ export class Recorder {
       name: s.name,
       startTime: s.origin.startTime,
       endTime: nsToIso(endNs),
-      reason: finalReason,
+      reason: reason,
       rows: { ...s.rows },
       bytes: files.reduce((sum, f) => sum + f.confirmedBytes, 0),
       dropped: Object.fromEntries(s.dropped),
@@ -607,14 +313,14 @@ export class Recorder {
       ...(s.failure ? { error: { code: s.failure.code, message: s.failure.message } } : {}),
       ...(manifestError !== undefined ? { manifestError } : {}),
     };
-    this.metrics.recordings.inc({ reason: finalReason });
+    this.metrics.recordings.inc({ reason: reason });
     this.last = summary;
     const log =
       s.failure || reason === 'max_bytes'
         ? this.logger.warn.bind(this.logger)
         : this.logger.info.bind(this.logger);
     log(
-      { dir: s.dir, reason: finalReason, rows: summary.rows, bytes: summary.bytes, dropped: summary.dropped },
+      { dir: s.dir, reason: reason, rows: summary.rows, bytes: summary.bytes, dropped: summary.dropped },
       'recording stopped',
     );
     if (this.session === s) this.session = undefined;
@@ -655,23 +361,6 @@ export class Recorder {
       status: this.lastError ? 'degraded' : 'up',
       ...(this.lastError ? { error: this.lastError } : {}),
       details,
-    });
-  }
-
-  // ----------------------------------------------------------------------------- recording.json
-
-  private scheduleCheckpoint(s: Session): void {
-    if (s.checkpointPending || s.stopping || this.session !== s || this.state !== 'recording') return;
-    s.checkpointPending = true;
-    s.checkpoint = s.checkpoint.then(async () => {
-      await new Promise((r) => setImmediate(r));
-      s.checkpointPending = false;
-      if (s.stopping) return;
-      try {
-        await writeManifest(join(s.dir, MANIFEST), recordingJson(this.gatewayId, s, null));
-      } catch (err) {
-        this.onWriteFailure(s, join(s.dir, MANIFEST), err as NodeJS.ErrnoException);
-      }
     });
   }
 

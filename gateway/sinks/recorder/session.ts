@@ -2,10 +2,28 @@ import type { Placement } from '../../domain/samples.ts';
 import type { TimeNs } from '../../domain/time.ts';
 import type { CsvFile } from './csv-file.ts';
 import type { RecordingOrigin } from './format.ts';
+import type { DropReason } from './metrics.ts';
 import type { PoseReorderBuffer } from './pose-reorder.ts';
 import type { RecordingCameraSpec, RecordingDeviceSpec, RecordingSummary, StopReason } from './types.ts';
 
-/* The state of one running recording: its files, streams, labels and byte accounting. */
+/*
+ * The state of one running recording: its files, streams, labels and byte accounting, and what
+ * the recorder's parts (stream-files, sample-rows, labels, checkpoints) may ask of the recorder.
+ */
+
+/** The recorder's side of a running recording, as its parts see it. */
+export interface SessionHooks {
+  /** Counts rows that will never be written, by reason. */
+  drop(s: Session, reason: DropReason, rows: number): void;
+  /** A subject seen in the data (a label, a device, a camera track): recording.json lists it. */
+  addSubject(s: Session, id: string): void;
+  /** Rewrites recording.json soon: a stream got its first row on disk. */
+  checkpoint(s: Session): void;
+  /** Stops the recording from inside (size cap reached, a file failed). */
+  autoStop(s: Session, reason: StopReason): void;
+  /** A file (or the manifest) could not be written: the recording stops with a coded error. */
+  writeFailed(s: Session, path: string, cause: NodeJS.ErrnoException): void;
+}
 
 export interface ImuState {
   readonly id: string;
@@ -63,6 +81,31 @@ export interface Session {
   checkpoint: Promise<void>;
   checkpointPending: boolean;
   stopping: Promise<RecordingSummary> | undefined;
+}
+
+/** A new recording's state; its labels file is opened next (the file's callbacks need the session). */
+export function newSession(
+  start: Pick<
+    Session,
+    'dir' | 'name' | 'description' | 'origin' | 'model' | 'subjects' | 'declaredDevices' | 'declaredCameras'
+  >,
+): Session {
+  return {
+    ...start,
+    imu: new Map(),
+    cameras: new Map(),
+    labels: undefined as never,
+    stems: { imu: new Set(), pose: new Set() },
+    openLabels: new Map(),
+    dropped: new Map(),
+    rows: { imu: 0, pose: 0, labels: 0 },
+    reservedBytes: 0,
+    writtenBytes: 0,
+    failure: undefined,
+    checkpoint: Promise.resolve(),
+    checkpointPending: false,
+    stopping: undefined,
+  };
 }
 
 /** Bytes accepted by the files but not yet on disk. */

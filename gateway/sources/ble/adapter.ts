@@ -11,9 +11,12 @@ import type {
 import { GatewayError, errorCode, errorMessage } from '../../observability/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { normalizeUuid, type Advertisement } from './driver.ts';
-import { realTimers, type TimerHandle, type Timers } from './timers.ts';
+import { realTimers, type TimerHandle, type Timers } from '../../clock/timers.ts';
 
 /*
+ * Long file: the one noble boundary; every noble call is wrapped here the same way (timeout,
+ *   listener cleanup), so the wrappers stay side by side.
+ *
  * The only module that touches @abandonware/noble. Noble is imported lazily: on a machine
  * without Bluetooth, loading its HCI bindings throws, and a gateway that does not use BLE
  * must still start.

@@ -21,9 +21,12 @@ import type { ImuSamples } from './driver.ts';
 import { bleMetrics, type BleMetrics } from './metrics.ts';
 import { deviceIdFor, type BleConfig, type BleDeviceConfig } from './options.ts';
 import { StreamMerger } from './stream-merge.ts';
-import { realTimers, type Timers } from './timers.ts';
+import { realTimers, type Timers } from '../../clock/timers.ts';
 
 /*
+ * Long file: the BLE source's wiring (config → manager → decoders → clock alignment → device
+ *   state) in one place; the parts it wires live in their own files.
+ *
  * BLE wearables as a sample source: config → connection manager → decoders → clock
  * alignment → 6-channel ImuChunks on the gateway clock, plus the retained device state.
  */

@@ -14,9 +14,12 @@ import type {
   StreamSettings,
 } from './driver.ts';
 import type { BleMetrics } from './metrics.ts';
-import { sleep, type TimerHandle, type Timers } from './timers.ts';
+import { sleep, type TimerHandle, type Timers } from '../../clock/timers.ts';
 
 /*
+ * Long file: one scheduler over every link (admission, backoff, stall watchdog, adapter
+ *   resets) driven by one tick; the failure modes below interact and are tested together.
+ *
  * Keeps a set of wearables streaming through one adapter, against the ways BLE gateways
  * fail in the field:
  * - too many links: at most `maxConnections` devices hold a link; the rest wait their turn;

@@ -4,6 +4,9 @@ import type { TimeNs } from '../../domain/time.ts';
 import { assignMinCost } from './assignment.ts';
 
 /*
+ * Long file: one algorithm whose steps (envelopes, lagged correlation, assignment with
+ *   hysteresis) share the per-pair ring buffers; pearson() is exported for its own tests.
+ *
  * Automatic wearable ↔ camera-track matching. A person's wrist moves when their wrist IMU
  * feels acceleration, and no one else's does at the same instants. So for every subject
  * (owner of one or more wearables) and every camera track we correlate, over a sliding

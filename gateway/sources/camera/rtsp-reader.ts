@@ -9,6 +9,9 @@ import { redactUrl } from './options.ts';
 import type { Frame } from './types.ts';
 
 /*
+ * Long file: one ffmpeg child's lifecycle (spawn, backoff, stall watchdog, failure
+ *   classification) and the frame slicer on its stdout share that child's state.
+ *
  * One camera: ffmpeg decodes the stream and writes scaled RGB24 frames to a pipe; we slice
  * the pipe into frames and hand out only the newest one (a pose estimator slower than the
  * camera must not build a queue: the frames it could not take are counted and dropped).

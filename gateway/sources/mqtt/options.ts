@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { Section } from '../../domain/option-schema.ts';
 
 /* The `ingest` config section: IMU from phones/watches over MQTT (composed by gateway/config). */
@@ -42,3 +43,6 @@ export const IngestOptionsSchema = Section(
 );
 
 export type IngestConfig = Static<typeof IngestOptionsSchema>;
+
+/** The defaults, read from the schema above (written once, there). */
+export const INGEST_DEFAULTS: IngestConfig = Value.Default(IngestOptionsSchema, {}) as IngestConfig;

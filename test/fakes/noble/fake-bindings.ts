@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { TimerHandle, Timers } from '../../../gateway/sources/ble/timers.ts';
+import type { TimerHandle, Timers } from '../../../gateway/clock/timers.ts';
 
 /*
  * Fake noble bindings: the same contract noble's HCI bindings fulfil (methods noble calls,

@@ -11,7 +11,7 @@ import type { ImuChunk } from '../../../gateway/domain/samples.ts';
 import type { DeviceState } from '../../../gateway/domain/events.ts';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
 import { FakeBindings, type FakeBindingsOptions } from './fake-bindings.ts';
-import { VirtualTimers } from './virtual-timers.ts';
+import { VirtualTimers } from '../virtual-timers.ts';
 import { prng as seeded } from '../../helpers/prng.ts';
 
 export { prng as seeded } from '../../helpers/prng.ts';

@@ -13,7 +13,7 @@ import {
 import { FakeBindings } from '../../fakes/noble/fake-bindings.ts';
 import { PolarSim } from '../../fakes/noble/sim-devices.ts';
 import { PMD } from '../../fakes/noble/encoders.ts';
-import { VirtualTimers } from '../../fakes/noble/virtual-timers.ts';
+import { VirtualTimers } from '../../fakes/virtual-timers.ts';
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 

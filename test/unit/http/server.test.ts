@@ -6,6 +6,7 @@ import { GatewayError } from '../../../gateway/observability/errors.ts';
 import { silentLogger } from '../../../gateway/observability/logger.ts';
 import { MODEL, ScriptedView } from './scripted-view.ts';
 import { SseReader } from './sse-reader.ts';
+import { VirtualTimers } from '../../fakes/virtual-timers.ts';
 
 let servers: HttpServer[] = [];
 afterEach(async () => {
@@ -166,13 +167,19 @@ describe('HTTP routes (inject)', () => {
     assert.equal((await server.fastify.inject('/api/model')).json().model.version, '1.0.0');
 
     let release!: () => void;
-    view.reloadBehaviour = () => new Promise((resolve) => (release = () => resolve(MODEL)));
+    let reloading!: () => void;
+    const reloadStarted = new Promise<void>((resolve) => (reloading = resolve));
+    view.reloadBehaviour = () =>
+      new Promise((resolve) => {
+        release = () => resolve(MODEL);
+        reloading();
+      });
     const first = server.fastify.inject({
       method: 'POST',
       url: '/api/model/reload',
       headers: { authorization: 'Bearer t' },
     });
-    await new Promise((r) => setTimeout(r, 20));
+    await reloadStarted;
     res = await server.fastify.inject({
       method: 'POST',
       url: '/api/model/reload',
@@ -213,7 +220,8 @@ describe('HTTP routes (inject)', () => {
   });
 
   it('GET /api/events streams a snapshot, then activity, state and device events, with heartbeats', async () => {
-    const { server, view } = setup({ sse: { heartbeatMs: 40 } });
+    const timers = new VirtualTimers();
+    const { server, view } = setup({ sse: { heartbeatMs: 15_000, timers } });
     view.pushActivity('s1', 'jog', 'jogging', 0.9, ['imu']);
     const controller = new AbortController();
     const res = await server.fastify.inject({
@@ -245,7 +253,14 @@ describe('HTTP routes (inject)', () => {
     assert.equal(JSON.parse(state?.data ?? '{}').subject, 's2');
     assert.equal(device?.event, 'device');
     assert.equal(JSON.parse(device?.data ?? '{}').device, 'cam1');
-    await reader.until((r) => r.comments().includes(': heartbeat'));
+    assert.equal(reader.comments().length, 0, 'no heartbeat before its interval');
+    await timers.advance(14_999);
+    assert.equal(reader.comments().length, 0, 'no heartbeat before its interval');
+    await timers.advance(1);
+    await reader.until((r) => r.comments().length === 1);
+    await timers.advance(3 * 15_000);
+    await reader.until((r) => r.comments().length === 4);
+    assert.deepEqual(new Set(reader.comments()), new Set([': heartbeat']));
     assert.equal(server.sseClients, 1);
     controller.abort();
   });

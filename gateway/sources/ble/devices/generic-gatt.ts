@@ -1,3 +1,4 @@
+// Long file: the config-described driver: its schema, layout compiler and decoder share one layout type and are proved together by byte sequences.
 /*
  * A BLE IMU described entirely in configuration: which characteristic notifies, how one
  * notification is laid out (optional header with magic bytes and a timestamp, then one or

@@ -1,3 +1,4 @@
+// Long file: one vendor protocol (PMD control point, settings, every frame type and delta compression) proved by one set of recorded bytes; split by frame type would scatter it.
 /*
  * Polar Measurement Data (PMD): Polar H10 (accelerometer), OH1 (accelerometer) and Verity
  * Sense (accelerometer + gyroscope, optionally in SDK mode for other rates/ranges).

@@ -1,4 +1,5 @@
-import type { TimerHandle, Timers } from '../../../gateway/sources/ble/timers.ts';
+import type { TimerHandle, Timers } from '../../gateway/clock/timers.ts';
+import type { Clock } from '../../gateway/domain/time.ts';
 
 interface Entry {
   readonly id: number;
@@ -7,13 +8,20 @@ interface Entry {
 }
 
 /**
- * A virtual clock for the BLE stack: timers fire only when the test advances time. Between
- * timers the microtask queue and one macrotask turn are drained, so promise chains (noble
- * callbacks → adapter promises → manager) run to completion before time moves on, as they
- * would on a real event loop where radio latencies dwarf CPU time.
+ * Virtual time for anything that runs on injected `Timers` (BLE stack, sinks, sources, SSE):
+ * timers fire only when the test advances time. Between timers the microtask queue and one
+ * macrotask turn are drained, so promise chains (noble callbacks → adapter promises →
+ * manager; a drain waiting on a queue) run to completion before time moves on, as they would
+ * on a real event loop where timeouts dwarf CPU time. `clock` is a gateway clock that agrees.
  */
 export class VirtualTimers implements Timers {
   private nowMs = 0;
+  /** The gateway clock (ns since the epoch) that moves with these timers from `originNs`. */
+  readonly clock: Clock;
+
+  constructor(originNs = 1_700_000_000_000_000_000) {
+    this.clock = { nowNs: () => originNs + this.nowMs * 1e6 };
+  }
   private seq = 0;
   private readonly entries = new Map<number, Entry>();
   /** Timers created, for reports. */
