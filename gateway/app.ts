@@ -344,7 +344,10 @@ export class GatewayApp {
 
   async start(): Promise<GatewayEndpoints> {
     this.health.set('gateway', { status: 'starting' });
-    await this.services.start();
+    // A line per service as it comes up: the terminal shows where a slow start is.
+    await this.services.start((service, ms) =>
+      this.logger.info({ service, ms }, `${service} started (${ms} ms)`),
+    );
     this.health.set('gateway', { status: 'up', details: { version: SOFTWARE_VERSION } });
     const endpoints: GatewayEndpoints = {
       http: this.http.url,

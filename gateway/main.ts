@@ -3,11 +3,14 @@
  * CLI entry: parse arguments, load and validate the configuration (exit 2 on a bad one),
  * start the gateway, print where to look, and shut down in order on SIGTERM / SIGINT.
  */
-import { GatewayApp, type GatewayEndpoints } from './app.ts';
+import type { GatewayEndpoints } from './app.ts';
+import { activityLine } from './cli/event-lines.ts';
+import { withInstallPaths } from './cli/install-paths.ts';
 import { runConfigCommands } from './config/index.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { errorCode, errorMessage } from './observability/errors.ts';
 import { redactUrl } from './observability/redact.ts';
+import { SOFTWARE_VERSION } from './version.ts';
 
 /** Exit code when the gateway cannot start (bad model, port in use…); 2 is a bad config. */
 const EXIT_START_FAILED = 1;
@@ -34,10 +37,29 @@ function whereToLook(config: GatewayConfig, endpoints: GatewayEndpoints): string
 async function main(): Promise<number | undefined> {
   const result = await runConfigCommands(process.argv.slice(2));
   if (result.exitCode !== undefined) return result.exitCode;
-  const { config, file } = result;
+  const { file } = result;
+  const config = withInstallPaths(result.config);
+  // Loading onnxruntime, fastify and the rest takes seconds on a small board: say so first.
+  process.stderr.write(
+    `mujo-gateway ${SOFTWARE_VERSION} starting (config: ${file ?? 'built-in demo defaults'}, model: ${config.model.path})\n`,
+  );
+  const { GatewayApp } = await import('./app.ts');
 
   // The file is where runtime device changes (HTTP, MQTT) are saved.
   const app = new GatewayApp(config, file !== undefined ? { configFile: file } : {});
+  // One line per activity event: whoever starts the gateway sees it work.
+  const events = app.logger.child({ component: 'events' });
+  app.activity$.subscribe((event) =>
+    events.info(
+      {
+        subject: event.subject,
+        transition: event.transition,
+        activity: event.activity,
+        confidence: event.confidence,
+      },
+      activityLine(event),
+    ),
+  );
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) {

@@ -12,6 +12,7 @@ export interface CliOptions {
   readonly printConfig: boolean;
   readonly speed?: number;
   readonly port?: number;
+  readonly mqttPort?: number;
 }
 
 /** Exit code for a configuration (or command line) the gateway cannot start with. */
@@ -45,6 +46,11 @@ function buildCommand(output: { writeOut: (s: string) => void; writeErr: (s: str
     .option('--print-config', 'print the effective configuration as YAML (secrets redacted) and exit', false)
     .option('--speed <factor>', 'replay speed (sets replay.speed; 10 = ten times real time)', positiveNumber)
     .option('--port <port>', 'HTTP port (sets http.port)', port)
+    .option(
+      '--mqtt-port <port>',
+      'port of the embedded MQTT broker (sets mqtt.embeddedPort; with mqtt.url set, the URL names the port)',
+      port,
+    )
     .version(SOFTWARE_VERSION, '-V, --version', 'print the version and exit')
     .helpOption('-h, --help', 'show this help')
     .allowExcessArguments(false)
@@ -71,6 +77,7 @@ export function parseCli(
     printConfig: boolean;
     speed?: number;
     port?: number;
+    mqttPort?: number;
   }>();
   return {
     ...(o.config !== undefined ? { config: o.config } : {}),
@@ -78,6 +85,7 @@ export function parseCli(
     printConfig: o.printConfig,
     ...(o.speed !== undefined ? { speed: o.speed } : {}),
     ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(o.mqttPort !== undefined ? { mqttPort: o.mqttPort } : {}),
   };
 }
 
@@ -87,6 +95,8 @@ export function cliOverrides(options: CliOptions): ConfigOverride[] {
     overrides.push({ path: ['replay', 'speed'], value: options.speed, source: '--speed' });
   if (options.port !== undefined)
     overrides.push({ path: ['http', 'port'], value: options.port, source: '--port' });
+  if (options.mqttPort !== undefined)
+    overrides.push({ path: ['mqtt', 'embeddedPort'], value: options.mqttPort, source: '--mqtt-port' });
   return overrides;
 }
 

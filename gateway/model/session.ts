@@ -4,6 +4,7 @@ import { GatewayError, errorMessage } from '../observability/errors.ts';
 import type { ExecutionProviderName } from '../domain/execution-provider.ts';
 import type { EncoderManifest } from './manifest.ts';
 import { jsonPath } from './manifest.ts';
+import { providersForThisMachine } from './providers.ts';
 
 /*
  * The only place that creates onnxruntime sessions. Asking onnxruntime for a provider whose
@@ -31,6 +32,7 @@ export interface OpenedSession {
 }
 
 let ortLogLevelSet = false;
+let skippedReported = false;
 
 /**
  * onnxruntime reads its log level once, at the first session. Its own output goes straight to
@@ -78,7 +80,20 @@ export async function openOrtSession(
 ): Promise<OpenedSession> {
   configureOrtLogging();
   const failures: ProviderFailure[] = [];
-  for (const provider of options.providers) {
+  // GPU providers whose libraries are absent are not tried: onnxruntime would print a native
+  // warning and throw for each, on every CPU machine with the default list.
+  const { usable, skipped } = providersForThisMachine(options.providers);
+  // Still reported as refusals (in /health and the model info), with the reason.
+  for (const { provider, missing } of skipped)
+    failures.push({ provider, message: `${provider} not installed: no ${missing.join(', ')}` });
+  if (skipped.length > 0 && !skippedReported) {
+    skippedReported = true;
+    options.logger.info(
+      { skipped },
+      `execution providers not installed, skipped: ${skipped.map((s) => `${s.provider} (no ${s.missing.join(', ')})`).join('; ')}`,
+    );
+  }
+  for (const provider of usable) {
     const started = performance.now();
     try {
       const session = await ort.InferenceSession.create(bytes, {
@@ -100,7 +115,7 @@ export async function openOrtSession(
       if (err instanceof GatewayError) throw err;
       const message = firstLine(errorMessage(err));
       failures.push({ provider, message });
-      const next = options.providers[options.providers.indexOf(provider) + 1];
+      const next = usable[usable.indexOf(provider) + 1];
       options.logger.warn(
         { ...target.details, provider, reason: message, next: next ?? null },
         next
@@ -111,7 +126,7 @@ export async function openOrtSession(
   }
   const reasons = failures.map((f) => `${f.provider}: ${f.message}`);
   // The CPU provider is always built in, so its refusal means the bytes, not the machine.
-  if (options.providers.includes('cpu')) {
+  if (usable.includes('cpu')) {
     throw new GatewayError(
       target.invalidCode,
       `onnxruntime refused ${target.describe}:\n  - ${reasons.join('\n  - ')}`,

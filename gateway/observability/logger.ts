@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 import { scrubSecrets } from './redact.ts';
 
 export type { Logger };
@@ -10,6 +11,10 @@ export type { Logger };
 export function createLogger(
   options: {
     level?: string;
+    /**
+     * Human-readable lines (time, level name, message, fields) instead of JSON. Default: when
+     * stdout is a terminal; JSON for journald, Docker and log shippers. MUJO_LOG_FORMAT=json|pretty overrides.
+     */
     pretty?: boolean;
     /** Values never to print (secretValues(config)): replaced in every line, whatever put them there. */
     secrets?: readonly string[];
@@ -22,7 +27,26 @@ export function createLogger(
     timestamp: pino.stdTimeFunctions.isoTime,
     ...(secrets.length > 0 ? { hooks: { streamWrite: (s: string) => scrubSecrets(s, secrets) } } : {}),
   };
-  return pino(opts);
+  const pretty = options.pretty ?? prettyByDefault();
+  if (!pretty) return pino(opts);
+  // Synchronous, in this thread: a transport worker would lose the last lines on process.exit.
+  return pino(
+    opts,
+    PinoPretty({
+      colorize: process.stdout.isTTY === true,
+      sync: true,
+      singleLine: true,
+      ignore: 'pid,hostname',
+      translateTime: 'SYS:HH:MM:ss.l',
+    }),
+  );
+}
+
+function prettyByDefault(): boolean {
+  const format = process.env['MUJO_LOG_FORMAT'];
+  if (format === 'json') return false;
+  if (format === 'pretty') return true;
+  return process.stdout.isTTY === true;
 }
 
 /** A logger that discards everything, for tests that do not assert on logs. */

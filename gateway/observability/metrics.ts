@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { SOFTWARE_VERSION } from '../version.ts';
 
 /**
  * The Prometheus registry every component registers its metrics on. One per app instance
@@ -7,8 +8,41 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
  */
 export function createMetricsRegistry(options: { defaultMetrics?: boolean } = {}): Registry {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'mujo_process_' });
+  // prom-client's own names already start with process_ / nodejs_: the prefix is just `mujo_`.
+  if (options.defaultMetrics ?? true) {
+    collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
+    // prom-client names these gauges `_total` (a counter's suffix); the same counts stay
+    // available by type in mujo_nodejs_active_{handles,requests,resources}.
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total'])
+      registry.removeSingleMetric(`${METRIC_PREFIX}nodejs_${name}`);
+  }
+  buildInfo(registry);
   return registry;
+}
+
+/** Every metric name starts with this, once (test/unit/observability/metric-names.test.ts). */
+export const METRIC_PREFIX = 'mujo_';
+
+/**
+ * `mujo_build_info{version,node,platform,arch} 1`: the Prometheus `_info` idiom, so a query
+ * can join any series with the software that produced it (`* on(instance) group_left(version)`).
+ */
+function buildInfo(registry: Registry): void {
+  const info = gauge(registry, 'mujo_build_info', 'Gateway build: version labels, value always 1.', [
+    'version',
+    'node',
+    'platform',
+    'arch',
+  ]);
+  info.set(
+    {
+      version: SOFTWARE_VERSION,
+      node: process.versions.node,
+      platform: process.platform,
+      arch: process.arch,
+    },
+    1,
+  );
 }
 
 export type { Registry };

@@ -7,7 +7,7 @@ export interface PipelineMetrics {
   readonly samples: Counter<'modality'>;
   readonly windows: Counter<'encoder'>;
   /** Wall time of one `EncoderRunner.run` call, µs. */
-  readonly inferenceUs: Histogram<'encoder'>;
+  readonly inferenceSeconds: Histogram<'encoder'>;
   readonly batchSize: Histogram<'encoder'>;
   readonly inferenceErrors: Counter<'encoder' | 'code'>;
   readonly queueDepth: Gauge<'edge'>;
@@ -15,7 +15,7 @@ export interface PipelineMetrics {
   readonly scores: Counter<'modalities'>;
   readonly events: Counter<'transition'>;
   /** Device-clock drift estimated per source, ppm (device fast = positive). */
-  readonly clockDriftPpm: Gauge<'source'>;
+  readonly clockDriftRatio: Gauge<'source'>;
 }
 
 export function countDrop(
@@ -56,15 +56,15 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
           registers,
         }),
     ),
-    inferenceUs: get(
-      'mujo_pipeline_inference_us',
+    inferenceSeconds: get(
+      'mujo_pipeline_inference_seconds',
       () =>
         new Histogram({
-          name: 'mujo_pipeline_inference_us',
-          help: 'Wall time of one encoder batch run, microseconds.',
+          name: 'mujo_pipeline_inference_seconds',
+          help: 'Wall time of one encoder batch run, seconds.',
           labelNames: ['encoder'] as const,
           registers,
-          buckets: [50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000],
+          buckets: [50e-6, 100e-6, 200e-6, 500e-6, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1],
         }),
     ),
     batchSize: get(
@@ -128,12 +128,12 @@ export function pipelineMetrics(registry: Registry): PipelineMetrics {
           registers,
         }),
     ),
-    clockDriftPpm: get(
-      'mujo_pipeline_clock_drift_ppm',
+    clockDriftRatio: get(
+      'mujo_pipeline_clock_drift_ratio',
       () =>
         new Gauge({
-          name: 'mujo_pipeline_clock_drift_ppm',
-          help: 'Estimated device clock drift relative to the gateway clock, ppm.',
+          name: 'mujo_pipeline_clock_drift_ratio',
+          help: 'Estimated device clock drift relative to the gateway clock, as a ratio (1e-6 = 1 ppm).',
           labelNames: ['source'] as const,
           registers,
         }),

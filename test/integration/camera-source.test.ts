@@ -62,9 +62,9 @@ function makeSource(
 }
 
 async function estimatedFrames(registry: ReturnType<typeof createMetricsRegistry>): Promise<number> {
-  const m = await registry.getSingleMetric('mujo_camera_estimate_ms')?.get();
+  const m = await registry.getSingleMetric('mujo_camera_estimate_seconds')?.get();
   return (
-    m?.values.find((v) => (v as { metricName?: string }).metricName === 'mujo_camera_estimate_ms_count')
+    m?.values.find((v) => (v as { metricName?: string }).metricName === 'mujo_camera_estimate_seconds_count')
       ?.value ?? 0
   );
 }

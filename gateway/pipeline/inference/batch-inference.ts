@@ -139,7 +139,7 @@ export function batchInference(
                 `encoder ${runner.name} returned ${out.length} values for a batch of ${n} × ${dim}`,
               );
             }
-            metrics?.inferenceUs.observe({ encoder: runner.name }, inferenceUs);
+            metrics?.inferenceSeconds.observe({ encoder: runner.name }, inferenceUs / 1e6);
             metrics?.batchSize.observe({ encoder: runner.name }, n);
             if (closed) return;
             for (let i = 0; i < n; i++) {

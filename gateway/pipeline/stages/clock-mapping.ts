@@ -34,7 +34,7 @@ export function mapDeviceClock(
     defer(() => {
       const mapper = new DeviceClockMapper(options.drift === undefined ? {} : { drift: options.drift }, {
         clock: deps.clock,
-        onDrift: (sourceId, ppm) => deps.metrics?.clockDriftPpm.set({ source: sourceId }, ppm),
+        onDrift: (sourceId, ppm) => deps.metrics?.clockDriftRatio.set({ source: sourceId }, ppm / 1e6),
       });
       return source.pipe(map((chunk) => (isDevice(chunk) ? mapper.map(chunk, true) : chunk)));
     });

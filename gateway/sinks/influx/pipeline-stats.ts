@@ -26,12 +26,13 @@ export class PipelineStatsSampler {
     for (const v of byName.get('mujo_pipeline_windows_total') ?? []) {
       stage(`inference:${v.labels['encoder']}`).windows = v.value;
     }
-    for (const [metric, field] of [
-      ['mujo_pipeline_inference_us', 'inferenceUs'],
-      ['mujo_pipeline_batch_size', 'batchSize'],
+    // The histogram is in seconds (Prometheus base unit); the InfluxDB field stays inference_us.
+    for (const [metric, field, scale] of [
+      ['mujo_pipeline_inference_seconds', 'inferenceUs', 1e6],
+      ['mujo_pipeline_batch_size', 'batchSize', 1],
     ] as const) {
       for (const [encoder, mean] of this.periodMeans(metric, byName.get(metric) ?? [])) {
-        stage(`inference:${encoder}`)[field] = mean;
+        stage(`inference:${encoder}`)[field] = mean * scale;
       }
     }
     for (const v of byName.get('mujo_pipeline_queue_depth') ?? []) {

@@ -720,7 +720,7 @@ export class ConnectionManager {
     }
     if (result.ok && result.battery !== undefined && result.battery !== rt.battery) {
       rt.battery = result.battery;
-      this.metrics.battery.set({ device: rt.target.key }, result.battery);
+      this.metrics.battery.set({ device: rt.target.key }, result.battery / 100);
       this.emitStatus(rt);
     }
     const n = result.imu?.n ?? 0;

@@ -63,7 +63,7 @@ export function bleMetrics(registry: Registry): BleMetrics {
     samples: counter('mujo_ble_samples_total', 'IMU samples decoded, by device.', ['device']),
     connected: gauge('mujo_ble_device_connected', '1 while a device streams.', ['device']),
     rssi: gauge('mujo_ble_device_rssi_dbm', 'Last RSSI of a device, dBm.', ['device']),
-    battery: gauge('mujo_ble_device_battery_percent', 'Battery level of a device, %.', ['device']),
+    battery: gauge('mujo_ble_device_battery_ratio', 'Battery level of a device, 0..1.', ['device']),
     rateHz: gauge('mujo_ble_device_rate_hz', 'Measured sample rate of a device over the last 5 s.', [
       'device',
     ]),

@@ -177,7 +177,7 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
           );
         continue;
       }
-      metrics.estimateMs.observe({ camera: config.id }, performance.now() - t0);
+      metrics.estimateSeconds.observe({ camera: config.id }, (performance.now() - t0) / 1e3);
       const people = persons.filter((p) => p.score >= config.minPersonScore);
       metrics.persons.inc({ camera: config.id }, people.length);
       const u = tracker.update(people, frame.tNs);

@@ -15,7 +15,7 @@ export interface CameraMetrics {
   readonly connected: Gauge<'camera'>;
   readonly firstFrameSeconds: Gauge<'camera'>;
   readonly rateHz: Gauge<'camera'>;
-  readonly estimateMs: Histogram<'camera'>;
+  readonly estimateSeconds: Histogram<'camera'>;
   readonly persons: Counter<'camera'>;
   readonly tracks: Gauge<'camera'>;
   readonly poseFrames: Counter<'camera' | 'assigned'>;
@@ -56,12 +56,12 @@ export function cameraMetrics(registry: Registry): CameraMetrics {
       ['camera'],
     ),
     rateHz: gauge('mujo_camera_rate_hz', 'Decoded frames per second over the last 5 s.', ['camera']),
-    estimateMs: histogram(
+    estimateSeconds: histogram(
       registry,
-      'mujo_camera_estimate_ms',
-      'Pose estimation time per frame, ms.',
+      'mujo_camera_estimate_seconds',
+      'Pose estimation time per frame, seconds.',
       ['camera'],
-      [1, 2, 5, 10, 20, 50, 100, 200, 500],
+      [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
     ),
     persons: counter('mujo_camera_persons_total', 'People detected, summed over frames.', ['camera']),
     tracks: gauge('mujo_camera_tracks', 'Confirmed person tracks currently held.', ['camera']),

@@ -86,13 +86,13 @@ export class MqttImuIngest {
     // Same gauge as the pipeline's clock-mapping stage: one metric for every mapped source.
     const drift = gauge(
       opts.registry,
-      'mujo_pipeline_clock_drift_ppm',
-      'Estimated device clock drift relative to the gateway clock, ppm.',
+      'mujo_pipeline_clock_drift_ratio',
+      'Estimated device clock drift relative to the gateway clock, as a ratio (1e-6 = 1 ppm).',
       ['source'],
     );
     this.clockMapper = new DeviceClockMapper(opts.drift === undefined ? {} : { drift: opts.drift }, {
       clock: this.clock,
-      onDrift: (source, ppm) => drift.set({ source }, ppm),
+      onDrift: (source, ppm) => drift.set({ source }, ppm / 1e6),
     });
     this.logger = opts.logger.child({ component: 'mqtt-ingest' });
     const r = opts.registry;

@@ -28,13 +28,27 @@ async function run(args: string[], env: Record<string, string> = {}) {
 }
 
 test('parseCli reads every flag', () => {
-  assert.deepEqual(parseCli(['--config', 'a.yaml', '--validate-config', '--speed', '2.5', '--port', '0']), {
-    config: 'a.yaml',
-    validateConfig: true,
-    printConfig: false,
-    speed: 2.5,
-    port: 0,
-  });
+  assert.deepEqual(
+    parseCli([
+      '--config',
+      'a.yaml',
+      '--validate-config',
+      '--speed',
+      '2.5',
+      '--port',
+      '0',
+      '--mqtt-port',
+      '1884',
+    ]),
+    {
+      config: 'a.yaml',
+      validateConfig: true,
+      printConfig: false,
+      speed: 2.5,
+      port: 0,
+      mqttPort: 1884,
+    },
+  );
   assert.deepEqual(parseCli([]), { validateConfig: false, printConfig: false });
 });
 
@@ -45,10 +59,17 @@ test('no flags: the demo configuration, nothing printed, no exit code', async ()
   assert.equal(stdout + stderr, '');
 });
 
-test('--speed and --port set replay.speed and http.port', async () => {
-  const { result } = await run(['--speed', '10', '--port', '8181']);
+test('--speed, --port and --mqtt-port set replay.speed, http.port and mqtt.embeddedPort', async () => {
+  const { result } = await run(['--speed', '10', '--port', '8181', '--mqtt-port', '1884']);
   assert.equal(result.config?.replay.speed, 10);
   assert.equal(result.config?.http.port, 8181);
+  assert.equal(result.config?.mqtt.embeddedPort, 1884);
+});
+
+test('--version prints the package version and exits 0', async () => {
+  const { result, stdout } = await run(['--version']);
+  assert.equal(result.exitCode, 0);
+  assert.match(stdout, /^\d+\.\d+\.\d+/);
 });
 
 test('--validate-config: OK and exit 0, or every problem on stderr and exit 2', async () => {

@@ -254,7 +254,11 @@ test(
         assert.equal(encoder.provider, 'cpu');
         assert.equal(encoder.providerFailures.length, 1);
         assert.equal(encoder.providerFailures[0]!.provider, 'cuda');
-        assert.match(encoder.providerFailures[0]!.message, /cuda/i);
+        // Skipped before onnxruntime is asked: its libraries are not installed here.
+        assert.match(
+          encoder.providerFailures[0]!.message,
+          /cuda not installed: no libonnxruntime_providers_cuda\.so/,
+        );
       }
     } finally {
       await model.close();
