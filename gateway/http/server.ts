@@ -159,7 +159,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // `features`: which optional route groups answer (the live page shows only those).
   app.get('/api/info', async () => ({
     ...view.info(),
-    features: { enrollment: view.enrollment !== undefined, recording: view.recording !== undefined },
+    features: {
+      enrollment: view.enrollment !== undefined,
+      recording: view.recording !== undefined,
+      ble: view.nearbyDevices !== undefined && (view.bleEnabled?.() ?? true),
+    },
   }));
   app.get('/api/subjects', async () => ({ subjects: view.subjects() }));
   app.get('/api/devices', async () => ({ devices: view.devices() }));

@@ -98,6 +98,8 @@ export interface GatewayView {
   scanDevices?(request: unknown): ScanStatus;
   /** `GET /api/ble/nearby`: the scan list. */
   nearbyDevices?(): NearbyReport;
+  /** False when BLE is disabled (the page then offers no scan). Absent: true when nearbyDevices is. */
+  bleEnabled?(): boolean;
   /** Recording for the trainer (`/api/recording/*`); absent when the recorder is disabled. */
   readonly recording?: RecordingControl;
   /** Enrollment and model versions (`/api/model/classes|versions|enroll|activate|rollback`); absent: 501. */

@@ -124,6 +124,7 @@ export function gatewayView(s: GatewayViewSources): GatewayView {
     assignDevice: (id, assignment) => s.deviceService.assign(id, assignment),
     scanDevices: (request) => s.deviceService.scan(request),
     nearbyDevices: () => s.deviceService.nearby(),
+    bleEnabled: () => s.deviceService.enabled,
     ...(s.recording ? { recording: s.recording } : {}),
     enrollment: s.enrollment,
   };
