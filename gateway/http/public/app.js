@@ -452,8 +452,9 @@ function renderDevices() {
 }
 
 function renderEmptyState() {
-  // The first thing a new gateway shows: how to give it something to watch.
-  $('empty-state').hidden = !info || subjects.size > 0 || devices.size > 0;
+  // The first thing a gateway with no sensor shows (people may be configured, but nothing
+  // watches them yet): how to give it something to watch.
+  $('empty-state').hidden = !info || devices.size > 0;
 }
 
 function renderStatus() {

@@ -80,7 +80,7 @@
       const subject = el('input', 'assign-subject');
       subject.setAttribute('list', 'subject-ids');
       subject.placeholder = 'person id';
-      subject.pattern = '[A-Za-z0-9_-]+';
+      subject.pattern = '[A-Za-z0-9_\\-]+';
       subject.setAttribute('aria-label', `person wearing ${row.device}`);
       const placement = el('select', 'assign-placement');
       placement.setAttribute('aria-label', `where ${row.device} is worn`);
@@ -105,7 +105,7 @@
     } else if (row.family) {
       const id = el('input', 'add-id');
       id.value = suggestedId(row);
-      id.pattern = '[A-Za-z0-9_-]+';
+      id.pattern = '[A-Za-z0-9_\\-]+';
       id.setAttribute('aria-label', `device id for ${row.name || row.address}`);
       const add = el('button', 'add', 'Add');
       add.type = 'button';

@@ -98,7 +98,8 @@ export class NearbyList {
       return;
     }
     this.rows.set(key, {
-      address: d.address || d.id,
+      // Upper case, as printed on devices and in vendor apps (noble on Linux says lower case).
+      address: (d.address || d.id).toUpperCase(),
       advertisement: d.advertisement,
       rssi: d.rssi,
       connectable: d.connectable,
