@@ -72,20 +72,6 @@ after(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function until<T>(
-  what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 test('scan, add and assign a BLE wearable from the page; the same over REST and MQTT', { skip }, async () => {
   const file = join(dir, 'gateway.yaml');
   await writeFile(
@@ -120,7 +106,7 @@ log:
   const timers = new VirtualTimers();
   const bindings = new FakeBindings({ timers, random: seeded(41) });
   bindings.addDevice(new WitMotionSim({ uuid: WIT_UUID, rssi: -55 }));
-  bindings.addDevice(new PolarSim({ uuid: POLAR_UUID, rssi: -70 }));
+  bindings.addDevice(new PolarSim({ uuid: POLAR_UUID, rssi: -70, model: 'verity' }));
   bindings.addDevice(new KitchenScale());
   const app = new GatewayApp(config, {
     logger: silentLogger(),
