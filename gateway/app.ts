@@ -288,6 +288,12 @@ export class GatewayApp {
         states$: this.states$,
         deviceStates$: this.deviceStates.states$,
         model$: this.modelSwaps.asObservable(),
+        samples$: this.input.asObservable(),
+        scores$: this.scores$,
+        reps$: this.reps$,
+        subjectNames: Object.fromEntries(
+          config.subjects.flatMap((s) => (s.name ? [[s.id, s.name] as const] : [])),
+        ),
         recentEvents: (n) => this.subjects.recentEvents(n),
         reloadModel: () => this.reloadModel(),
         deviceService: this.deviceService,

@@ -2,7 +2,10 @@ import type { DeviceService } from '../devices/device-service.ts';
 import { GatewayError } from '../observability/errors.ts';
 import type { CommandRegistry } from './types.ts';
 
-/** add_device, remove_device, assign_device (BLE wearables at runtime). */
+/**
+ * add_device, remove_device, assign_device (BLE wearables at runtime), scan_devices (listen for
+ * new ones) and nearby_devices (the scan list). HTTP calls the same DeviceService methods.
+ */
 export function registerDeviceCommands(commands: CommandRegistry, devices: DeviceService): void {
   const id = (args: Record<string, unknown>): string => {
     if (typeof args['device'] !== 'string' || args['device'] === '') {
@@ -16,4 +19,6 @@ export function registerDeviceCommands(commands: CommandRegistry, devices: Devic
     const { device: _device, ...assignment } = args;
     return devices.assign(id(args), assignment);
   });
+  commands.registerCommand('scan_devices', (args) => devices.scan(args));
+  commands.registerCommand('nearby_devices', () => devices.nearby(), { readOnly: true });
 }

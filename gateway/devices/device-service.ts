@@ -5,7 +5,7 @@ import type { Placement } from '../domain/samples.ts';
 import { describeAjvErrors } from '../validation/messages.ts';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { BleSource } from '../sources/ble/ble-source.ts';
+import { MAX_SCAN_S, type BleSource, type NearbyReport, type ScanStatus } from '../sources/ble/ble-source.ts';
 import { PLACEMENTS } from '../domain/placement.ts';
 import { BleDeviceSchema, deviceIdFor, type BleDeviceConfig } from '../sources/ble/options.ts';
 import type { ConfigFileDevices } from './config-file.ts';
@@ -31,6 +31,19 @@ export const AssignmentSchema = Type.Object(
 );
 export type AssignmentRequest = Static<typeof AssignmentSchema>;
 
+/** `POST /api/ble/scan` body and the MQTT `scan_devices` request. */
+export const ScanRequestSchema = Type.Object(
+  {
+    seconds: Type.Integer({
+      minimum: 1,
+      maximum: MAX_SCAN_S,
+      default: 30,
+      description: 'How long to listen for new wearables, s.',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export type DeviceChangeAction = 'add' | 'remove' | 'assign';
 
 /** The answer to every change, over HTTP and MQTT alike. */
@@ -50,7 +63,7 @@ export interface DeviceChangeResult {
 /** What the service needs of the BLE source. */
 export type ManagedBleSource = Pick<
   BleSource,
-  'addDevice' | 'removeDevice' | 'assign' | 'deviceConfigs' | 'devices'
+  'addDevice' | 'removeDevice' | 'assign' | 'deviceConfigs' | 'devices' | 'scan' | 'nearby'
 >;
 
 export interface DeviceServiceOptions {
@@ -66,12 +79,21 @@ export interface DeviceServiceOptions {
 const NO_FILE_NOTE =
   'not saved: the gateway was started without a config file (--config / MUJO_CONFIG), so this change lasts until it restarts';
 
-let validators: { device: ValidateFunction; assignment: ValidateFunction } | undefined;
+interface Validators {
+  readonly device: ValidateFunction;
+  readonly assignment: ValidateFunction;
+  readonly scan: ValidateFunction;
+}
+let validators: Validators | undefined;
 
-function compiled(): { device: ValidateFunction; assignment: ValidateFunction } {
+function compiled(): Validators {
   if (!validators) {
     const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: true });
-    validators = { device: ajv.compile(BleDeviceSchema), assignment: ajv.compile(AssignmentSchema) };
+    validators = {
+      device: ajv.compile(BleDeviceSchema),
+      assignment: ajv.compile(AssignmentSchema),
+      scan: ajv.compile(ScanRequestSchema),
+    };
   }
   return validators;
 }
@@ -141,6 +163,23 @@ export class DeviceService {
       throw this.notSaved('assign', id, err);
     }
     return this.done('assign', id, this.configOf(ble, id));
+  }
+
+  /**
+   * Listens for new wearables (body `{ seconds? }`, default 30): they appear in `nearby()`
+   * with the family detected, ready to `add`. Changes nothing that is saved.
+   */
+  scan(request: unknown): ScanStatus {
+    const ble = this.ble();
+    const { scan: validate } = compiled();
+    const candidate = request === undefined || request === null ? {} : structuredClone(request);
+    if (!validate(candidate)) throw invalid('scan request is invalid', validate);
+    return ble.scan((candidate as { seconds: number }).seconds);
+  }
+
+  /** The scan list: devices heard lately, the family detected, and which are already added. */
+  nearby(): NearbyReport {
+    return this.ble().nearby();
   }
 
   private ble(): ManagedBleSource {

@@ -6,14 +6,16 @@ import Fastify, {
   type FastifyReply,
 } from 'fastify';
 import { merge, type Subscription } from 'rxjs';
-import { map } from 'rxjs/operators';
+import { map, tap } from 'rxjs/operators';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import { checkBearer } from './auth.ts';
 import { readAuthHook } from './read-auth.ts';
+import { registerBleRoutes } from './ble-routes.ts';
 import { registerDeviceRoutes } from './device-routes.ts';
 import { registerRecordingRoutes } from './recording-routes.ts';
 import { registerEnrollmentRoutes } from './enrollment-routes.ts';
 import { healthHttpStatus } from './health.ts';
+import { LiveHistory } from './live-history.ts';
 import { HTTP_DEFAULTS } from './options.ts';
 import { SseHub, formatSse, sseMetrics } from './sse.ts';
 import { DEFAULT_PUBLIC_DIR, loadPublicFiles } from './static.ts';
@@ -82,12 +84,34 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
   let url: string | undefined;
   let reloading = false;
+  // The last hour per subject, for the page's timeline after a (re)connect.
+  const history = new LiveHistory();
+  for (const e of view.recentEvents(1000)) history.onActivity(e);
+  for (const s of view.subjects()) history.onState(s);
 
   const streams: Subscription = merge(
     view.activity$.pipe(
+      tap((e) => history.onActivity(e)),
       map((e) => ({ event: 'activity', data: e as unknown, id: e.seq as number | undefined })),
     ),
-    view.states$.pipe(map((s) => ({ event: 'state', data: s as unknown, id: undefined }))),
+    view.states$.pipe(
+      tap((s) => history.onState(s)),
+      map((s) => ({ event: 'state', data: s as unknown, id: undefined })),
+    ),
+    ...(view.reps$
+      ? [
+          view.reps$.pipe(
+            tap((r) => history.onReps(r)),
+            map((r) => ({ event: 'reps', data: r as unknown, id: undefined })),
+          ),
+        ]
+      : []),
+    ...(view.poses$
+      ? [view.poses$.pipe(map((p) => ({ event: 'pose', data: p as unknown, id: undefined })))]
+      : []),
+    ...(view.scores$
+      ? [view.scores$.pipe(map((s) => ({ event: 'scores', data: s as unknown, id: undefined })))]
+      : []),
     ...(view.deviceStates$
       ? [view.deviceStates$.pipe(map((d) => ({ event: 'device', data: d as unknown, id: undefined })))]
       : []),
@@ -137,7 +161,11 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   // `features`: which optional route groups answer (the live page shows only those).
   app.get('/api/info', async () => ({
     ...view.info(),
-    features: { enrollment: view.enrollment !== undefined, recording: view.recording !== undefined },
+    features: {
+      enrollment: view.enrollment !== undefined,
+      recording: view.recording !== undefined,
+      ble: view.nearbyDevices !== undefined && (view.bleEnabled?.() ?? true),
+    },
   }));
   app.get('/api/subjects', async () => ({ subjects: view.subjects() }));
   app.get('/api/devices', async () => ({ devices: view.devices() }));
@@ -165,6 +193,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       subjects: view.subjects(),
       devices: view.devices(),
       recent: view.recentEvents(recentOnConnect),
+      history: history.snapshot(),
     };
     hub.attach(request.raw, reply.raw, [formatSse('snapshot', snapshot)]);
   });
@@ -196,6 +225,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
 
   registerDeviceRoutes(app, view, options.token, logger);
+  registerBleRoutes(app, view, options.token, logger);
   registerRecordingRoutes(app, view, options.token, logger);
   registerEnrollmentRoutes(app, view, options.token, logger);
 

@@ -13,6 +13,7 @@ const FILES: Record<string, { file: string; contentType: string }> = {
   '/': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
   '/app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
   '/teach.js': { file: 'teach.js', contentType: 'text/javascript; charset=utf-8' },
+  '/onboard.js': { file: 'onboard.js', contentType: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', contentType: 'text/css; charset=utf-8' },
 };
 

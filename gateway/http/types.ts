@@ -4,7 +4,9 @@ import type { RecordingControl } from '../sinks/recorder/control.ts';
 import type { EnrollmentService } from '../enrollment/service.ts';
 import type { Registry } from 'prom-client';
 import type { DeviceChangeResult } from '../devices/device-service.ts';
-import type { ActivityEvent, DeviceState, SubjectState } from '../domain/events.ts';
+import type { NearbyReport, ScanStatus } from '../sources/ble/ble-source.ts';
+import type { ActivityEvent, DeviceState, RepsEvent, SubjectState } from '../domain/events.ts';
+import type { LiveScores, PosePreview } from './live-streams.ts';
 import type { Modality } from '../domain/samples.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ComponentHealth, ComponentStatus } from '../observability/health.ts';
@@ -45,6 +47,8 @@ export interface GatewayInfo {
     /** The embedded broker speaks MQTT 3.1.1 only: clients must say so (`-V mqttv311`). */
     readonly mqtt311Only?: boolean;
   } | null;
+  /** Display names of configured subjects (`subjects[].name`), by subject id. */
+  readonly subjectNames?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -64,6 +68,12 @@ export interface GatewayView {
   readonly activity$: Observable<ActivityEvent>;
   readonly states$: Observable<SubjectState>;
   readonly deviceStates$?: Observable<DeviceState>;
+  /** Every repetition and set summary: SSE `reps` events. */
+  readonly reps$?: Observable<RepsEvent>;
+  /** Newest tracked pose per subject, throttled (live-streams.ts): SSE `pose` events. */
+  readonly poses$?: Observable<PosePreview>;
+  /** Top three classes per subject and hop, throttled (live-streams.ts): SSE `scores` events. */
+  readonly scores$?: Observable<LiveScores>;
   /** The model serving after each swap (reload, enrollment, activation): SSE `model` events. */
   readonly model$?: Observable<ModelInfo>;
   /** The last `n` activity events, oldest first. */
@@ -85,6 +95,12 @@ export interface GatewayView {
   removeDevice?(id: string): Promise<DeviceChangeResult>;
   /** `PATCH /api/devices/:id`: body `{ subject?: string | null, placement?: string }`. */
   assignDevice?(id: string, assignment: unknown): Promise<DeviceChangeResult>;
+  /** `POST /api/ble/scan`: body `{ seconds? }`; BLE_DISABLED/BLE_NOT_READY 409, DEVICE_INVALID 400. */
+  scanDevices?(request: unknown): ScanStatus;
+  /** `GET /api/ble/nearby`: the scan list. */
+  nearbyDevices?(): NearbyReport;
+  /** False when BLE is disabled (the page then offers no scan). Absent: true when nearbyDevices is. */
+  bleEnabled?(): boolean;
   /** Recording for the trainer (`/api/recording/*`); absent when the recorder is disabled. */
   readonly recording?: RecordingControl;
   /** Enrollment and model versions (`/api/model/classes|versions|enroll|activate|rollback`); absent: 501. */

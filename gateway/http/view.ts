@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
-import type { ActivityEvent, DeviceState, SubjectState } from '../domain/events.ts';
+import type { ActivityEvent, DeviceState, RepsEvent, SubjectScores, SubjectState } from '../domain/events.ts';
+import type { SampleChunk } from '../domain/samples.ts';
 import type { DeviceService } from '../devices/device-service.ts';
 import type { EnrollmentService } from '../enrollment/service.ts';
 import type { ModelManager, OrtLoadedModel } from '../model/index.ts';
@@ -8,6 +9,7 @@ import type { Registry } from '../observability/metrics.ts';
 import type { RecordingControl } from '../sinks/recorder/control.ts';
 import { SOFTWARE_VERSION } from '../version.ts';
 import { healthReport } from './health.ts';
+import { liveScores, posePreviews } from './live-streams.ts';
 import type { GatewayView, ModelInfo } from './types.ts';
 
 /** What `/api/model`, the `model` SSE event and the `status`/`reload_model` commands say about a model. */
@@ -55,12 +57,24 @@ export interface GatewayViewSources {
   readonly states$: Observable<SubjectState>;
   readonly deviceStates$: Observable<DeviceState>;
   readonly model$: Observable<ModelInfo>;
+  /** Every source's chunks (the skeleton: pose chunks of subjects' camera tracks). */
+  readonly samples$: Observable<SampleChunk>;
+  /** Fused class probabilities per subject and hop (the page's top three). */
+  readonly scores$: Observable<SubjectScores>;
+  readonly reps$: Observable<RepsEvent>;
+  /** `subjects[].name` by subject id. */
+  readonly subjectNames: Readonly<Record<string, string>>;
   readonly recentEvents: (n: number) => ActivityEvent[];
   readonly reloadModel: () => Promise<OrtLoadedModel>;
   readonly deviceService: DeviceService;
   readonly recording: RecordingControl | undefined;
   readonly enrollment: EnrollmentService;
 }
+
+/** The skeleton is redrawn at most this often per subject, ms (5 Hz). */
+const POSE_PREVIEW_MS = 200;
+/** The top three are refreshed at most this often per subject, ms. */
+const SCORES_PREVIEW_MS = 1000;
 
 /** The gateway as the HTTP server sees it. */
 export function gatewayView(s: GatewayViewSources): GatewayView {
@@ -85,6 +99,7 @@ export function gatewayView(s: GatewayViewSources): GatewayView {
               mqtt311Only: s.mqttEmbedded(),
             }
           : null,
+        subjectNames: s.subjectNames,
       };
     },
     health: () => healthReport(s.health),
@@ -99,11 +114,17 @@ export function gatewayView(s: GatewayViewSources): GatewayView {
     states$: s.states$,
     deviceStates$: s.deviceStates$,
     model$: s.model$,
+    reps$: s.reps$,
+    poses$: posePreviews(s.samples$, POSE_PREVIEW_MS),
+    scores$: liveScores(s.scores$, () => s.models.current?.classes ?? [], SCORES_PREVIEW_MS),
     recentEvents: (n) => s.recentEvents(n),
     reloadModel: async () => modelInfo(await s.reloadModel()),
     addDevice: (entry) => s.deviceService.add(entry),
     removeDevice: (id) => s.deviceService.remove(id),
     assignDevice: (id, assignment) => s.deviceService.assign(id, assignment),
+    scanDevices: (request) => s.deviceService.scan(request),
+    nearbyDevices: () => s.deviceService.nearby(),
+    bleEnabled: () => s.deviceService.enabled,
     ...(s.recording ? { recording: s.recording } : {}),
     enrollment: s.enrollment,
   };

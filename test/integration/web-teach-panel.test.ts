@@ -79,8 +79,8 @@ test('enroll a class from the live page, see it with its example counts, roll ba
     await page.locator('#enroll-result.error').waitFor();
     assert.match((await page.locator('#enroll-result').textContent()) ?? '', /HTTP_UNAUTHORIZED/);
 
-    await page.fill('#teach-token', 'page-token');
-    await page.locator('#teach-token').dispatchEvent('change');
+    await page.fill('#token', 'page-token');
+    await page.locator('#token').dispatchEvent('change');
     await page.click('#enroll-submit');
     await page.locator('#enroll-result:not(.error)', { hasText: 'serving' }).waitFor({ timeout: 60_000 });
     const enrolled = page.locator('#classes li.enrolled[data-class="page_move"]');

@@ -2,12 +2,11 @@
 // a subject, record and label intervals for the trainer, see the model's classes with their
 // example counts, and the model versions (activate, roll back, remove a class). Plain JS, no
 // build step; text from the gateway is only ever set with textContent. Changes need the HTTP
-// token, kept in this browser's localStorage.
+// token, typed once in the page's token field.
 'use strict';
 
 (() => {
   const REFRESH_MS = 10_000;
-  const TOKEN_KEY = 'mujo-http-token';
   const $ = (id) => document.getElementById(id);
 
   function el(tag, className, text) {
@@ -17,9 +16,8 @@
     return node;
   }
 
-  const tokenInput = $('teach-token');
-  tokenInput.value = localStorage.getItem(TOKEN_KEY) || '';
-  tokenInput.addEventListener('change', () => localStorage.setItem(TOKEN_KEY, tokenInput.value.trim()));
+  // The page's one token field (app.js keeps it in sessionStorage).
+  const tokenInput = $('token');
 
   /** JSON request; resolves to the body, or throws an Error carrying the gateway's code. */
   async function api(method, path, body) {

@@ -19,6 +19,7 @@ import {
 import { COMPANION_DRIVERS, buildDriverRegistry, type DriverRegistry } from './devices/index.ts';
 import type { ImuSamples } from './driver.ts';
 import { bleMetrics, type BleMetrics } from './metrics.ts';
+import { NearbyList, type NearbyDevice } from './nearby.ts';
 import { deviceIdFor, type BleConfig, type BleDeviceConfig } from './options.ts';
 import { StreamMerger } from './stream-merge.ts';
 import { realTimers, type Timers } from '../../clock/timers.ts';
@@ -54,6 +55,27 @@ export interface Assignment {
   readonly placement?: Placement;
 }
 
+/** Whether the operator's scan (or auto-detection) keeps the radio listening for new wearables. */
+export interface ScanStatus {
+  readonly scanning: boolean;
+  /** When an operator's scan ends (ISO 8601, gateway clock); null when none runs. */
+  readonly until: string | null;
+  /** `ble.autoDetect`: the radio listens all the time and supported devices are added by themselves. */
+  readonly autoDetect: boolean;
+  /** Adapter power state (poweredOn, poweredOff, unauthorized, unknown…). */
+  readonly adapterState: string;
+}
+
+/** The scan list: every device heard lately, with the family detected. */
+export interface NearbyReport extends ScanStatus {
+  readonly devices: readonly NearbyDevice[];
+  /** Rows pushed out of the list by its size bound since start. */
+  readonly evicted: number;
+}
+
+/** Longest operator scan, s: scanning costs radio time the connected wearables need. */
+export const MAX_SCAN_S = 300;
+
 export interface BleSource {
   readonly chunks$: Observable<ImuChunk>;
   /** Device state on every change and every 5 s rate window (for MQTT retained state, /api/devices). */
@@ -71,6 +93,14 @@ export interface BleSource {
   statuses(): DeviceStatus[];
   /** The device list as config entries, to persist after runtime changes. */
   deviceConfigs(): BleDeviceConfig[];
+  /**
+   * Listens for new wearables for `seconds` (1..MAX_SCAN_S) even when every configured device is
+   * connected; a second call extends or shortens the scan. Throws BLE_NOT_READY before the
+   * adapter is open.
+   */
+  scan(seconds: number): ScanStatus;
+  /** The scan list (what was heard in the last 30 s). */
+  nearby(): NearbyReport;
   /** The adapter and manager once started (tests, diagnostics). */
   readonly adapter: BleAdapter | undefined;
   readonly manager: ConnectionManager | undefined;
@@ -101,6 +131,9 @@ export function createBleSource(options: BleSourceOptions, deps: BleSourceDeps):
   let adapter: BleAdapter | undefined;
   let manager: ConnectionManager | undefined;
   let adapterState = 'unknown';
+  const heard = new NearbyList((advert) => drivers.detect(advert));
+  let scanTimer: ReturnType<Timers['setTimeout']> | undefined;
+  let scanUntilMs: number | null = null;
 
   function target(entry: DeviceEntry): DeviceTarget {
     const c = entry.config;
@@ -371,7 +404,10 @@ export function createBleSource(options: BleSourceOptions, deps: BleSourceDeps):
         if (entry) devices$.next(toState(entry, s));
         updateHealth();
       }),
-      m.seen$.subscribe(onSeen),
+      m.seen$.subscribe((d) => {
+        heard.observe(d);
+        onSeen(d);
+      }),
       adapter.state$.subscribe((s) => {
         adapterState = s;
         updateHealth();
@@ -381,7 +417,51 @@ export function createBleSource(options: BleSourceOptions, deps: BleSourceDeps):
     m.start();
   }
 
+  function scanStatus(): ScanStatus {
+    return {
+      scanning: scanUntilMs !== null || (options.autoDetect ?? false),
+      until: scanUntilMs === null ? null : nsToIso(deps.clock.nowNs() + (scanUntilMs - timers.now()) * 1e6),
+      autoDetect: options.autoDetect ?? false,
+      adapterState,
+    };
+  }
+
+  function scan(seconds: number): ScanStatus {
+    if (!manager) {
+      throw new GatewayError(
+        'BLE_NOT_READY',
+        'the BLE adapter is not open (see /health, component ble); cannot scan',
+      );
+    }
+    if (!Number.isFinite(seconds) || seconds < 1 || seconds > MAX_SCAN_S) {
+      throw new GatewayError('BLE_BAD_SCAN', `scan seconds must be 1..${MAX_SCAN_S}, got ${String(seconds)}`);
+    }
+    const m = manager;
+    if (scanTimer !== undefined) timers.clearTimeout(scanTimer);
+    scanUntilMs = timers.now() + seconds * 1000;
+    m.keepScanning = true;
+    scanTimer = timers.setTimeout(() => {
+      scanTimer = undefined;
+      scanUntilMs = null;
+      m.keepScanning = options.autoDetect ?? false;
+    }, seconds * 1000);
+    logger?.info({ seconds }, 'BLE scan for new wearables');
+    return scanStatus();
+  }
+
+  function nearby(): NearbyReport {
+    const known = [...entries.values()].map((e) => ({
+      id: e.id,
+      address: e.config.address,
+      namePattern: e.config.namePattern,
+    }));
+    return { ...scanStatus(), devices: heard.list(timers.now(), known), evicted: heard.evicted };
+  }
+
   async function stop(): Promise<void> {
+    if (scanTimer !== undefined) timers.clearTimeout(scanTimer);
+    scanTimer = undefined;
+    scanUntilMs = null;
     const m = manager;
     if (m) await m.stop();
     for (const s of subs.splice(0)) s.unsubscribe();
@@ -399,6 +479,8 @@ export function createBleSource(options: BleSourceOptions, deps: BleSourceDeps):
     addDevice,
     removeDevice,
     assign,
+    scan,
+    nearby,
     devices: () => {
       const out: DeviceState[] = [];
       for (const e of entries.values()) {

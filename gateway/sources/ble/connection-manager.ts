@@ -413,8 +413,20 @@ export class ConnectionManager {
     this.adapter.setScanning((wanted || this.keepScanning) && !this.resetting);
   }
 
-  /** Scan even when every device is connected (auto-detection of new wearables). */
-  keepScanning = false;
+  private keepScanningValue = false;
+
+  /**
+   * Scan even when every device is connected (auto-detection, or an operator's scan for new
+   * wearables); takes effect at once.
+   */
+  get keepScanning(): boolean {
+    return this.keepScanningValue;
+  }
+
+  set keepScanning(on: boolean) {
+    this.keepScanningValue = on;
+    this.updateScanning();
+  }
 
   private activeCount(): number {
     let n = 0;

@@ -4,8 +4,10 @@ import {
   PAYLOAD_VERSION,
   type ActivityEvent,
   type DeviceState,
+  type RepsEvent,
   type SubjectState,
 } from '../../../gateway/domain/events.ts';
+import type { LiveScores, PosePreview } from '../../../gateway/http/live-streams.ts';
 import type { Modality } from '../../../gateway/domain/samples.ts';
 import { nsToIso } from '../../../gateway/domain/time.ts';
 import { healthReport } from '../../../gateway/http/health.ts';
@@ -23,6 +25,9 @@ export class ScriptedView implements GatewayView {
   readonly activity$ = new Subject<ActivityEvent>();
   readonly states$ = new Subject<SubjectState>();
   readonly deviceStates$ = new Subject<DeviceState>();
+  readonly reps$ = new Subject<RepsEvent>();
+  readonly poses$ = new Subject<PosePreview>();
+  readonly scores$ = new Subject<LiveScores>();
   readonly eventsCounter = new Counter({
     name: 'mujo_events_total',
     help: 'test counter',
@@ -110,6 +115,48 @@ export class ScriptedView implements GatewayView {
     return event;
   }
 
+  /** The subject's activity ends (the pipeline's `ended` event, then an idle state). */
+  pushEnded(subject: string, endedAfterMs: number): ActivityEvent {
+    const previous = this.subjectStates.get(subject);
+    if (!previous?.activity || !previous.activityName || !previous.since)
+      throw new Error(`${subject} has no activity to end`);
+    const startNs = Date.parse(previous.since) * 1e6;
+    const endNs = startNs + endedAfterMs * 1e6;
+    const event: ActivityEvent = {
+      v: PAYLOAD_VERSION,
+      gateway: this.gateway,
+      subject,
+      transition: 'ended',
+      activity: previous.activity,
+      activityName: previous.activityName,
+      // What the pipeline reports: the ended activity's probability at the hop it lost.
+      confidence: 0.04,
+      topK: [{ activity: previous.activity, confidence: 0.04 }],
+      start: previous.since,
+      startNs,
+      end: nsToIso(endNs),
+      endNs,
+      modalities: previous.modalities,
+      sources: previous.sources,
+      model: MODEL.name,
+      modelVersion: MODEL.version,
+      latencyMs: 3.2,
+      seq: ++this.seq,
+    };
+    this.events.push(event);
+    this.activity$.next(event);
+    this.pushState({
+      subject,
+      activity: null,
+      activityName: null,
+      confidence: 0,
+      modalities: [],
+      reps: 0,
+      since: null,
+    });
+    return event;
+  }
+
   pushState(s: {
     subject: string;
     activity: string | null;
@@ -118,13 +165,15 @@ export class ScriptedView implements GatewayView {
     modalities: Modality[];
     reps: number;
     since: string | null;
+    /** Default: now. */
+    updated?: string;
   }): SubjectState {
     const state: SubjectState = {
       v: PAYLOAD_VERSION,
       gateway: this.gateway,
       ...s,
       sources: s.modalities.map((m) => `${s.subject}-${m}`),
-      updated: new Date().toISOString(),
+      updated: s.updated ?? new Date().toISOString(),
     };
     this.subjectStates.set(s.subject, state);
     this.states$.next(state);
@@ -136,6 +185,7 @@ export class ScriptedView implements GatewayView {
     kind: 'imu' | 'camera',
     subject: string | null,
     connected: boolean,
+    radio: { battery?: number; rssi?: number; rateHz?: number; lastSeen?: string } = {},
   ): DeviceState {
     const state: DeviceState = {
       v: PAYLOAD_VERSION,
@@ -144,12 +194,12 @@ export class ScriptedView implements GatewayView {
       kind,
       subject,
       connected,
-      battery: null,
-      rssi: null,
-      rateHz: kind === 'imu' ? 50 : 20,
+      battery: radio.battery ?? null,
+      rssi: radio.rssi ?? null,
+      rateHz: radio.rateHz ?? (kind === 'imu' ? 50 : 20),
       dropped: 0,
       reconnects: 0,
-      lastSeen: new Date().toISOString(),
+      lastSeen: radio.lastSeen ?? new Date().toISOString(),
     };
     this.deviceList.set(device, state);
     this.deviceStates$.next(state);

@@ -238,7 +238,15 @@ describe('HTTP routes (inject)', () => {
     const snapshot = reader.messages()[0];
     assert.equal(snapshot?.event, 'snapshot');
     const snap = JSON.parse(snapshot?.data ?? '{}');
-    assert.deepEqual(Object.keys(snap).sort(), ['devices', 'health', 'info', 'model', 'recent', 'subjects']);
+    assert.deepEqual(Object.keys(snap).sort(), [
+      'devices',
+      'health',
+      'history',
+      'info',
+      'model',
+      'recent',
+      'subjects',
+    ]);
     assert.equal(snap.subjects[0].activity, 'jog');
     assert.equal(snap.recent[0].seq, 1);
 

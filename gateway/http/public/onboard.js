@@ -1,0 +1,226 @@
+// "Add a wearable" panel of the live page: scan for BLE wearables, see what the radio hears
+// (name, family detected, signal), add one and assign it to a person. The same REST routes
+// scripts use (POST /api/ble/scan, GET /api/ble/nearby, POST /api/devices,
+// PATCH /api/devices/:id), with the token from the page's token field. Plain JS, no build
+// step; text from the gateway is only ever set with textContent.
+'use strict';
+
+(() => {
+  const SCAN_S = 30;
+  const POLL_MS = 1500;
+  const PLACEMENTS = ['wrist', 'thigh', 'chest', 'ankle', 'waist', 'upper_arm', 'pocket', 'unknown'];
+  const $ = (id) => document.getElementById(id);
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  /** JSON request; resolves to the body, or throws an Error carrying the gateway's code. */
+  async function api(method, path, body) {
+    const headers = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    const token = $('token').value.trim();
+    if (method !== 'GET' && token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch(path, {
+      method,
+      headers,
+      cache: 'no-store',
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const err = new Error((data.error && data.error.message) || `HTTP ${res.status}`);
+      err.code = (data.error && data.error.code) || `HTTP_${res.status}`;
+      err.status = res.status;
+      throw err;
+    }
+    return data;
+  }
+
+  function show(text, isError) {
+    const node = $('onboard-result');
+    node.textContent = text;
+    node.classList.toggle('error', Boolean(isError));
+  }
+
+  function failure(err) {
+    if (err.code === 'HTTP_UNAUTHORIZED' || err.code === 'HTTP_FORBIDDEN')
+      return `${err.code}: type the gateway's token (http.token) in the token field at the top, then try again.`;
+    return `${err.code || 'ERROR'}: ${err.message}`;
+  }
+
+  /** A readable id for a new device: family and the address's last four hex digits. */
+  function suggestedId(row) {
+    const tail = row.address
+      .replace(/[^0-9a-fA-F]/g, '')
+      .slice(-4)
+      .toLowerCase();
+    return `${(row.family || 'ble').replace(/[^A-Za-z0-9_-]+/g, '-')}-${tail}`;
+  }
+
+  let pollTimer = null;
+  let scanUntil = 0;
+
+  function renderRow(row) {
+    const li = el('li', `nearby-row${row.family ? '' : ' unsupported'}${row.device ? ' added' : ''}`);
+    li.dataset.address = row.address;
+    const head = el('div', 'nearby-head');
+    head.append(
+      el('span', 'name', row.name || '(no name)'),
+      el('span', 'family', row.familyName || row.family || 'not a supported wearable'),
+      el('span', 'rssi', `${row.rssi} dBm`),
+    );
+    li.append(head);
+    const actions = el('div', 'row actions');
+    if (row.device) {
+      li.dataset.device = row.device;
+      const subject = el('input', 'assign-subject');
+      subject.setAttribute('list', 'subject-ids');
+      subject.placeholder = 'person id';
+      subject.pattern = '[A-Za-z0-9_\\-]+';
+      subject.setAttribute('aria-label', `person wearing ${row.device}`);
+      const placement = el('select', 'assign-placement');
+      placement.setAttribute('aria-label', `where ${row.device} is worn`);
+      placement.append(...PLACEMENTS.map((p) => el('option', '', p)));
+      const assign = el('button', 'assign', 'Assign');
+      assign.type = 'button';
+      assign.addEventListener('click', async () => {
+        const id = subject.value.trim();
+        if (!id) return show('Type the id of the person who wears it.', true);
+        try {
+          await api('PATCH', `/api/devices/${encodeURIComponent(row.device)}`, {
+            subject: id,
+            placement: placement.value,
+          });
+          show(`${row.device} is now worn by ${id} (${placement.value}).`);
+          await refresh();
+        } catch (err) {
+          show(failure(err), true);
+        }
+      });
+      actions.append(el('span', 'meta', `added as ${row.device}`), subject, placement, assign);
+    } else if (row.family) {
+      const id = el('input', 'add-id');
+      id.value = suggestedId(row);
+      id.pattern = '[A-Za-z0-9_\\-]+';
+      id.setAttribute('aria-label', `device id for ${row.name || row.address}`);
+      const add = el('button', 'add', 'Add');
+      add.type = 'button';
+      add.addEventListener('click', async () => {
+        try {
+          const result = await api('POST', '/api/devices', {
+            id: id.value.trim(),
+            address: row.address,
+            family: row.family,
+            placement: 'unknown',
+          });
+          show(
+            `Added ${result.device}${result.persisted ? ` (saved to ${result.file})` : ` (${result.note})`}. Now assign it to a person.`,
+          );
+          await refresh();
+        } catch (err) {
+          show(failure(err), true);
+        }
+      });
+      actions.append(id, add);
+    }
+    li.append(actions);
+    return li;
+  }
+
+  // Rows being edited are kept as they are, so a poll does not wipe what is being typed.
+  function render(report) {
+    const list = $('nearby');
+    const editing = list.contains(document.activeElement) ? document.activeElement.closest('li') : null;
+    const rows = report.devices.map((row) =>
+      editing &&
+      editing.dataset.address === row.address &&
+      Boolean(editing.dataset.device) === Boolean(row.device)
+        ? editing
+        : renderRow(row),
+    );
+    list.replaceChildren(...rows);
+    $('nearby-empty').hidden = rows.length > 0;
+    const status = $('scan-status');
+    if (report.autoDetect)
+      status.textContent = 'auto-detect is on: supported wearables are added by themselves';
+    else if (report.scanning && report.until)
+      status.textContent = `scanning until ${new Date(report.until).toLocaleTimeString()}`;
+    else status.textContent = report.devices.length ? 'heard in the last 30 s' : '';
+    if (report.adapterState && report.adapterState !== 'poweredOn')
+      status.textContent = `Bluetooth adapter is ${report.adapterState}`;
+  }
+
+  let bleOn = false;
+
+  async function refresh() {
+    if (!bleOn) return;
+    try {
+      render(await api('GET', '/api/ble/nearby'));
+      $('scan').disabled = false;
+    } catch (err) {
+      if (err.status === 501) {
+        $('onboard').hidden = true;
+        return;
+      }
+      $('nearby').replaceChildren();
+      $('nearby-empty').hidden = false;
+      $('nearby-empty').textContent =
+        err.code === 'BLE_DISABLED'
+          ? 'Bluetooth is off on this gateway (ble.enabled: false in the config).'
+          : failure(err);
+      $('scan').disabled = err.code === 'BLE_DISABLED';
+    }
+  }
+
+  function poll() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(async () => {
+      await refresh();
+      if (Date.now() < scanUntil) poll();
+    }, POLL_MS);
+  }
+
+  async function scan() {
+    show('');
+    try {
+      const status = await api('POST', '/api/ble/scan', { seconds: SCAN_S });
+      scanUntil = Date.now() + SCAN_S * 1000 + POLL_MS;
+      $('scan-status').textContent = status.until
+        ? `scanning until ${new Date(status.until).toLocaleTimeString()}`
+        : 'scanning';
+      poll();
+    } catch (err) {
+      show(failure(err), true);
+    }
+  }
+
+  $('scan').addEventListener('click', scan);
+  $('empty-scan').addEventListener('click', () => {
+    $('onboard').scrollIntoView({ behavior: 'smooth' });
+    void scan();
+  });
+  // People the page knows, offered when assigning.
+  document.addEventListener('mujo:subjects', (e) => {
+    $('subject-ids').replaceChildren(...e.detail.map((id) => el('option', '', id)));
+  });
+  // Only what this gateway offers (/api/info `features`): no requests to routes that refuse.
+  (async () => {
+    try {
+      bleOn = Boolean(((await api('GET', '/api/info')).features || {}).ble);
+    } catch {
+      bleOn = false;
+    }
+    if (!bleOn) {
+      $('nearby-empty').textContent =
+        'Bluetooth is off on this gateway (ble.enabled: false in the config): add phones over MQTT instead.';
+      $('scan').disabled = true;
+      $('empty-scan').disabled = true;
+      return;
+    }
+    await refresh();
+  })();
+})();
