@@ -1,6 +1,6 @@
-import { Point } from '@influxdata/influxdb-client';
+import { Point, escape } from '@influxdata/influxdb-client';
 import type { ActivityEvent, DeviceState, SubjectState } from '../../domain/events.ts';
-import type { Modality } from '../../domain/samples.ts';
+import { IMU_CHANNELS, type ImuChunk, type Modality } from '../../domain/samples.ts';
 import { NS_PER_MS, NS_PER_S, nsToBigInt, type TimeNs } from '../../domain/time.ts';
 
 /*
@@ -174,14 +174,62 @@ export function pipelineLine(gateway: string, s: PipelineStats): string | undefi
 
 const IMU_FIELDS = ['ax', 'ay', 'az', 'gx', 'gy', 'gz'] as const;
 
+/*
+ * `imu` is the one measurement written at the sample rate (up to one point per sample of
+ * every device), so its lines are built as strings rather than through a `Point` per sample:
+ * the tags are the same for a whole chunk and are escaped once, field keys are fixed, and
+ * the output is byte for byte what `Point.toLineProtocol` makes (tags sorted by key, empty
+ * tag values left out, floats as `String(v)`, non-finite values left out) — the unit tests
+ * compare the two.
+ */
+
+/** `imu,device=…,gateway=…[,subject=…] ` — tag values escaped per the line protocol (comma, equals sign, space). */
+function imuPrefix(gateway: string, device: string, subject: string | undefined): string {
+  let out = 'imu';
+  if (device) out += `,device=${escape.tag(device)}`;
+  if (gateway) out += `,gateway=${escape.tag(gateway)}`;
+  if (subject) out += `,subject=${escape.tag(subject)}`;
+  return out + ' ';
+}
+
+/** The field set of one sample, or '' when no value is finite (line protocol has no NaN). */
+function imuFields(values: ArrayLike<number>, offset: number): string {
+  let fields = '';
+  for (let c = 0; c < IMU_FIELDS.length; c++) {
+    const v = values[offset + c];
+    if (v === undefined || !Number.isFinite(v)) continue;
+    fields += `${fields === '' ? '' : ','}${IMU_FIELDS[c]}=${String(v)}`;
+  }
+  return fields;
+}
+
 export function imuLine(gateway: string, s: ImuPoint): string {
-  const p = new Point('imu').tag('gateway', gateway).tag('device', s.device).timestamp(ts(s.timeNs));
-  if (s.subject) p.tag('subject', s.subject);
-  IMU_FIELDS.forEach((f, i) => {
-    const v = s.values[i];
-    if (v !== undefined && Number.isFinite(v)) p.floatField(f, v);
-  });
-  return line(p);
+  const fields = imuFields(s.values, 0);
+  if (fields === '') throw new Error(`internal: imu point of ${s.device} has no finite value`);
+  return `${imuPrefix(gateway, s.device, s.subject)}${fields} ${ts(s.timeNs)}`;
+}
+
+/**
+ * One `imu` line per sample of `chunk`, each at the sample's own (gateway-clock) time, so
+ * samples that arrive out of order or close together all stay distinct points. Samples with
+ * no finite value are counted in `skipped` (they have no line).
+ */
+export function imuSampleLines(
+  gateway: string,
+  chunk: ImuChunk,
+  out: string[] = [],
+): { lines: string[]; skipped: number } {
+  const prefix = imuPrefix(gateway, chunk.sourceId, chunk.subjectId);
+  let skipped = 0;
+  for (let i = 0; i < chunk.tNs.length; i++) {
+    const fields = imuFields(chunk.values, i * IMU_CHANNELS);
+    if (fields === '') {
+      skipped++;
+      continue;
+    }
+    out.push(`${prefix}${fields} ${ts(chunk.tNs[i] as number)}`);
+  }
+  return { lines: out, skipped };
 }
 
 /**

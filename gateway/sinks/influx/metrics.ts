@@ -15,6 +15,7 @@ export class InfluxMetrics {
   readonly spoolCorrupt: Counter<'reason'>;
   readonly connected: Gauge;
   readonly requests: Counter<'outcome'>;
+  readonly spilled: Counter;
 
   constructor(registry: Registry) {
     this.dropped = counter(
@@ -67,6 +68,11 @@ export class InfluxMetrics {
       registry,
       'mujo_influx_connected',
       '1 while the last write request reached the server, else 0.',
+    );
+    this.spilled = counter(
+      registry,
+      'mujo_influx_spilled_points_total',
+      'Points written to the disk spool: the server was away, slower than the durability bound (syncIntervalMs), or the memory queue was full. 0 while the server keeps up.',
     );
     this.requests = counter(
       registry,

@@ -69,7 +69,15 @@ export const InfluxOptionsSchema = Type.Object(
       minimum: 10,
       maximum: 600000,
       default: 1000,
-      description: 'A partial batch is written after waiting this long.',
+      description:
+        'A partial batch is written after waiting this long (at most a quarter of syncIntervalMs, so it reaches the server before the durability bound spills it).',
+    }),
+    maxInFlight: Type.Integer({
+      minimum: 1,
+      maximum: 64,
+      default: 4,
+      description:
+        'Write requests in flight at once. Points carry their own timestamps, so batches may land in any order. One at a time until the server has accepted a write and while writes fail; 1 = always one at a time.',
     }),
     timeoutMs: Type.Integer({
       minimum: 100,
@@ -124,6 +132,11 @@ export const InfluxOptionsSchema = Type.Object(
       maximum: 1000,
       default: 0,
       description: 'Write raw IMU averaged to this rate as measurement `imu`; 0 writes none.',
+    }),
+    imuRaw: Type.Boolean({
+      default: false,
+      description:
+        'Write every raw IMU sample as its own `imu` point at its own time (device clock mapped to the gateway clock); takes precedence over imuDownsampleHz.',
     }),
     statsIntervalMs: Type.Integer({
       minimum: 0,

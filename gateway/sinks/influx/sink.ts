@@ -11,9 +11,16 @@ import type { Logger } from '../../observability/logger.ts';
 import { redactUrl } from '../../observability/redact.ts';
 import { SegmentLog, type LogPosition } from '../../spool/segment-log.ts';
 import { ImuDownsampler } from './imu-downsampler.ts';
-import { PointSerializer, pipelineLine, type PipelineStats, type RepsRecord } from './line-protocol.ts';
+import {
+  PointSerializer,
+  imuSampleLines,
+  pipelineLine,
+  type PipelineStats,
+  type RepsRecord,
+} from './line-protocol.ts';
 import { InfluxMetrics } from './metrics.ts';
 import type { InfluxTarget } from './options.ts';
+import { ProbeTurn } from './probe-turn.ts';
 import { classifyWriteError, retryDelayMs, type WriteFailure } from './retry.ts';
 
 export interface InfluxSinkOptions {
@@ -25,8 +32,17 @@ export interface InfluxSinkOptions {
   readonly tls?: { readonly ca?: string; readonly rejectUnauthorized?: boolean };
   /** Points per request at most (default 5000). */
   readonly batchSize?: number;
-  /** A partial batch waits at most this long (default 1000). */
+  /**
+   * A partial batch waits at most this long (default 1000), and at most a quarter of
+   * syncIntervalMs, so it reaches a server that keeps up before the durability bound spills it.
+   */
   readonly flushIntervalMs?: number;
+  /**
+   * Write requests in flight at once (default 4). Points carry their own timestamps, so
+   * batches may land in any order. Until the server has accepted a write, and while writes
+   * fail, one at a time. 1 = the single-request design of earlier versions.
+   */
+  readonly maxInFlight?: number;
   readonly timeoutMs?: number;
   /** Retries of a refusal that may pass before the batch is dropped (default 5). */
   readonly maxRetries?: number;
@@ -42,8 +58,10 @@ export interface InfluxSinkOptions {
    * on disk (spilled and fdatasynced), so a kill -9 loses at most this much (default 1000; 0 = off).
    */
   readonly syncIntervalMs?: number;
-  /** 0 (default): no `imu` points. */
+  /** 0 (default): no averaged `imu` points. */
   readonly imuDownsampleHz?: number;
+  /** Every IMU sample as its own `imu` point at its own time (takes precedence over imuDownsampleHz). */
+  readonly imuRaw?: boolean;
   /** Period of the sink's own `pipeline` point (stage sink:influx); 0 (default) writes none. */
   readonly statsIntervalMs?: number;
   /** How long stop() keeps writing before spooling the rest (default 5000). */
@@ -65,19 +83,34 @@ interface Item {
   done: boolean;
 }
 
+/** A batch out for delivery: its points, how many are not settled yet, and how many of those are only in memory. */
+interface Batch {
+  readonly items: Item[];
+  left: number;
+  memoryOnly: number;
+}
+
 const HEALTH_COMPONENT = 'influx';
 
 /**
  * Writes the gateway's points to InfluxDB (or anything that accepts /api/v2/write).
  *
- * Points are delivered in the order they were written: the batch in flight, then the disk
- * spool, then the memory queue. Invariant: every point held only in memory is newer than
- * every point on disk, so a spill appends all memory-only points (in flight included) to the
- * spool, the in-flight ones being marked read because they are still held.
+ * Up to maxInFlight batches are out at once (workers taking batches from one queue): every
+ * point carries its own timestamp, so the order batches land in does not matter, and one
+ * request at a time (the ceiling of earlier versions, about the full load of 1,000 devices)
+ * is no longer the limit. The disk spool is written first, then the memory queue. Until
+ * the server has accepted a write, and while writes fail, one batch at a time goes out and
+ * the batches held from before the failure wait their turn to retry ({@link ProbeTurn}).
+ *
+ * The spool keeps what the server has not taken in time: a spill appends every memory-only
+ * point (those in flight marked read, because they are still held) to the spool. Invariant:
+ * a batch is taken from memory only while the spool has nothing unread, so the points held
+ * in flight are always the next records a spill appends (SegmentLog.markRead needs that).
+ * While the server keeps up, nothing is spilled: a partial batch goes out well within the
+ * durability bound (see flushIntervalMs).
  *
  * Never blocks and never throws at the caller for a missing server: the write methods only
- * queue. One request is in flight at a time — ordering is simple, and a server that is
- * back after an outage is not hit by a burst of parallel batches.
+ * queue.
  */
 export class InfluxSink {
   readonly metrics: InfluxMetrics;
@@ -91,13 +124,16 @@ export class InfluxSink {
   private readonly maxRetries: number;
   private readonly backoff: { minDelayMs: number; maxDelayMs: number };
   private readonly memoryQueuePoints: number;
+  private readonly maxInFlight: number;
   private readonly downsampler: ImuDownsampler | undefined;
   private memory: Item[] = [];
-  private inFlight: Item[] | undefined;
-  /** Points of the batch in flight not written or dropped yet, and how many of those are only in memory. */
-  private inFlightLeft = 0;
-  private inFlightMemoryOnly = 0;
-  private pumpDone: Promise<void> | undefined;
+  /** Batches out for delivery, in the order they were taken. */
+  private readonly inFlight = new Set<Batch>();
+  /** Delivery loops running now, each holding at most one batch. */
+  private readonly workers = new Set<Promise<void>>();
+  private readonly probe = new ProbeTurn();
+  /** True once the server has accepted a write: only then more than one request at a time. */
+  private everWritten = false;
   private pumpFailed = false;
   private flushDue = false;
   private flushTimer: NodeJS.Timeout | undefined;
@@ -108,9 +144,9 @@ export class InfluxSink {
   private acceptedAtLastTick = 0;
   /** Set while the disk under the spool refuses writes. */
   private diskFull: { code: string; message: string; at: string } | undefined;
-  private wake: (() => void) | undefined;
-  /** The request in flight, aborted by stop(); one per request (the client adds a listener to its signal and never removes it). */
-  private request: AbortController | undefined;
+  private readonly sleepers = new Set<() => void>();
+  /** The requests in flight, aborted by stop(); one controller per request (the client adds a listener to its signal and never removes it). */
+  private readonly requests = new Set<AbortController>();
   private idleWaiters: Array<() => void> = [];
   private started = false;
   private stopping = false;
@@ -130,10 +166,15 @@ export class InfluxSink {
     this.logger = opts.logger.child({ component: 'influx' });
     this.clock = opts.clock ?? systemClock;
     this.batchSize = opts.batchSize ?? 5000;
-    this.flushIntervalMs = opts.flushIntervalMs ?? 1000;
+    const syncMs = opts.syncIntervalMs ?? 1000;
+    this.flushIntervalMs = Math.min(
+      opts.flushIntervalMs ?? 1000,
+      syncMs > 0 ? Math.max(1, Math.floor(syncMs / 4)) : Number.POSITIVE_INFINITY,
+    );
     this.maxRetries = opts.maxRetries ?? 5;
     this.backoff = { minDelayMs: opts.minRetryDelayMs ?? 500, maxDelayMs: opts.maxRetryDelayMs ?? 30000 };
     this.memoryQueuePoints = opts.memoryQueuePoints ?? 50000;
+    this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
     this.downsampler = opts.imuDownsampleHz ? new ImuDownsampler(opts.imuDownsampleHz) : undefined;
     const transportOptions: Record<string, unknown> = {};
     if (opts.tls?.ca !== undefined) {
@@ -255,8 +296,17 @@ export class InfluxSink {
     );
   }
 
-  /** Raw IMU, averaged to imuDownsampleHz; ignored when that is 0. */
+  /** Raw IMU: every sample (imuRaw), or averaged to imuDownsampleHz; ignored when neither is on. */
   writeImu(chunk: ImuChunk): void {
+    if (this.opts.imuRaw) {
+      const { lines, skipped } = imuSampleLines(this.opts.gatewayId, chunk);
+      if (skipped > 0) {
+        this.metrics.failed.inc({ reason: 'no_finite_value' }, skipped);
+        this.droppedTotal += skipped;
+      }
+      this.enqueue(lines);
+      return;
+    }
     if (!this.downsampler) return;
     this.enqueue(this.points.imu(this.downsampler.push(chunk)));
   }
@@ -302,9 +352,10 @@ export class InfluxSink {
     if (this.downsampler) this.enqueueInternal(this.points.imu(this.downsampler.flush()));
     const drained = await this.flush(this.opts.drainTimeoutMs ?? 5000);
     this.stopped = true;
-    this.request?.abort();
-    this.wake?.();
-    await this.pumpDone;
+    for (const r of this.requests) r.abort();
+    for (const wake of [...this.sleepers]) wake();
+    this.probe.releaseAll();
+    await Promise.all(this.workers);
     const left = this.memory.length + this.inFlightCount();
     const lost = this.spill() ? 0 : this.dropMemory(this.memory.length, 'disk_full');
     this.spool.close();
@@ -382,7 +433,7 @@ export class InfluxSink {
     this.syncTimer = setInterval(
       () => {
         if (this.stopped || this.stopping) return;
-        const oldest = this.inFlight?.find((i) => !i.done && i.pos === undefined)?.n ?? this.memory[0]?.n;
+        const oldest = this.oldestMemoryOnly();
         if (oldest !== undefined && oldest <= this.acceptedAtLastTick) {
           this.spill();
           this.spool.sync();
@@ -394,13 +445,28 @@ export class InfluxSink {
     this.syncTimer.unref();
   }
 
+  /** Acceptance number of the oldest point held only in memory (in flight or queued). */
+  private oldestMemoryOnly(): number | undefined {
+    let oldest = this.memory[0]?.n;
+    for (const batch of this.inFlight) {
+      if (batch.memoryOnly === 0) continue;
+      const first = batch.items.find((i) => !i.done && i.pos === undefined)?.n;
+      if (first !== undefined && (oldest === undefined || first < oldest)) oldest = first;
+    }
+    return oldest;
+  }
+
   /**
    * Moves every memory-only point (in flight first: it is older) to the end of the spool.
    * False when the disk refused (see SegmentLog): the points stay in memory, and the oldest
    * beyond memoryQueuePoints are dropped, counted.
    */
   private spill(): boolean {
-    const held = this.inFlight ? this.inFlight.filter((i) => !i.done && i.pos === undefined) : [];
+    const held: Item[] = [];
+    for (const batch of this.inFlight) {
+      if (batch.memoryOnly === 0) continue;
+      for (const i of batch.items) if (!i.done && i.pos === undefined) held.push(i);
+    }
     const items = held.length > 0 ? [...held, ...this.memory] : this.memory;
     if (items.length === 0) return true;
     const positions = this.spool.tryAppend(items.map((i) => i.line));
@@ -410,9 +476,10 @@ export class InfluxSink {
       this.updateGauges();
       return false;
     }
+    this.metrics.spilled.inc(items.length);
     items.forEach((item, i) => (item.pos = positions[i]));
     for (let i = 0; i < held.length; i++) this.spool.markRead(positions[i]!);
-    this.inFlightMemoryOnly -= held.length;
+    for (const batch of this.inFlight) batch.memoryOnly = 0;
     this.memory = [];
     this.updateGauges();
     return true;
@@ -431,46 +498,70 @@ export class InfluxSink {
 
   // ---- delivery ---------------------------------------------------------------------------
 
-  private kick(): void {
-    if (this.pumpDone || !this.started || this.stopped) return;
-    this.pumpDone = this.pump().finally(() => {
-      this.pumpDone = undefined;
-      this.updateGauges();
-      this.resolveIdle();
-      if (this.pumpFailed) {
-        // A bug, not the server: try again later rather than spin.
-        this.pumpFailed = false;
-        setTimeout(() => this.kick(), this.backoff.maxDelayMs).unref();
-        return;
-      }
-      // Something may have arrived between the last take and the end of the loop.
-      if (
-        !this.stopped &&
-        (this.spool.unread > 0 ||
-          this.memory.length >= this.batchSize ||
-          (this.flushDue && this.memory.length > 0))
-      )
-        this.kick();
-      else this.armFlushTimer();
-    });
+  /** Requests allowed in flight now: one until the server has accepted a write, and while writes fail. */
+  private concurrency(): number {
+    return this.everWritten && !this.failing ? this.maxInFlight : 1;
   }
 
-  private async pump(): Promise<void> {
+  /** A worker would find a batch to take now. */
+  private hasWork(): boolean {
+    return (
+      this.spool.unread > 0 ||
+      this.memory.length >= this.batchSize ||
+      ((this.flushDue || this.stopping) && this.memory.length > 0)
+    );
+  }
+
+  /** Starts delivery loops up to the allowed concurrency while there is something to send. */
+  private kick(): void {
+    if (!this.started || this.stopped || this.pumpFailed) return;
+    while (this.workers.size < this.concurrency() && this.hasWork()) {
+      const before = this.inFlight.size;
+      const done: Promise<void> = this.work().finally(() => {
+        this.workers.delete(done);
+        this.afterWorker();
+      });
+      this.workers.add(done);
+      // The loop takes its batch synchronously; one that found nothing has ended already.
+      if (this.inFlight.size === before) break;
+    }
+    if (this.workers.size === 0) this.resolveIdle();
+  }
+
+  private afterWorker(): void {
+    this.updateGauges();
+    this.resolveIdle();
+    if (this.pumpFailed) {
+      if (this.workers.size > 0) return;
+      // A bug, not the server: try again later rather than spin.
+      setTimeout(() => {
+        this.pumpFailed = false;
+        this.kick();
+      }, this.backoff.maxDelayMs).unref();
+      return;
+    }
+    // Something may have arrived between the last take and the end of the loop.
+    if (!this.stopped && this.hasWork()) this.kick();
+    else this.armFlushTimer();
+  }
+
+  /** One delivery loop: takes a batch, delivers it (retrying), and again, while it is allowed to. */
+  private async work(): Promise<void> {
     try {
       for (;;) {
-        if (this.stopped) return;
-        const batch = this.inFlight ?? this.takeBatch();
-        if (!batch) return;
-        if (batch !== this.inFlight) {
-          this.inFlight = batch;
-          this.inFlightLeft = batch.length;
-          this.inFlightMemoryOnly = batch[0]?.pos === undefined ? batch.length : 0;
-        }
+        if (this.stopped || this.workers.size > this.concurrency()) return;
+        const items = this.takeBatch();
+        if (!items) return;
+        const batch: Batch = {
+          items,
+          left: items.length,
+          memoryOnly: items[0]?.pos === undefined ? items.length : 0,
+        };
+        this.inFlight.add(batch);
         this.updateGauges();
-        if (!(await this.deliver(batch))) return;
-        this.inFlight = undefined;
-        this.inFlightLeft = 0;
-        this.inFlightMemoryOnly = 0;
+        // A stopped sink keeps the batch in `inFlight`: stop() spills what it still holds.
+        if (!(await this.deliver(batch, items))) return;
+        this.inFlight.delete(batch);
       }
     } catch (err) {
       this.pumpFailed = true;
@@ -495,40 +586,66 @@ export class InfluxSink {
     return batch;
   }
 
-  /** Resolves true once every point of `items` is written or dropped, false if stopped first. */
-  private async deliver(items: Item[]): Promise<boolean> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.stopped) return false;
-      let failure: WriteFailure;
-      try {
-        await this.post(items);
-        this.delivered(items);
-        return true;
-      } catch (err) {
+  /**
+   * Resolves true once every point of `items` (all or part of `batch`) is written or
+   * dropped, false if stopped first. After a failure the batch retries only while it holds
+   * the probe turn, so a failing server sees one request at a time.
+   */
+  private async deliver(batch: Batch, items: Item[]): Promise<boolean> {
+    let holdsTurn = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
         if (this.stopped) return false;
-        failure = classifyWriteError(err);
-      }
-      this.metrics.requests.inc({ outcome: failure.kind });
-      if (failure.kind === 'split') {
-        if (items.length === 1) {
-          this.drop(items, failure);
+        let failure: WriteFailure;
+        try {
+          await this.post(items);
+          this.delivered(batch, items);
+          return true;
+        } catch (err) {
+          if (this.stopped) return false;
+          failure = classifyWriteError(err);
+        }
+        this.metrics.requests.inc({ outcome: failure.kind });
+        if (failure.kind === 'split') {
+          if (items.length === 1) {
+            this.drop(batch, items, failure);
+            return true;
+          }
+          // The halves take their own turns if the server goes away meanwhile.
+          if (holdsTurn) this.probe.release();
+          holdsTurn = false;
+          const half = items.length >> 1;
+          return (
+            (await this.deliver(batch, items.slice(0, half))) &&
+            (await this.deliver(batch, items.slice(half)))
+          );
+        }
+        if (failure.kind === 'limited' && attempt > this.maxRetries) {
+          this.drop(batch, items, failure);
           return true;
         }
-        const half = items.length >> 1;
-        return (await this.deliver(items.slice(0, half))) && (await this.deliver(items.slice(half)));
+        this.setConnected(failure.kind !== 'away' && failure.reason.startsWith('http_'));
+        this.failing = true;
+        this.noteError(
+          failure.kind === 'away' ? 'INFLUX_UNREACHABLE' : 'INFLUX_WRITE_REFUSED',
+          `${failure.reason}: ${failure.message}`,
+        );
+        this.metrics.retries.inc({ reason: failure.reason });
+        if (!holdsTurn) {
+          await this.probe.acquire();
+          holdsTurn = true;
+          if (this.stopped) return false;
+          // Another batch got through while this one waited: the server is back, go now.
+          if (!this.failing) {
+            this.probe.release();
+            holdsTurn = false;
+            continue;
+          }
+        }
+        if (!(await this.sleep(retryDelayMs(attempt, failure, this.backoff)))) return false;
       }
-      if (failure.kind === 'limited' && attempt > this.maxRetries) {
-        this.drop(items, failure);
-        return true;
-      }
-      this.setConnected(failure.kind !== 'away' && failure.reason.startsWith('http_'));
-      this.failing = true;
-      this.noteError(
-        failure.kind === 'away' ? 'INFLUX_UNREACHABLE' : 'INFLUX_WRITE_REFUSED',
-        `${failure.reason}: ${failure.message}`,
-      );
-      this.metrics.retries.inc({ reason: failure.reason });
-      if (!(await this.sleep(retryDelayMs(attempt, failure, this.backoff)))) return false;
+    } finally {
+      if (holdsTurn) this.probe.release();
     }
   }
 
@@ -536,7 +653,7 @@ export class InfluxSink {
     let body = '';
     for (let i = 0; i < items.length; i++) body += (i === 0 ? '' : '\n') + items[i]!.line;
     const request = new AbortController();
-    this.request = request;
+    this.requests.add(request);
     try {
       await this.client.transport.request(this.path, body, {
         method: 'POST',
@@ -545,24 +662,27 @@ export class InfluxSink {
         signal: request.signal,
       });
     } finally {
-      if (this.request === request) this.request = undefined;
+      this.requests.delete(request);
     }
   }
 
-  private delivered(items: readonly Item[]): void {
-    this.settle(items);
+  private delivered(batch: Batch, items: readonly Item[]): void {
+    this.settle(batch, items);
     this.metrics.written.inc(items.length);
     this.metrics.requests.inc({ outcome: 'ok' });
     this.setConnected(true);
+    this.everWritten = true;
     if (this.failing) {
       this.failing = false;
       this.logger.info({ backlog: this.queued }, 'InfluxDB writes are going through again');
     }
     this.reportHealth('up');
+    // More requests may go out now than while the server was unproven or failing.
+    this.kick();
   }
 
-  private drop(items: readonly Item[], f: WriteFailure): void {
-    this.settle(items);
+  private drop(batch: Batch, items: readonly Item[], f: WriteFailure): void {
+    this.settle(batch, items);
     this.metrics.failed.inc({ reason: f.reason }, items.length);
     this.droppedTotal += items.length;
     this.logger.error(
@@ -578,37 +698,46 @@ export class InfluxSink {
     this.noteError('INFLUX_WRITE_REJECTED', `${items.length} points refused (${f.reason}): ${f.message}`);
   }
 
-  /** Items of the batch in flight are written or dropped: done, and off the spool. */
-  private settle(items: readonly Item[]): void {
+  /** Items of a batch in flight are written or dropped: done, and off the spool. */
+  private settle(batch: Batch, items: readonly Item[]): void {
     for (const item of items) {
       item.done = true;
       if (item.pos) this.spool.ack(item.pos);
-      else this.inFlightMemoryOnly--;
+      else batch.memoryOnly--;
     }
-    this.inFlightLeft -= items.length;
+    batch.left -= items.length;
   }
 
   private sleep(ms: number): Promise<boolean> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve(!this.stopped);
-      }, ms);
-      this.wake = () => {
+      const wake = (): void => {
         clearTimeout(timer);
-        this.wake = undefined;
+        this.sleepers.delete(wake);
         resolve(!this.stopped);
       };
+      const timer = setTimeout(wake, ms);
+      this.sleepers.add(wake);
     });
   }
 
   private inFlightCount(): number {
-    return this.inFlight ? this.inFlightLeft : 0;
+    let n = 0;
+    for (const batch of this.inFlight) n += batch.left;
+    return n;
+  }
+
+  private inFlightMemoryOnly(): number {
+    let n = 0;
+    for (const batch of this.inFlight) n += batch.memoryOnly;
+    return n;
   }
 
   private isIdle(): boolean {
     return (
-      !this.pumpDone && this.memory.length === 0 && this.spool.unread === 0 && this.inFlightCount() === 0
+      this.workers.size === 0 &&
+      this.memory.length === 0 &&
+      this.spool.unread === 0 &&
+      this.inFlightCount() === 0
     );
   }
 
@@ -667,7 +796,7 @@ export class InfluxSink {
   }
 
   private updateGauges(): void {
-    this.metrics.queuedInMemory.set(this.memory.length + (this.inFlight ? this.inFlightMemoryOnly : 0));
+    this.metrics.queuedInMemory.set(this.memory.length + this.inFlightMemoryOnly());
     this.metrics.queued.set(this.queued);
   }
 

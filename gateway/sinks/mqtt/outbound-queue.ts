@@ -20,6 +20,14 @@ import { Spool, type SpoolPosition } from './spool.ts';
  *
  * Retained messages are coalesced per topic: only the newest one queued for a topic is sent
  * (state topics carry the latest value, not a history).
+ *
+ * Events first: while nothing on disk is waiting, a message that is not retained (activity,
+ * reps, command responses) goes to `urgent`, which `next` serves before `front`, so an event
+ * does not wait behind a hop's worth of state updates for every subject. A topic's messages
+ * all share one lane (a topic is always retained or never), so each topic keeps its order.
+ * A backlog from disk goes first, and while one is on disk everything keeps seq order. The delivered mark stays correct (it
+ * is the lowest seq still pending); an event acknowledged ahead of older state that is then
+ * spilled and interrupted by a crash may be sent once more (at least once, as always).
  */
 
 export interface OutboundMessage {
@@ -93,6 +101,8 @@ export class OutboundQueue {
   private readonly spool: Spool;
   private front = new Fifo<QueueItem>();
   private tail = new Fifo<QueueItem>();
+  /** Memory-only messages that are not retained, served before `front` (see above). */
+  private urgent = new Fifo<QueueItem>();
   private readonly inFlight = new Set<QueueItem>();
   /** Newest queued seq per retained topic. */
   private latestRetained = new Map<string, number>();
@@ -171,7 +181,8 @@ export class OutboundQueue {
       this.latestRetained.set(message.topic, item.seq);
       this.retainedInMemory.set(message.topic, item);
     }
-    if (this.tail.length === 0 && !this.spool.hasUnread()) this.front.push(item);
+    if (this.tail.length === 0 && !this.spool.hasUnread())
+      (message.retain ? this.front : this.urgent).push(item);
     else this.tail.push(item);
     this.total++;
     this.memoryOnly++;
@@ -183,6 +194,16 @@ export class OutboundQueue {
   /** The oldest message not in flight, now in flight; undefined when there is none. */
   next(): QueueItem | undefined {
     for (;;) {
+      // Messages read back from disk (a backlog from an outage or a previous run) are older
+      // than anything in memory and keep their place ahead of events.
+      const restored = this.front.peek()?.position !== undefined;
+      const first = restored ? undefined : this.urgent.shift();
+      if (first) {
+        if (first.superseded) continue; // shed for a full disk
+        this.inFlight.add(first);
+        this.updateGauges();
+        return first;
+      }
       const item = this.front.shift();
       if (!item) {
         if (this.spool.hasUnread()) {
@@ -220,7 +241,9 @@ export class OutboundQueue {
   /** Delivery failed with the connection: it goes back, in order, for the next attempt. */
   requeue(item: QueueItem): void {
     if (!this.inFlight.delete(item)) return;
-    this.front.insertOrdered(item, (i) => i.seq);
+    const lane =
+      !item.retain && item.position === undefined && !this.spool.hasUnread() ? this.urgent : this.front;
+    lane.insertOrdered(item, (i) => i.seq);
   }
 
   /**
@@ -229,9 +252,11 @@ export class OutboundQueue {
    */
   spill(): void {
     const inFlight = [...this.inFlight].filter((i) => i.position === undefined).sort((a, b) => a.seq - b.seq);
+    const queued = this.front.values().filter((i) => i.position === undefined && !i.superseded);
+    const urgent = this.urgent.values().filter((i) => !i.superseded);
     const toDisk = [
       ...inFlight,
-      ...this.front.values().filter((i) => i.position === undefined && !i.superseded),
+      ...(urgent.length > 0 ? [...queued, ...urgent].sort((a, b) => a.seq - b.seq) : queued),
       ...this.tail.values().filter((i) => !i.superseded),
     ];
     const placed = toDisk.length > 0 ? this.spool.append(toDisk) : [];
@@ -243,6 +268,7 @@ export class OutboundQueue {
     }
     const front = this.front.drain();
     this.tail.drain();
+    this.urgent.drain();
     // Disk-backed items already read back stay; they are older than anything spilled now.
     for (const item of front) if (item.position !== undefined) this.front.push(item);
     this.memoryOnly = 0;
@@ -261,6 +287,8 @@ export class OutboundQueue {
   hasMemoryOnlyAtOrBelow(seq: number): boolean {
     if (this.memoryOnly === 0) return false;
     for (const i of this.inFlight) if (i.position === undefined && i.seq <= seq) return true;
+    const event = this.urgent.values().find((i) => !i.superseded);
+    if (event !== undefined && event.seq <= seq) return true;
     for (const i of this.front.values()) if (i.position === undefined && !i.superseded) return i.seq <= seq;
     const head = this.tail.values().find((i) => !i.superseded);
     return head !== undefined && head.seq <= seq;
@@ -285,7 +313,7 @@ export class OutboundQueue {
     if (this.memoryOnly <= this.opts.memoryMessages) return;
     let excess = this.memoryOnly - Math.floor(this.opts.memoryMessages * 0.9);
     let dropped = 0;
-    for (const item of [...this.front.values(), ...this.tail.values()]) {
+    for (const item of [...this.front.values(), ...this.urgent.values(), ...this.tail.values()]) {
       if (excess <= 0) break;
       if (item.position !== undefined || item.superseded) continue;
       if (item.retain && this.retainedInMemory.get(item.topic) === item) continue;
@@ -316,6 +344,8 @@ export class OutboundQueue {
     for (const i of this.inFlight) lowest = Math.min(lowest, i.seq);
     const head = this.front.peek();
     if (head) lowest = Math.min(lowest, head.seq);
+    const event = this.urgent.peek();
+    if (event) lowest = Math.min(lowest, event.seq);
     return lowest === Infinity ? this.maxDoneSeq : lowest - 1;
   }
 

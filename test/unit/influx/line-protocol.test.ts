@@ -11,13 +11,14 @@ import {
   activityLines,
   deviceLine,
   imuLine,
+  imuSampleLines,
   modalityMask,
   pipelineLine,
   repsLine,
   subjectStateLines,
 } from '../../../gateway/sinks/influx/line-protocol.ts';
 import { classifyWriteError, parseRetryAfter, retryDelayMs } from '../../../gateway/sinks/influx/retry.ts';
-import { HttpError } from '@influxdata/influxdb-client';
+import { HttpError, Point } from '@influxdata/influxdb-client';
 
 const T = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z in ns (exactly representable)
 
@@ -140,6 +141,53 @@ describe('line protocol', () => {
     ]);
     assert.deepEqual(subjectStateLines('gw', { ...state, reps: 0 }), []);
     assert.equal(modalityMask([]), 0);
+  });
+
+  it('raw IMU: one line per sample at its own time, byte for byte what a Point per sample makes, escaped', () => {
+    // Times out of order and 1 µs apart (as arrival stamping can make them), awkward names.
+    const tNs = Float64Array.from([T + 40_000_000, T + 20_000_000, T + 20_001_000, T + 1]);
+    const values = Float32Array.from([
+      ...[1, 2, 3, 0.5, 0, -1],
+      ...[9.81, -0.000001, 1e21, 3.3, 2.25, -7],
+      ...[NaN, 1, Infinity, 2, -Infinity, 3],
+      ...[NaN, NaN, NaN, NaN, NaN, NaN],
+    ]);
+    const device = 'wrist 1,left=x';
+    const subject = 'Ann "A"\\';
+    const { lines, skipped } = imuSampleLines('gw=1', {
+      modality: 'imu',
+      sourceId: device,
+      subjectId: subject,
+      tNs,
+      values,
+    });
+    assert.equal(skipped, 1, 'the sample with no finite value has no line and is counted');
+    // The client's Point, one per sample, is the reference for the line protocol's escaping.
+    const reference = [0, 1, 2].map((i) => {
+      const p = new Point('imu').tag('gateway', 'gw=1').tag('device', device).tag('subject', subject);
+      ['ax', 'ay', 'az', 'gx', 'gy', 'gz'].forEach((f, c) => {
+        const v = values[i * 6 + c]!;
+        if (Number.isFinite(v)) p.floatField(f, v);
+      });
+      return p.timestamp(BigInt(tNs[i]!).toString()).toLineProtocol();
+    });
+    assert.deepEqual(lines, reference);
+    assert.equal(
+      lines[0],
+      `imu,device=wrist\\ 1\\,left\\=x,gateway=gw\\=1,subject=Ann\\ "A"\\ ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T + 40_000_000}`,
+    );
+    const stamps = lines.map((l) => l.split(' ').at(-1));
+    assert.deepEqual(
+      stamps,
+      [0, 1, 2].map((i) => BigInt(tNs[i]!).toString()),
+      'each sample keeps its own time, in the order given',
+    );
+    assert.equal(new Set(stamps).size, 3, 'samples 1 µs apart stay distinct points');
+    const noSubject = imuSampleLines('gw', { modality: 'imu', sourceId: 'd', tNs: tNs.slice(0, 1), values });
+    assert.equal(
+      noSubject.lines[0],
+      `imu,device=d,gateway=gw ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T + 40_000_000}`,
+    );
   });
 
   it('IMU downsampling averages into epoch-aligned buckets, so a replay yields the same points', () => {

@@ -20,6 +20,7 @@ describe('influx options schema', () => {
       tls: { rejectUnauthorized: true },
       batchSize: 5000,
       flushIntervalMs: 1000,
+      maxInFlight: 4,
       timeoutMs: 10000,
       maxRetries: 5,
       maxRetryDelayMs: 30000,
@@ -29,6 +30,7 @@ describe('influx options schema', () => {
       segmentBytes: 4194304,
       syncIntervalMs: 1000,
       imuDownsampleHz: 0,
+      imuRaw: false,
       statsIntervalMs: 10000,
       drainTimeoutMs: 5000,
     });

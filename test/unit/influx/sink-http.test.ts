@@ -25,16 +25,22 @@ interface Received {
   readonly at: number;
 }
 
-type Responder = (
-  req: Received,
-  n: number,
-) => { status: number; headers?: Record<string, string>; body?: string };
+interface Answer {
+  status: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+/** What the server answers; a promise holds the answer back (the request stays outstanding). */
+type Responder = (req: Received, n: number) => Answer | Promise<Answer>;
 
 describe('InfluxSink over HTTP (scripted server)', () => {
   let server: Server;
   let url: string;
   let received: Received[];
   let respond: Responder;
+  /** Requests received and not answered yet. */
+  let outstanding = 0;
   let tmp: string;
   const sinks: InfluxSink[] = [];
 
@@ -52,12 +58,17 @@ describe('InfluxSink over HTTP (scripted server)', () => {
           at: Date.now(),
         };
         received.push(r);
-        const answer = respond(r, received.length);
-        res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
-        res.end(
-          answer.body ??
-            (answer.status >= 300 ? JSON.stringify({ code: 'x', message: `scripted ${answer.status}` }) : ''),
-        );
+        outstanding++;
+        void Promise.resolve(respond(r, received.length)).then((answer) => {
+          outstanding--;
+          res.writeHead(answer.status, { 'content-type': 'application/json', ...answer.headers });
+          res.end(
+            answer.body ??
+              (answer.status >= 300
+                ? JSON.stringify({ code: 'x', message: `scripted ${answer.status}` })
+                : ''),
+          );
+        });
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -76,6 +87,7 @@ describe('InfluxSink over HTTP (scripted server)', () => {
 
   function make(name: string, over: Partial<InfluxSinkOptions> = {}) {
     received = [];
+    outstanding = 0;
     respond = () => ({ status: 204 });
     const registry = createMetricsRegistry({ defaultMetrics: false });
     const health = new HealthRegistry();
@@ -172,7 +184,7 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     );
   });
 
-  it('honours Retry-After on 429 and retries 503 with backoff, delivering everything once, in order', async () => {
+  it('honours Retry-After on 429 and retries 503 with backoff, delivering everything once', async () => {
     const { sink, count, health } = make('retry-after', { batchSize: 5 });
     await sink.start();
     respond = (_r, n) =>
@@ -183,11 +195,15 @@ describe('InfluxSink over HTTP (scripted server)', () => {
       received[1]!.at - received[0]!.at >= 1000,
       `second attempt ${received[1]!.at - received[0]!.at} ms after a Retry-After of 1 s`,
     );
-    const ok = received.slice(4).flatMap((r) => r.lines);
+    // Once the server has accepted a write, several batches go out at once: any order.
+    const ok = received
+      .slice(4)
+      .flatMap((r) => r.lines)
+      .sort();
     assert.deepEqual(
       ok,
-      Array.from({ length: 30 }, (_, i) => lineOf(i)),
-      'accepted requests carry every line once, in order',
+      Array.from({ length: 30 }, (_, i) => lineOf(i)).sort(),
+      'accepted requests carry every line once',
     );
     assert.equal(await count('mujo_influx_retries_total', { reason: 'http_429' }), 1);
     assert.equal(await count('mujo_influx_retries_total', { reason: 'http_503' }), 3);
@@ -258,5 +274,76 @@ describe('InfluxSink over HTTP (scripted server)', () => {
       received.at(-1)!.lines,
       Array.from({ length: 5 }, (_, i) => lineOf(i)),
     );
+  });
+
+  it('once the server has accepted a write, maxInFlight requests go out at once, never more', async () => {
+    const { sink, count } = make('concurrent', { batchSize: 10, maxInFlight: 3 });
+    await sink.start();
+    writeN(sink, 0, 10);
+    assert.ok(await sink.flush(5000), 'the first write, alone');
+    // Hold every answer until three requests are outstanding: one request at a time would
+    // never get there, and the flush would not finish.
+    let most = 0;
+    let held: Array<() => void> = [];
+    respond = () => {
+      most = Math.max(most, outstanding);
+      const answer = new Promise<Answer>((resolve) => held.push(() => resolve({ status: 204 })));
+      if (outstanding >= 3) for (const release of held.splice(0)) release();
+      return answer;
+    };
+    writeN(sink, 10, 60);
+    assert.ok(await sink.flush(5000), 'six batches written three at a time');
+    held = [];
+    assert.equal(most, 3);
+    assert.deepEqual(
+      allLines().sort(),
+      Array.from({ length: 70 }, (_, i) => lineOf(i)).sort(),
+      'every line once',
+    );
+    assert.equal(await count('mujo_influx_points_written_total'), 70);
+  });
+
+  it('while writes fail, the batches held retry one at a time; after recovery every point arrives once', async () => {
+    const { sink, count } = make('probe', { batchSize: 10, maxInFlight: 3 });
+    await sink.start();
+    writeN(sink, 0, 10);
+    assert.ok(await sink.flush(5000));
+    // The server fails the next 8 requests, each answer held back a little so that requests
+    // sent at the same time overlap at the server and are counted together.
+    let failures = 0;
+    let firstFailureAnswered = false;
+    let mostWhileFailing = 0;
+    respond = async () => {
+      if (failures >= 8) return { status: 204 };
+      failures++;
+      if (firstFailureAnswered) mostWhileFailing = Math.max(mostWhileFailing, outstanding);
+      await new Promise((r) => setTimeout(r, 30));
+      firstFailureAnswered = true;
+      return { status: 503 };
+    };
+    writeN(sink, 10, 30);
+    assert.ok(await sink.flush(15000));
+    assert.equal(failures, 8);
+    assert.equal(mostWhileFailing, 1, 'retries after the first failure go one at a time');
+    const accepted = received
+      .slice(0, 1)
+      .concat(received.slice(9))
+      .flatMap((r) => r.lines);
+    assert.deepEqual(accepted.sort(), Array.from({ length: 40 }, (_, i) => lineOf(i)).sort());
+    assert.equal(await count('mujo_influx_points_written_total'), 40);
+    assert.equal(await count('mujo_influx_retries_total', { reason: 'http_503' }), 8);
+  });
+
+  it('a server that keeps up gets partial batches before the durability bound: nothing is spilled to disk', async () => {
+    // flushIntervalMs 1000 is longer than the durability bound; the sink sends a partial
+    // batch after a quarter of syncIntervalMs instead, so the tick finds nothing to spill.
+    const { sink, count } = make('no-spill', { batchSize: 1000, flushIntervalMs: 1000, syncIntervalMs: 400 });
+    await sink.start();
+    for (let round = 0; round < 5; round++) {
+      writeN(sink, round * 3, 3);
+      await until(`round ${round} at the server`, () => allLines().length >= (round + 1) * 3);
+    }
+    assert.equal(await count('mujo_influx_spilled_points_total'), 0);
+    assert.equal(await count('mujo_influx_points_written_total'), 15);
   });
 });

@@ -158,6 +158,55 @@ describe('OutboundQueue ordering', () => {
   });
 });
 
+describe('OutboundQueue events first', () => {
+  it('sends events ahead of state queued before them, each topic in its own order', () => {
+    const q = queue(tempDir());
+    // A hop: state for three subjects, then an event, state again for one of them, one more event.
+    q.push(msg(1, true, 'state/a'));
+    q.push(msg(2, true, 'state/b'));
+    q.push(msg(3, true, 'state/c'));
+    q.push(msg(4, false, 'activity/a'));
+    q.push(msg(5, true, 'state/a')); // supersedes 1
+    q.push(msg(6, false, 'activity/b'));
+    assert.deepEqual(drain(q), [4, 6, 2, 3, 5]);
+    assert.equal(q.size, 0);
+  });
+
+  it('a requeued event goes out first again; a spill and a restart lose nothing and resend nothing delivered', () => {
+    const dir = tempDir();
+    const q = queue(dir, 1000);
+    q.push(msg(1, true, 'state/a'));
+    q.push(msg(2, false, 'activity/a'));
+    q.push(msg(3, true, 'state/b'));
+    const event = q.next()!;
+    assert.equal(body(event), 2);
+    q.requeue(event); // connection lost before its PUBACK
+    const again = q.next()!;
+    assert.equal(body(again), 2, 'the requeued event is still first');
+    const state = q.next()!;
+    assert.equal(body(state), 1);
+    q.ack(state);
+    q.push(msg(4, false, 'activity/b'));
+    q.spill(); // everything memory-only to disk; the event in flight stays held
+    q.push(msg(5, false, 'activity/c')); // backlog on disk: seq order from here
+    assert.deepEqual(
+      [q.next(), q.next(), q.next()].map((i) => body(i!)),
+      [3, 4, 5],
+    );
+    q.spill(); // what the sink does on stop
+    q.close();
+    const q2 = queue(dir, 1000);
+    const restored = q2.next()!;
+    q2.push(msg(6, false, 'activity/d')); // an event now waits for the backlog from disk
+    q2.ack(restored);
+    assert.deepEqual(
+      [body(restored), ...drain(q2)],
+      [2, 3, 4, 5, 6],
+      'every unacknowledged message survives the restart, the backlog ahead of new events',
+    );
+  });
+});
+
 describe('OutboundQueue spool across restarts', () => {
   it('does not re-send the delivered head of a partly delivered segment after a restart', () => {
     const dir = tempDir();
