@@ -21,8 +21,8 @@ module.exports = {
       name: 'config-only-from-composition-root',
       severity: 'error',
       comment:
-        "gateway/config/ composes the modules' own options; only it, gateway/app.ts and gateway/main.ts may import it. Shared types belong in gateway/domain/ or the owning module.",
-      from: { path: '^gateway/', pathNot: '^gateway/(config/|app\\.ts$|main\\.ts$)' },
+        "gateway/config/ composes the modules' own options; only it, the composition root (gateway/app.ts) and the command line (gateway/main.ts, gateway/cli/) may import it. Shared types belong in gateway/domain/ or the owning module.",
+      from: { path: '^gateway/', pathNot: '^gateway/(config/|cli/|app\\.ts$|main\\.ts$)' },
       to: { path: '^gateway/config/' },
     },
     {

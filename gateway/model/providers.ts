@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { ExecutionProviderName } from '../config/schema.ts';
+import type { ExecutionProviderName } from '../domain/execution-provider.ts';
 
 /*
  * onnxruntime-node asks the dynamic loader for a GPU provider only when a session is

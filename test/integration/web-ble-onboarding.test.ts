@@ -25,7 +25,7 @@ import type { SimContext, SimDevice } from '../fakes/noble/fake-bindings.ts';
 import { FakeBindings } from '../fakes/noble/fake-bindings.ts';
 import { ORIGIN_NS, seeded } from '../fakes/noble/harness.ts';
 import { PolarSim, WitMotionSim } from '../fakes/noble/sim-devices.ts';
-import { VirtualTimers } from '../fakes/noble/virtual-timers.ts';
+import { VirtualTimers } from '../fakes/virtual-timers.ts';
 import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
 import { commandRequest, observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
