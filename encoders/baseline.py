@@ -60,11 +60,12 @@ def fit_logistic_regression(features: np.ndarray, labels: np.ndarray, num_classe
     bias = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=iterations, line_search_fn="strong_wolfe")
 
-    def closure() -> torch.Tensor:
+    def closure() -> float:
+        # LBFGS only reads the loss as a number (float(closure())); the gradients are what it uses
         opt.zero_grad()
         loss = (F.cross_entropy(xt @ weight + bias, yt, reduction="none") * wt).sum() + l2 * (weight**2).sum()
         loss.backward()
-        return loss
+        return float(loss)
 
     opt.step(closure)
     return LogisticRegression(mean, std, weight.detach().numpy(), bias.detach().numpy())

@@ -23,7 +23,7 @@ def save_checkpoint(model: JointModel, path: Path, extra: dict | None = None) ->
             "formatVersion": 1,
             "modelConfig": model.config.to_dict(),
             "classes": [asdict(c) for c in model.classes],
-            "textSource": getattr(model, "text_source", "learned-from-descriptions"),
+            "textSource": model.text_source,
             "stateDict": model.state_dict(),
             "extra": extra or {},
         },
@@ -42,7 +42,7 @@ def load_checkpoint(path: Path) -> tuple[JointModel, dict]:
     classes = [ClassInfo(**c) for c in data["classes"]]
     model = JointModel(config, classes, np.zeros((len(classes), config.embedding_dim), dtype=np.float32))
     model.load_state_dict(data["stateDict"])
-    model.text_source = data.get("textSource", "learned-from-descriptions")  # type: ignore[attr-defined]
+    model.text_source = data.get("textSource", JointModel.text_source)
     model.eval()
     return model, data.get("extra", {})
 

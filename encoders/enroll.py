@@ -19,8 +19,8 @@ Pure numpy on embeddings, so it runs on whatever produced them (PyTorch or ONNX)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -55,13 +55,13 @@ class PrototypeSet:
     enrolled: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def from_anchors(cls, class_ids: Sequence[str], anchors: np.ndarray) -> "PrototypeSet":
+    def from_anchors(cls, class_ids: Sequence[str], anchors: np.ndarray) -> PrototypeSet:
         return cls(list(class_ids), normalise_rows(anchors), {}, {})
 
     def for_modality(self, modality: str) -> np.ndarray:
         return self.modalities.get(modality, self.shared)
 
-    def copy(self) -> "PrototypeSet":
+    def copy(self) -> PrototypeSet:
         return replace(self, class_ids=list(self.class_ids), shared=self.shared.copy(), modalities={m: p.copy() for m, p in self.modalities.items()}, enrolled=dict(self.enrolled))
 
 

@@ -132,7 +132,7 @@ def enroll_from_recording(run: RecordingEnrollment, command: str) -> dict:
     model.load_state_dict({k: v for k, v in base.state_dict().items() if k != "anchors"}, strict=False)
     model.eval()
     parent_name = Path(run.model).name if Path(run.model).is_dir() else Path(run.model).stem
-    created = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     training = dict(base_extra.get("training") or {})
     parent_data = training.get("data") or UTD_DATA_DESCRIPTION
     training = {

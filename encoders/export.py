@@ -15,8 +15,9 @@ import os
 import shutil
 import subprocess
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -122,6 +123,7 @@ def _export_onnx(module: nn.Module, example: torch.Tensor, input_name: str, path
             do_constant_folding=True,
         )
     import onnx
+    import onnx.checker
 
     graph = onnx.load(str(path))
     onnx.checker.check_model(graph)
@@ -189,7 +191,7 @@ def export_model(
     placements: Sequence[str] = ("wrist", "thigh"),
     opset: int = DEFAULT_OPSET,
     parity: str = "auto",
-    prototypes: "PrototypeSet | None" = None,
+    prototypes: PrototypeSet | None = None,
     open_set: dict | None = None,
     enrollment: dict | None = None,
     checkpoint_extra: dict | None = None,
@@ -254,7 +256,7 @@ def _prototype_entry(rows: np.ndarray, target: Path, file: str) -> dict:
     return {"file": file, "sha256": sha256_file(target / file), "dtype": "float32", "shape": list(rows.shape)}
 
 
-def _write_model(model: JointModel, target: Path, name: str, version: str, imu_windows: np.ndarray, pose_windows: np.ndarray, training: dict, description: str, placements: Sequence[str], opset: int, prototype_set: "PrototypeSet | None" = None) -> dict:
+def _write_model(model: JointModel, target: Path, name: str, version: str, imu_windows: np.ndarray, pose_windows: np.ndarray, training: dict, description: str, placements: Sequence[str], opset: int, prototype_set: PrototypeSet | None = None) -> dict:
     model.eval()
     dim = model.config.embedding_dim
     imu_in = torch.from_numpy(np.ascontiguousarray(imu_windows, dtype=np.float32))
@@ -289,7 +291,7 @@ def _write_model(model: JointModel, target: Path, name: str, version: str, imu_w
         "schemaVersion": 1,
         "name": name,
         "version": version,
-        "createdAt": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "createdAt": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "description": description or f"{name}: IMU + pose encoders and class anchors in one {dim}-d joint space",
         "embeddingDim": dim,
         "temperature": temperature,
@@ -302,7 +304,7 @@ def _write_model(model: JointModel, target: Path, name: str, version: str, imu_w
             "sha256": sha256_file(target / "prototypes.f32"),
             "dtype": "float32",
             "shape": [len(model.classes), dim],
-            "source": ("mixed" if prototype_set and prototype_set.enrolled else getattr(model, "text_source", "learned-from-descriptions")),
+            "source": ("mixed" if prototype_set and prototype_set.enrolled else model.text_source),
             **({"modalities": modality_files} if modality_files else {}),
         },
         "encoders": [

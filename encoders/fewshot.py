@@ -28,9 +28,9 @@ import datetime as _dt
 import json
 import platform
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -336,7 +336,7 @@ def run_fewshot(run: FewshotRun, command: str) -> dict:
     split = load_utd_split(run.datasets)
     raw: dict = {
         "command": command,
-        "createdAt": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "createdAt": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": f"{platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS {blas_library()}",
         "heldOutActions": list(HELD_OUT_ACTIONS),
         "classes": [c.id for c in split.classes],

@@ -4,7 +4,7 @@ the class's examples already sit, and keep rare new classes visible in every bat
 from __future__ import annotations
 
 import copy
-from typing import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -37,7 +37,7 @@ def anchor_from_examples(model: JointModel, clips: Sequence[PairedClip]) -> np.n
     return class_prototype(np.stack(per))
 
 
-def with_classes(model: JointModel, classes: Sequence[ClassInfo], clips_by_class: dict[str, Sequence[PairedClip]]) -> JointModel:
+def with_classes(model: JointModel, classes: Sequence[ClassInfo], clips_by_class: Mapping[str, Sequence[PairedClip]]) -> JointModel:
     """A copy of ``model`` whose class list is ``classes``: a class the model knows (same id)
     keeps its anchor, a new one starts from its examples (:func:`anchor_from_examples`)."""
     known = {c.id: i for i, c in enumerate(model.classes)}
@@ -56,7 +56,7 @@ def with_classes(model: JointModel, classes: Sequence[ClassInfo], clips_by_class
     out = JointModel(copy.deepcopy(model.config), classes, anchors)
     state = {k: v for k, v in model.state_dict().items() if k != "anchors"}
     out.load_state_dict(state, strict=False)
-    out.text_source = "mixed" if any(c.id not in known for c in classes) else getattr(model, "text_source", "learned-from-descriptions")  # type: ignore[attr-defined]
+    out.text_source = "mixed" if any(c.id not in known for c in classes) else model.text_source
     out.eval()
     return out
 

@@ -11,7 +11,7 @@ subjects are never used to learn it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 

@@ -9,17 +9,23 @@ sample, as the gateway would see a short burst.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Protocol
 
 import numpy as np
 
-IMU_RATE_HZ = 50.0
-POSE_RATE_HZ = 20.0
-IMU_WINDOW = 100
-IMU_HOP = 25
-POSE_WINDOW = 40
-POSE_HOP = 10
+from encoders.data.utd_mhad import Clip, resample_pose
+from encoders.data.windows import IMU_WINDOW as IMU_SPEC
+from encoders.data.windows import POSE_WINDOW as POSE_SPEC
+
+# The gateway's windows (data.windows), in samples: what the encoders take.
+IMU_RATE_HZ = IMU_SPEC.rate_hz
+POSE_RATE_HZ = POSE_SPEC.rate_hz
+IMU_WINDOW = IMU_SPEC.length
+IMU_HOP = IMU_SPEC.hop
+POSE_WINDOW = POSE_SPEC.length
+POSE_HOP = POSE_SPEC.hop
 #: IMU samples per aligned step (0.1 s): the smallest shift that is whole in both streams
 ALIGN_STEP = 5
 _POSE_PER_STEP = 2
@@ -45,22 +51,37 @@ class WindowRef:
     start: int  # IMU sample index, multiple of ALIGN_STEP
 
 
-def paired_from_utd(clips: Iterable[object]) -> list[PairedClip]:
-    """Adapt ``encoders.data.utd_mhad.Clip`` objects (pose resampled to POSE_RATE_HZ)."""
-    from encoders.data.utd_mhad import resample_pose
+class Labelled(Protocol):
+    """Anything with a class index (a PairedClip, a window-pool anchor)."""
 
+    @property
+    def label(self) -> int: ...
+
+
+class ImuSamples(Protocol):
+    """Anything with IMU samples [N, 6] and whether it has them (a PairedClip, a pool of windows)."""
+
+    @property
+    def imu(self) -> np.ndarray: ...
+
+    @property
+    def has_imu(self) -> bool: ...
+
+
+def paired_from_utd(clips: Iterable[Clip]) -> list[PairedClip]:
+    """Adapt ``encoders.data.utd_mhad.Clip`` objects (pose resampled to POSE_RATE_HZ)."""
     out = []
     for clip in clips:
-        duration = clip.imu.shape[0] / IMU_RATE_HZ  # type: ignore[attr-defined]
-        pose = resample_pose(clip.pose, clip.pose_times_s, POSE_RATE_HZ, duration)  # type: ignore[attr-defined]
+        duration = clip.imu.shape[0] / IMU_RATE_HZ
+        pose = resample_pose(clip.pose, clip.pose_times_s, POSE_RATE_HZ, duration)
         out.append(
             PairedClip(
-                key=clip.key,  # type: ignore[attr-defined]
-                label=int(clip.label),  # type: ignore[attr-defined]
-                subject=int(clip.subject),  # type: ignore[attr-defined]
-                imu=np.ascontiguousarray(clip.imu, dtype=np.float32),  # type: ignore[attr-defined]
+                key=clip.key,
+                label=int(clip.label),
+                subject=int(clip.subject),
+                imu=np.ascontiguousarray(clip.imu, dtype=np.float32),
                 pose=np.ascontiguousarray(pose, dtype=np.float32),
-                placement=str(getattr(clip, "placement", "unknown")),
+                placement=clip.placement,
             )
         )
     return out
@@ -110,7 +131,7 @@ def stack_windows(clips: Sequence[PairedClip], refs: Sequence[WindowRef]) -> tup
     return imu, pose, labels
 
 
-def labelled_subset(refs: Sequence[WindowRef], clips: Sequence[PairedClip], fraction: float, num_classes: int, seed: int) -> list[WindowRef]:
+def labelled_subset(refs: Sequence[WindowRef], clips: Sequence[Labelled], fraction: float, num_classes: int, seed: int) -> list[WindowRef]:
     """A stratified ``fraction`` of the windows: per class round(fraction · n), at least one.
 
     Stratifying per class keeps every class present at 2 %, where plain random sampling of
@@ -134,7 +155,7 @@ def labelled_subset(refs: Sequence[WindowRef], clips: Sequence[PairedClip], frac
     return [refs[i] for i in sorted(chosen)]
 
 
-def imu_statistics(clips: Sequence[PairedClip]) -> tuple[np.ndarray, np.ndarray]:
+def imu_statistics(clips: Sequence[ImuSamples]) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean/std over all training samples (the constants baked into the graph)."""
     with_imu = [c.imu for c in clips if c.has_imu]
     if not with_imu:  # camera-only data: the IMU encoder is never used, identity is harmless

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -152,7 +152,7 @@ def clips_from_recording(recording_dir: Path, classes: Sequence[ClassInfo] | Non
         labels = class_indices([class_id_for(i.activity) for i in recording.labels], classes, where)
     subject_index = {s.id: i for i, s in enumerate(recording.subjects)}
     out = RecordingClips([], class_ids, names, [], {}, sorted({i.subject for i in recording.labels}))
-    for line, (interval, label) in enumerate(zip(recording.labels, labels), start=2):
+    for line, (interval, label) in enumerate(zip(recording.labels, labels, strict=True), start=2):
         duration_s = (interval.end_ns - interval.start_ns) / 1e9
         n_imu = int(duration_s * IMU_RATE_HZ)
         n_pose = int(n_imu * POSE_RATE_HZ / IMU_RATE_HZ)

@@ -18,17 +18,19 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import asdict, dataclass, field
-from typing import Sequence, TextIO
+from typing import Any, Protocol, TextIO
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from encoders.losses import fused_logits, info_nce, modality_dropout_masks, text_info_nce
 from encoders.models.joint import ClassInfo, JointModel, ModelConfig
 from encoders.models.text import TextEmbedder, make_embedder, project_to_dim
-from encoders.pairs import ALIGN_STEP, PairedClip, WindowRef, crop, enumerate_windows, imu_statistics, labelled_subset, max_start
+from encoders.pairs import ALIGN_STEP, ImuSamples, PairedClip, WindowRef, crop, enumerate_windows, imu_statistics, labelled_subset, max_start
 from encoders.runtime import seed_everything
 
 STRATEGIES = ("supervised", "pretrain-finetune", "joint")
@@ -91,7 +93,7 @@ class TrainResult:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
 
 
-def build_model(classes: Sequence[ClassInfo], train_clips: Sequence[PairedClip], model_config: ModelConfig | None = None, text: TextEmbedder | str | None = None) -> JointModel:
+def build_model(classes: Sequence[ClassInfo], train_clips: Sequence[ImuSamples], model_config: ModelConfig | None = None, text: TextEmbedder | str | None = None) -> JointModel:
     """A fresh joint model: anchors from the class descriptions, IMU statistics from the data."""
     config = model_config or ModelConfig()
     embedder = make_embedder(text) if text is None or isinstance(text, str) else text
@@ -99,10 +101,47 @@ def build_model(classes: Sequence[ClassInfo], train_clips: Sequence[PairedClip],
     # Anchors start from the text whatever the run's seed: seed 0 for the projection.
     anchors = project_to_dim(raw, config.embedding_dim, seed=0)
     model = JointModel(config, classes, anchors)
-    model.text_source = embedder.source  # type: ignore[attr-defined]
+    model.text_source = embedder.source
     mean, std = imu_statistics(train_clips)
     model.imu.set_normalisation(torch.from_numpy(mean), torch.from_numpy(std))
     return model
+
+
+class WindowBatcher(Protocol):
+    """What the contrastive loop draws from: (imu, pose, labels) batches; ``refs`` sizes an epoch."""
+
+    @property
+    def refs(self) -> Sized: ...
+
+    def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+class PresenceBatcher(WindowBatcher, Protocol):
+    """What the supervised loop draws from: batches plus per-row masks of the present modalities."""
+
+    def draw_with_presence(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]: ...
+
+
+class TrainableModel(Protocol):
+    """What the loops train: two encoders, class anchors and the model config (a JointModel, or
+    a view of one such as spswhar_eval.ImuOnlyView)."""
+
+    @property
+    def imu(self) -> nn.Module: ...
+
+    @property
+    def pose(self) -> nn.Module: ...
+
+    @property
+    def config(self) -> ModelConfig: ...
+
+    def logits(self, embeddings: torch.Tensor) -> torch.Tensor: ...
+
+    def prototypes(self) -> torch.Tensor: ...
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]: ...
+
+    def train(self, mode: bool = True) -> Any: ...
 
 
 class _Batcher:
@@ -183,7 +222,7 @@ def augment(imu: np.ndarray, pose: np.ndarray, rng: np.random.Generator) -> tupl
 
 
 def supervised_loss(
-    model: JointModel,
+    model: TrainableModel,
     imu_emb: torch.Tensor,
     pose_emb: torch.Tensor,
     labels: torch.Tensor,
@@ -257,12 +296,12 @@ class _Progress:
         return record
 
 
-def _optimiser(model: JointModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _optimiser(model: TrainableModel, lr: float, weight_decay: float) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def pretrain_contrastive(model: JointModel, batcher: _Batcher, config: TrainConfig, steps: int, out: TextIO | None) -> tuple[list[dict], int]:
+def pretrain_contrastive(model: TrainableModel, batcher: WindowBatcher, config: TrainConfig, steps: int, out: TextIO | None) -> tuple[list[dict], int]:
     """IMU↔pose InfoNCE on unlabelled windows; labels drawn by the batcher are ignored."""
     model.train()
     opt = _optimiser(model, config.lr, config.weight_decay)
@@ -287,7 +326,7 @@ def pretrain_contrastive(model: JointModel, batcher: _Batcher, config: TrainConf
     return history, progress.samples
 
 
-def train_supervised(model: JointModel, labelled: _Batcher, unlabelled: _Batcher | None, config: TrainConfig, steps: int, out: TextIO | None, phase: str, lr: float) -> tuple[list[dict], int]:
+def train_supervised(model: TrainableModel, labelled: PresenceBatcher, unlabelled: WindowBatcher | None, config: TrainConfig, steps: int, out: TextIO | None, phase: str, lr: float) -> tuple[list[dict], int]:
     model.train()
     opt = _optimiser(model, lr, config.weight_decay)
     generator = torch.Generator().manual_seed(config.seed + 17)

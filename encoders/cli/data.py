@@ -108,7 +108,7 @@ def run_prepare(args: argparse.Namespace) -> int:
     samples = sum(c.imu.shape[0] for c in clips)
     frames = sum(c.pose.shape[0] for c in clips)
     print(
-        f"utd-mhad: {len(clips)} clips ({train} train / {test} test), {len(set(c.action for c in clips))} classes, "
+        f"utd-mhad: {len(clips)} clips ({train} train / {test} test), {len({c.action for c in clips})} classes, "
         f"{samples} IMU samples, {frames} pose frames, per subject {dict(sorted(per_subject.items()))} "
         f"[{time.perf_counter() - started:.1f} s]"
     )
@@ -205,6 +205,7 @@ def run_import_csv(args: argparse.Namespace) -> int:
         counts[iv.activity] = counts.get(iv.activity, 0) + 1
     print(f"labels: {len(report.labels)} intervals: " + ", ".join(f"{a} x{n}" for a, n in sorted(counts.items())))
     print(f"wrote {report.out}")
+    return 0
 def run_make_rep_sets(args: argparse.Namespace) -> int:
     from encoders.data.rep_sets import make_rep_sets
 

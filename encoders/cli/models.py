@@ -1,8 +1,7 @@
 """Model sub-commands: pretrain, train, finetune, evaluate, export, train-default, enroll.
 
 Each handler turns the parsed options into the library's typed configs and calls it; the
-library never sees an ``argparse.Namespace``. Heavy modules are imported inside the handlers
-so ``--help`` stays fast.
+library never sees an ``argparse.Namespace``.
 """
 
 from __future__ import annotations
@@ -11,19 +10,24 @@ import argparse
 import json
 from pathlib import Path
 
+from encoders.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from encoders.cli.common import add_common, add_threads, add_training, command_line
 from encoders.data.paths import default_model_dir, demo_recording
-from encoders.export import DEFAULT_MODEL_VERSION, DEFAULT_OPSET
+from encoders.enroll_recording import RecordingEnrollment, enroll_from_recording
+from encoders.evaluate import evaluate_clips, evaluate_stream, format_metrics, save_confusion_png
+from encoders.experiments import DefaultModelRun, parity_windows, train_default
+from encoders.export import DEFAULT_MODEL_VERSION, DEFAULT_OPSET, export_model
+from encoders.finetune_recording import RecordingFinetune, finetune_on_recording, parity_windows_from_recording
+from encoders.models.joint import ModelConfig
 from encoders.openset import DEFAULT_TARGET_KNOWN_REJECTION
-from encoders.train import STRATEGIES, TrainConfig
+from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, UtdSplit, load_utd_split, utd_classes
+from encoders.train import STRATEGIES, TrainConfig, TrainResult, train
 
 PARITY_CHOICES = ("auto", "require", "skip")
 MODALITY_CHOICES = ("any", "imu", "pose")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public type for it
-    from encoders.experiments import DefaultModelRun
-
     p = sub.add_parser("pretrain", help="contrastive IMU<->pose pretraining on unlabelled UTD-MHAD training windows")
     add_common(p)
     add_training(p)
@@ -97,9 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public
     p.set_defaults(func=cmd_enroll)
 
 
-def _model_config(args: argparse.Namespace):  # -> ModelConfig (imported lazily)
-    from encoders.models.joint import ModelConfig
-
+def _model_config(args: argparse.Namespace) -> ModelConfig:
     return ModelConfig(embedding_dim=args.embedding_dim)
 
 
@@ -107,10 +109,7 @@ def _train_config(args: argparse.Namespace, strategy: str) -> TrainConfig:
     return TrainConfig(strategy=strategy, label_fraction=args.label_fraction, steps=args.steps, pretrain_steps=args.pretrain_steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed)
 
 
-def _save(result, path: Path, split, command: str) -> None:
-    from encoders.checkpoint import save_checkpoint
-    from encoders.evaluate import evaluate_clips, format_metrics
-
+def _save(result: TrainResult, path: Path, split: UtdSplit, command: str) -> None:
     evaluation = evaluate_clips(result.model, split.test)
     print("\n".join(format_metrics(evaluation.metrics)))
     save_checkpoint(result.model, path, {"train": result.config.to_dict(), "command": command, "seconds": result.seconds, "samplesPerS": result.samples_per_s, "metrics": evaluation.metrics})
@@ -118,9 +117,6 @@ def _save(result, path: Path, split, command: str) -> None:
 
 
 def cmd_pretrain(args: argparse.Namespace) -> int:
-    from encoders.splits import load_utd_split
-    from encoders.train import train
-
     split = load_utd_split(args.datasets)
     config = _train_config(args, "pretrain-finetune")
     config.steps = 0
@@ -130,9 +126,6 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from encoders.splits import load_utd_split
-    from encoders.train import train
-
     split = load_utd_split(args.datasets)
     result = train(split.classes, split.train, _train_config(args, args.strategy), _model_config(args), args.text_embeddings)
     _save(result, args.out, split, command_line())
@@ -141,8 +134,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_finetune(args: argparse.Namespace) -> int:
     if args.recording is not None:
-        from encoders.finetune_recording import RecordingFinetune, finetune_on_recording
-
         run = RecordingFinetune(
             recording=args.recording, out=args.out, init=args.init, modalities=args.modalities, descriptions=args.descriptions, joint=args.joint,
             from_scratch=args.from_scratch, eval_recording=args.eval_recording, steps=args.steps, lr=args.lr, batch_size=args.batch_size, seed=args.seed,
@@ -152,9 +143,6 @@ def cmd_finetune(args: argparse.Namespace) -> int:
         return 0
     if args.from_scratch:
         raise ValueError("--from-scratch needs --recording (for UTD-MHAD use `train`)")
-    from encoders.checkpoint import load_checkpoint, resolve_checkpoint
-    from encoders.splits import load_utd_split
-    from encoders.train import train
 
     args.steps = args.steps or TrainConfig.steps
     args.lr = args.lr or TrainConfig.lr
@@ -170,23 +158,19 @@ def cmd_finetune(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from encoders.checkpoint import load_checkpoint, resolve_checkpoint
-    from encoders.evaluate import evaluate_clips, evaluate_stream, format_metrics, save_confusion_png
-    from encoders.splits import load_utd_split, utd_classes
-
     model, _ = load_checkpoint(resolve_checkpoint(args.checkpoint))
-    has_recording = args.recording is not None and Path(args.recording).is_dir()
+    recording: Path | None = args.recording if args.recording is not None and args.recording.is_dir() else None
     if [c.id for c in model.classes] != [c.id for c in utd_classes()]:
         # A site's own classes: UTD-MHAD cannot score it, the given recording can.
-        if not has_recording:
+        if recording is None:
             raise ValueError(f"{args.checkpoint}: its classes are not UTD-MHAD's; pass --recording with labelled data for them")
-        metrics = {"stream": evaluate_stream(model, args.recording)}
+        metrics = {"stream": evaluate_stream(model, recording)}
     else:
         split = load_utd_split(args.datasets)
         evaluation = evaluate_clips(model, split.test)
         metrics = dict(evaluation.metrics)
-        if has_recording:
-            metrics["stream"] = evaluate_stream(model, args.recording)
+        if recording is not None:
+            metrics["stream"] = evaluate_stream(model, recording)
         if args.confusion:
             save_confusion_png(evaluation.confusion[("clip", "imu+pose")], [c.id for c in model.classes], args.confusion, f"{args.checkpoint.name}: fused, clip level")
     print(json.dumps(metrics, indent=2) if args.json else "\n".join(format_metrics(metrics)))
@@ -194,18 +178,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from encoders.checkpoint import load_checkpoint, resolve_checkpoint
-    from encoders.experiments import parity_windows
-    from encoders.export import export_model
-    from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, load_utd_split
-
     model, extra = load_checkpoint(resolve_checkpoint(args.checkpoint))
     name = args.name or Path(args.out).name
     if "training" in extra:
         # Trained on a site's recording: the manifest says so, and the test vectors come from
         # that recording (a user's clone has no UTD-MHAD).
-        from encoders.finetune_recording import parity_windows_from_recording
-
         imu, pose = parity_windows_from_recording(Path(extra["recording"]), model)
         training = {**extra["training"], "exportCommand": command_line()}
         export_model(model, args.out, name=name, version=args.model_version, imu_windows=imu, pose_windows=pose, training=training, opset=args.opset, parity=args.parity,
@@ -230,16 +207,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_train_default(args: argparse.Namespace) -> int:
-    from encoders.experiments import DefaultModelRun, train_default
-
     run = DefaultModelRun(datasets=args.datasets, strategy=args.strategy, steps=args.steps, seed=args.seed, out=args.out, recording=args.recording, checkpoint=args.checkpoint, calibrate=args.calibrate)
     train_default(run, command_line())
     return 0
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from encoders.enroll_recording import RecordingEnrollment, enroll_from_recording
-
     run = RecordingEnrollment(
         recording=args.recording, out=args.out, model=args.model, name=args.name, model_version=args.model_version, parent_version=args.parent_version,
         keep_parent_classes=args.keep_parent_classes, modalities=args.modalities, descriptions=args.descriptions, target_rejection=args.target_rejection, parity=args.parity,

@@ -33,6 +33,10 @@ class CsvColumns:
     label: str | None = None
 
 
+#: every column found by its usual names
+DEFAULT_COLUMNS = CsvColumns()
+
+
 @dataclass(frozen=True)
 class ImportedImu:
     path: Path
@@ -43,15 +47,15 @@ class ImportedImu:
     def y(self, classes: Sequence[str]) -> np.ndarray:
         """Label indices into ``classes`` (-1 for unlabelled); an unknown label is an error."""
         index = {c: i for i, c in enumerate(classes)}
-        unknown = sorted({l for l in self.labels.tolist() if l and l not in index})
+        unknown = sorted({name for name in self.labels.tolist() if name and name not in index})
         if unknown:
             raise DatasetError(self.path, f"labels {unknown} are not among the classes {list(classes)}")
-        return np.array([index.get(l, -1) if l else -1 for l in self.labels.tolist()], dtype=np.int64)
+        return np.array([index.get(name, -1) if name else -1 for name in self.labels.tolist()], dtype=np.int64)
 
 
 def load_imu_csv(
     path: Path,
-    columns: CsvColumns = CsvColumns(),
+    columns: CsvColumns = DEFAULT_COLUMNS,
     *,
     time_unit: str = "s",
     acc_unit: str = "m/s^2",
@@ -112,7 +116,7 @@ def csv_windows(
 ) -> WindowSet:
     """Windows of an imported CSV; ``classes`` defaults to the sorted distinct labels."""
     if classes is None:
-        classes = sorted({l for l in imported.labels.tolist() if l})
+        classes = sorted({name for name in imported.labels.tolist() if name})
     classes = tuple(classes)
     end_ns, x, y = windows_with_sample_labels(imported.t_ns, imported.imu, imported.y(classes), spec)
     n = y.shape[0]

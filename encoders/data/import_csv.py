@@ -27,9 +27,9 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -123,22 +123,26 @@ def map_columns(path: Path, header: Sequence[str]) -> ColumnMap:
         # one-letter stems only stem first ('xg' could be "x in g").
         acc.append(find([f"{s}{axis}" for s in _ACC_STEMS] + [f"{axis}{s}" for s in _ACC_STEMS if len(s) > 1]))
         gyro.append(find([f"{s}{axis}" for s in _GYRO_STEMS] + [f"{axis}{s}" for s in _GYRO_STEMS if len(s) > 1]))
-    if any(i is None for i in acc):
-        missing = [f"acceleration {a}" for a, i in zip(AXES, acc) if i is None]
+    acc_cols = _all_three(acc)
+    if acc_cols is None:
+        missing = [f"acceleration {a}" for a, i in zip(AXES, acc, strict=True) if i is None]
         raise DatasetError(path, f"line 1: missing column(s) {missing} (header {list(header)}; expected names like ax/acc_x/accX/x_acc)")
-    if all(i is None for i in gyro):
-        gyro_cols = None
-    elif any(i is None for i in gyro):
-        missing = [f"angular rate {a}" for a, i in zip(AXES, gyro) if i is None]
+    gyro_cols = _all_three(gyro)
+    if gyro_cols is None and any(i is not None for i in gyro):
+        missing = [f"angular rate {a}" for a, i in zip(AXES, gyro, strict=True) if i is None]
         raise DatasetError(path, f"line 1: missing column(s) {missing} (header {list(header)}; expected gx/gyro_x/gyrX for all three axes)")
-    else:
-        gyro_cols = (gyro[0], gyro[1], gyro[2])
-    for quantity, cols, table in (("acc", acc, ACC_UNITS), ("gyro", gyro_cols or (), GYRO_UNITS)):
-        units = {split[i][1] for i in cols if split[i][1] in table}
+    for quantity, cols, table in (("acc", acc_cols, ACC_UNITS), ("gyro", gyro_cols or (), GYRO_UNITS)):
+        units = {unit for i in cols if (unit := split[i][1]) is not None and unit in table}
         if len(units) == 1:
             declared[quantity] = units.pop()
     label = find(_LABEL_NAMES)
-    return ColumnMap(time, (acc[0], acc[1], acc[2]), gyro_cols, label, declared)  # type: ignore[arg-type]
+    return ColumnMap(time, acc_cols, gyro_cols, label, declared)
+
+
+def _all_three(found: list[int | None]) -> tuple[int, int, int] | None:
+    """The x, y, z column indices when all three were found, else None."""
+    x, y, z = found
+    return (x, y, z) if x is not None and y is not None and z is not None else None
 
 
 def _sniff_delimiter(first_line: str) -> str:
@@ -230,7 +234,8 @@ def read_imu_file(path: Path, *, time_unit: str = "auto", acc_unit: str = "auto"
             raise DatasetError(path, f"line {back[0] + 3}: time {t[back[0] + 1]!r} goes backwards (previous row {t[back[0]]!r}); times must not decrease")
         offset = 1
     else:
-        t = np.arange(len(array)) / float(rate_hz)  # type: ignore[arg-type]
+        assert rate_hz, "read_imu_file refuses a file without a time column and without a rate"
+        t = np.arange(len(array)) / float(rate_hz)
         offset = 0
     units: dict[str, str] = {}
 
@@ -267,7 +272,7 @@ def read_imu_file(path: Path, *, time_unit: str = "auto", acc_unit: str = "auto"
     # Phones stamp batches of samples with one time: keep the first sample of each time.
     keep = np.concatenate([[True], np.diff(t_ns) > 0])
     t_ns, values = t_ns[keep], values[keep]
-    labels = [l for l, k in zip(row_labels, keep) if k] if cols.label is not None else None
+    labels = [label for label, k in zip(row_labels, keep, strict=True) if k] if cols.label is not None else None
     duration = (t_ns[-1] - t_ns[0]) / 1e9
     rate = (len(t_ns) - 1) / duration if duration > 0 else 0.0
     if rate <= 0:
@@ -400,7 +405,7 @@ def import_csv_folder(
     # One time base for the recording: the earliest sample of any file is t_ns = 0.
     t0 = min(int(f.t_ns[0]) for f in files.values())
     epoch_like = t0 > 5e17  # ≥ 1985 as Unix ns
-    start_time = _dt.datetime.fromtimestamp(t0 / 1e9, _dt.timezone.utc) if epoch_like else _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    start_time = _dt.datetime.fromtimestamp(t0 / 1e9, _dt.UTC) if epoch_like else _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
     devices = [
         ImuStream(id=f"imu-{s}", t_ns=f.t_ns - t0, values=f.values, subject=s, placement=placement, rate_hz=round(f.rate_hz, 2), file=f"imu/imu-{s}.csv")
         for s, f in files.items()
@@ -413,7 +418,7 @@ def import_csv_folder(
         start_time=start_time.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start_time.microsecond // 1000:03d}Z",
         subjects=[Subject(s, f"from {f.path.name}") for s, f in files.items()],
         devices=devices,
-        labels=sorted(rebased, key=lambda l: (l.subject, l.start_ns)),
+        labels=sorted(rebased, key=lambda iv: (iv.subject, iv.start_ns)),
         description=f"Imported from {len(files)} CSV file(s) in {folder.name}" + ("; no angular rate in " + ", ".join(s for s, f in files.items() if not f.gyro_present) + " (written as 0)" if any(not f.gyro_present for f in files.values()) else ""),
         source={"importedFrom": folder.name, "units": units, "command": command},
     )

@@ -20,12 +20,12 @@ from typing import Final
 import numpy as np
 
 from .pose_projection import FOCAL_LENGTH_PX, IMAGE_HEIGHT_PX, IMAGE_WIDTH_PX
-from .recording import ImuStream, LabelInterval, PoseStream, Precision, Subject, write_recording
+from .recording import DEFAULT_PRECISION, ImuStream, LabelInterval, PoseStream, Precision, Subject, write_recording
 from .utd_mhad import CROSS_SUBJECT_TEST, IMU_RATE_HZ, Clip, load_utd_mhad
+from .windows import NS_PER_S
 
 DEFAULT_START_TIME: Final = "2026-01-01T00:00:00.000Z"
 DEFAULT_SEED: Final = 0
-NS_PER_S: Final = 1_000_000_000
 IMU_PERIOD_NS: Final = round(NS_PER_S / IMU_RATE_HZ)
 CAMERA_ID: Final = "cam1"
 THIGH_NOTE: Final = (
@@ -64,7 +64,7 @@ def build_timeline(clips: Sequence[Clip], subject: int, seed: int) -> SubjectTim
 
 def imu_stream(timeline: SubjectTimeline) -> ImuStream:
     t_ns = np.concatenate(
-        [start + np.arange(c.imu.shape[0], dtype=np.int64) * IMU_PERIOD_NS for c, start in zip(timeline.clips, timeline.starts_ns)]
+        [start + np.arange(c.imu.shape[0], dtype=np.int64) * IMU_PERIOD_NS for c, start in zip(timeline.clips, timeline.starts_ns, strict=True)]
     )
     values = np.concatenate([c.imu for c in timeline.clips]).astype(np.float64)
     return ImuStream(
@@ -83,7 +83,7 @@ def pose_stream(timelines: Sequence[SubjectTimeline]) -> PoseStream:
     tracks: list[np.ndarray] = []
     keypoints: list[np.ndarray] = []
     for tl in timelines:
-        for clip, start in zip(tl.clips, tl.starts_ns):
+        for clip, start in zip(tl.clips, tl.starts_ns, strict=True):
             times.append(start + np.round(clip.pose_times_s * NS_PER_S).astype(np.int64))
             tracks.append(np.full(clip.pose.shape[0], tl.subject, dtype=np.int64))
             keypoints.append(clip.pose)
@@ -105,7 +105,7 @@ def pose_stream(timelines: Sequence[SubjectTimeline]) -> PoseStream:
 def labels(timelines: Sequence[SubjectTimeline]) -> list[LabelInterval]:
     out: list[LabelInterval] = []
     for tl in timelines:
-        for clip, start in zip(tl.clips, tl.starts_ns):
+        for clip, start in zip(tl.clips, tl.starts_ns, strict=True):
             out.append(
                 LabelInterval(tl.subject_id, start, start + clip.imu.shape[0] * IMU_PERIOD_NS, clip.class_info.id)
             )
@@ -127,7 +127,7 @@ def make_recording(
     datasets: Path | None = None,
     start_time: str = DEFAULT_START_TIME,
     command_out: str | None = None,
-    precision: Precision = Precision(),
+    precision: Precision = DEFAULT_PRECISION,
 ) -> Path:
     """Write the demo recording into ``out``; deterministic for the same arguments and data.
 

@@ -54,6 +54,9 @@ class Precision:
     score: int = 3
 
 
+DEFAULT_PRECISION: Final = Precision()
+
+
 @dataclass(frozen=True)
 class Subject:
     id: str
@@ -135,7 +138,7 @@ class Recording:
         raise KeyError(device_id)
 
     def labels_for(self, subject: str) -> list[LabelInterval]:
-        return sorted((l for l in self.labels if l.subject == subject), key=lambda l: l.start_ns)
+        return sorted((iv for iv in self.labels if iv.subject == subject), key=lambda iv: iv.start_ns)
 
 
 # --------------------------------------------------------------------------------------- write
@@ -160,13 +163,13 @@ def _write_rows(path: Path, header: Sequence[str], leading: Sequence[np.ndarray]
             out.write(row_fmt % (*(col[i] for col in ints), *row))
 
 
-def write_imu_csv(path: Path, t_ns: np.ndarray, values: np.ndarray, precision: Precision = Precision()) -> None:
+def write_imu_csv(path: Path, t_ns: np.ndarray, values: np.ndarray, precision: Precision = DEFAULT_PRECISION) -> None:
     _check_stream(path, t_ns, values, (6,))
     formats = [_fmt(precision.acc)] * 3 + [_fmt(precision.gyro)] * 3
     _write_rows(path, IMU_COLUMNS, [t_ns], _no_negative_zero(values, formats), formats)
 
 
-def write_pose_csv(path: Path, t_ns: np.ndarray, track: np.ndarray, keypoints: np.ndarray, precision: Precision = Precision()) -> None:
+def write_pose_csv(path: Path, t_ns: np.ndarray, track: np.ndarray, keypoints: np.ndarray, precision: Precision = DEFAULT_PRECISION) -> None:
     _check_stream(path, t_ns, keypoints, (17, 3))
     formats = [_fmt(precision.coord), _fmt(precision.coord), f"%.{precision.score}g"] * 17
     flat = keypoints.reshape(keypoints.shape[0], 51)
@@ -196,10 +199,10 @@ def write_labels_csv(path: Path, labels: Sequence[LabelInterval]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as out:
         out.write(",".join(LABEL_COLUMNS) + "\n")
-        for l in labels:
-            if "," in l.subject or "," in l.activity:
-                raise ValueError(f"{path}: subject/activity may not contain commas: {l}")
-            out.write(f"{l.subject},{int(l.start_ns)},{int(l.end_ns)},{l.activity}\n")
+        for iv in labels:
+            if "," in iv.subject or "," in iv.activity:
+                raise ValueError(f"{path}: subject/activity may not contain commas: {iv}")
+            out.write(f"{iv.subject},{int(iv.start_ns)},{int(iv.end_ns)},{iv.activity}\n")
 
 
 def write_recording(
@@ -214,7 +217,7 @@ def write_recording(
     description: str = "",
     source: Mapping[str, Any] | None = None,
     model: str | None = None,
-    precision: Precision = Precision(),
+    precision: Precision = DEFAULT_PRECISION,
 ) -> Path:
     """Write a complete recording into ``directory`` (created if needed); returns it.
 
@@ -510,7 +513,7 @@ def read_labels_csv(path: Path, subjects: set[str] | None = None) -> list[LabelI
 
 def activity_at(labels: Sequence[LabelInterval], subject: str, t_ns: int) -> str | None:
     """The activity whose half-open interval contains ``t_ns`` for ``subject``, or None."""
-    for l in labels:
-        if l.subject == subject and l.start_ns <= t_ns < l.end_ns:
-            return l.activity
+    for iv in labels:
+        if iv.subject == subject and iv.start_ns <= t_ns < iv.end_ns:
+            return iv.activity
     return None

@@ -31,11 +31,11 @@ from typing import Any, Final
 import numpy as np
 
 from .recording import ImuStream, LabelInterval, PoseStream, Subject, read_recording, write_recording
-from .utd_mhad import UTD_CLASSES, Clip, interpolate_rows, load_utd_mhad, placement_for
+from .utd_mhad import IMU_RATE_HZ, UTD_CLASSES, Clip, interpolate_rows, load_utd_mhad, placement_for
+from .windows import NS_PER_S, POSE_WINDOW
 
-IMU_RATE_HZ: Final = 50.0
-POSE_RATE_HZ: Final = 20.0
-NS_PER_S: Final = 1_000_000_000
+#: pose is written at the pose encoder's rate (the IMU keeps UTD-MHAD's own 50 Hz)
+POSE_RATE_HZ: Final = POSE_WINDOW.rate_hz
 # Actions where one clip is one repetition of a movement that is repeated in a gym or clinic.
 REP_ACTIONS: Final = (16, 18, 26, 27)  # arm_curl, push, lunge, squat
 VARIANTS: Final = ("tight", "pauses", "jitter")
@@ -155,7 +155,7 @@ def _concat_pose(pieces: list[_Piece], imu_lengths: list[int]) -> tuple[np.ndarr
     times: list[np.ndarray] = []
     frames: list[np.ndarray] = []
     offset = 0
-    for piece, length in zip(pieces, imu_lengths):
+    for piece, length in zip(pieces, imu_lengths, strict=True):
         start_ns = offset * NS_PER_S // int(IMU_RATE_HZ)
         end_ns = (offset + length) * NS_PER_S // int(IMU_RATE_HZ)
         t = start_ns + (np.arange(piece.pose.shape[0]) * NS_PER_S / POSE_RATE_HZ).astype(np.int64)
@@ -190,7 +190,7 @@ def clips_from_recording(directory: Path, subject: str, activities: tuple[str, .
     pose_t, pose_kp = camera.t_ns[rows], camera.keypoints[rows]
     ids = [c.id for c in UTD_CLASSES]
     clips: list[Clip] = []
-    for label in (l for l in rec.labels if l.subject == subject and l.activity in activities):
+    for label in (iv for iv in rec.labels if iv.subject == subject and iv.activity in activities):
         sel = (imu.t_ns >= label.start_ns) & (imu.t_ns < label.end_ns)
         psel = (pose_t >= label.start_ns) & (pose_t < label.end_ns)
         action = ids.index(label.activity) + 1
@@ -280,7 +280,7 @@ def write_rep_sets(
         subjects=[Subject(f"s{s}", f"UTD-MHAD subject {s}") for s in subjects],
         devices=devices,
         cameras=[camera],
-        labels=sorted(labels, key=lambda l: (l.start_ns, l.subject)),
+        labels=sorted(labels, key=lambda iv: (iv.start_ns, iv.subject)),
     )
     (out / "sets.json").write_text(json.dumps({"seed": seed, "command": command, "sets": all_sets}, indent=1) + "\n")
     return out

@@ -17,6 +17,7 @@ Conventions (the same as the gateway's, see docs/recording-format.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -137,8 +138,8 @@ def windows_on_grid(t_ns: np.ndarray, values: np.ndarray, spec: WindowSpec) -> t
     if t_ns.shape[0] < 2:
         return empty
     period = spec.period_ns
-    first_k = int(np.ceil(Fraction(int(t_ns[0])) / period))
-    last_k = int(np.floor(Fraction(int(t_ns[-1])) / period))
+    first_k = math.ceil(Fraction(int(t_ns[0])) / period)  # exact: no float rounding at the grid
+    last_k = math.floor(Fraction(int(t_ns[-1])) / period)
     if last_k < first_k:
         return empty
     ks = np.arange(first_k, last_k + 1, dtype=np.int64)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -40,7 +42,7 @@ class ConvTrunk(nn.Module):
             nn.ReLU(),
         )
         stages = []
-        for cprev, cnext in zip(widths[:-1], widths[1:]):
+        for cprev, cnext in itertools.pairwise(widths):
             stages.append(ResBlock1d(cprev, cnext, kernel, stride=2))
         self.stages = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from encoders.models import imu as _imu  # noqa: F401  (registers imu-resnet1d)
 from encoders.models import pose as _pose  # noqa: F401  (registers the pose encoders)
+from encoders.models.imu import ImuEncoder  # importing it registers imu-resnet1d
 from encoders.models.registry import count_parameters, create_model
 
 
@@ -41,13 +41,20 @@ class ModelConfig:
 
 
 class JointModel(nn.Module):
+    #: where the class anchors came from (recorded in checkpoints and the manifest)
+    text_source: str = "learned-from-descriptions"
+
     def __init__(self, config: ModelConfig, classes: Sequence[ClassInfo], anchor_init: np.ndarray) -> None:
         super().__init__()
         if anchor_init.shape != (len(classes), config.embedding_dim):
             raise ValueError(f"anchor init shape {anchor_init.shape} != ({len(classes)}, {config.embedding_dim})")
         self.config = config
         self.classes = list(classes)
-        self.imu = create_model(config.imu_model, embedding_dim=config.embedding_dim, **config.imu_kwargs)
+        imu = create_model(config.imu_model, embedding_dim=config.embedding_dim, **config.imu_kwargs)
+        if not isinstance(imu, ImuEncoder):
+            # export bakes the IMU normalisation into the graph; every IMU model must carry it
+            raise TypeError(f"IMU model {config.imu_model!r} is a {type(imu).__name__}, not an ImuEncoder (normalisation buffers)")
+        self.imu: ImuEncoder = imu
         self.pose = create_model(config.pose_model, embedding_dim=config.embedding_dim, **config.pose_kwargs)
         self.anchors = nn.Parameter(torch.from_numpy(np.asarray(anchor_init, dtype=np.float32).copy()))
         self.anchors.requires_grad_(not config.freeze_anchors)

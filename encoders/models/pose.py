@@ -8,19 +8,19 @@ squat's hip travel) survives. The score channel passes through unchanged.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
-from encoders.models.registry import register_model
+from encoders.data.pose_projection import COCO17_INDEX, COCO17_KEYPOINTS
 from encoders.models.blocks import ConvTrunk
+from encoders.models.registry import register_model
 
-COCO17_KEYPOINTS = (
-    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
-    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
-    "left_wrist", "right_wrist", "left_hip", "right_hip",
-    "left_knee", "right_knee", "left_ankle", "right_ankle",
-)
-LEFT_SHOULDER, RIGHT_SHOULDER, LEFT_HIP, RIGHT_HIP = 5, 6, 11, 12
+__all__ = ["COCO17_KEYPOINTS", "POSE_NORMALISATION", "PoseEncoder", "normalise_pose"]
+
+LEFT_SHOULDER, RIGHT_SHOULDER = COCO17_INDEX["left_shoulder"], COCO17_INDEX["right_shoulder"]
+LEFT_HIP, RIGHT_HIP = COCO17_INDEX["left_hip"], COCO17_INDEX["right_hip"]
 POSE_NORMALISATION = (
     "x,y minus the window-mean hip centre (mean of left_hip, right_hip), divided by the "
     "window-mean torso length (|shoulder centre - hip centre|, floored at 1e-3); score unchanged"
@@ -56,5 +56,6 @@ class PoseEncoder(nn.Module):
 
 
 @register_model("pose-tcn")
-def pose_tcn(embedding_dim: int = 64, **kwargs: object) -> nn.Module:
-    return PoseEncoder(embedding_dim=embedding_dim, **kwargs)  # type: ignore[arg-type]
+def pose_tcn(embedding_dim: int = 64, **kwargs: Any) -> nn.Module:
+    # kwargs: ModelConfig.pose_kwargs from a checkpoint, checked by PoseEncoder's signature
+    return PoseEncoder(embedding_dim=embedding_dim, **kwargs)

@@ -6,7 +6,7 @@ package imports them, so any ``encoders.models.*`` import sees a full registry.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import nn
 

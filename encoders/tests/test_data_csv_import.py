@@ -13,7 +13,7 @@ from encoders.data.windows import WindowSpec
 def _write_csv(path: Path, rate_hz: float = 100.0, seconds: float = 6.0) -> None:
     t = np.arange(0, seconds, 1 / rate_hz) + 1700000000.0  # unix seconds, like a phone export
     lines = ["time;accX;accY;accZ;gyrX;gyrY;gyrZ;activity"]
-    for i, ti in enumerate(t):
+    for _i, ti in enumerate(t):
         rel = ti - t[0]
         label = "" if rel < 1.0 else "walk" if rel < 4.0 else "sit"
         lines.append(f"{ti * 1000:.1f};{rel:.4f};0;1;{90 * rel:.4f};0;-180;{label}")

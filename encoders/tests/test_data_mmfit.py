@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import shutil
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def test_real_labels_parse_into_valid_sets(label_sets):
     assert {s.exercise for s in sets} <= set(MMFIT_CLASSES[:-1])
     assert all(s.end_frame > s.start_frame and s.repetitions > 0 for s in sets)
     for workout in label_sets.values():
-        assert all(a.end_frame <= b.start_frame for a, b in zip(workout, workout[1:]))  # in order, no overlap
+        assert all(a.end_frame <= b.start_frame for a, b in itertools.pairwise(workout))  # in order, no overlap
 
 
 @pytest.mark.full_data("MM-Fit's 616 labelled sets in 21 workouts")
@@ -89,9 +90,10 @@ def _generated_workout(root: Path, datasets: Path, workout: int = 9) -> tuple[np
 def test_windows_from_generated_arrays(datasets: Path, tmp_path: Path):
     frame_numbers, _ = _generated_workout(tmp_path, datasets)
     workout = load_mmfit_workout(tmp_path, 9)
-    assert workout.pose_2d.shape == (2, 1200, 18) and workout.sensors["sw_l_acc"].shape[1] == 5
+    assert workout.pose_2d is not None and workout.pose_2d.shape == (2, 1200, 18) and workout.sensors["sw_l_acc"].shape[1] == 5
     result = mmfit_windows(workout)
     w = result.imu
+    assert result.pose is not None, "the workout has 2D pose, so its windows must too"
     assert w.x.shape[1:] == (250, 6) and result.pose.shape[1:] == (150, 17, 2)
     assert len(w) + result.dropped == len(range(0, 1200 - 150 + 1, 6))
     assert len(w) > 150 and result.dropped < 10

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -205,12 +206,13 @@ def test_made_recording_matches_its_source_clips(tmp_path: Path, datasets: Path,
     assert cam.tracks == {1: "s1", 2: "s2"}
     assert np.all(np.diff(cam.t_ns) >= 0)
     by_key = {c.key: c for c in utd_clips}
+    assert rec.source is not None, "make-recording records its source clips"
     for subject, number in (("s1", 1), ("s2", 2)):
         labels = rec.labels_for(subject)
         assert len(labels) == sum(1 for c in utd_clips if c.subject == number) >= 5
         clips = [by_key[k] for k in rec.source["clips"][subject]]
-        assert [UTD_CLASSES[c.label].id for c in clips] == [l.activity for l in labels]
-        assert all(a.end_ns == b.start_ns for a, b in zip(labels, labels[1:]))  # back-to-back
+        assert [UTD_CLASSES[c.label].id for c in clips] == [iv.activity for iv in labels]
+        assert all(a.end_ns == b.start_ns for a, b in itertools.pairwise(labels))  # back-to-back
         device = rec.device(f"imu-{subject}")
         assert device.t_ns.shape[0] == sum(c.imu.shape[0] for c in clips)
         assert labels[-1].end_ns == device.t_ns[-1] + 1e9 / IMU_RATE_HZ
@@ -235,7 +237,7 @@ def test_bundled_demo_recording_reads() -> None:
     rec = read_recording(_demo())
     assert [d.id for d in rec.devices] == ["imu-s2", "imu-s4", "imu-s6", "imu-s8"]
     assert len(rec.labels) == 430
-    assert rec.source["command"] == "python3 -m encoders make-recording --out recordings/demo --seed 0"
+    assert rec.source is not None and rec.source["command"] == "python3 -m encoders make-recording --out recordings/demo --seed 0"
 
 
 @pytest.mark.full_data("rebuilds recordings/demo from UTD-MHAD subjects 2, 4, 6, 8")

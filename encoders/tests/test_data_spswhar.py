@@ -61,7 +61,7 @@ def test_window_labels_follow_the_sample_at_the_centre(sequences):
     spec = WindowSpec(length_s=2.0, hop_s=0.5, rate_hz=50.0)
     end_ns, _, y = sequence_windows(seq, "watch", spec)
     t_ns = (seq.watch.t_ms - seq.origin_ms) * 1_000_000
-    for end, label in zip(end_ns[::7], y[::7]):
+    for end, label in zip(end_ns[::7], y[::7], strict=True):
         before = np.flatnonzero(t_ns <= end - spec.length_ns // 2)[-1]
         assert label == seq.watch.y[before]
 

@@ -91,7 +91,7 @@ def test_stream_windows_on_a_made_recording(tmp_path: Path, datasets: Path):
     # Back-to-back clips: nearly every hop of the subject's timeline has an IMU window.
     span_s = (rec.device("imu-s2").t_ns[-1] - rec.device("imu-s2").t_ns[0]) / S
     assert imu.sum() > 0.95 * (span_s - 2.0) / 0.5 and np.mean(imu & pose) > 0.97
-    assert all(l in {c.id for c in UTD_CLASSES} for l in subject.labels)
+    assert all(label in {c.id for c in UTD_CLASSES} for label in subject.labels)
     assert len(set(subject.labels)) == 27
     # Gravity survives resampling: |acc| ≈ 9.8 m/s² on average in the wrist/thigh IMU.
     acc = subject.data["imu-s2"][imu][..., :3]

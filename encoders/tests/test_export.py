@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from encoders import export as export_mod
-from encoders.export import ExportError, ManifestError, export_model, node_available, run_ort_parity, validate_manifest, verify_model_dir
 from encoders.experiments import parity_windows
+from encoders.export import ExportError, ManifestError, export_model, node_available, run_ort_parity, validate_manifest, verify_model_dir
 from encoders.pairs import paired_from_utd
 from encoders.splits import utd_classes
 from encoders.train import build_model

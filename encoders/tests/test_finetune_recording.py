@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_import_csv import make_site  # noqa: E402 - pytest puts this folder on sys.path
 
 from encoders.checkpoint import load_checkpoint
 from encoders.cli import main
@@ -18,8 +19,6 @@ from encoders.data.paths import default_model_dir, demo_recording
 from encoders.data.recording import read_recording, write_recording
 from encoders.export import verify_model_dir
 from encoders.splits import clips_from_recording
-
-from test_import_csv import make_site  # noqa: E402 - pytest puts this folder on sys.path
 
 torch.set_num_threads(2)
 DEFAULT_MODEL = default_model_dir()
@@ -50,7 +49,7 @@ def pose_only(tmp_path_factory) -> Path:
     subject = demo.subjects[0].id
     keep = np.isin(cam.track, [t for t, s in cam.tracks.items() if s == subject]) & (cam.t_ns < 40e9)
     camera = type(cam)(cam.id, cam.t_ns[keep], cam.track[keep], cam.keypoints[keep], {t: s for t, s in cam.tracks.items() if s == subject}, cam.rate_hz)
-    labels = [l for l in demo.labels if l.subject == subject and l.end_ns <= 40e9]
+    labels = [iv for iv in demo.labels if iv.subject == subject and iv.end_ns <= 40e9]
     out = tmp_path_factory.mktemp("poseonly") / "rec"
     write_recording(out, gateway="test", start_time=demo.start_time, subjects=[demo.subjects[0]], devices=[], cameras=[camera], labels=labels)
     return out

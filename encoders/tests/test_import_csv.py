@@ -26,7 +26,7 @@ def synthetic_imu(rate_hz: float, seconds: float, freq_hz: float = 1.0, seed: in
 
 def write_csv(path: Path, header: str, t: np.ndarray, values: np.ndarray, time_scale: float = 1.0, t0: float = 0.0, acc_scale: float = 1.0, gyro_scale: float = 1.0, gyro: bool = True, sep: str = ",") -> None:
     lines = [header]
-    for ti, v in zip(t, values):
+    for ti, v in zip(t, values, strict=True):
         cells = [f"{t0 + ti * time_scale:.6f}"] + [f"{x * acc_scale:.6f}" for x in v[:3]] + ([f"{x * gyro_scale:.6f}" for x in v[3:]] if gyro else [])
         lines.append(sep.join(cells))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -122,7 +122,7 @@ def test_folder_to_recording(tmp_path: Path) -> None:
     rec = read_recording(tmp_path / "rec")
     assert [s.id for s in rec.subjects] == ["alice", "bob"]
     assert {d.rate_hz for d in rec.devices} == {25.0}
-    assert len(rec.labels) == 12 and {l.activity for l in rec.labels} == {"Bench press", "Squat", "Row"}
+    assert len(rec.labels) == 12 and {iv.activity for iv in rec.labels} == {"Bench press", "Squat", "Row"}
     first = rec.labels_for("alice")[0]
     assert (first.start_ns, first.end_ns) == (500_000_000, 5_500_000_000)
     assert abs(np.median(np.linalg.norm(rec.devices[0].values[:, :3], axis=1)) - G) < 1.0  # g → m/s²
@@ -141,4 +141,4 @@ def test_labels_errors(tmp_path: Path) -> None:
     # relative times in seconds work as declared
     bad.write_text("subject,start,end,activity\nalice,0.5,5.5,squat\nbob,6.5,11.5,row\n", encoding="utf-8")
     report = import_csv_folder(tmp_path / "gym", tmp_path / "rec", labels=bad, label_times="relative")
-    assert [(l.start_ns, l.end_ns) for l in report.labels] == [(500_000_000, 5_500_000_000), (6_500_000_000, 11_500_000_000)]
+    assert [(iv.start_ns, iv.end_ns) for iv in report.labels] == [(500_000_000, 5_500_000_000), (6_500_000_000, 11_500_000_000)]

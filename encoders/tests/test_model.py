@@ -10,6 +10,7 @@ import torch
 
 from encoders.losses import info_nce, modality_dropout_masks, text_info_nce
 from encoders.models import count_parameters, create_model
+from encoders.models.imu import ImuEncoder
 from encoders.models.joint import ClassInfo, JointModel, ModelConfig
 from encoders.models.text import HashedNgramEmbedder, PrecomputedEmbedder, TextEmbeddingError, make_embedder, project_to_dim
 
@@ -56,12 +57,14 @@ def test_pose_embedding_ignores_where_and_how_big_the_person_is() -> None:
 
 def test_imu_normalisation_is_part_of_the_module() -> None:
     imu = create_model("imu-resnet1d").eval()
+    assert isinstance(imu, ImuEncoder)
     x = torch.randn(2, 6, 100)
     mean, std = torch.tensor([0.0, 0.0, 9.81, 0, 0, 0]), torch.tensor([3.0, 3.0, 3.0, 1.0, 1.0, 1.0])
     imu.set_normalisation(mean, std)
     raw = x * std.reshape(1, 6, 1) + mean.reshape(1, 6, 1)
     reference = create_model("imu-resnet1d").eval()
-    reference.load_state_dict({k: v for k, v in imu.state_dict().items()})
+    assert isinstance(reference, ImuEncoder)
+    reference.load_state_dict(dict(imu.state_dict().items()))
     reference.set_normalisation(torch.zeros(6), torch.ones(6))
     with torch.no_grad():
         assert torch.allclose(imu(raw), reference(x), atol=1e-5)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
+from encoders.data.paths import repo_root
 from encoders.data.recording import read_recording
 from encoders.data.rep_sets import make_rep_fixture, make_rep_sets
-from encoders.data.paths import repo_root
 
 
 def test_sets_have_one_rep_per_clip_and_are_deterministic(tmp_path: Path, datasets: Path) -> None:
@@ -20,7 +21,7 @@ def test_sets_have_one_rep_per_clip_and_are_deterministic(tmp_path: Path, datase
         assert s["count"] == len(s["repEndsNs"]) == len(s["clips"])
         assert 4 <= s["count"] <= 12
         assert s["startNs"] < s["repEndsNs"][0] and s["repEndsNs"][-1] == s["endNs"]
-        assert all(x < y for x, y in zip(s["repEndsNs"], s["repEndsNs"][1:]))
+        assert all(x < y for x, y in itertools.pairwise(s["repEndsNs"]))
     rec = read_recording(a)
     assert {label.activity for label in rec.labels} == {"arm_curl", "push", "lunge", "squat"}
 

@@ -15,9 +15,9 @@ from encoders.spswhar_eval import (
     TRAIN_SUBJECTS,
     finetune,
     pretrain,
+    split_sequences,
     spsw_model,
     spswhar_pool,
-    split_sequences,
     stratified_anchors,
 )
 

@@ -242,7 +242,7 @@ def build(source_root: Path, out_root: Path) -> list[tuple[str, int, int]]:
             shutil.copyfile(source / name, target / name)
         if fx.name == "utd-mhad":
             (target / "index.csv").write_text(_utd_index(source, fx.data_files), encoding="utf-8")
-        (target / "SHA256SUMS").write_text("".join(sorted(lines, key=lambda l: l.split()[1])), encoding="utf-8")
+        (target / "SHA256SUMS").write_text("".join(sorted(lines, key=lambda line: line.split()[1])), encoding="utf-8")
         (target / "PROVENANCE.md").write_text(fx.provenance, encoding="utf-8")
         files = [p for p in target.rglob("*") if p.is_file()]
         report.append((fx.name, len(files), sum(p.stat().st_size for p in files)))
@@ -259,7 +259,7 @@ def differences(a: Path, b: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m encoders.tools.make_fixtures", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python3 -m encoders.tools.make_fixtures", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--from", dest="source", type=Path, required=True, help="full copy of the data sets (the folder holding utd-mhad/, sp-sw-har/, mmfit-labels/)")
     parser.add_argument("--out", type=Path, default=default_out(), help="fixture folder (default encoders/tests/fixtures/datasets)")
     parser.add_argument("--check", action="store_true", help="compare a fresh build with --out instead of writing it")
