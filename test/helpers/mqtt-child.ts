@@ -5,7 +5,9 @@
  *   publish <from> <count>   publish activity events with seq from..from+count-1 (subject s1)
  *   stats                    print queue statistics
  *   stop                     graceful stop (drain, offline, spool the rest), then exit
- * It prints JSON lines: {"event":"started"|"connected"|"published"|"stats"|"stopped", ...}.
+ *   advance <ms>             with virtualTime: move the sink's timers on by ms, then print
+ *                            {"event":"advanced"} (spill and durability timers fire then, not before)
+ * It prints JSON lines: {"event":"started"|"connected"|"published"|"stats"|"advanced"|"stopped", ...}.
  * Imported, it offers spawnChild() to the tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -22,6 +24,8 @@ export interface ChildConfig {
   readonly maxSpoolBytes?: number;
   readonly keepaliveS?: number;
   readonly protocolVersion?: 4 | 5;
+  /** The sink's own timers are virtual: time moves only on `advance <ms>` (the MQTT client's stay real). */
+  readonly virtualTime?: boolean;
 }
 
 export interface ChildEvent {
@@ -91,7 +95,9 @@ async function main(): Promise<void> {
   const { createLogger } = await import('../../gateway/observability/logger.ts');
   const { createMetricsRegistry } = await import('../../gateway/observability/metrics.ts');
   const { activityEventFor } = await import('./mqtt-payloads.ts');
+  const { VirtualTimers } = await import('../fakes/virtual-timers.ts');
   const config = JSON.parse(process.env['MUJO_CHILD_CONFIG'] ?? '{}') as ChildConfig;
+  const timers = config.virtualTime ? new VirtualTimers() : undefined;
   const say = (e: ChildEvent) => process.stdout.write(JSON.stringify(e) + '\n');
   const sink = new MqttSink({
     url: config.url,
@@ -112,6 +118,7 @@ async function main(): Promise<void> {
       { level: process.env['MUJO_CHILD_LOG'] ?? 'warn' },
     ),
     registry: createMetricsRegistry({ defaultMetrics: false }),
+    ...(timers ? { timers } : {}),
   });
   await sink.start();
   say({ event: 'started', ...sink.stats() });
@@ -128,6 +135,8 @@ async function main(): Promise<void> {
         sink.publishActivity(activityEventFor(config.gatewayId, 's1', seq));
       // After the spill timer's tick, so stats show where the messages went.
       setImmediate(() => say({ event: 'published', to: from + count, ...sink.stats() }));
+    } else if (cmd === 'advance' && timers) {
+      void timers.advance(Number(a)).then(() => say({ event: 'advanced', ...sink.stats() }));
     } else if (cmd === 'stats') {
       say({ event: 'stats', ...sink.stats() });
     } else if (cmd === 'stop') {

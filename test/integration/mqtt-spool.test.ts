@@ -123,12 +123,13 @@ describe('MQTT disk spool (real mosquitto)', () => {
       spoolDir,
       spillAfterMs: 100,
       segmentBytes: 8192,
+      virtualTime: true,
     });
     first.send('publish 0 300');
-    await first.waitFor((e) => e.event === 'published');
-    await new Promise((r) => setTimeout(r, 300)); // past spillAfterMs: write-through to disk
-    first.send('stats');
-    const stats = await first.waitFor((e) => e.event === 'stats');
+    const published = await first.waitFor((e) => e.event === 'published');
+    assert.equal(published['inMemory'], 300, 'nothing spilled before spillAfterMs');
+    first.send('advance 100'); // spillAfterMs without the broker: write-through to disk
+    const stats = await first.waitFor((e) => e.event === 'advanced');
     assert.equal(stats['inMemory'], 0, 'everything is on disk before the kill');
     assert.equal(stats['queued'], 300);
     first.kill9();
@@ -165,10 +166,14 @@ describe('MQTT disk spool (real mosquitto)', () => {
       gatewayId: 'gw-bound',
       spoolDir,
       spillAfterMs: 60_000,
+      virtualTime: true,
     });
     first.send('publish 0 400');
-    await first.waitFor((e) => e.event === 'published');
-    await new Promise((r) => setTimeout(r, 2500)); // the 1 s bound, with margin for a loaded machine
+    const published = await first.waitFor((e) => e.event === 'published');
+    assert.equal(published['inMemory'], 400, 'accepted into memory first');
+    first.send('advance 1000'); // syncIntervalMs: the bound, on the sink's own (virtual) timers
+    const advanced = await first.waitFor((e) => e.event === 'advanced');
+    assert.equal(advanced['inMemory'], 0, 'nothing older than syncIntervalMs is only in memory');
     first.kill9();
     await first.exited();
 
@@ -233,10 +238,13 @@ describe('MQTT disk spool (real mosquitto)', () => {
       assert.ok(await b.waitIdle(15000));
       const expected = range(0, 200).filter((s) => !lost.has(s));
       const got = await obs.waitFor(() => true, expected.length);
-      await new Promise((r) => setTimeout(r, 200));
+      // A marker published after the spool: once it arrives, anything the spool still had has too
+      // (one client, one topic, QoS 1: the broker keeps the order).
+      b.publishActivity(activityEventFor('gw-x', 's1', 9999));
+      await obs.waitFor((m) => seqOf(m.payload) === 9999);
       assert.deepEqual(
         obs.messages.map((m) => seqOf(m.payload)),
-        expected,
+        [...expected, 9999],
       );
       assert.match(
         await registry.getSingleMetricAsString('mujo_mqtt_spool_corrupt_total'),

@@ -1,4 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
+import { realTimers, type TimerHandle, type Timers } from '../../clock/timers.ts';
 import { PAYLOAD_VERSION } from '../../domain/events.ts';
 import { GatewayError, errorCode, errorMessage } from '../../observability/errors.ts';
 
@@ -72,7 +73,8 @@ export class CommandRouter {
     private readonly gateway: string,
     private readonly timeoutMs: number,
     private readonly policy: CommandPolicy = OPEN_POLICY,
-    private readonly nowMs: () => number = Date.now,
+    /** Command timeouts and the rate buckets' time. Default: real timers; tests pass virtual ones. */
+    private readonly timers: Timers = realTimers,
   ) {}
 
   register(action: string, handler: CommandHandler, options: CommandOptions = {}): void {
@@ -167,11 +169,11 @@ export class CommandRouter {
           `action ${action} changes the gateway: the request needs "token" equal to mqtt.commands.token`,
         );
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: TimerHandle | undefined;
     const timeoutMs = this.timeouts.get(action) ?? this.timeoutMs;
     try {
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
+        timer = this.timers.setTimeout(
           () =>
             reject(
               new GatewayError(
@@ -198,7 +200,7 @@ export class CommandRouter {
       const code = errorCode(err);
       return fail(code === 'UNKNOWN' ? 'MQTT_COMMAND_FAILED' : code, errorMessage(err));
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) this.timers.clearTimeout(timer);
     }
   }
 
@@ -206,7 +208,7 @@ export class CommandRouter {
   private take(action: string): boolean {
     const rate = this.policy.ratePerMinute;
     if (!Number.isFinite(rate)) return true;
-    const now = this.nowMs();
+    const now = this.timers.now();
     const b = this.buckets.get(action) ?? { tokens: rate, atMs: now };
     b.tokens = Math.min(rate, b.tokens + ((now - b.atMs) * rate) / 60_000);
     b.atMs = now;

@@ -7,6 +7,14 @@ import {
   type DeviceState,
   type SubjectState,
 } from '../../domain/events.ts';
+import {
+  realTimers,
+  repeat,
+  settlesWithin,
+  type Repeating,
+  type TimerHandle,
+  type Timers,
+} from '../../clock/timers.ts';
 import { NS_PER_MS, nsToIso, systemClock, type Clock } from '../../domain/time.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
@@ -66,6 +74,8 @@ export interface MqttSinkOptions {
   readonly registry: Registry;
   readonly health?: HealthRegistry;
   readonly clock?: Clock;
+  /** Spill, durability, drain and command timers. Default: real timers; tests pass virtual ones. */
+  readonly timers?: Timers;
 }
 
 /** Refusal codes and their `outcome` label in mujo_mqtt_commands_total. */
@@ -119,8 +129,9 @@ export class MqttSink {
   private stopped = false;
   private started = false;
   private writeThrough = false;
-  private spillTimer: NodeJS.Timeout | undefined;
-  private syncTimer: NodeJS.Timeout | undefined;
+  private readonly timers: Timers;
+  private spillTimer: TimerHandle | undefined;
+  private syncTicks: Repeating | undefined;
   /** Highest seq queued at the previous durability tick. */
   private seqAtLastTick = 0;
   /** Set while the disk under the spool refuses writes; shown in /health. */
@@ -144,6 +155,7 @@ export class MqttSink {
     this.metrics = new MqttMetrics(opts.registry);
     this.logger = opts.logger.child({ component: 'mqtt' });
     this.clock = opts.clock ?? systemClock;
+    this.timers = opts.timers ?? realTimers;
     this.qos = opts.qos ?? MQTT_DEFAULTS.qos;
     this.protocolVersion = opts.protocolVersion ?? 5;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 64);
@@ -162,7 +174,12 @@ export class MqttSink {
         if (this.started && !this.stopped) this.setHealth(this.connectedNow ? 'up' : 'degraded');
       },
     });
-    this.router = new CommandRouter(opts.gatewayId, opts.commandTimeoutMs ?? 30000, opts.commandPolicy);
+    this.router = new CommandRouter(
+      opts.gatewayId,
+      opts.commandTimeoutMs ?? 30000,
+      opts.commandPolicy,
+      this.timers,
+    );
     this.router.register(
       'status',
       () => ({
@@ -241,25 +258,21 @@ export class MqttSink {
   private startDurabilityTicks(): void {
     const intervalMs = this.opts.queue.syncIntervalMs ?? MQTT_DEFAULTS.queue.syncIntervalMs;
     if (intervalMs <= 0) return;
-    this.syncTimer = setInterval(
-      () => {
-        if (this.stopped) return;
-        if (this.queue.hasMemoryOnlyAtOrBelow(this.seqAtLastTick)) {
-          this.queue.spill();
-          this.queue.sync();
-        }
-        this.seqAtLastTick = this.queue.lastSeq;
-      },
-      Math.max(1, Math.floor(intervalMs / 2)),
-    );
-    this.syncTimer.unref();
+    this.syncTicks = repeat(this.timers, Math.max(1, Math.floor(intervalMs / 2)), () => {
+      if (this.stopped) return;
+      if (this.queue.hasMemoryOnlyAtOrBelow(this.seqAtLastTick)) {
+        this.queue.spill();
+        this.queue.sync();
+      }
+      this.seqAtLastTick = this.queue.lastSeq;
+    });
   }
 
   /** Resolves once connected, or rejects after `timeoutMs`. */
   waitConnected(timeoutMs: number): Promise<void> {
     if (this.connectedNow) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.timers.setTimeout(() => {
         this.connectWaiters = this.connectWaiters.filter((w) => w !== done);
         reject(
           new GatewayError(
@@ -269,7 +282,7 @@ export class MqttSink {
         );
       }, timeoutMs);
       const done = () => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         resolve();
       };
       this.connectWaiters.push(done);
@@ -280,12 +293,12 @@ export class MqttSink {
   waitIdle(timeoutMs: number): Promise<boolean> {
     if (this.queue.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = this.timers.setTimeout(() => {
         this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
         resolve(false);
       }, timeoutMs);
       const done = () => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         resolve(true);
       };
       this.idleWaiters.push(done);
@@ -339,8 +352,8 @@ export class MqttSink {
   async stop(): Promise<void> {
     if (!this.started || this.stopped) return;
     this.stopping = true;
-    clearTimeout(this.spillTimer);
-    clearInterval(this.syncTimer);
+    this.cancelSpillTimer();
+    this.syncTicks?.cancel();
     const client = this.client!;
     const drainMs = this.opts.drainTimeoutMs ?? 5000;
     if (this.connectedNow) {
@@ -365,16 +378,16 @@ export class MqttSink {
     this.connectedNow = false;
     // A clean DISCONNECT when we can: a forced end drops the socket without one, and the
     // broker then fires the last will, a second `offline` for every subscriber.
-    const ended = wasConnected
-      ? await Promise.race([
-          client.endAsync(false).then(
-            () => true,
-            () => false,
-          ),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000).unref()),
-        ])
-      : false;
-    if (!ended) await client.endAsync(true).catch(() => undefined);
+    let endedCleanly = false;
+    if (wasConnected) {
+      const clean = client.endAsync(false).then(
+        () => (endedCleanly = true),
+        () => undefined,
+      );
+      // A broker that does not answer the DISCONNECT must not hold the stop up.
+      await settlesWithin(this.timers, clean, 2000);
+    }
+    if (!endedCleanly) await client.endAsync(true).catch(() => undefined);
     // endAsync(true) fails the callbacks of anything in flight, which requeues it.
     this.queue.spill();
     this.queue.close();
@@ -410,9 +423,15 @@ export class MqttSink {
     });
   }
 
+  private cancelSpillTimer(): void {
+    if (this.spillTimer !== undefined) this.timers.clearTimeout(this.spillTimer);
+    this.spillTimer = undefined;
+  }
+
   private scheduleSpillWhileAway(): void {
-    clearTimeout(this.spillTimer);
-    this.spillTimer = setTimeout(() => {
+    this.cancelSpillTimer();
+    this.spillTimer = this.timers.setTimeout(() => {
+      this.spillTimer = undefined;
       if (this.connectedNow || this.stopped) return;
       this.writeThrough = true;
       this.queue.spill();
@@ -485,7 +504,7 @@ export class MqttSink {
     const wasConnected = this.connectedNow;
     this.connectedNow = true;
     this.writeThrough = false;
-    clearTimeout(this.spillTimer);
+    this.cancelSpillTimer();
     if (receiveMaximum !== undefined)
       this.maxInFlight = Math.max(1, Math.min(this.opts.maxInFlight ?? 64, receiveMaximum));
     this.metrics.connected.set(1);
@@ -625,9 +644,9 @@ export class MqttSink {
 
   private publishDirect(topic: string, payload: string, retain: boolean, timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
+      const timer = this.timers.setTimeout(resolve, timeoutMs);
       this.client!.publish(topic, payload, { qos: 1, retain }, () => {
-        clearTimeout(timer);
+        this.timers.clearTimeout(timer);
         resolve();
       });
     });

@@ -1,5 +1,6 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { truncate } from 'node:fs/promises';
+import { settlesWithin, type Timers } from '../../clock/timers.ts';
 
 /**
  * One CSV file of a recording, appended through a write stream.
@@ -38,6 +39,9 @@ export class CsvFile {
   private readonly closed: Promise<void>;
   private error: Error | undefined;
   private abandoned = false;
+  /** Writes handed to the stream whose callback has not run yet. */
+  private pendingWrites = 0;
+  private settledWaiters: (() => void)[] = [];
 
   constructor(
     path: string,
@@ -45,6 +49,8 @@ export class CsvFile {
     header: string,
     private readonly maxQueuedBytes: number,
     private readonly events: CsvFileEvents,
+    /** The drain timeout at close runs on these. */
+    private readonly timers: Timers,
   ) {
     this.path = path;
     this.relative = relative;
@@ -82,18 +88,32 @@ export class CsvFile {
     }
     this.acceptedRows += rows;
     const bytes = Buffer.byteLength(text);
+    this.pendingWrites++;
     this.stream.write(text, (err) => {
       if (this.abandoned) return;
       if (err) {
         this.fail(err);
         this.droppedRows += rows;
         this.events.dropped(this, rows, this.error ?? err);
-        return;
+      } else {
+        this.confirmedBytes += bytes;
+        this.confirmedRows += rows;
+        this.events.written(this, rows, bytes);
       }
-      this.confirmedBytes += bytes;
-      this.confirmedRows += rows;
-      this.events.written(this, rows, bytes);
+      if (--this.pendingWrites === 0) this.wakeSettled();
     });
+  }
+
+  /** Resolves once every row appended so far is written, dropped or abandoned. */
+  settled(): Promise<void> {
+    if (this.pendingWrites === 0 || this.abandoned) return Promise.resolve();
+    return new Promise((resolve) => this.settledWaiters.push(resolve));
+  }
+
+  private wakeSettled(): void {
+    const waiters = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const wake of waiters) wake();
   }
 
   /**
@@ -102,19 +122,12 @@ export class CsvFile {
    */
   async close(timeoutMs: number): Promise<void> {
     if (this.error === undefined && !this.stream.writableEnded) this.stream.end();
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      this.closed.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), timeoutMs);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (!timedOut) return;
+    if (await settlesWithin(this.timers, this.closed, timeoutMs)) return;
     // A write blocked in the kernel keeps its thread; the stream closes when it returns.
     const cause = new DrainTimeoutError(this.path, timeoutMs);
     this.error ??= cause;
     this.abandoned = true;
+    this.wakeSettled();
     const pending = this.acceptedRows - this.confirmedRows - this.droppedRows;
     if (pending > 0) {
       this.droppedRows += pending;

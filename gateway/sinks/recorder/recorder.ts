@@ -2,6 +2,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Subject, type Observable } from 'rxjs';
 import { IMU_CHANNELS, POSE_VALUES_PER_FRAME, type SampleChunk } from '../../domain/samples.ts';
+import { realTimers } from '../../clock/timers.ts';
 import { nsToIso, systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
@@ -15,7 +16,7 @@ import { recordingJson, writeManifest } from './manifest.ts';
 import { RecorderMetrics, type DropReason } from './metrics.ts';
 import { RECORDER_DEFAULTS, type RecorderOptions } from './options.ts';
 import { SampleRows } from './sample-rows.ts';
-import { newSession, queuedBytes, queuedFileBytes, type Session, type SessionHooks } from './session.ts';
+import { newSession, queuedBytes, type Session, type SessionHooks } from './session.ts';
 import { checkStartRequest } from './start-request.ts';
 import { StreamFiles } from './stream-files.ts';
 import type {
@@ -79,7 +80,7 @@ export class Recorder {
       autoStop: (s, reason) => this.autoStop(s, reason),
       writeFailed: (s, path, cause) => this.onWriteFailure(s, path, cause),
     };
-    this.files = new StreamFiles(this.options, this.metrics, this.logger, hooks);
+    this.files = new StreamFiles(this.options, this.metrics, this.logger, hooks, deps.timers ?? realTimers);
     this.rows = new SampleRows(this.options, this.files, this.logger, hooks);
     this.labels = new Labels(this.clock, this.logger, hooks);
     this.checkpoints = new Checkpoints(
@@ -216,13 +217,15 @@ export class Recorder {
     return this.labels.end(this.requireRecording(), request);
   }
 
-  /** Resolves when what was accepted so far reached the OS (or failed). Pose rows in the reorder window wait for stop. */
+  /**
+   * Resolves when the rows accepted so far reached the OS (or failed) and recording.json lists
+   * what they added. Pose rows in the reorder window wait for stop.
+   */
   async flush(): Promise<void> {
     const s = this.session;
     if (!s) return;
-    while (this.session === s && queuedFileBytes(s) > 0 && s.failure === undefined) {
-      await new Promise((r) => setTimeout(r, 2));
-    }
+    await Promise.all(this.files.all(s).map((f) => f.settled()));
+    await s.checkpoint;
   }
 
   /** Stops the recording, flushes and finalises recording.json. Throws RECORDER_NOT_RECORDING when idle. */

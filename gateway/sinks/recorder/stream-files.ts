@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Timers } from '../../clock/timers.ts';
 import type { ImuChunk } from '../../domain/samples.ts';
 import { errorMessage } from '../../observability/errors.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -27,30 +28,38 @@ export class StreamFiles {
     private readonly metrics: RecorderMetrics,
     private readonly logger: Logger,
     private readonly hooks: SessionHooks,
+    private readonly timers: Timers,
   ) {}
 
   /** Opens a file of the recording; its header counts against the size cap. */
   open(s: Session, relative: string, header: string): CsvFile {
     s.reservedBytes += header.length + 1;
-    return new CsvFile(join(s.dir, relative), relative, header, this.options.maxQueuedBytesPerFile, {
-      written: (file, rows, bytes) => {
-        const first = file.confirmedRows === rows && rows > 0;
-        s.writtenBytes += bytes;
-        this.metrics.bytesWritten.inc(bytes);
-        if (rows > 0) {
-          const kind = kindOf(file);
-          s.rows[kind] += rows;
-          this.metrics.rowsWritten.inc({ kind: kind === 'labels' ? 'label' : kind }, rows);
-        }
-        // recording.json lists a stream once it has a row on disk, so a crash leaves a readable recording.
-        if (first && kindOf(file) !== 'labels') this.hooks.checkpoint(s);
+    return new CsvFile(
+      join(s.dir, relative),
+      relative,
+      header,
+      this.options.maxQueuedBytesPerFile,
+      {
+        written: (file, rows, bytes) => {
+          const first = file.confirmedRows === rows && rows > 0;
+          s.writtenBytes += bytes;
+          this.metrics.bytesWritten.inc(bytes);
+          if (rows > 0) {
+            const kind = kindOf(file);
+            s.rows[kind] += rows;
+            this.metrics.rowsWritten.inc({ kind: kind === 'labels' ? 'label' : kind }, rows);
+          }
+          // recording.json lists a stream once it has a row on disk, so a crash leaves a readable recording.
+          if (first && kindOf(file) !== 'labels') this.hooks.checkpoint(s);
+        },
+        dropped: (_file, rows, cause) => this.hooks.drop(s, dropReasonFor(cause), rows),
+        failed: (file, cause) => {
+          if (cause instanceof DrainTimeoutError) return;
+          this.hooks.writeFailed(s, file.path, cause);
+        },
       },
-      dropped: (_file, rows, cause) => this.hooks.drop(s, dropReasonFor(cause), rows),
-      failed: (file, cause) => {
-        if (cause instanceof DrainTimeoutError) return;
-        this.hooks.writeFailed(s, file.path, cause);
-      },
-    });
+      this.timers,
+    );
   }
 
   imu(s: Session, chunk: ImuChunk): ImuState {
@@ -97,13 +106,18 @@ export class StreamFiles {
     return camera;
   }
 
-  /** Closes every file, waiting at most drainTimeoutMs for the disk. Returns the files closed. */
-  async closeAll(s: Session): Promise<CsvFile[]> {
-    const files = [
+  /** Every file of the recording: labels, then IMU devices, then cameras. */
+  all(s: Session): CsvFile[] {
+    return [
       s.labels,
       ...[...s.imu.values()].map((d) => d.file),
       ...[...s.cameras.values()].map((c) => c.file),
     ];
+  }
+
+  /** Closes every file, waiting at most drainTimeoutMs for the disk. Returns the files closed. */
+  async closeAll(s: Session): Promise<CsvFile[]> {
+    const files = this.all(s);
     await Promise.all(files.map((f) => f.close(this.options.drainTimeoutMs)));
     return files;
   }

@@ -1,3 +1,4 @@
+import type { Timers } from '../../clock/timers.ts';
 import type { Registry } from 'prom-client';
 import type { Placement } from '../../domain/samples.ts';
 import type { Clock, TimeNs } from '../../domain/time.ts';
@@ -15,6 +16,8 @@ export interface RecorderDeps {
   readonly health?: HealthRegistry;
   readonly logger?: Logger;
   readonly clock?: Clock;
+  /** The drain timeout at stop runs on these. Default: real timers; tests pass virtual ones. */
+  readonly timers?: Timers;
   readonly options?: Partial<RecorderOptions>;
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CommandRouter, type CommandResponse } from '../../../gateway/sinks/mqtt/commands.ts';
+import { VirtualTimers } from '../../fakes/virtual-timers.ts';
 
 const body = (o: object) => Buffer.from(JSON.stringify(o));
 const codeOf = (r: CommandResponse) => (r.ok ? 'ok' : r.error.code);
@@ -31,8 +32,8 @@ describe('CommandRouter policy: authorisation and rate limits', () => {
   });
 
   it('each action has its own token bucket of ratePerMinute', async () => {
-    let now = 0;
-    const r = new CommandRouter('gw', 1000, { token: 't0ken-123', open: false, ratePerMinute: 5 }, () => now);
+    const timers = new VirtualTimers();
+    const r = new CommandRouter('gw', 1000, { token: 't0ken-123', open: false, ratePerMinute: 5 }, timers);
     r.register('status', () => 'fine', { readOnly: true });
     r.register('label', () => 'ok');
     const codes: string[] = [];
@@ -44,7 +45,7 @@ describe('CommandRouter policy: authorisation and rate limits', () => {
       'ok',
       'another action, another bucket',
     );
-    now += 12_000; // a fifth of a minute: one more request
+    await timers.advance(12_000); // a fifth of a minute: one more request
     assert.equal(codeOf(await r.handle('status', body({}))), 'ok');
     assert.equal(codeOf(await r.handle('status', body({}))), 'MQTT_RATE_LIMITED');
   });

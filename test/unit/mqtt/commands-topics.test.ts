@@ -4,6 +4,7 @@ import { GatewayError } from '../../../gateway/observability/errors.ts';
 import { CommandRouter } from '../../../gateway/sinks/mqtt/commands.ts';
 import { topicMatches } from '../../../gateway/sinks/mqtt/sink.ts';
 import { mqttTopics } from '../../../gateway/sinks/mqtt/topics.ts';
+import { VirtualTimers } from '../../fakes/virtual-timers.ts';
 
 describe('MQTT topics', () => {
   const t = mqttTopics('mujo', 'gw1');
@@ -34,7 +35,8 @@ describe('MQTT topics', () => {
 
 describe('CommandRouter', () => {
   it('answers with the correlation id, result or coded error', async () => {
-    const r = new CommandRouter('gw1', 50);
+    const timers = new VirtualTimers();
+    const r = new CommandRouter('gw1', 30_000, undefined, timers);
     r.register('echo', (args) => args);
     r.register('boom', () => {
       throw new GatewayError('X_FAILED', 'it failed');
@@ -60,7 +62,12 @@ describe('CommandRouter', () => {
         error: { code: 'X_FAILED', message: 'it failed' },
       },
     );
-    const slow = await r.handle('slow', Buffer.alloc(0), 'v5-id');
+    let slowAnswered = false;
+    const slowAnswer = r.handle('slow', Buffer.alloc(0), 'v5-id').finally(() => (slowAnswered = true));
+    await timers.advance(29_999);
+    assert.equal(slowAnswered, false, 'no answer before the command timeout');
+    await timers.advance(1);
+    const slow = await slowAnswer;
     assert.equal(slow.ok ? '' : slow.error.code, 'MQTT_COMMAND_TIMEOUT');
     assert.equal(slow.correlationId, 'v5-id');
     const unknown = await r.handle('nope', Buffer.from('{"correlationId":"c2"}'));

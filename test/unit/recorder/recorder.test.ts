@@ -390,17 +390,16 @@ describe('Recorder', () => {
     const { recorder } = setup();
     const { dir } = await recorder.start({ subjects: ['s1'] });
     recorder.write(imu('d1', [0, 20, 40], 0, { subjectId: 's1' }));
-    await recorder.flush();
-    let meta: { devices: { id: string }[]; source: { stopReason: string | null } } | undefined;
-    for (let i = 0; i < 100 && !meta?.devices.length; i++) {
-      await new Promise((r) => setTimeout(r, 10));
-      meta = JSON.parse(await readFile(join(dir, 'recording.json'), 'utf8')) as typeof meta;
-    }
+    await recorder.flush(); // the rows on disk, and recording.json rewritten to list their device
+    const meta = JSON.parse(await readFile(join(dir, 'recording.json'), 'utf8')) as {
+      devices: { id: string }[];
+      source: { stopReason: string | null };
+    };
     assert.deepEqual(
-      meta?.devices.map((d) => d.id),
+      meta.devices.map((d) => d.id),
       ['d1'],
     );
-    assert.equal(meta?.source.stopReason, null);
+    assert.equal(meta.source.stopReason, null);
     const back = await loadRecording(dir); // mid-recording, as after a crash
     assert.equal(back.streams[0]?.data.tNs.length, 3);
     await writeFile(join(dir, 'note.txt'), 'a note of the user');
