@@ -13,7 +13,6 @@ import { DeviceService } from './devices/device-service.ts';
 import { DeviceStatePublisher, DeviceStates, DeviceTicker } from './devices/device-states.ts';
 import { DeviceTracker } from './devices/device-tracker.ts';
 import {
-  UNKNOWN_ACTIVITY,
   type ActivityEvent,
   type RepsEvent,
   type SubjectScores,
@@ -138,7 +137,7 @@ export class GatewayApp {
       metrics,
     });
     this.announcer = new DiscoveryAnnouncer(
-      { ...config.mqtt.homeAssistant, gatewayId },
+      { ...config.mqtt.homeAssistant, gatewayId, configurationUrl: () => this.http.url },
       () => this.mqtt.sink,
     );
     this.subjects = new SubjectRegistry(
@@ -147,7 +146,7 @@ export class GatewayApp {
         mqtt: () => this.mqtt.sink,
         influx: () => this.influx.sink,
         reps: () => this.reps.current,
-        onNewSubject: (id) => this.announcer.subject(id, this.activityIds()),
+        onNewSubject: (id) => this.announcer.subject(id),
       },
     );
     this.activity$ = this.subjects.activity$;
@@ -210,7 +209,7 @@ export class GatewayApp {
         reps: this.reps,
         input$: this.input,
         observe: (chunk) => this.devices.observe(chunk),
-        onModel: (model, swapped) => this.onModel(model, swapped),
+        onModel: (model) => this.onModel(model),
       },
     );
     this.decisions$ = this.pipeline.decisions$;
@@ -238,7 +237,7 @@ export class GatewayApp {
         devices: this.devices,
         deviceStates: () => this.deviceStates,
         mqtt: () => this.mqtt.sink,
-        onDevice: (id) => this.announcer.device(id),
+        onDevice: (id, kind) => this.announcer.device(id, kind),
         bleBindings: deps.bleBindings,
         bleTimers: deps.bleTimers,
       },
@@ -365,17 +364,13 @@ export class GatewayApp {
     return endpoints;
   }
 
-  /** A pipeline serves `model`: MQTT status, the `model` SSE event, and Home Assistant learns new classes. */
-  private onModel(model: OrtLoadedModel, swapped: boolean): void {
+  /**
+   * A pipeline serves `model`: MQTT status and the `model` SSE event. (Home Assistant's event
+   * types are the transitions, not the classes, so a new class needs no new discovery.)
+   */
+  private onModel(model: OrtLoadedModel): void {
     this.mqtt.sink?.setStatus(statusInfo(model));
     this.modelSwaps.next(modelInfo(model));
-    if (swapped) for (const id of this.subjects.ids()) this.announcer.subject(id, this.activityIds(model));
-  }
-
-  /** What activity events can name: the model's classes, and `unknown` with an open set. */
-  private activityIds(model: OrtLoadedModel | undefined = this.models.current): string[] {
-    if (!model) return [];
-    return [...model.classes.map((c) => c.id), ...(model.openSetThresholds ? [UNKNOWN_ACTIVITY] : [])];
   }
 
   async reloadModel(): Promise<OrtLoadedModel> {

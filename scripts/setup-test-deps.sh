@@ -12,7 +12,7 @@ APT_PACKAGES=(
   ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   python3-torch python3-onnx python3-numpy python3-scipy python3-matplotlib
-  python3-pytest python3-jsonschema libopenblas0-pthread
+  python3-pytest python3-jsonschema python3-jinja2 libopenblas0-pthread
   chromium
 )
 

@@ -52,7 +52,7 @@ export interface SourcesDeps {
   /** The MQTT client the ingest subscribes with (ingest needs MQTT). */
   readonly mqtt: () => MqttSink | undefined;
   /** A device registered for state tracking (Home Assistant discovery). */
-  readonly onDevice: (id: string) => void;
+  readonly onDevice: (id: string, kind: 'imu' | 'camera') => void;
   /** BLE: bindings to drive instead of the platform's (tests: fake bindings), and timers that agree with `clock`. */
   readonly bleBindings?: NobleBindings | undefined;
   readonly bleTimers?: Timers | undefined;
@@ -258,6 +258,6 @@ export class SourcesService implements Service {
 
   private trackDevice(device: Parameters<DeviceTracker['register']>[0]): void {
     this.deps.devices.register(device);
-    this.deps.onDevice(device.id);
+    this.deps.onDevice(device.id, device.kind);
   }
 }

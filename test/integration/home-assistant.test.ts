@@ -11,6 +11,12 @@ import { after, before, test } from 'node:test';
 import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
+import {
+  discoveryProblems,
+  isNumericSensor,
+  isNumericState,
+  renderTemplates,
+} from '../helpers/home-assistant-rules.ts';
 import { observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 let broker: Mosquitto;
@@ -47,10 +53,11 @@ test('discovery announces the gateway, each subject and each device, on topics t
   const announced = await observe(broker.url, ['ha-test/#']);
   const published = await observe(broker.url, ['mujo/ha1/#']);
   try {
-    // 1 gateway entity + 4 per subject (2 subjects) + 4 per device.
-    const devices = app.devices.snapshot().map((d) => d.device);
+    // 1 gateway entity + 4 per subject (2 subjects) + 4 per wearable, 2 per camera (no battery, no RSSI).
+    const snapshot = app.devices.snapshot();
+    const devices = snapshot.map((d) => d.device);
     assert.ok(devices.length >= 2);
-    const expected = 1 + 4 * 2 + 4 * devices.length;
+    const expected = 1 + 4 * 2 + snapshot.reduce((n, d) => n + (d.kind === 'camera' ? 2 : 4), 0);
     const configs = await announced.waitFor((m) => m.retain, expected);
     const payloads = configs.map((m) => ({
       topic: m.topic,
@@ -64,15 +71,13 @@ test('discovery announces the gateway, each subject and each device, on topics t
 
     const event = payloads.find((p) => p.topic === 'ha-test/event/mujo_ha1/s1_activity/config');
     assert.ok(event, 'subject s1 has an event entity');
-    assert.deepEqual(
-      event.body['event_types'],
-      app.models.current?.classes.map((c) => c.id),
-    );
+    assert.deepEqual(event.body['event_types'], ['started', 'changed', 'ended']);
+    // Home Assistant's discovery rules hold for every payload as it arrived from the broker.
+    assert.deepEqual(discoveryProblems(payloads.map((p) => ({ topic: p.topic, payload: p.body }))), []);
     assert.equal(event.body['state_topic'], 'mujo/ha1/subjects/s1/activity');
     const reps = payloads.find((p) => p.topic === 'ha-test/sensor/mujo_ha1/s1_reps/config');
     assert.ok(reps, 'subject s1 has a repetitions sensor');
     assert.equal(reps.body['state_topic'], 'mujo/ha1/subjects/s1/state');
-    assert.equal(reps.body['value_template'], '{{ value_json.reps }}');
 
     // Every entity's state topic is one the gateway actually publishes (retained ones arrive on subscribe).
     await published.waitFor(
@@ -89,6 +94,22 @@ test('discovery announces the gateway, each subject and each device, on topics t
       );
     }
     for (const p of payloads) assert.equal(p.body['availability_topic'], 'mujo/ha1/availability');
+
+    // Every numeric sensor, rendered by Jinja2 on the gateway's own retained state, is a number or None.
+    const jobs = payloads
+      .filter((p) => isNumericSensor(p.topic, p.body))
+      .flatMap((p) =>
+        published.messages
+          .filter((m) => m.topic === p.body['state_topic'])
+          .map((m) => ({ template: String(p.body['value_template']), payload: m.payload.toString() })),
+      );
+    assert.ok(jobs.length >= expected - devices.length - 3, `only ${jobs.length} numeric renders`);
+    const rendered = renderTemplates(jobs);
+    rendered.forEach((r, i) => assert.ok(isNumericState(r), `${jobs[i]!.template} → ${r}`));
+    // Replayed devices report no battery: unknown (None), not the string 'unknown'.
+    const batteryJobs = jobs.filter((j) => j.template.includes('battery'));
+    assert.ok(batteryJobs.length > 0);
+    for (const r of renderTemplates(batteryJobs)) assert.equal(r, 'None');
   } finally {
     await app.stop();
     await announced.close();

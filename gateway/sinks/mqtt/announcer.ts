@@ -11,6 +11,8 @@ export interface AnnouncerOptions {
   readonly enabled: boolean;
   readonly discoveryPrefix: string;
   readonly gatewayId: string;
+  /** The live page's URL once HTTP is up (Home Assistant links each device to it). */
+  readonly configurationUrl?: () => string | null;
 }
 
 /** Home Assistant discovery config (retained), when enabled and MQTT is up. */
@@ -24,12 +26,12 @@ export class DiscoveryAnnouncer {
     this.announce((ctx) => gatewayDiscovery(ctx));
   }
 
-  subject(id: string, activityIds: string[]): void {
-    this.announce((ctx) => subjectDiscovery(ctx, id, activityIds));
+  subject(id: string): void {
+    this.announce((ctx) => subjectDiscovery(ctx, id));
   }
 
-  device(id: string): void {
-    this.announce((ctx) => deviceDiscovery(ctx, id));
+  device(id: string, kind: 'imu' | 'camera'): void {
+    this.announce((ctx) => deviceDiscovery(ctx, id, kind));
   }
 
   private announce(build: (ctx: Parameters<typeof gatewayDiscovery>[0]) => DiscoveryMessage[]): void {
@@ -40,6 +42,7 @@ export class DiscoveryAnnouncer {
       gatewayId: this.options.gatewayId,
       topics: mqtt.topics,
       softwareVersion: SOFTWARE_VERSION,
+      configurationUrl: this.options.configurationUrl?.() ?? null,
     };
     for (const m of build(ctx)) mqtt.publishRetained('discovery', m.topic, m.payload);
   }

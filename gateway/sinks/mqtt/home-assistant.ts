@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { MqttTopics } from './topics.ts';
 
 /**
@@ -5,12 +6,19 @@ import type { MqttTopics } from './topics.ts';
  * appears in Home Assistant without YAML. Pure: returns the retained (topic, payload) pairs;
  * the sink publishes them through its durable queue.
  *
- * Per subject: an `event` entity fed by the activity topic (one event type per model class —
- * Home Assistant's natural fit for "started squats"), a `sensor` with the current activity
- * (attributes: the whole state payload), a repetitions sensor (the current set's count,
- * from the retained state) and a confidence sensor. Per device: a connectivity
- * `binary_sensor` plus rate, battery and RSSI sensors. Everything shares the gateway's
- * availability topic, so entities go unavailable when the gateway dies (its last will).
+ * Per subject: an `event` entity fed by the activity topic, whose event type is the
+ * transition (`started`, `changed`, `ended`) with the activity in its attributes, so an
+ * automation can tell "squats started" from "squats ended"; a `sensor` with the current
+ * activity (attributes: the whole state payload), a repetitions sensor (the current set's
+ * count, from the retained state) and a confidence sensor. Per device: a connectivity
+ * `binary_sensor` and a rate sensor, plus battery and RSSI for wearables (a camera has
+ * neither), all `entity_category: diagnostic`. Everything shares the gateway's availability
+ * topic, so entities go unavailable when the gateway dies (its last will).
+ *
+ * By the current discovery schema: `default_entity_id` (`<domain>.<object id>`) instead of
+ * `object_id` (deprecated in Home Assistant 2025.10); a numeric sensor whose value is not
+ * known renders `None`, which Home Assistant shows as unknown (a string such as `unknown`
+ * would be refused as a non-numeric state).
  */
 export interface DiscoveryMessage {
   readonly topic: string;
@@ -22,7 +30,12 @@ export interface DiscoveryContext {
   readonly gatewayId: string;
   readonly topics: MqttTopics;
   readonly softwareVersion: string;
+  /** The gateway's live page, linked from each device in Home Assistant; absent without HTTP. */
+  readonly configurationUrl?: string | null;
 }
+
+/** Event types of the subject activity entity: one per transition of the activity payload. */
+export const ACTIVITY_EVENT_TYPES = ['started', 'changed', 'ended'] as const;
 
 /** Home Assistant object ids: lowercase letters, digits and underscores. */
 function slug(value: string): string {
@@ -37,13 +50,35 @@ function availability(ctx: DiscoveryContext) {
   };
 }
 
+/**
+ * The page to open from Home Assistant's device view. A wildcard listen address is not a
+ * place a browser can go, so it becomes this machine's host name.
+ */
+export function reachableUrl(url: string | null | undefined): string | undefined {
+  if (!url) return undefined;
+  const parsed = new URL(url);
+  if (parsed.hostname === '0.0.0.0' || parsed.hostname === '[::]') parsed.hostname = hostname();
+  return parsed.toString();
+}
+
+function configurationUrl(ctx: DiscoveryContext): { configuration_url?: string } {
+  const url = reachableUrl(ctx.configurationUrl);
+  return url ? { configuration_url: url } : {};
+}
+
 function gatewayDevice(ctx: DiscoveryContext) {
   return {
     identifiers: [`mujo_${slug(ctx.gatewayId)}`],
     name: `mujo-gateway ${ctx.gatewayId}`,
     manufacturer: 'mujo-gateway',
     sw_version: ctx.softwareVersion,
+    ...configurationUrl(ctx),
   };
+}
+
+/** A numeric field, or `None` (Home Assistant's "unknown") when it is null or absent. */
+function numberOrNone(field: string): string {
+  return `{{ value_json.${field} if value_json.${field} is number else None }}`;
 }
 
 function message(
@@ -58,17 +93,13 @@ function message(
     payload: {
       ...availability(ctx),
       unique_id: `${node}_${objectId}`,
-      object_id: `${node}_${objectId}`,
+      default_entity_id: `${component}.${node}_${objectId}`,
       ...payload,
     },
   };
 }
 
-export function subjectDiscovery(
-  ctx: DiscoveryContext,
-  subject: string,
-  classIds: readonly string[],
-): DiscoveryMessage[] {
+export function subjectDiscovery(ctx: DiscoveryContext, subject: string): DiscoveryMessage[] {
   const id = slug(subject);
   const device = {
     identifiers: [`mujo_${slug(ctx.gatewayId)}_subject_${id}`],
@@ -76,16 +107,18 @@ export function subjectDiscovery(
     manufacturer: 'mujo-gateway',
     model: 'subject',
     via_device: `mujo_${slug(ctx.gatewayId)}`,
+    ...configurationUrl(ctx),
   };
   const stateTopic = ctx.topics.subjectState(subject);
   return [
     message(ctx, 'event', `${id}_activity`, {
       name: 'Activity',
       state_topic: ctx.topics.activity(subject),
-      event_types: [...classIds],
-      // The activity payload names the class in `activity`; HA wants `event_type`.
+      event_types: [...ACTIVITY_EVENT_TYPES],
+      // HA wants `event_type`; the other keys become the event's attributes. An ended
+      // activity's final probability says nothing, so `ended` carries no confidence.
       value_template:
-        "{{ {'event_type': value_json.activity, 'transition': value_json.transition, 'confidence': value_json.confidence} | tojson }}",
+        "{{ {'event_type': value_json.transition, 'activity': value_json.activity, 'activity_name': value_json.activityName, 'previous': value_json.get('previous'), 'confidence': (value_json.confidence if value_json.transition != 'ended' else None)} | tojson }}",
       device,
     }),
     message(ctx, 'sensor', `${id}_current_activity`, {
@@ -99,7 +132,7 @@ export function subjectDiscovery(
     message(ctx, 'sensor', `${id}_reps`, {
       name: 'Repetitions',
       state_topic: stateTopic,
-      value_template: '{{ value_json.reps }}',
+      value_template: numberOrNone('reps'),
       unit_of_measurement: 'reps',
       state_class: 'measurement',
       icon: 'mdi:counter',
@@ -108,7 +141,8 @@ export function subjectDiscovery(
     message(ctx, 'sensor', `${id}_confidence`, {
       name: 'Activity confidence',
       state_topic: stateTopic,
-      value_template: '{{ (value_json.confidence * 100) | round(0) }}',
+      value_template:
+        '{{ (value_json.confidence * 100) | round(0) if value_json.confidence is number else None }}',
       unit_of_measurement: '%',
       state_class: 'measurement',
       device,
@@ -116,22 +150,28 @@ export function subjectDiscovery(
   ];
 }
 
-export function deviceDiscovery(ctx: DiscoveryContext, deviceId: string): DiscoveryMessage[] {
+export function deviceDiscovery(
+  ctx: DiscoveryContext,
+  deviceId: string,
+  kind: 'imu' | 'camera',
+): DiscoveryMessage[] {
   const id = slug(deviceId);
   const stateTopic = ctx.topics.deviceState(deviceId);
   const device = {
     identifiers: [`mujo_${slug(ctx.gatewayId)}_device_${id}`],
     name: `${deviceId} (mujo ${ctx.gatewayId})`,
     manufacturer: 'mujo-gateway',
-    model: 'sensor',
+    model: kind === 'camera' ? 'camera' : 'IMU',
     via_device: gatewayDevice(ctx).identifiers[0],
+    ...configurationUrl(ctx),
   };
   const sensor = (objectId: string, name: string, field: string, extra: Record<string, unknown>) =>
     message(ctx, 'sensor', `${id}_${objectId}`, {
       name,
       state_topic: stateTopic,
-      value_template: `{{ value_json.${field} if value_json.${field} is not none else 'unknown' }}`,
+      value_template: numberOrNone(field),
       state_class: 'measurement',
+      entity_category: 'diagnostic',
       device,
       ...extra,
     });
@@ -141,12 +181,18 @@ export function deviceDiscovery(ctx: DiscoveryContext, deviceId: string): Discov
       state_topic: stateTopic,
       value_template: "{{ 'ON' if value_json.connected else 'OFF' }}",
       device_class: 'connectivity',
+      entity_category: 'diagnostic',
       json_attributes_topic: stateTopic,
       device,
     }),
-    sensor('rate', 'Sample rate', 'rateHz', { unit_of_measurement: 'Hz' }),
-    sensor('battery', 'Battery', 'battery', { unit_of_measurement: '%', device_class: 'battery' }),
-    sensor('rssi', 'Signal', 'rssi', { unit_of_measurement: 'dBm', device_class: 'signal_strength' }),
+    sensor('rate', kind === 'camera' ? 'Frame rate' : 'Sample rate', 'rateHz', { unit_of_measurement: 'Hz' }),
+    // A camera has no battery and no radio link: no entity that would stay unknown forever.
+    ...(kind === 'camera'
+      ? []
+      : [
+          sensor('battery', 'Battery', 'battery', { unit_of_measurement: '%', device_class: 'battery' }),
+          sensor('rssi', 'Signal', 'rssi', { unit_of_measurement: 'dBm', device_class: 'signal_strength' }),
+        ]),
   ];
 }
 
@@ -159,6 +205,7 @@ export function gatewayDiscovery(ctx: DiscoveryContext): DiscoveryMessage[] {
       payload_on: 'online',
       payload_off: 'offline',
       device_class: 'connectivity',
+      entity_category: 'diagnostic',
       device: gatewayDevice(ctx),
     }),
   ];

@@ -10,7 +10,8 @@
  *
  * Every message is [module][register][data]. Samples are int16 x,y,z scaled by the range
  * the gateway configured (the data carry no scale), so the decoder must be created with the
- * same settings as the start sequence. Packed registers carry 3 samples per notification.
+ * same settings as the start sequence. Packed registers carry 3 samples per notification;
+ * they are used at ≥ 100 Hz on boards whose module revision is ≥ 1 (as the vendor SDK does).
  * Streamed data carry no device time: all samples are stamped from arrival.
  */
 import {
@@ -100,6 +101,23 @@ const GYRO_RANGES = [125, 250, 500, 1000, 2000];
 const RATES_HZ = [25, 50, 100, 200, 400, 800];
 /** At and above this rate, packed registers (3 samples per notification) keep the link from saturating. */
 export const PACKED_FROM_HZ = 100;
+/**
+ * On BMI160 boards the packed registers exist only from this module revision on: the vendor
+ * SDK creates the packed signal only when `module_info.revision >= PACKED_ACC_REVISION` (= 1)
+ * for the accelerometer and `>= PACKED_ROT_REVISION` (= 1) for the gyroscope
+ * (MetaWear-SDK-Cpp src/metawear/sensor/cpp/accelerometer_bosch.cpp, gyro_bosch.cpp). An older
+ * BMI160 board streams unpacked, one sample per notification. BMI270 boards always have them
+ * (the SDK does not check; its MetaMotion S vectors report revision 0: `03 80 04 00`).
+ */
+export const PACKED_FROM_REVISION = 1;
+
+/** What the module-info replies said during one start, so later steps (and stop) use the registers the board has. */
+interface BoardRevisions {
+  acc?: number;
+  gyro?: number;
+}
+/** The registers chosen at start, per settings object (the connection keeps it until stop). */
+const chosenRegisters = new WeakMap<StreamSettings, { acc: number; gyro: number }>();
 
 function resolveSettings(req: StreamRequest): StreamSettings {
   const adjustments: string[] = [];
@@ -154,8 +172,16 @@ function cmd(data: number[] | Uint8Array, label: string, response?: ResponseExpe
   return response ? { ...base, response } : base;
 }
 
-/** Module-info reply `[module, 0x80, implementation, revision…]`: refuse a board whose chip is not the configured one. */
-function expectChip(module: number, impl: number, chip: Chip): ResponseExpectation {
+/**
+ * Module-info reply `[module, 0x80, implementation, revision…]`: refuse a board whose chip is
+ * not the configured one, and note its revision (which decides packed or unpacked data).
+ */
+function expectChip(
+  module: number,
+  impl: number,
+  chip: Chip,
+  onRevision: (revision: number) => void = () => undefined,
+): ResponseExpectation {
   return {
     service: METAWEAR_SERVICE,
     characteristic: METAWEAR_NOTIFY,
@@ -164,7 +190,11 @@ function expectChip(module: number, impl: number, chip: Chip): ResponseExpectati
       if (data.length < 2 || data[0] !== module || data[1] !== READ) return undefined;
       if (data.length <= 2)
         return stepFail('METAWEAR_MODULE_ABSENT', `MetaWear board has no module 0x${module.toString(16)}`);
-      if (data[2] === impl) return STEP_OK;
+      if (data[2] === impl) {
+        // A reply without a revision byte comes from a board older than revision 1.
+        onRevision(data[3] ?? 0);
+        return STEP_OK;
+      }
       const other = (Object.keys(CHIPS) as Chip[]).find(
         (c) => (module === Module.ACC ? CHIPS[c].accImpl : CHIPS[c].gyroImpl) === data[2],
       );
@@ -179,18 +209,45 @@ function expectChip(module: number, impl: number, chip: Chip): ResponseExpectati
 function registers(settings: StreamSettings) {
   const chip = (settings.variant as Chip | undefined) ?? 'bmi160';
   const c = CHIPS[chip];
-  const packed = settings.rateHz >= PACKED_FROM_HZ;
+  const wantsPacked = settings.rateHz >= PACKED_FROM_HZ;
+  return { chip, c, wantsPacked };
+}
+
+/**
+ * A write whose bytes are decided when it runs: the data-notification register depends on
+ * the revision in the module-info reply, which arrives earlier in the same sequence.
+ */
+function lateCmd(bytes: () => number[], label: string): GattStep {
   return {
-    chip,
-    c,
-    packed,
-    accReg: packed ? c.accPacked : c.accData,
-    gyroReg: packed ? c.gyroPacked : c.gyroData,
+    op: 'write',
+    service: METAWEAR_SERVICE,
+    characteristic: METAWEAR_COMMAND,
+    get data() {
+      return Uint8Array.from(bytes());
+    },
+    withoutResponse: true,
+    label,
   };
 }
 
 function startSequence(settings: StreamSettings): GattStep[] {
-  const { chip, c, accReg, gyroReg } = registers(settings);
+  const { chip, c, wantsPacked } = registers(settings);
+  const revisions: BoardRevisions = {};
+  const chosen = { acc: c.accData, gyro: c.gyroData };
+  chosenRegisters.set(settings, chosen);
+  const revisionGated = chip === 'bmi160';
+  const hasPacked = (revision: number | undefined) =>
+    !revisionGated || (revision ?? 0) >= PACKED_FROM_REVISION;
+  const accReg = () => {
+    const packed = wantsPacked && hasPacked(revisions.acc);
+    chosen.acc = packed ? c.accPacked : c.accData;
+    return chosen.acc;
+  };
+  const gyroReg = () => {
+    const packed = wantsPacked && hasPacked(revisions.gyro);
+    chosen.gyro = packed ? c.gyroPacked : c.gyroData;
+    return chosen.gyro;
+  };
   const steps: GattStep[] = [
     {
       op: 'subscribe',
@@ -201,23 +258,31 @@ function startSequence(settings: StreamSettings): GattStep[] {
   ];
   if (settings.streams.includes('acc')) {
     steps.push(
-      cmd([Module.ACC, READ], 'accelerometer module info', expectChip(Module.ACC, c.accImpl, chip)),
+      cmd(
+        [Module.ACC, READ],
+        'accelerometer module info',
+        expectChip(Module.ACC, c.accImpl, chip, (r) => (revisions.acc = r)),
+      ),
       cmd(
         accConfig(chip, settings.rateHz, settings.accRangeG ?? 8),
         `accelerometer ${settings.rateHz} Hz ±${settings.accRangeG} g`,
       ),
-      cmd([Module.ACC, accReg, 0x01], 'accelerometer data notifications'),
+      lateCmd(() => [Module.ACC, accReg(), 0x01], 'accelerometer data notifications'),
       cmd([Module.ACC, 0x02, 0x01, 0x00], 'accelerometer data interrupt'),
     );
   }
   if (settings.streams.includes('gyro')) {
     steps.push(
-      cmd([Module.GYRO, READ], 'gyroscope module info', expectChip(Module.GYRO, c.gyroImpl, chip)),
+      cmd(
+        [Module.GYRO, READ],
+        'gyroscope module info',
+        expectChip(Module.GYRO, c.gyroImpl, chip, (r) => (revisions.gyro = r)),
+      ),
       cmd(
         gyroConfig(settings.rateHz, settings.gyroRangeDps ?? 2000),
         `gyroscope ${settings.rateHz} Hz ±${settings.gyroRangeDps} °/s`,
       ),
-      cmd([Module.GYRO, gyroReg, 0x01], 'gyroscope data notifications'),
+      lateCmd(() => [Module.GYRO, gyroReg(), 0x01], 'gyroscope data notifications'),
       cmd([Module.GYRO, 0x02, 0x01, 0x00], 'gyroscope data interrupt'),
     );
   }
@@ -228,7 +293,12 @@ function startSequence(settings: StreamSettings): GattStep[] {
 }
 
 function stopSequence(settings: StreamSettings): GattStep[] {
-  const { accReg, gyroReg } = registers(settings);
+  // The registers the start enabled; unpacked when no start ran with these settings.
+  const { c } = registers(settings);
+  const { acc: accReg, gyro: gyroReg } = chosenRegisters.get(settings) ?? {
+    acc: c.accData,
+    gyro: c.gyroData,
+  };
   const steps: GattStep[] = [];
   if (settings.streams.includes('acc'))
     steps.push(

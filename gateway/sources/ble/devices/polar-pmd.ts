@@ -95,7 +95,9 @@ const VARIANTS: Record<Variant, VariantSpec> = {
     streams: ['acc', 'gyro'],
     ratesHz: [26, 52, 104, 208, 416],
     accRangesG: [2, 4, 8, 16],
-    gyroRangesDps: [250, 500, 1000, 2000],
+    // 245, not 250: the gyro settings the device reports list F5 00 (PmdSettingTest in
+    // polar-ble-sdk, Android and iOS); a start asking 250 names a range the device does not have.
+    gyroRangesDps: [245, 500, 1000, 2000],
   },
 };
 
@@ -750,7 +752,7 @@ export const polarPmdDriver: DeviceDriver = {
     streams: ['acc', 'gyro'],
     ratesHz: [25, 26, 50, 52, 100, 104, 200, 208, 416],
     accRangesG: [2, 4, 8, 16],
-    gyroRangesDps: [250, 500, 1000, 2000],
+    gyroRangesDps: [245, 500, 1000, 2000],
     deviceTime: true,
     // A 227-byte Verity frame (#443) needs ATT MTU ≥ 230; the Android SDK asks for 512.
     minMtu: 232,

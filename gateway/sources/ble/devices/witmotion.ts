@@ -181,11 +181,32 @@ class WitMotionDecoder implements StreamDecoder {
 }
 
 /**
- * Single-cell Li-ion, 3.4 V → 0 %, 4.2 V → 100 % (linear). The module reports volts only;
- * this mapping is the gateway's approximation, not WitMotion's.
+ * The module reports only the cell voltage (register 0x64, V × 100). WitMotion's own app
+ * shows a step table, not a line: `GetBatteryPercent` in the vendor SDK
+ * (WITMOTION/WitBluetooth_BWT901BLE5_0, Android_Java/wit-example-ble5/WitSDK/…/Device/
+ * DeviceModel.java): above each voltage, that percentage (strictly above: 3.70 V is 15 %).
+ * Using the vendor's table means the gateway and the WitMotion app agree on the same device.
  */
-function batteryPercent(volts: number): number {
-  return Math.round(Math.min(100, Math.max(0, ((volts - 3.4) / 0.8) * 100)));
+export const WITMOTION_BATTERY_STEPS: readonly (readonly [volts: number, percent: number])[] = [
+  [3.96, 100],
+  [3.93, 90],
+  [3.87, 75],
+  [3.82, 60],
+  [3.79, 50],
+  [3.77, 40],
+  [3.73, 30],
+  [3.7, 20],
+  [3.68, 15],
+  [3.5, 10],
+  [3.4, 5],
+];
+
+export function batteryPercent(volts: number): number {
+  // Compared in centivolts, as the register carries them: 3.70 must not read as 3.7000001.
+  const centivolts = Math.round(volts * 100);
+  for (const [threshold, percent] of WITMOTION_BATTERY_STEPS)
+    if (centivolts > Math.round(threshold * 100)) return percent;
+  return 0;
 }
 
 function isHeader(buf: Uint8Array, i: number): boolean {

@@ -22,9 +22,30 @@ describe('MetaWear', () => {
     assert.deepEqual(bytesOf(gyroConfig(50, 125)), bytesOf(fromHex('13 03 27 04')));
   });
 
-  it('starts in the documented order: config, subscribe, data interrupt, power; packed at ≥ 100 Hz', () => {
+  /**
+   * Runs a start sequence as the adapter does: each module-info write is answered with the
+   * board's reply (the vendor SDK's test/common.py module-info bytes), then later writes read.
+   */
+  function startWith(s: ReturnType<typeof driver.resolveSettings>, replies: Record<number, string>) {
+    const out: number[][] = [];
+    for (const step of driver.startSequence(s)) {
+      if (step.op !== 'write') continue;
+      out.push(bytesOf(step.data));
+      const reply = replies[step.data[0]!];
+      if (step.response && reply) assert.deepEqual(step.response.match(fromHex(reply)), { ok: true });
+    }
+    return out;
+  }
+  /** MetaMotion R in the SDK's test/common.py: BMI160 acc revision 1, gyro revision 1. */
+  const METAMOTION_R = { 0x03: '03 80 01 01', 0x13: '13 80 00 01' };
+  /** A BMI160 board whose modules predate the packed registers (revision 0). */
+  const BMI160_REVISION_0 = { 0x03: '03 80 01 00', 0x13: '13 80 00 00' };
+  /** MetaMotion S in the SDK's test/common.py: BMI270, both modules report revision 0. */
+  const METAMOTION_S = { 0x03: '03 80 04 00', 0x13: '13 80 01 00' };
+
+  it('starts in the documented order: config, subscribe, data interrupt, power; packed at ≥ 100 Hz on revision ≥ 1', () => {
     const s = driver.resolveSettings({ rateHz: 200, accRangeG: 8, gyroRangeDps: 2000 });
-    const w = writes(driver.startSequence(s));
+    const w = startWith(s, METAMOTION_R);
     assert.deepEqual(w, [
       [0x03, 0x80],
       [0x03, 0x03, 0x29, 0x08],
@@ -37,12 +58,44 @@ describe('MetaWear', () => {
       [0x03, 0x01, 0x01],
       [0x13, 0x01, 0x01],
     ]);
-    const slow = writes(driver.startSequence(driver.resolveSettings({ rateHz: 50, streams: ['acc'] })));
+    const slow = startWith(driver.resolveSettings({ rateHz: 50, streams: ['acc'] }), METAMOTION_R);
     assert.deepEqual(slow[2], [0x03, 0x04, 0x01], 'unpacked data register below 100 Hz');
     assert.deepEqual(writes(driver.stopSequence(s)).slice(0, 3), [
       [0x03, 0x01, 0x00],
       [0x03, 0x02, 0x00, 0x01],
       [0x03, 0x1c, 0x00],
+    ]);
+  });
+
+  it('a BMI160 board with module revision 0 streams unpacked even at 200 Hz, and stop disables those registers', () => {
+    const s = driver.resolveSettings({ rateHz: 200, accRangeG: 8, gyroRangeDps: 2000 });
+    const w = startWith(s, BMI160_REVISION_0);
+    assert.deepEqual(w[2], [0x03, 0x04, 0x01], 'accelerometer: unpacked data register 0x04, not packed 0x1C');
+    assert.deepEqual(w[6], [0x13, 0x05, 0x01], 'gyroscope: unpacked data register 0x05, not packed 0x07');
+    const stop = writes(driver.stopSequence(s));
+    assert.deepEqual(stop[2], [0x03, 0x04, 0x00]);
+    assert.deepEqual(stop[5], [0x13, 0x05, 0x00]);
+    // A reply without the revision byte is an old board too.
+    const short = startWith(s, { 0x03: '03 80 01', 0x13: '13 80 00' });
+    assert.deepEqual(
+      [short[2], short[6]],
+      [
+        [0x03, 0x04, 0x01],
+        [0x13, 0x05, 0x01],
+      ],
+    );
+    // Both registers decode, so nothing is lost whichever the board streams.
+    const d = driver.createDecoder(s);
+    assert.equal(samples(d.decode(METAWEAR_NOTIFY, metawearSamples(3, 4, [[4096, 0, 0]]), 0)).n, 1);
+  });
+
+  it('a BMI270 board (MetaMotion S, revision 0) uses its packed registers, as the SDK does without a revision check', () => {
+    const s = driver.resolveSettings({ rateHz: 200, variant: 'bmi270' });
+    const w = startWith(s, METAMOTION_S);
+    const notify = w.filter((x) => x.length === 3 && x[2] === 0x01 && x[1] !== 0x01);
+    assert.deepEqual(notify, [
+      [0x03, 0x05, 0x01],
+      [0x13, 0x05, 0x01],
     ]);
   });
 

@@ -6,6 +6,7 @@ import {
   PMD_CONTROL_POINT,
   PMD_DATA,
   PMD_EPOCH_UNIX_NS,
+  parsePmdSettings,
   polarPmdDriver as driver,
   unpackDeltaFrame,
 } from '../../../../gateway/sources/ble/devices/polar-pmd.ts';
@@ -64,6 +65,27 @@ describe('Polar PMD: descriptor and commands', () => {
         [2, 2],
       ],
     );
+  });
+
+  it('gyro ranges are the ones the device reports: 245 (not 250), 500, 1000, 2000 °/s (polar-ble-sdk PmdSettingTest)', () => {
+    // The SDK's gyro settings vector: 52 Hz, 16 bit, ranges F5 00 / F4 01 / E8 03 / D0 07, 3 channels.
+    const vendor = fromHex('00 01 34 00 01 01 10 00 02 04 F5 00 F4 01 E8 03 D0 07 04 01 03');
+    const reported = parsePmdSettings(vendor);
+    assert.deepEqual(reported?.ranges, [245, 500, 1000, 2000]);
+    assert.deepEqual(driver.capabilities.gyroRangesDps, reported?.ranges);
+    // Asking for 250 °/s snaps to 245, says so, and the start command carries F5 00.
+    const s = driver.resolveSettings({
+      rateHz: 52,
+      gyroRangeDps: 250,
+      streams: ['gyro'],
+      localName: 'Polar Sense 1',
+    });
+    assert.equal(s.gyroRangeDps, 245);
+    assert.ok(s.adjustments.some((a) => a.includes('±250 °/s → ±245 °/s')));
+    const gyroStart = writes(driver.startSequence(s)).find((w) => w.data[0] === 0x02 && w.data[1] === 0x05);
+    assert.ok(gyroStart, 'a gyro start command');
+    const range = gyroStart.data.findIndex((b, i) => b === 0x02 && gyroStart.data[i + 1] === 0x01 && i > 1);
+    assert.deepEqual(gyroStart.data.slice(range, range + 4), [0x02, 0x01, 0xf5, 0x00]);
   });
 
   it('enters SDK mode for Verity rates/ranges outside the default 52 Hz / ±8 g / ±2000 °/s, and leaves it on stop', () => {

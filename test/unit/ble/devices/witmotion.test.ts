@@ -5,6 +5,7 @@ import {
   WIT_NOTIFY,
   WIT_SERVICE,
   WIT_WRITE,
+  batteryPercent,
   witmotionDriver as driver,
 } from '../../../../gateway/sources/ble/devices/witmotion.ts';
 import { normalizeUuid } from '../../../../gateway/sources/ble/driver.ts';
@@ -79,9 +80,12 @@ describe('WitMotion WT901BLE', () => {
     rejected(d.decode(WIT_NOTIFY, new Uint8Array(0), 0), 'EMPTY');
   });
 
-  it('turns the battery register reply (int16/100 V) into a percentage', () => {
+  it("turns the battery register reply (int16/100 V) into the vendor app's step percentage", () => {
     const d = driver.createDecoder(settings);
-    const r = d.decode(WIT_NOTIFY, witRegisterReply(0x64, [380]), 0);
+    // 55 71 64 00 7C 01 …: register 0x64 = 0x017C = 380 → 3.80 V → 50 % in the vendor table.
+    const bytes = witRegisterReply(0x64, [380]);
+    assert.deepEqual([...bytes.subarray(0, 6)], [0x55, 0x71, 0x64, 0x00, 0x7c, 0x01]);
+    const r = d.decode(WIT_NOTIFY, bytes, 0);
     assert.ok(r.ok);
     assert.equal(r.battery, 50);
     assert.equal(r.imu, undefined);
@@ -91,5 +95,44 @@ describe('WitMotion WT901BLE', () => {
       0,
     );
     assert.ok(mag.ok && mag.battery === undefined && mag.control?.kind === 'witmotion.register');
+  });
+
+  it('matches WitMotion SDK GetBatteryPercent at and around every step (DeviceModel.java)', () => {
+    // The vendor's table, written out: [centivolts in register 0x64, percent the vendor app shows].
+    const vendor: [number, number][] = [
+      [420, 100],
+      [400, 100],
+      [397, 100],
+      [396, 90],
+      [394, 90],
+      [393, 75],
+      [388, 75],
+      [387, 60],
+      [383, 60],
+      [382, 50],
+      [380, 50],
+      [379, 40],
+      [378, 40],
+      [377, 30],
+      [374, 30],
+      [373, 20],
+      [371, 20],
+      [370, 15],
+      [369, 15],
+      [368, 10],
+      [351, 10],
+      [350, 5],
+      [341, 5],
+      [340, 0],
+      [300, 0],
+    ];
+    for (const [centivolts, percent] of vendor) {
+      const r = driver.createDecoder(settings).decode(WIT_NOTIFY, witRegisterReply(0x64, [centivolts]), 0);
+      assert.ok(r.ok);
+      assert.equal(r.battery, percent, `${centivolts / 100} V`);
+    }
+    // The two readings the linear mapping got wrong: 4.00 V was 75 %, 3.70 V was 38 %.
+    assert.equal(batteryPercent(4.0), 100);
+    assert.equal(batteryPercent(3.7), 15);
   });
 });
