@@ -34,6 +34,7 @@ const PANEL_CFG: Record<string, string> = {
   timeseries: 'timeseries',
   'state-timeline': 'statetimeline',
   stat: 'stat',
+  table: 'table',
 };
 
 function schemaFor(file: string, type: string): Json {
@@ -203,10 +204,14 @@ describe('Grafana dashboards', () => {
     assert.equal(compose.services.grafana.environment.MUJO_INFLUX_DATABASE, gw.influx.database);
   });
 
+  const activities = (): string[] => [...new Set(demo.events.map((e) => e.activity))].sort();
   const fill = (): Record<string, string> => ({
     gateway: regexOf([demo.gateway]),
     subject: regexOf(demo.subjects),
+    activity: regexOf(activities()),
     device: regexOf(demo.devices),
+    // A custom variable: Grafana substitutes its value as it is.
+    tz: 'UTC',
   });
 
   it('every template variable query returns values', async () => {
@@ -218,7 +223,13 @@ describe('Grafana dashboards', () => {
         assert.equal(r!.error, undefined, `${d.name} $${v.name}: ${r!.error}`);
         const values = (r!.series ?? []).flatMap((s) => s.values.map((row) => String(row[1])));
         const expected =
-          v.name === 'gateway' ? [demo.gateway] : v.name === 'subject' ? demo.subjects : demo.devices;
+          v.name === 'gateway'
+            ? [demo.gateway]
+            : v.name === 'subject'
+              ? demo.subjects
+              : v.name === 'activity'
+                ? activities()
+                : demo.devices;
         assert.deepEqual([...new Set(values)].sort(), [...expected].sort(), `${d.name} $${v.name}`);
       }
     }
