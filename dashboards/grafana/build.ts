@@ -20,9 +20,16 @@ const GW = `"gateway" =~ /^$gateway$/`;
 
 interface PanelSpec {
   readonly title: string;
-  readonly type: 'timeseries' | 'state-timeline' | 'stat' | 'barchart';
+  readonly type: 'timeseries' | 'state-timeline' | 'stat' | 'barchart' | 'table';
   readonly description: string;
-  readonly queries: ReadonlyArray<{ readonly query: string; readonly alias?: string }>;
+  readonly queries: ReadonlyArray<{
+    readonly query: string;
+    readonly alias?: string;
+    /** `table`: one row per series (tags as columns), for table panels. */
+    readonly format?: 'time_series' | 'table';
+  }>;
+  /** Grafana transformations applied to the query results (e.g. reps ÷ sets). */
+  readonly transformations?: Json[];
   readonly w: number;
   readonly h: number;
   readonly unit?: string;
@@ -50,7 +57,7 @@ function panel(spec: PanelSpec, id: number, x: number, y: number): Json {
       refId: String.fromCharCode(65 + i),
       datasource: DS,
       rawQuery: true,
-      resultFormat: 'time_series',
+      resultFormat: q.format ?? 'time_series',
       query: q.query,
       ...(q.alias ? { alias: q.alias } : {}),
     })),
@@ -68,6 +75,7 @@ function panel(spec: PanelSpec, id: number, x: number, y: number): Json {
       overrides: [],
     },
     options: spec.options ?? {},
+    ...(spec.transformations ? { transformations: spec.transformations } : {}),
   };
 }
 
@@ -122,6 +130,7 @@ function dashboard(
   description: string,
   variables: Json[],
   specs: readonly PanelSpec[],
+  view: { readonly from: string; readonly refresh: string } = { from: 'now-1h', refresh: '10s' },
 ): Json {
   return {
     uid,
@@ -132,8 +141,8 @@ function dashboard(
     graphTooltip: 1,
     schemaVersion: 39,
     version: 1,
-    refresh: '10s',
-    time: { from: 'now-1h', to: 'now' },
+    refresh: view.refresh,
+    time: { from: view.from, to: 'now' },
     timezone: 'browser',
     links: [
       {
@@ -558,7 +567,218 @@ export function gateway(): Json {
   );
 }
 
-export const DASHBOARDS = { overview, devices, gateway } as const;
+/** Time zones offered for "per day" (InfluxQL tz() clause; InfluxDB 1.x and 3.x). */
+const DAY_ZONES = [
+  'UTC',
+  'Europe/London',
+  'Europe/Paris',
+  'Europe/Berlin',
+  'America/New_York',
+  'America/Chicago',
+  'America/Los_Angeles',
+  'Asia/Tokyo',
+  'Australia/Sydney',
+];
+
+const tzVariable: Json = {
+  type: 'custom',
+  name: 'tz',
+  label: 'Days in time zone',
+  query: DAY_ZONES.join(','),
+  current: { text: 'UTC', value: 'UTC', selected: true },
+  options: DAY_ZONES.map((z, i) => ({ text: z, value: z, selected: i === 0 })),
+  multi: false,
+  includeAll: false,
+  hide: 0,
+};
+
+const dailyBars = timeseries({
+  drawStyle: 'bars',
+  fillOpacity: 80,
+  stacking: { mode: 'normal', group: 'A' },
+});
+
+const tableOptions: Json = { showHeader: true, cellHeight: 'sm', frameIndex: 0 };
+
+/**
+ * For a manager: per person and per activity, time spent and sessions per day, reps and sets.
+ * A session is one bout of an activity, from the point where it starts to the point where
+ * it stops; the stop point (confidence 0) carries the bout's length in `window_s`, so
+ * `sum("window_s")` over stop points is the time spent and `count("window_s")` the sessions.
+ * A bout counts on the day it stops. A set is a run of reps numbered from 1 (`reps.count`
+ * is the rep's number in its set), so `count = 1` marks one set each.
+ */
+export function site(): Json {
+  const SUBJ = `"subject" =~ /^$subject$/`;
+  const ACT = `"activity" =~ /^$activity$/`;
+  const STOPS = `"confidence" = 0`;
+  const TZ = `tz('$tz')`;
+  const bouts = `FROM "activity" WHERE ${GW} AND ${SUBJ} AND ${ACT} AND ${STOPS} AND $timeFilter`;
+  const reps = `FROM "reps" WHERE ${GW} AND ${SUBJ} AND ${ACT} AND $timeFilter`;
+  return dashboard(
+    'mujo-site',
+    'mujo — site (per person, per day)',
+    'For a manager: time per activity per person per day, sessions, reps and sets. Days follow the time-zone variable.',
+    [
+      queryVariable(
+        'subject',
+        'Person',
+        `SHOW TAG VALUES FROM "activity" WITH KEY = "subject" WHERE ${GW}`,
+        true,
+      ),
+      queryVariable(
+        'activity',
+        'Activity',
+        `SHOW TAG VALUES FROM "activity" WITH KEY = "activity" WHERE ${GW}`,
+        true,
+      ),
+      tzVariable,
+    ],
+    [
+      {
+        title: 'Active time',
+        type: 'stat',
+        description: 'Time spent in the selected activities over the time range, per person.',
+        w: 24,
+        h: 5,
+        queries: [
+          {
+            query: `SELECT sum("window_s") / 3600 AS "hours" ${bouts} GROUP BY "subject"`,
+            alias: '$tag_subject',
+          },
+        ],
+        unit: 'h',
+        decimals: 1,
+        options: {
+          reduceOptions: { calcs: ['sum'], fields: '', values: false },
+          colorMode: 'value',
+          graphMode: 'none',
+          justifyMode: 'auto',
+          textMode: 'value_and_name',
+          orientation: 'auto',
+          wideLayout: true,
+          showPercentChange: false,
+          percentChangeColorMode: 'standard',
+        },
+      },
+      {
+        title: 'Time per activity per day — $subject',
+        type: 'timeseries',
+        description:
+          'Minutes per day in each activity (sum of `window_s`, the length written where each bout stops). A bout counts on the day it stops.',
+        repeat: 'subject',
+        w: 24,
+        h: 8,
+        queries: [
+          {
+            query: `SELECT sum("window_s") / 60 AS "minutes" ${bouts} GROUP BY time(1d), "activity" fill(none) ${TZ}`,
+            alias: '$tag_activity',
+          },
+        ],
+        unit: 'm',
+        decimals: 1,
+        min: 0,
+        options: legend,
+        custom: dailyBars,
+      },
+      {
+        title: 'Sessions per day',
+        type: 'timeseries',
+        description: 'Bouts of each activity per person per day (one per stop point).',
+        w: 12,
+        h: 8,
+        queries: [
+          {
+            query: `SELECT count("window_s") AS "sessions" ${bouts} GROUP BY time(1d), "subject", "activity" fill(none) ${TZ}`,
+            alias: '$tag_subject · $tag_activity',
+          },
+        ],
+        decimals: 0,
+        min: 0,
+        options: legend,
+        custom: dailyBars,
+      },
+      {
+        title: 'Reps per day',
+        type: 'timeseries',
+        description: 'Repetitions counted per person and activity per day.',
+        w: 12,
+        h: 8,
+        queries: [
+          {
+            query: `SELECT count("count") AS "reps" ${reps} GROUP BY time(1d), "subject", "activity" fill(none) ${TZ}`,
+            alias: '$tag_subject · $tag_activity',
+          },
+        ],
+        decimals: 0,
+        min: 0,
+        options: legend,
+        custom: dailyBars,
+      },
+      {
+        title: 'Time and sessions per person and activity',
+        type: 'table',
+        description:
+          'Over the time range: minutes, sessions and the mean session length, per person and activity.',
+        w: 12,
+        h: 9,
+        queries: [
+          {
+            query: `SELECT sum("window_s") / 60 AS "minutes", count("window_s") AS "sessions", mean("window_s") AS "mean session s" ${bouts} GROUP BY "subject", "activity"`,
+            format: 'table',
+          },
+        ],
+        decimals: 1,
+        options: tableOptions,
+        custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: false },
+      },
+      {
+        title: 'Reps per set',
+        type: 'table',
+        description:
+          'Over the time range: reps, sets (a set starts at rep 1), reps per set and the largest set, per person and activity.',
+        w: 12,
+        h: 9,
+        queries: [
+          {
+            query: `SELECT count("count") AS "reps", max("count") AS "largest set" ${reps} GROUP BY "subject", "activity"`,
+            format: 'table',
+          },
+          {
+            query: `SELECT count("count") AS "sets" ${reps} AND "count" = 1 GROUP BY "subject", "activity"`,
+            format: 'table',
+          },
+        ],
+        transformations: [
+          { id: 'merge', options: {} },
+          {
+            id: 'calculateField',
+            options: {
+              mode: 'binary',
+              binary: { left: 'reps', operator: '/', right: 'sets' },
+              alias: 'reps per set',
+              replaceFields: false,
+            },
+          },
+          {
+            id: 'organize',
+            options: {
+              excludeByName: { Time: true },
+              indexByName: { subject: 0, activity: 1, sets: 2, reps: 3, 'reps per set': 4, 'largest set': 5 },
+              renameByName: {},
+            },
+          },
+        ],
+        decimals: 1,
+        options: tableOptions,
+        custom: { align: 'auto', cellOptions: { type: 'auto' }, inspect: false },
+      },
+    ],
+    { from: 'now-7d', refresh: '5m' },
+  );
+}
+
+export const DASHBOARDS = { overview, devices, gateway, site } as const;
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const dir = dirname(fileURLToPath(import.meta.url));

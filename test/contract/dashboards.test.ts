@@ -34,6 +34,7 @@ const PANEL_CFG: Record<string, string> = {
   timeseries: 'timeseries',
   'state-timeline': 'statetimeline',
   stat: 'stat',
+  table: 'table',
 };
 
 function schemaFor(file: string, type: string): Json {
@@ -203,10 +204,14 @@ describe('Grafana dashboards', () => {
     assert.equal(compose.services.grafana.environment.MUJO_INFLUX_DATABASE, gw.influx.database);
   });
 
+  const activities = (): string[] => [...new Set(demo.events.map((e) => e.activity))].sort();
   const fill = (): Record<string, string> => ({
     gateway: regexOf([demo.gateway]),
     subject: regexOf(demo.subjects),
+    activity: regexOf(activities()),
     device: regexOf(demo.devices),
+    // A custom variable: Grafana substitutes its value as it is.
+    tz: 'UTC',
   });
 
   it('every template variable query returns values', async () => {
@@ -218,10 +223,191 @@ describe('Grafana dashboards', () => {
         assert.equal(r!.error, undefined, `${d.name} $${v.name}: ${r!.error}`);
         const values = (r!.series ?? []).flatMap((s) => s.values.map((row) => String(row[1])));
         const expected =
-          v.name === 'gateway' ? [demo.gateway] : v.name === 'subject' ? demo.subjects : demo.devices;
+          v.name === 'gateway'
+            ? [demo.gateway]
+            : v.name === 'subject'
+              ? demo.subjects
+              : v.name === 'activity'
+                ? activities()
+                : demo.devices;
         assert.deepEqual([...new Set(values)].sort(), [...expected].sort(), `${d.name} $${v.name}`);
       }
     }
+  });
+
+  describe('site dashboard: a manager reads a week', () => {
+    const WEEK = 'mujo_week';
+    const DAY_NS = 86_400n * 1_000_000_000n;
+    /** Day d: the demo pass from 23:40 UTC, without one person (a day off). */
+    const shiftNs = (day: number): bigint => BigInt(day) * DAY_NS + (23n * 60n + 40n) * 60_000_000_000n;
+    const absent = (day: number): string => demo.subjects[day % demo.subjects.length]!;
+    const site = (): Json => dashboards.find((d) => d.name === 'site')!.json;
+    const target = (title: string, i = 0): string =>
+      ((site().panels as Json[]).find((p) => p.title === title)!.targets as Json[])[i]!.query as string;
+    const weekFrom = (): number => demo.fromNs;
+    const weekTo = (): number => demo.toNs + 9 * 86_400e9;
+
+    before(async () => {
+      await influx.query(WEEK, `CREATE DATABASE "${WEEK}"`);
+      const lines: string[] = [];
+      for (let day = 0; day < 7; day++) {
+        for (const line of demo.lines) {
+          if (!line.startsWith('activity,') && !line.startsWith('reps,')) continue;
+          if (line.includes(`,subject=${absent(day)} `)) continue;
+          const cut = line.lastIndexOf(' ');
+          lines.push(`${line.slice(0, cut)} ${BigInt(line.slice(cut + 1)) + shiftNs(day)}`);
+        }
+      }
+      await influx.write(WEEK, lines);
+    });
+
+    /**
+     * What a manager should read, from the activity events themselves (not from the line
+     * protocol): per UTC day, person and activity, the minutes of every bout that stopped
+     * that day and the number of bouts.
+     */
+    function expectedDays(): Map<string, { minutes: number; sessions: number }> {
+      const out = new Map<string, { minutes: number; sessions: number }>();
+      const open = new Map<string, { activity: string; startNs: number }>();
+      const bouts: Array<{ subject: string; activity: string; endNs: number; seconds: number }> = [];
+      for (const e of [...demo.events].sort((a, b) => a.seq - b.seq)) {
+        const current = open.get(e.subject);
+        if (e.transition === 'ended') {
+          bouts.push({
+            subject: e.subject,
+            activity: e.activity,
+            endNs: e.endNs!,
+            seconds: (e.endNs! - e.startNs) / 1e9,
+          });
+          open.delete(e.subject);
+          continue;
+        }
+        if (e.transition === 'changed' && current)
+          bouts.push({
+            subject: e.subject,
+            activity: current.activity,
+            endNs: e.startNs,
+            seconds: (e.startNs - current.startNs) / 1e9,
+          });
+        open.set(e.subject, { activity: e.activity, startNs: e.startNs });
+      }
+      for (let day = 0; day < 7; day++) {
+        for (const b of bouts) {
+          if (b.subject === absent(day)) continue;
+          const ms = Number((BigInt(Math.round(b.endNs)) + shiftNs(day)) / 1_000_000n);
+          const key = `${b.subject}|${b.activity}|${new Date(ms).toISOString().slice(0, 10)}`;
+          const v = out.get(key) ?? { minutes: 0, sessions: 0 };
+          out.set(key, { minutes: v.minutes + b.seconds / 60, sessions: v.sessions + 1 });
+        }
+      }
+      return out;
+    }
+
+    /** UTC date of a time InfluxDB returned (epoch ns). */
+    const dayOf = (time: unknown): string => new Date(Number(time) / 1e6).toISOString().slice(0, 10);
+
+    async function rows(query: string, vars: Record<string, string>): Promise<InfluxSeries[]> {
+      const q = interpolate(query, { ...fill(), ...vars }, weekFrom(), weekTo(), 60_000);
+      const [r] = await influx.query(WEEK, q);
+      assert.equal(r!.error, undefined, `${q}\n→ ${r!.error}`);
+      return r!.series ?? [];
+    }
+
+    it('minutes per activity per day of each person are the bouts that stopped that day', async () => {
+      const expected = expectedDays();
+      const got = new Map<string, number>();
+      for (const subject of demo.subjects) {
+        for (const s of await rows(target('Time per activity per day — $subject'), {
+          subject: regexOf([subject]),
+        }))
+          for (const [time, minutes] of s.values)
+            got.set(`${subject}|${s.tags!['activity']}|${dayOf(time)}`, Number(minutes));
+      }
+      assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort());
+      for (const [key, v] of expected)
+        assert.ok(Math.abs(got.get(key)! - v.minutes) < 1e-6, `${key}: ${got.get(key)} ≠ ${v.minutes}`);
+      // Every person has data on each day of the week but their days off.
+      for (const subject of demo.subjects) {
+        const days = new Set(
+          [...got.keys()].filter((k) => k.startsWith(`${subject}|`)).map((k) => k.split('|')[2]),
+        );
+        const daysOff = [0, 1, 2, 3, 4, 5, 6].filter((d) => absent(d) === subject).length;
+        assert.equal(days.size, 7 - daysOff, subject);
+      }
+    });
+
+    it('sessions per day count the bouts; the week table sums them per person and activity', async () => {
+      const expected = expectedDays();
+      let checked = 0;
+      for (const s of await rows(target('Sessions per day'), {})) {
+        for (const [time, sessions] of s.values) {
+          const key = `${s.tags!['subject']}|${s.tags!['activity']}|${dayOf(time)}`;
+          assert.equal(Number(sessions), expected.get(key)?.sessions, key);
+          checked++;
+        }
+      }
+      assert.equal(checked, expected.size);
+      const table = await rows(target('Time and sessions per person and activity'), {});
+      for (const s of table) {
+        const [, minutes, sessions, meanS] = s.values[0]!.map(Number);
+        const days = [...expected].filter(([k]) =>
+          k.startsWith(`${s.tags!['subject']}|${s.tags!['activity']}|`),
+        );
+        const total = days.reduce((a, [, v]) => a + v.minutes, 0);
+        const count = days.reduce((a, [, v]) => a + v.sessions, 0);
+        assert.ok(Math.abs(minutes! - total) < 1e-6 && sessions === count, JSON.stringify(s));
+        assert.ok(Math.abs(meanS! - (total * 60) / count) < 1e-6, 'mean session length');
+      }
+    });
+
+    it('days follow the time-zone variable: 23:40 UTC is the next day in Berlin', async () => {
+      const utc = await rows(target('Sessions per day'), { tz: 'UTC' });
+      const berlin = await rows(target('Sessions per day'), { tz: 'Europe/Berlin' });
+      const days = (series: InfluxSeries[]): number[] =>
+        [...new Set(series.flatMap((s) => s.values.map((v) => Number(v[0]) / 1e6)))].sort((a, b) => a - b);
+      const utcDays = days(utc);
+      const berlinDays = days(berlin);
+      assert.ok(
+        utcDays.every((t) => t % 86_400_000 === 0),
+        'UTC buckets start at midnight UTC',
+      );
+      assert.equal(berlinDays.length, 7);
+      // Berlin's midnight is 23:00 UTC (winter): each bucket starts 1 h after the UTC day it follows.
+      assert.deepEqual(
+        berlinDays,
+        utcDays.map((t) => t + 23 * 3_600_000),
+      );
+    });
+
+    it('reps per set: reps, sets (rep 1 opens a set) and the largest set per person and activity', async () => {
+      const expected = new Map<string, { reps: number; sets: number; largest: number }>();
+      for (let day = 0; day < 7; day++) {
+        for (const line of demo.lines) {
+          const m = /^reps,activity=([^,]+),gateway=[^,]+,subject=([^ ]+) count=(\d+)i /.exec(line);
+          if (!m || m[2] === absent(day)) continue;
+          const key = `${m[2]}|${m[1]}`;
+          const v = expected.get(key) ?? { reps: 0, sets: 0, largest: 0 };
+          const n = Number(m[3]);
+          expected.set(key, {
+            reps: v.reps + 1,
+            sets: v.sets + (n === 1 ? 1 : 0),
+            largest: Math.max(v.largest, n),
+          });
+        }
+      }
+      assert.ok(expected.size > 0, 'the demo has reps');
+      const reps = await rows(target('Reps per set', 0), {});
+      const sets = await rows(target('Reps per set', 1), {});
+      const setsOf = new Map(
+        sets.map((s) => [`${s.tags!['subject']}|${s.tags!['activity']}`, Number(s.values[0]![1])]),
+      );
+      assert.equal(reps.length, expected.size);
+      for (const s of reps) {
+        const key = `${s.tags!['subject']}|${s.tags!['activity']}`;
+        const [, n, largest] = s.values[0]!.map(Number);
+        assert.deepEqual({ reps: n, sets: setsOf.get(key), largest }, expected.get(key), key);
+      }
+    });
   });
 
   for (const d of dashboards) {

@@ -192,7 +192,7 @@ log:
     await page.locator('#onboard-result:text-matches("Added wit-left")').waitFor({ timeout: 10_000 });
     assert.match((await page.locator('#onboard-result').textContent()) ?? '', /saved to .*gateway\.yaml/);
     await row(WIT_ADDRESS)
-      .locator('.actions .meta:text-is("added as wit-left")')
+      .locator('.actions .meta:text-matches("^added as wit-left")')
       .waitFor({ timeout: 10_000 });
     let saved = (await loadConfig({ file, env: {} })).config.ble.devices;
     assert.deepEqual(
@@ -202,12 +202,21 @@ log:
     // It connects and streams: the devices panel shows it, unassigned, with its rate.
     await page.locator('#devices li.up[data-device="wit-left"]').waitFor({ timeout: 30_000 });
 
-    // Assign to a person from the same row.
-    const added = row(WIT_ADDRESS);
-    await added.locator('input.assign-subject').fill('alice');
-    await added.locator('select.assign-placement').selectOption('wrist');
-    await added.locator('button.assign').click();
-    await page.locator('#onboard-result:text-matches("now worn by alice")').waitFor({ timeout: 10_000 });
+    // It is listed under "Your wearables" (it stops advertising once connected), unassigned.
+    const wearable = page.locator('#wearables li[data-device="wit-left"]');
+    await wearable.waitFor({ timeout: 10_000 });
+    assert.equal(await wearable.locator('.who').textContent(), 'unassigned');
+    assert.match(
+      (await row(WIT_ADDRESS).locator('.actions .meta').textContent()) ?? '',
+      /assign it under Your wearables/,
+    );
+    // Assign to a person.
+    await wearable.locator('input.assign-subject').fill('alice');
+    await wearable.locator('select.assign-placement').selectOption('wrist');
+    await wearable.locator('button.assign').click();
+    await page
+      .locator('#onboard-result:text-matches("now worn by Alice Martin")')
+      .waitFor({ timeout: 10_000 });
     await page
       .locator('#devices li[data-device="wit-left"] .who:text-is("Alice Martin")')
       .waitFor({ timeout: 10_000 });
@@ -216,6 +225,7 @@ log:
       saved.map((d) => [d.id, d.subject, d.placement]),
       [['wit-left', 'alice', 'wrist']],
     );
+    await wearable.locator('.who:text-is("Alice Martin · wrist")').waitFor({ timeout: 10_000 });
     const devices = (await (await fetch(`${http}/api/devices`)).json()) as { devices: DeviceState[] };
     const wit = devices.devices.find((d) => d.device === 'wit-left');
     assert.equal(wit?.subject, 'alice');

@@ -476,6 +476,7 @@ function renderInfo() {
   $('gateway-id').textContent = info.gateway || '';
   document.title = `mujo ${info.gateway || 'gateway'} · live`;
   subjectNames = info.subjectNames || {};
+  window.mujoSubjectNames = subjectNames; // onboard.js names people the same way
   const code = $('mqtt-cmd');
   const copy = $('mqtt-copy');
   const base = info.mqtt ? info.mqtt.baseTopic : 'mujo';

@@ -77,31 +77,7 @@
     const actions = el('div', 'row actions');
     if (row.device) {
       li.dataset.device = row.device;
-      const subject = el('input', 'assign-subject');
-      subject.setAttribute('list', 'subject-ids');
-      subject.placeholder = 'person id';
-      subject.pattern = '[A-Za-z0-9_\\-]+';
-      subject.setAttribute('aria-label', `person wearing ${row.device}`);
-      const placement = el('select', 'assign-placement');
-      placement.setAttribute('aria-label', `where ${row.device} is worn`);
-      placement.append(...PLACEMENTS.map((p) => el('option', '', p)));
-      const assign = el('button', 'assign', 'Assign');
-      assign.type = 'button';
-      assign.addEventListener('click', async () => {
-        const id = subject.value.trim();
-        if (!id) return show('Type the id of the person who wears it.', true);
-        try {
-          await api('PATCH', `/api/devices/${encodeURIComponent(row.device)}`, {
-            subject: id,
-            placement: placement.value,
-          });
-          show(`${row.device} is now worn by ${id} (${placement.value}).`);
-          await refresh();
-        } catch (err) {
-          show(failure(err), true);
-        }
-      });
-      actions.append(el('span', 'meta', `added as ${row.device}`), subject, placement, assign);
+      actions.append(el('span', 'meta', `added as ${row.device}: assign it under Your wearables`));
     } else if (row.family) {
       const id = el('input', 'add-id');
       id.value = suggestedId(row);
@@ -117,6 +93,7 @@
             family: row.family,
             placement: 'unknown',
           });
+          add.blur();
           show(
             `Added ${result.device}${result.persisted ? ` (saved to ${result.file})` : ` (${result.note})`}. Now assign it to a person.`,
           );
@@ -131,19 +108,69 @@
     return li;
   }
 
+  /** A configured wearable: who wears it, and the form to (re)assign it. */
+  function renderWearable(w) {
+    const li = el('li', 'wearable');
+    li.dataset.device = w.id;
+    const head = el('div', 'nearby-head');
+    head.append(
+      el('span', 'name', w.id),
+      el('span', 'family', w.family),
+      el('span', 'who', w.subject ? `${displayName(w.subject)} · ${w.placement}` : 'unassigned'),
+    );
+    const actions = el('div', 'row actions');
+    const subject = el('input', 'assign-subject');
+    subject.setAttribute('list', 'subject-ids');
+    subject.placeholder = 'person id';
+    subject.pattern = '[A-Za-z0-9_\\-]+';
+    subject.value = w.subject || '';
+    subject.setAttribute('aria-label', `person wearing ${w.id}`);
+    const placement = el('select', 'assign-placement');
+    placement.setAttribute('aria-label', `where ${w.id} is worn`);
+    placement.append(...PLACEMENTS.map((p) => el('option', '', p)));
+    placement.value = w.placement;
+    const assign = el('button', 'assign', 'Assign');
+    assign.type = 'button';
+    assign.addEventListener('click', async () => {
+      const id = subject.value.trim();
+      if (!id) return show('Type the id of the person who wears it.', true);
+      try {
+        await api('PATCH', `/api/devices/${encodeURIComponent(w.id)}`, {
+          subject: id,
+          placement: placement.value,
+        });
+        show(`${w.id} is now worn by ${displayName(id)} (${placement.value}).`);
+        assign.blur(); // the row is redrawn with the new assignment
+        await refresh();
+      } catch (err) {
+        show(failure(err), true);
+      }
+    });
+    actions.append(subject, placement, assign);
+    li.append(head, actions);
+    return li;
+  }
+
+  function displayName(id) {
+    return (window.mujoSubjectNames && window.mujoSubjectNames[id]) || id;
+  }
+
+  /** Replaces a list's rows, keeping the one being edited, so a poll does not wipe what is typed. */
+  function replaceKeeping(list, rows, keyOf) {
+    const editing = list.contains(document.activeElement) ? document.activeElement.closest('li') : null;
+    list.replaceChildren(...rows.map((row) => (editing && keyOf(editing) === keyOf(row) ? editing : row)));
+  }
+
   // Rows being edited are kept as they are, so a poll does not wipe what is being typed.
   function render(report) {
-    const list = $('nearby');
-    const editing = list.contains(document.activeElement) ? document.activeElement.closest('li') : null;
-    const rows = report.devices.map((row) =>
-      editing &&
-      editing.dataset.address === row.address &&
-      Boolean(editing.dataset.device) === Boolean(row.device)
-        ? editing
-        : renderRow(row),
+    replaceKeeping($('wearables'), (report.configured || []).map(renderWearable), (li) => li.dataset.device);
+    $('wearables-empty').hidden = (report.configured || []).length > 0;
+    replaceKeeping(
+      $('nearby'),
+      report.devices.map(renderRow),
+      (li) => `${li.dataset.address}|${li.dataset.device || ''}`,
     );
-    list.replaceChildren(...rows);
-    $('nearby-empty').hidden = rows.length > 0;
+    $('nearby-empty').hidden = report.devices.length > 0;
     const status = $('scan-status');
     if (report.autoDetect)
       status.textContent = 'auto-detect is on: supported wearables are added by themselves';

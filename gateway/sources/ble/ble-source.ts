@@ -66,9 +66,21 @@ export interface ScanStatus {
   readonly adapterState: string;
 }
 
+/** A configured wearable as the onboarding panel lists it (to assign it, whether it advertises or not). */
+export interface ConfiguredWearable {
+  readonly id: string;
+  readonly family: string;
+  readonly address: string | null;
+  readonly namePattern: string | null;
+  readonly subject: string | null;
+  readonly placement: Placement;
+}
+
 /** The scan list: every device heard lately, with the family detected. */
 export interface NearbyReport extends ScanStatus {
   readonly devices: readonly NearbyDevice[];
+  /** Every configured wearable (connected ones stop advertising, so they leave `devices`). */
+  readonly configured: readonly ConfiguredWearable[];
   /** Rows pushed out of the list by its size bound since start. */
   readonly evicted: number;
 }
@@ -455,7 +467,20 @@ export function createBleSource(options: BleSourceOptions, deps: BleSourceDeps):
       address: e.config.address,
       namePattern: e.config.namePattern,
     }));
-    return { ...scanStatus(), devices: heard.list(timers.now(), known), evicted: heard.evicted };
+    const configured = [...entries.values()].map((e): ConfiguredWearable => ({
+      id: e.id,
+      family: e.config.family,
+      address: e.config.address ?? null,
+      namePattern: e.config.namePattern ?? null,
+      subject: e.subject,
+      placement: e.placement,
+    }));
+    return {
+      ...scanStatus(),
+      devices: heard.list(timers.now(), known),
+      configured,
+      evicted: heard.evicted,
+    };
   }
 
   async function stop(): Promise<void> {
