@@ -100,6 +100,11 @@ const PipelineSection = Section(
       default: 2,
       description: 'A modality silent for this many hops leaves fusion until it returns.',
     }),
+    staggerHops: Type.Boolean({
+      default: true,
+      description:
+        "Spread subjects' window ends over the hop (by a hash of the subject id) instead of ending every subject's windows at the same instant, so inference and events do not come in one burst per hop. false: the earlier aligned hops.",
+    }),
     smoothing: SmoothingSection,
     queueCapacity: Type.Integer({
       minimum: 1,

@@ -18,6 +18,7 @@ export interface PipelineServiceOptions {
   readonly maxBatchWaitMs: number;
   readonly queueCapacity: number;
   readonly staleAfterHops: number;
+  readonly staggerHops: boolean;
   readonly smoothing: {
     readonly alpha: number;
     readonly enterThreshold: number;
@@ -108,6 +109,7 @@ export class PipelineService implements Service {
           queueCapacity: options.queueCapacity,
         },
         fusion: { staleAfterHops: options.staleAfterHops },
+        staggerHops: options.staggerHops,
         smoothing: {
           gateway: options.gateway,
           emaAlpha: options.smoothing.alpha,

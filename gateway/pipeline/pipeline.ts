@@ -17,6 +17,7 @@ import type { SensorWindow, WindowEmbedding } from '../domain/windows.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Registry } from '../observability/metrics.ts';
 import { fuseSubjects, type FusionOptions } from './fusion/fuse-subjects.ts';
+import { ALIGNED_HOPS, staggeredHops } from './hop-phase.ts';
 import { batchInference, type BatchOptions } from './inference/batch-inference.ts';
 import { countDrop, pipelineMetrics, type PipelineMetrics } from './metrics.ts';
 import { mapDeviceClock, type ClockMappingOptions } from './stages/clock-mapping.ts';
@@ -30,6 +31,11 @@ export interface PipelineOptions {
   readonly resample?: Omit<ResampleOptions, 'rateHz'>;
   readonly batching?: BatchOptions;
   readonly fusion?: FusionOptions;
+  /**
+   * Spread subjects' window ends over the hop (hop-phase.ts) instead of ending them all at
+   * the same instant (default false here; the gateway's config turns it on).
+   */
+  readonly staggerHops?: boolean;
   /** `gateway` (the id written into payloads) is required. */
   readonly smoothing: SmoothingOptions;
 }
@@ -108,6 +114,7 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
     share(),
   );
 
+  const hopPhase = options.staggerHops ? staggeredHops(model.encoders) : ALIGNED_HOPS;
   const windows$ = merge(
     ...model.encoders
       .filter((e, i, all) => all.findIndex((o) => o.modality === e.modality) === i)
@@ -115,7 +122,7 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
         accepted$.pipe(
           filter((chunk) => chunk.modality === encoder.modality),
           resampleToGrid({ ...options.resample, rateHz: encoder.sampleRateHz }, { metrics }),
-          slidingWindows(encoder, { clock, metrics }),
+          slidingWindows(encoder, { clock, metrics, hopPhase }),
         ),
       ),
   ).pipe(share());
@@ -125,7 +132,7 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
     share(),
   );
   const scores$ = embeddings$.pipe(
-    fuseSubjects(model, options.fusion ?? {}, { clock, scheduler, metrics }),
+    fuseSubjects(model, { ...options.fusion, hopPhase }, { clock, scheduler, metrics }),
     share(),
   );
   const decisions$ = scores$.pipe(hopDecisions(model.classes), share());

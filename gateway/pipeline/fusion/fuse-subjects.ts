@@ -10,6 +10,7 @@ import type { Modality } from '../../domain/samples.ts';
 import type { Clock } from '../../domain/time.ts';
 import type { WindowEmbedding } from '../../domain/windows.ts';
 import { samplesToNs, slotKey } from '../grid.ts';
+import { ALIGNED_HOPS, type HopPhase } from '../hop-phase.ts';
 import { countDrop, type PipelineMetrics } from '../metrics.ts';
 import type { WindowSpec } from '../stages/window.ts';
 import type { LoadedModel } from '../../domain/model.ts';
@@ -33,6 +34,8 @@ export interface FusionOptions {
   readonly deadlineNs?: number;
   /** Open slots per subject; beyond this the oldest is fused early with what it has. */
   readonly maxPendingSlots?: number;
+  /** Where each subject's hops fall; the windowing stage must use the same (default: aligned). */
+  readonly hopPhase?: HopPhase;
 }
 
 export interface FusionDeps {
@@ -60,6 +63,8 @@ interface Slot {
 
 interface SubjectFusion {
   readonly id: string;
+  /** This subject's hop phase, ns: its windows end at m · hop + phaseNs. */
+  readonly phaseNs: number;
   readonly tracks: Map<string, Track>;
   /** Open slots, ascending by end time. */
   readonly slots: Slot[];
@@ -100,6 +105,7 @@ export function fuseSubjects(
   const staleAfterHops = options.staleAfterHops ?? 2;
   const deadlineNs = options.deadlineNs ?? maxHopNs;
   const maxPending = options.maxPendingSlots ?? 8;
+  const hopPhase = options.hopPhase ?? ALIGNED_HOPS;
   const scheduler = deps.scheduler ?? asyncScheduler;
   const { clock, metrics } = deps;
 
@@ -116,7 +122,7 @@ export function fuseSubjects(
         for (const track of subject.tracks.values()) {
           if (track.lastEndNs >= slot.endNs - TOLERANCE_NS) continue; // delivered, or moved past
           if (track.lastEndNs < slot.endNs - staleAfterHops * track.hopNs - TOLERANCE_NS) continue; // silent
-          const hops = slot.endNs / track.hopNs;
+          const hops = (slot.endNs - subject.phaseNs) / track.hopNs;
           if (Math.abs(hops - Math.round(hops)) * track.hopNs > TOLERANCE_NS) continue; // no window ends here
           return false;
         }
@@ -199,7 +205,13 @@ export function fuseSubjects(
           const w = embedding.window;
           let subject = subjects.get(w.subjectId);
           if (!subject) {
-            subject = { id: w.subjectId, tracks: new Map(), slots: [], lastFusedKey: -Infinity };
+            subject = {
+              id: w.subjectId,
+              phaseNs: hopPhase(w.subjectId),
+              tracks: new Map(),
+              slots: [],
+              lastFusedKey: -Infinity,
+            };
             subjects.set(w.subjectId, subject);
           }
           let track = subject.tracks.get(w.sourceId);

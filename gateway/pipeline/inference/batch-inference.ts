@@ -37,6 +37,14 @@ export function inferenceQueueEdge(encoder: string): string {
   return `${INFERENCE_EDGE}:${encoder}`;
 }
 
+/**
+ * A batch whose oldest window has waited this close to maxWaitMs is due. Epoch times in ns
+ * are float64 with a resolution of 256 ns: without slack, a timer that fires on time can
+ * read a wait a few hundred ns short and re-arm itself for "0 ms" — on a virtual clock, for
+ * ever.
+ */
+const DUE_SLACK_NS = 10_000;
+
 interface Lane {
   readonly runner: EncoderRunner;
   readonly edge: string;
@@ -99,7 +107,7 @@ export function batchInference(
         while (!closed && lane.inFlight < maxInFlight && lane.queue.size > 0) {
           const oldest = lane.queue.peek() as SensorWindow;
           const waitedNs = clock.nowNs() - oldest.closedAtNs;
-          if (lane.queue.size < maxBatch && !inputDone && waitedNs < maxWaitNs) {
+          if (lane.queue.size < maxBatch && !inputDone && waitedNs < maxWaitNs - DUE_SLACK_NS) {
             if (lane.timer === null) {
               lane.timer = scheduler.schedule(
                 () => {

@@ -4,6 +4,7 @@ import { IMU_CHANNELS, valuesPerSample } from '../../domain/samples.ts';
 import type { Clock } from '../../domain/time.ts';
 import type { SensorWindow } from '../../domain/windows.ts';
 import { gridTimeNs, samplesToNs, type GridChunk } from '../grid.ts';
+import { ALIGNED_HOPS, type HopPhase } from '../hop-phase.ts';
 import { IdleSweep } from '../idle-sweep.ts';
 import type { PipelineMetrics } from '../metrics.ts';
 
@@ -16,6 +17,8 @@ export type WindowSpec = Pick<
 export interface WindowDeps {
   readonly clock: Clock;
   readonly metrics?: PipelineMetrics;
+  /** Where each subject's hops fall (default: every subject's windows end at multiples of the hop). */
+  readonly hopPhase?: HopPhase;
 }
 
 interface SourceRing {
@@ -31,10 +34,11 @@ interface SourceRing {
 
 /**
  * Cuts each source's grid samples into windows of `windowSamples`, one every `hopSamples`.
- * A window ends (exclusive) at grid index kEnd with kEnd ≡ 0 (mod hopSamples): on the
- * epoch-anchored grid that is end = m · hop duration since the epoch, so windows of
- * different encoders with the same hop duration (IMU 25 @ 50 Hz, pose 10 @ 20 Hz) end at the
- * same instants. Only contiguous runs make windows: a restart needs a full window of new
+ * A window ends (exclusive) at grid index kEnd with kEnd ≡ phase (mod hopSamples), phase
+ * being the subject's hop phase in samples (0 unless hops are staggered, see hop-phase.ts):
+ * on the epoch-anchored grid that is end = m · hop duration + phase since the epoch, so
+ * windows of different encoders with the same hop duration (IMU 25 @ 50 Hz, pose 10 @ 20 Hz)
+ * of one subject end at the same instants. Only contiguous runs make windows: a restart needs a full window of new
  * samples. `input` is laid out as the encoder expects (IMU [6, T] channel-major, pose [T, 17, 3]).
  */
 export function slidingWindows(
@@ -46,6 +50,8 @@ export function slidingWindows(
   const vps = valuesPerSample(encoder.modality);
   const channelMajor = encoder.modality === 'imu';
   const hopNs = samplesToNs(hop, encoder.sampleRateHz);
+  const periodNs = 1e9 / encoder.sampleRateHz;
+  const hopPhase = deps.hopPhase ?? ALIGNED_HOPS;
 
   return (source) =>
     new Observable<SensorWindow>((subscriber) => {
@@ -66,6 +72,9 @@ export function slidingWindows(
             rings.set(chunk.sourceId, r);
           }
           if (chunk.restart || chunk.firstIndex !== r.expectedK) r.filled = 0;
+          const phaseNs = hopPhase(chunk.subjectId);
+          // A whole number of this grid's samples (hop-phase.ts picks multiples of every period).
+          const phaseK = Math.round(phaseNs / periodNs);
           const { ring } = r;
           const values = chunk.values;
           for (let i = 0; i < chunk.count; i++) {
@@ -73,7 +82,7 @@ export function slidingWindows(
             r.pos = r.pos + 1 === T ? 0 : r.pos + 1;
             if (r.filled < T) r.filled++;
             const kEnd = chunk.firstIndex + i + 1;
-            if (r.filled === T && kEnd % hop === 0) {
+            if (r.filled === T && (kEnd - phaseK) % hop === 0) {
               const input = new Float32Array(T * vps);
               // r.pos is now the oldest sample of the window.
               if (channelMajor) {
@@ -86,7 +95,8 @@ export function slidingWindows(
                 input.set(ring.subarray(r.pos * vps), 0);
                 input.set(ring.subarray(0, r.pos * vps), head);
               }
-              const endNs = (kEnd / hop) * hopNs;
+              // m · hopNs (+ phase): computed the same way on every grid, so ends of one instant are bit-identical.
+              const endNs = ((kEnd - phaseK) / hop) * hopNs + phaseNs;
               deps.metrics?.windows.inc({ encoder: encoder.name });
               subscriber.next({
                 subjectId: chunk.subjectId,
