@@ -1,5 +1,4 @@
 import { samplesToNs } from './grid.ts';
-import type { WindowSpec } from './stages/window.ts';
 
 /** A subject's hop phase: its windows end at m · hop + phase (ns since the epoch). */
 export type HopPhase = (subjectId: string) => number;
@@ -21,7 +20,9 @@ export const ALIGNED_HOPS: HopPhase = () => 0;
  * restarts and model reloads, no state to keep. Grids whose period is not a whole number of
  * ns get no stagger.
  */
-export function staggeredHops(encoders: readonly WindowSpec[]): HopPhase {
+export function staggeredHops(
+  encoders: readonly { readonly sampleRateHz: number; readonly hopSamples: number }[],
+): HopPhase {
   if (encoders.length === 0) return ALIGNED_HOPS;
   const periods = encoders.map((e) => 1e9 / e.sampleRateHz);
   if (!periods.every((p) => Number.isInteger(p))) return ALIGNED_HOPS;
