@@ -20,12 +20,12 @@ import numpy as np
 from encoders.checkpoint import load_checkpoint, resolve_checkpoint
 from encoders.data.paths import default_model_dir
 from encoders.enroll import MODALITIES, PrototypeSet, enroll
-from encoders.export import DEFAULT_MODEL_VERSION, export_model
+from encoders.export import DEFAULT_MODEL_VERSION, Parity, export_model
 from encoders.finetune import example_embeddings
 from encoders.finetune_recording import load_descriptions, parity_windows_from_recording, recording_classes
 from encoders.models.joint import JointModel
 from encoders.openset import DEFAULT_TARGET_KNOWN_REJECTION, calibrate_thresholds, combo_cosines, scores_of
-from encoders.splits import UTD_DATA_DESCRIPTION, clips_from_recording
+from encoders.splits import UTD_DATA_DESCRIPTION, Modalities, clips_from_recording
 
 #: Fewer held-out windows than this per modality set and the parent's threshold is kept.
 MIN_CALIBRATION_WINDOWS = 20
@@ -45,13 +45,11 @@ class RecordingEnrollment:
     parent_version: str = DEFAULT_MODEL_VERSION
     #: keep the parent's classes next to the new ones (default: only the recording's classes)
     keep_parent_classes: bool = False
-    #: "any", "imu" or "pose"
-    modalities: str = "any"
+    modalities: Modalities = "any"
     descriptions: Path | None = None
     #: share of known windows the open-set threshold may reject
     target_rejection: float = DEFAULT_TARGET_KNOWN_REJECTION
-    #: torch vs onnxruntime-node check: "auto", "require" or "skip"
-    parity: str = "auto"
+    parity: Parity = "auto"
 
 
 def leave_one_out_scores(protos: PrototypeSet, per_interval: list[tuple[str, dict[str, np.ndarray]]]) -> dict[str, np.ndarray]:

@@ -17,7 +17,7 @@ import subprocess
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 SCHEMA_PATH = repo_root() / "config" / "schemas" / "model-manifest.schema.json"
 PARITY_SCRIPT = Path(__file__).resolve().parent / "tools" / "ort_parity.mjs"
 DEFAULT_OPSET = 17
+#: the torch vs onnxruntime-node check: when node is present, always (fail without it), never
+Parity = Literal["auto", "require", "skip"]
 #: a new model's version when none is given (the manifest's ``version``)
 DEFAULT_MODEL_VERSION = "0.1.0"
 TOLERANCE = 1e-4
@@ -190,7 +192,7 @@ def export_model(
     description: str = "",
     placements: Sequence[str] = ("wrist", "thigh"),
     opset: int = DEFAULT_OPSET,
-    parity: str = "auto",
+    parity: Parity = "auto",
     prototypes: PrototypeSet | None = None,
     open_set: dict | None = None,
     enrollment: dict | None = None,

@@ -20,7 +20,7 @@ from encoders.evaluate import evaluate_stream
 from encoders.finetune import with_classes
 from encoders.models.joint import ClassInfo, JointModel
 from encoders.pairs import crop, window_starts
-from encoders.splits import UTD_DATA_DESCRIPTION, RecordingClips, class_id_for, clips_from_recording
+from encoders.splits import UTD_DATA_DESCRIPTION, Modalities, RecordingClips, class_id_for, clips_from_recording
 from encoders.train import BATCH_SIZE, FINETUNE_LR, FINETUNE_STEPS, LR, RECIPE_STEPS, TrainConfig, build_model, train
 
 
@@ -33,8 +33,7 @@ class RecordingFinetune:
     out: Path
     #: checkpoint or exported model directory to start from (ignored with ``from_scratch``)
     init: Path = default_model_dir()
-    #: "any" (every stream an interval has), "imu" or "pose"
-    modalities: str = "any"
+    modalities: Modalities = "any"
     #: JSON {class id or label: description or {name, description}}
     descriptions: Path | None = None
     #: keep the IMU↔pose contrastive term while training

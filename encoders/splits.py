@@ -6,11 +6,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
 from encoders.models.joint import ClassInfo
-from encoders.pairs import PairedClip, paired_from_utd
+from encoders.pairs import IMU_RATE_HZ, IMU_WINDOW, POSE_RATE_HZ, PairedClip, paired_from_utd
 
 UTD_DATA_DESCRIPTION = (
     "UTD-MHAD (Chen, Jafari, Kehtarnavaz, ICIP 2015): 861 clips, 27 actions; wrist (actions 1-21) / "
@@ -122,7 +123,11 @@ class RecordingClips:
     subjects: list[str]
 
 
-def clips_from_recording(recording_dir: Path, classes: Sequence[ClassInfo] | None = None, modalities: str = "any") -> RecordingClips:
+#: which streams of a labelled interval are used: all it has, only its IMU, only its pose
+Modalities = Literal["any", "imu", "pose"]
+
+
+def clips_from_recording(recording_dir: Path, classes: Sequence[ClassInfo] | None = None, modalities: Modalities = "any") -> RecordingClips:
     """Each ``labels.csv`` interval becomes one clip: the subject's first IMU resampled to 50 Hz
     and/or its camera track resampled to 20 Hz over the interval.
 
@@ -133,9 +138,8 @@ def clips_from_recording(recording_dir: Path, classes: Sequence[ClassInfo] | Non
     """
     from encoders.data.recording import read_recording
     from encoders.data.utd_mhad import interpolate_rows
-    from encoders.pairs import IMU_RATE_HZ, IMU_WINDOW, POSE_RATE_HZ
 
-    if modalities not in ("any", "imu", "pose"):
+    if modalities not in get_args(Modalities):
         raise ValueError(f"modalities must be any, imu or pose, got {modalities!r}")
     recording = read_recording(Path(recording_dir))
     where = f"{recording_dir}/labels.csv"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import get_args
 
 from encoders.checkpoint import load_checkpoint, resolve_checkpoint, save_checkpoint
 from encoders.cli.common import add_common, add_threads, add_training, command_line
@@ -16,15 +17,15 @@ from encoders.data.paths import default_model_dir, demo_recording
 from encoders.enroll_recording import RecordingEnrollment, enroll_from_recording
 from encoders.evaluate import evaluate_clips, evaluate_stream, format_metrics, save_confusion_png
 from encoders.experiments import DefaultModelRun, parity_windows, train_default
-from encoders.export import DEFAULT_MODEL_VERSION, DEFAULT_OPSET, export_model
+from encoders.export import DEFAULT_MODEL_VERSION, DEFAULT_OPSET, Parity, export_model
 from encoders.finetune_recording import RecordingFinetune, finetune_on_recording, parity_windows_from_recording
 from encoders.models.joint import ModelConfig
 from encoders.openset import DEFAULT_TARGET_KNOWN_REJECTION
-from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, UtdSplit, load_utd_split, utd_classes
+from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, Modalities, UtdSplit, load_utd_split, utd_classes
 from encoders.train import STRATEGIES, TrainConfig, TrainResult, train
 
-PARITY_CHOICES = ("auto", "require", "skip")
-MODALITY_CHOICES = ("any", "imu", "pose")
+PARITY_CHOICES = get_args(Parity)
+MODALITY_CHOICES = get_args(Modalities)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public type for it

@@ -1,10 +1,9 @@
 """The few-shot protocol end to end with a handful of steps (figures meaningless, paths real).
-Needs UTD-MHAD: skipped without $MUJO_DATASETS."""
+Needs the full UTD-MHAD (calibration uses subject 7): skipped without $MUJO_DATASETS."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,14 @@ import pytest
 from encoders.fewshot import HELD_OUT_ACTIONS, METHODS, FewshotRun, FewshotSteps, render, run_fewshot, write_section
 
 
-@pytest.fixture(scope="module")
-def utd_root() -> Path:
-    root = os.environ.get("MUJO_DATASETS")
-    if not root or not (Path(root) / "utd-mhad").is_dir():
-        pytest.skip("UTD-MHAD not available (set MUJO_DATASETS)")
-    return Path(root)
-
-
-def test_protocol_runs_and_renders(utd_root: Path, tmp_path: Path) -> None:
+@pytest.mark.full_data("the protocol holds out 7 of UTD-MHAD's classes across all 8 subjects")
+def test_protocol_runs_and_renders(datasets: Path, tmp_path: Path) -> None:
     wrist = [a for a in HELD_OUT_ACTIONS if a <= 21]
     assert wrist and len(wrist) < len(HELD_OUT_ACTIONS)  # both wrist and thigh actions are new
     steps = FewshotSteps(base=4, pretrain=2, finetune=2, scratch=2)
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nkept\n", encoding="utf-8")
-    raw = run_fewshot(FewshotRun(datasets=utd_root, raw=tmp_path / "raw.json", results_md=results, seeds=(0,), shots=(1,), steps=steps, cache=None), "test")
+    raw = run_fewshot(FewshotRun(datasets=datasets, raw=tmp_path / "raw.json", results_md=results, seeds=(0,), shots=(1,), steps=steps, cache=None), "test")
     run = raw["runs"][0]
     assert set(METHODS) <= set(run["shots"]["1"])
     for method in METHODS:
