@@ -541,6 +541,11 @@ describe('deploy/systemd', () => {
     assert.ok(unit.get('ReadWritePaths')!.includes(confDir));
     assert.equal(one('RestartPreventExitStatus'), String(EXIT_CONFIG));
     assert.equal(one('Restart'), 'on-failure');
+    // Readiness and the watchdog: gateway/main.ts notifies through systemd-notify, a child process.
+    assert.equal(one('Type'), 'notify');
+    assert.equal(one('NotifyAccess'), 'all');
+    assert.ok(Number.parseInt(one('WatchdogSec')!, 10) >= 10);
+    assert.ok(one('RestrictAddressFamilies')!.split(' ').includes('AF_UNIX'), 'the notify socket is AF_UNIX');
     assert.equal(one('ProtectSystem'), 'strict');
     assert.ok(Number.parseInt(one('TimeoutStopSec')!, 10) >= 30);
     for (const cap of ['CAP_NET_RAW', 'CAP_NET_ADMIN']) {
