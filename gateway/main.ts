@@ -10,6 +10,7 @@ import { runConfigCommands } from './config/index.ts';
 import type { GatewayConfig } from './config/schema.ts';
 import { errorCode, errorMessage } from './observability/errors.ts';
 import { redactUrl } from './observability/redact.ts';
+import { SystemdNotifier } from './observability/systemd-notify.ts';
 import { SOFTWARE_VERSION } from './version.ts';
 
 /** Exit code when the gateway cannot start (bad model, port in use…); 2 is a bad config. */
@@ -47,6 +48,9 @@ async function main(): Promise<number | undefined> {
 
   // The file is where runtime device changes (HTTP, MQTT) are saved.
   const app = new GatewayApp(config, file !== undefined ? { configFile: file } : {});
+  // Under systemd (Type=notify): READY=1 once serving, a watchdog heartbeat from the event loop.
+  const systemd = SystemdNotifier.fromEnv({ logger: app.logger.child({ component: 'systemd' }) });
+  systemd?.startWatchdog();
   // One line per activity event: whoever starts the gateway sees it work.
   const events = app.logger.child({ component: 'events' });
   app.activity$.subscribe((event) =>
@@ -68,6 +72,7 @@ async function main(): Promise<number | undefined> {
     }
     stopping = true;
     app.logger.info({ signal }, 'shutting down');
+    void systemd?.stopping();
     app.stop().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -82,6 +87,7 @@ async function main(): Promise<number | undefined> {
   try {
     const endpoints = await app.start();
     process.stderr.write(whereToLook(config, endpoints));
+    await systemd?.ready(`serving ${endpoints.http ?? 'without HTTP'}, MQTT ${redactUrl(endpoints.mqtt)}`);
     return undefined;
   } catch (err) {
     app.logger.fatal({ code: errorCode(err), err: errorMessage(err) }, 'gateway could not start');

@@ -11,14 +11,16 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { dirname, join, posix, relative } from 'node:path';
+import mqtt from 'mqtt';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { EXIT_CONFIG } from '../../gateway/config/cli.ts';
 import { loadConfig } from '../../gateway/config/index.ts';
 import type { GatewayConfig } from '../../gateway/config/schema.ts';
+import { freePort } from '../helpers/mosquitto.ts';
 
 /*
  * Deployment files, checked without Docker, Kubernetes or a running systemd (none exists here):
@@ -26,7 +28,8 @@ import type { GatewayConfig } from '../../gateway/config/schema.ts';
  *    entrypoint is the package's bin; ports, volumes and environment overrides agree with what
  *    the gateway's own config loader makes of them;
  *  - deploy/compose: service names, ports and mount paths agree with the Dockerfile and with
- *    the gateway.yaml it mounts;
+ *    the gateway.yaml it mounts; authentication is on for MQTT (its mosquitto.conf run by the
+ *    real mosquitto), InfluxDB and Grafana, with every secret required from .env;
  *  - deploy/k8s: every manifest parses; probes reach /health (readiness) on the port the
  *    ConfigMap's configuration serves; volumes, selectors and the config path line up;
  *  - deploy/systemd: `systemd-analyze verify` (when the binary exists) and the unit agrees
@@ -541,6 +544,11 @@ describe('deploy/systemd', () => {
     assert.ok(unit.get('ReadWritePaths')!.includes(confDir));
     assert.equal(one('RestartPreventExitStatus'), String(EXIT_CONFIG));
     assert.equal(one('Restart'), 'on-failure');
+    // Readiness and the watchdog: gateway/main.ts notifies through systemd-notify, a child process.
+    assert.equal(one('Type'), 'notify');
+    assert.equal(one('NotifyAccess'), 'all');
+    assert.ok(Number.parseInt(one('WatchdogSec')!, 10) >= 10);
+    assert.ok(one('RestrictAddressFamilies')!.split(' ').includes('AF_UNIX'), 'the notify socket is AF_UNIX');
     assert.equal(one('ProtectSystem'), 'strict');
     assert.ok(Number.parseInt(one('TimeoutStopSec')!, 10) >= 30);
     for (const cap of ['CAP_NET_RAW', 'CAP_NET_ADMIN']) {
@@ -678,5 +686,104 @@ describe('the gateway built by tsc runs from dist/ (image layout)', () => {
       child.kill('SIGTERM');
     }
     assert.equal(await exited, 0, stderr);
+  });
+});
+
+// ---- compose: authentication on by default ------------------------------------------------
+
+describe('deploy/compose has authentication on everywhere, secrets from .env', () => {
+  const composeText = read('deploy/compose/docker-compose.yml');
+  const compose = parseYaml(composeText) as Json;
+  const services = compose['services'] as Record<string, Json>;
+  const envOfService = (name: string) => (services[name]!['environment'] ?? {}) as Record<string, string>;
+  const exampleVars = new Map(
+    read('deploy/compose/.env.example')
+      .split('\n')
+      .filter((l) => /^[A-Z_]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const),
+  );
+
+  it('every secret is required from .env (compose refuses to start without it) and listed, empty, in .env.example', () => {
+    const referenced = new Set([...composeText.matchAll(/\$\{([A-Z_]+)(:[?-][^}]*)?\}/g)].map((m) => m[1]!));
+    for (const name of referenced) {
+      assert.ok(exampleVars.has(name), `${name} is in .env.example`);
+      if (/PASSWORD|TOKEN/.test(name)) assert.equal(exampleVars.get(name), '', `${name} ships empty`);
+    }
+    for (const m of composeText.matchAll(/\$\{([A-Z_]+)(:[?-][^}]*)?\}/g))
+      assert.match(m[2] ?? '', /^:\?/, `\${${m[1]}} must be required (:?), not defaulted`);
+    for (const [service, env] of Object.entries(services).map(([n]) => [n, envOfService(n)] as const))
+      for (const [key, value] of Object.entries(env))
+        if (/PASSWORD|TOKEN/.test(key))
+          assert.match(String(value), /\$\{[A-Z_]+:\?/, `${service} ${key} comes from .env`);
+    const gitignore = read('.gitignore').split('\n');
+    assert.ok(gitignore.includes('deploy/compose/.env'), '.env is never committed');
+  });
+
+  it('Grafana has no anonymous viewer; InfluxDB requires a user; the datasource and gateway use the users', () => {
+    const grafana = envOfService('grafana');
+    assert.equal(grafana['GF_AUTH_ANONYMOUS_ENABLED'], 'false');
+    assert.equal(grafana['GF_AUTH_ANONYMOUS_ORG_ROLE'], undefined);
+    assert.ok(grafana['GF_SECURITY_ADMIN_PASSWORD']);
+    const influx = envOfService('influxdb');
+    assert.equal(influx['INFLUXDB_HTTP_AUTH_ENABLED'], 'true');
+    assert.match(grafana['MUJO_INFLUX_USER']!, /INFLUX_READ_USER/);
+    const datasource = read('dashboards/grafana/provisioning/datasources/influxdb.yaml');
+    assert.match(datasource, /user: \$\{MUJO_INFLUX_USER/);
+    assert.match(datasource, /password: \$\{MUJO_INFLUX_PASSWORD/);
+    const gateway = envOfService('gateway');
+    assert.match(gateway['MUJO__INFLUX__TOKEN']!, /INFLUX_WRITE_USER.*:.*INFLUX_WRITE_PASSWORD/);
+    assert.match(gateway['MUJO__MQTT__PASSWORD']!, /MQTT_PASSWORD/);
+    assert.match(gateway['MUJO__HTTP__TOKEN']!, /GATEWAY_TOKEN/);
+  });
+
+  it("the compose mosquitto.conf, run by the real mosquitto, refuses anonymous clients and accepts .env's user", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mujo-compose-mqtt-'));
+    const port = await freePort();
+    try {
+      // The container's own start: mosquitto_passwd -c -b <file> "$MQTT_USER" "$MQTT_PASSWORD".
+      const passwd = join(dir, 'passwd');
+      const made = spawnSync('mosquitto_passwd', ['-c', '-b', passwd, 'mujo', 's3cret-from-env']);
+      assert.equal(made.status, 0, String(made.stderr));
+      const conf = read('deploy/compose/mosquitto.conf')
+        .replace(/^listener 1883 0\.0\.0\.0$/m, `listener ${port} 127.0.0.1`)
+        .replace(/^password_file \/mosquitto\/data\/passwd$/m, `password_file ${passwd}`)
+        .replace(/^persistence_location .*$/m, `persistence_location ${dir}/`);
+      assert.match(conf, /^allow_anonymous false$/m);
+      writeFileSync(join(dir, 'mosquitto.conf'), `${conf}\nuser ${userInfo().username}\n`);
+      const broker = spawn('mosquitto', ['-c', join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
+      try {
+        const connect = (opts: mqtt.IClientOptions) =>
+          new Promise<string>((resolve) => {
+            const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+              ...opts,
+              reconnectPeriod: 0,
+              connectTimeout: 5000,
+            });
+            client.once('connect', () => {
+              client.end(true);
+              resolve('accepted');
+            });
+            client.once('error', (err) => {
+              client.end(true);
+              resolve(err.message);
+            });
+          });
+        let anonymous = await connect({});
+        for (let i = 0; i < 100 && /ECONNREFUSED/.test(anonymous); i++) {
+          await new Promise((r) => setTimeout(r, 50));
+          anonymous = await connect({});
+        }
+        assert.match(anonymous, /Not authorized|Bad username or password/i);
+        assert.match(
+          await connect({ username: 'mujo', password: 'wrong' }),
+          /Not authorized|Bad username or password/i,
+        );
+        assert.equal(await connect({ username: 'mujo', password: 's3cret-from-env' }), 'accepted');
+      } finally {
+        broker.kill('SIGKILL');
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

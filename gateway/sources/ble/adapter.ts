@@ -54,6 +54,8 @@ export interface BleAdapterOptions {
   /** This many operations timing out in a row (no success between) mark the adapter unresponsive. Default 3. */
   readonly unresponsiveAfterTimeouts?: number;
   readonly logger?: Logger;
+  /** The package to load noble from (tests name one that is not installed). */
+  readonly nobleModule?: string;
 }
 
 /** Resolves the HCI index from options, then env NOBLE_HCI_DEVICE_ID; throws on a malformed value. */
@@ -84,16 +86,47 @@ export function parseAdapterName(name: string | number | undefined): number | un
   return Number(m[1]);
 }
 
+/**
+ * What to do when noble is not installed. It is an optional dependency (it compiles a native
+ * addon where no prebuilt one fits, which needs a compiler), so `npm ci` succeeds without it
+ * and BLE alone is unavailable.
+ */
+export const NOBLE_INSTALL_HINT =
+  'install the build tools and Bluetooth headers (Debian/Raspberry Pi OS: sudo apt-get install build-essential python3 libbluetooth-dev libudev-dev), then run `npm install @abandonware/noble` in the gateway folder';
+
+/** Node's error when a package is not installed (not: installed but failing to load). */
+function isModuleMissing(err: unknown, specifier: string): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (
+    (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && errorMessage(err).includes(specifier)
+  );
+}
+
 /** Builds a Noble: over the given bindings, or the platform's (loaded only now). */
-async function loadNoble(options: BleAdapterOptions, deviceId: number): Promise<Noble> {
+async function loadNoble(
+  options: BleAdapterOptions,
+  deviceId: number,
+  nobleModule = '@abandonware/noble',
+): Promise<Noble> {
   try {
     if (options.bindings) {
-      const { default: withBindings } = await import('@abandonware/noble/with-bindings');
+      const { default: withBindings } = (await import(`${nobleModule}/with-bindings`)) as {
+        default: typeof import('@abandonware/noble/with-bindings').default;
+      };
       return withBindings(options.bindings);
     }
-    const { default: withCustomBinding } = await import('@abandonware/noble/with-custom-binding');
+    const { default: withCustomBinding } = (await import(`${nobleModule}/with-custom-binding`)) as {
+      default: typeof import('@abandonware/noble/with-custom-binding').default;
+    };
     return withCustomBinding({ deviceId });
   } catch (err) {
+    if (isModuleMissing(err, nobleModule)) {
+      throw new GatewayError(
+        'BLE_NOBLE_MISSING',
+        `ble.enabled is true but the Bluetooth library ${nobleModule} is not installed (it is optional: its native part did not build at install time). To use BLE wearables, ${NOBLE_INSTALL_HINT}. Everything else runs without it.`,
+        { cause: err, details: { module: nobleModule } },
+      );
+    }
     throw new GatewayError(
       'BLE_UNAVAILABLE',
       `Bluetooth is not available on this machine (hci${deviceId}): ${errorMessage(err)}. Disable ble.enabled or give the process an HCI adapter.`,
@@ -104,7 +137,7 @@ async function loadNoble(options: BleAdapterOptions, deviceId: number): Promise<
 
 export async function openBleAdapter(options: BleAdapterOptions = {}): Promise<BleAdapter> {
   const deviceId = resolveHciDeviceId(options.hciDeviceId);
-  const noble = await loadNoble(options, deviceId);
+  const noble = await loadNoble(options, deviceId, options.nobleModule);
   return new BleAdapter(noble, `hci${deviceId}`, options);
 }
 

@@ -76,6 +76,21 @@ describe('BLE adapter: HCI selection and lazy loading', () => {
     assert.deepEqual(JSON.parse(out.trim().split('\n').pop() as string), []);
   });
 
+  it('when noble is not installed (optional, no compiler at install), fails with BLE_NOBLE_MISSING saying what to install', async () => {
+    // A package name Node really cannot resolve: the loader's own ERR_MODULE_NOT_FOUND.
+    await assert.rejects(
+      openBleAdapter({ hciDeviceId: 0, nobleModule: '@abandonware/noble-absent' }),
+      (err: unknown) => {
+        const e = err as { code: string; message: string };
+        assert.equal(e.code, 'BLE_NOBLE_MISSING');
+        assert.match(e.message, /not installed/);
+        assert.match(e.message, /apt-get install build-essential python3 libbluetooth-dev libudev-dev/);
+        assert.match(e.message, /npm install @abandonware\/noble/);
+        return true;
+      },
+    );
+  });
+
   it(
     'without injected bindings on a machine without Bluetooth, fails with BLE_UNAVAILABLE',
     { skip: process.env['MUJO_BLE_HARDWARE'] === '1' },
