@@ -53,7 +53,7 @@ export function collectLive(
       sub.unsubscribe();
       resolve(examples);
     };
-    const timer = timers.setTimeout(finish, request.timeoutMs);
+    const timer = timers.setTimeout(finish, request.timeoutMs, true);
     const sub: Subscription = embeddings$.subscribe((e) => {
       const w = e.window;
       if (w.subjectId !== request.subject) return;
