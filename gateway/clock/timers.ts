@@ -13,16 +13,20 @@ export type TimerHandle = { readonly __timer: unique symbol } | object;
 export interface Timers {
   /** Milliseconds on this timer base's clock (monotonic). */
   now(): number;
-  setTimeout(fn: () => void, ms: number): TimerHandle;
+  /**
+   * `keepAlive`: someone awaits this timer (a timeout of an operation in progress), so on real
+   * timers it keeps the process alive. By default a timer is background work (a retry, tick,
+   * heartbeat or watchdog) that must not keep a stopping process alive.
+   */
+  setTimeout(fn: () => void, ms: number, keepAlive?: boolean): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
 }
 
 export const realTimers: Timers = {
   now: () => performance.now(),
-  setTimeout: (fn, ms) => {
+  setTimeout: (fn, ms, keepAlive = false) => {
     const t = setTimeout(fn, ms);
-    // A pending retry, tick or heartbeat must not keep a stopping process alive.
-    t.unref();
+    if (!keepAlive) t.unref();
     return t;
   },
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
@@ -83,11 +87,16 @@ export function repeat(timers: Timers, ms: number, fn: () => void): Repeating {
 /**
  * Resolves `true` when `promise` settles within `ms` on `timers`, `false` when the time runs
  * out first (the promise keeps running). Rejections count as settled: callers that care
- * handle them on the promise itself.
+ * handle them on the promise itself. The timer keeps the process alive unless `keepAlive` is false.
  */
-export function settlesWithin(timers: Timers, promise: Promise<unknown>, ms: number): Promise<boolean> {
+export function settlesWithin(
+  timers: Timers,
+  promise: Promise<unknown>,
+  ms: number,
+  keepAlive = true,
+): Promise<boolean> {
   return new Promise((resolve) => {
-    const handle = timers.setTimeout(() => resolve(false), ms);
+    const handle = timers.setTimeout(() => resolve(false), ms, keepAlive);
     const done = (): void => {
       timers.clearTimeout(handle);
       resolve(true);

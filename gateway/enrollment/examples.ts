@@ -1,3 +1,4 @@
+import { realTimers, type Timers } from '../clock/timers.ts';
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import type { EncoderRunner } from '../domain/model.ts';
 import type { SampleChunk } from '../domain/samples.ts';
@@ -35,6 +36,8 @@ export interface LiveRequest {
 export function collectLive(
   embeddings$: Observable<WindowEmbedding>,
   request: LiveRequest,
+  /** The timeout runs on these (wall time: a stalled source must not hold enrollment up). */
+  timers: Timers = realTimers,
 ): Promise<Example[]> {
   let fromNs = request.fromNs;
   let endNs = fromNs === null ? Infinity : fromNs + request.seconds * 1e9;
@@ -46,11 +49,11 @@ export function collectLive(
     const finish = (): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
+      timers.clearTimeout(timer);
       sub.unsubscribe();
       resolve(examples);
     };
-    const timer = setTimeout(finish, request.timeoutMs);
+    const timer = timers.setTimeout(finish, request.timeoutMs, true);
     const sub: Subscription = embeddings$.subscribe((e) => {
       const w = e.window;
       if (w.subjectId !== request.subject) return;

@@ -5,11 +5,13 @@ import { systemClock } from '../../gateway/domain/time.ts';
 import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
 import {
   RtspReader,
+  type ReaderStats,
   type ReaderStatus,
   type RtspReaderOptions,
 } from '../../gateway/sources/camera/rtsp-reader.ts';
 import { freePort } from '../helpers/mosquitto.ts';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp-server.ts';
+import { VirtualTimers } from '../fakes/virtual-timers.ts';
 
 /*
  * The ffmpeg RTSP reader against a real gst-rtsp-server started here: frames, the fps cap,
@@ -23,6 +25,7 @@ const fastRetry = { initialMs: 150, maxMs: 1000, factor: 2, jitter: 0.2 };
 function reader(
   options: Partial<RtspReaderOptions> & Pick<RtspReaderOptions, 'url'>,
   registry = createMetricsRegistry({ defaultMetrics: false }),
+  timers?: VirtualTimers,
 ) {
   return new RtspReader(
     {
@@ -35,19 +38,27 @@ function reader(
       backoff: fastRetry,
       ...options,
     },
-    { clock: systemClock, registry },
+    { clock: timers?.clock ?? systemClock, registry, ...(timers ? { timers } : {}) },
   );
 }
 
-/** Takes frames as fast as they come (or with `workMs` per frame) until stopped. */
-function consume(r: RtspReader, workMs = 0) {
+/** Every decoded frame was delivered, dropped and counted, or is the one still pending. */
+function assertAccounted(s: ReaderStats): void {
+  const unaccounted = s.decoded - s.delivered - s.dropped.superseded - s.dropped.fps_cap;
+  assert.ok(
+    unaccounted === 0 || unaccounted === 1,
+    `every decoded frame delivered, pending or counted (off by ${unaccounted})`,
+  );
+}
+
+/** Takes frames as fast as they come until stopped. */
+function consume(r: RtspReader) {
   const frames: { seq: number; tNs: number; bytes: number; atMs: number }[] = [];
   const done = (async () => {
     for (;;) {
       const f = await r.next();
       if (!f) return;
       frames.push({ seq: f.seq, tNs: f.tNs, bytes: f.data.length, atMs: performance.now() });
-      if (workMs > 0) await sleep(workMs);
     }
   })();
   return { frames, done };
@@ -78,64 +89,108 @@ describe('RTSP reader against gst-rtsp-server', () => {
     await Promise.all([camA?.stop(), camB?.stop()]);
   });
 
-  test('two cameras at once: whole RGB24 frames of the configured size, in order, at the source rate; the fps cap and a slow consumer drop frames and count them', async () => {
+  test('two cameras at once: whole RGB24 frames of the configured size, in order; every decoded frame delivered or counted', async () => {
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const fast = reader({ cameraId: 'a', url: camA.url, width: 320, height: 240, fps: 30 }, registry);
-    const capped = reader({ cameraId: 'a-capped', url: camA.url, width: 64, height: 48, fps: 5 }, registry);
-    const slow = reader({ cameraId: 'b-slow', url: camB.url, width: 96, height: 64, fps: 30 }, registry);
+    const a = reader({ cameraId: 'a', url: camA.url, width: 320, height: 240, fps: 30 }, registry);
+    const b = reader({ cameraId: 'b', url: camB.url, width: 96, height: 64, fps: 30 }, registry);
     const t0 = performance.now();
-    for (const r of [fast, capped, slow]) r.start();
-    const cf = consume(fast);
-    const cc = consume(capped);
-    const cs = consume(slow, 350);
+    for (const r of [a, b]) r.start();
+    const ca = consume(a);
+    const cb = consume(b);
     try {
-      await waitFor(
-        () => cf.frames.length > 0 && cc.frames.length > 0 && cs.frames.length > 0,
-        10_000,
-        'first frames',
-      );
+      await waitFor(() => ca.frames.length >= 20 && cb.frames.length >= 20, 20_000, '20 frames from each');
       const firstMs = performance.now() - t0;
-      const mark = { f: cf.frames.length, c: cc.frames.length };
-      await sleep(3000);
-      const got = { f: cf.frames.length - mark.f, c: cc.frames.length - mark.c };
-
-      assert.ok(cf.frames.every((f) => f.bytes === 320 * 240 * 3));
-      assert.ok(cc.frames.every((f) => f.bytes === 64 * 48 * 3));
-      assert.ok(cs.frames.every((f) => f.bytes === 96 * 64 * 3));
-      for (const fr of [cf.frames, cc.frames, cs.frames])
+      assert.ok(ca.frames.every((f) => f.bytes === 320 * 240 * 3));
+      assert.ok(cb.frames.every((f) => f.bytes === 96 * 64 * 3));
+      for (const fr of [ca.frames, cb.frames])
         for (let i = 1; i < fr.length; i++) {
           assert.ok(fr[i]!.seq > fr[i - 1]!.seq, 'seq ascending');
           assert.ok(fr[i]!.tNs >= fr[i - 1]!.tNs, 'tNs ascending');
         }
-      // 15 fps source, uncapped: about 45 frames in 3 s.
-      assert.ok(got.f >= 35 && got.f <= 55, `uncapped reader got ${got.f} frames in 3 s of a 15 fps stream`);
-      // Capped at 5 fps: about 15, the rest counted as fps_cap drops.
-      assert.ok(got.c >= 11 && got.c <= 19, `5 fps cap delivered ${got.c} frames in 3 s`);
-      const sc = capped.stats();
-      assert.ok(sc.dropped.fps_cap >= 15, `fps_cap drops ${sc.dropped.fps_cap}`);
-      // A consumer taking 350 ms per frame of a 10 fps stream: latest frame wins, ~2 of 3 superseded.
-      const ss = slow.stats();
-      assert.ok(
-        ss.dropped.superseded >= ss.delivered,
-        `superseded ${ss.dropped.superseded} vs delivered ${ss.delivered}`,
-      );
-      for (const s of [fast.stats(), sc, ss]) {
-        const unaccounted = s.decoded - s.delivered - s.dropped.superseded - s.dropped.fps_cap;
-        assert.ok(
-          unaccounted === 0 || unaccounted === 1,
-          `every decoded frame delivered, pending or counted (off by ${unaccounted})`,
-        );
-      }
+      for (const s of [a.stats(), b.stats()]) assertAccounted(s);
       const text = await registry.metrics();
-      assert.match(text, /mujo_camera_frames_dropped_total\{camera="b-slow",reason="superseded"\} [1-9]/);
-      assert.match(text, /mujo_camera_frames_dropped_total\{camera="a-capped",reason="fps_cap"\} [1-9]/);
       assert.match(text, /mujo_camera_connected\{camera="a"\} 1/);
+      assert.match(text, /mujo_camera_connected\{camera="b"\} 1/);
       console.log(
-        `first frames of 3 readers within ${Math.round(firstMs)} ms; first-frame times ${[fast, capped, slow].map((r) => Math.round(r.stats().firstFrameMs ?? -1)).join(', ')} ms`,
+        `20 frames from 2 readers within ${Math.round(firstMs)} ms; first-frame times ${[a, b].map((r) => Math.round(r.stats().firstFrameMs ?? -1)).join(', ')} ms`,
       );
     } finally {
-      await Promise.all([fast.stop(), capped.stop(), slow.stop()]);
-      await Promise.all([cf.done, cc.done, cs.done]);
+      await Promise.all([a.stop(), b.stop()]);
+      await Promise.all([ca.done, cb.done]);
+    }
+  });
+
+  test("the fps cap hands out one frame per 1/fps of the reader's clock and counts the frames it held back (virtual timers)", async () => {
+    const timers = new VirtualTimers();
+    const registry = createMetricsRegistry({ defaultMetrics: false });
+    // A 15 fps camera capped at 5 fps: one frame per 200 ms of the reader's (virtual) clock.
+    const capped = reader(
+      { cameraId: 'a-capped', url: camA.url, width: 64, height: 48, fps: 5 },
+      registry,
+      timers,
+    );
+    capped.start();
+    const c = consume(capped);
+    try {
+      await waitFor(
+        () => c.frames.length === 1,
+        10_000,
+        'the first frame (the bucket starts with one token)',
+      );
+      for (let step = 1; step <= 5; step++) {
+        const decoded = capped.stats().decoded;
+        // Real frames keep arriving while the reader's clock stands still: all held back.
+        await waitFor(() => capped.stats().decoded >= decoded + 2, 10_000, 'two more frames from the camera');
+        assert.equal(c.frames.length, step, 'nothing more before the cap allows it');
+        await timers.advance(200);
+        await waitFor(() => c.frames.length === step + 1, 10_000, `frame ${step + 1} after 200 ms`);
+      }
+      const s = capped.stats();
+      assert.equal(s.delivered, 6);
+      // At least the one frame per step that arrived while the consumer waited for the cap.
+      assert.ok(s.dropped.fps_cap >= 5, `the frames held back are counted as fps_cap (${s.dropped.fps_cap})`);
+      assertAccounted(s);
+      assert.match(
+        await registry.metrics(),
+        /mujo_camera_frames_dropped_total\{camera="a-capped",reason="fps_cap"\} [1-9]/,
+      );
+    } finally {
+      await capped.stop();
+      await c.done;
+    }
+  });
+
+  test('a consumer slower than the camera gets the newest frame; the ones it missed are counted as superseded (virtual timers)', async () => {
+    const timers = new VirtualTimers();
+    const slow = reader(
+      { cameraId: 'b-slow', url: camB.url, width: 96, height: 64, fps: 30 },
+      undefined,
+      timers,
+    );
+    slow.start();
+    try {
+      let last = await slow.next();
+      assert.ok(last);
+      for (let i = 0; i < 3; i++) {
+        const before = slow.stats();
+        // The consumer is busy while three frames arrive.
+        await waitFor(() => slow.stats().decoded >= before.decoded + 3, 10_000, 'three frames');
+        await timers.advance(100); // past the cap's 33 ms
+        const decoded = slow.stats().decoded;
+        const frame = await slow.next();
+        assert.ok(frame && frame.seq > last!.seq);
+        assert.equal(frame.seq, decoded - 1, 'the newest frame wins');
+        assert.equal(
+          slow.stats().dropped.superseded - before.dropped.superseded,
+          frame.seq - last!.seq - 1,
+          'every frame in between counted as superseded',
+        );
+        last = frame;
+      }
+      assert.equal(slow.stats().dropped.fps_cap, 0);
+      assertAccounted(slow.stats());
+    } finally {
+      await slow.stop();
     }
   });
 
@@ -180,25 +235,49 @@ describe('RTSP reader against gst-rtsp-server', () => {
     }
   });
 
-  test('a camera that hangs (connection open, no data) trips the watchdog and recovers when it resumes', async () => {
+  test("a camera that hangs (connection open, no data) trips the watchdog after stallTimeoutMs of the reader's clock and recovers when it resumes (virtual timers)", async () => {
     const cam = await startRtspServer({ width: 160, height: 120, fps: 15 });
-    const r = reader({ cameraId: 'hang', url: cam.url, stallTimeoutMs: 1000, connectTimeoutMs: 2000 });
-    const statuses: ReaderStatus[] = [];
-    r.status$.subscribe((s) => statuses.push(s));
+    const timers = new VirtualTimers();
+    const r = reader(
+      { cameraId: 'hang', url: cam.url, stallTimeoutMs: 1000, connectTimeoutMs: 2000 },
+      undefined,
+      timers,
+    );
+    const stalls: number[] = [];
+    let lastFrameAt = 0;
+    r.status$.subscribe((s) => {
+      if (s.error?.code === 'CAMERA_STALLED') stalls.push(timers.now());
+    });
     r.start();
-    const c = consume(r);
     try {
-      await waitFor(() => c.frames.length >= 5, 10_000, '5 frames');
+      // The reader's clock stands still while the camera streams: no watchdog can fire.
+      await waitFor(() => r.stats().decoded >= 5, 10_000, '5 frames');
       cam.pause();
-      await waitFor(() => statuses.some((s) => s.error?.code === 'CAMERA_STALLED'), 5000, 'CAMERA_STALLED');
+      // Step the reader's clock. After each step, real time for frames still in flight after the
+      // pause to come out (each restarts the stall count) and for a killed ffmpeg to be reported
+      // (its status comes when the process has closed), before the clock moves on.
+      for (let step = 0; step < 60 && stalls.length === 0; step++) {
+        const decoded = r.stats().decoded;
+        await timers.advance(100);
+        await Promise.race([firstValueFrom(r.status$, { defaultValue: undefined }), sleep(200)]);
+        if (r.stats().decoded > decoded) lastFrameAt = timers.now();
+      }
+      assert.ok(stalls.length >= 1, 'CAMERA_STALLED');
+      const silentMs = stalls[0]! - lastFrameAt;
+      // The watchdog checks every stallTimeoutMs / 4 (250 ms); a frame is seen at the step after it.
+      assert.ok(
+        silentMs > 1000 - 100 && silentMs <= 1000 + 250 + 100,
+        `stalled after ${silentMs} ms of silence`,
+      );
       cam.resume();
-      const before = c.frames.length;
-      await waitFor(() => c.frames.length > before + 3, 20_000, 'frames after resuming');
+      const before = r.stats().decoded;
+      await timers.advance(250); // the reconnect backoff (150 ms ± 20 %)
+      await waitFor(() => r.stats().decoded > before + 3, 20_000, 'frames after resuming');
       assert.equal(r.stats().gaps, 1);
+      assert.equal(r.stats().connected, true);
     } finally {
       cam.resume();
       await r.stop();
-      await c.done;
       await cam.stop();
     }
   });

@@ -182,6 +182,7 @@ export class CommandRouter {
               ),
             ),
           timeoutMs,
+          true,
         );
       });
       const result = await Promise.race([

@@ -272,15 +272,19 @@ export class MqttSink {
   waitConnected(timeoutMs: number): Promise<void> {
     if (this.connectedNow) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = this.timers.setTimeout(() => {
-        this.connectWaiters = this.connectWaiters.filter((w) => w !== done);
-        reject(
-          new GatewayError(
-            'MQTT_CONNECT_TIMEOUT',
-            `not connected to ${redactUrl(this.opts.url)} within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
-          ),
-        );
-      }, timeoutMs);
+      const timer = this.timers.setTimeout(
+        () => {
+          this.connectWaiters = this.connectWaiters.filter((w) => w !== done);
+          reject(
+            new GatewayError(
+              'MQTT_CONNECT_TIMEOUT',
+              `not connected to ${redactUrl(this.opts.url)} within ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
+            ),
+          );
+        },
+        timeoutMs,
+        true,
+      );
       const done = () => {
         this.timers.clearTimeout(timer);
         resolve();
@@ -293,10 +297,14 @@ export class MqttSink {
   waitIdle(timeoutMs: number): Promise<boolean> {
     if (this.queue.size === 0) return Promise.resolve(true);
     return new Promise((resolve) => {
-      const timer = this.timers.setTimeout(() => {
-        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
-        resolve(false);
-      }, timeoutMs);
+      const timer = this.timers.setTimeout(
+        () => {
+          this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+          resolve(false);
+        },
+        timeoutMs,
+        true,
+      );
       const done = () => {
         this.timers.clearTimeout(timer);
         resolve(true);
@@ -385,7 +393,7 @@ export class MqttSink {
         () => undefined,
       );
       // A broker that does not answer the DISCONNECT must not hold the stop up.
-      await settlesWithin(this.timers, clean, 2000);
+      await settlesWithin(this.timers, clean, 2000, false);
     }
     if (!endedCleanly) await client.endAsync(true).catch(() => undefined);
     // endAsync(true) fails the callbacks of anything in flight, which requeues it.
@@ -644,7 +652,7 @@ export class MqttSink {
 
   private publishDirect(topic: string, payload: string, retain: boolean, timeoutMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = this.timers.setTimeout(resolve, timeoutMs);
+      const timer = this.timers.setTimeout(resolve, timeoutMs, true);
       this.client!.publish(topic, payload, { qos: 1, retain }, () => {
         this.timers.clearTimeout(timer);
         resolve();

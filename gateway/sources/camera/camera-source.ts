@@ -1,3 +1,4 @@
+import { realTimers, repeat, type Repeating, type Timers } from '../../clock/timers.ts';
 import { Subject, type Observable, type Subscription } from 'rxjs';
 import { PAYLOAD_VERSION, type DeviceState } from '../../domain/events.ts';
 import type { ImuChunk, PoseChunk } from '../../domain/samples.ts';
@@ -42,6 +43,8 @@ export interface CameraSourceDeps {
   readonly random?: () => number;
   /** Reader retry tuning beyond the config (tests). */
   readonly backoff?: Partial<BackoffOptions>;
+  /** The readers' watchdogs, backoff and fps cap, and the periodic state. Default: real timers. */
+  readonly timers?: Timers;
 }
 
 export interface CameraTrackInfo {
@@ -102,7 +105,8 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
   const matcher = matching.enabled ? new WearableMatcher(matching) : undefined;
   const cameras = new Map<string, CameraEntry>();
   const subs: Subscription[] = [];
-  let stateTimer: NodeJS.Timeout | undefined;
+  const timers = deps.timers ?? realTimers;
+  let stateTicks: Repeating | undefined;
   let running = false;
 
   for (const c of options.cameras) {
@@ -138,6 +142,7 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
         registry: deps.registry,
         ...(logger ? { logger } : {}),
         ...(deps.ffmpegPath ? { ffmpegPath: deps.ffmpegPath } : {}),
+        timers,
         ...(deps.random ? { random: deps.random } : {}),
       },
     );
@@ -315,18 +320,17 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
         'camera started',
       );
     }
-    stateTimer = setInterval(() => {
+    stateTicks = repeat(timers, STATE_INTERVAL_MS, () => {
       for (const cam of cameras.values()) devices$.next(toState(cam));
       updateHealth();
-    }, STATE_INTERVAL_MS);
-    stateTimer.unref();
+    });
     updateHealth();
   }
 
   async function stop(): Promise<void> {
     if (!running) return;
     running = false;
-    if (stateTimer) clearInterval(stateTimer);
+    stateTicks?.cancel();
     await Promise.all([...cameras.values()].map((c) => c.reader.stop()));
     await Promise.all([...cameras.values()].map((c) => c.loop));
     for (const s of subs.splice(0)) s.unsubscribe();

@@ -1,3 +1,4 @@
+import { realTimers, repeat, type Repeating, type TimerHandle, type Timers } from '../../clock/timers.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Subject, type Observable } from 'rxjs';
 import type { Clock } from '../../domain/time.ts';
@@ -60,6 +61,8 @@ export interface RtspReaderDeps {
   /** Default: env MUJO_FFMPEG, else `ffmpeg` on PATH. */
   readonly ffmpegPath?: string;
   readonly random?: () => number;
+  /** Watchdog, reconnect backoff and the fps cap run on these. Default: real timers. */
+  readonly timers?: Timers;
 }
 
 export interface ReaderStatus {
@@ -187,8 +190,9 @@ export class RtspReader {
   private running = false;
   private fatal = false;
   private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private watchdog: NodeJS.Timeout | undefined;
+  private readonly timers: Timers;
+  private reconnectTimer: TimerHandle | undefined;
+  private watchdog: Repeating | undefined;
   private spawnedAtMs = 0;
   private lastFrameAtMs: number | null = null;
   private connected = false;
@@ -203,7 +207,7 @@ export class RtspReader {
   private tokens = 1;
   private tokensAtMs = 0;
   /** Armed while the consumer waits for the fps cap rather than for a frame. */
-  private capTimer: NodeJS.Timeout | undefined;
+  private capTimer: TimerHandle | undefined;
 
   private rateCount = 0;
   private rateWindowStart = 0;
@@ -248,6 +252,7 @@ export class RtspReader {
       backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
     };
     this.deps = deps;
+    this.timers = deps.timers ?? realTimers;
     this.metrics = deps.registry ? cameraMetrics(deps.registry) : undefined;
     this.logger = deps.logger?.child({ component: 'camera', camera: options.cameraId });
     this.frameBytes = options.width * options.height * 3;
@@ -262,19 +267,19 @@ export class RtspReader {
     if (this.running) return;
     this.running = true;
     this.fatal = false;
-    this.watchdog = setInterval(
-      () => this.checkWatchdog(),
+    this.watchdog = repeat(
+      this.timers,
       Math.max(100, Math.min(this.opts.stallTimeoutMs, this.opts.connectTimeoutMs) / 4),
+      () => this.checkWatchdog(),
     );
-    this.watchdog.unref();
     this.spawnFfmpeg();
   }
 
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    if (this.watchdog) clearInterval(this.watchdog);
-    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.watchdog?.cancel();
+    if (this.reconnectTimer) this.timers.clearTimeout(this.reconnectTimer);
     this.watchdog = this.reconnectTimer = undefined;
     const c = this.child;
     this.child = undefined;
@@ -285,7 +290,7 @@ export class RtspReader {
     }
     this.setConnected(false);
     this.latest = null;
-    if (this.capTimer) clearTimeout(this.capTimer);
+    if (this.capTimer) this.timers.clearTimeout(this.capTimer);
     this.capTimer = undefined;
     const w = this.waiter;
     this.waiter = null;
@@ -306,13 +311,12 @@ export class RtspReader {
       );
     return new Promise((resolve) => {
       this.waiter = resolve;
-      const waitMs = this.capWaitMs(performance.now());
+      const waitMs = this.capWaitMs(this.timers.now());
       if (waitMs > 0) {
-        this.capTimer = setTimeout(() => {
+        this.capTimer = this.timers.setTimeout(() => {
           this.capTimer = undefined;
           this.tryDeliver();
         }, waitMs);
-        this.capTimer.unref();
       } else this.tryDeliver();
     });
   }
@@ -337,7 +341,7 @@ export class RtspReader {
     this.reconnectTimer = undefined;
     if (!this.running) return;
     this.filled = 0;
-    this.spawnedAtMs = performance.now();
+    this.spawnedAtMs = this.timers.now();
     let stderr = '';
     const child = spawn(this.ffmpegPath, ffmpegArgs(this.opts), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
@@ -407,8 +411,7 @@ export class RtspReader {
       `camera '${this.cameraId}': ${error.message}`,
     );
     this.emitStatus();
-    this.reconnectTimer = setTimeout(() => this.spawnFfmpeg(), delay);
-    this.reconnectTimer.unref();
+    this.reconnectTimer = this.timers.setTimeout(() => this.spawnFfmpeg(), delay);
   }
 
   /** Exponential backoff with ±jitter; `attempt` resets once a connection delivers a frame. */
@@ -421,7 +424,7 @@ export class RtspReader {
 
   private checkWatchdog(): void {
     if (!this.child) return;
-    const now = performance.now();
+    const now = this.timers.now();
     if (!this.connected) {
       if (now - this.spawnedAtMs > this.opts.connectTimeoutMs)
         this.kill({
@@ -475,7 +478,7 @@ export class RtspReader {
   }
 
   private onFrame(data: Buffer): void {
-    const nowMs = performance.now();
+    const nowMs = this.timers.now();
     const tNs = this.deps.clock.nowNs();
     if (!this.connected) this.onConnected(nowMs, tNs);
     this.lastFrameAtMs = nowMs;
@@ -510,7 +513,7 @@ export class RtspReader {
     if (!w || !f || this.capTimer) return;
     this.waiter = null;
     this.latest = null;
-    this.spendToken(performance.now());
+    this.spendToken(this.timers.now());
     this.stats_.delivered++;
     w(f);
   }
