@@ -9,7 +9,6 @@
  * `scan_devices`/`nearby_devices` answer with the same list.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +25,7 @@ import { FakeBindings } from '../fakes/noble/fake-bindings.ts';
 import { ORIGIN_NS, seeded } from '../fakes/noble/harness.ts';
 import { PolarSim, WitMotionSim } from '../fakes/noble/sim-devices.ts';
 import { VirtualTimers } from '../fakes/noble/virtual-timers.ts';
-import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
+import { chromiumSkipReason, launchChromium, screenshotDir } from '../helpers/chromium.ts';
 import { commandRequest, observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 const skip = chromiumSkipReason();
@@ -64,7 +63,6 @@ before(async () => {
   broker = await startMosquitto();
   dir = await mkdtemp(join(tmpdir(), 'mujo-web-ble-'));
   browser = await launchChromium();
-  mkdirSync('docs/img', { recursive: true });
 });
 after(async () => {
   await browser?.close();
@@ -183,7 +181,7 @@ log:
       .locator('#nearby li')
       .evaluateAll((lis) => lis.map((li) => li.getAttribute('data-address')));
     assert.equal(order.at(-1), 'D0:0D:00:00:00:43');
-    await page.screenshot({ path: 'docs/img/live-page-ble-scan-phone.png', fullPage: true });
+    await page.screenshot({ path: join(screenshotDir(), 'live-page-ble-scan-phone.png'), fullPage: true });
 
     // Add from the scan list.
     assert.equal(await row(WIT_ADDRESS).locator('input.add-id').inputValue(), 'witmotion-0041');
@@ -230,7 +228,7 @@ log:
     const wit = devices.devices.find((d) => d.device === 'wit-left');
     assert.equal(wit?.subject, 'alice');
     assert.equal(wit?.connected, true);
-    await page.screenshot({ path: 'docs/img/live-page-ble-added-phone.png', fullPage: true });
+    await page.screenshot({ path: join(screenshotDir(), 'live-page-ble-added-phone.png'), fullPage: true });
     await page.close();
 
     // MQTT: the same list, and the same scan (token-guarded) through the same DeviceService.
