@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { DeviceService } from '../../../gateway/devices/device-service.ts';
 import { createHttpServer, type HttpServer } from '../../../gateway/http/server.ts';
+import type { GatewayView } from '../../../gateway/http/types.ts';
 import { silentLogger } from '../../../gateway/observability/logger.ts';
 import type { NearbyReport } from '../../../gateway/sources/ble/ble-source.ts';
 import { createHarness, type Harness } from '../../fakes/noble/harness.ts';
@@ -36,7 +37,7 @@ async function setup(ble: boolean) {
   await h.source.start();
   harnesses.push(h);
   const service = new DeviceService({ ble: ble ? h.source : null, store: null, logger: silentLogger() });
-  const view = new ScriptedView();
+  const view: GatewayView = new ScriptedView();
   view.scanDevices = (request) => service.scan(request);
   view.nearbyDevices = () => service.nearby();
   view.bleEnabled = () => service.enabled;
