@@ -28,6 +28,11 @@ export interface LiveHistoryOptions {
   readonly windowMs?: number;
   readonly maxPointsPerSubject?: number;
   readonly maxSubjects?: number;
+  /**
+   * Points over all subjects. The snapshot goes to every client on connect, and the SSE hub
+   * drops a client with more than 1 MiB unsent: 10 000 points (~35 bytes each) stay well under.
+   */
+  readonly maxTotalPoints?: number;
 }
 
 const round2 = (v: number): number => Math.round(v * 100) / 100;
@@ -39,12 +44,15 @@ export class LiveHistory {
   private readonly windowMs: number;
   private readonly maxPoints: number;
   private readonly maxSubjects: number;
+  private readonly maxTotalPoints: number;
+  private totalPoints = 0;
   private trimmed = 0;
 
   constructor(options: LiveHistoryOptions = {}) {
     this.windowMs = options.windowMs ?? 3_600_000;
     this.maxPoints = options.maxPointsPerSubject ?? 2000;
     this.maxSubjects = options.maxSubjects ?? 256;
+    this.maxTotalPoints = options.maxTotalPoints ?? 10_000;
   }
 
   onActivity(e: ActivityEvent): void {
@@ -87,17 +95,34 @@ export class LiveHistory {
     let at = points.length;
     while (at > 0 && (points[at - 1] as TimelinePoint)[0] > point[0]) at--;
     points.splice(at, 0, point);
+    this.totalPoints++;
     // Keep one point older than the window: it says what was going on when the window starts.
     const cutoff = (points.at(-1) as TimelinePoint)[0] - this.windowMs;
     let old = 0;
     while (old + 1 < points.length && (points[old + 1] as TimelinePoint)[0] <= cutoff) old++;
-    if (old > 0) points.splice(0, old);
+    if (old > 0) {
+      points.splice(0, old);
+      this.totalPoints -= old;
+    }
     if (points.length > this.maxPoints) {
-      this.trimmed += points.length - this.maxPoints;
-      points.splice(0, points.length - this.maxPoints);
+      const over = points.length - this.maxPoints;
+      points.splice(0, over);
+      this.totalPoints -= over;
+      this.trimmed += over;
     }
     while (this.timelines.size > this.maxSubjects) {
-      this.timelines.delete(this.timelines.keys().next().value as string);
+      const oldest = this.timelines.keys().next().value as string;
+      this.totalPoints -= this.timelines.get(oldest)?.length ?? 0;
+      this.timelines.delete(oldest);
+      this.trimmed++;
+    }
+    // Over the total budget: the longest timeline gives up its oldest point.
+    while (this.totalPoints > this.maxTotalPoints) {
+      let longest: TimelinePoint[] | undefined;
+      for (const p of this.timelines.values()) if (!longest || p.length > longest.length) longest = p;
+      if (!longest || longest.length <= 1) break;
+      longest.shift();
+      this.totalPoints--;
       this.trimmed++;
     }
   }

@@ -30,7 +30,11 @@ export interface LiveScores {
   readonly modalities: readonly string[];
 }
 
-/** Groups idle this long are closed, so subjects that left hold no timer or subscription. */
+/**
+ * Each per-subject group lives this long; the subject's next value opens a new one. So a
+ * subject that left holds no timer or subscription for longer, at the cost of one extra
+ * leading emission a minute.
+ */
 const GROUP_IDLE_MS = 60_000;
 
 /** At most one value per key per `intervalMs`: the first at once, then the newest. */

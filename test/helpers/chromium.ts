@@ -1,4 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 
 /** Debian's chromium (installed by .ci/run's apt line); playwright's own download is unreachable here. */
@@ -25,4 +27,15 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/**
+ * Where the browser tests save their screenshots: a temporary folder, or the folder named by
+ * MUJO_SCREENSHOTS (`MUJO_SCREENSHOTS=docs/img` refreshes the ones the README shows), so a
+ * plain test run leaves the repository as it was.
+ */
+export function screenshotDir(): string {
+  const dir = process.env['MUJO_SCREENSHOTS'] ?? join(tmpdir(), 'mujo-screenshots');
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }

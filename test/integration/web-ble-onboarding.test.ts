@@ -9,7 +9,6 @@
  * `scan_devices`/`nearby_devices` answer with the same list.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,7 +25,7 @@ import { FakeBindings } from '../fakes/noble/fake-bindings.ts';
 import { ORIGIN_NS, seeded } from '../fakes/noble/harness.ts';
 import { PolarSim, WitMotionSim } from '../fakes/noble/sim-devices.ts';
 import { VirtualTimers } from '../fakes/virtual-timers.ts';
-import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
+import { chromiumSkipReason, launchChromium, screenshotDir } from '../helpers/chromium.ts';
 import { commandRequest, observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 const skip = chromiumSkipReason();
@@ -64,7 +63,6 @@ before(async () => {
   broker = await startMosquitto();
   dir = await mkdtemp(join(tmpdir(), 'mujo-web-ble-'));
   browser = await launchChromium();
-  mkdirSync('docs/img', { recursive: true });
 });
 after(async () => {
   await browser?.close();
@@ -183,7 +181,7 @@ log:
       .locator('#nearby li')
       .evaluateAll((lis) => lis.map((li) => li.getAttribute('data-address')));
     assert.equal(order.at(-1), 'D0:0D:00:00:00:43');
-    await page.screenshot({ path: 'docs/img/live-page-ble-scan-phone.png', fullPage: true });
+    await page.screenshot({ path: join(screenshotDir(), 'live-page-ble-scan-phone.png'), fullPage: true });
 
     // Add from the scan list.
     assert.equal(await row(WIT_ADDRESS).locator('input.add-id').inputValue(), 'witmotion-0041');
@@ -230,8 +228,34 @@ log:
     const wit = devices.devices.find((d) => d.device === 'wit-left');
     assert.equal(wit?.subject, 'alice');
     assert.equal(wit?.connected, true);
-    await page.screenshot({ path: 'docs/img/live-page-ble-added-phone.png', fullPage: true });
+    // Nothing wider than the phone. (A string expression: the test's tsconfig has no DOM types.)
+    assert.equal(
+      await page.evaluate<number>(
+        'document.documentElement.scrollWidth - document.documentElement.clientWidth',
+      ),
+      0,
+    );
+    await page.screenshot({ path: join(screenshotDir(), 'live-page-ble-added-phone.png'), fullPage: true });
     await page.close();
+
+    // At desktop width: the token is per tab (sessionStorage), so a new tab asks for it again;
+    // the panel shows the same wearable, assigned, and the Polar still waiting to be added.
+    const desktop = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    desktop.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
+    await desktop.goto(http, { waitUntil: 'domcontentloaded' });
+    assert.equal(await desktop.locator('#token').inputValue(), '');
+    await desktop
+      .locator('#wearables li[data-device="wit-left"] .who:text-is("Alice Martin · wrist")')
+      .waitFor({ timeout: 10_000 });
+    await desktop.fill('#token', TOKEN);
+    await desktop.locator('#token').dispatchEvent('change');
+    await desktop.click('#scan');
+    await desktop
+      .locator('#nearby li[data-address="A0:9E:1A:00:00:42"] button.add')
+      .waitFor({ timeout: 20_000 });
+    await desktop.locator('#devices li[data-device="wit-left"]').waitFor();
+    await desktop.screenshot({ path: join(screenshotDir(), 'live-page-ble-desktop.png'), fullPage: true });
+    await desktop.close();
 
     // MQTT: the same list, and the same scan (token-guarded) through the same DeviceService.
     const listed = await commandRequest<{ ok: boolean; result?: NearbyReport }>(

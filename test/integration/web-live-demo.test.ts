@@ -4,7 +4,7 @@
  * scripted page test shows with pushed values must come from the pipeline here: each person's
  * skeleton from the pose track the recording assigns them (SSE `pose`), the top three of the
  * newest hop (SSE `scores`), the timeline growing from activity events and states, and the
- * reps counted. Screenshot: docs/img/live-page-demo.png.
+ * reps counted. Screenshot: live-page-demo.png in MUJO_SCREENSHOTS (docs/img for the README).
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -16,7 +16,7 @@ import type { Browser } from 'playwright-core';
 import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
-import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
+import { chromiumSkipReason, launchChromium, screenshotDir } from '../helpers/chromium.ts';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 
 const skip =
@@ -97,7 +97,7 @@ test('the demo gateway fills the live page: skeletons, top three, timelines', { 
         timeout: 30_000,
       },
     );
-    await page.screenshot({ path: 'docs/img/live-page-demo.png', fullPage: true });
+    await page.screenshot({ path: join(screenshotDir(), 'live-page-demo.png'), fullPage: true });
     await page.close();
   } finally {
     await app.stop();

@@ -5,19 +5,17 @@
  * activity), the top three, the skeleton drawn from the subject's tracked pose, the current set,
  * devices with battery, RSSI, rate and last seen, stop events without the ended activity's tiny
  * probability, the offline banner when the gateway goes away, and the empty state of a new
- * gateway. At desktop and phone width; screenshots go to docs/img/.
+ * gateway. At desktop and phone width; screenshots go to MUJO_SCREENSHOTS (docs/img for the README).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createHttpServer, type HttpServer } from '../../gateway/http/server.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
-import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
+import { chromiumSkipReason, launchChromium, screenshotDir } from '../helpers/chromium.ts';
 import { ScriptedView } from '../unit/http/scripted-view.ts';
 
 const skip = chromiumSkipReason();
-const SHOTS = 'docs/img';
 const MIN = 60_000;
 
 /** A person standing, arms a little out: COCO-17 (x, y, score) in normalised image coordinates. */
@@ -78,10 +76,11 @@ describe('live page in Chromium', { skip }, () => {
   let view: ScriptedView;
   let url: string;
   let page: Page;
+  let shots: string;
   const pageErrors: string[] = [];
 
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
+    shots = screenshotDir();
     view = scriptedGateway();
     server = createHttpServer({ logger: silentLogger(), view, port: 0, sse: { heartbeatMs: 1000 } });
     url = await server.start();
@@ -274,8 +273,8 @@ describe('live page in Chromium', { skip }, () => {
     );
   });
 
-  it('looks right on desktop and phone (screenshots in docs/img)', async () => {
-    await page.screenshot({ path: `${SHOTS}/live-page-desktop.png`, fullPage: true });
+  it('looks right on desktop and phone (screenshots)', async () => {
+    await page.screenshot({ path: `${shots}/live-page-desktop.png`, fullPage: true });
     const phone = await browser.newPage({
       viewport: { width: 390, height: 844 },
       deviceScaleFactor: 2,
@@ -295,7 +294,7 @@ describe('live page in Chromium', { skip }, () => {
       `document.querySelector('article.card[data-subject="s2"] canvas.timeline').clientWidth`,
     );
     assert.ok(timelineWidth > 250 && timelineWidth <= 390, `timeline fits the phone: ${timelineWidth}px`);
-    await phone.screenshot({ path: `${SHOTS}/live-page-phone.png`, fullPage: true });
+    await phone.screenshot({ path: `${shots}/live-page-phone.png`, fullPage: true });
     await phone.close();
   });
 
@@ -306,7 +305,7 @@ describe('live page in Chromium', { skip }, () => {
     await page.locator('#offline:not([hidden])').waitFor({ timeout: 10_000 });
     assert.match((await page.locator('#offline').textContent()) ?? '', /Gateway offline\.[\s\S]*frozen/);
     assert.equal(await page.locator('body.is-offline').count(), 1);
-    await page.screenshot({ path: `${SHOTS}/live-page-offline.png` });
+    await page.screenshot({ path: `${shots}/live-page-offline.png` });
     view = scriptedGateway();
     view.healthRegistry.set('mqtt', { status: 'degraded' });
     view.pushActivity('s8', 'jog', 'jogging', 0.7, ['imu']);
@@ -332,7 +331,7 @@ describe('live page in Chromium', { skip }, () => {
       // This gateway offers no BLE: the page says so instead of offering a scan that fails.
       await phone.locator('#scan[disabled]').waitFor({ state: 'attached', timeout: 5000 });
       assert.match((await phone.locator('#nearby-empty').textContent()) ?? '', /Bluetooth is off/);
-      await phone.screenshot({ path: `${SHOTS}/live-page-empty-phone.png`, fullPage: true });
+      await phone.screenshot({ path: `${shots}/live-page-empty-phone.png`, fullPage: true });
       empty.pushDevice('phone-1', 'imu', null, true);
       await phone.locator('#empty-state[hidden]').waitFor({ state: 'attached', timeout: 5000 });
     } finally {

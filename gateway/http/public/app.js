@@ -497,6 +497,8 @@ async function pollHealth() {
   try {
     const res = await fetch('/health', { cache: 'no-store' });
     lastHealth = await res.json();
+    // The gateway answers again; the banner goes once the live stream is back too.
+    if (live) setOffline(false);
   } catch {
     lastHealth = null;
     setOffline(true);

@@ -88,3 +88,16 @@ test('bounded in points and subjects, and says how much it trimmed', () => {
   assert.deepEqual(Object.keys(snap.timeline).sort(), ['b', 'c']);
   assert.equal(snap.trimmed, 2 + 1);
 });
+
+test('a total budget over all subjects: the longest timeline gives up its oldest points', () => {
+  const h = new LiveHistory({ maxTotalPoints: 6 });
+  for (let i = 0; i < 5; i++) h.onState(state('a', T0 + i * 1000, 'jog', 0.9));
+  for (let i = 0; i < 3; i++) h.onState(state('b', T0 + i * 1000, 'wave', 0.5));
+  const snap = h.snapshot();
+  assert.deepEqual(
+    snap.timeline['a']?.map((p) => p[0] - T0),
+    [2000, 3000, 4000],
+  );
+  assert.equal(snap.timeline['b']?.length, 3);
+  assert.equal(snap.trimmed, 2);
+});
