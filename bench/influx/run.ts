@@ -1,7 +1,11 @@
 /*
- * InfluxDB sink benchmark (not a test): `node --import tsx bench/influx/run.ts [--quick]`.
+ * InfluxDB sink benchmark (not a test):
+ *   node --expose-gc --import tsx bench/influx/run.ts [--quick] [--repeats 3] [--designs before,after]
+ *                                                     [--out FILE]
+ *  0. IMU lines: raw samples serialised one `Point` per sample (before) and as direct lines (after).
  *  1. sustained: points/s the sink delivers to a real VictoriaMetrics (batches of 5000, gzip),
- *     with the producer going as fast as the sink takes points.
+ *     with the producer going as fast as the sink takes points; `before` = one request in
+ *     flight (maxInFlight 1, the design of the issue), `after` = maxInFlight 4.
  *  2. outage: the database is down while 100 subjects produce 10 simulated minutes of points
  *     (activity changes, repetitions, device states, pipeline stats, IMU at 50 Hz averaged
  *     to 10 Hz); RSS and spool size meanwhile; then the database comes back and the backlog
@@ -16,11 +20,25 @@ import { fileURLToPath } from 'node:url';
 import { PAYLOAD_VERSION, type ActivityEvent, type DeviceState } from '../../gateway/domain/events.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
 import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
-import { PointSerializer } from '../../gateway/sinks/influx/line-protocol.ts';
+import { Point } from '@influxdata/influxdb-client';
+import { imuSampleLines, PointSerializer } from '../../gateway/sinks/influx/line-protocol.ts';
 import { InfluxSink, type InfluxSinkOptions } from '../../gateway/sinks/influx/sink.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../../test/helpers/victoria-metrics.ts';
 
 const quick = process.argv.includes('--quick');
+const argValue = (name: string, fallback: string): string => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 && process.argv[i + 1] !== undefined ? (process.argv[i + 1] as string) : fallback;
+};
+const repeats = Number(argValue('--repeats', '3'));
+type Design = 'before' | 'after';
+const designs = argValue('--designs', 'before,after').split(',') as Design[];
+for (const d of designs) if (d !== 'before' && d !== 'after') throw new Error(`--designs: "${d}" unknown`);
+/** What selects each design in the sink's options. */
+const DESIGN: Record<Design, Partial<InfluxSinkOptions>> = {
+  before: { maxInFlight: 1 },
+  after: { maxInFlight: 4 },
+};
 /** --outage-only: skip the sustained run (e.g. to look at RSS under --max-old-space-size). */
 const outageOnly = process.argv.includes('--outage-only');
 const MS = 1e6;
@@ -52,9 +70,10 @@ async function countBack(vm: VictoriaMetrics, match: string, expected: number): 
   return series.reduce((n, s) => n + s.values.length, 0);
 }
 
-async function sustained(vm: VictoriaMetrics, tmp: string) {
+async function sustained(vm: VictoriaMetrics, tmp: string, design: Design, run: number) {
   const total = quick ? 200_000 : 1_000_000;
-  const s = sink(vm, 'bench-sustained', join(tmp, 'sustained'));
+  const gateway = `bench-sustained-${design}-${run}`;
+  const s = sink(vm, gateway, join(tmp, `sustained-${design}-${run}`), DESIGN[design]);
   await s.start();
   const t0 = (Date.now() - 7_200_000) * MS + MS / 2;
   const started = performance.now();
@@ -70,8 +89,9 @@ async function sustained(vm: VictoriaMetrics, tmp: string) {
       windows: k,
     });
     if (k % 5000 === 4999) {
-      // Producer paces itself on the sink: never more than a few batches ahead.
-      while (s.queued > 20_000) await new Promise((r) => setTimeout(r, 1));
+      // Producer paces itself on the sink: never more than a few batches ahead (room for
+      // four in flight, below the memory bound so nothing spills for that reason).
+      while (s.queued > 40_000) await new Promise((r) => setTimeout(r, 1));
       peakSpool = Math.max(peakSpool, s.spoolBytes);
       peakQueued = Math.max(peakQueued, s.queued);
       await tick();
@@ -79,10 +99,14 @@ async function sustained(vm: VictoriaMetrics, tmp: string) {
   }
   await s.flush();
   const seconds = (performance.now() - started) / 1000;
+  const spilled = (await s.metrics.spilled.get()).values[0]?.value ?? 0;
   await s.stop();
   const lines = total; // one line per writePipeline; VM splits each into 3 field series
-  const back = await countBack(vm, '{__name__="pipeline_queue_depth", gateway="bench-sustained"}', total);
+  const back = await countBack(vm, `{__name__="pipeline_queue_depth", gateway="${gateway}"}`, total);
   return {
+    design,
+    run,
+    spilled,
     points: lines,
     seconds,
     pointsPerSec: lines / seconds,
@@ -92,13 +116,14 @@ async function sustained(vm: VictoriaMetrics, tmp: string) {
   };
 }
 
-async function outage(vm: VictoriaMetrics, tmp: string) {
+async function outage(vm: VictoriaMetrics, tmp: string, design: Design, run: number) {
   const subjects = 100;
   const simulatedS = quick ? 120 : 600;
   const activities = ['squat', 'lunge', 'jog', 'walk', 'sit_to_stand', 'push_up'];
-  const spoolDir = join(tmp, 'outage');
+  const spoolDir = join(tmp, `outage-${design}-${run}`);
+  const gateway = `bench-outage-${design}-${run}`;
   await vm.stop();
-  const s = sink(vm, 'bench-outage', spoolDir, { imuDownsampleHz: 10, statsIntervalMs: 0 });
+  const s = sink(vm, gateway, spoolDir, { imuDownsampleHz: 10, statsIntervalMs: 0, ...DESIGN[design] });
   await s.start();
   (globalThis as { gc?: () => void }).gc?.();
   const baseline = rssMiB();
@@ -129,7 +154,7 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
         if (!cur || cur.activity !== activity) {
           const e: ActivityEvent = {
             v: PAYLOAD_VERSION,
-            gateway: 'bench-outage',
+            gateway,
             subject,
             transition: cur ? 'changed' : 'started',
             activity,
@@ -159,7 +184,7 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
       if ((t * 2 + i) % (stateEvery * 2) === 0) {
         const d: DeviceState = {
           v: PAYLOAD_VERSION,
-          gateway: 'bench-outage',
+          gateway,
           device,
           kind: 'imu',
           subject,
@@ -211,12 +236,14 @@ async function outage(vm: VictoriaMetrics, tmp: string) {
   const delivered = (await s.metrics.written.get()).values[0]?.value ?? 0;
   // One VictoriaMetrics series per measurement that every point of it has.
   const back =
-    (await countBack(vm, '{__name__="activity_confidence", gateway="bench-outage"}', 1)) +
-    (await countBack(vm, '{__name__="reps_count", gateway="bench-outage"}', 1)) +
-    (await countBack(vm, '{__name__="device_connected", gateway="bench-outage"}', 1)) +
-    (await countBack(vm, '{__name__="imu_ax", gateway="bench-outage"}', 1)) +
-    (await countBack(vm, '{__name__="pipeline_queue_depth", gateway="bench-outage"}', delivered));
+    (await countBack(vm, `{__name__="activity_confidence", gateway="${gateway}"}`, 1)) +
+    (await countBack(vm, `{__name__="reps_count", gateway="${gateway}"}`, 1)) +
+    (await countBack(vm, `{__name__="device_connected", gateway="${gateway}"}`, 1)) +
+    (await countBack(vm, `{__name__="imu_ax", gateway="${gateway}"}`, 1)) +
+    (await countBack(vm, `{__name__="pipeline_queue_depth", gateway="${gateway}"}`, delivered));
   return {
+    design,
+    run,
     delivered,
     subjects,
     simulatedMinutes: simulatedS / 60,
@@ -255,54 +282,112 @@ function serializerRate(): number {
   return n / ((performance.now() - t) / 1000);
 }
 
+/**
+ * Raw IMU lines per second, one core, no I/O: a `Point` per sample as before (what the
+ * issue's profile showed: floatField alone 6.6 % of the main thread) against the direct
+ * lines of imuSampleLines. Both make the same bytes (test/unit/influx/line-protocol.test.ts).
+ */
+function imuLineRates(): { pointPerSample: number; directLines: number } {
+  const chunks = Array.from({ length: 100 }, (_, c) => ({
+    modality: 'imu' as const,
+    sourceId: `imu-${String(c).padStart(4, '0')}`,
+    subjectId: `p${c}`,
+    tNs: Float64Array.from({ length: 10 }, (_, i) => 1.7e18 + c * 1e6 + i * 2e7),
+    values: Float32Array.from({ length: 60 }, (_, k) => Math.sin(k + c)),
+  }));
+  const rounds = quick ? 100 : 400;
+  const fields = ['ax', 'ay', 'az', 'gx', 'gy', 'gz'];
+  let t = performance.now();
+  let n = 0;
+  for (let r = 0; r < rounds; r++)
+    for (const ch of chunks)
+      for (let i = 0; i < ch.tNs.length; i++) {
+        const p = new Point('imu')
+          .tag('gateway', 'bench')
+          .tag('device', ch.sourceId)
+          .tag('subject', ch.subjectId);
+        for (let f = 0; f < 6; f++) p.floatField(fields[f] as string, ch.values[i * 6 + f] as number);
+        if (p.timestamp(BigInt(Math.round(ch.tNs[i] as number)).toString()).toLineProtocol()) n++;
+      }
+  const pointPerSample = n / ((performance.now() - t) / 1000);
+  t = performance.now();
+  n = 0;
+  for (let r = 0; r < rounds; r++) for (const ch of chunks) n += imuSampleLines('bench', ch).lines.length;
+  return { pointPerSample, directLines: n / ((performance.now() - t) / 1000) };
+}
+
+interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly runs: number;
+}
+function spread(values: readonly number[]): Spread {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  const median = v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+  return { median, min: v[0] as number, max: v[v.length - 1] as number, runs: v.length };
+}
+const fmtSpread = (x: Spread, digits = 0): string =>
+  `${x.median.toFixed(digits)} (${x.min.toFixed(digits)}–${x.max.toFixed(digits)}, ${x.runs} runs)`;
+
 const vm = await startVictoriaMetrics();
 const tmp = mkdtempSync(join(tmpdir(), 'mujo-bench-influx-'));
 try {
   // The outage first, so its RSS baseline is not inflated by the other run's garbage.
-  const b = await outage(vm, tmp);
-  const a = outageOnly ? undefined : await sustained(vm, tmp);
+  // Runs interleave the designs so drifting load on a shared machine hits both alike.
+  const outages: Awaited<ReturnType<typeof outage>>[] = [];
+  for (let run = 1; run <= repeats; run++)
+    for (const d of designs) outages.push(await outage(vm, tmp, d, run));
+  const sustainedRuns: Awaited<ReturnType<typeof sustained>>[] = [];
+  if (!outageOnly)
+    for (let run = 1; run <= repeats; run++)
+      for (const d of designs) sustainedRuns.push(await sustained(vm, tmp, d, run));
   const ser = serializerRate();
+  const imu = [imuLineRates(), imuLineRates(), imuLineRates()];
   const rows: Array<[string, string]> = [
-    ['serializer alone: lines/s (one core)', ser.toFixed(0)],
-    ...(a
-      ? ([
-          ['sustained: points written', String(a.points)],
-          ['sustained: seconds', a.seconds.toFixed(2)],
-          ['sustained: points/s to VictoriaMetrics', a.pointsPerSec.toFixed(0)],
-          ['sustained: points read back', String(a.readBack)],
-          ['sustained: peak queued / spool bytes', `${a.peakQueued} / ${a.peakSpoolBytes}`],
-        ] as Array<[string, string]>)
-      : []),
-    [
-      `outage: ${b.subjects} subjects × ${b.simulatedMinutes} simulated min, points queued`,
-      String(b.pointsQueued),
-    ],
-    ['outage: generated in (s)', b.generateSeconds.toFixed(2)],
-    ['outage: RSS baseline → peak (MiB)', `${b.rssBaselineMiB.toFixed(1)} → ${b.rssPeakMiB.toFixed(1)}`],
-    ['outage: heap baseline → peak (MiB)', `${b.heapBaselineMiB.toFixed(1)} → ${b.heapPeakMiB.toFixed(1)}`],
-    [
-      'outage: after GC at the end of the outage: heap / RSS (MiB)',
-      b.retainedHeapMiB === undefined
-        ? 'run with --expose-gc'
-        : `${b.retainedHeapMiB.toFixed(1)} / ${b.retainedRssMiB!.toFixed(1)}`,
-    ],
-    [
-      'outage: spool bytes at the end of the outage',
-      `${b.spoolBytes} (${(b.spoolBytes / MiB).toFixed(1)} MiB)`,
-    ],
-    ['outage: points evicted', String(b.evicted)],
-    ['recovery: drain seconds', b.drainSeconds.toFixed(2)],
-    ['recovery: points/s while draining', b.drainPointsPerSec.toFixed(0)],
-    ['recovery: points delivered / read back', `${b.delivered} / ${b.readBack}`],
+    ['serializer alone: pipeline lines/s (one core)', ser.toFixed(0)],
+    ['IMU lines/s, a Point per sample (before)', fmtSpread(spread(imu.map((r) => r.pointPerSample)))],
+    ['IMU lines/s, direct lines (after)', fmtSpread(spread(imu.map((r) => r.directLines)))],
   ];
+  const summary: Record<string, Record<string, Spread>> = {};
+  for (const d of designs) {
+    const sus = sustainedRuns.filter((r) => r.design === d);
+    const out = outages.filter((r) => r.design === d);
+    summary[d] = {
+      ...(sus.length > 0
+        ? {
+            sustainedPointsPerSec: spread(sus.map((r) => r.pointsPerSec)),
+            sustainedSpilled: spread(sus.map((r) => r.spilled)),
+            sustainedReadBackMissing: spread(sus.map((r) => r.points - r.readBack)),
+          }
+        : {}),
+      outageRssPeakMiB: spread(out.map((r) => r.rssPeakMiB)),
+      outageSpoolMiB: spread(out.map((r) => r.spoolBytes / MiB)),
+      drainSeconds: spread(out.map((r) => r.drainSeconds)),
+      drainPointsPerSec: spread(out.map((r) => r.drainPointsPerSec)),
+      drainMissing: spread(out.map((r) => r.delivered - r.readBack)),
+    };
+    const x = summary[d]!;
+    if (x['sustainedPointsPerSec']) {
+      rows.push([`[${d}] sustained: points/s to VictoriaMetrics`, fmtSpread(x['sustainedPointsPerSec'])]);
+      rows.push([`[${d}] sustained: points spilled to disk`, fmtSpread(x['sustainedSpilled']!)]);
+      rows.push([`[${d}] sustained: points not read back`, fmtSpread(x['sustainedReadBackMissing']!)]);
+    }
+    rows.push([`[${d}] outage: RSS peak (MiB)`, fmtSpread(x['outageRssPeakMiB']!, 1)]);
+    rows.push([`[${d}] outage: spool at the end (MiB)`, fmtSpread(x['outageSpoolMiB']!, 1)]);
+    rows.push([`[${d}] recovery: drain seconds`, fmtSpread(x['drainSeconds']!, 2)]);
+    rows.push([`[${d}] recovery: points/s while draining`, fmtSpread(x['drainPointsPerSec']!)]);
+  }
   const width = Math.max(...rows.map(([k]) => k.length));
   console.log(
-    `\nInfluxDB sink benchmark (${cpus().length} cores, node ${process.version}${quick ? ', --quick' : ''})\n`,
+    `\nInfluxDB sink benchmark (${cpus().length} cores, node ${process.version}${quick ? ', --quick' : ''}; median (min–max) over runs)\n`,
   );
   for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
-  const out = join(
-    dirname(fileURLToPath(import.meta.url)),
-    outageOnly ? 'results-outage-only.json' : 'results.json',
+  // --out FILE: a trial run that does not replace the recorded results.
+  const out = argValue(
+    '--out',
+    join(dirname(fileURLToPath(import.meta.url)), outageOnly ? 'results-outage-only.json' : 'results.json'),
   );
   writeFileSync(
     out,
@@ -314,11 +399,16 @@ try {
           cpu: cpus()[0]?.model,
           node: process.version,
           execArgv: process.execArgv.filter((a) => !a.includes('tsx')),
+          loadAvg: (await import('node:os')).loadavg(),
         },
         quick,
+        repeats,
+        designs: Object.fromEntries(designs.map((d) => [d, DESIGN[d]])),
         serializerLinesPerSec: ser,
-        sustained: a,
-        outage: b,
+        imuLinesPerSec: imu,
+        summary,
+        sustained: sustainedRuns,
+        outage: outages,
       },
       null,
       2,

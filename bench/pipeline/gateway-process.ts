@@ -13,7 +13,14 @@ import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import type { SubjectScores } from '../../gateway/domain/events.ts';
 import { createLogger } from '../../gateway/observability/logger.ts';
-import { deviceId, distribution, hiResNowNs, type Command, type GatewayInit } from './shared.ts';
+import {
+  designConfig,
+  deviceId,
+  distribution,
+  hiResNowNs,
+  type Command,
+  type GatewayInit,
+} from './shared.ts';
 
 type Counters = Record<string, number>;
 
@@ -54,6 +61,8 @@ export interface GatewayFinal {
   readonly type: 'final';
   /** Counter totals since start, keyed `name{labels}`. */
   readonly counters: Counters;
+  /** Gauges at that moment (queue depths), keyed `name{labels}`. */
+  readonly gauges: Counters;
   readonly rssMaxBytes: number;
 }
 
@@ -61,12 +70,15 @@ const send = (m: object): void => {
   process.send?.(m);
 };
 
-/** Every counter and histogram series of the registry, as `name{labels}` → value. */
-async function snapshot(app: GatewayApp): Promise<Counters> {
+/** Every counter and histogram series (or every gauge) of the registry, as `name{labels}` → value. */
+async function snapshot(
+  app: GatewayApp,
+  kinds: readonly string[] = ['counter', 'histogram'],
+): Promise<Counters> {
   const out: Counters = {};
   for (const metric of await app.metrics.getMetricsAsJSON()) {
     const type = metric.type as unknown as string; // prom-client types it as an enum of these strings
-    if (type !== 'counter' && type !== 'histogram') continue;
+    if (!kinds.includes(type)) continue;
     for (const v of metric.values as {
       value: number;
       labels: Record<string, string | number>;
@@ -111,8 +123,24 @@ async function main(): Promise<void> {
     replay: { enabled: false },
     http: { enabled: false },
     ingest: { enabled: true },
-    mqtt: { url: init.brokerUrl, queue: { spoolDir: init.spoolDir } },
-    pipeline: { maxBatch: init.maxBatch, maxBatchWaitMs: init.maxBatchWaitMs },
+    mqtt: { url: init.brokerUrl, queue: { spoolDir: join(init.spoolDir, 'mqtt') } },
+    pipeline: {
+      maxBatch: init.maxBatch,
+      maxBatchWaitMs: init.maxBatchWaitMs,
+      ...designConfig(init.design).pipeline,
+    },
+    ...(init.influxUrl
+      ? {
+          influx: {
+            enabled: true,
+            url: init.influxUrl,
+            bucket: 'bench',
+            token: 'unused',
+            spoolDir: join(init.spoolDir, 'influx'),
+            ...designConfig(init.design).influx,
+          },
+        }
+      : {}),
     subjects,
     log: { level: 'warn' },
   });
@@ -216,6 +244,7 @@ async function main(): Promise<void> {
           const final: GatewayFinal = {
             type: 'final',
             counters: await snapshot(app),
+            gauges: await snapshot(app, ['gauge']),
             rssMaxBytes: rssMaxAll,
           };
           send(final);

@@ -2,11 +2,17 @@
  * End-to-end throughput and latency of the gateway: N simulated 50 Hz IMU streams → real
  * mosquitto → MQTT ingest (MJI1 binary) → pipeline (clock mapping, resample, windows,
  * micro-batched onnxruntime inference, fusion, smoothing) → activity events on mosquitto.
- * Batch-1 and micro-batched inference run side by side for every N. Not a test: prints a
- * table and writes results.json and results.md next to this file.
+ * Batch-1 and micro-batched inference run side by side for every N, and so do the design
+ * of the issue (`before`: aligned hops, one InfluxDB request in flight, IMU averaged) and the
+ * current one (`after`), switched by configuration. Every configuration runs `--repeats`
+ * times, interleaved (before, after, before, after …) so drifting load on a shared machine
+ * hits both alike; the table gives the median and the range (min–max) of the repeats.
+ * `--influx` adds InfluxDB (a VictoriaMetrics started here) with raw IMU for every stream.
+ * Not a test: prints a table and writes results.json and results.md next to this file.
  *
  *   npm run bench:pipeline -- [--streams 10,100,500,1000] [--seconds 20] [--warmup 6]
- *                             [--modes micro,batch1] [--model DIR] [--model-wait 30]
+ *                             [--modes micro,batch1] [--designs before,after] [--repeats 3]
+ *                             [--influx] [--model DIR] [--model-wait 30]
  *                             [--samples-per-message 10] [--cpu-prof] [--out DIR]
  *
  * Three processes per configuration, so each one's CPU is its own: this orchestrator,
@@ -32,6 +38,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startMosquitto, type Mosquitto } from '../../test/helpers/mosquitto.ts';
+import { startVictoriaMetrics, type VictoriaMetrics } from '../../test/helpers/victoria-metrics.ts';
 import type { GatewayFinal, GatewayReady, GatewaySteady } from './gateway-process.ts';
 import type { PublisherArrivals, PublisherHalted, PublisherReady, PublisherSteady } from './publisher.ts';
 import {
@@ -39,6 +46,8 @@ import {
   nextMessage,
   procCpuSeconds,
   type Command,
+  type Design,
+  designConfig,
   type Distribution,
   type GatewayInit,
   type PublisherInit,
@@ -64,6 +73,9 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '20' },
     warmup: { type: 'string', default: '6' },
     modes: { type: 'string', default: 'micro,batch1' },
+    designs: { type: 'string', default: 'before,after' },
+    repeats: { type: 'string', default: '3' },
+    influx: { type: 'boolean', default: false },
     model: { type: 'string' },
     'model-wait': { type: 'string', default: '30' },
     'samples-per-message': { type: 'string', default: '10' },
@@ -86,6 +98,13 @@ const modes = args.modes.split(',').map((m) => {
   if (!(m in MODES)) throw new Error(`--modes: "${m}" unknown; use ${Object.keys(MODES).join(', ')}`);
   return m as ModeName;
 });
+const designs = args.designs.split(',').map((d) => {
+  if (d !== 'before' && d !== 'after') throw new Error(`--designs: "${d}" unknown; use before, after`);
+  return d as Design;
+});
+const repeats = Number(args.repeats);
+if (!Number.isInteger(repeats) || repeats < 1)
+  throw new Error(`--repeats: "${args.repeats}" is not a positive integer`);
 const seconds = Number(args.seconds);
 const warmupS = Number(args.warmup);
 const samplesPerMessage = Number(args['samples-per-message']);
@@ -196,6 +215,12 @@ function sum(counters: Record<string, number>, name: string, filter?: (labels: s
   return s;
 }
 
+/** A gauge's value (summed over its label sets); NaN when the gateway has none (InfluxDB off). */
+function gauge(gauges: Record<string, number>, name: string): number {
+  const keys = Object.keys(gauges).filter((k) => k === name || k.startsWith(`${name}{`));
+  return keys.length === 0 ? Number.NaN : keys.reduce((n, k) => n + (gauges[k] ?? 0), 0);
+}
+
 function breakdown(counters: Record<string, number>, name: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(counters))
@@ -216,6 +241,9 @@ export interface Row {
   readonly streams: number;
   readonly mode: string;
   readonly runtime: Runtime;
+  readonly design: Design;
+  /** 1-based repeat of this configuration. */
+  readonly repeat: number;
   readonly maxBatch: number;
   readonly maxBatchWaitMs: number;
   readonly seconds: number;
@@ -254,6 +282,11 @@ export interface Row {
   readonly machineBusyPct: number;
   readonly loadAvg1: number;
   readonly gatewayWarnings: number;
+  /** InfluxDB (with --influx): points accepted by the server per second, and points spilled to its disk spool over the interval. */
+  readonly influxWrittenPerS: number;
+  readonly influxSpilled: number;
+  /** Points not written to the server when the run ended (memory + spool + in flight). */
+  readonly influxBacklogAtEnd: number;
 }
 
 async function runConfiguration(
@@ -262,10 +295,13 @@ async function runConfiguration(
   streams: number,
   modeName: ModeName,
   runtime: Runtime,
+  design: Design,
+  repeat: number,
   logDir: string,
+  influx: VictoriaMetrics | undefined,
 ): Promise<Row> {
   const mode = MODES[modeName];
-  const gatewayId = `bench-n${streams}-${modeName}-${runtime}`;
+  const gatewayId = `bench-n${streams}-${modeName}-${runtime}-${design}-r${repeat}`;
   const spoolDir = mkdtempSync(join(os.tmpdir(), 'mujo-bench-spool-'));
   const logFile = join(logDir, `${gatewayId}.log`);
   const logFd = openSync(logFile, 'w');
@@ -299,6 +335,8 @@ async function runConfiguration(
       maxBatch: mode.maxBatch,
       maxBatchWaitMs: mode.maxBatchWaitMs,
       spoolDir,
+      design,
+      ...(influx ? { influxUrl: influx.url } : {}),
       ...(intraOpThreads !== undefined ? { intraOpThreads } : {}),
     });
     const ready = await nextMessage<GatewayReady>(gateway, 'ready', 120_000, 'gateway');
@@ -387,6 +425,8 @@ async function runConfiguration(
       streams,
       mode: mode.label,
       runtime,
+      design,
+      repeat,
       maxBatch: mode.maxBatch,
       maxBatchWaitMs: mode.maxBatchWaitMs,
       seconds: r1(s),
@@ -433,6 +473,9 @@ async function runConfiguration(
       machineBusyPct: r1(((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * 100),
       loadAvg1: Math.round(loadAvg1 * 100) / 100,
       gatewayWarnings: warnings,
+      influxWrittenPerS: r1(sum(c, 'mujo_influx_points_written_total') / s),
+      influxSpilled: sum(c, 'mujo_influx_spilled_points_total'),
+      influxBacklogAtEnd: gauge(final.gauges, 'mujo_influx_queue_points'),
     };
   } finally {
     if (gateway.exitCode === null) gateway.kill('SIGKILL');
@@ -457,39 +500,125 @@ function findBrokerPid(broker: Mosquitto): number | undefined {
 
 const fmt = (v: number, digits = 1) => (Number.isFinite(v) ? v.toFixed(digits) : '–');
 
-function tableRows(rows: readonly Row[]): string[][] {
+/** Median and range of one measure over the repeats of a configuration. */
+interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+}
+
+function spread(values: readonly number[]): Spread {
+  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return { median: Number.NaN, min: Number.NaN, max: Number.NaN };
+  const mid = v.length >> 1;
+  const median = v.length % 2 ? (v[mid] as number) : ((v[mid - 1] as number) + (v[mid] as number)) / 2;
+  return { median, min: v[0] as number, max: v[v.length - 1] as number };
+}
+
+/** `median (min–max)`, or the one value when the range is empty. */
+function fmtSpread(x: Spread, digits = 1): string {
+  if (!Number.isFinite(x.median)) return '–';
+  return x.min === x.max
+    ? fmt(x.median, digits)
+    : `${fmt(x.median, digits)} (${fmt(x.min, digits)}–${fmt(x.max, digits)})`;
+}
+
+/** One configuration (streams × inference × runtime × design) over its repeats. */
+export interface Summary {
+  readonly streams: number;
+  readonly mode: string;
+  readonly runtime: Runtime;
+  readonly design: Design;
+  readonly repeats: number;
+  readonly windowsPerS: Spread;
+  readonly expectedWindowsPerS: number;
+  readonly fusedP99Ms: Spread;
+  readonly brokerP50Ms: Spread;
+  readonly brokerP99Ms: Spread;
+  readonly gatewayCpuPct: Spread;
+  readonly rssMaxMB: Spread;
+  readonly drops: Spread;
+  readonly influxWrittenPerS: Spread;
+  readonly influxSpilled: Spread;
+  readonly influxBacklogAtEnd: Spread;
+  readonly machineBusyPct: Spread;
+}
+
+function summarise(rows: readonly Row[]): Summary[] {
+  const groups = new Map<string, Row[]>();
+  for (const r of rows) {
+    const key = `${r.streams}|${r.mode}|${r.runtime}|${r.design}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => {
+    const first = g[0] as Row;
+    const of = (f: (r: Row) => number) => spread(g.map(f));
+    return {
+      streams: first.streams,
+      mode: first.mode,
+      runtime: first.runtime,
+      design: first.design,
+      repeats: g.length,
+      windowsPerS: of((r) => r.windowsPerS),
+      expectedWindowsPerS: first.expectedWindowsPerS,
+      fusedP99Ms: of((r) => r.fusedLatencyMs.p99),
+      brokerP50Ms: of((r) => r.brokerLatencyMs.p50),
+      brokerP99Ms: of((r) => r.brokerLatencyMs.p99),
+      gatewayCpuPct: of((r) => r.gatewayCpuPct),
+      rssMaxMB: of((r) => r.rssMaxMB),
+      drops: of((r) => r.pipelineDropsTotal + r.ingestRejectedTotal + r.messagesLost),
+      influxWrittenPerS: of((r) => r.influxWrittenPerS),
+      influxSpilled: of((r) => r.influxSpilled),
+      influxBacklogAtEnd: of((r) => r.influxBacklogAtEnd),
+      machineBusyPct: of((r) => r.machineBusyPct),
+    };
+  });
+}
+
+function tableRows(rows: readonly Summary[], influx: boolean): string[][] {
   return rows.map((r) => [
     String(r.streams),
     r.mode,
     r.runtime,
-    `${fmt(r.windowsPerS, 0)} / ${fmt(r.expectedWindowsPerS, 0)}`,
-    `${fmt(r.fusedLatencyMs.p50)} / ${fmt(r.fusedLatencyMs.p99)}`,
-    `${fmt(r.brokerLatencyMs.p50)} / ${fmt(r.brokerLatencyMs.p99)} (${r.brokerLatencyMs.n})`,
-    fmt(r.meanBatch),
-    fmt(r.gatewayCpuPct, 0),
-    fmt(r.rssMaxMB, 0),
-    `${r.pipelineDropsTotal} / ${r.ingestRejectedTotal} / ${r.messagesLost}`,
-    `${fmt(r.machineBusyPct, 0)} (${fmt(r.loadAvg1, 1)})`,
+    r.design,
+    String(r.repeats),
+    `${fmtSpread(r.windowsPerS, 0)} / ${fmt(r.expectedWindowsPerS, 0)}`,
+    fmtSpread(r.fusedP99Ms),
+    fmtSpread(r.brokerP50Ms),
+    fmtSpread(r.brokerP99Ms),
+    fmtSpread(r.gatewayCpuPct, 0),
+    fmtSpread(r.rssMaxMB, 0),
+    fmtSpread(r.drops, 0),
+    ...(influx
+      ? [fmtSpread(r.influxWrittenPerS, 0), fmtSpread(r.influxSpilled, 0), fmtSpread(r.influxBacklogAtEnd, 0)]
+      : []),
+    fmtSpread(r.machineBusyPct, 0),
   ]);
 }
 
-const HEADER = [
-  'streams',
-  'inference',
-  'runtime',
-  'windows/s (got / expected)',
-  'fused p50 / p99 ms',
-  'event on broker p50 / p99 ms (n)',
-  'mean batch',
-  'gateway CPU % of 1 core',
-  'RSS max MB',
-  'drops: pipeline / ingest rejected / msgs lost',
-  'machine busy % (load 1 min)',
-];
+function header(influx: boolean): string[] {
+  return [
+    'streams',
+    'inference',
+    'runtime',
+    'design',
+    'runs',
+    'windows/s (got / expected)',
+    'fused p99 ms',
+    'event on broker p50 ms',
+    'event on broker p99 ms',
+    'gateway CPU % of 1 core',
+    'RSS max MB',
+    'drops (pipeline + ingest rejected + msgs lost)',
+    ...(influx ? ['InfluxDB points/s written', 'points spilled to disk', 'InfluxDB backlog at end'] : []),
+    'machine busy %',
+  ];
+}
 
-function markdownTable(rows: readonly Row[]): string {
-  const lines = [`| ${HEADER.join(' | ')} |`, `|${HEADER.map(() => ' --- ').join('|')}|`];
-  for (const r of tableRows(rows)) lines.push(`| ${r.join(' | ')} |`);
+function markdownTable(rows: readonly Summary[], influx: boolean): string {
+  const head = header(influx);
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
+  for (const r of tableRows(rows, influx)) lines.push(`| ${r.join(' | ')} |`);
   return lines.join('\n');
 }
 
@@ -525,34 +654,39 @@ async function main(): Promise<void> {
   );
   const logDir = mkdtempSync(join(os.tmpdir(), 'mujo-bench-logs-'));
   const broker = await startMosquitto();
+  const influx = args.influx ? await startVictoriaMetrics() : undefined;
   const rows: Row[] = [];
   const startedAt = new Date().toISOString();
   if (compiledStreams.length > 0) await compile();
-  const plan: { n: number; m: ModeName; runtime: Runtime }[] = [];
+  const plan: { n: number; m: ModeName; runtime: Runtime; design: Design; repeat: number }[] = [];
   for (const n of streamCounts) {
-    for (const m of modes) plan.push({ n, m, runtime: 'tsx' });
-    if (compiledStreams.includes(n)) for (const m of modes) plan.push({ n, m, runtime: 'compiled' });
+    const runtimes: Runtime[] = compiledStreams.includes(n) ? ['tsx', 'compiled'] : ['tsx'];
+    for (const runtime of runtimes)
+      for (const m of modes)
+        for (let repeat = 1; repeat <= repeats; repeat++)
+          for (const design of designs) plan.push({ n, m, runtime, design, repeat });
   }
   try {
-    for (const { n, m, runtime } of plan) {
-      {
-        process.stdout.write(
-          `N=${n} ${MODES[m].label} (${runtime}): warm-up ${warmupS} s, measure ${seconds} s … `,
-        );
-        const row = await runConfiguration(broker, model.dir, n, m, runtime, logDir);
-        rows.push(row);
-        console.log(
-          `windows/s ${row.windowsPerS}, fused p99 ${fmt(row.fusedLatencyMs.p99)} ms, broker p99 ${fmt(row.brokerLatencyMs.p99)} ms, CPU ${row.gatewayCpuPct} %, RSS ${row.rssMaxMB} MB, drops ${row.pipelineDropsTotal}/${row.ingestRejectedTotal}/${row.messagesLost}`,
-        );
-      }
+    for (const { n, m, runtime, design, repeat } of plan) {
+      process.stdout.write(
+        `N=${n} ${MODES[m].label} (${runtime}, ${design}, run ${repeat}/${repeats}): warm-up ${warmupS} s, measure ${seconds} s … `,
+      );
+      const row = await runConfiguration(broker, model.dir, n, m, runtime, design, repeat, logDir, influx);
+      rows.push(row);
+      console.log(
+        `windows/s ${row.windowsPerS}, fused p99 ${fmt(row.fusedLatencyMs.p99)} ms, broker p99 ${fmt(row.brokerLatencyMs.p99)} ms, CPU ${row.gatewayCpuPct} %, RSS ${row.rssMaxMB} MB, drops ${row.pipelineDropsTotal}/${row.ingestRejectedTotal}/${row.messagesLost}${influx ? `, influx ${row.influxWrittenPerS} pts/s, spilled ${row.influxSpilled}, backlog ${row.influxBacklogAtEnd}` : ''}`,
+      );
     }
   } finally {
     await broker.dispose();
+    await influx?.dispose();
     rmSync(COMPILED_DIR, { recursive: true, force: true });
   }
 
-  const table = [HEADER, ...tableRows(rows)];
-  const widths = HEADER.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
+  const summaries = summarise(rows);
+  const head = header(influx !== undefined);
+  const table = [head, ...tableRows(summaries, influx !== undefined)];
+  const widths = head.map((_, i) => Math.max(...table.map((r) => (r[i] ?? '').length)));
   console.log();
   for (const r of table) console.log(r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  '));
 
@@ -569,6 +703,9 @@ async function main(): Promise<void> {
     settings: {
       seconds,
       warmupS,
+      repeats,
+      designs: Object.fromEntries(designs.map((d) => [d, designConfig(d)])),
+      influx: influx !== undefined,
       samplesPerMessage,
       rateHz: 50,
       format: 'MJI1 int16, QoS 0',
@@ -584,6 +721,7 @@ async function main(): Promise<void> {
     },
     ...(args.note ? { note: args.note } : {}),
     aim: AIM,
+    summaries,
     measures: {
       windowsPerS: 'mujo_pipeline_windows_total increase over the steady-state interval / its length',
       fusedLatencyMs:
@@ -612,11 +750,11 @@ async function main(): Promise<void> {
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.platform}, Node ${machine.node}; load average at start ${machine.loadAvgAtStart.join(' / ')}.`,
     `Model: ${manifest.name} ${manifest.version} (\`${relative(REPO, model.dir)}\`)${model.fallback ? ` — **${model.note}**` : ''}.`,
     ...(args.note ? [`Note: ${args.note}`, ''] : []),
-    `Streams: 50 Hz IMU, ${samplesPerMessage} samples per MJI1 message (${50 / samplesPerMessage} msg/s per device), QoS 0; ${warmupS} s warm-up, ${seconds} s measured per row.`,
+    `Streams: 50 Hz IMU, ${samplesPerMessage} samples per MJI1 message (${50 / samplesPerMessage} msg/s per device), QoS 0; ${warmupS} s warm-up, ${seconds} s measured per run; ${repeats} run(s) per configuration, interleaved across designs.${influx ? ' InfluxDB on (VictoriaMetrics), IMU of every stream written.' : ''}`,
     '',
-    markdownTable(rows),
+    markdownTable(summaries, influx !== undefined),
     '',
-    'fused = window close → fused scores (every hop); event on broker = window close → activity event received by a separate subscriber; drops over the whole run.',
+    'Each cell: median (min–max) over the runs. design `before` = aligned hops, InfluxDB one request in flight and IMU averaged at 100 Hz (the design of the issue); `after` = staggered hops, up to 4 requests in flight, every raw sample. fused = window close → fused scores (every hop); event on broker = window close → activity event received by a separate subscriber; drops over the whole run.',
     '',
   ].join('\n');
   writeFileSync(join(outDir, 'results.md'), await formatMarkdown(md));

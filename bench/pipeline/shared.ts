@@ -26,6 +26,26 @@ export interface GatewayInit {
   readonly maxBatchWaitMs: number;
   readonly spoolDir: string;
   readonly intraOpThreads?: number;
+  /**
+   * `before`: the design measured in the issue (aligned hops, InfluxDB one request in flight,
+   * IMU averaged at 100 Hz); `after`: staggered hops, several requests in flight, every raw
+   * sample. Both run from the same tree, switched by configuration.
+   */
+  readonly design: Design;
+  /** Write to InfluxDB (a VictoriaMetrics started by run.ts) when given. */
+  readonly influxUrl?: string;
+}
+
+export type Design = 'before' | 'after';
+
+/** The gateway configuration that selects each design (pipeline and influx keys). */
+export function designConfig(design: Design): {
+  pipeline: { staggerHops: boolean };
+  influx: Record<string, unknown>;
+} {
+  return design === 'before'
+    ? { pipeline: { staggerHops: false }, influx: { maxInFlight: 1, imuDownsampleHz: 100 } }
+    : { pipeline: { staggerHops: true }, influx: { maxInFlight: 4, imuRaw: true } };
 }
 
 export interface PublisherInit {
