@@ -125,15 +125,18 @@ describe('MQTT disk spool (real mosquitto)', () => {
       segmentBytes: 8192,
       virtualTime: true,
     });
-    first.send('publish 0 300');
-    const published = await first.waitFor((e) => e.event === 'published');
-    assert.equal(published['inMemory'], 300, 'nothing spilled before spillAfterMs');
-    first.send('advance 100'); // spillAfterMs without the broker: write-through to disk
-    const stats = await first.waitFor((e) => e.event === 'advanced');
-    assert.equal(stats['inMemory'], 0, 'everything is on disk before the kill');
-    assert.equal(stats['queued'], 300);
-    first.kill9();
-    await first.exited();
+    try {
+      first.send('publish 0 300');
+      const published = await first.waitFor((e) => e.event === 'published');
+      assert.equal(published['inMemory'], 300, 'nothing spilled before spillAfterMs');
+      first.send('advance 100'); // spillAfterMs without the broker: write-through to disk
+      const stats = await first.waitFor((e) => e.event === 'advanced');
+      assert.equal(stats['inMemory'], 0, 'everything is on disk before the kill');
+      assert.equal(stats['queued'], 300);
+    } finally {
+      first.kill9(); // also when an assertion failed: a live child would keep the test run open
+      await first.exited();
+    }
     assert.ok(readdirSync(spoolDir).some((f) => f.endsWith('.seg')));
 
     await broker.start();
@@ -168,14 +171,17 @@ describe('MQTT disk spool (real mosquitto)', () => {
       spillAfterMs: 60_000,
       virtualTime: true,
     });
-    first.send('publish 0 400');
-    const published = await first.waitFor((e) => e.event === 'published');
-    assert.equal(published['inMemory'], 400, 'accepted into memory first');
-    first.send('advance 1000'); // syncIntervalMs: the bound, on the sink's own (virtual) timers
-    const advanced = await first.waitFor((e) => e.event === 'advanced');
-    assert.equal(advanced['inMemory'], 0, 'nothing older than syncIntervalMs is only in memory');
-    first.kill9();
-    await first.exited();
+    try {
+      first.send('publish 0 400');
+      const published = await first.waitFor((e) => e.event === 'published');
+      assert.equal(published['inMemory'], 400, 'accepted into memory first');
+      first.send('advance 1000'); // syncIntervalMs: the bound, on the sink's own (virtual) timers
+      const advanced = await first.waitFor((e) => e.event === 'advanced');
+      assert.equal(advanced['inMemory'], 0, 'nothing older than syncIntervalMs is only in memory');
+    } finally {
+      first.kill9();
+      await first.exited();
+    }
 
     await broker.start();
     const second = await spawnChild({ url: broker.url, gatewayId: 'gw-bound', spoolDir });
