@@ -290,6 +290,7 @@ export class GatewayApp {
         samples$: this.input.asObservable(),
         scores$: this.scores$,
         reps$: this.reps$,
+        clock,
         subjectNames: Object.fromEntries(
           config.subjects.flatMap((s) => (s.name ? [[s.id, s.name] as const] : [])),
         ),

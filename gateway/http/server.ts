@@ -194,6 +194,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
       devices: view.devices(),
       recent: view.recentEvents(recentOnConnect),
       history: history.snapshot(),
+      ...(view.nowMs ? { now: new Date(view.nowMs()).toISOString() } : {}),
     };
     hub.attach(request.raw, reply.raw, [formatSse('snapshot', snapshot)]);
   });

@@ -79,6 +79,12 @@ export interface GatewayView {
   /** The last `n` activity events, oldest first. */
   recentEvents(n: number): readonly ActivityEvent[];
   /**
+   * Now on the gateway clock, ms since the epoch: the page measures its own clock against it,
+   * so a tablet whose clock is off still draws "the last hour" of the gateway. Absent: the
+   * page trusts its own clock.
+   */
+  nowMs?(): number;
+  /**
    * Loads the model again from disk. Rejects (ideally with a GatewayError naming the
    * problem) when the new model is bad; the old one must keep serving.
    */

@@ -1,6 +1,7 @@
 import type { Observable } from 'rxjs';
 import type { ActivityEvent, DeviceState, RepsEvent, SubjectScores, SubjectState } from '../domain/events.ts';
 import type { SampleChunk } from '../domain/samples.ts';
+import type { Clock } from '../domain/time.ts';
 import type { DeviceService } from '../devices/device-service.ts';
 import type { EnrollmentService } from '../enrollment/service.ts';
 import type { ModelManager, OrtLoadedModel } from '../model/index.ts';
@@ -64,6 +65,8 @@ export interface GatewayViewSources {
   readonly reps$: Observable<RepsEvent>;
   /** `subjects[].name` by subject id. */
   readonly subjectNames: Readonly<Record<string, string>>;
+  /** The gateway clock (the page's "now"). */
+  readonly clock: Clock;
   readonly recentEvents: (n: number) => ActivityEvent[];
   readonly reloadModel: () => Promise<OrtLoadedModel>;
   readonly deviceService: DeviceService;
@@ -118,6 +121,7 @@ export function gatewayView(s: GatewayViewSources): GatewayView {
     poses$: posePreviews(s.samples$, POSE_PREVIEW_MS),
     scores$: liveScores(s.scores$, () => s.models.current?.classes ?? [], SCORES_PREVIEW_MS),
     recentEvents: (n) => s.recentEvents(n),
+    nowMs: () => s.clock.nowNs() / 1e6,
     reloadModel: async () => modelInfo(await s.reloadModel()),
     addDevice: (entry) => s.deviceService.add(entry),
     removeDevice: (id) => s.deviceService.remove(id),

@@ -340,6 +340,37 @@ describe('live page in Chromium', { skip }, () => {
     }
   });
 
+  it("measures time on the gateway's clock, not the browser's (a tablet 3 h off)", async () => {
+    const skewed = new ScriptedView();
+    const SKEW_MS = 3 * 3_600_000;
+    skewed.nowMs = () => Date.now() - SKEW_MS;
+    const tenMinAgo = new Date(Date.now() - SKEW_MS - 10 * MIN).toISOString();
+    skewed.pushDevice('imu-s1', 'imu', 's1', true);
+    skewed.pushState({
+      subject: 's1',
+      activity: 'jog',
+      activityName: 'jogging',
+      confidence: 0.8,
+      modalities: ['imu'],
+      reps: 0,
+      since: tenMinAgo,
+      updated: tenMinAgo,
+    });
+    const skewedServer = createHttpServer({ logger: silentLogger(), view: skewed, port: 0 });
+    const skewedUrl = await skewedServer.start();
+    const tab = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await tab.goto(skewedUrl);
+      const s1 = tab.locator('article.card[data-subject="s1"]');
+      await s1.locator('.legend li').first().waitFor({ timeout: 10_000 });
+      assert.match((await s1.locator('.since').textContent()) ?? '', /· 10 min \d+ s$/);
+      assert.match((await s1.locator('.legend li').first().textContent()) ?? '', /^jogging10 min \d+ s$/);
+    } finally {
+      await tab.close();
+      await skewedServer.stop();
+    }
+  });
+
   it('logged no script errors', () => {
     // EventSource logs a console error while the server is down; only the restart may cause those.
     // The page polls /health, which answers 503 by contract while a component is down or

@@ -25,6 +25,9 @@ let model = null;
 let info = null;
 let live = false;
 let offlineSince = null;
+/** Gateway clock minus this browser's, from the snapshot: times from the gateway are on its clock. */
+let clockOffsetMs = 0;
+const gatewayNow = () => Date.now() + clockOffsetMs;
 
 const $ = (id) => document.getElementById(id);
 
@@ -55,7 +58,7 @@ function duration(ms) {
 
 function ago(iso) {
   const t = Date.parse(iso);
-  return Number.isNaN(t) ? '' : duration(Date.now() - t);
+  return Number.isNaN(t) ? '' : duration(gatewayNow() - t);
 }
 
 function displayName(subject) {
@@ -97,7 +100,7 @@ function addPoint(subject, point) {
   let at = points.length;
   while (at > 0 && points[at - 1][0] > point[0]) at--;
   points.splice(at, 0, point);
-  const cutoff = Date.now() - TIMELINE_MS;
+  const cutoff = gatewayNow() - TIMELINE_MS;
   while (points.length > 1 && points[1][0] <= cutoff) points.shift();
 }
 
@@ -124,7 +127,7 @@ function drawTimeline(card, subject) {
   const ctx = canvas.getContext('2d');
   ctx.setTransform(scale, 0, 0, scale, 0, 0);
   ctx.clearRect(0, 0, width, height);
-  const now = Date.now();
+  const now = gatewayNow();
   const x = (t) => ((t - (now - TIMELINE_MS)) / TIMELINE_MS) * width;
   // Quarter-hour grid: where the eye finds "15 min ago".
   ctx.fillStyle = getComputedStyle(canvas).getPropertyValue('--grid') || '#ccc';
@@ -552,6 +555,7 @@ function connect() {
   });
   source.addEventListener('snapshot', (msg) => {
     const snap = JSON.parse(msg.data);
+    if (snap.now) clockOffsetMs = Date.parse(snap.now) - Date.now();
     model = snap.model;
     lastHealth = snap.health;
     info = snap.info;

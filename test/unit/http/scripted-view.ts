@@ -39,6 +39,8 @@ export class ScriptedView implements GatewayView {
   currentModel: ModelInfo | null = MODEL;
   reloadBehaviour: () => Promise<ModelInfo> = async () => ({ ...MODEL, version: '1.0.1' });
   reloads = 0;
+  /** The gateway clock, when a test wants it off the browser's. */
+  nowMs?: () => number;
   gatewayInfo: GatewayInfo = {
     gateway: 'test-gw',
     version: '0.1.0',
