@@ -54,9 +54,10 @@ export interface GatewayAppDeps {
   readonly clock?: Clock;
   /** The YAML file the config came from; runtime device changes are saved into it. */
   readonly configFile?: string;
-  /** BLE: bindings to drive instead of the platform's (tests: fake bindings), and timers that agree with `clock`. */
+  /** BLE: bindings to drive instead of the platform's (tests: fake bindings). */
   readonly bleBindings?: NobleBindings;
-  readonly bleTimers?: Timers;
+  /** Timers that agree with `clock`, for every service that waits (tests: virtual timers). */
+  readonly timers?: Timers;
 }
 
 /** Where a running gateway can be reached. */
@@ -170,6 +171,7 @@ export class GatewayApp {
         if (recording) registerRecordingCommands(sink, recording);
       },
       onStarted: () => this.announcer.gateway(),
+      ...(deps.timers ? { timers: deps.timers } : {}),
     });
     this.reps = new RepsService(
       { ...config.reps, gateway: gatewayId },
@@ -239,7 +241,7 @@ export class GatewayApp {
         mqtt: () => this.mqtt.sink,
         onDevice: (id, kind) => this.announcer.device(id, kind),
         bleBindings: deps.bleBindings,
-        bleTimers: deps.bleTimers,
+        timers: deps.timers,
       },
     );
     this.ble = this.sources.ble;
@@ -260,6 +262,7 @@ export class GatewayApp {
       health,
       logger,
       clock,
+      ...(deps.timers ? { timers: deps.timers } : {}),
       input$: this.input,
       context: () => {
         const model = this.models.current;
@@ -272,34 +275,38 @@ export class GatewayApp {
         };
       },
     });
-    this.http = new HttpService(config.http, logger, () =>
-      gatewayView({
-        gatewayId,
-        baseTopic: config.mqtt.baseTopic,
-        mqttUrl: () => this.broker.url,
-        mqttEmbedded: () => this.broker.isEmbedded,
-        health,
-        metrics,
-        models: this.models,
-        subjects: () => this.subjects.snapshot(),
-        devices: () => this.deviceStates.snapshot(),
-        activity$: this.activity$,
-        states$: this.states$,
-        deviceStates$: this.deviceStates.states$,
-        model$: this.modelSwaps.asObservable(),
-        samples$: this.input.asObservable(),
-        scores$: this.scores$,
-        reps$: this.reps$,
-        clock,
-        subjectNames: Object.fromEntries(
-          config.subjects.flatMap((s) => (s.name ? [[s.id, s.name] as const] : [])),
-        ),
-        recentEvents: (n) => this.subjects.recentEvents(n),
-        reloadModel: () => this.reloadModel(),
-        deviceService: this.deviceService,
-        recording: this.recorder.control,
-        enrollment: this.enrollment,
-      }),
+    this.http = new HttpService(
+      config.http,
+      logger,
+      () =>
+        gatewayView({
+          gatewayId,
+          baseTopic: config.mqtt.baseTopic,
+          mqttUrl: () => this.broker.url,
+          mqttEmbedded: () => this.broker.isEmbedded,
+          health,
+          metrics,
+          models: this.models,
+          subjects: () => this.subjects.snapshot(),
+          devices: () => this.deviceStates.snapshot(),
+          activity$: this.activity$,
+          states$: this.states$,
+          deviceStates$: this.deviceStates.states$,
+          model$: this.modelSwaps.asObservable(),
+          samples$: this.input.asObservable(),
+          scores$: this.scores$,
+          reps$: this.reps$,
+          clock,
+          subjectNames: Object.fromEntries(
+            config.subjects.flatMap((s) => (s.name ? [[s.id, s.name] as const] : [])),
+          ),
+          recentEvents: (n) => this.subjects.recentEvents(n),
+          reloadModel: () => this.reloadModel(),
+          deviceService: this.deviceService,
+          recording: this.recorder.control,
+          enrollment: this.enrollment,
+        }),
+      deps.timers,
     );
     this.influx = new InfluxService(config.influx, {
       gatewayId,
@@ -334,7 +341,7 @@ export class GatewayApp {
       }),
       this.sources,
       new RecordingAutoStart(this.recorder, config.recorder.autoStart),
-      new DeviceTicker(this.devices),
+      new DeviceTicker(this.devices, deps.timers),
     ]);
     this.services.reportTo(health);
   }

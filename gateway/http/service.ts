@@ -1,3 +1,4 @@
+import type { Timers } from '../clock/timers.ts';
 import { readFileSync } from 'node:fs';
 import type { Logger } from '../observability/logger.ts';
 import type { Service } from '../service.ts';
@@ -22,6 +23,8 @@ export class HttpService implements Service {
     private readonly options: HttpServiceOptions,
     private readonly logger: Logger,
     private readonly view: () => GatewayView,
+    /** The SSE heartbeat's timers (tests: virtual). */
+    private readonly timers?: Timers,
   ) {}
 
   /** Where it listens; null when disabled or not started. */
@@ -41,6 +44,7 @@ export class HttpService implements Service {
         ? { tls: { cert: readFileSync(options.tls.cert), key: readFileSync(options.tls.key) } }
         : {}),
       logger: this.logger,
+      ...(this.timers ? { timers: this.timers } : {}),
       view: this.view(),
     });
     await this.server.start();

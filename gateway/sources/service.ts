@@ -53,9 +53,9 @@ export interface SourcesDeps {
   readonly mqtt: () => MqttSink | undefined;
   /** A device registered for state tracking (Home Assistant discovery). */
   readonly onDevice: (id: string, kind: 'imu' | 'camera') => void;
-  /** BLE: bindings to drive instead of the platform's (tests: fake bindings), and timers that agree with `clock`. */
+  /** BLE: bindings to drive instead of the platform's (tests: fake bindings), and and timers that agree with `clock` (BLE and cameras). */
   readonly bleBindings?: NobleBindings | undefined;
-  readonly bleTimers?: Timers | undefined;
+  readonly timers?: Timers | undefined;
 }
 
 /**
@@ -186,7 +186,7 @@ export class SourcesService implements Service {
         health: deps.health,
         logger: deps.logger,
         ...(deps.bleBindings ? { bindings: deps.bleBindings } : {}),
-        ...(deps.bleTimers ? { timers: deps.bleTimers } : {}),
+        ...(deps.timers ? { timers: deps.timers } : {}),
       },
     );
   }
@@ -239,6 +239,7 @@ export class SourcesService implements Service {
           intraOpThreads: options.model.intraOpThreads,
         }),
         imu$: this.wearableImu,
+        ...(deps.timers ? { timers: deps.timers } : {}),
       },
     );
     this.cameraValue = camera;

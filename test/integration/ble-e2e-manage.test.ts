@@ -91,7 +91,7 @@ log:
     configFile: file,
     clock: { nowNs: () => ORIGIN_NS + timers.now() * 1e6 },
     bleBindings: bindings as unknown as NobleBindings,
-    bleTimers: timers,
+    timers,
   });
   const decisions: HopDecision[] = [];
   app.decisions$.subscribe((d) => decisions.push(d));

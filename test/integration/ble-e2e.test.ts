@@ -212,7 +212,7 @@ async function bleRun(leadS: number): Promise<BleRun> {
     logger: silentLogger(),
     clock: { nowNs },
     bleBindings: bindings as unknown as NobleBindings,
-    bleTimers: timers,
+    timers,
   });
   const decisions: HopDecision[] = [];
   const events: ActivityEvent[] = [];

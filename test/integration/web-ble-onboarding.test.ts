@@ -111,7 +111,7 @@ log:
     configFile: file,
     clock: { nowNs: () => ORIGIN_NS + timers.now() * 1e6 },
     bleBindings: bindings as unknown as NobleBindings,
-    bleTimers: timers,
+    timers,
   });
   const listener = await observe(broker.url, [`mujo/${GW}/response/+`]);
   // Radio time runs at about real time in the background, so the page's polling sees it move.

@@ -1,3 +1,4 @@
+import type { Timers } from '../../clock/timers.ts';
 import type { Registry } from 'prom-client';
 import type { MqttConfig } from './options.ts';
 import type { HealthRegistry } from '../../observability/health.ts';
@@ -20,11 +21,13 @@ export function mqttSinkOptionsFromConfig(
     softwareVersion?: string;
     /** Command token when mqtt.commands.token is absent. */
     httpToken?: string;
+    timers?: Timers;
   },
 ): MqttSinkOptions {
   const tls = config.tls;
   return {
     url: ctx.url,
+    ...(ctx.timers ? { timers: ctx.timers } : {}),
     protocolVersion: ctx.protocolVersion,
     gatewayId: ctx.gatewayId,
     baseTopic: config.baseTopic,

@@ -1,3 +1,4 @@
+import type { Timers } from '../../clock/timers.ts';
 import { mkdir } from 'node:fs/promises';
 import type { HealthRegistry } from '../../observability/health.ts';
 import type { Logger } from '../../observability/logger.ts';
@@ -22,6 +23,8 @@ export interface MqttServiceDeps {
   readonly registerCommands: (sink: MqttSink) => void;
   /** Connected: e.g. Home Assistant discovery. */
   readonly onStarted: () => void;
+  /** Timers for the sink's retries, drains and command timeouts (tests: virtual). */
+  readonly timers?: Timers;
 }
 
 /**
@@ -74,6 +77,7 @@ export class MqttService implements Service {
         health: deps.health,
         softwareVersion: SOFTWARE_VERSION,
         ...(deps.httpToken !== undefined ? { httpToken: deps.httpToken } : {}),
+        ...(deps.timers ? { timers: deps.timers } : {}),
       }),
     );
     deps.registerCommands(this.sinkValue);

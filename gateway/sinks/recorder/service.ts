@@ -1,3 +1,4 @@
+import type { Timers } from '../../clock/timers.ts';
 import { Subscription, type Observable } from 'rxjs';
 import type { SampleChunk } from '../../domain/samples.ts';
 import type { Clock } from '../../domain/time.ts';
@@ -17,6 +18,8 @@ export interface RecorderServiceDeps {
   readonly health: HealthRegistry;
   readonly logger: Logger;
   readonly clock: Clock;
+  /** Timers that agree with `clock` (tests: virtual). */
+  readonly timers?: Timers;
   /** Every source's chunks, already on the gateway clock (sources map device clocks where samples enter). */
   readonly input$: Observable<SampleChunk>;
   /** Subjects, devices and model written into each recording. */
@@ -48,6 +51,7 @@ export class RecorderService implements Service {
       health: deps.health,
       logger: deps.logger,
       clock: deps.clock,
+      ...(deps.timers ? { timers: deps.timers } : {}),
     });
     if (!recorder) return;
     this.recorder = recorder;
