@@ -9,7 +9,14 @@ import type { Logger } from '../../observability/logger.ts';
 import type { Registry } from '../../observability/metrics.ts';
 import { WearableMatcher, type MatchChange } from './matching.ts';
 import { cameraMetrics, type CameraMetrics } from './metrics.ts';
-import { redactUrl, type CameraConfig, type MatchingConfig, type ZoneConfig } from './options.ts';
+import { Value } from '@sinclair/typebox/value';
+import {
+  CameraSchema,
+  redactUrl,
+  type CameraConfig,
+  type MatchingConfig,
+  type ZoneConfig,
+} from './options.ts';
 import { RtspReader, type BackoffOptions, type ReaderStatus } from './rtsp-reader.ts';
 import { PersonTracker, type Box } from './tracker.ts';
 import type { PoseEstimator, PoseEstimatorFactory, PoseModelName } from './types.ts';
@@ -111,20 +118,8 @@ export function createCameraSource(options: CameraSourceOptions, deps: CameraSou
 
   for (const c of options.cameras) {
     if (c.enabled === false) continue;
-    const config = {
-      id: c.id,
-      url: c.url,
-      width: c.width ?? 640,
-      height: c.height ?? 480,
-      fps: c.fps ?? 15,
-      model: c.model ?? 'lightning',
-      zones: c.zones ?? [],
-      minPersonScore: c.minPersonScore ?? 0.25,
-      transport: c.transport ?? 'tcp',
-      stallTimeoutMs: c.stallTimeoutMs ?? 5000,
-      connectTimeoutMs: c.connectTimeoutMs ?? 15000,
-      enabled: true,
-    };
+    // Options given in code (tests, tools) may be partial: the schema's defaults fill the rest.
+    const config = { ...(Value.Default(CameraSchema, { ...c }) as CameraConfig), zones: c.zones ?? [] };
     const reader = new RtspReader(
       {
         cameraId: config.id,
