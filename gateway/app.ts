@@ -140,6 +140,7 @@ export class GatewayApp {
     this.announcer = new DiscoveryAnnouncer(
       { ...config.mqtt.homeAssistant, gatewayId, configurationUrl: () => this.http.url },
       () => this.mqtt.sink,
+      () => this.deviceStates.states$,
     );
     this.subjects = new SubjectRegistry(
       { gatewayId, clock, subjects: config.subjects },
@@ -239,7 +240,6 @@ export class GatewayApp {
         devices: this.devices,
         deviceStates: () => this.deviceStates,
         mqtt: () => this.mqtt.sink,
-        onDevice: (id, kind) => this.announcer.device(id, kind),
         bleBindings: deps.bleBindings,
         timers: deps.timers,
       },
@@ -325,6 +325,7 @@ export class GatewayApp {
       this.recorder,
       this.http,
       this.mqtt,
+      this.announcer,
       new DeviceStatePublisher(this.deviceStates, this.devices, () => this.mqtt.sink),
       this.influx,
       this.reps,

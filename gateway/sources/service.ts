@@ -51,8 +51,6 @@ export interface SourcesDeps {
   readonly deviceStates: () => DeviceStates;
   /** The MQTT client the ingest subscribes with (ingest needs MQTT). */
   readonly mqtt: () => MqttSink | undefined;
-  /** A device registered for state tracking (Home Assistant discovery). */
-  readonly onDevice: (id: string, kind: 'imu' | 'camera') => void;
   /** BLE: bindings to drive instead of the platform's (tests: fake bindings), and and timers that agree with `clock` (BLE and cameras). */
   readonly bleBindings?: NobleBindings | undefined;
   readonly timers?: Timers | undefined;
@@ -259,6 +257,5 @@ export class SourcesService implements Service {
 
   private trackDevice(device: Parameters<DeviceTracker['register']>[0]): void {
     this.deps.devices.register(device);
-    this.deps.onDevice(device.id, device.kind);
   }
 }

@@ -70,6 +70,9 @@ mqtt:
   url: ${broker.url}
   queue:
     spoolDir: ${join(dir, 'spool')}
+  homeAssistant:
+    enabled: true
+    discoveryPrefix: ha-ble
 http:
   port: 0
   token: ${TOKEN}
@@ -95,7 +98,11 @@ log:
   });
   const decisions: HopDecision[] = [];
   app.decisions$.subscribe((d) => decisions.push(d));
-  const listener = await observe(broker.url, [`mujo/${GW}/devices/+/state`, `mujo/${GW}/response/+`]);
+  const listener = await observe(broker.url, [
+    `mujo/${GW}/devices/+/state`,
+    `mujo/${GW}/response/+`,
+    'ha-ble/#',
+  ]);
   // Radio time runs ~10× real time in the background for as long as the test needs it.
   let pumping = true;
   const pump = (async () => {
@@ -144,6 +151,17 @@ log:
     });
     assert.equal(listed.subject, 'alice');
     await until('retained connected state on MQTT', () => deviceState((s) => s.connected));
+    // Home Assistant learns of the wearable added at runtime, with its battery and signal.
+    const discovered = await until('Home Assistant discovery for wit', () => {
+      const configs = listener.messages.filter(
+        (m) => m.topic.startsWith('ha-ble/') && m.topic.includes('wit') && m.payload.length > 0,
+      );
+      return configs.length >= 2 ? configs : undefined;
+    });
+    const classes = discovered.map(
+      (m) => (JSON.parse(m.payload.toString()) as { device_class?: string }).device_class,
+    );
+    assert.ok(classes.includes('battery'), `wit announced without a battery sensor: ${classes.join()}`);
     await until('decisions for alice from wit', () =>
       decisions.find((d) => d.subjectId === 'alice' && d.sources.includes('wit')),
     );

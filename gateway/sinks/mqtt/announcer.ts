@@ -1,3 +1,6 @@
+import type { Observable, Subscription } from 'rxjs';
+import type { DeviceState } from '../../domain/events.ts';
+import type { Service } from '../../service.ts';
 import { SOFTWARE_VERSION } from '../../version.ts';
 import {
   deviceDiscovery,
@@ -15,12 +18,31 @@ export interface AnnouncerOptions {
   readonly configurationUrl?: () => string | null;
 }
 
-/** Home Assistant discovery config (retained), when enabled and MQTT is up. */
-export class DiscoveryAnnouncer {
+/**
+ * Home Assistant discovery config (retained), when enabled and MQTT is up. Every device is
+ * announced from its first state, whatever its source (replay, phone ingest, BLE, camera),
+ * and again only if its kind changes.
+ */
+export class DiscoveryAnnouncer implements Service {
+  readonly name = 'home-assistant';
+  private readonly announced = new Map<string, DeviceState['kind']>();
+  private subscription: Subscription | undefined;
+
   constructor(
     private readonly options: AnnouncerOptions,
     private readonly mqtt: () => MqttSink | undefined,
+    /** Every device state the gateway publishes (known once the device states exist). */
+    private readonly deviceStates$?: () => Observable<DeviceState>,
   ) {}
+
+  start(): void {
+    this.subscription = this.deviceStates$?.().subscribe((s) => this.device(s.device, s.kind));
+  }
+
+  stop(): void {
+    this.subscription?.unsubscribe();
+    this.subscription = undefined;
+  }
 
   gateway(): void {
     this.announce((ctx) => gatewayDiscovery(ctx));
@@ -30,7 +52,9 @@ export class DiscoveryAnnouncer {
     this.announce((ctx) => subjectDiscovery(ctx, id));
   }
 
-  device(id: string, kind: 'imu' | 'camera'): void {
+  device(id: string, kind: DeviceState['kind']): void {
+    if (this.announced.get(id) === kind || !this.mqtt() || !this.options.enabled) return;
+    this.announced.set(id, kind);
     this.announce((ctx) => deviceDiscovery(ctx, id, kind));
   }
 
