@@ -62,7 +62,12 @@ test('raw IMU: out-of-order and back-to-back chunks through mosquitto, every sam
     http: { enabled: false },
     replay: { enabled: false },
     subjects: [{ id: 'ann', devices: ['late', 'burst'] }],
-    influx: influxConfigFor(vm, join(workDir, 'influx'), { imuRaw: true, statsIntervalMs: 0 }),
+    influx: influxConfigFor(vm, join(workDir, 'influx'), {
+      imuRaw: true,
+      statsIntervalMs: 0,
+      // stop() writes everything, however slow a shared machine makes the server.
+      drainTimeoutMs: 60_000,
+    }),
     log: { level: 'silent' },
   });
   const app = new GatewayApp(config, { logger: silentLogger() });

@@ -177,11 +177,28 @@ const IMU_FIELDS = ['ax', 'ay', 'az', 'gx', 'gy', 'gz'] as const;
 /*
  * `imu` is the one measurement written at the sample rate (up to one point per sample of
  * every device), so its lines are built as strings rather than through a `Point` per sample:
- * the tags are the same for a whole chunk and are escaped once, field keys are fixed, and
- * the output is byte for byte what `Point.toLineProtocol` makes (tags sorted by key, empty
- * tag values left out, floats as `String(v)`, non-finite values left out) — the unit tests
- * compare the two.
+ * the tags are the same for a whole chunk and are escaped once (with the client's escaper),
+ * field keys are fixed, and the layout is `Point.toLineProtocol`'s (tags sorted by key, empty
+ * tag values left out, non-finite values left out) — the unit tests compare the two. Values
+ * are written with 9 significant digits (imuValue), not `String(v)`.
  */
+
+/**
+ * A sample value as line protocol: 9 significant digits, which is exact for the float32
+ * samples travel in (any float32 survives a round trip through 9 digits) and more than any
+ * IMU measures. `String(v)` of a float32 widened to a double gives 17 digits ("9.8100004196167")
+ * and was the main cost of this measurement (profile in bench/PROFILE.md); toPrecision is
+ * several times cheaper and the lines shorter. Integers stay as they are; trailing zeros go.
+ */
+export function imuValue(v: number): string {
+  if (Number.isInteger(v)) return String(v);
+  const s = v.toPrecision(9);
+  if (s.includes('e')) return s;
+  let end = s.length;
+  while (s.charCodeAt(end - 1) === 48) end--; // '0'
+  if (s.charCodeAt(end - 1) === 46) end--; // '.'
+  return end === s.length ? s : s.slice(0, end);
+}
 
 /** `imu,device=…,gateway=…[,subject=…] ` — tag values escaped per the line protocol (comma, equals sign, space). */
 function imuPrefix(gateway: string, device: string, subject: string | undefined): string {
@@ -198,7 +215,7 @@ function imuFields(values: ArrayLike<number>, offset: number): string {
   for (let c = 0; c < IMU_FIELDS.length; c++) {
     const v = values[offset + c];
     if (v === undefined || !Number.isFinite(v)) continue;
-    fields += `${fields === '' ? '' : ','}${IMU_FIELDS[c]}=${String(v)}`;
+    fields += `${fields === '' ? '' : ','}${IMU_FIELDS[c]}=${imuValue(v)}`;
   }
   return fields;
 }

@@ -12,6 +12,7 @@ import {
   deviceLine,
   imuLine,
   imuSampleLines,
+  imuValue,
   modalityMask,
   pipelineLine,
   repsLine,
@@ -143,7 +144,7 @@ describe('line protocol', () => {
     assert.equal(modalityMask([]), 0);
   });
 
-  it('raw IMU: one line per sample at its own time, byte for byte what a Point per sample makes, escaped', () => {
+  it('raw IMU: one line per sample at its own time, laid out and escaped as a Point per sample, values exact', () => {
     // Times out of order and 1 µs apart (as arrival stamping can make them), awkward names.
     const tNs = Float64Array.from([T + 40_000_000, T + 20_000_000, T + 20_001_000, T + 1]);
     const values = Float32Array.from([
@@ -153,7 +154,7 @@ describe('line protocol', () => {
       ...[NaN, NaN, NaN, NaN, NaN, NaN],
     ]);
     const device = 'wrist 1,left=x';
-    const subject = 'Ann "A"\\';
+    const subject = 'Ann "A"';
     const { lines, skipped } = imuSampleLines('gw=1', {
       modality: 'imu',
       sourceId: device,
@@ -162,19 +163,37 @@ describe('line protocol', () => {
       values,
     });
     assert.equal(skipped, 1, 'the sample with no finite value has no line and is counted');
-    // The client's Point, one per sample, is the reference for the line protocol's escaping.
-    const reference = [0, 1, 2].map((i) => {
+    assert.equal(lines.length, 3);
+    // The client's Point, one per sample, is the reference for layout and escaping; the
+    // values are compared as the float32 they were (this sink writes 9 digits, Point 17).
+    const fieldsOf = (line: string): Map<string, number> =>
+      new Map(
+        line
+          .split(/(?<!\\) /)[1]!
+          .split(',')
+          .map((kv) => [kv.split('=')[0]!, Number(kv.split('=')[1])]),
+      );
+    [0, 1, 2].forEach((i) => {
       const p = new Point('imu').tag('gateway', 'gw=1').tag('device', device).tag('subject', subject);
       ['ax', 'ay', 'az', 'gx', 'gy', 'gz'].forEach((f, c) => {
         const v = values[i * 6 + c]!;
         if (Number.isFinite(v)) p.floatField(f, v);
       });
-      return p.timestamp(BigInt(tNs[i]!).toString()).toLineProtocol();
+      const reference = p.timestamp(BigInt(tNs[i]!).toString()).toLineProtocol()!;
+      // key, fields, time: split at the spaces the escaping left unescaped.
+      const [refKey, , refTime] = reference.split(/(?<!\\) /);
+      const [key, , time] = lines[i]!.split(/(?<!\\) /);
+      assert.equal(key, refKey, 'tags and their escaping as Point makes them');
+      assert.equal(time, refTime);
+      const got = fieldsOf(lines[i]!);
+      const want = fieldsOf(reference);
+      assert.deepEqual([...got.keys()], [...want.keys()]);
+      for (const [k, v] of want)
+        assert.equal(Math.fround(got.get(k)!), Math.fround(v), `${k} of sample ${i}`);
     });
-    assert.deepEqual(lines, reference);
     assert.equal(
       lines[0],
-      `imu,device=wrist\\ 1\\,left\\=x,gateway=gw\\=1,subject=Ann\\ "A"\\ ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T + 40_000_000}`,
+      `imu,device=wrist\\ 1\\,left\\=x,gateway=gw\\=1,subject=Ann\\ "A" ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T + 40_000_000}`,
     );
     const stamps = lines.map((l) => l.split(' ').at(-1));
     assert.deepEqual(
@@ -188,6 +207,22 @@ describe('line protocol', () => {
       noSubject.lines[0],
       `imu,device=d,gateway=gw ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T + 40_000_000}`,
     );
+  });
+
+  it('IMU values: 9 significant digits, exact for every float32, short for round numbers', () => {
+    assert.equal(imuValue(9.81), '9.81');
+    assert.equal(imuValue(Math.fround(9.81)), '9.81000042');
+    assert.equal(imuValue(-1), '-1');
+    assert.equal(imuValue(0.5), '0.5');
+    assert.equal(imuValue(1e-7), '1.00000000e-7');
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    for (let k = 0; k < 20000; k++) {
+      u32[0] = (k * 2654435761) >>> 0; // spread over every exponent
+      const v = f32[0]!;
+      if (!Number.isFinite(v)) continue;
+      assert.equal(Math.fround(Number(imuValue(v))), v, `float32 ${v} through ${imuValue(v)}`);
+    }
   });
 
   it('IMU downsampling averages into epoch-aligned buckets, so a replay yields the same points', () => {
