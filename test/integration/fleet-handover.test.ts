@@ -117,7 +117,7 @@ const activity = (): ActivityMessage[] =>
 const started = (gateway: string) => () =>
   activity().some((e) => e.gateway === gateway && e.kind === 'started');
 
-test('a phone that moves from room A to room B is one subject: A ends, then B starts', async () => {
+test('a phone that moves from room A to room B is one subject: A ends, then B starts', async (t) => {
   for (const room of ROOMS)
     await observer.waitFor(
       (m) => m.topic === `mujo/${room}/bridge/state` && m.payload.toString() === '1',
@@ -134,6 +134,10 @@ test('a phone that moves from room A to room B is one subject: A ends, then B st
   assert.ok(started('gwB')(), 'room B recognised an activity for ann');
 
   const events = activity();
+  t.diagnostic(
+    `central broker, in order: ${events.map((e) => `${e.gateway}:${e.kind}`).join(' ')}; ` +
+      `B started ${((Date.now() - movedAt) / 1000).toFixed(1)} s after the move`,
+  );
   const endedA = events.find((e) => e.gateway === 'gwA' && e.kind === 'ended');
   const startedB = events.find((e) => e.gateway === 'gwB' && e.kind === 'started');
   assert.ok(endedA, `room A never ended ann's activity: ${JSON.stringify(events)}`);
