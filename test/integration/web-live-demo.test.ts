@@ -7,43 +7,21 @@
  * reps counted. Screenshot: live-page-demo.png in MUJO_SCREENSHOTS (docs/img for the README).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { test } from 'node:test';
 import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
-import { chromiumSkipReason, launchChromium, screenshotDir } from '../helpers/chromium.ts';
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { screenshotDir } from '../helpers/chromium.ts';
+import { browserRig, demoPageSkipReason } from '../helpers/browser-rig.ts';
 
-const skip =
-  chromiumSkipReason() ||
-  (existsSync('models/default/manifest.json') ? false : 'models/default is not built yet');
-
-let broker: Mosquitto;
-let workDir: string;
-let browser: Browser;
-
-before(async () => {
-  if (skip) return;
-  broker = await startMosquitto();
-  workDir = await mkdtemp(join(tmpdir(), 'mujo-live-demo-'));
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await broker?.dispose();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-});
+const skip = demoPageSkipReason();
+const rig = browserRig('mujo-live-demo-', skip);
 
 test('the demo gateway fills the live page: skeletons, top three, timelines', { skip }, async () => {
   const config = validateConfig({
     gateway: { id: 'demo-page' },
-    mqtt: { url: broker.url, queue: { spoolDir: join(workDir, 'spool') } },
+    mqtt: { url: rig.broker.url, queue: { spoolDir: join(rig.workDir, 'spool') } },
     http: { enabled: true, port: 0 },
     ingest: { enabled: false },
     replay: { path: 'recordings/demo', speed: 1, loop: true },
@@ -55,7 +33,7 @@ test('the demo gateway fills the live page: skeletons, top three, timelines', { 
   try {
     const { http } = await app.start();
     assert.ok(http);
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    const page = await rig.browser.newPage({ viewport: { width: 1280, height: 1000 } });
     page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
     page.on('console', (m) => m.type() === 'error' && pageErrors.push(`console: ${m.text()}`));
     await page.goto(http, { waitUntil: 'domcontentloaded', timeout: 60_000 });

@@ -6,55 +6,32 @@
  * and labelling an interval from the page, then "Enroll its labels", teaches the labelled class.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import type { Browser } from 'playwright-core';
+import { test } from 'node:test';
 import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
-import { chromiumSkipReason, launchChromium } from '../helpers/chromium.ts';
-import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
+import { browserRig, demoPageSkipReason } from '../helpers/browser-rig.ts';
 
-const skip =
-  chromiumSkipReason() ||
-  (existsSync('models/default/manifest.json') ? false : 'models/default is not built yet');
-
-let broker: Mosquitto;
-let workDir: string;
-let browser: Browser;
-
-before(async () => {
-  if (skip) return;
-  broker = await startMosquitto();
-  workDir = await mkdtemp(join(tmpdir(), 'mujo-teach-'));
-  browser = await launchChromium();
-});
-
-after(async () => {
-  await browser?.close();
-  await broker?.dispose();
-  if (workDir) await rm(workDir, { recursive: true, force: true });
-});
+const skip = demoPageSkipReason();
+const rig = browserRig('mujo-teach-', skip);
 
 test('enroll a class from the live page, see it with its example counts, roll back', { skip }, async () => {
   const config = validateConfig({
     gateway: { id: 'teach' },
-    mqtt: { url: broker.url, queue: { spoolDir: join(workDir, 'spool') } },
+    mqtt: { url: rig.broker.url, queue: { spoolDir: join(rig.workDir, 'spool') } },
     http: { enabled: true, port: 0, token: 'page-token' },
     ingest: { enabled: false },
     replay: { path: 'recordings/demo', speed: 1, loop: true },
-    enrollment: { storeDir: join(workDir, 'models') },
-    recorder: { enabled: true, dir: join(workDir, 'recordings') },
+    enrollment: { storeDir: join(rig.workDir, 'models') },
+    recorder: { enabled: true, dir: join(rig.workDir, 'recordings') },
     log: { level: 'silent' },
   });
   const app = new GatewayApp(config, { logger: silentLogger() });
   const pageErrors: string[] = [];
   try {
     const { http } = await app.start();
-    const page = await browser.newPage({ viewport: { width: 1280, height: 1200 } });
+    const page = await rig.browser.newPage({ viewport: { width: 1280, height: 1200 } });
     page.on('pageerror', (e) => pageErrors.push(`pageerror: ${e.message}`));
     page.on('console', (m) => m.type() === 'error' && pageErrors.push(`console: ${m.text()}`));
     await page.goto(http!, { waitUntil: 'domcontentloaded', timeout: 120_000 });
