@@ -11,6 +11,7 @@ export interface StaticFile {
 /** The live page is a few fixed files; serving a fixed map needs no path handling at all. */
 const FILES: Record<string, { file: string; contentType: string }> = {
   '/': { file: 'index.html', contentType: 'text/html; charset=utf-8' },
+  '/page-kit.js': { file: 'page-kit.js', contentType: 'text/javascript; charset=utf-8' },
   '/app.js': { file: 'app.js', contentType: 'text/javascript; charset=utf-8' },
   '/teach.js': { file: 'teach.js', contentType: 'text/javascript; charset=utf-8' },
   '/onboard.js': { file: 'onboard.js', contentType: 'text/javascript; charset=utf-8' },

@@ -29,14 +29,7 @@ let offlineSince = null;
 let clockOffsetMs = 0;
 const gatewayNow = () => Date.now() + clockOffsetMs;
 
-const $ = (id) => document.getElementById(id);
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined && text !== null) node.textContent = String(text);
-  return node;
-}
+const { $, el } = window.mujoPage;
 
 function pct(confidence) {
   return `${Math.round(Math.max(0, Math.min(1, Number(confidence) || 0)) * 100)} %`;

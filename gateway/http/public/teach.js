@@ -7,38 +7,7 @@
 
 (() => {
   const REFRESH_MS = 10_000;
-  const $ = (id) => document.getElementById(id);
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  // The page's one token field (app.js keeps it in sessionStorage).
-  const tokenInput = $('token');
-
-  /** JSON request; resolves to the body, or throws an Error carrying the gateway's code. */
-  async function api(method, path, body) {
-    const headers = {};
-    if (body !== undefined) headers['content-type'] = 'application/json';
-    const token = tokenInput.value.trim();
-    if (method !== 'GET' && token) headers.authorization = `Bearer ${token}`;
-    const res = await fetch(path, {
-      method,
-      headers,
-      cache: 'no-store',
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
-    const data = await res.json().catch(() => ({}));
-    if (!res.ok) {
-      const err = new Error((data.error && data.error.message) || `HTTP ${res.status}`);
-      err.code = (data.error && data.error.code) || `HTTP_${res.status}`;
-      throw err;
-    }
-    return data;
-  }
+  const { $, el, api } = window.mujoPage;
 
   function show(target, text, isError) {
     const node = $(target);
