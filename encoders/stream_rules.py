@@ -136,6 +136,7 @@ def _hysteresis(rule: DecisionRule, probs: np.ndarray) -> np.ndarray:
     for t in range(t_len):
         p = probs[t]
         ema = p.astype(np.float32) if ema is None else (rule.ema_alpha * p + (1 - rule.ema_alpha) * ema).astype(np.float32)
+        assert ema is not None
         top = int(np.argmax(ema))
         top_p = float(ema[top])
         out[t] = current

@@ -1,4 +1,4 @@
-"""Sub-commands that regenerate encoders/RESULTS.md: results, few-shot-eval, spswhar.
+"""Sub-commands that regenerate encoders/RESULTS.md: results, few-shot-eval, spswhar, stream-decide.
 
 Defaults come from the library's run configs (one definition each); these handlers only map
 options onto them.
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from encoders.data.paths import default_model_dir
 from encoders.cli.common import add_common, command_line, fraction
+from encoders.data.paths import default_model_dir
 from encoders.experiments import ResultsGrid, run_results
 from encoders.fewshot import FewshotRun, FewshotSteps, run_fewshot
 from encoders.spswhar_eval import SpswharRun, run
