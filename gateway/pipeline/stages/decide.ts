@@ -22,7 +22,7 @@ export type DecisionRule =
  * tuned on UTD-MHAD training subject 7, never on the demo's test subjects; it adds at most the
  * 2 hops (1 s) of latency the hysteresis dwell had.
  */
-export const DEFAULT_DECISION_RULE: DecisionRule = { kind: 'hmm', stay: 0.9, sharpness: 1, lagHops: 2 };
+export const DEFAULT_DECISION_RULE: DecisionRule = { kind: 'hmm', stay: 0.6, sharpness: 0.25, lagHops: 2 };
 
 /** A decision for the hop `hopsAgo` hops before the newest one pushed (0 = the newest). */
 export interface HopVerdict {
