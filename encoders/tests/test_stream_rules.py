@@ -95,3 +95,17 @@ def test_golden_cases_round_trip_the_rule_parameters_and_are_deterministic() -> 
         assert rule.to_json() == case["rule"]
         assert decide(rule, np.asarray(case["probabilities"], dtype=np.float64)).tolist() == case["decisions"]
     assert {c["rule"]["kind"] for c in cases} == {"raw", "hysteresis", "hmm"}
+
+
+def test_tuning_prefers_a_sticky_rule_on_a_noisy_segmented_stream() -> None:
+    from encoders.stream_decide import SubjectSequence, score, tune
+
+    rng = np.random.default_rng(0)
+    truth = np.repeat(rng.integers(0, 4, size=12), 6)
+    logits = rng.normal(0.0, 1.0, size=(len(truth), 4)) + 1.2 * np.eye(4)[truth]
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    combos = ("imu", "pose", "imu+pose")
+    seq = SubjectSequence(dict.fromkeys(combos, probs), dict.fromkeys(combos, truth))
+    rule, f1 = tune(2, [[seq]], 4)
+    assert rule.kind == "hmm" and rule.lag_hops == 2
+    assert f1 > score(DecisionRule("raw"), [seq], "imu", 4)["macroF1"]
