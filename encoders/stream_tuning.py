@@ -39,11 +39,3 @@ def tuning_model(datasets: Path | None, seed: int) -> JointModel:
     save_checkpoint(result.model, path, {"train": config.to_dict(), "heldOut": HOLDOUT_SUBJECT, "seconds": result.seconds})
     return result.model
 
-
-if __name__ == "__main__":
-    import sys
-
-    import torch
-
-    torch.set_num_threads(1)
-    tuning_model(None, int(sys.argv[1]) if len(sys.argv) > 1 else 0)
