@@ -46,7 +46,9 @@ class MarkedBlock:
 SPSWHAR_BLOCK = MarkedBlock("<!-- spswhar:start -->", "<!-- spswhar:end -->")
 #: written by ``python3 -m encoders few-shot-eval`` (encoders/fewshot.py)
 FEWSHOT_BLOCK = MarkedBlock("<!-- fewshot:begin -->", "<!-- fewshot:end -->")
-BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK)
+#: written by ``python3 -m encoders stream-decide`` (encoders/stream_decide.py)
+STREAM_DECIDE_BLOCK = MarkedBlock("<!-- stream-decide:start -->", "<!-- stream-decide:end -->")
+BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK, STREAM_DECIDE_BLOCK)
 
 
 def keep_blocks(old_text: str, new_text: str) -> str:

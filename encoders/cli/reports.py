@@ -1,4 +1,4 @@
-"""Sub-commands that regenerate encoders/RESULTS.md: results, few-shot-eval, spswhar.
+"""Sub-commands that regenerate encoders/RESULTS.md: results, few-shot-eval, spswhar, stream-decide.
 
 Defaults come from the library's run configs (one definition each); these handlers only map
 options onto them.
@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from encoders.cli.common import add_common, command_line, fraction
+from encoders.data.paths import default_model_dir
 from encoders.experiments import ResultsGrid, run_results
 from encoders.fewshot import FewshotRun, FewshotSteps, run_fewshot
 from encoders.spswhar_eval import SpswharRun, run
@@ -54,6 +55,28 @@ def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public
     p.add_argument("--out", type=Path, default=spsw.out, help="results file whose marked sp-sw-har block is rewritten")
     p.add_argument("--raw", type=Path, default=spsw.raw, help="per-run raw results (JSON)")
     p.set_defaults(func=cmd_spswhar)
+
+    p = sub.add_parser(
+        "stream-decide",
+        help="tune the stream decision rules on training subject 7 and score them on the demo; rewrites its block of RESULTS.md, "
+        "encoders/stream-decide.json and test/fixtures/decision-rules.json",
+    )
+    add_common(p)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the tuning models (trained once, cached in runs/)")
+    p.add_argument("--model", type=Path, default=default_model_dir(), help="model scored on the demo (default models/default)")
+    p.add_argument("--golden-only", action="store_true", help="only rewrite the golden vectors of the gateway's rule test")
+    p.set_defaults(func=cmd_stream_decide)
+
+
+def cmd_stream_decide(args: argparse.Namespace) -> int:
+    from encoders.stream_decide import GOLDEN, run_stream_decide, write_golden
+
+    if args.golden_only:
+        write_golden(GOLDEN)
+        print(f"wrote {GOLDEN}")
+        return 0
+    run_stream_decide(args.datasets, args.seeds, args.model, command_line())
+    return 0
 
 
 def cmd_results(args: argparse.Namespace) -> int:

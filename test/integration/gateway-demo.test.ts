@@ -4,6 +4,9 @@
  * per-hop decisions scored against the recording's labels must match what the trainer
  * reported for the same windows (models/default manifest, `training.metrics.stream`)
  * within 0.03 macro F1, fused and IMU-only. Windowing and resampling must not cost accuracy.
+ * And what a user sees: the activity the published events name at every hop's window centre,
+ * under the gateway's default decision rule, must match the trainer's figure for the same rule
+ * (encoders/stream-decide.json, `python3 -m encoders stream-decide`) within 0.03 too.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,6 +19,7 @@ import { GatewayApp } from '../../gateway/app.ts';
 import { validateConfig } from '../../gateway/config/index.ts';
 import type { ActivityEvent } from '../../gateway/domain/events.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
+import { DEFAULT_DECISION_RULE } from '../../gateway/pipeline/stages/decide.ts';
 import type { HopDecision } from '../../gateway/pipeline/stages/decisions.ts';
 import { observe, startMosquitto, type Mosquitto } from '../helpers/mosquitto.ts';
 import { score, type ScoredPair } from '../helpers/scoring.ts';
@@ -51,6 +55,45 @@ function trainerStreamMetrics(): StreamMetrics {
   return stream;
 }
 
+interface RuleFigures {
+  readonly winner: { rule: Record<string, unknown>; demo: { imu: number; 'imu+pose': number } };
+}
+
+/** The trainer's stream figures for the rule the gateway runs by default (and that it is that rule). */
+function trainerRuleMetrics(): RuleFigures['winner']['demo'] {
+  const figures = JSON.parse(readFileSync('encoders/stream-decide.json', 'utf8')) as RuleFigures;
+  assert.deepEqual(
+    DEFAULT_DECISION_RULE,
+    figures.winner.rule,
+    'the gateway default decision rule must be the one the trainer measured (encoders/stream-decide.json)',
+  );
+  return figures.winner.demo;
+}
+
+/** Per hop: the truth at its window centre and the activity the subject's events name there. */
+function eventTimelinePairs(
+  decisions: readonly HopDecision[],
+  events: readonly ActivityEvent[],
+  labelAt: (subject: string, tNs: number) => string | null,
+): ScoredPair[] {
+  const intervals = new Map<string, { activity: string; startNs: number; endNs: number }[]>();
+  for (const e of events) {
+    const list = intervals.get(e.subject) ?? [];
+    intervals.set(e.subject, list);
+    if (e.transition !== 'started' && list.length > 0) list[list.length - 1]!.endNs = e.endNs!;
+    if (e.transition !== 'ended') list.push({ activity: e.activity, startNs: e.startNs, endNs: Infinity });
+  }
+  const pairs: ScoredPair[] = [];
+  for (const d of decisions) {
+    const centre = (d.startNs + d.endNs) / 2;
+    const truth = labelAt(d.subjectId, centre);
+    if (truth === null) continue;
+    const shown = intervals.get(d.subjectId)?.find((i) => i.startNs <= centre && centre < i.endNs);
+    pairs.push({ truth, predicted: shown?.activity ?? 'none' });
+  }
+  return pairs;
+}
+
 let broker: Mosquitto;
 let workDir: string;
 
@@ -66,6 +109,8 @@ after(async () => {
 
 interface DemoRun {
   readonly pairs: ScoredPair[];
+  /** The same hops scored by the activity the events name at their centre (the decision rule's output). */
+  readonly shownPairs: ScoredPair[];
   readonly decisions: HopDecision[];
   readonly events: ActivityEvent[];
   readonly received: ActivityEvent[];
@@ -115,6 +160,7 @@ async function runDemo(gatewayId: string, withoutModalities: ('imu' | 'pose')[])
     );
     return {
       pairs,
+      shownPairs: eventTimelinePairs(decisions, events, (subject, tNs) => replay.labelAt(subject, tNs)),
       decisions,
       events,
       received: received.map((m) => JSON.parse(m.payload.toString()) as ActivityEvent),
@@ -159,6 +205,16 @@ test(
       Math.abs(got.macroF1 - expected.macroF1) <= TOLERANCE,
       `gateway fused macro F1 ${got.macroF1.toFixed(3)} vs trainer ${expected.macroF1.toFixed(3)}`,
     );
+
+    const rule = trainerRuleMetrics()['imu+pose'];
+    const shown = score(run.shownPairs);
+    console.log(
+      `demo fused, events (${JSON.stringify(DEFAULT_DECISION_RULE)}): macro F1 ${shown.macroF1.toFixed(3)} acc ${shown.accuracy.toFixed(3)}; trainer ${rule.toFixed(3)}`,
+    );
+    assert.ok(
+      Math.abs(shown.macroF1 - rule) <= TOLERANCE,
+      `gateway fused macro F1 of its events ${shown.macroF1.toFixed(3)} vs trainer ${rule.toFixed(3)} for the same rule`,
+    );
   },
 );
 
@@ -178,6 +234,16 @@ test(
     assert.ok(
       Math.abs(got.macroF1 - expected.macroF1) <= TOLERANCE,
       `gateway IMU-only macro F1 ${got.macroF1.toFixed(3)} vs trainer ${expected.macroF1.toFixed(3)}`,
+    );
+
+    const rule = trainerRuleMetrics().imu;
+    const shown = score(run.shownPairs);
+    console.log(
+      `demo IMU-only, events (${JSON.stringify(DEFAULT_DECISION_RULE)}): macro F1 ${shown.macroF1.toFixed(3)} acc ${shown.accuracy.toFixed(3)}; trainer ${rule.toFixed(3)}`,
+    );
+    assert.ok(
+      Math.abs(shown.macroF1 - rule) <= TOLERANCE,
+      `gateway IMU-only macro F1 of its events ${shown.macroF1.toFixed(3)} vs trainer ${rule.toFixed(3)} for the same rule`,
     );
   },
 );

@@ -18,6 +18,13 @@ import type { Modality } from '../../domain/samples.ts';
 import { nsToIso, type Clock } from '../../domain/time.ts';
 import { argmax, topClassScores } from '../class-scores.ts';
 import type { PipelineMetrics } from '../metrics.ts';
+import {
+  createHopDecider,
+  DEFAULT_DECISION_RULE,
+  type DecisionRule,
+  type HopDecider,
+  type HopVerdict,
+} from './decide.ts';
 
 export interface SmoothingOptions {
   /** Gateway id written into every payload. */
@@ -37,6 +44,12 @@ export interface SmoothingOptions {
   readonly idleEndS?: number;
   /** Period of the housekeeping tick (periodic state, idle end), ms. */
   readonly tickMs?: number;
+  /**
+   * Which rule decides each hop's activity (decide.ts): `hysteresis` is the EMA, thresholds and
+   * dwell above; the others decide every hop and an activity changes whenever the decision does.
+   * Default: the rule the trainer measured best on the stream (DEFAULT_DECISION_RULE).
+   */
+  readonly decision?: DecisionRule;
 }
 
 export interface SmoothingDeps {
@@ -104,6 +117,9 @@ interface SubjectSmoothing {
   lastLatencyMs: number;
   lastReceivedNs: number;
   nextStateAtNs: number;
+  /** The decision rule's state (null: hysteresis) and the windows of the hops it has not decided yet. */
+  decider: HopDecider | null;
+  hops: { startNs: number; endNs: number }[];
 }
 
 /**
@@ -134,6 +150,8 @@ export function smoothActivity(
   let seq = 0;
   const nextSeq = deps.nextSeq ?? (() => ++seq);
   const classes = smoothingClasses(model);
+  const rule = options.decision ?? DEFAULT_DECISION_RULE;
+  createHopDecider(rule); // validates the rule now, not on the first hop
   if (!(exit <= enter))
     throw new RangeError(`exitThreshold (${exit}) must not exceed enterThreshold (${enter})`);
 
@@ -225,12 +243,46 @@ export function smoothActivity(
         return [p, scores.endNs - p.sinceNs >= dwellNs];
       };
 
+      /** A decided hop's class becomes the activity, dated to the centre of that hop's window. */
+      const apply = (s: SubjectSmoothing, verdicts: readonly HopVerdict[]): boolean => {
+        let changed = false;
+        for (const v of verdicts) {
+          const hop = s.hops[s.hops.length - 1 - v.hopsAgo];
+          if (!hop) continue;
+          const atNs = (hop.startNs + hop.endNs) / 2;
+          if (!s.current) {
+            s.current = { cls: v.cls, startNs: atNs };
+            emitEvent(s, 'started', v.cls, atNs, {});
+            changed = true;
+          } else if (v.cls !== s.current.cls) {
+            const previous = classes[s.current.cls]?.id;
+            s.current = { cls: v.cls, startNs: atNs };
+            emitEvent(s, 'changed', v.cls, atNs, {
+              endNs: atNs,
+              ...(previous === undefined ? {} : { previous }),
+            });
+            changed = true;
+          }
+        }
+        return changed;
+      };
+
+      /** The stream of `s` ends: hops still waiting for look-ahead are decided on what there is. */
+      const flush = (s: SubjectSmoothing): void => {
+        if (s.decider) apply(s, s.decider.flush());
+      };
+
       const step = (s: SubjectSmoothing, scores: SubjectScores): boolean => {
         const p = hopProbabilities(scores, classes.length);
         if (!s.ema) s.ema = Float32Array.from(p);
         else
           for (let i = 0; i < p.length; i++)
             s.ema[i] = alpha * (p[i] as number) + (1 - alpha) * (s.ema[i] as number);
+        if (s.decider) {
+          s.hops.push({ startNs: scores.startNs, endNs: scores.endNs });
+          if (s.hops.length > s.decider.lagHops + 1) s.hops.shift();
+          return apply(s, s.decider.push(p));
+        }
         const ema = s.ema;
         const top = argmax(ema);
         const topP = ema[top] as number;
@@ -276,6 +328,7 @@ export function smoothActivity(
 
       /** Ends the subject's activity, publishes it absent and drops it (idle, or handed over). */
       const forget = (s: SubjectSmoothing): void => {
+        flush(s);
         end(s, s.lastEndNs);
         s.modalities = [];
         s.sources = [];
@@ -318,6 +371,8 @@ export function smoothActivity(
               lastLatencyMs: scores.latencyMs,
               lastReceivedNs: now,
               nextStateAtNs: now,
+              decider: createHopDecider(rule),
+              hops: [],
             };
             subjects.set(s.id, s);
           }
@@ -338,6 +393,7 @@ export function smoothActivity(
           tick?.unsubscribe();
           tick = null;
           for (const s of subjects.values()) {
+            flush(s);
             end(s, s.lastEndNs);
             emitState(s);
           }

@@ -27,6 +27,8 @@ function setup(options: Partial<SmoothingOptions> = {}) {
           minDwellS: 1,
           stateIntervalS: 5,
           idleEndS: 3,
+          // these cases are about the hysteresis rule; decide.test.ts covers the others
+          decision: { kind: 'hysteresis' },
           ...options,
         },
         { clock: vt.clock, scheduler: vt.scheduler },
