@@ -46,7 +46,9 @@ class MarkedBlock:
 SPSWHAR_BLOCK = MarkedBlock("<!-- spswhar:start -->", "<!-- spswhar:end -->")
 #: written by ``python3 -m encoders few-shot-eval`` (encoders/fewshot.py)
 FEWSHOT_BLOCK = MarkedBlock("<!-- fewshot:begin -->", "<!-- fewshot:end -->")
-BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK)
+#: written by ``python3 -m encoders virtual-imu`` (encoders/virtual_pretrain.py)
+VIRTUAL_IMU_BLOCK = MarkedBlock("<!-- virtual-imu:start -->", "<!-- virtual-imu:end -->")
+BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK, VIRTUAL_IMU_BLOCK)
 
 
 def keep_blocks(old_text: str, new_text: str) -> str:
