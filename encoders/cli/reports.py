@@ -65,6 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public
     p.add_argument("--out", type=Path, default=virtual.out, help="results file whose marked virtual-IMU block is rewritten")
     p.add_argument("--raw", type=Path, default=virtual.raw, help="per-run raw results (JSON)")
     p.add_argument("--control", action="store_true", help="rerun real-only pretraining for the same seeds (the control; its own raw JSON)")
+    p.add_argument("--render-only", action="store_true", help="only rewrite the block from the saved raw JSON files (no training)")
     p.set_defaults(func=cmd_virtual_imu)
 
 
@@ -92,6 +93,6 @@ def cmd_spswhar(args: argparse.Namespace) -> int:
 
 
 def cmd_virtual_imu(args: argparse.Namespace) -> int:
-    spec = VirtualImuRun(datasets=args.datasets, seeds=tuple(args.seeds), fractions=tuple(args.fractions), copies=args.copies, out=args.out, raw=args.raw, control=args.control)
+    spec = VirtualImuRun(datasets=args.datasets, seeds=tuple(args.seeds), fractions=tuple(args.fractions), copies=args.copies, out=args.out, raw=args.raw, control=args.control, render_only=args.render_only)
     run_virtual_imu(spec, command_line())
     return 0

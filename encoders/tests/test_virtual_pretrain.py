@@ -28,6 +28,7 @@ def test_gain_is_taken_against_the_rerun_control_when_there_is_one(tmp_path: Pat
     text = render_from_raw(run)
     assert f"| 10% | {CONTROL} | +0.0 | +0.0 | +0.0 | 1 of 2 |" in text
     assert "`virtual cmd` and `control cmd`" in text
+    assert "Over 6 clip-level F1 figures the rerun differs from the main table by at most 25.00 points" in text
     # only the main table's seeds that the virtual runs have (0, 1; not 2)
     assert "| pretrain-finetune | 10% | 0,1 | 0.500 ± 0.000 |" in text
     block = VIRTUAL_IMU_BLOCK.wrap(text)
