@@ -193,7 +193,7 @@ def render_block(runs: list[dict], baseline: list[dict], fidelity: dict[str, dic
         f"- Recipe: the main table's pretrain-finetune — {run.pretrain_steps} contrastive steps (IMU↔pose InfoNCE, batch 64) whose unlabelled "
         f"pool is the real training windows **plus** the virtual ones paired with the same pose windows; then {run.steps} fine-tuning "
         f"steps at lr {FINETUNE_LR:g} on the labelled real windows. Only training subjects (1,3,5,7) are simulated; test subjects are untouched.",
-        "- Comparison rows: the main table's runs for the same seeds (`encoders/results-raw.json`, generated earlier by older code), "
+        "- Comparison rows: the main table's runs for the same seeds (`encoders/results-raw.json`, from the last `results` run), "
         f"and \"{CONTROL}\": the same pretraining without virtual pairs rerun by `--control` with this code on this machine. "
         "The gain table compares with the rerun where it exists (else the main table). " + _reproduction(baseline, runs),
         "",
