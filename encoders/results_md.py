@@ -48,7 +48,9 @@ SPSWHAR_BLOCK = MarkedBlock("<!-- spswhar:start -->", "<!-- spswhar:end -->")
 FEWSHOT_BLOCK = MarkedBlock("<!-- fewshot:begin -->", "<!-- fewshot:end -->")
 #: written by ``python3 -m encoders stream-decide`` (encoders/stream_decide.py)
 STREAM_DECIDE_BLOCK = MarkedBlock("<!-- stream-decide:start -->", "<!-- stream-decide:end -->")
-BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK, STREAM_DECIDE_BLOCK)
+#: written by ``python3 -m encoders virtual-imu`` (encoders/virtual_pretrain.py)
+VIRTUAL_IMU_BLOCK = MarkedBlock("<!-- virtual-imu:start -->", "<!-- virtual-imu:end -->")
+BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK, STREAM_DECIDE_BLOCK, VIRTUAL_IMU_BLOCK)
 
 
 def keep_blocks(old_text: str, new_text: str) -> str:

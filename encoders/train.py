@@ -363,9 +363,12 @@ def train(
     text: TextEmbedder | str | None = None,
     out: TextIO | None = sys.stdout,
     init_model: JointModel | None = None,
+    extra_pairs: Sequence[PairedClip] = (),
 ) -> TrainResult:
     """Train one model with ``config.strategy``; ``init_model`` continues from a checkpoint
-    (e.g. a pretrained one) instead of starting fresh."""
+    (e.g. a pretrained one) instead of starting fresh. ``extra_pairs`` (e.g. virtual IMU ↔ pose,
+    encoders/data/virtual_imu.py) join only the unlabelled IMU↔pose pool of the contrastive
+    terms: never labelled, never in the IMU normalisation statistics."""
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     model = init_model if init_model is not None else build_model(classes, train_clips, model_config, text)
@@ -373,11 +376,12 @@ def train(
     labelled_refs = labelled_subset(all_refs, train_clips, config.label_fraction, len(classes), config.seed)
     labelled = _Batcher(train_clips, labelled_refs, config, rng)
     # IMU<->pose pairs exist only where a clip has both streams.
-    paired_refs = [r for r in all_refs if train_clips[r.clip].has_imu and train_clips[r.clip].has_pose]
+    pair_clips = list(train_clips) + list(extra_pairs)
+    paired_refs = [r for r in enumerate_windows(pair_clips) if pair_clips[r.clip].has_imu and pair_clips[r.clip].has_pose]
     needs_pairs = config.strategy == "joint" or (config.strategy == "pretrain-finetune" and config.pretrain_steps > 0)
     if needs_pairs and not paired_refs:
         raise ValueError(f"strategy {config.strategy!r} needs IMU<->pose pairs but no training interval has both; use the supervised loss (no --joint, no pretraining)")
-    unlabelled = _Batcher(train_clips, paired_refs, config, np.random.default_rng(config.seed + 1)) if paired_refs else None
+    unlabelled = _Batcher(pair_clips, paired_refs, config, np.random.default_rng(config.seed + 1)) if paired_refs else None
     started = time.perf_counter()
     history: list[dict] = []
     samples = 0

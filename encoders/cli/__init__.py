@@ -2,7 +2,7 @@
 
 Data: prepare, make-recording, import-csv, make-rep-sets, make-rep-fixture (:mod:`.data`).
 Models: pretrain, train, finetune, evaluate, export, train-default (the one command a newcomer
-runs), enroll (:mod:`.models`). RESULTS.md: results, few-shot-eval, spswhar (:mod:`.reports`).
+runs), enroll (:mod:`.models`). RESULTS.md: results, few-shot-eval, spswhar, virtual-imu (:mod:`.reports`).
 Each handler builds the library's typed config from its options; library code never sees
 an ``argparse.Namespace``.
 """

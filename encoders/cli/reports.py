@@ -14,6 +14,7 @@ from encoders.data.paths import default_model_dir
 from encoders.experiments import ResultsGrid, run_results
 from encoders.fewshot import FewshotRun, FewshotSteps, run_fewshot
 from encoders.spswhar_eval import SpswharRun, run
+from encoders.virtual_pretrain import VirtualImuRun, run_virtual_imu
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public type for it
@@ -55,6 +56,18 @@ def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public
     p.add_argument("--out", type=Path, default=spsw.out, help="results file whose marked sp-sw-har block is rewritten")
     p.add_argument("--raw", type=Path, default=spsw.raw, help="per-run raw results (JSON)")
     p.set_defaults(func=cmd_spswhar)
+
+    virtual = VirtualImuRun(datasets=None)
+    p = sub.add_parser("virtual-imu", help="issue 14: pretraining with virtual IMU simulated from the training skeletons added; rewrites its block of RESULTS.md")
+    add_common(p)
+    p.add_argument("--seeds", type=int, nargs="+", default=list(virtual.seeds))
+    p.add_argument("--fractions", type=fraction, nargs="+", default=list(virtual.fractions), help="label fractions (default 10 100 %%)")
+    p.add_argument("--copies", type=int, default=virtual.copies, help=f"augmented virtual copies per training clip (default {virtual.copies})")
+    p.add_argument("--out", type=Path, default=virtual.out, help="results file whose marked virtual-IMU block is rewritten")
+    p.add_argument("--raw", type=Path, default=virtual.raw, help="per-run raw results (JSON)")
+    p.add_argument("--control", action="store_true", help="rerun real-only pretraining for the same seeds (the control; its own raw JSON)")
+    p.add_argument("--render-only", action="store_true", help="only rewrite the block from the saved raw JSON files (no training)")
+    p.set_defaults(func=cmd_virtual_imu)
 
     p = sub.add_parser(
         "stream-decide",
@@ -99,4 +112,10 @@ def cmd_fewshot(args: argparse.Namespace) -> int:
 def cmd_spswhar(args: argparse.Namespace) -> int:
     spec = SpswharRun(datasets=args.datasets, seeds=tuple(args.seeds), fractions=tuple(args.fractions), steps=args.steps, pretrain_steps=args.pretrain_steps, out=args.out, raw=args.raw)
     run(spec, command_line())
+    return 0
+
+
+def cmd_virtual_imu(args: argparse.Namespace) -> int:
+    spec = VirtualImuRun(datasets=args.datasets, seeds=tuple(args.seeds), fractions=tuple(args.fractions), copies=args.copies, out=args.out, raw=args.raw, control=args.control, render_only=args.render_only)
+    run_virtual_imu(spec, command_line())
     return 0

@@ -90,3 +90,21 @@ def test_recording_labels_with_unknown_class_names_are_an_error() -> None:
     assert class_indices(["squat", None, "swipe_left"], classes, "labels.csv").tolist() == [26, -1, 0]
     with pytest.raises(ValueError, match=r"labels.csv: unknown class names \['deadlift'\]"):
         class_indices(["squat", "deadlift"], classes, "labels.csv")
+
+
+def test_extra_pairs_feed_only_the_contrastive_pool(small_clips) -> None:
+    """Virtual IMU ↔ pose clips (``extra_pairs``) are drawn by pretraining even when no real
+    clip has both streams, and never change the IMU normalisation taken from the real clips."""
+    from dataclasses import replace
+
+    from encoders.pairs import imu_statistics
+
+    imu_only = [replace(c, has_pose=False) for c in small_clips]
+    virtual = [replace(c, key=c.key + "~virtual", imu=c.imu * 3.0 + 1.0) for c in small_clips]
+    cfg = TrainConfig(strategy="pretrain-finetune", steps=0, pretrain_steps=3, batch_size=16, log_every=1, seed=0)
+    with pytest.raises(ValueError, match="needs IMU<->pose pairs"):
+        train(utd_classes(), imu_only, cfg, out=None)
+    result = train(utd_classes(), imu_only, cfg, out=None, extra_pairs=virtual)
+    assert [h["phase"] for h in result.history] == ["pretrain"] * 3
+    mean, std = imu_statistics(imu_only)
+    np.testing.assert_allclose(result.model.imu.mean.numpy().ravel(), mean, rtol=1e-6)
