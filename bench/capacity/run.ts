@@ -6,9 +6,10 @@
  * `--influx` for the configuration users run) and `bench/pose/results.json` (cameras through
  * the pose estimator) from the same machine, and prints and writes the capacity table.
  *
- *   npm run bench:pipeline -- --influx --streams 250,500,1000 --modes micro --designs after
+ *   npm run bench:pipeline -- --influx --streams 100,250,500 --modes micro --designs after \
+ *     --compiled-streams 0 --out bench/capacity/pipeline
  *   npm run bench:pose
- *   npm run bench:capacity [-- --budget 0.6]
+ *   npm run bench:capacity -- --pipeline bench/capacity/pipeline/results.json [--budget 0.6]
  *
  * On a Raspberry Pi or a Jetson, run the same three commands there: the table is that box's.
  */
@@ -30,6 +31,9 @@ const { values: args } = parseArgs({
     'p99-ms': { type: 'string', default: '100' },
     // A camera count is within capacity only if each camera kept this share of its 15 fps.
     'min-fps-share': { type: 'string', default: '0.9' },
+    // The results files to read (default: each benchmark's own results.json).
+    pipeline: { type: 'string', default: join(BENCH, 'pipeline/results.json') },
+    pose: { type: 'string', default: join(BENCH, 'pose/results.json') },
   },
 });
 const budget = Number(args.budget);
@@ -71,13 +75,13 @@ interface PoseResults {
 
 const read = <T>(path: string): T => {
   try {
-    return JSON.parse(readFileSync(join(BENCH, path), 'utf8')) as T;
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
   } catch (err) {
-    throw new Error(`cannot read bench/${path}: run its benchmark on this machine first`, { cause: err });
+    throw new Error(`cannot read ${path}: run its benchmark on this machine first`, { cause: err });
   }
 };
-const pipeline = read<PipelineResults>('pipeline/results.json');
-const pose = read<PoseResults>('pose/results.json');
+const pipeline = read<PipelineResults>(args.pipeline);
+const pose = read<PoseResults>(args.pose);
 if (!Array.isArray(pipeline.summaries))
   throw new Error('bench/pipeline/results.json has no summaries: rerun npm run bench:pipeline');
 

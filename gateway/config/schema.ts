@@ -11,6 +11,7 @@ import { InfluxOptionsSchema } from '../sinks/influx/options.ts';
 import { HttpOptionsSchema } from '../http/options.ts';
 import { EnrollmentOptionsSchema } from '../enrollment/options.ts';
 import { FleetOptionsSchema } from '../fleet/options.ts';
+import { PipelineSection } from '../pipeline/options.ts';
 import { RepsSection } from '../pipeline/reps/options.ts';
 import { SubjectsOptionsSchema } from '../subjects/options.ts';
 
@@ -34,86 +35,6 @@ const GatewaySection = Section(
     }),
   },
   { description: 'Who this gateway is.' },
-);
-
-// The pipeline's sections are written here until gateway/pipeline/ has its own options.ts.
-const SmoothingSection = Section(
-  {
-    alpha: Type.Number({
-      exclusiveMinimum: 0,
-      maximum: 1,
-      default: 0.5,
-      description: 'Exponential smoothing of class probabilities per hop (1 = no smoothing).',
-    }),
-    enterThreshold: Type.Number({
-      minimum: 0,
-      maximum: 1,
-      default: 0.5,
-      description: 'Smoothed probability an activity needs to start.',
-    }),
-    exitThreshold: Type.Number({
-      minimum: 0,
-      maximum: 1,
-      default: 0.35,
-      description: 'Below this the current activity ends (hysteresis; must be ≤ enterThreshold).',
-    }),
-    minDwellHops: Type.Integer({
-      minimum: 1,
-      maximum: 1000,
-      default: 2,
-      description: 'Hops a new activity must hold before it replaces the current one.',
-    }),
-  },
-  { description: 'Temporal smoothing with hysteresis, so events do not flicker.' },
-);
-
-const PipelineSection = Section(
-  {
-    maxBatch: Type.Integer({
-      minimum: 1,
-      maximum: 1024,
-      default: 32,
-      description: 'Most windows run through an encoder in one call.',
-    }),
-    maxBatchWaitMs: Type.Number({
-      minimum: 0,
-      maximum: 1000,
-      default: 5,
-      description: 'Longest a window waits for others to fill a batch.',
-    }),
-    stateIntervalS: Type.Number({
-      exclusiveMinimum: 0,
-      maximum: 86400,
-      default: 10,
-      description: 'Period of the retained per-subject state message.',
-    }),
-    idleEndS: Type.Number({
-      exclusiveMinimum: 0,
-      maximum: 3600,
-      default: 3,
-      description:
-        'A subject whose scores stop for this long (gateway clock) ends its activity and is forgotten, s. Longer rides out BLE dropouts; a handover to another gateway ends it at once (fleet.handover).',
-    }),
-    staleAfterHops: Type.Integer({
-      minimum: 1,
-      maximum: 1000,
-      default: 2,
-      description: 'A modality silent for this many hops leaves fusion until it returns.',
-    }),
-    staggerHops: Type.Boolean({
-      default: true,
-      description:
-        "Spread subjects' window ends over the hop (by a hash of the subject id) instead of ending every subject's windows at the same instant, so inference and events do not come in one burst per hop. false: the earlier aligned hops.",
-    }),
-    smoothing: SmoothingSection,
-    queueCapacity: Type.Integer({
-      minimum: 1,
-      maximum: 1000000,
-      default: 1024,
-      description: 'Bound of each queue between stages; overflow drops the oldest and counts it.',
-    }),
-  },
-  { description: 'Windowing, batching, fusion and smoothing.' },
 );
 
 const LogSection = Section(

@@ -1,3 +1,4 @@
+import { decisionRuleOf, type PipelineSectionOptions } from './options.ts';
 import { Subject, Subscription, type Observable } from 'rxjs';
 import type { SubjectScores } from '../domain/events.ts';
 import type { SampleChunk } from '../domain/samples.ts';
@@ -19,12 +20,7 @@ export interface PipelineServiceOptions {
   readonly queueCapacity: number;
   readonly staleAfterHops: number;
   readonly staggerHops: boolean;
-  readonly smoothing: {
-    readonly alpha: number;
-    readonly enterThreshold: number;
-    readonly exitThreshold: number;
-    readonly minDwellHops: number;
-  };
+  readonly smoothing: PipelineSectionOptions['smoothing'];
   readonly stateIntervalS: number;
   readonly idleEndS: number;
 }
@@ -120,6 +116,7 @@ export class PipelineService implements Service {
             Math.max(...model.encoders.map((e) => e.hopSamples / e.sampleRateHz)),
           stateIntervalS: options.stateIntervalS,
           idleEndS: options.idleEndS,
+          decision: decisionRuleOf(options.smoothing),
         },
       },
       {

@@ -1,3 +1,4 @@
+// Long file: the per-subject smoothing state machine (decision rule, events, states, idle end, handover release) shares one closure of subject state; its pure pieces already live in decide.ts and class-scores.ts.
 import {
   Observable,
   asyncScheduler,

@@ -1,3 +1,4 @@
+// Long file: one vendor protocol (module discovery, ranges and rates, packed and unpacked BMI160/BMI270 streams) checked against one set of the SDK's test vectors; split by register it would scatter them.
 /*
  * MbientLab MetaWear / MetaMotion boards (BMI160 or BMI270 accelerometer + gyroscope).
  *
