@@ -83,6 +83,16 @@ test('raw IMU: out-of-order and back-to-back chunks through mosquitto, every sam
     // of consecutive chunks (200 ms of data each) overlap in time.
     for (let k = 0; k < CHUNKS; k++)
       await phone.publishAsync('mujo/gwraw/ingest/burst/imu', chunk(k * PER_MESSAGE), { qos: 1 });
+    // Stop only once the gateway has every message: QoS 1 is acknowledged by the broker, and
+    // a message still on its way to the gateway when it stops is not the sink's to keep.
+    const decoded = async () =>
+      ((await app.metrics.getSingleMetric('mujo_ingest_samples_total')?.get())?.values ?? []).reduce(
+        (sum, v) => sum + v.value,
+        0,
+      );
+    const deadline = Date.now() + 30_000;
+    while ((await decoded()) < 2 * CHUNKS * PER_MESSAGE && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 20));
   } finally {
     await phone.endAsync();
   }

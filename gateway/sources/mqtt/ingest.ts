@@ -5,6 +5,7 @@ import type { ImuChunk } from '../../domain/samples.ts';
 import { NS_PER_MS, systemClock, type Clock, type TimeNs } from '../../domain/time.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { decodeImuMessage, type IngestRejectReason } from './imu-decode.ts';
+import { ArrivalStamps } from '../../clock/arrival-stamps.ts';
 import { DeviceClockMapper } from '../../clock/device-clock-mapper.ts';
 import type { DriftFitOptions } from '../../clock/drift-estimator.ts';
 
@@ -80,6 +81,8 @@ export class MqttImuIngest {
   private readonly reportedUnknown = new Set<string>();
   private unsubscribe: (() => void) | undefined;
   private readonly clockMapper: DeviceClockMapper;
+  /** Messages without device time: consecutive chunks of a device never overlap. */
+  private readonly arrivalStamps = new ArrivalStamps();
 
   constructor(private readonly opts: MqttImuIngestOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -166,7 +169,7 @@ export class MqttImuIngest {
       sourceId: deviceId,
       ...(subjectId !== undefined ? { subjectId } : {}),
       ...(imu.placement !== undefined ? { placement: imu.placement } : {}),
-      tNs: imu.tNs,
+      tNs: imu.deviceClock ? imu.tNs : this.arrivalStamps.place(deviceId, imu.tNs),
       values: imu.values,
     };
     this.accepted.inc({ format: imu.format });
