@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DeviceService } from '../../../gateway/devices/device-service.ts';
-import { createHttpServer, type HttpServer } from '../../../gateway/http/server.ts';
+import { createHttpServer } from '../../../gateway/http/server.ts';
 import type { GatewayView } from '../../../gateway/http/types.ts';
 import { silentLogger } from '../../../gateway/observability/logger.ts';
 import type { NearbyReport } from '../../../gateway/sources/ble/ble-source.ts';
-import { createHarness, type Harness } from '../../fakes/noble/harness.ts';
+import { createHarness } from '../../fakes/noble/harness.ts';
 import { WitMotionSim } from '../../fakes/noble/sim-devices.ts';
 import { ScriptedView } from './scripted-view.ts';
+import { stoppedAfterEach } from './started.ts';
 
 /*
  * POST /api/ble/scan and GET /api/ble/nearby over fastify inject, with the real device service
@@ -18,18 +19,7 @@ import { ScriptedView } from './scripted-view.ts';
 const TOKEN = 'ble-token-123';
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 
-let servers: HttpServer[] = [];
-let harnesses: Harness[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
-  for (const h of harnesses) {
-    const done = h.source.stop();
-    await h.timers.advance(15_000);
-    await done;
-  }
-  servers = [];
-  harnesses = [];
-});
+const { servers, harnesses } = stoppedAfterEach();
 
 async function setup(ble: boolean) {
   const h = createHarness({ devices: [] }, { seed: 5 });

@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DeviceService } from '../../../gateway/devices/device-service.ts';
-import { createHttpServer, type HttpServer } from '../../../gateway/http/server.ts';
+import { createHttpServer } from '../../../gateway/http/server.ts';
 import type { GatewayView } from '../../../gateway/http/types.ts';
 import { silentLogger } from '../../../gateway/observability/logger.ts';
-import { createHarness, type Harness } from '../../fakes/noble/harness.ts';
+import { createHarness } from '../../fakes/noble/harness.ts';
 import { WitMotionSim } from '../../fakes/noble/sim-devices.ts';
 import { ScriptedView } from './scripted-view.ts';
+import { stoppedAfterEach } from './started.ts';
 
 /*
  * POST / DELETE / PATCH /api/devices over fastify inject, with the real device service over
@@ -18,18 +19,7 @@ const AUTH = { authorization: `Bearer ${TOKEN}` };
 const WIT_UUID = 'c0ffee000021';
 const WIT_ADDRESS = 'c0:ff:ee:00:00:21';
 
-let servers: HttpServer[] = [];
-let harnesses: Harness[] = [];
-afterEach(async () => {
-  await Promise.all(servers.map((s) => s.stop()));
-  for (const h of harnesses) {
-    const done = h.source.stop();
-    await h.timers.advance(15_000);
-    await done;
-  }
-  servers = [];
-  harnesses = [];
-});
+const { servers, harnesses } = stoppedAfterEach();
 
 async function setup(options: { token?: string; manage?: boolean } = {}) {
   const h = createHarness({ devices: [] }, { seed: 11 });
