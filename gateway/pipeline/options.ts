@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Section, StringEnum } from '../domain/option-schema.ts';
-import { DEFAULT_DECISION_RULE, type DecisionRule } from './stages/decide.ts';
+import { DEFAULT_DECISION_RULE, TUNED_HMM_RULE, type DecisionRule } from './stages/decide.ts';
 
 /*
  * The `pipeline` configuration section: windowing, batching, fusion, and how hop scores
@@ -8,13 +8,6 @@ import { DEFAULT_DECISION_RULE, type DecisionRule } from './stages/decide.ts';
  */
 
 export const DECISION_RULE_KINDS = ['hmm', 'hysteresis', 'raw'] as const;
-
-type HmmRule = Extract<DecisionRule, { kind: 'hmm' }>;
-/** The tuned HMM parameters, whatever the default rule is. */
-const DEFAULT_HMM: HmmRule =
-  DEFAULT_DECISION_RULE.kind === 'hmm'
-    ? DEFAULT_DECISION_RULE
-    : { kind: 'hmm', stay: 0.6, sharpness: 0.25, lagHops: 2 };
 
 const SmoothingSection = Section(
   {
@@ -52,19 +45,19 @@ const SmoothingSection = Section(
         stay: Type.Number({
           exclusiveMinimum: 0,
           exclusiveMaximum: 1,
-          default: DEFAULT_HMM.stay,
+          default: TUNED_HMM_RULE.stay,
           description: 'Probability that the activity stays the same from one hop to the next.',
         }),
         sharpness: Type.Number({
           exclusiveMinimum: 0,
           maximum: 1,
-          default: DEFAULT_HMM.sharpness,
+          default: TUNED_HMM_RULE.sharpness,
           description: "Exponent on the classifier's probabilities (below 1 softens over-confident scores).",
         }),
         lagHops: Type.Integer({
           minimum: 0,
           maximum: 20,
-          default: DEFAULT_HMM.lagHops,
+          default: TUNED_HMM_RULE.lagHops,
           description: 'Hops each decision waits for later evidence (latency = lagHops × hop).',
         }),
       },

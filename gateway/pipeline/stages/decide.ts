@@ -22,7 +22,13 @@ export type DecisionRule =
  * tuned on UTD-MHAD training subject 7, never on the demo's test subjects; it adds at most the
  * 2 hops (1 s) of latency the hysteresis dwell had.
  */
-export const DEFAULT_DECISION_RULE: DecisionRule = { kind: 'hmm', stay: 0.6, sharpness: 0.25, lagHops: 2 };
+export const TUNED_HMM_RULE: Extract<DecisionRule, { kind: 'hmm' }> = {
+  kind: 'hmm',
+  stay: 0.6,
+  sharpness: 0.25,
+  lagHops: 2,
+};
+export const DEFAULT_DECISION_RULE: DecisionRule = TUNED_HMM_RULE;
 
 /** A decision for the hop `hopsAgo` hops before the newest one pushed (0 = the newest). */
 export interface HopVerdict {
