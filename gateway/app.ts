@@ -339,6 +339,7 @@ export class GatewayApp {
         currentModel: () => this.models.current,
         states$: this.states$,
         release: (subject) => this.releasedSubjects.next(subject),
+        clock,
       }),
       this.sources,
       new RecordingAutoStart(this.recorder, config.recorder.autoStart),

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Observable } from 'rxjs';
+import { NS_PER_MS, type Clock } from '../domain/time.ts';
 import type { SubjectState } from '../domain/events.ts';
 import type { OrtLoadedModel } from '../model/load-model.ts';
 import type { Service } from '../service.ts';
@@ -17,6 +18,8 @@ export interface FleetDeps {
   readonly currentModel: () => OrtLoadedModel | undefined;
   readonly states$: Observable<SubjectState>;
   readonly release: (subject: string) => void;
+  /** The gateway's clock: handover claims are stamped with it, so tests on virtual time agree. */
+  readonly clock: Clock;
 }
 
 /** The gateway's part in a fleet (docs/fleet.md): following model rollouts, handing subjects over. */
@@ -38,7 +41,7 @@ export function fleetServices(config: FleetConfig, deps: FleetDeps): Service[] {
       mqtt: deps.mqtt,
       states$: deps.states$,
       release: deps.release,
-      now: () => new Date(),
+      now: () => new Date(deps.clock.nowNs() / NS_PER_MS),
     }),
   ];
 }
