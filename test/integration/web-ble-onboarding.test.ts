@@ -255,6 +255,31 @@ log:
       .waitFor({ timeout: 20_000 });
     await desktop.locator('#devices li[data-device="wit-left"]').waitFor();
     await desktop.screenshot({ path: join(screenshotDir(), 'live-page-ble-desktop.png'), fullPage: true });
+
+    // Remove, from the page: dismissing the question keeps the wearable, accepting removes it
+    // from the gateway and from the config file.
+    const questions: string[] = [];
+    let accept = false;
+    desktop.on('dialog', (dialog) => {
+      questions.push(dialog.message());
+      void (accept ? dialog.accept() : dialog.dismiss());
+    });
+    const witRow = desktop.locator('#wearables li[data-device="wit-left"]');
+    await witRow.locator('button.remove').click();
+    await desktop.waitForTimeout(0);
+    assert.match(questions[0] ?? '', /Remove wit-left \(worn by Alice Martin\)\?/);
+    assert.equal(
+      (await loadConfig({ file, env: {} })).config.ble.devices.length,
+      1,
+      'dismissed: still configured',
+    );
+    accept = true;
+    await witRow.locator('button.remove').click();
+    await desktop.locator('#onboard-result:text-matches("Removed wit-left")').waitFor({ timeout: 10_000 });
+    await desktop
+      .locator('#wearables li[data-device="wit-left"]')
+      .waitFor({ state: 'detached', timeout: 10_000 });
+    assert.deepEqual((await loadConfig({ file, env: {} })).config.ble.devices, []);
     await desktop.close();
 
     // MQTT: the same list, and the same scan (token-guarded) through the same DeviceService.

@@ -1,7 +1,7 @@
 // "Add a wearable" panel of the live page: scan for BLE wearables, see what the radio hears
 // (name, family detected, signal), add one and assign it to a person. The same REST routes
 // scripts use (POST /api/ble/scan, GET /api/ble/nearby, POST /api/devices,
-// PATCH /api/devices/:id), with the token from the page's token field. Plain JS, no build
+// PATCH /api/devices/:id, DELETE /api/devices/:id), with the token from the page's token field. Plain JS, no build
 // step; text from the gateway is only ever set with textContent.
 'use strict';
 
@@ -117,7 +117,23 @@
         show(failure(err), true);
       }
     });
-    actions.append(subject, placement, assign);
+    // Removing disconnects the wearable and deletes it from the config file: asked first,
+    // because a mis-tap in the middle of a session would end someone's stream.
+    const remove = el('button', 'remove', 'Remove');
+    remove.type = 'button';
+    remove.addEventListener('click', async () => {
+      const who = w.subject ? ` (worn by ${displayName(w.subject)})` : '';
+      if (!window.confirm(`Remove ${w.id}${who}? It is disconnected and deleted from the configuration.`))
+        return;
+      try {
+        const result = await api('DELETE', `/api/devices/${encodeURIComponent(w.id)}`);
+        show(`Removed ${w.id}${result.persisted ? ` (saved to ${result.file})` : ` (${result.note})`}.`);
+        await refresh();
+      } catch (err) {
+        show(failure(err), true);
+      }
+    });
+    actions.append(subject, placement, assign, remove);
     li.append(head, actions);
     return li;
   }
