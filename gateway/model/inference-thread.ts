@@ -25,7 +25,10 @@ import type { OpenResult, RunResult, WorkerError, WorkerRequest, WorkerResponse 
  * from the parent's `--import tsx`.
  */
 function startWorker(): Worker {
-  const options = { name: 'mujo-inference' };
+  // The parent's flags, but a CPU profile (--cpu-prof) of its own: under the parent's
+  // --cpu-prof-name both threads would write one file; without it the name carries the thread id.
+  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--cpu-prof-name'));
+  const options = { name: 'mujo-inference', execArgv };
   if (!import.meta.url.endsWith('.ts'))
     return new Worker(new URL('./inference-worker.js', import.meta.url), options);
   const entry = new URL('./inference-worker.ts', import.meta.url).href;
