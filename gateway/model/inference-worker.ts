@@ -82,7 +82,14 @@ async function handle(request: WorkerRequest): Promise<{ value: unknown; transfe
 
 port.on('message', (request: WorkerRequest) => {
   handle(request).then(
-    ({ value, transfer }) => post({ type: 'result', id: request.id, ok: true, value }, transfer),
+    ({ value, transfer }) => {
+      try {
+        post({ type: 'result', id: request.id, ok: true, value }, transfer);
+      } catch {
+        // A buffer onnxruntime would not let go of (not detachable) is copied instead.
+        post({ type: 'result', id: request.id, ok: true, value });
+      }
+    },
     (err: unknown) => {
       const error = { code: errorCode(err), message: errorMessage(err) };
       const details = err instanceof GatewayError ? err.details : undefined;
