@@ -25,17 +25,36 @@ import type { OpenResult, RunResult, WorkerError, WorkerRequest, WorkerResponse 
  * from the parent's `--import tsx`.
  */
 function startWorker(): Worker {
-  // The parent's flags, but a CPU profile (--cpu-prof) of its own: under the parent's
-  // --cpu-prof-name both threads would write one file; without it the name carries the thread id.
-  const execArgv = process.execArgv.filter((arg) => !arg.startsWith('--cpu-prof-name'));
-  const options = { name: 'mujo-inference', execArgv };
-  if (!import.meta.url.endsWith('.ts'))
-    return new Worker(new URL('./inference-worker.js', import.meta.url), options);
-  const entry = new URL('./inference-worker.ts', import.meta.url).href;
-  // Resolved here: the eval'd bootstrap would resolve from the working directory.
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
-  return new Worker(bootstrap, { ...options, eval: true });
+  const options = { name: 'mujo-inference', execArgv: workerExecArgv() };
+  const create = (opts: typeof options): Worker => {
+    if (!import.meta.url.endsWith('.ts'))
+      return new Worker(new URL('./inference-worker.js', import.meta.url), opts);
+    const entry = new URL('./inference-worker.ts', import.meta.url).href;
+    // Resolved here: the eval'd bootstrap would resolve from the working directory.
+    const tsx = import.meta.resolve('tsx/esm/api');
+    const bootstrap = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
+    return new Worker(bootstrap, { ...opts, eval: true });
+  };
+  try {
+    return create(options);
+  } catch (err) {
+    // Flags given explicitly must all be valid in a worker (V8 flags such as --expose-gc are
+    // not); inherited ones are filtered by Node. The profile then shares the parent's name.
+    if (errorCode(err) !== 'ERR_WORKER_INVALID_EXEC_ARGV' || options.execArgv === undefined) throw err;
+    return create({ ...options, execArgv: undefined });
+  }
+}
+
+/**
+ * The parent's flags (inherited, when undefined), but under --cpu-prof a profile of its own:
+ * with the parent's --cpu-prof-name both threads would write one file; without it the name
+ * carries the thread id.
+ */
+function workerExecArgv(): string[] | undefined {
+  const args = process.execArgv;
+  const at = args.findIndex((a) => a.startsWith('--cpu-prof-name'));
+  if (at < 0) return undefined;
+  return args.filter((_, i) => i !== at && !(i === at + 1 && args[at] === '--cpu-prof-name'));
 }
 
 export interface InferenceThreadOptions {
@@ -83,6 +102,7 @@ export class InferenceThread {
   private nextSession = 1;
   private readonly sessions = new Map<number, SessionSpec>();
   private readonly exits: Counter<'reason'> | undefined;
+  private readonly transferBuffers = new BufferPool(8);
 
   constructor(private readonly options: InferenceThreadOptions) {
     this.exits = options.metrics
@@ -160,10 +180,15 @@ export class InferenceThread {
       await this.ensureOpen(session);
     }
     // The caller's batch buffer is reused for the next batch: the worker gets a copy of its
-    // own, moved (not cloned again) across.
-    const copy = input.slice();
-    const { result } = this.request((id) => ({ type: 'run', id, session, input: copy, dims }), [copy.buffer]);
-    return (await result) as RunResult;
+    // own, moved (not cloned again) across, and moved back with the result to carry the next
+    // batch: no buffer allocated per run, no garbage left in either thread.
+    const carrier = this.transferBuffers.take(input.byteLength);
+    const copy = new Float32Array(carrier, 0, input.length);
+    copy.set(input);
+    const { result } = this.request((id) => ({ type: 'run', id, session, input: copy, dims }), [carrier]);
+    const { data, type, input: returned } = (await result) as RunResult;
+    if (returned) this.transferBuffers.give(returned);
+    return { data, type };
   }
 
   /** A session opened in a worker that has since exited is opened again in the current one. */
@@ -287,4 +312,22 @@ export class InferenceThread {
 
 function fromWorker(error: WorkerError): GatewayError {
   return new GatewayError(error.code, error.message, error.details ? { details: error.details } : {});
+}
+
+/** ArrayBuffers that carry batches to the worker and come back with the results. */
+class BufferPool {
+  private readonly free: ArrayBuffer[] = [];
+
+  constructor(private readonly keep: number) {}
+
+  /** A buffer of at least `bytes` (sizes in powers of two, so batch sizes share buffers). */
+  take(bytes: number): ArrayBuffer {
+    const i = this.free.findIndex((b) => b.byteLength >= bytes);
+    if (i >= 0) return this.free.splice(i, 1)[0]!;
+    return new ArrayBuffer(2 ** Math.ceil(Math.log2(Math.max(bytes, 1024))));
+  }
+
+  give(buffer: ArrayBuffer): void {
+    if (this.free.length < this.keep) this.free.push(buffer);
+  }
 }

@@ -65,11 +65,14 @@ async function handle(request: WorkerRequest): Promise<{ value: unknown; transfe
       const results = await loaded.session.run({ [loaded.inputName]: tensor }, [loaded.outputName]);
       const output = results[loaded.outputName];
       const data = output?.data;
-      const value: RunResult = { data, type: output?.type ?? 'none' };
-      // The output tensor's buffer belongs to this run alone: handed over, not copied.
-      return ArrayBuffer.isView(data) && data.buffer instanceof ArrayBuffer
-        ? { value, transfer: [data.buffer] }
-        : { value };
+      // The input buffer goes back to carry the next batch; the output tensor's buffer belongs
+      // to this run alone: both handed over, not copied.
+      const carrier = request.input.buffer as ArrayBuffer;
+      const value: RunResult = { data, type: output?.type ?? 'none', input: carrier };
+      const transfer = [carrier];
+      if (ArrayBuffer.isView(data) && data.buffer instanceof ArrayBuffer && data.buffer !== carrier)
+        transfer.push(data.buffer);
+      return { value, transfer };
     }
     case 'release': {
       const loaded = sessions.get(request.session);

@@ -26,7 +26,10 @@ export type WorkerRequest =
       readonly type: 'run';
       readonly id: number;
       readonly session: number;
-      /** Transferred: a copy made for this run, never the caller's reusable batch buffer. */
+      /**
+       * Transferred: a copy made for this run, never the caller's reusable batch buffer; a
+       * view on a pooled buffer that may be longer, which comes back in the result.
+       */
       readonly input: Float32Array;
       readonly dims: readonly number[];
     }
@@ -42,6 +45,8 @@ export interface RunResult {
   /** Transferred from the worker. */
   readonly data: unknown;
   readonly type: string;
+  /** The request's input buffer, handed back for the next run. */
+  readonly input?: ArrayBuffer;
 }
 
 /** A GatewayError (or any error) as it crosses the thread boundary. */
