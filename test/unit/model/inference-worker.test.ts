@@ -4,7 +4,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { loadModel, type OrtLoadedModel } from '../../../gateway/model/load-model.ts';
 import { InferenceThread } from '../../../gateway/model/inference-thread.ts';
@@ -175,4 +177,25 @@ test('provider refusals in the worker are logged by the main logger and reported
   } finally {
     await model.close();
   }
+});
+
+test('a gateway started with V8 flags (--expose-gc, --max-old-space-size) still starts its inference worker', async () => {
+  // Flags a worker refuses when given explicitly; the worker inherits what it may take.
+  const repo = fileURLToPath(new URL('../../..', import.meta.url));
+  const script = `
+    import { loadModel } from './gateway/model/load-model.ts';
+    import { InferenceThread } from './gateway/model/inference-thread.ts';
+    import { silentLogger } from './gateway/observability/logger.ts';
+    const thread = new InferenceThread({ logger: silentLogger() });
+    const model = await loadModel('test/fixtures/tiny-model', { providers: ['cpu'], logger: silentLogger(), thread });
+    const imu = model.encoder('imu');
+    const out = await imu.run(new Float32Array(imu.inputSize), 1);
+    console.log(JSON.stringify({ values: out.length, inWorker: thread.threadId !== undefined }));
+    await model.close();`;
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--expose-gc', '--max-old-space-size=256', '--import', 'tsx', '--input-type=module', '-e', script],
+    { cwd: repo },
+  );
+  assert.deepEqual(JSON.parse(stdout), { values: 8, inWorker: true });
 });
