@@ -132,6 +132,7 @@ export class GatewayApp {
       dir: config.model.path,
       providers: config.model.providers,
       intraOpThreads: config.model.intraOpThreads,
+      inferenceThread: config.model.inferenceThread,
       openSet: config.model.openSet,
       logger,
       health,

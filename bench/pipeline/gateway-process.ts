@@ -119,6 +119,7 @@ async function main(): Promise<void> {
       path: init.modelDir,
       providers: ['cpu'],
       ...(init.intraOpThreads !== undefined ? { intraOpThreads: init.intraOpThreads } : {}),
+      ...designConfig(init.design).model,
     },
     replay: { enabled: false },
     http: { enabled: false },

@@ -38,14 +38,27 @@ export interface GatewayInit {
 
 export type Design = 'before' | 'after';
 
-/** The gateway configuration that selects each design (pipeline and influx keys). */
+/**
+ * The gateway configuration that selects each design (pipeline, influx and model keys):
+ * `after` also runs the encoders in the inference worker with adaptive batching, `before` on
+ * the main thread with fixed batching (maxBatchWaitMs).
+ */
 export function designConfig(design: Design): {
-  pipeline: { staggerHops: boolean };
+  pipeline: { staggerHops: boolean; batching: 'adaptive' | 'fixed' };
   influx: Record<string, unknown>;
+  model: { inferenceThread: 'worker' | 'main' };
 } {
   return design === 'before'
-    ? { pipeline: { staggerHops: false }, influx: { maxInFlight: 1, imuDownsampleHz: 100 } }
-    : { pipeline: { staggerHops: true }, influx: { maxInFlight: 4, imuRaw: true } };
+    ? {
+        pipeline: { staggerHops: false, batching: 'fixed' },
+        influx: { maxInFlight: 1, imuDownsampleHz: 100 },
+        model: { inferenceThread: 'main' },
+      }
+    : {
+        pipeline: { staggerHops: true, batching: 'adaptive' },
+        influx: { maxInFlight: 4, imuRaw: true },
+        model: { inferenceThread: 'worker' },
+      };
 }
 
 export interface PublisherInit {

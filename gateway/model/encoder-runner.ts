@@ -1,13 +1,14 @@
-import * as ort from 'onnxruntime-node';
 import type { EncoderRunner } from '../domain/model.ts';
 import type { Modality } from '../domain/samples.ts';
 import { GatewayError } from '../observability/errors.ts';
 import type { EncoderManifest } from './manifest.ts';
 import { expectedInputDims } from './manifest.ts';
-import type { OpenedSession, ProviderFailure } from './session.ts';
+import type { EncoderSession, OpenedEncoder } from './encoder-session.ts';
+import type { ProviderFailure } from './session.ts';
 
 /**
- * One encoder's onnxruntime session behind the domain's EncoderRunner. Runs are counted so
+ * One encoder's onnxruntime session behind the domain's EncoderRunner, wherever the session
+ * lives (main thread or inference worker, see encoder-session.ts). Runs are counted so
  * that `close()` (after a model swap) waits for batches already in flight instead of
  * releasing a session under them; runs started after close fail with MODEL_CLOSED.
  */
@@ -27,16 +28,14 @@ export class OrtEncoderRunner implements EncoderRunner {
   readonly loadMs: number;
   readonly manifest: EncoderManifest;
 
-  private readonly session: ort.InferenceSession;
-  private readonly inputName: string;
-  private readonly outputName: string;
+  private readonly session: EncoderSession;
   private inFlight = 0;
   private idle: (() => void) | undefined;
   private closed: Promise<void> | undefined;
   /** Models using this session: a version that changes only prototypes shares its parent's. */
   private holders = 1;
 
-  constructor(manifest: EncoderManifest, embeddingDim: number, opened: OpenedSession) {
+  constructor(manifest: EncoderManifest, embeddingDim: number, opened: OpenedEncoder) {
     this.manifest = manifest;
     this.name = manifest.name;
     this.modality = manifest.modality;
@@ -50,8 +49,6 @@ export class OrtEncoderRunner implements EncoderRunner {
     this.inputSize = this.inputDims.reduce((a, b) => a * b, 1);
     this.embeddingDim = embeddingDim;
     this.session = opened.session;
-    this.inputName = manifest.input.name;
-    this.outputName = manifest.output.name;
   }
 
   async run(batch: Float32Array, batchSize: number): Promise<Float32Array> {
@@ -68,14 +65,13 @@ export class OrtEncoderRunner implements EncoderRunner {
     }
     this.inFlight++;
     try {
-      const input = new ort.Tensor('float32', batch, [batchSize, ...this.inputDims]);
-      const results = await this.session.run({ [this.inputName]: input }, [this.outputName]);
-      const output = results[this.outputName];
-      const data = output?.data;
+      const output = await this.session.run(batch, [batchSize, ...this.inputDims]);
+      const data = output.data;
       if (!(data instanceof Float32Array) || data.length !== batchSize * this.embeddingDim) {
+        const got = ArrayBuffer.isView(data) ? (data as Float32Array).length : 0;
         throw new GatewayError(
           'MODEL_RUN_BAD_OUTPUT',
-          `encoder ${this.name}: output '${this.outputName}' has ${data?.length ?? 0} values (${output?.type ?? 'none'}), expected float32 ${batchSize} × ${this.embeddingDim}`,
+          `encoder ${this.name}: output '${this.manifest.output.name}' has ${got} values (${output.type}), expected float32 ${batchSize} × ${this.embeddingDim}`,
         );
       }
       return data;

@@ -1,5 +1,6 @@
 export { loadModel, type LoadModelOptions, type OrtLoadedModel } from './load-model.ts';
 export { OrtEncoderRunner } from './encoder-runner.ts';
+export { InferenceThread, type InferenceThreadOptions } from './inference-thread.ts';
 export {
   ModelManager,
   describe as describeModel,

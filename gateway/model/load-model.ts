@@ -8,7 +8,8 @@ import type { ExecutionProviderName } from '../domain/execution-provider.ts';
 import { jsonPath, validateManifest, type ModelManifest, type PrototypeFile } from './manifest.ts';
 import type { Modality } from '../domain/samples.ts';
 import { decodePrototypes, readVerifiedFiles } from './files.ts';
-import { openSession } from './session.ts';
+import { openOnMainThread } from './encoder-session.ts';
+import type { InferenceThread } from './inference-thread.ts';
 import { OrtEncoderRunner } from './encoder-runner.ts';
 
 export interface LoadModelOptions {
@@ -24,6 +25,11 @@ export interface LoadModelOptions {
    * e.g. after enrollment, loads in milliseconds).
    */
   readonly reuse?: readonly OrtEncoderRunner[] | undefined;
+  /**
+   * The inference worker to open the sessions in (`model.inferenceThread: 'worker'`); absent,
+   * they live on the calling thread, whose event loop each run then blocks.
+   */
+  readonly thread?: InferenceThread | undefined;
 }
 
 /** LoadedModel plus what /health, MQTT status and the parity check need. */
@@ -104,7 +110,9 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
         continue;
       }
       const file = files.get(`$.encoders[${i}]`)!;
-      const opened = await openSession(file.bytes, encoder, i, file.path, options);
+      const opened = options.thread
+        ? await options.thread.openEncoder(file.bytes, encoder, i, file.path, options)
+        : await openOnMainThread(file.bytes, encoder, i, file.path, options);
       const runner = new OrtEncoderRunner(encoder, manifest.embeddingDim, opened);
       runners.push(runner);
       options.logger.info(
@@ -114,8 +122,9 @@ export async function loadModel(dir: string, options: LoadModelOptions): Promise
           provider: runner.provider,
           providerFailures: runner.providerFailures,
           loadMs: Math.round(runner.loadMs),
+          thread: options.thread ? 'worker' : 'main',
         },
-        `encoder ${runner.name} loaded on ${runner.provider}`,
+        `encoder ${runner.name} loaded on ${runner.provider}${options.thread ? ' in the inference worker' : ''}`,
       );
     }
   } catch (err) {

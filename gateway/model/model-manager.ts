@@ -4,12 +4,16 @@ import type { HealthRegistry } from '../observability/health.ts';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import type { ExecutionProviderName } from '../domain/execution-provider.ts';
 import { loadModel, type OrtLoadedModel } from './load-model.ts';
+import { InferenceThread } from './inference-thread.ts';
+import type { InferenceThreadKind } from './options.ts';
 
 export interface ModelManagerOptions {
   /** Model directory loaded by `start()` and by `reload()` without an argument. */
   readonly dir: string;
   readonly providers: readonly ExecutionProviderName[];
   readonly intraOpThreads?: number | undefined;
+  /** 'worker' (default): every model's sessions live in one inference worker thread; 'main': on the event loop. */
+  readonly inferenceThread?: InferenceThreadKind | undefined;
   /** Use the manifests' open-set thresholds (default true). */
   readonly openSet?: boolean;
   readonly logger: Logger;
@@ -54,6 +58,8 @@ export class ModelManager {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly listeners = new Set<SwapListener>();
   private readonly loads: Counter<'result'> | undefined;
+  /** The worker every loaded model's sessions live in; undefined with inferenceThread 'main'. */
+  readonly thread: InferenceThread | undefined;
   private closed = false;
   /** Directory of the model serving (or to be loaded first): what `reload()` without an argument loads. */
   private activeDir: string;
@@ -68,6 +74,10 @@ export class ModelManager {
           registers: [options.metrics],
         })
       : undefined;
+    this.thread =
+      (options.inferenceThread ?? 'worker') === 'worker'
+        ? new InferenceThread({ logger: options.logger, metrics: options.metrics })
+        : undefined;
   }
 
   /** The model serving now, if any. */
@@ -144,6 +154,7 @@ export class ModelManager {
         openSet: this.options.openSet,
         logger,
         reuse: options.shareSessions ? this.model?.encoders : undefined,
+        thread: this.thread,
       });
     } catch (err) {
       const error = asGatewayError(err);
@@ -202,6 +213,7 @@ export class ModelManager {
     this.model = undefined;
     this.options.health?.set('model', { status: 'stopped' });
     await model?.close();
+    await this.thread?.stop();
   }
 }
 

@@ -2,6 +2,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { EXECUTION_PROVIDERS } from '../domain/execution-provider.ts';
 import { Section, StringEnum } from '../domain/option-schema.ts';
 
+export const INFERENCE_THREADS = ['worker', 'main'] as const;
+export type InferenceThreadKind = (typeof INFERENCE_THREADS)[number];
+
 /* The `model` config section: which model to load and how to run it (composed by gateway/config). */
 
 export const ModelOptionsSchema = Section(
@@ -24,6 +27,11 @@ export const ModelOptionsSchema = Section(
       default: 1,
       description:
         "Threads per ONNX session. 1 by default: the small encoders run micro-batches, and onnxruntime's spinning thread pool cost 2.7x per window and ~35 % of a core at idle on 2 cores (bench/pipeline). Raise it for one big stream on a many-core box.",
+    }),
+    inferenceThread: StringEnum(INFERENCE_THREADS, {
+      default: 'worker',
+      description:
+        "Where the encoders run. worker: one inference worker thread holds every session, so onnxruntime's synchronous runs do not block the event loop (MQTT, HTTP, sinks); a worker that dies fails its runs with MODEL_WORKER_EXITED and the next run starts a new one. main: on the event loop, as before (for comparison).",
     }),
     openSet: Type.Boolean({
       default: true,

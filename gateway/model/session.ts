@@ -17,10 +17,13 @@ export interface ProviderFailure {
   readonly message: string;
 }
 
+/** What opening a session logs (a pino Logger, or the inference worker's forwarder to one). */
+export type SessionLogger = Pick<Logger, 'info' | 'warn'>;
+
 export interface SessionOptions {
   readonly providers: readonly ExecutionProviderName[];
   readonly intraOpThreads?: number | undefined;
-  readonly logger: Logger;
+  readonly logger: SessionLogger;
 }
 
 export interface OpenedSession {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Section, StringEnum } from '../domain/option-schema.ts';
+import { BATCHING_MODES } from './inference/batch-inference.ts';
 import { DEFAULT_DECISION_RULE, TUNED_HMM_RULE, type DecisionRule } from './stages/decide.ts';
 
 /*
@@ -75,11 +76,16 @@ export const PipelineSection = Section(
       default: 32,
       description: 'Most windows run through an encoder in one call.',
     }),
+    batching: StringEnum(BATCHING_MODES, {
+      default: 'adaptive',
+      description:
+        'How windows are batched per encoder. adaptive: an idle encoder runs what waits at once (a lone window is not held back); while a batch runs, windows gather and the next batch takes them all (up to maxBatch), so batches grow with the load. fixed: a batch waits up to maxBatchWaitMs for maxBatch windows (the earlier design).',
+    }),
     maxBatchWaitMs: Type.Number({
       minimum: 0,
       maximum: 1000,
       default: 5,
-      description: 'Longest a window waits for others to fill a batch.',
+      description: 'batching fixed: longest a window waits for others to fill a batch.',
     }),
     stateIntervalS: Type.Number({
       exclusiveMinimum: 0,

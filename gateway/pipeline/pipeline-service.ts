@@ -10,6 +10,7 @@ import type { Registry } from '../observability/metrics.ts';
 import type { Service } from '../service.ts';
 import type { SubjectRegistry } from '../subjects/registry.ts';
 import { createPipeline, type Pipeline } from './pipeline.ts';
+import type { BatchingMode } from './inference/batch-inference.ts';
 import type { RepsService } from './reps/reps-service.ts';
 import type { HopDecision } from './stages/decisions.ts';
 
@@ -17,6 +18,7 @@ export interface PipelineServiceOptions {
   readonly gateway: string;
   readonly maxBatch: number;
   readonly maxBatchWaitMs: number;
+  readonly batching: BatchingMode;
   readonly queueCapacity: number;
   readonly staleAfterHops: number;
   readonly staggerHops: boolean;
@@ -100,6 +102,7 @@ export class PipelineService implements Service {
       model,
       {
         batching: {
+          mode: options.batching,
           maxBatch: options.maxBatch,
           maxWaitMs: options.maxBatchWaitMs,
           queueCapacity: options.queueCapacity,

@@ -76,6 +76,8 @@ test('the built bin started from another directory serves the demo: model, recor
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.match(err, new RegExp(`model: ${install.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/models/default`));
+    // The encoders run in the inference worker, started from tsc's .js output next to the bin.
+    assert.match(out, /"msg":"encoder imu loaded on cpu in the inference worker"/);
     const page = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(page.status, 200);
     assert.match(await page.text(), /<html/i);

@@ -13,10 +13,19 @@ import { errorCode, errorMessage } from '../../observability/errors.ts';
 import { RingQueue } from '../backpressure.ts';
 import { countDrop, type PipelineMetrics } from '../metrics.ts';
 
+export const BATCHING_MODES = ['adaptive', 'fixed'] as const;
+export type BatchingMode = (typeof BATCHING_MODES)[number];
+
 export interface BatchOptions {
+  /**
+   * adaptive (default): an idle encoder runs what is waiting at once; while it runs, windows
+   * accumulate and the next batch takes them all. fixed: a batch waits up to `maxWaitMs`
+   * for `maxBatch` windows.
+   */
+  readonly mode?: BatchingMode;
   /** Largest batch handed to one `run` call. */
   readonly maxBatch?: number;
-  /** Longest a window waits for its batch to fill, ms of scheduler time. */
+  /** Mode fixed: longest a window waits for its batch to fill, ms of scheduler time. */
   readonly maxWaitMs?: number;
   /** Batches of one encoder running at once. */
   readonly maxInFlight?: number;
@@ -55,9 +64,19 @@ interface Lane {
 }
 
 /**
- * Micro-batches windows of all subjects per encoder: a batch runs when `maxBatch` windows
- * wait, or when the oldest waiting window has waited `maxWaitMs`, whichever comes first,
- * and at most `maxInFlight` batches per encoder run at once. Windows queue in a bounded
+ * Micro-batches windows of all subjects per encoder, at most `maxInFlight` batches per
+ * encoder at once.
+ *
+ * Mode adaptive ("dynamic batching", as Triton's dynamic batcher with no queue delay): when
+ * the encoder has no batch running, whatever waits (up to `maxBatch`) runs at once, so a
+ * window at low load waits for nobody; while a batch runs, windows accumulate and the next
+ * batch, launched when it resolves, takes them all. A second batch runs alongside only when
+ * `maxBatch` windows wait. Batches grow with the load by themselves, latency stays one run.
+ *
+ * Mode fixed: a batch runs when `maxBatch` windows wait, or when the oldest waiting window
+ * has waited `maxWaitMs`, whichever comes first.
+ *
+ * Windows queue in a bounded
  * ring per encoder; a model slower than the input loses the oldest windows (counted as
  * drops with policy `drop-oldest`) instead of growing memory or latency.
  * On completion of the input every queued window is run (no waiting) and the output
@@ -69,6 +88,7 @@ export function batchInference(
   options: BatchOptions,
   deps: BatchDeps,
 ): OperatorFunction<SensorWindow, WindowEmbedding> {
+  const adaptive = (options.mode ?? 'adaptive') === 'adaptive';
   const maxBatch = options.maxBatch ?? 32;
   const maxWaitNs = (options.maxWaitMs ?? 10) * 1e6;
   const maxInFlight = options.maxInFlight ?? 2;
@@ -103,7 +123,17 @@ export function batchInference(
         subscriber.complete();
       };
 
-      const pump = (lane: Lane): void => {
+      const pump = (lane: Lane): void => (adaptive ? pumpAdaptive(lane) : pumpFixed(lane));
+
+      const pumpAdaptive = (lane: Lane): void => {
+        while (!closed && lane.inFlight < maxInFlight && lane.queue.size > 0) {
+          // Busy: let windows gather for the batch launched when the running one resolves.
+          if (lane.inFlight > 0 && lane.queue.size < maxBatch && !inputDone) return;
+          launch(lane);
+        }
+      };
+
+      const pumpFixed = (lane: Lane): void => {
         while (!closed && lane.inFlight < maxInFlight && lane.queue.size > 0) {
           const oldest = lane.queue.peek() as SensorWindow;
           const waitedNs = clock.nowNs() - oldest.closedAtNs;

@@ -17,6 +17,7 @@ test('an empty configuration is the demo: every documented default', () => {
     path: 'models/default',
     providers: ['tensorrt', 'cuda', 'cpu'],
     intraOpThreads: 1,
+    inferenceThread: 'worker',
     openSet: true,
   });
   assert.deepEqual(c.replay, {
@@ -42,6 +43,7 @@ test('an empty configuration is the demo: every documented default', () => {
   assert.equal(c.ingest.enabled, true);
   assert.deepEqual(c.http, { enabled: true, host: '127.0.0.1', port: 8080, readAuth: false, tls: {} });
   assert.equal(c.pipeline.maxBatch, 32);
+  assert.equal(c.pipeline.batching, 'adaptive');
   assert.equal(c.pipeline.maxBatchWaitMs, 5);
   assert.equal(c.pipeline.stateIntervalS, 10);
   assert.equal(c.pipeline.staleAfterHops, 2);

@@ -76,7 +76,7 @@ describe('createPipeline', () => {
     const pipeline = createPipeline(
       model,
       {
-        batching: { maxBatch: 8, maxWaitMs: 20 },
+        batching: { mode: 'fixed', maxBatch: 8, maxWaitMs: 20 },
         smoothing: { gateway: 'gw-test', minDwellS: 1, stateIntervalS: 5 },
       },
       { clock: vt.clock, logger: silentLogger(), metrics: registry, scheduler: vt.scheduler },
