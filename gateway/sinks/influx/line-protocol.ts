@@ -201,7 +201,7 @@ export function imuValue(v: number): string {
 }
 
 /** `imu,device=…,gateway=…[,subject=…] ` — tag values escaped per the line protocol (comma, equals sign, space). */
-function imuPrefix(gateway: string, device: string, subject: string | undefined): string {
+export function imuPrefix(gateway: string, device: string, subject: string | undefined): string {
   let out = 'imu';
   if (device) out += `,device=${escape.tag(device)}`;
   if (gateway) out += `,gateway=${escape.tag(gateway)}`;
@@ -247,38 +247,6 @@ export function imuSampleLines(
     out.push(`${prefix}${fields} ${ts(chunk.tNs[i] as number)}`);
   }
   return { lines: out, skipped };
-}
-
-/** The lines of one chunk as a single string (one `\n` between lines, none at the end). */
-export interface ImuBlock {
-  readonly text: string;
-  /** Lines in `text` (0: no sample had a finite value, `text` is ''). */
-  readonly count: number;
-  /** Samples with no finite value (they have no line). */
-  readonly skipped: number;
-}
-
-/**
- * The same lines as {@link imuSampleLines}, appended to one string instead of an array of
- * one string per sample: the sink queues and sends a chunk as one piece, so 50,000 samples/s
- * make 5,000 queued strings/s rather than 50,000 (each an object the GC has to trace while
- * it waits for its batch).
- */
-export function imuChunkBlock(gateway: string, chunk: ImuChunk): ImuBlock {
-  const prefix = imuPrefix(gateway, chunk.sourceId, chunk.subjectId);
-  let text = '';
-  let count = 0;
-  let skipped = 0;
-  for (let i = 0; i < chunk.tNs.length; i++) {
-    const fields = imuFields(chunk.values, i * IMU_CHANNELS);
-    if (fields === '') {
-      skipped++;
-      continue;
-    }
-    text += `${count === 0 ? '' : '\n'}${prefix}${fields} ${ts(chunk.tNs[i] as number)}`;
-    count++;
-  }
-  return { text, count, skipped };
 }
 
 /**

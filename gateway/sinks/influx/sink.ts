@@ -15,12 +15,12 @@ import { SegmentLog, type LogPosition } from '../../spool/segment-log.ts';
 import { ImuDownsampler } from './imu-downsampler.ts';
 import {
   PointSerializer,
-  imuChunkBlock,
   imuSampleLines,
   pipelineLine,
   type PipelineStats,
   type RepsRecord,
 } from './line-protocol.ts';
+import { LineSlabs, type SlabRange } from './line-slabs.ts';
 import { InfluxMetrics } from './metrics.ts';
 import type { InfluxTarget } from './options.ts';
 import { ProbeTurn } from './probe-turn.ts';
@@ -97,13 +97,17 @@ export interface InfluxSinkOptions {
 
 /**
  * Points on their way, queued together: the lines one write call brought (a chunk's IMU
- * samples, an event's lines), or one record read back from the spool. In memory, and once
+ * samples, an event's lines), or records read back from the spool. In memory, and once
  * spilled, also on disk, one spool record per line at `pos`.
  */
 interface Item {
-  /** One or more lines, one `\n` between them. */
-  readonly text: string;
-  /** Points (lines) in `text`. */
+  /** The lines as a string, one `\n` between them (events, spool records)… */
+  readonly text: string | undefined;
+  /** …or as bytes: `slab[start, end)`, each line ending in `\n` (raw IMU, see LineSlabs). */
+  readonly slab: Buffer | undefined;
+  readonly start: number;
+  readonly end: number;
+  /** Points (lines) in it. */
   readonly count: number;
   /** Order of acceptance of its first point (1, 2, …), for the durability bound; 0 when read from the spool. */
   readonly n: number;
@@ -172,6 +176,8 @@ export class InfluxSink {
   /** Points of the memory items that are only in memory. */
   private memoryOnlyPoints = 0;
   private readonly blockPoints: number;
+  /** Raw IMU lines as bytes (lineBlocks); undefined: a string per line as earlier versions. */
+  private readonly slabs: LineSlabs | undefined;
   private readonly gzipLevel: number;
   /** Batches out for delivery, in the order they were taken. */
   private readonly inFlight = new Set<Batch>();
@@ -225,6 +231,7 @@ export class InfluxSink {
     this.blockPoints =
       opts.lineBlocks === false ? 1 : Math.max(1, Math.min(this.batchSize, MAX_BLOCK_POINTS));
     this.gzipLevel = opts.gzipLevel ?? 1;
+    this.slabs = opts.lineBlocks === false ? undefined : new LineSlabs(opts.gatewayId);
     const transportOptions: Record<string, unknown> = {};
     if (opts.tls?.ca !== undefined) {
       try {
@@ -348,10 +355,10 @@ export class InfluxSink {
   /** Raw IMU: every sample (imuRaw), or averaged to imuDownsampleHz; ignored when neither is on. */
   writeImu(chunk: ImuChunk): void {
     if (this.opts.imuRaw) {
-      if (chunk.tNs.length <= this.blockPoints && this.blockPoints > 1) {
-        const block = imuChunkBlock(this.opts.gatewayId, chunk);
-        this.countSkipped(block.skipped);
-        if (block.count > 0) this.enqueueBlock(block.text, block.count);
+      if (this.slabs && chunk.tNs.length <= this.blockPoints && !this.stopped) {
+        const range = this.slabs.imuChunk(chunk);
+        this.countSkipped(range.skipped);
+        if (range.count > 0) this.enqueueRange(range);
         return;
       }
       const { lines, skipped } = imuSampleLines(this.opts.gatewayId, chunk);
@@ -474,18 +481,25 @@ export class InfluxSink {
     this.afterEnqueue();
   }
 
-  /** `count` lines already joined (a chunk's IMU samples); count ≤ blockPoints. */
-  private enqueueBlock(text: string, count: number): void {
-    if (this.stopped) {
-      this.enqueue(text.split('\n'));
-      return;
-    }
-    this.push(text, count);
+  /** A chunk's IMU lines as bytes (count ≤ blockPoints). */
+  private enqueueRange(r: SlabRange): void {
+    this.memory.push({
+      text: undefined,
+      slab: r.slab,
+      start: r.start,
+      end: r.end,
+      count: r.count,
+      n: this.accepted + 1,
+      pos: undefined,
+      done: false,
+    });
+    this.accepted += r.count;
+    this.memoryOnlyPoints += r.count;
     this.afterEnqueue();
   }
 
   private push(text: string, count: number): void {
-    this.memory.push({ text, count, n: this.accepted + 1, pos: undefined, done: false });
+    this.memory.push(textItem(text, count, this.accepted + 1, undefined));
     this.accepted += count;
     this.memoryOnlyPoints += count;
   }
@@ -575,10 +589,7 @@ export class InfluxSink {
     const items = held.length > 0 ? [...held, ...queued] : queued;
     if (items.length === 0) return true;
     const lines: string[] = [];
-    for (const item of items) {
-      if (item.count === 1) lines.push(item.text);
-      else for (const line of item.text.split('\n')) lines.push(line);
-    }
+    for (const item of items) for (const line of linesOf(item)) lines.push(line);
     const positions = this.spool.tryAppend(lines);
     if (!positions) {
       const excess = this.memoryOnlyPoints - this.memoryQueuePoints;
@@ -716,17 +727,18 @@ export class InfluxSink {
       const entries = this.spool.read(this.batchSize);
       if (entries.length > 0) {
         if (this.blockPoints === 1)
-          return entries.map((e) => ({
-            text: e.payload.toString('utf8'),
-            count: 1,
-            n: 0,
-            pos: [e.position],
-            done: false,
-          }));
+          return entries.map((e) => textItem(e.payload.toString('utf8'), 1, 0, [e.position]));
         let text = '';
         for (let i = 0; i < entries.length; i++)
           text += (i === 0 ? '' : '\n') + entries[i]!.payload.toString('utf8');
-        return [{ text, count: entries.length, n: 0, pos: entries.map((e) => e.position), done: false }];
+        return [
+          textItem(
+            text,
+            entries.length,
+            0,
+            entries.map((e) => e.position),
+          ),
+        ];
       }
     }
     if (this.memoryOnlyPoints === 0) {
@@ -758,16 +770,11 @@ export class InfluxSink {
     const split = new Map<Item, Item[]>();
     for (const item of items) {
       if (item.count === 1) continue;
-      const lines = item.text.split('\n');
       split.set(
         item,
-        lines.map((text, k) => ({
-          text,
-          count: 1,
-          n: item.n === 0 ? 0 : item.n + k,
-          pos: item.pos ? [item.pos[k]!] : undefined,
-          done: item.done,
-        })),
+        linesOf(item).map((text, k) =>
+          textItem(text, 1, item.n === 0 ? 0 : item.n + k, item.pos ? [item.pos[k]!] : undefined),
+        ),
       );
     }
     const replace = (list: Item[]): Item[] => list.flatMap((i) => split.get(i) ?? [i]);
@@ -840,9 +847,7 @@ export class InfluxSink {
   }
 
   private async post(items: readonly Item[]): Promise<void> {
-    let body = '';
-    for (let i = 0; i < items.length; i++) body += (i === 0 ? '' : '\n') + items[i]!.text;
-    const { bytes, gzipped } = await this.encode(body);
+    const { bytes, gzipped } = await this.encode(requestBody(items));
     if (this.stopped) throw new Error('stopped');
     const request = new AbortController();
     this.requests.add(request);
@@ -874,8 +879,7 @@ export class InfluxSink {
    * The request body: gzipped at gzipLevel above gzipThresholdBytes, on libuv's thread pool
    * (the output chunk large enough that a batch comes back in a callback or two).
    */
-  private async encode(body: string): Promise<{ bytes: Buffer; gzipped: boolean }> {
-    const raw = Buffer.from(body, 'utf8');
+  private async encode(raw: Buffer): Promise<{ bytes: Buffer; gzipped: boolean }> {
     if (this.gzipLevel === 0 || raw.length <= (this.opts.gzipThresholdBytes ?? 1000))
       return { bytes: raw, gzipped: false };
     const bytes = await gzip(raw, { level: this.gzipLevel, chunkSize: GZIP_CHUNK_BYTES });
@@ -907,7 +911,7 @@ export class InfluxSink {
         code: 'INFLUX_WRITE_REJECTED',
         reason: f.reason,
         points,
-        first: firstLine(items[0]?.text),
+        first: items[0] ? linesOf(items[0])[0] : undefined,
         message: f.message,
       },
       `InfluxDB refused ${points} points (${f.reason}); they are dropped`,
@@ -1042,8 +1046,55 @@ function countPoints(items: readonly Item[]): number {
   return n;
 }
 
-function firstLine(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const end = text.indexOf('\n');
-  return end < 0 ? text : text.slice(0, end);
+function textItem(text: string, count: number, n: number, pos: LogPosition[] | undefined): Item {
+  return { text, slab: undefined, start: 0, end: 0, count, n, pos, done: false };
+}
+
+/** The lines of an item, one string each (to spill it, or to split a refused batch). */
+function linesOf(item: Item): string[] {
+  if (item.text !== undefined) return item.count === 1 ? [item.text] : item.text.split('\n');
+  return item.slab!.toString('utf8', item.start, item.end - 1).split('\n');
+}
+
+const NEWLINE = Buffer.from('\n', 'latin1');
+
+/**
+ * The lines of `items`, one `\n` between them. Slab ranges that follow one another in a slab
+ * (consecutive chunks, the usual case) are one piece: a batch of raw IMU is mostly one or two
+ * views of its slabs, not a copy. String items (events, earlier versions) are joined first.
+ */
+function requestBody(items: readonly Item[]): Buffer {
+  const pieces: Buffer[] = [];
+  let slab: Buffer | undefined;
+  let start = 0;
+  let end = 0;
+  let texts: string[] = [];
+  const flushSlab = (): void => {
+    if (slab) pieces.push(slab.subarray(start, end));
+    slab = undefined;
+  };
+  const flushTexts = (): void => {
+    if (texts.length === 0) return;
+    pieces.push(Buffer.from(texts.join('\n'), 'utf8'), NEWLINE);
+    texts = [];
+  };
+  for (const item of items) {
+    if (item.text !== undefined) {
+      flushSlab();
+      texts.push(item.text);
+    } else if (slab === item.slab && end === item.start) {
+      end = item.end;
+    } else {
+      flushTexts();
+      flushSlab();
+      slab = item.slab;
+      start = item.start;
+      end = item.end;
+    }
+  }
+  flushSlab();
+  flushTexts();
+  // Every piece ends in `\n`; the last one is left out.
+  const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  return body.subarray(0, body.length - 1);
 }
