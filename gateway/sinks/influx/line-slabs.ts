@@ -24,7 +24,10 @@ export interface SlabRange {
   readonly skipped: number;
 }
 
-const FIELD_KEYS = ['ax=', 'ay=', 'az=', 'gx=', 'gy=', 'gz='].map((k) => Buffer.from(k, 'latin1'));
+/** Field keys `ax=` … `gz=` as the two letters' codes (the `=` is written with them). */
+const FIELD_KEY_CODES = ['ax', 'ay', 'az', 'gx', 'gy', 'gz'].map(
+  (k) => [k.charCodeAt(0), k.charCodeAt(1)] as const,
+);
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 /** Digits of a timestamp, a value and the separators at most, beyond the line's tag prefix. */
 const MAX_LINE_BYTES_AFTER_PREFIX = 6 * (4 + 24) + 1 + 21 + 1;
@@ -35,22 +38,31 @@ const MAX_PREFIXES = 20_000;
 function writeUint(buf: Buffer, o: number, n: number): number {
   let len = 1;
   while (len < 16 && n >= POW10[len]!) len++;
-  for (let i = o + len - 1; i >= o; i--) {
-    const q = Math.floor(n / 10);
-    buf[i] = 48 + (n - q * 10);
-    n = q;
-  }
+  writeDigits(buf, o + len, n, len);
   return o + len;
 }
 
 /** `n` (< 10^width) with leading zeros to `width` digits. */
 function writePadded(buf: Buffer, o: number, n: number, width: number): number {
-  for (let i = o + width - 1; i >= o; i--) {
+  writeDigits(buf, o + width, n, width);
+  return o + width;
+}
+
+/** The last `width` digits of `n`, ending just before `end`; small integers in int32 arithmetic. */
+function writeDigits(buf: Buffer, end: number, n: number, width: number): void {
+  let i = end - 1;
+  const stop = end - width;
+  for (; i >= stop && n > 0x7fffffff; i--) {
     const q = Math.floor(n / 10);
     buf[i] = 48 + (n - q * 10);
     n = q;
   }
-  return o + width;
+  let m = n | 0;
+  for (; i >= stop; i--) {
+    const q = (m / 10) | 0;
+    buf[i] = 48 + (m - q * 10);
+    m = q;
+  }
 }
 
 /**
@@ -128,13 +140,17 @@ export class LineSlabs {
     const values = chunk.values;
     for (let i = 0; i < samples; i++) {
       const lineStart = o;
-      o += prefix.copy(buf, o);
+      // Byte by byte: a tag prefix is a few dozen bytes, below what Buffer#copy pays per call.
+      for (let k = 0; k < prefix.length; k++) buf[o++] = prefix[k]!;
       let fields = 0;
       for (let c = 0; c < IMU_CHANNELS; c++) {
         const v = values[i * IMU_CHANNELS + c];
         if (v === undefined || !Number.isFinite(v)) continue;
         if (fields++ > 0) buf[o++] = 44; // ','
-        o += FIELD_KEYS[c]!.copy(buf, o);
+        const key = FIELD_KEY_CODES[c]!;
+        buf[o++] = key[0];
+        buf[o++] = key[1];
+        buf[o++] = 61; // '='
         o = writeImuValue(buf, o, v);
       }
       if (fields === 0) {
