@@ -537,7 +537,7 @@ export class InfluxSink {
         const oldest = this.oldestMemoryOnly();
         if (oldest !== undefined && oldest <= this.acceptedAtLastTick) {
           this.spill(this.mayKeepSpilled());
-          this.spool.sync();
+          this.spool.syncInBackground();
         }
         this.acceptedAtLastTick = this.accepted;
       },
