@@ -33,7 +33,9 @@ import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
 import { Point } from '@influxdata/influxdb-client';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { ImuChunk } from '../../gateway/domain/samples.ts';
+import { gzipSync } from 'node:zlib';
 import { imuSampleLines, PointSerializer } from '../../gateway/sinks/influx/line-protocol.ts';
+import { LineSlabs } from '../../gateway/sinks/influx/line-slabs.ts';
 import { InfluxSink, type InfluxSinkOptions } from '../../gateway/sinks/influx/sink.ts';
 import { startVictoriaMetrics, type VictoriaMetrics } from '../../test/helpers/victoria-metrics.ts';
 
@@ -324,7 +326,8 @@ function cpuSince(a: CpuSample): { processMs: number; mainMs: number; wallMs: nu
 /**
  * Offers every device's chunk every CHUNK_NS of wall time (devices staggered over the
  * period, one 20 ms tick after another) for `seconds`, handing each to `write`; catches up
- * when a tick comes late. Returns the points offered.
+ * when a tick comes late (still yielding to the event loop between ticks). Returns the points
+ * offered.
  */
 async function offerImu(seconds: number, t0: number, write: (ch: ImuChunk) => void): Promise<number> {
   const devices = imuDevices();
@@ -337,7 +340,9 @@ async function offerImu(seconds: number, t0: number, write: (ch: ImuChunk) => vo
   for (let k = 0; k < ticks; k++) {
     const due = start + k * tickMs;
     const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    // Yield every tick, also when late: device messages arrive as I/O events, between which
+    // the sink's responses are read; a generator that never yields would starve them.
+    await (wait > 1 ? new Promise((r) => setTimeout(r, wait)) : tick());
     const c = Math.floor(k / ticksPerChunk);
     const first = (k % ticksPerChunk) * perTick;
     for (let d = first; d < first + perTick; d++) {
@@ -444,6 +449,37 @@ async function imuCeiling(vm: VictoriaMetrics, tmp: string, design: Design, run:
   };
 }
 
+/**
+ * What compressing one batch costs at each gzip level: a 5,000-line raw-IMU body (as the sink
+ * sends it) gzipped synchronously here to time it alone; the sink runs the same on the
+ * thread pool. CPU µs per point and the compressed size relative to the raw body.
+ */
+function gzipCosts(): Array<{ level: number; usPerPoint: number; ratio: number; rawBytes: number }> {
+  const slabs = new LineSlabs('bench');
+  const devices = imuDevices();
+  const parts: Buffer[] = [];
+  for (let d = 0; d < 500; d++) {
+    fillChunk(devices[d]!, 1.7e18 + d * 1e5, d);
+    const r = slabs.imuChunk(devices[d]!);
+    parts.push(r.slab.subarray(r.start, r.end));
+  }
+  const body = Buffer.concat(parts);
+  const points = 5000;
+  return [1, 6, 9].map((level) => {
+    const rounds = quick ? 10 : 40;
+    let size = 0;
+    const t = process.cpuUsage();
+    for (let i = 0; i < rounds; i++) size = gzipSync(body, { level }).length;
+    const c = process.cpuUsage(t);
+    return {
+      level,
+      usPerPoint: (c.user + c.system) / rounds / points,
+      ratio: size / body.length,
+      rawBytes: body.length,
+    };
+  });
+}
+
 /** Lines per second PointSerializer makes (no I/O): the ceiling of the sink's CPU cost. */
 function serializerRate(): number {
   const p = new PointSerializer('bench');
@@ -535,11 +571,16 @@ try {
       for (const d of designs) imuMaxRuns.push(await imuCeiling(vm, tmp, d, run));
     }
   const ser = serializerRate();
+  const gz = gzipCosts();
   const imu = [imuLineRates(), imuLineRates(), imuLineRates()];
   const rows: Array<[string, string]> = [
     ['serializer alone: pipeline lines/s (one core)', ser.toFixed(0)],
     ['IMU lines/s, a Point per sample (before)', fmtSpread(spread(imu.map((r) => r.pointPerSample)))],
     ['IMU lines/s, direct lines (after)', fmtSpread(spread(imu.map((r) => r.directLines)))],
+    ...gz.map((g): [string, string] => [
+      `gzip level ${g.level} of a 5,000-line IMU body (${(g.rawBytes / 1024).toFixed(0)} KiB): CPU µs/point, size`,
+      `${g.usPerPoint.toFixed(2)}, ${(100 * g.ratio).toFixed(1)} %`,
+    ]),
   ];
   const summary: Record<string, Record<string, Spread>> = {};
   if (generatorRuns.length > 0)
@@ -646,6 +687,7 @@ try {
         designs: Object.fromEntries(designs.map((d) => [d, DESIGN[d]])),
         serializerLinesPerSec: ser,
         imuLinesPerSec: imu,
+        gzip: gz,
         summary,
         imuSeconds,
         imuGenerator: generatorRuns,
