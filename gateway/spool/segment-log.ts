@@ -1,5 +1,6 @@
 import {
   closeSync,
+  fdatasync,
   fdatasyncSync,
   ftruncateSync,
   mkdirSync,
@@ -190,6 +191,7 @@ export class SegmentLog {
   private pendingRecords = 0;
   private nextNumber = 1;
   private opened = false;
+  private backgroundSync = false;
   private warnedOverCap = false;
   /** Disk-full state: appends fail without touching the disk until `fullRetryAtMs`. */
   private full: DiskFullReport | undefined;
@@ -406,6 +408,21 @@ export class SegmentLog {
     } catch (err) {
       this.enterFull(false, err, this.now());
     }
+  }
+
+  /**
+   * As `sync`, on libuv's thread pool: the caller goes on while the disk syncs (a sink's
+   * periodic durability sync is then off its event loop). One at a time; a call while one is
+   * running is folded into it. A segment sealed meanwhile was synced by `sealOpen` itself, so
+   * a descriptor closed under the pending call (EBADF) is no error.
+   */
+  syncInBackground(): void {
+    if (this.fd === undefined || this.backgroundSync) return;
+    this.backgroundSync = true;
+    fdatasync(this.fd, (err) => {
+      this.backgroundSync = false;
+      if (err && err.code !== 'EBADF') this.enterFull(false, err, this.now());
+    });
   }
 
   private writeFramed(framed: Buffer, lengths: readonly number[]): LogPosition[] {

@@ -201,7 +201,7 @@ export function imuValue(v: number): string {
 }
 
 /** `imu,device=…,gateway=…[,subject=…] ` — tag values escaped per the line protocol (comma, equals sign, space). */
-function imuPrefix(gateway: string, device: string, subject: string | undefined): string {
+export function imuPrefix(gateway: string, device: string, subject: string | undefined): string {
   let out = 'imu';
   if (device) out += `,device=${escape.tag(device)}`;
   if (gateway) out += `,gateway=${escape.tag(gateway)}`;

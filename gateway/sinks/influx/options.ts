@@ -79,6 +79,23 @@ export const InfluxOptionsSchema = Type.Object(
       description:
         'Write requests in flight at once. Points carry their own timestamps, so batches may land in any order. One at a time until the server has accepted a write and while writes fail; 1 = always one at a time.',
     }),
+    gzipLevel: Type.Integer({
+      minimum: 0,
+      maximum: 9,
+      default: 1,
+      description:
+        'zlib level of the gzipped write bodies (compressed on the thread pool, off the main thread). 1: about a fifth of the raw size at the least CPU; 6: zlib default, a little smaller, several times the CPU; 0: uncompressed (a server on the same host).',
+    }),
+    lineBlocks: Type.Boolean({
+      default: true,
+      description:
+        "Queue the lines of one write (an IMU chunk's samples, an event's lines) as one string. false: one queued string per point, as earlier versions (for before/after benchmarks).",
+    }),
+    keepSpilledInMemory: Type.Boolean({
+      default: true,
+      description:
+        'Points the durability bound spills while the server keeps up also stay in memory (within memoryQueuePoints) and are sent from there, not read back from the spool. false: every spill empties the memory queue, as earlier versions.',
+    }),
     timeoutMs: Type.Integer({
       minimum: 100,
       maximum: 600000,

@@ -1,5 +1,7 @@
 // Long file: one sink's lifecycle (batching, retries with backoff, disk spool, durability ticks, drain) around one client; owned by the influx work, to be split there.
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
 import { InfluxDB } from '@influxdata/influxdb-client';
 import type { Registry } from 'prom-client';
 import type { ActivityEvent, DeviceState, SubjectState } from '../../domain/events.ts';
@@ -18,6 +20,7 @@ import {
   type PipelineStats,
   type RepsRecord,
 } from './line-protocol.ts';
+import { LineSlabs, type SlabRange } from './line-slabs.ts';
 import { InfluxMetrics } from './metrics.ts';
 import type { InfluxTarget } from './options.ts';
 import { ProbeTurn } from './probe-turn.ts';
@@ -68,27 +71,63 @@ export interface InfluxSinkOptions {
   readonly drainTimeoutMs?: number;
   /** Request bodies larger than this are gzipped (default 1000 bytes). */
   readonly gzipThresholdBytes?: number;
+  /**
+   * zlib level of the gzipped bodies (default 1; 0 sends them uncompressed, 6 is zlib's and the
+   * client's default). Level 1 makes a batch of IMU lines about a fifth of its size at a
+   * fraction of level 6's CPU; the compression runs on libuv's thread pool, off the main thread.
+   */
+  readonly gzipLevel?: number;
+  /**
+   * Queue what one write call brings (a chunk's IMU lines, an event's lines) as one string
+   * (default true). false: one queued string and record per point, as earlier versions did.
+   */
+  readonly lineBlocks?: boolean;
+  /**
+   * Points spilled by the durability bound while the server keeps up stay in memory too, so
+   * they are sent from memory instead of read back from disk (default true). They count
+   * against memoryQueuePoints; during an outage, or past that bound, spilled points leave
+   * memory as before. false: every spill empties the memory queue, as earlier versions did.
+   */
+  readonly keepSpilledInMemory?: boolean;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly health?: HealthRegistry;
   readonly clock?: Clock;
 }
 
-/** One point on its way: in memory, and once spilled, also at `pos` in the spool. */
+/**
+ * Points on their way, queued together: the lines one write call brought (a chunk's IMU
+ * samples, an event's lines), or records read back from the spool. In memory, and once
+ * spilled, also on disk, one spool record per line at `pos`.
+ */
 interface Item {
-  readonly line: string;
-  /** Order of acceptance (1, 2, …), for the durability bound. */
+  /** The lines as a string, one `\n` between them (events, spool records)… */
+  readonly text: string | undefined;
+  /** …or as bytes: `slab[start, end)`, each line ending in `\n` (raw IMU, see LineSlabs). */
+  readonly slab: Buffer | undefined;
+  readonly start: number;
+  readonly end: number;
+  /** Points (lines) in it. */
+  readonly count: number;
+  /** Order of acceptance of its first point (1, 2, …), for the durability bound; 0 when read from the spool. */
   readonly n: number;
-  pos: LogPosition | undefined;
+  /** Once spilled: where each of its lines is in the spool. */
+  pos: LogPosition[] | undefined;
   done: boolean;
 }
 
-/** A batch out for delivery: its points, how many are not settled yet, and how many of those are only in memory. */
+/** A batch out for delivery: its items, how many points are not settled yet, and how many of those are only in memory. */
 interface Batch {
-  readonly items: Item[];
+  items: Item[];
   left: number;
   memoryOnly: number;
 }
+
+const gzip = promisify(gzipCallback);
+const GZIP_CHUNK_BYTES = 256 * 1024;
+
+/** One queued item per this many points at most (so a batch can be filled close to batchSize). */
+const MAX_BLOCK_POINTS = 500;
 
 const HEALTH_COMPONENT = 'influx';
 
@@ -126,7 +165,20 @@ export class InfluxSink {
   private readonly memoryQueuePoints: number;
   private readonly maxInFlight: number;
   private readonly downsampler: ImuDownsampler | undefined;
+  /**
+   * Items in memory, oldest first: `kept` items at the front are also in the spool (spilled
+   * by the durability bound and marked read there, see keepSpilledInMemory), the rest are
+   * only here.
+   */
   private memory: Item[] = [];
+  private kept = 0;
+  private keptPoints = 0;
+  /** Points of the memory items that are only in memory. */
+  private memoryOnlyPoints = 0;
+  private readonly blockPoints: number;
+  /** Raw IMU lines as bytes (lineBlocks); undefined: a string per line as earlier versions. */
+  private readonly slabs: LineSlabs | undefined;
+  private readonly gzipLevel: number;
   /** Batches out for delivery, in the order they were taken. */
   private readonly inFlight = new Set<Batch>();
   /** Delivery loops running now, each holding at most one batch. */
@@ -176,6 +228,10 @@ export class InfluxSink {
     this.memoryQueuePoints = opts.memoryQueuePoints ?? 50000;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 4);
     this.downsampler = opts.imuDownsampleHz ? new ImuDownsampler(opts.imuDownsampleHz) : undefined;
+    this.blockPoints =
+      opts.lineBlocks === false ? 1 : Math.max(1, Math.min(this.batchSize, MAX_BLOCK_POINTS));
+    this.gzipLevel = opts.gzipLevel ?? 1;
+    this.slabs = opts.lineBlocks === false ? undefined : new LineSlabs(opts.gatewayId);
     const transportOptions: Record<string, unknown> = {};
     if (opts.tls?.ca !== undefined) {
       try {
@@ -257,7 +313,7 @@ export class InfluxSink {
         'resuming points spooled by a previous run',
       );
     this.started = true;
-    if (this.memory.length > this.memoryQueuePoints) this.spill();
+    if (this.memoryOnlyPoints > this.memoryQueuePoints) this.spill(false);
     const statsMs = this.opts.statsIntervalMs ?? 0;
     if (statsMs > 0) {
       this.statsTimer = setInterval(() => this.writeOwnStats(), statsMs);
@@ -299,16 +355,25 @@ export class InfluxSink {
   /** Raw IMU: every sample (imuRaw), or averaged to imuDownsampleHz; ignored when neither is on. */
   writeImu(chunk: ImuChunk): void {
     if (this.opts.imuRaw) {
-      const { lines, skipped } = imuSampleLines(this.opts.gatewayId, chunk);
-      if (skipped > 0) {
-        this.metrics.failed.inc({ reason: 'no_finite_value' }, skipped);
-        this.droppedTotal += skipped;
+      if (this.slabs && chunk.tNs.length <= this.blockPoints && !this.stopped) {
+        const range = this.slabs.imuChunk(chunk);
+        this.countSkipped(range.skipped);
+        if (range.count > 0) this.enqueueRange(range);
+        return;
       }
+      const { lines, skipped } = imuSampleLines(this.opts.gatewayId, chunk);
+      this.countSkipped(skipped);
       this.enqueue(lines);
       return;
     }
     if (!this.downsampler) return;
     this.enqueue(this.points.imu(this.downsampler.push(chunk)));
+  }
+
+  private countSkipped(skipped: number): void {
+    if (skipped === 0) return;
+    this.metrics.failed.inc({ reason: 'no_finite_value' }, skipped);
+    this.droppedTotal += skipped;
   }
 
   /** Line protocol the caller made itself (nanosecond timestamps). */
@@ -320,7 +385,7 @@ export class InfluxSink {
 
   /** Points not written yet: in memory, on disk and in flight. */
   get queued(): number {
-    return this.memory.length + this.inFlightCount() + this.spool.unread;
+    return this.keptPoints + this.memoryOnlyPoints + this.inFlightCount() + this.spool.unread;
   }
 
   get spoolBytes(): number {
@@ -356,8 +421,8 @@ export class InfluxSink {
     for (const wake of [...this.sleepers]) wake();
     this.probe.releaseAll();
     await Promise.all(this.workers);
-    const left = this.memory.length + this.inFlightCount();
-    const lost = this.spill() ? 0 : this.dropMemory(this.memory.length, 'disk_full');
+    const left = this.keptPoints + this.memoryOnlyPoints + this.inFlightCount();
+    const lost = this.spill(false) ? 0 : this.dropMemory(this.memoryOnlyPoints, 'disk_full');
     this.spool.close();
     if (lost > 0)
       this.logger.error(
@@ -404,17 +469,52 @@ export class InfluxSink {
   }
 
   private enqueueInternal(lines: readonly string[]): void {
-    for (const line of lines) this.memory.push({ line, n: ++this.accepted, pos: undefined, done: false });
+    if (lines.length === 0) return;
+    if (this.blockPoints === 1 || lines.length === 1) {
+      for (const line of lines) this.push(line, 1);
+    } else {
+      for (let i = 0; i < lines.length; i += this.blockPoints) {
+        const part = lines.length <= this.blockPoints ? lines : lines.slice(i, i + this.blockPoints);
+        this.push(part.join('\n'), part.length);
+      }
+    }
+    this.afterEnqueue();
+  }
+
+  /** A chunk's IMU lines as bytes (count ≤ blockPoints). */
+  private enqueueRange(r: SlabRange): void {
+    this.memory.push({
+      text: undefined,
+      slab: r.slab,
+      start: r.start,
+      end: r.end,
+      count: r.count,
+      n: this.accepted + 1,
+      pos: undefined,
+      done: false,
+    });
+    this.accepted += r.count;
+    this.memoryOnlyPoints += r.count;
+    this.afterEnqueue();
+  }
+
+  private push(text: string, count: number): void {
+    this.memory.push(textItem(text, count, this.accepted + 1, undefined));
+    this.accepted += count;
+    this.memoryOnlyPoints += count;
+  }
+
+  private afterEnqueue(): void {
     // Before start() the spool is not open yet; start() spills if the bound was passed.
-    if (this.memory.length > this.memoryQueuePoints && this.started) this.spill();
-    if (this.memory.length >= this.batchSize || this.spool.unread > 0) this.kick();
+    if (this.memoryOnlyPoints > this.memoryQueuePoints && this.started) this.spill(false);
+    if (this.hasWork()) this.kick();
     else this.armFlushTimer();
     this.updateGauges();
   }
 
   /** A partial batch goes out flushIntervalMs after it started waiting. */
   private armFlushTimer(): void {
-    if (this.memory.length === 0 || this.flushTimer || !this.started || this.stopped) return;
+    if (this.memoryOnlyPoints === 0 || this.flushTimer || !this.started || this.stopped) return;
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined;
       this.flushDue = true;
@@ -426,6 +526,7 @@ export class InfluxSink {
   /**
    * Every syncIntervalMs/2, points accepted before the previous tick and still only in memory
    * are spilled and fdatasynced: nothing accepted stays off disk longer than syncIntervalMs.
+   * While the server keeps up this finds nothing: batches go out within flushIntervalMs.
    */
   private startDurabilityTicks(): void {
     const intervalMs = this.opts.syncIntervalMs ?? 1000;
@@ -435,8 +536,8 @@ export class InfluxSink {
         if (this.stopped || this.stopping) return;
         const oldest = this.oldestMemoryOnly();
         if (oldest !== undefined && oldest <= this.acceptedAtLastTick) {
-          this.spill();
-          this.spool.sync();
+          this.spill(this.mayKeepSpilled());
+          this.spool.syncInBackground();
         }
         this.acceptedAtLastTick = this.accepted;
       },
@@ -445,9 +546,24 @@ export class InfluxSink {
     this.syncTimer.unref();
   }
 
+  /**
+   * Spilled points may stay in memory (sent from there, not read back from disk) while the
+   * server takes writes, the spool has nothing unread before them (they are marked read
+   * there, which must go in order) and memory stays within memoryQueuePoints.
+   */
+  private mayKeepSpilled(): boolean {
+    return (
+      this.opts.keepSpilledInMemory !== false &&
+      this.everWritten &&
+      !this.failing &&
+      this.spool.unread === 0 &&
+      this.keptPoints + this.memoryOnlyPoints <= this.memoryQueuePoints
+    );
+  }
+
   /** Acceptance number of the oldest point held only in memory (in flight or queued). */
   private oldestMemoryOnly(): number | undefined {
-    let oldest = this.memory[0]?.n;
+    let oldest = this.memory[this.kept]?.n;
     for (const batch of this.inFlight) {
       if (batch.memoryOnly === 0) continue;
       const first = batch.items.find((i) => !i.done && i.pos === undefined)?.n;
@@ -457,39 +573,60 @@ export class InfluxSink {
   }
 
   /**
-   * Moves every memory-only point (in flight first: it is older) to the end of the spool.
-   * False when the disk refused (see SegmentLog): the points stay in memory, and the oldest
-   * beyond memoryQueuePoints are dropped, counted.
+   * Appends every memory-only point (in flight first: it is older) to the end of the spool,
+   * one record per line. With `keep`, the queued ones stay in memory as well (marked read in
+   * the spool, sent from memory); without, they leave memory and are read back from the
+   * spool when their turn comes. False when the disk refused (see SegmentLog): the points
+   * stay in memory, and the oldest beyond memoryQueuePoints are dropped, counted.
    */
-  private spill(): boolean {
+  private spill(keep: boolean): boolean {
     const held: Item[] = [];
     for (const batch of this.inFlight) {
       if (batch.memoryOnly === 0) continue;
       for (const i of batch.items) if (!i.done && i.pos === undefined) held.push(i);
     }
-    const items = held.length > 0 ? [...held, ...this.memory] : this.memory;
+    const queued = this.kept === 0 ? this.memory : this.memory.slice(this.kept);
+    const items = held.length > 0 ? [...held, ...queued] : queued;
     if (items.length === 0) return true;
-    const positions = this.spool.tryAppend(items.map((i) => i.line));
+    const lines: string[] = [];
+    for (const item of items) for (const line of linesOf(item)) lines.push(line);
+    const positions = this.spool.tryAppend(lines);
     if (!positions) {
-      const excess = this.memory.length - this.memoryQueuePoints;
+      const excess = this.memoryOnlyPoints - this.memoryQueuePoints;
       if (excess > 0) this.dropMemory(excess + Math.floor(this.memoryQueuePoints / 10), 'disk_full');
       this.updateGauges();
       return false;
     }
-    this.metrics.spilled.inc(items.length);
-    items.forEach((item, i) => (item.pos = positions[i]));
-    for (let i = 0; i < held.length; i++) this.spool.markRead(positions[i]!);
+    this.metrics.spilled.inc(lines.length);
+    let at = 0;
+    for (const item of items) {
+      item.pos = positions.slice(at, at + item.count);
+      at += item.count;
+    }
+    let read = 0;
+    for (let h = 0; h < held.length; h++) read += held[h]!.count;
+    if (keep) read = positions.length;
+    for (let i = 0; i < read; i++) this.spool.markRead(positions[i]!);
     for (const batch of this.inFlight) batch.memoryOnly = 0;
-    this.memory = [];
+    if (keep) {
+      this.kept = this.memory.length;
+      this.keptPoints += this.memoryOnlyPoints;
+    } else {
+      this.memory = this.memory.slice(0, this.kept);
+    }
+    this.memoryOnlyPoints = 0;
     this.updateGauges();
     return true;
   }
 
-  /** Drops the `count` oldest memory-only points (not those in flight), counted; returns how many. */
+  /** Drops the oldest memory-only points (not those in flight, nor those also on disk): at least `count`, whole items, counted; returns how many. */
   private dropMemory(count: number, reason: 'disk_full'): number {
-    const n = Math.min(count, this.memory.length);
+    let n = 0;
+    let items = 0;
+    while (n < count && this.kept + items < this.memory.length) n += this.memory[this.kept + items++]!.count;
     if (n <= 0) return 0;
-    this.memory.splice(0, n);
+    this.memory.splice(this.kept, items);
+    this.memoryOnlyPoints -= n;
     this.metrics.evicted.inc(n);
     this.metrics.dropped.inc({ reason }, n);
     this.droppedTotal += n;
@@ -506,9 +643,10 @@ export class InfluxSink {
   /** A worker would find a batch to take now. */
   private hasWork(): boolean {
     return (
+      this.kept > 0 ||
       this.spool.unread > 0 ||
-      this.memory.length >= this.batchSize ||
-      ((this.flushDue || this.stopping) && this.memory.length > 0)
+      this.memoryOnlyPoints >= this.batchSize ||
+      ((this.flushDue || this.stopping) && this.memoryOnlyPoints > 0)
     );
   }
 
@@ -552,11 +690,13 @@ export class InfluxSink {
         if (this.stopped || this.workers.size > this.concurrency()) return;
         const items = this.takeBatch();
         if (!items) return;
-        const batch: Batch = {
-          items,
-          left: items.length,
-          memoryOnly: items[0]?.pos === undefined ? items.length : 0,
-        };
+        let points = 0;
+        let memoryOnly = 0;
+        for (const i of items) {
+          points += i.count;
+          if (i.pos === undefined) memoryOnly += i.count;
+        }
+        const batch: Batch = { items, left: points, memoryOnly };
         this.inFlight.add(batch);
         this.updateGauges();
         // A stopped sink keeps the batch in `inFlight`: stop() spills what it still holds.
@@ -570,20 +710,76 @@ export class InfluxSink {
     }
   }
 
+  /**
+   * The next batch: spilled points still held in memory first (the oldest), then what the
+   * spool has unread, then memory-only points (only while the spool has nothing unread, so
+   * that those in flight are the next records a spill appends).
+   */
   private takeBatch(): Item[] | undefined {
+    if (this.kept > 0) {
+      const n = this.countFitting(this.kept);
+      this.kept -= n;
+      const batch = this.memory.splice(0, n);
+      for (const i of batch) this.keptPoints -= i.count;
+      return batch;
+    }
     if (this.spool.unread > 0) {
       const entries = this.spool.read(this.batchSize);
-      if (entries.length > 0)
-        return entries.map((e) => ({ line: e.payload.toString('utf8'), n: 0, pos: e.position, done: false }));
+      if (entries.length > 0) {
+        if (this.blockPoints === 1)
+          return entries.map((e) => textItem(e.payload.toString('utf8'), 1, 0, [e.position]));
+        let text = '';
+        for (let i = 0; i < entries.length; i++)
+          text += (i === 0 ? '' : '\n') + entries[i]!.payload.toString('utf8');
+        return [
+          textItem(
+            text,
+            entries.length,
+            0,
+            entries.map((e) => e.position),
+          ),
+        ];
+      }
     }
-    if (this.memory.length === 0) {
+    if (this.memoryOnlyPoints === 0) {
       this.flushDue = false;
       return undefined;
     }
-    if (this.memory.length < this.batchSize && !this.flushDue && !this.stopping) return undefined;
-    const batch = this.memory.splice(0, this.batchSize);
-    if (this.memory.length === 0) this.flushDue = false;
+    if (this.memoryOnlyPoints < this.batchSize && !this.flushDue && !this.stopping) return undefined;
+    const batch = this.memory.splice(0, this.countFitting(this.memory.length));
+    for (const i of batch) this.memoryOnlyPoints -= i.count;
+    if (this.memoryOnlyPoints === 0) this.flushDue = false;
     return batch;
+  }
+
+  /** How many of the first `limit` memory items make a batch: up to batchSize points, at least one item. */
+  private countFitting(limit: number): number {
+    let points = 0;
+    let n = 0;
+    while (n < limit && (n === 0 || points + this.memory[n]!.count <= this.batchSize))
+      points += this.memory[n++]!.count;
+    return n;
+  }
+
+  /**
+   * The items of `items` that hold several lines, replaced by one item per line (in `batch`
+   * too): a refused batch is halved down to single points.
+   */
+  private explode(batch: Batch, items: Item[]): Item[] {
+    if (items.every((i) => i.count === 1)) return items;
+    const split = new Map<Item, Item[]>();
+    for (const item of items) {
+      if (item.count === 1) continue;
+      split.set(
+        item,
+        linesOf(item).map((text, k) =>
+          textItem(text, 1, item.n === 0 ? 0 : item.n + k, item.pos ? [item.pos[k]!] : undefined),
+        ),
+      );
+    }
+    const replace = (list: Item[]): Item[] => list.flatMap((i) => split.get(i) ?? [i]);
+    batch.items = replace(batch.items);
+    return replace(items);
   }
 
   /**
@@ -607,6 +803,7 @@ export class InfluxSink {
         }
         this.metrics.requests.inc({ outcome: failure.kind });
         if (failure.kind === 'split') {
+          items = this.explode(batch, items);
           if (items.length === 1) {
             this.drop(batch, items, failure);
             return true;
@@ -650,25 +847,48 @@ export class InfluxSink {
   }
 
   private async post(items: readonly Item[]): Promise<void> {
-    let body = '';
-    for (let i = 0; i < items.length; i++) body += (i === 0 ? '' : '\n') + items[i]!.line;
+    const { bytes, gzipped } = await this.encode(requestBody(items));
+    if (this.stopped) throw new Error('stopped');
     const request = new AbortController();
     this.requests.add(request);
     try {
-      await this.client.transport.request(this.path, body, {
-        method: 'POST',
-        headers: { 'content-type': 'text/plain; charset=utf-8' },
-        gzipThreshold: this.opts.gzipThresholdBytes ?? 1000,
-        signal: request.signal,
+      await new Promise<void>((resolve, reject) => {
+        // The transport makes its request body with Buffer.from(body, 'utf-8'), which copies a
+        // Buffer as it is: the body goes out already compressed (and gzipThreshold is left
+        // unset so the client does not compress it again at its own level).
+        this.client.transport.send(
+          this.path,
+          bytes as unknown as string,
+          {
+            method: 'POST',
+            headers: {
+              'content-type': 'text/plain; charset=utf-8',
+              ...(gzipped ? { 'content-encoding': 'gzip' } : {}),
+            },
+            signal: request.signal,
+          },
+          { error: reject, complete: resolve },
+        );
       });
     } finally {
       this.requests.delete(request);
     }
   }
 
+  /**
+   * The request body: gzipped at gzipLevel above gzipThresholdBytes, on libuv's thread pool
+   * (the output chunk large enough that a batch comes back in a callback or two).
+   */
+  private async encode(raw: Buffer): Promise<{ bytes: Buffer; gzipped: boolean }> {
+    if (this.gzipLevel === 0 || raw.length <= (this.opts.gzipThresholdBytes ?? 1000))
+      return { bytes: raw, gzipped: false };
+    const bytes = await gzip(raw, { level: this.gzipLevel, chunkSize: GZIP_CHUNK_BYTES });
+    return { bytes, gzipped: true };
+  }
+
   private delivered(batch: Batch, items: readonly Item[]): void {
     this.settle(batch, items);
-    this.metrics.written.inc(items.length);
+    this.metrics.written.inc(countPoints(items));
     this.metrics.requests.inc({ outcome: 'ok' });
     this.setConnected(true);
     this.everWritten = true;
@@ -683,29 +903,30 @@ export class InfluxSink {
 
   private drop(batch: Batch, items: readonly Item[], f: WriteFailure): void {
     this.settle(batch, items);
-    this.metrics.failed.inc({ reason: f.reason }, items.length);
-    this.droppedTotal += items.length;
+    const points = countPoints(items);
+    this.metrics.failed.inc({ reason: f.reason }, points);
+    this.droppedTotal += points;
     this.logger.error(
       {
         code: 'INFLUX_WRITE_REJECTED',
         reason: f.reason,
-        points: items.length,
-        first: items[0]?.line,
+        points,
+        first: items[0] ? linesOf(items[0])[0] : undefined,
         message: f.message,
       },
-      `InfluxDB refused ${items.length} points (${f.reason}); they are dropped`,
+      `InfluxDB refused ${points} points (${f.reason}); they are dropped`,
     );
-    this.noteError('INFLUX_WRITE_REJECTED', `${items.length} points refused (${f.reason}): ${f.message}`);
+    this.noteError('INFLUX_WRITE_REJECTED', `${points} points refused (${f.reason}): ${f.message}`);
   }
 
   /** Items of a batch in flight are written or dropped: done, and off the spool. */
   private settle(batch: Batch, items: readonly Item[]): void {
     for (const item of items) {
       item.done = true;
-      if (item.pos) this.spool.ack(item.pos);
-      else batch.memoryOnly--;
+      if (item.pos) for (const p of item.pos) this.spool.ack(p);
+      else batch.memoryOnly -= item.count;
+      batch.left -= item.count;
     }
-    batch.left -= items.length;
   }
 
   private sleep(ms: number): Promise<boolean> {
@@ -796,7 +1017,7 @@ export class InfluxSink {
   }
 
   private updateGauges(): void {
-    this.metrics.queuedInMemory.set(this.memory.length + this.inFlightMemoryOnly());
+    this.metrics.queuedInMemory.set(this.memoryOnlyPoints + this.inFlightMemoryOnly());
     this.metrics.queued.set(this.queued);
   }
 
@@ -811,10 +1032,69 @@ export class InfluxSink {
         url: redactUrl(this.opts.url),
         bucket: this.opts.target.bucket,
         connected: this.connected,
-        queuedPoints: this.started ? this.queued : this.memory.length,
+        queuedPoints: this.started ? this.queued : this.memoryOnlyPoints,
         spoolBytes: this.spool.bytes,
         spoolDiskFull: this.diskFull !== undefined,
       },
     });
   }
+}
+
+function countPoints(items: readonly Item[]): number {
+  let n = 0;
+  for (const i of items) n += i.count;
+  return n;
+}
+
+function textItem(text: string, count: number, n: number, pos: LogPosition[] | undefined): Item {
+  return { text, slab: undefined, start: 0, end: 0, count, n, pos, done: false };
+}
+
+/** The lines of an item, one string each (to spill it, or to split a refused batch). */
+function linesOf(item: Item): string[] {
+  if (item.text !== undefined) return item.count === 1 ? [item.text] : item.text.split('\n');
+  return item.slab!.toString('utf8', item.start, item.end - 1).split('\n');
+}
+
+const NEWLINE = Buffer.from('\n', 'latin1');
+
+/**
+ * The lines of `items`, one `\n` between them. Slab ranges that follow one another in a slab
+ * (consecutive chunks, the usual case) are one piece: a batch of raw IMU is mostly one or two
+ * views of its slabs, not a copy. String items (events, earlier versions) are joined first.
+ */
+function requestBody(items: readonly Item[]): Buffer {
+  const pieces: Buffer[] = [];
+  let slab: Buffer | undefined;
+  let start = 0;
+  let end = 0;
+  let texts: string[] = [];
+  const flushSlab = (): void => {
+    if (slab) pieces.push(slab.subarray(start, end));
+    slab = undefined;
+  };
+  const flushTexts = (): void => {
+    if (texts.length === 0) return;
+    pieces.push(Buffer.from(texts.join('\n'), 'utf8'), NEWLINE);
+    texts = [];
+  };
+  for (const item of items) {
+    if (item.text !== undefined) {
+      flushSlab();
+      texts.push(item.text);
+    } else if (slab === item.slab && end === item.start) {
+      end = item.end;
+    } else {
+      flushTexts();
+      flushSlab();
+      slab = item.slab;
+      start = item.start;
+      end = item.end;
+    }
+  }
+  flushSlab();
+  flushTexts();
+  // Every piece ends in `\n`; the last one is left out.
+  const body = pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+  return body.subarray(0, body.length - 1);
 }

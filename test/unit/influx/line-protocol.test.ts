@@ -7,6 +7,7 @@ import {
   type SubjectState,
 } from '../../../gateway/domain/events.ts';
 import { ImuDownsampler } from '../../../gateway/sinks/influx/imu-downsampler.ts';
+import { LineSlabs, writeTimestamp } from '../../../gateway/sinks/influx/line-slabs.ts';
 import {
   activityLines,
   deviceLine,
@@ -207,6 +208,56 @@ describe('line protocol', () => {
       noSubject.lines[0],
       `imu,device=d,gateway=gw ax=1,ay=2,az=3,gx=0.5,gy=0,gz=-1 ${T + 40_000_000}`,
     );
+  });
+
+  it('raw IMU written into byte slabs is byte for byte what imuSampleLines makes', () => {
+    const slabs = new LineSlabs('gw=1', 4096); // small slabs: chunks also start new ones
+    // Values across magnitudes and signs, integers, non-finite ones, a sample with none.
+    const special = [0, -0, 1, -1, 1e-7, -3.5e-5, 1e8, 123456789, 1e21, NaN, Infinity, 0.001, 99999.99];
+    let seed = 7;
+    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    for (let c = 0; c < 300; c++) {
+      const values = Float32Array.from({ length: 60 }, (_, k) =>
+        k % 11 === 0 ? special[(c + k) % special.length]! : random() * 10 ** (((c + k) % 9) - 4),
+      );
+      if (c % 50 === 0) values.fill(NaN, 0, 6);
+      const chunk = {
+        modality: 'imu' as const,
+        sourceId: `wrist ${c},left=x`,
+        subjectId: c % 3 === 0 ? undefined : `Ann "${c}"`,
+        // Nanosecond times above 2^53 (today's) and below (a device clock from its boot).
+        tNs: Float64Array.from({ length: 10 }, (_, i) =>
+          c % 4 === 0 ? c * 1e9 + i * 2e7 + 0.4 : T + c * 1e9 + i * 2e7 + c * 256,
+        ),
+        values,
+      };
+      const want = imuSampleLines('gw=1', chunk);
+      const got = slabs.imuChunk(chunk);
+      assert.equal(got.count, want.lines.length, `chunk ${c}`);
+      assert.equal(got.skipped, want.skipped, `chunk ${c}`);
+      assert.equal(
+        got.slab.toString('utf8', got.start, got.end),
+        want.lines.map((l) => `${l}\n`).join(''),
+        `chunk ${c}`,
+      );
+    }
+  });
+
+  it('timestamps written without BigInt are the exact integers BigInt makes', () => {
+    const buf = Buffer.alloc(32);
+    let seed = 3;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 20000; i++) {
+      const t = [
+        random() * 4.5e18,
+        random() * 2 ** 53,
+        T + random() * 1e15,
+        2 ** 53 + i * 2,
+        4.6e18 + i * 1024,
+      ][i % 5]!;
+      const end = writeTimestamp(buf, 0, t);
+      assert.equal(buf.toString('latin1', 0, end), BigInt(Math.round(t)).toString(), `${t}`);
+    }
   });
 
   it('IMU values: 9 significant digits, exact for every float32, short for round numbers', () => {

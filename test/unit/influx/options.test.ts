@@ -21,6 +21,9 @@ describe('influx options schema', () => {
       batchSize: 5000,
       flushIntervalMs: 1000,
       maxInFlight: 4,
+      gzipLevel: 1,
+      lineBlocks: true,
+      keepSpilledInMemory: true,
       timeoutMs: 10000,
       maxRetries: 5,
       maxRetryDelayMs: 30000,
@@ -41,6 +44,8 @@ describe('influx options schema', () => {
     assert.match(ajv.errorsText(validate.errors), /url/);
     assert.equal(validate({ bucketz: 'x' }), false);
     assert.equal(validate({ batchSize: 0 }), false);
+    assert.equal(validate({ gzipLevel: 10 }), false);
+    assert.match(ajv.errorsText(validate.errors), /gzipLevel/);
   });
 
   it('maps a 1.8+ config to the v2-compatible write target', () => {

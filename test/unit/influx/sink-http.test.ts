@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { HealthRegistry } from '../../../gateway/observability/health.ts';
 import { createMetricsRegistry } from '../../../gateway/observability/metrics.ts';
+import { imuSampleLines } from '../../../gateway/sinks/influx/line-protocol.ts';
 import { resolveInfluxTarget } from '../../../gateway/sinks/influx/options.ts';
 import { InfluxSink, type InfluxSinkOptions } from '../../../gateway/sinks/influx/sink.ts';
 import { captureLogger, until } from './helpers.ts';
@@ -33,6 +34,8 @@ interface Answer {
 
 /** What the server answers; a promise holds the answer back (the request stays outstanding). */
 type Responder = (req: Received, n: number) => Answer | Promise<Answer>;
+
+const T0 = 1_767_225_600_000_000_000;
 
 describe('InfluxSink over HTTP (scripted server)', () => {
   let server: Server;
@@ -146,6 +149,55 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     );
   });
 
+  it('gzipLevel 0 sends the body as it is; level 9 compresses it to the same lines', async () => {
+    for (const [level, encoding] of [
+      [0, undefined],
+      [9, 'gzip'],
+    ] as const) {
+      const { sink } = make(`gzip-level-${level}`, { batchSize: 100, gzipLevel: level });
+      await sink.start();
+      writeN(sink, 0, 100);
+      assert.ok(await sink.flush(5000));
+      assert.equal(received.length, 1);
+      assert.equal(received[0]!.headers['content-encoding'], encoding, `level ${level}`);
+      assert.deepEqual(
+        received[0]!.lines,
+        Array.from({ length: 100 }, (_, i) => lineOf(i)),
+      );
+      await sink.stop();
+    }
+  });
+
+  it('points the durability bound spills while the server is slow are sent from memory, not read back from disk', async () => {
+    const dir = 'keep-spilled';
+    const { sink, count } = make(dir, { batchSize: 10, maxInFlight: 1, syncIntervalMs: 200 });
+    await sink.start();
+    writeN(sink, 0, 10);
+    assert.ok(await sink.flush(5000), 'the first write, answered at once');
+    // The server now holds its answers: the batch in flight and the 20 points behind it wait
+    // past the durability bound and are spilled (and fdatasynced).
+    let release: (() => void) | undefined;
+    respond = () => new Promise<Answer>((resolve) => (release = () => resolve({ status: 204 })));
+    writeN(sink, 10, 30);
+    await until(
+      'all 30 points spilled',
+      async () => (await count('mujo_influx_spilled_points_total')) === 30,
+    );
+    // Take the spool files away: whatever is read back from disk now is lost (counted as
+    // corrupt), whatever is sent from memory still arrives.
+    for (const f of readdirSync(join(tmp, dir))) unlinkSync(join(tmp, dir, f));
+    respond = () => ({ status: 204 });
+    release?.();
+    assert.ok(await sink.flush(5000));
+    assert.deepEqual(
+      allLines().sort(),
+      Array.from({ length: 40 }, (_, i) => lineOf(i)).sort(),
+      'every line once',
+    );
+    assert.equal(await count('mujo_influx_spool_corrupt_total'), 0);
+    assert.equal(await count('mujo_influx_points_written_total'), 40);
+  });
+
   it('1.8+ target: bucket database/retentionPolicy and token user:password', () => {
     assert.deepEqual(
       resolveInfluxTarget({ org: '', database: 'mujo', retentionPolicy: 'autogen', token: 'u:p' }),
@@ -235,6 +287,32 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     assert.equal(await count('mujo_influx_points_failed_total', { reason: 'http_400' }), 1);
     assert.equal(await count('mujo_influx_points_written_total'), 15);
     assert.ok(log.codes().includes('INFLUX_WRITE_REJECTED'));
+  });
+
+  it('raw IMU: every sample arrives once, and a refused sample inside a chunk is found alone', async () => {
+    const { sink, count } = make('imu-raw', { batchSize: 25, imuRaw: true });
+    await sink.start();
+    const chunks = Array.from({ length: 10 }, (_, c) => ({
+      modality: 'imu' as const,
+      sourceId: `imu-${c}`,
+      subjectId: `p ${c}`,
+      tNs: Float64Array.from({ length: 10 }, (_, i) => T0 + c * 1e9 + i * 2e7),
+      values: Float32Array.from({ length: 60 }, (_, k) => c * 100 + Math.floor(k / 6) + (k % 6) / 8),
+    }));
+    // Sample 7 of chunk 4 (ax = 407) is a line the server refuses.
+    const bad = (l: string): boolean => l.includes(' ax=407,');
+    respond = (r) => (r.lines.some(bad) ? { status: 400 } : { status: 204 });
+    for (const ch of chunks) sink.writeImu(ch);
+    assert.ok(await sink.flush(5000));
+    const want = chunks.flatMap((ch) => imuSampleLines('gw', ch).lines);
+    const accepted = received.filter((r) => !r.lines.some(bad)).flatMap((r) => r.lines);
+    assert.deepEqual(accepted.sort(), want.filter((l) => !bad(l)).sort(), 'every other sample once');
+    assert.ok(
+      received.every((r) => r.lines.length <= 25),
+      'no request beyond batchSize',
+    );
+    assert.equal(await count('mujo_influx_points_failed_total', { reason: 'http_400' }), 1);
+    assert.equal(await count('mujo_influx_points_written_total'), 99);
   });
 
   it('retries a 401 maxRetries times, then drops the batch with a coded error and goes on', async () => {

@@ -253,6 +253,21 @@ describe('SegmentLog', () => {
     assert.throws(() => l.markRead(held[0]!), /not the oldest segment/);
   });
 
+  it('syncs in the background, also while its segment is sealed and closed under it', async () => {
+    const first = make();
+    first.open();
+    first.append([rec(1), rec(2)]);
+    first.syncInBackground();
+    first.syncInBackground(); // folded into the one running
+    first.close(); // seals (fdatasync) and closes the descriptor the background sync holds
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(first.diskFull, undefined, 'no error from the descriptor closed under the sync');
+    const second = make();
+    assert.equal(second.open().records, 2);
+    assert.deepEqual(readAll(second), [rec(1), rec(2)].map(String));
+    second.close();
+  });
+
   it('records larger than the read chunk and empty records round-trip', () => {
     const l = make({ segmentBytes: 8 << 20, maxBytes: 64 << 20 });
     l.open();
