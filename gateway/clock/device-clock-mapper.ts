@@ -73,11 +73,19 @@ export class DeviceClockMapper {
    */
   map<C extends SampleChunk>(chunk: C, onDeviceClock: boolean, arrivalNs?: number): C {
     if (!onDeviceClock) return chunk.clockDomain === 'gateway' ? chunk : { ...chunk, clockDomain: 'gateway' };
-    const n = chunk.tNs.length;
-    if (n === 0) return { ...chunk, clockDomain: 'gateway' };
-    const state = this.stateOf(chunk.sourceId);
+    if (chunk.tNs.length === 0) return { ...chunk, clockDomain: 'gateway' };
+    return { ...chunk, tNs: this.mapTimes(chunk.sourceId, chunk.tNs, arrivalNs), clockDomain: 'gateway' };
+  }
+
+  /**
+   * {@link map} for callers that build the chunk themselves (MQTT ingest): the source's sample
+   * times `deviceTNs` (device clock, ascending, at least one) on the gateway clock, in a new array.
+   */
+  mapTimes(sourceId: string, deviceTNs: Float64Array, arrivalNs?: number): Float64Array {
+    const n = deviceTNs.length;
+    const state = this.stateOf(sourceId);
     const { estimator } = state;
-    estimator.observe(chunk.tNs[n - 1] as number, arrivalNs ?? this.deps.clock.nowNs());
+    estimator.observe(deviceTNs[n - 1] as number, arrivalNs ?? this.deps.clock.nowNs());
     if (estimator.resets !== state.resets) {
       // The device clock restarted (or this is the first chunk): its times do not compare with the old ones.
       state.resets = estimator.resets;
@@ -88,7 +96,7 @@ export class DeviceClockMapper {
     let last = state.lastNs;
     let previous = -Infinity;
     for (let i = 0; i < n; i++) {
-      const device = chunk.tNs[i] as number;
+      const device = deviceTNs[i] as number;
       let t = estimator.map(device);
       if (device > lastDevice) {
         // Newer than anything emitted: later than the newest mapped sample, by a share of the device spacing.
@@ -113,9 +121,9 @@ export class DeviceClockMapper {
     if (ppm !== state.reportedPpm) {
       // The fit changes at most once per bucket (1 s): setting a labelled gauge per chunk only allocated.
       state.reportedPpm = ppm;
-      this.deps.onDrift?.(chunk.sourceId, ppm);
+      this.deps.onDrift?.(sourceId, ppm);
     }
-    return { ...chunk, tNs, clockDomain: 'gateway' };
+    return tNs;
   }
 
   /** Forget a source (it left); its next chunk starts a new fit. */

@@ -252,10 +252,11 @@ export class RepService {
     let a = 0;
     while (a < chunk.tNs.length && (chunk.tNs[a] as number) < fromNs) a++;
     if (a === chunk.tNs.length) return;
-    const width = chunk.modality === 'imu' ? 6 : 51;
-    const t = chunk.tNs.subarray(a);
-    const v = chunk.values.subarray(a * width);
-    const reps = chunk.modality === 'imu' ? set.counter.pushImu(t, v) : set.counter.pushPose(t, v);
+    // From sample a on, without subarray views of the chunk.
+    const reps =
+      chunk.modality === 'imu'
+        ? set.counter.pushImu(chunk.tNs, chunk.values, a)
+        : set.counter.pushPose(chunk.tNs, chunk.values, a);
     for (const rep of reps) {
       // A rep just after the end still belongs to the set, unless another activity is counting.
       const held =
