@@ -90,13 +90,19 @@ export class SetCounter {
   }
 
   /**
-   * IMU samples: times (ns) and interleaved [ax, ay, az, gx, gy, gz], from sample `from` on
-   * (so callers need no subarray views). Returns the reps counted (a shared empty array when none).
+   * IMU samples: times (ns) and interleaved [ax, ay, az, gx, gy, gz], samples `from` to `to`
+   * (exclusive; so callers need no subarray views). Returns the reps counted (a shared empty
+   * array when none).
    */
-  pushImu(tNs: ArrayLike<number>, values: ArrayLike<number>, from = 0): readonly CountedRep[] {
+  pushImu(
+    tNs: ArrayLike<number>,
+    values: ArrayLike<number>,
+    from = 0,
+    to = tNs.length,
+  ): readonly CountedRep[] {
     if (this.settings.modality === 'pose') return NO_REPS;
     let out: CountedRep[] | undefined;
-    for (let i = from; i < tNs.length; i++) {
+    for (let i = from; i < to; i++) {
       const t = tNs[i] as number;
       imuFeatures(this.settings.imuFeatures, values, i, this.imuBuf);
       this.lastImuNs = t;
@@ -106,11 +112,16 @@ export class SetCounter {
     return out ?? NO_REPS;
   }
 
-  /** Pose frames: times (ns) and interleaved 17 × (x, y, score), from frame `from` on. */
-  pushPose(tNs: ArrayLike<number>, values: ArrayLike<number>, from = 0): readonly CountedRep[] {
+  /** Pose frames: times (ns) and interleaved 17 × (x, y, score), frames `from` to `to` (exclusive). */
+  pushPose(
+    tNs: ArrayLike<number>,
+    values: ArrayLike<number>,
+    from = 0,
+    to = tNs.length,
+  ): readonly CountedRep[] {
     if (this.settings.modality === 'imu') return NO_REPS;
     let out: CountedRep[] | undefined;
-    for (let i = from; i < tNs.length; i++) {
+    for (let i = from; i < to; i++) {
       const t = tNs[i] as number;
       this.poseFeatures.frame(values, i, this.poseBuf);
       this.lastPoseNs = t;
