@@ -23,17 +23,17 @@ class ModalityRing {
   private head = 0;
   size = 0;
 
+  /** Empty until the first chunk: a subject without pose never allocates a pose ring. */
   constructor(
     readonly width: number,
-    samples: number,
-    chunks: number,
+    private readonly firstSamples: number,
   ) {
-    this.times = new Float64Array(samples);
-    this.values = new Float32Array(samples * width);
-    this.seqs = new Float64Array(chunks);
-    this.starts = new Int32Array(chunks);
-    this.counts = new Int32Array(chunks);
-    this.lasts = new Float64Array(chunks);
+    this.times = new Float64Array(0);
+    this.values = new Float32Array(0);
+    this.seqs = new Float64Array(0);
+    this.starts = new Int32Array(0);
+    this.counts = new Int32Array(0);
+    this.lasts = new Float64Array(0);
   }
 
   /** Queue slot of the k-th oldest chunk. */
@@ -102,7 +102,7 @@ class ModalityRing {
   private growSamples(n: number): void {
     let held = 0;
     for (let k = 0; k < this.size; k++) held += this.countAt(k);
-    const cap = Math.max(this.times.length * 2, held + n);
+    const cap = Math.max(this.times.length * 2, held + n, this.firstSamples);
     const times = new Float64Array(cap);
     const values = new Float32Array(cap * this.width);
     let at = 0;
@@ -121,7 +121,7 @@ class ModalityRing {
 
   /** Twice the chunk slots, oldest first. */
   private growChunks(): void {
-    const cap = this.seqs.length * 2;
+    const cap = Math.max(this.seqs.length * 2, 16);
     const seqs = new Float64Array(cap);
     const starts = new Int32Array(cap);
     const counts = new Int32Array(cap);
@@ -153,8 +153,8 @@ export type HistoryVisitor = (
  * The last `spanNs` of one subject's samples (IMU and pose), as chunks in arrival order —
  * copied into typed-array rings instead of holding the chunk objects. Held chunks lived for
  * seconds, so every one of them (object, two typed arrays, their backing stores) was promoted
- * to the old generation and freed only by a full GC; the rings are allocated once per subject
- * and grow only if the span holds more samples than they do.
+ * to the old generation and freed only by a full GC; a ring is allocated at its modality's first
+ * chunk and grows only if the span holds more samples than it does (IMU at 50 Hz: 13 kB).
  *
  * Eviction is per chunk, as a list of chunks would do it: a chunk goes once its last sample is
  * more than `spanNs` older than the newest.
@@ -164,10 +164,10 @@ export class SampleHistory {
   private seq = 0;
 
   constructor(private readonly spanNs: number) {
-    // 8 s of 50 Hz IMU and of 20 fps pose before the first growth.
+    // Room for 8 s of 50 Hz IMU and of 20 fps pose before a second growth.
     this.rings = {
-      imu: new ModalityRing(IMU_CHANNELS, 400, 48),
-      pose: new ModalityRing(POSE_VALUES_PER_FRAME, 160, 48),
+      imu: new ModalityRing(IMU_CHANNELS, 400),
+      pose: new ModalityRing(POSE_VALUES_PER_FRAME, 160),
     };
   }
 
