@@ -42,6 +42,8 @@ interface SourceState {
   resets: number;
   /** Drift last reported to `onDrift` (the gauge is set only when it changes). */
   reportedPpm: number;
+  /** When it was last used (a counter): the least recently used source is forgotten first. */
+  usedAt: number;
 }
 
 /**
@@ -52,6 +54,7 @@ interface SourceState {
  */
 export class DeviceClockMapper {
   private readonly perSource = new Map<string, SourceState>();
+  private uses = 0;
   private readonly maxSources: number;
 
   constructor(
@@ -134,13 +137,19 @@ export class DeviceClockMapper {
   private stateOf(sourceId: string): SourceState {
     let state = this.perSource.get(sourceId);
     if (state) {
-      // Map order is insertion order: re-inserting keeps the least recently seen first.
-      this.perSource.delete(sourceId);
-      this.perSource.set(sourceId, state);
+      // A use counter rather than re-inserting into the Map per chunk: the scan for the least
+      // recently used runs only when a new source arrives at a full table.
+      state.usedAt = ++this.uses;
       return state;
     }
     if (this.perSource.size >= this.maxSources) {
-      const oldest = this.perSource.keys().next().value;
+      let oldest: string | undefined;
+      let oldestAt = Infinity;
+      for (const [id, s] of this.perSource)
+        if (s.usedAt < oldestAt) {
+          oldestAt = s.usedAt;
+          oldest = id;
+        }
       if (oldest !== undefined) this.perSource.delete(oldest);
     }
     state = {
@@ -149,6 +158,7 @@ export class DeviceClockMapper {
       lastNs: -Infinity,
       resets: 0,
       reportedPpm: NaN,
+      usedAt: ++this.uses,
     };
     this.perSource.set(sourceId, state);
     return state;

@@ -114,6 +114,23 @@ describe('DeviceClockMapper', () => {
     assert.ok(reported.length < 50 / 5, `${reported.length} reports for 50 chunks (10 s)`);
     for (let i = 1; i < reported.length; i++) assert.notEqual(reported[i], reported[i - 1]);
   });
+  it('forgets the least recently used source when the table is full', () => {
+    const reported: string[] = [];
+    const mapper = new DeviceClockMapper(
+      { maxSources: 2 },
+      { clock: { nowNs: () => 0 }, onDrift: (source) => reported.push(source) },
+    );
+    mapper.map(deviceChunk(0, 'a'), true, arrivalNs(0));
+    mapper.map(deviceChunk(0, 'b'), true, arrivalNs(0));
+    mapper.map(deviceChunk(1, 'a'), true, arrivalNs(1));
+    mapper.map(deviceChunk(1, 'c'), true, arrivalNs(1)); // b was used least recently
+    assert.equal(mapper.size, 2);
+    reported.length = 0;
+    // A source still tracked reports its (unchanged) drift no more; a forgotten one starts afresh.
+    mapper.map(deviceChunk(2, 'a'), true, arrivalNs(2));
+    mapper.map(deviceChunk(2, 'b'), true, arrivalNs(2));
+    assert.deepEqual(reported, ['b']);
+  });
 });
 
 describe('MqttImuIngest with device time', () => {
