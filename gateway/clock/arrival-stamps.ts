@@ -17,7 +17,8 @@ const DEFAULT_MAX_SOURCES = 4096;
  * more than 10 s ahead (it sent far faster than real time) starts again from arrival.
  */
 export class ArrivalStamps {
-  private readonly lastNs = new Map<string, TimeNs>();
+  private readonly lastNs = new Map<string, { lastNs: TimeNs; usedAt: number }>();
+  private uses = 0;
 
   constructor(private readonly maxSources: number = DEFAULT_MAX_SOURCES) {}
 
@@ -27,7 +28,7 @@ export class ArrivalStamps {
     if (n === 0) return tNs;
     const first = tNs[0] as number;
     const arrivalEnd = tNs[n - 1] as number;
-    const previous = this.lastNs.get(sourceId);
+    const previous = this.lastNs.get(sourceId)?.lastNs;
     const step = n > 1 ? (arrivalEnd - first) / (n - 1) : 0;
     let out = tNs;
     if (previous !== undefined && step > 0 && first <= previous) {
@@ -46,12 +47,24 @@ export class ArrivalStamps {
   }
 
   private remember(sourceId: string, lastNs: TimeNs): void {
-    // Re-inserting keeps the least recently seen first; the table is bounded (ids come from the network).
-    this.lastNs.delete(sourceId);
+    const known = this.lastNs.get(sourceId);
+    if (known) {
+      // Updated in place, used-at counted: no Map re-insertion per chunk.
+      known.lastNs = lastNs;
+      known.usedAt = ++this.uses;
+      return;
+    }
+    // The table is bounded (ids come from the network): the least recently seen goes.
     if (this.lastNs.size >= this.maxSources) {
-      const oldest = this.lastNs.keys().next().value;
+      let oldest: string | undefined;
+      let oldestAt = Infinity;
+      for (const [id, s] of this.lastNs)
+        if (s.usedAt < oldestAt) {
+          oldestAt = s.usedAt;
+          oldest = id;
+        }
       if (oldest !== undefined) this.lastNs.delete(oldest);
     }
-    this.lastNs.set(sourceId, lastNs);
+    this.lastNs.set(sourceId, { lastNs, usedAt: ++this.uses });
   }
 }

@@ -14,17 +14,36 @@ export interface DeviceClockMapperOptions {
 
 export interface DeviceClockMapperDeps {
   readonly clock: Clock;
-  /** Told each source's current drift after every mapped chunk (a metrics gauge). */
+  /** Told a source's drift when its estimate changes (a metrics gauge; at most once per fit bucket). */
   readonly onDrift?: (sourceId: string, driftPpm: number) => void;
 }
 
-/** Smallest step kept between consecutive mapped samples, so a refit never reorders them. */
+/**
+ * Smallest step kept between consecutive mapped samples: epoch nanoseconds in a float64 are
+ * exact only to 256 ns, so a smaller step could make two samples one instant.
+ */
 const MIN_STEP_NS = 1e3;
+/**
+ * When a refit moves the fitted line back, the next samples would map before ones already
+ * emitted. They keep at least this share of their device-clock spacing instead, so the
+ * mapping slews back onto the line over a few samples rather than stacking them a
+ * microsecond apart (which collapsed them into one millisecond in InfluxDB).
+ */
+const MIN_SPACING_SHARE = 0.5;
 const DEFAULT_MAX_SOURCES = 4096;
 
 interface SourceState {
   readonly estimator: DriftEstimator;
+  /** Newest sample emitted so far: its device time (-Infinity: none on this timeline) … */
+  lastDeviceNs: number;
+  /** … and its mapped time. */
   lastNs: number;
+  /** Estimator resets seen: a reset starts a new device timeline. */
+  resets: number;
+  /** Drift last reported to `onDrift` (the gauge is set only when it changes). */
+  reportedPpm: number;
+  /** When it was last used (a counter): the least recently used source is forgotten first. */
+  usedAt: number;
 }
 
 /**
@@ -35,6 +54,7 @@ interface SourceState {
  */
 export class DeviceClockMapper {
   private readonly perSource = new Map<string, SourceState>();
+  private uses = 0;
   private readonly maxSources: number;
 
   constructor(
@@ -56,20 +76,57 @@ export class DeviceClockMapper {
    */
   map<C extends SampleChunk>(chunk: C, onDeviceClock: boolean, arrivalNs?: number): C {
     if (!onDeviceClock) return chunk.clockDomain === 'gateway' ? chunk : { ...chunk, clockDomain: 'gateway' };
-    const n = chunk.tNs.length;
-    if (n === 0) return { ...chunk, clockDomain: 'gateway' };
-    const state = this.stateOf(chunk.sourceId);
-    state.estimator.observe(chunk.tNs[n - 1] as number, arrivalNs ?? this.deps.clock.nowNs());
-    const tNs = new Float64Array(n);
-    let last = state.lastNs;
-    for (let i = 0; i < n; i++) {
-      const t = Math.max(state.estimator.map(chunk.tNs[i] as number), last + MIN_STEP_NS);
-      tNs[i] = t;
-      last = t;
+    if (chunk.tNs.length === 0) return { ...chunk, clockDomain: 'gateway' };
+    return { ...chunk, tNs: this.mapTimes(chunk.sourceId, chunk.tNs, arrivalNs), clockDomain: 'gateway' };
+  }
+
+  /**
+   * {@link map} for callers that build the chunk themselves (MQTT ingest): the source's sample
+   * times `deviceTNs` (device clock, ascending, at least one) on the gateway clock, in a new array.
+   */
+  mapTimes(sourceId: string, deviceTNs: Float64Array, arrivalNs?: number): Float64Array {
+    const n = deviceTNs.length;
+    const state = this.stateOf(sourceId);
+    const { estimator } = state;
+    estimator.observe(deviceTNs[n - 1] as number, arrivalNs ?? this.deps.clock.nowNs());
+    if (estimator.resets !== state.resets) {
+      // The device clock restarted (or this is the first chunk): its times do not compare with the old ones.
+      state.resets = estimator.resets;
+      state.lastDeviceNs = -Infinity;
     }
+    const tNs = new Float64Array(n);
+    let lastDevice = state.lastDeviceNs;
+    let last = state.lastNs;
+    let previous = -Infinity;
+    for (let i = 0; i < n; i++) {
+      const device = deviceTNs[i] as number;
+      let t = estimator.map(device);
+      if (device > lastDevice) {
+        // Newer than anything emitted: later than the newest mapped sample, by a share of the device spacing.
+        const step =
+          lastDevice === -Infinity
+            ? MIN_STEP_NS
+            : Math.max(MIN_STEP_NS, (device - lastDevice) * MIN_SPACING_SHARE);
+        t = Math.max(t, last + step);
+        lastDevice = device;
+        last = t;
+      } else {
+        // Overtaken in transit or sent again: its own place on the line, in the past; consumers
+        // that need order (resample) drop and count it, InfluxDB stores it at its time.
+        t = Math.max(t, previous + MIN_STEP_NS);
+      }
+      tNs[i] = t;
+      previous = t;
+    }
+    state.lastDeviceNs = lastDevice;
     state.lastNs = last;
-    this.deps.onDrift?.(chunk.sourceId, state.estimator.driftPpm);
-    return { ...chunk, tNs, clockDomain: 'gateway' };
+    const ppm = estimator.driftPpm;
+    if (ppm !== state.reportedPpm) {
+      // The fit changes at most once per bucket (1 s): setting a labelled gauge per chunk only allocated.
+      state.reportedPpm = ppm;
+      this.deps.onDrift?.(sourceId, ppm);
+    }
+    return tNs;
   }
 
   /** Forget a source (it left); its next chunk starts a new fit. */
@@ -80,16 +137,29 @@ export class DeviceClockMapper {
   private stateOf(sourceId: string): SourceState {
     let state = this.perSource.get(sourceId);
     if (state) {
-      // Map order is insertion order: re-inserting keeps the least recently seen first.
-      this.perSource.delete(sourceId);
-      this.perSource.set(sourceId, state);
+      // A use counter rather than re-inserting into the Map per chunk: the scan for the least
+      // recently used runs only when a new source arrives at a full table.
+      state.usedAt = ++this.uses;
       return state;
     }
     if (this.perSource.size >= this.maxSources) {
-      const oldest = this.perSource.keys().next().value;
+      let oldest: string | undefined;
+      let oldestAt = Infinity;
+      for (const [id, s] of this.perSource)
+        if (s.usedAt < oldestAt) {
+          oldestAt = s.usedAt;
+          oldest = id;
+        }
       if (oldest !== undefined) this.perSource.delete(oldest);
     }
-    state = { estimator: new DriftEstimator(this.options.drift), lastNs: -Infinity };
+    state = {
+      estimator: new DriftEstimator(this.options.drift),
+      lastDeviceNs: -Infinity,
+      lastNs: -Infinity,
+      resets: 0,
+      reportedPpm: NaN,
+      usedAt: ++this.uses,
+    };
     this.perSource.set(sourceId, state);
     return state;
   }

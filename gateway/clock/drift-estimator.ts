@@ -32,6 +32,7 @@ export class DriftEstimator {
   /** offset(x) = intercept + slope·x, ns and ns/s. */
   private intercept = 0;
   private slope = 0;
+  private resetCount = 0;
 
   constructor(options: DriftFitOptions = {}) {
     this.spanS = options.spanS ?? 60;
@@ -42,6 +43,11 @@ export class DriftEstimator {
   /** Device clock rate error relative to the gateway clock, ppm (device fast = positive). */
   get driftPpm(): number {
     return -this.slope / 1e3;
+  }
+
+  /** How often the fit started afresh (first observation, device clock reset): a new device timeline each time. */
+  get resets(): number {
+    return this.resetCount;
   }
 
   observe(deviceNs: TimeNs, arrivalNs: TimeNs): void {
@@ -82,6 +88,7 @@ export class DriftEstimator {
   }
 
   private reset(deviceNs: TimeNs, arrivalNs: TimeNs): void {
+    this.resetCount++;
     this.originDeviceNs = deviceNs;
     this.originOffsetNs = arrivalNs - deviceNs;
     this.xs = [0];

@@ -74,6 +74,8 @@ export interface Pipeline {
 }
 
 export const INGRESS_EDGE = 'ingress';
+/** One label object per modality, not a literal per chunk (the counter runs for every chunk). */
+const MODALITY_LABELS = { imu: { modality: 'imu' }, pose: { modality: 'pose' } } as const;
 
 /** The encoder a stream feeds: the first manifest encoder of its modality. */
 export function encoderFor(
@@ -107,7 +109,7 @@ export function createPipeline(model: LoadedModel, options: PipelineOptions, dep
         countDrop(metrics, INGRESS_EDGE, 'reject-invalid', 'no-encoder-for-modality', chunk.tNs.length);
         return false;
       }
-      metrics.samples.inc({ modality: chunk.modality }, chunk.tNs.length);
+      metrics.samples.inc(MODALITY_LABELS[chunk.modality], chunk.tNs.length);
       return true;
     }),
     mapDeviceClock(options.clockMapping ?? {}, { clock, metrics }),

@@ -57,8 +57,18 @@ interface Slot {
   readonly endNs: number;
   startNs: number;
   maxClosedAtNs: number;
-  readonly members: WindowEmbedding[];
+  readonly members: Member[];
   fused: boolean;
+}
+
+/**
+ * What a slot keeps of a window's embedding: not the embedding itself, whose window holds
+ * its input (2.4 kB for IMU) for as long as the slot waits for the subject's other sources.
+ */
+interface Member {
+  readonly modality: Modality;
+  readonly sourceId: string;
+  readonly vector: Float32Array;
 }
 
 interface SubjectFusion {
@@ -132,12 +142,9 @@ export function fuseSubjects(
       const fuse = (subject: SubjectFusion, slot: Slot): void => {
         slot.fused = true;
         subject.lastFusedKey = slot.key;
-        const scored = scoreWindows(
-          model,
-          slot.members.map((m) => ({ modality: m.window.modality, vector: m.vector })),
-        );
-        const modalities = [...new Set(slot.members.map((m) => m.window.modality))].sort();
-        const sources = [...new Set(slot.members.map((m) => m.window.sourceId))].sort();
+        const scored = scoreWindows(model, slot.members);
+        const modalities = [...new Set(slot.members.map((m) => m.modality))].sort();
+        const sources = [...new Set(slot.members.map((m) => m.sourceId))].sort();
         metrics?.scores.inc({ modalities: modalities.join('+') });
         for (const [id, track] of subject.tracks) {
           if (track.lastEndNs < slot.endNs - FORGET_AFTER_HOPS * track.hopNs) subject.tracks.delete(id);
@@ -248,7 +255,7 @@ export function fuseSubjects(
             deadlines.push({ subject, slot, dueNs: clock.nowNs() + deadlineNs });
             arm();
           }
-          slot.members.push(embedding);
+          slot.members.push({ modality: w.modality, sourceId: w.sourceId, vector: embedding.vector });
           if (w.startNs < slot.startNs) slot.startNs = w.startNs;
           if (w.closedAtNs > slot.maxClosedAtNs) slot.maxClosedAtNs = w.closedAtNs;
           while (slots.length > maxPending) fuse(subject, slots.shift() as Slot);

@@ -1,7 +1,8 @@
 import { Subject, asyncScheduler, type Observable, type SchedulerLike, type Subscription } from 'rxjs';
 import { PAYLOAD_VERSION, type ActivityEvent, type RepsEvent } from '../../domain/events.ts';
-import type { SampleChunk } from '../../domain/samples.ts';
+import type { Modality, SampleChunk } from '../../domain/samples.ts';
 import { nsToIso, type Clock, type TimeNs } from '../../domain/time.ts';
+import { SampleHistory } from './sample-history.ts';
 import { SetCounter, type CountedRep, type SetCounterParams } from './set-counter.ts';
 import { repSettingsFor, type RepActivityOverride, type RepActivitySettings } from './settings.ts';
 
@@ -39,7 +40,8 @@ interface OpenSet {
 
 interface SubjectReps {
   readonly id: string;
-  history: SampleChunk[];
+  /** The last `historyS` of its samples, replayed into a set that starts back-dated. */
+  readonly history: SampleHistory;
   imuSource: string | null;
   poseSource: string | null;
   lastImuNs: TimeNs;
@@ -131,7 +133,7 @@ export class RepService {
     if (!s) {
       s = {
         id,
-        history: [],
+        history: new SampleHistory(this.historyNs),
         imuSource: null,
         poseSource: null,
         lastImuNs: -Infinity,
@@ -192,7 +194,9 @@ export class RepService {
     s.set = set;
     // Never before the subject's last published rep: that motion was counted already (A → B).
     const fromNs = Math.max(event.startNs - START_LEAD_NS, s.lastRepNs + 1);
-    for (const chunk of s.history) this.feed(s, set, chunk, fromNs);
+    s.history.replay((modality, tNs, values, from, to) =>
+      this.feed(s, set, modality, tNs, values, from, to, fromNs),
+    );
   }
 
   private newSet(activity: string, settings: RepActivitySettings): OpenSet {
@@ -212,20 +216,18 @@ export class RepService {
     const lastNs = chunk.tNs[chunk.tNs.length - 1] as number;
     if (!this.usesSource(s, chunk, lastNs)) return;
     s.history.push(chunk);
-    while (s.history.length > 0 && lastNs - lastOf(s.history[0] as SampleChunk) > this.historyNs)
-      s.history.shift();
     const held = s.suspended;
     if (held) {
       const quietSince = Math.max(held.counter.lastRepTimeNs, held.suspendedAtNs ?? -Infinity);
       if (lastNs - quietSince > this.restNs) this.closeSet(s, held, held.suspendedAtNs ?? lastNs);
-      else this.feed(s, held, chunk, -Infinity);
+      else this.feedChunk(s, held, chunk);
     }
     if (!s.activity?.settings.repetitive) return;
     if (s.set && s.set.number > 0 && lastNs - s.set.counter.lastRepTimeNs > this.restNs) {
       this.closeSet(s, s.set, s.set.counter.lastRepTimeNs);
     }
     s.set ??= this.newSet(s.activity.id, s.activity.settings);
-    this.feed(s, s.set, chunk, -Infinity);
+    this.feedChunk(s, s.set, chunk);
   }
 
   /** One stream per modality and subject: the first seen, replaced when it falls silent. */
@@ -248,14 +250,26 @@ export class RepService {
     return true;
   }
 
-  private feed(s: SubjectReps, set: OpenSet, chunk: SampleChunk, fromNs: TimeNs): void {
-    let a = 0;
-    while (a < chunk.tNs.length && (chunk.tNs[a] as number) < fromNs) a++;
-    if (a === chunk.tNs.length) return;
-    const width = chunk.modality === 'imu' ? 6 : 51;
-    const t = chunk.tNs.subarray(a);
-    const v = chunk.values.subarray(a * width);
-    const reps = chunk.modality === 'imu' ? set.counter.pushImu(t, v) : set.counter.pushPose(t, v);
+  private feedChunk(s: SubjectReps, set: OpenSet, chunk: SampleChunk): void {
+    this.feed(s, set, chunk.modality, chunk.tNs, chunk.values, 0, chunk.tNs.length, -Infinity);
+  }
+
+  /** Samples `from` … `to` (exclusive) of the arrays, those before `fromNs` skipped. */
+  private feed(
+    s: SubjectReps,
+    set: OpenSet,
+    modality: Modality,
+    tNs: Float64Array,
+    values: Float32Array,
+    from: number,
+    to: number,
+    fromNs: TimeNs,
+  ): void {
+    let a = from;
+    while (a < to && (tNs[a] as number) < fromNs) a++;
+    if (a === to) return;
+    const reps =
+      modality === 'imu' ? set.counter.pushImu(tNs, values, a, to) : set.counter.pushPose(tNs, values, a, to);
     for (const rep of reps) {
       // A rep just after the end still belongs to the set, unless another activity is counting.
       const held =
@@ -336,8 +350,4 @@ export class RepService {
     }
     this.out.complete();
   }
-}
-
-function lastOf(chunk: SampleChunk): TimeNs {
-  return chunk.tNs[chunk.tNs.length - 1] as number;
 }

@@ -31,6 +31,9 @@ export interface SetCounterParams {
 }
 
 /** Tuned on UTD-MHAD training subjects 1, 3, 5, 7 (bench/reps). */
+/** What pushImu/pushPose return when nothing was counted: no array per call. */
+const NO_REPS: readonly CountedRep[] = Object.freeze([]);
+
 export const DEFAULT_SET_COUNTER_PARAMS: SetCounterParams = {
   // Wrist/thigh acceleration needs more smoothing than pose: its bumps carry impact transients.
   imu: { minAmplitude: 0.5, smoothS: 0.8 },
@@ -86,32 +89,46 @@ export class SetCounter {
     return this.lastRepNs;
   }
 
-  /** IMU samples: times (ns) and interleaved [ax, ay, az, gx, gy, gz]. */
-  pushImu(tNs: ArrayLike<number>, values: ArrayLike<number>): CountedRep[] {
-    if (this.settings.modality === 'pose') return [];
-    const out: CountedRep[] = [];
-    for (let i = 0; i < tNs.length; i++) {
+  /**
+   * IMU samples: times (ns) and interleaved [ax, ay, az, gx, gy, gz], samples `from` to `to`
+   * (exclusive; so callers need no subarray views). Returns the reps counted (a shared empty
+   * array when none).
+   */
+  pushImu(
+    tNs: ArrayLike<number>,
+    values: ArrayLike<number>,
+    from = 0,
+    to = tNs.length,
+  ): readonly CountedRep[] {
+    if (this.settings.modality === 'pose') return NO_REPS;
+    let out: CountedRep[] | undefined;
+    for (let i = from; i < to; i++) {
       const t = tNs[i] as number;
       imuFeatures(this.settings.imuFeatures, values, i, this.imuBuf);
       this.lastImuNs = t;
       const d = this.imu.push(t, this.imuBuf);
-      if (d) this.accept('imu', d, out);
+      if (d) this.accept('imu', d, (out ??= []));
     }
-    return out;
+    return out ?? NO_REPS;
   }
 
-  /** Pose frames: times (ns) and interleaved 17 × (x, y, score). */
-  pushPose(tNs: ArrayLike<number>, values: ArrayLike<number>): CountedRep[] {
-    if (this.settings.modality === 'imu') return [];
-    const out: CountedRep[] = [];
-    for (let i = 0; i < tNs.length; i++) {
+  /** Pose frames: times (ns) and interleaved 17 × (x, y, score), frames `from` to `to` (exclusive). */
+  pushPose(
+    tNs: ArrayLike<number>,
+    values: ArrayLike<number>,
+    from = 0,
+    to = tNs.length,
+  ): readonly CountedRep[] {
+    if (this.settings.modality === 'imu') return NO_REPS;
+    let out: CountedRep[] | undefined;
+    for (let i = from; i < to; i++) {
       const t = tNs[i] as number;
       this.poseFeatures.frame(values, i, this.poseBuf);
       this.lastPoseNs = t;
       const d = this.pose.push(t, this.poseBuf);
-      if (d) this.accept('pose', d, out);
+      if (d) this.accept('pose', d, (out ??= []));
     }
-    return out;
+    return out ?? NO_REPS;
   }
 
   private present(m: RepSource, nowNs: TimeNs): boolean {

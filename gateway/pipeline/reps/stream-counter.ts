@@ -77,6 +77,8 @@ export class StreamCounter {
   private readonly tmp: Float64Array;
   private readonly mean: Float64Array;
   private readonly cov: Float64Array;
+  /** Scratch of powerIteration (one per counter, not one per bin). */
+  private readonly powerNext: Float64Array;
   private readonly smooth: Float64Array;
   private readonly projected: Float64Array;
   private count = 0;
@@ -111,6 +113,7 @@ export class StreamCounter {
     this.tmp = new Float64Array(dim);
     this.mean = new Float64Array(dim);
     this.cov = new Float64Array(dim * dim);
+    this.powerNext = new Float64Array(dim);
     this.smooth = new Float64Array(Math.max(1, Math.round(p.smoothS * p.rateHz)));
     this.projected = new Float64Array(this.capacity);
     this.binSum = new Float64Array(dim);
@@ -264,7 +267,7 @@ export class StreamCounter {
   private powerIteration(steps: number): number {
     const { dim, cov, axis } = this;
     if (dim === 1) return cov[0] as number;
-    const next = new Float64Array(dim);
+    const next = this.powerNext;
     for (let s = 0; s < steps; s++) {
       let norm = 0;
       for (let a = 0; a < dim; a++) {

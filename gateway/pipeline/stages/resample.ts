@@ -54,6 +54,22 @@ export function resampleToGrid(
       const states = new Map<string, SourceState>();
       const sweep = new IdleSweep(states);
       let scratch = new Float32Array(1024);
+      // One function for the subscription, not a closure per chunk.
+      const emitRun = (chunk: SampleChunk, st: SourceState, firstIndex: number, count: number): void => {
+        if (count === 0) return;
+        subscriber.next({
+          modality: chunk.modality,
+          sourceId: chunk.sourceId,
+          subjectId: chunk.subjectId,
+          rateHz: st.rateHz,
+          firstIndex,
+          count,
+          // A copy: consumers may keep grid chunks; the scratch is reused for the next run.
+          values: scratch.slice(0, count * st.vps),
+          restart: st.restart,
+        });
+        st.restart = false;
+      };
 
       return source.subscribe({
         next(chunk) {
@@ -76,21 +92,6 @@ export function resampleToGrid(
           const n = chunk.tNs.length;
           let runStartK = st.nextK;
           let runCount = 0;
-          const emitRun = (): void => {
-            if (runCount === 0) return;
-            subscriber.next({
-              modality: chunk.modality,
-              sourceId: chunk.sourceId,
-              subjectId: chunk.subjectId,
-              rateHz,
-              firstIndex: runStartK,
-              count: runCount,
-              values: scratch.slice(0, runCount * vps),
-              restart: (st as SourceState).restart,
-            });
-            (st as SourceState).restart = false;
-            runCount = 0;
-          };
           const values = chunk.values;
           let nonMonotonic = 0;
 
@@ -123,15 +124,17 @@ export function resampleToGrid(
                   gt = gridTimeNs(st.nextK, rateHz);
                 }
                 st.lastT = t;
-                st.last.set(values.subarray(base, base + vps));
+                // Value by value: a subarray view per sample was this stage's main garbage.
+                for (let c = 0; c < vps; c++) st.last[c] = values[base + c] as number;
                 continue;
               }
               // Gap: close the current run, start afresh at this sample.
-              emitRun();
+              emitRun(chunk, st, runStartK, runCount);
+              runCount = 0;
               st.restart = true;
             }
             st.lastT = t;
-            st.last.set(values.subarray(base, base + vps));
+            for (let c = 0; c < vps; c++) st.last[c] = values[base + c] as number;
             st.nextK = gridIndexAtOrAfter(t, rateHz);
             runStartK = st.nextK;
             if (gridTimeNs(st.nextK, rateHz) === t) {
@@ -140,7 +143,7 @@ export function resampleToGrid(
               st.nextK++;
             }
           }
-          emitRun();
+          emitRun(chunk, st, runStartK, runCount);
           if (!Number.isNaN(st.lastT)) {
             st.lastDataNs = st.lastT;
             sweep.touch(st.lastT);

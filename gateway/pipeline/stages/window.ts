@@ -30,6 +30,11 @@ interface SourceRing {
   /** Grid index the next sample must have to continue the run. */
   expectedK: number;
   lastDataNs: number;
+  /** The subject the hop phase below was computed for (a source can be reassigned). */
+  phaseSubject: string | undefined;
+  phaseNs: number;
+  /** The phase as a whole number of this grid's samples. */
+  phaseK: number;
 }
 
 /**
@@ -52,6 +57,7 @@ export function slidingWindows(
   const hopNs = samplesToNs(hop, encoder.sampleRateHz);
   const periodNs = 1e9 / encoder.sampleRateHz;
   const hopPhase = deps.hopPhase ?? ALIGNED_HOPS;
+  const windowLabels = { encoder: encoder.name };
 
   return (source) =>
     new Observable<SensorWindow>((subscriber) => {
@@ -68,27 +74,39 @@ export function slidingWindows(
               filled: 0,
               expectedK: chunk.firstIndex,
               lastDataNs: 0,
+              phaseSubject: undefined,
+              phaseNs: 0,
+              phaseK: 0,
             };
             rings.set(chunk.sourceId, r);
           }
           if (chunk.restart || chunk.firstIndex !== r.expectedK) r.filled = 0;
-          const phaseNs = hopPhase(chunk.subjectId);
-          // A whole number of this grid's samples (hop-phase.ts picks multiples of every period).
-          const phaseK = Math.round(phaseNs / periodNs);
-          const { ring } = r;
+          if (r.phaseSubject !== chunk.subjectId) {
+            r.phaseSubject = chunk.subjectId;
+            r.phaseNs = hopPhase(chunk.subjectId);
+            // A whole number of this grid's samples (hop-phase.ts picks multiples of every period).
+            r.phaseK = Math.round(r.phaseNs / periodNs);
+          }
+          const { ring, phaseNs, phaseK } = r;
           const values = chunk.values;
+          let closed = 0;
           for (let i = 0; i < chunk.count; i++) {
-            ring.set(values.subarray(i * vps, (i + 1) * vps), r.pos * vps);
+            // Copied value by value: a subarray view per sample was most of this stage's garbage.
+            const from = i * vps;
+            const to = r.pos * vps;
+            for (let c = 0; c < vps; c++) ring[to + c] = values[from + c] as number;
             r.pos = r.pos + 1 === T ? 0 : r.pos + 1;
             if (r.filled < T) r.filled++;
             const kEnd = chunk.firstIndex + i + 1;
             if (r.filled === T && (kEnd - phaseK) % hop === 0) {
+              // A fresh array per window: it travels with the window and its embedding (batching,
+              // fusion, enrollment keep it), so it is never reused.
               const input = new Float32Array(T * vps);
               // r.pos is now the oldest sample of the window.
               if (channelMajor) {
                 for (let s = 0, slot = r.pos; s < T; s++, slot = slot + 1 === T ? 0 : slot + 1) {
-                  const from = slot * IMU_CHANNELS;
-                  for (let c = 0; c < IMU_CHANNELS; c++) input[c * T + s] = ring[from + c] as number;
+                  const at = slot * IMU_CHANNELS;
+                  for (let c = 0; c < IMU_CHANNELS; c++) input[c * T + s] = ring[at + c] as number;
                 }
               } else {
                 const head = (T - r.pos) * vps;
@@ -97,7 +115,7 @@ export function slidingWindows(
               }
               // m · hopNs (+ phase): computed the same way on every grid, so ends of one instant are bit-identical.
               const endNs = ((kEnd - phaseK) / hop) * hopNs + phaseNs;
-              deps.metrics?.windows.inc({ encoder: encoder.name });
+              closed++;
               subscriber.next({
                 subjectId: chunk.subjectId,
                 sourceId: chunk.sourceId,
@@ -110,6 +128,8 @@ export function slidingWindows(
               });
             }
           }
+          // One counter update per chunk: prom-client hashes the labels on every call.
+          if (closed > 0) deps.metrics?.windows.inc(windowLabels, closed);
           r.expectedK = chunk.firstIndex + chunk.count;
           r.lastDataNs = gridTimeNs(r.expectedK, encoder.sampleRateHz);
           sweep.touch(r.lastDataNs);

@@ -89,20 +89,36 @@ export type MessageHandler = (topic: string, payload: Buffer, packet: IPublishPa
 
 interface Subscription {
   readonly filter: string;
+  /** The filter compiled once (dispatch runs for every message received). */
+  readonly matches: (topic: string) => boolean;
   readonly qos: 0 | 1 | 2;
   readonly handler: MessageHandler;
 }
 
 /** MQTT topic filter matching (+ one level, # the rest). */
 export function topicMatches(filter: string, topic: string): boolean {
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
-  }
-  return f.length === t.length;
+  return topicFilterMatcher(filter)(topic);
+}
+
+/**
+ * {@link topicMatches} with the filter split once: the matcher walks the topic's levels in
+ * place, without splitting it into an array of strings per message.
+ */
+export function topicFilterMatcher(filter: string): (topic: string) => boolean {
+  const levels = filter.split('/');
+  if (!levels.includes('+') && !levels.includes('#')) return (topic) => topic === filter;
+  return (topic) => {
+    let pos = 0; // start of the topic's current level; past its end: no level left
+    for (const level of levels) {
+      if (level === '#') return true;
+      if (pos > topic.length) return false;
+      let end = topic.indexOf('/', pos);
+      if (end < 0) end = topic.length;
+      if (level !== '+' && (end - pos !== level.length || !topic.startsWith(level, pos))) return false;
+      pos = end + 1;
+    }
+    return pos > topic.length; // as many levels as the filter
+  };
 }
 
 const HEALTH_COMPONENT = 'mqtt';
@@ -568,7 +584,7 @@ export class MqttSink {
   }
 
   private subscribeInternal(filter: string, qos: 0 | 1 | 2, handler: MessageHandler): () => void {
-    const sub: Subscription = { filter, qos, handler };
+    const sub: Subscription = { filter, matches: topicFilterMatcher(filter), qos, handler };
     this.subscriptions.push(sub);
     if (this.connectedNow) this.subscribeOnBroker(sub);
     return () => {
@@ -610,7 +626,7 @@ export class MqttSink {
 
   private dispatch(topic: string, payload: Buffer, packet: IPublishPacket): void {
     for (const s of this.subscriptions) {
-      if (!topicMatches(s.filter, topic)) continue;
+      if (!s.matches(topic)) continue;
       try {
         s.handler(topic, payload, packet);
       } catch (err) {

@@ -68,7 +68,9 @@ export const PLACEMENT_CODES = [
 
 export function decodeImuMessage(payload: Buffer, ctx: DecodeContext): DecodeResult {
   if (payload.length === 0) return reject('empty', 'empty payload');
-  if (payload.length >= 4 && payload.toString('latin1', 0, 3) === 'MJI') return decodeImuBinary(payload, ctx);
+  // "MJI" compared byte by byte: no string per message.
+  if (payload.length >= 4 && payload[0] === 0x4d && payload[1] === 0x4a && payload[2] === 0x49)
+    return decodeImuBinary(payload, ctx);
   let i = 0;
   while (
     i < payload.length &&
@@ -146,16 +148,19 @@ export function decodeImuJson(payload: Buffer, ctx: DecodeContext): DecodeResult
     values[o + 4] = g[1]! * gyroScale;
     values[o + 5] = g[2]! * gyroScale;
   }
-  const offsetNs = new Float64Array(n);
-  for (let i = 0; i < n; i++)
-    offsetNs[i] = m.tMs ? m.tMs[i]! * 1e6 : m.tNs ? m.tNs[i]! : (i * 1e9) / m.rateHz!;
+  const tNs = new Float64Array(n);
+  if (m.tMs) for (let i = 0; i < n; i++) tNs[i] = m.tMs[i]! * 1e6;
+  else if (m.tNs) for (let i = 0; i < n; i++) tNs[i] = m.tNs[i]!;
+  else for (let i = 0; i < n; i++) tNs[i] = (i * 1e9) / m.rateHz!;
   const base = m.t0Ns === undefined ? undefined : Number(m.t0Ns);
-  return finish('json', values, offsetNs, base, ctx, m.placement, m.seq);
+  return finish('json', values, tNs, base, ctx, m.placement, m.seq);
 }
 
 // --- binary (MJI1) ---------------------------------------------------------------------------
 
 export const BINARY_HEADER_BYTES = 32;
+/** "MJI1" read as a big-endian uint32: compared without building a string per message. */
+const MJI1_MAGIC = 0x4d4a4931;
 export const FLAG_INT16 = 1;
 export const FLAG_OFFSETS = 2;
 export const FLAG_NO_DEVICE_TIME = 4;
@@ -167,12 +172,13 @@ export function decodeImuBinary(payload: Buffer, ctx: DecodeContext): DecodeResu
       'binary_header',
       `${payload.length} bytes, shorter than the ${BINARY_HEADER_BYTES}-byte MJI1 header`,
     );
-  const magic = payload.toString('latin1', 0, 4);
-  if (magic !== 'MJI1')
+  if (payload.readUInt32BE(0) !== MJI1_MAGIC) {
+    const magic = payload.toString('latin1', 0, 4);
     return reject(
       'binary_header',
       `magic ${JSON.stringify(magic)}, expected "MJI1" (only version 1 is known)`,
     );
+  }
   const flags = payload.readUInt8(4);
   if ((flags & ~KNOWN_FLAGS) !== 0)
     return reject('binary_header', `unknown flag bits 0x${(flags & ~KNOWN_FLAGS).toString(16)}`);
@@ -189,7 +195,9 @@ export function decodeImuBinary(payload: Buffer, ctx: DecodeContext): DecodeResu
       'too_many_samples',
       `${n} samples, more than ingest.maxSamplesPerMessage (${ctx.maxSamples})`,
     );
-  const t0 = payload.readBigInt64LE(8);
+  // Two 32-bit halves instead of a BigInt per message; hi·2³² + lo rounds once, like Number(bigint).
+  const t0Hi = payload.readInt32LE(12);
+  const t0 = t0Hi * 4294967296 + payload.readUInt32LE(8);
   const rateHz = payload.readFloatLE(16);
   const accScale = payload.readFloatLE(20);
   const gyroScale = payload.readFloatLE(24);
@@ -211,31 +219,29 @@ export function decodeImuBinary(payload: Buffer, ctx: DecodeContext): DecodeResu
   if (int16 && !(accScale > 0 && gyroScale > 0 && Number.isFinite(accScale) && Number.isFinite(gyroScale))) {
     return reject('binary_header', `int16 samples need positive scales (acc ${accScale}, gyro ${gyroScale})`);
   }
-  if (!(flags & FLAG_NO_DEVICE_TIME) && t0 < 0n) return reject('binary_header', `t0 ${t0} ns is negative`);
+  if (!(flags & FLAG_NO_DEVICE_TIME) && t0Hi < 0)
+    return reject('binary_header', `t0 ${payload.readBigInt64LE(8)} ns is negative`);
   const values = new Float32Array(n * IMU_CHANNELS);
   let o = BINARY_HEADER_BYTES;
-  for (let i = 0; i < n * IMU_CHANNELS; i++) {
-    const scale = i % IMU_CHANNELS < 3 ? accScale : gyroScale;
-    if (int16) {
-      values[i] = payload.readInt16LE(o) * scale;
-      o += 2;
-    } else {
-      values[i] = payload.readFloatLE(o);
-      o += 4;
+  if (int16) {
+    for (let i = 0; i < n * IMU_CHANNELS; i += IMU_CHANNELS, o += 2 * IMU_CHANNELS) {
+      values[i] = payload.readInt16LE(o) * accScale;
+      values[i + 1] = payload.readInt16LE(o + 2) * accScale;
+      values[i + 2] = payload.readInt16LE(o + 4) * accScale;
+      values[i + 3] = payload.readInt16LE(o + 6) * gyroScale;
+      values[i + 4] = payload.readInt16LE(o + 8) * gyroScale;
+      values[i + 5] = payload.readInt16LE(o + 10) * gyroScale;
     }
+  } else {
+    for (let i = 0; i < n * IMU_CHANNELS; i++, o += 4) values[i] = payload.readFloatLE(o);
   }
-  const offsetNs = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    if (hasOffsets) {
-      offsetNs[i] = payload.readUInt32LE(o) * 1000;
-      o += 4;
-    } else {
-      offsetNs[i] = (i * 1e9) / rateHz;
-    }
-  }
-  const base = flags & FLAG_NO_DEVICE_TIME ? undefined : Number(t0);
+  // The offsets go straight into tNs; finish() adds the base in place.
+  const tNs = new Float64Array(n);
+  if (hasOffsets) for (let i = 0; i < n; i++, o += 4) tNs[i] = payload.readUInt32LE(o) * 1000;
+  else for (let i = 0; i < n; i++) tNs[i] = (i * 1e9) / rateHz;
+  const base = flags & FLAG_NO_DEVICE_TIME ? undefined : t0;
   const placement = placementCode === 0 ? undefined : PLACEMENT_CODES[placementCode];
-  return finish('binary', values, offsetNs, base, ctx, placement, seq);
+  return finish('binary', values, tNs, base, ctx, placement, seq);
 }
 
 export interface EncodeImuBinaryInput {
@@ -307,10 +313,14 @@ export function encodeImuBinary(input: EncodeImuBinaryInput): Buffer {
 
 // --- common ----------------------------------------------------------------------------------
 
+/**
+ * Checks the samples and turns `tNs` (offsets from the first sample's base, ns) into sample
+ * times in place: the array is the decoder's own, so no second one is allocated.
+ */
 function finish(
   format: 'json' | 'binary',
   values: Float32Array,
-  offsetNs: Float64Array,
+  tNs: Float64Array,
   deviceT0: number | undefined,
   ctx: DecodeContext,
   placement: Placement | undefined,
@@ -323,23 +333,22 @@ function finish(
         `sample ${Math.floor(i / IMU_CHANNELS)} channel ${i % IMU_CHANNELS} is not a finite float32`,
       );
   }
-  for (let i = 1; i < offsetNs.length; i++) {
-    if (!(offsetNs[i]! > offsetNs[i - 1]!))
+  for (let i = 1; i < tNs.length; i++) {
+    if (!(tNs[i]! > tNs[i - 1]!))
       return reject('time_not_ascending', `sample ${i} is not later than sample ${i - 1}`);
   }
-  const n = offsetNs.length;
-  const base = deviceT0 ?? ctx.receivedNs - offsetNs[n - 1]!;
-  const tNs = new Float64Array(n);
-  for (let i = 0; i < n; i++) tNs[i] = base + offsetNs[i]!;
-  return {
-    ok: true,
-    imu: {
-      format,
-      tNs,
-      values,
-      deviceClock: deviceT0 !== undefined,
-      ...(placement !== undefined ? { placement } : {}),
-      ...(seq !== undefined ? { seq } : {}),
-    },
-  };
+  const n = tNs.length;
+  const base = deviceT0 ?? ctx.receivedNs - tNs[n - 1]!;
+  for (let i = 0; i < n; i++) tNs[i] = base + tNs[i]!;
+  const deviceClock = deviceT0 !== undefined;
+  // Optional fields absent rather than undefined, without spreading a temporary object per message.
+  const imu: DecodedImu =
+    placement === undefined
+      ? seq === undefined
+        ? { format, tNs, values, deviceClock }
+        : { format, tNs, values, deviceClock, seq }
+      : seq === undefined
+        ? { format, tNs, values, deviceClock, placement }
+        : { format, tNs, values, deviceClock, placement, seq };
+  return { ok: true, imu };
 }

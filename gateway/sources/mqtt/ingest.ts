@@ -57,6 +57,10 @@ export interface MqttImuIngestOptions {
   readonly drift?: DriftFitOptions;
 }
 
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+const JSON_LABELS = { format: 'json' } as const;
+const BINARY_LABELS = { format: 'binary' } as const;
+
 /** Bounds the per-device bookkeeping: topics come from the network, device ids are unbounded. */
 const MAX_TRACKED_DEVICES = 4096;
 
@@ -164,25 +168,31 @@ export class MqttImuIngest {
       }
     }
     const imu = result.imu;
-    const chunk: ImuChunk = {
+    // Built once, optional fields assigned rather than spread from temporary objects: this
+    // runs for every message of every device.
+    const chunk: Mutable<ImuChunk> = {
       modality: 'imu',
       sourceId: deviceId,
-      ...(subjectId !== undefined ? { subjectId } : {}),
-      ...(imu.placement !== undefined ? { placement: imu.placement } : {}),
-      tNs: imu.deviceClock ? imu.tNs : this.arrivalStamps.place(deviceId, imu.tNs),
+      tNs: imu.deviceClock
+        ? this.clockMapper.mapTimes(deviceId, imu.tNs, receivedNs)
+        : this.arrivalStamps.place(deviceId, imu.tNs),
       values: imu.values,
+      clockDomain: 'gateway',
     };
-    this.accepted.inc({ format: imu.format });
+    if (subjectId !== undefined) chunk.subjectId = subjectId;
+    if (imu.placement !== undefined) chunk.placement = imu.placement;
+    this.accepted.inc(imu.format === 'json' ? JSON_LABELS : BINARY_LABELS);
     this.samples.inc(imu.tNs.length);
-    this.subject.next({
+    const ingested: Mutable<IngestedImu> = {
       deviceId,
-      chunk: this.clockMapper.map(chunk, imu.deviceClock, receivedNs),
+      chunk,
       clock: imu.deviceClock ? 'device' : 'gateway',
-      ...(imu.deviceClock ? { deviceTNs: imu.tNs } : {}),
       receivedNs,
       format: imu.format,
-      ...(imu.seq !== undefined ? { seq: imu.seq } : {}),
-    });
+    };
+    if (imu.deviceClock) ingested.deviceTNs = imu.tNs;
+    if (imu.seq !== undefined) ingested.seq = imu.seq;
+    this.subject.next(ingested);
   }
 
   private refuse(deviceKey: string, reason: IngestRejectReason, message: string): void {

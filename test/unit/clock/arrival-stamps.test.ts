@@ -47,3 +47,17 @@ test('a device more than 10 s ahead starts again from arrival; sources are indep
   const other = arrived(1000);
   assert.equal(stamps.place('other', other), other);
 });
+
+test('past maxSources the least recently seen source is forgotten, the others kept', () => {
+  const stamps = new ArrivalStamps(2);
+  stamps.place('a', arrived(1000));
+  stamps.place('b', arrived(1000));
+  stamps.place('a', arrived(1200));
+  stamps.place('c', arrived(1200)); // b was seen least recently
+  // A chunk arriving in the same millisecond as the previous one: a remembers and moves it on…
+  const a = arrived(1200);
+  assert.notEqual(stamps.place('a', a), a);
+  // …b starts afresh and keeps its stamps.
+  const b = arrived(1000);
+  assert.equal(stamps.place('b', b), b);
+});

@@ -67,6 +67,39 @@ describe('MJI1 binary format', () => {
   });
 });
 
+describe('MJI1 t0 and magic, byte by byte', () => {
+  // Header of one float32 sample at 50 Hz, t0 given as 8 little-endian bytes.
+  const message = (t0Hex: string, magic = '4d4a4931'): Buffer =>
+    Buffer.from(
+      `${magic}000001 00${t0Hex}00004842 00000000 00000000 00000000${'00000000'.repeat(6)}`.replace(
+        /\s+/g,
+        '',
+      ),
+      'hex',
+    );
+
+  it('reads t0 across both 32-bit halves exactly as a 64-bit integer rounds to a double', () => {
+    // 0x17d4_0267_2758_8123 = 1717000000123456803 ns; the low word alone is 0x27588123.
+    const r = decodeImuMessage(message('23815827 6702d417'), ctx);
+    assert.ok(r.ok, r.ok ? '' : r.message);
+    assert.equal(r.imu.tNs[0], Number(0x17d4026727588123n));
+    // Low word with its top bit set (would be negative if read as a signed int32).
+    const high = decodeImuMessage(message('ffffffff 00000000'), ctx);
+    assert.ok(high.ok);
+    assert.equal(high.imu.tNs[0], 4294967295);
+  });
+
+  it('refuses a negative t0 and a wrong magic, naming them', () => {
+    const negative = decodeImuMessage(message('00000000 000000ff'), ctx);
+    assert.ok(!negative.ok);
+    assert.equal(negative.reason, 'binary_header');
+    assert.match(negative.message, /t0 -72057594037927936 ns is negative/);
+    const version2 = decodeImuMessage(message('00000000 00000000', '4d4a4932'), ctx);
+    assert.ok(!version2.ok);
+    assert.match(version2.message, /magic "MJI2", expected "MJI1"/);
+  });
+});
+
 describe('JSON ingest format', () => {
   it('uses rateHz or tNs offsets and converts units', () => {
     const r = decodeImuMessage(
