@@ -14,6 +14,7 @@
  *                             [--modes micro,batch1] [--designs before,after] [--repeats 3]
  *                             [--influx] [--model DIR] [--model-wait 30]
  *                             [--samples-per-message 10] [--cpu-prof] [--out DIR]
+ *                             [--compiled-streams 1000] [--compiled-only]
  *
  * Three processes per configuration, so each one's CPU is its own: this orchestrator,
  * gateway-process.ts (the real GatewayApp) and publisher.ts (devices + an event listener);
@@ -81,6 +82,8 @@ const { values: args } = parseArgs({
     'samples-per-message': { type: 'string', default: '10' },
     'cpu-prof': { type: 'boolean', default: false },
     'compiled-streams': { type: 'string', default: '1000' },
+    // Stream counts of --compiled-streams run compiled only, without the tsx run beside them.
+    'compiled-only': { type: 'boolean', default: false },
     'intra-op-threads': { type: 'string' },
     nice: { type: 'string', default: '0' },
     out: { type: 'string', default: HERE },
@@ -660,7 +663,11 @@ async function main(): Promise<void> {
   if (compiledStreams.length > 0) await compile();
   const plan: { n: number; m: ModeName; runtime: Runtime; design: Design; repeat: number }[] = [];
   for (const n of streamCounts) {
-    const runtimes: Runtime[] = compiledStreams.includes(n) ? ['tsx', 'compiled'] : ['tsx'];
+    const runtimes: Runtime[] = !compiledStreams.includes(n)
+      ? ['tsx']
+      : args['compiled-only']
+        ? ['compiled']
+        : ['tsx', 'compiled'];
     for (const runtime of runtimes)
       for (const m of modes)
         for (let repeat = 1; repeat <= repeats; repeat++)
