@@ -14,7 +14,9 @@
  * Per stage: CPU ns per sample (process CPU time of the pass, so GC helper threads count and
  * other processes' load does not; wall time is in results.json), bytes allocated per sample (V8's sampling
  * heap profiler in a second pass, counting objects already collected: what the garbage
- * collector has to clean up) and the share of the timed pass spent in GC (PerformanceObserver).
+ * collector has to clean up). The time GC entries report during the timed pass is kept in
+ * results.json (`raw`) but not tabled: entries arrive late and short passes catch GC work of
+ * earlier ones, so it is noise; take GC shares from a profile of the running gateway.
  *
  * `--before <git ref>` runs the same stages on that ref's gateway/ (extracted to a temporary
  * directory) side by side with the working tree, interleaved per repeat (before, after,
@@ -471,10 +473,6 @@ const rows = stageNames.map((name) => {
     row[`${short} B/sample`] = cell(
       ms.map((m) => m.bytesPerSample),
       0,
-    );
-    row[`${short} GC %`] = cell(
-      ms.map((m) => m.gcShare * 100),
-      1,
     );
   }
   return row;
