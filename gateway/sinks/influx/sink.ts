@@ -1,4 +1,4 @@
-// Long file: one sink's lifecycle (batching, retries with backoff, disk spool, durability ticks, drain) around one client; owned by the influx work, to be split there.
+// Long file: one sink's lifecycle (batching, retries with backoff, disk spool, durability ticks, drain) around one client; owned by the influx work, to be split there (queue items and request bodies are the next seam).
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
@@ -141,12 +141,18 @@ const HEALTH_COMPONENT = 'influx';
  * the server has accepted a write, and while writes fail, one batch at a time goes out and
  * the batches held from before the failure wait their turn to retry ({@link ProbeTurn}).
  *
+ * The memory queue holds items, not points: the lines of one write call (a chunk's raw IMU
+ * as a range of a LineSlabs buffer, an event's lines as one string), so 50,000 IMU points/s
+ * are 5,000 queued items/s and a batch's body is mostly one contiguous buffer range.
+ *
  * The spool keeps what the server has not taken in time: a spill appends every memory-only
- * point (those in flight marked read, because they are still held) to the spool. Invariant:
- * a batch is taken from memory only while the spool has nothing unread, so the points held
- * in flight are always the next records a spill appends (SegmentLog.markRead needs that).
- * While the server keeps up, nothing is spilled: a partial batch goes out well within the
- * durability bound (see flushIntervalMs).
+ * point, one record per line (those in flight marked read, because they are still held).
+ * While the server takes writes, the queued points spilled by the durability bound stay in
+ * memory too (`kept`, marked read, sent first): a slow server costs an append, not a read
+ * back as well. Invariant: a batch is taken from the memory-only points only while the spool
+ * has nothing unread, so the points held in flight (and kept) are always the next records a
+ * spill appends (SegmentLog.markRead needs that). While the server keeps up, nothing is
+ * spilled: a partial batch goes out well within the durability bound (see flushIntervalMs).
  *
  * Never blocks and never throws at the caller for a missing server: the write methods only
  * queue.
