@@ -73,13 +73,15 @@ export interface InfluxSinkOptions {
   readonly gzipThresholdBytes?: number;
   /**
    * zlib level of the gzipped bodies (default 1; 0 sends them uncompressed, 6 is zlib's and the
-   * client's default). Level 1 makes a batch of IMU lines about a fifth of its size at a
-   * fraction of level 6's CPU; the compression runs on libuv's thread pool, off the main thread.
+   * client's default). On a batch of raw IMU lines (bench/influx) level 1 makes 11 % of the
+   * raw size for 0.4 µs of CPU per point, level 6 7 % for 1.1 µs; the compression runs on
+   * libuv's thread pool, off the main thread.
    */
   readonly gzipLevel?: number;
   /**
-   * Queue what one write call brings (a chunk's IMU lines, an event's lines) as one string
-   * (default true). false: one queued string and record per point, as earlier versions did.
+   * Raw IMU lines written as bytes into large buffers (LineSlabs), and what one write call
+   * brings (a chunk's IMU lines, an event's lines) queued as one item (default true). false:
+   * a string and a queued item per point, as earlier versions did (for before/after benchmarks).
    */
   readonly lineBlocks?: boolean;
   /**
