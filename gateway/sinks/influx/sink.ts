@@ -596,8 +596,11 @@ export class InfluxSink {
     const queued = this.kept === 0 ? this.memory : this.memory.slice(this.kept);
     const items = held.length > 0 ? [...held, ...queued] : queued;
     if (items.length === 0) return true;
-    const lines: string[] = [];
-    for (const item of items) for (const line of linesOf(item)) lines.push(line);
+    const lines: Array<string | Uint8Array> = [];
+    for (const item of items) {
+      if (item.slab) pushLineViews(item.slab, item.start, item.end, lines);
+      else for (const line of linesOf(item)) lines.push(line);
+    }
     const positions = this.spool.tryAppend(lines);
     if (!positions) {
       const excess = this.memoryOnlyPoints - this.memoryQueuePoints;
@@ -1062,6 +1065,17 @@ function textItem(text: string, count: number, n: number, pos: LogPosition[] | u
 function linesOf(item: Item): string[] {
   if (item.text !== undefined) return item.count === 1 ? [item.text] : item.text.split('\n');
   return item.slab!.toString('utf8', item.start, item.end - 1).split('\n');
+}
+
+/** Each line of `slab[start, end)` (lines ending in `\n`) as a view, without decoding it: a spill copies the bytes as they are. */
+function pushLineViews(slab: Buffer, start: number, end: number, out: Array<string | Uint8Array>): void {
+  let from = start;
+  while (from < end) {
+    const nl = slab.indexOf(10, from);
+    const stop = nl < 0 || nl >= end ? end : nl;
+    out.push(slab.subarray(from, stop));
+    from = stop + 1;
+  }
 }
 
 const NEWLINE = Buffer.from('\n', 'latin1');
