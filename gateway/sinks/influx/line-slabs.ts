@@ -89,7 +89,7 @@ export function writeTimestamp(buf: Buffer, o: number, tNs: number): number {
 /**
  * A sample value as `imuValue` writes it (9 significant digits, trailing zeros dropped):
  * the 9 digits as one integer, rounded once, written digit by digit. Values outside
- * [1e-3, 1e8) and non-integers there are rare and go through `imuValue`.
+ * [1e-6, 1e8) (where toPrecision would switch to an exponent, or round an integer part) are rare and go through `imuValue`.
  */
 export function writeImuValue(buf: Buffer, o: number, value: number): number {
   let v = value;
@@ -98,7 +98,7 @@ export function writeImuValue(buf: Buffer, o: number, value: number): number {
     v = -v;
   }
   if (Number.isInteger(v) && v <= Number.MAX_SAFE_INTEGER) return writeUint(buf, o, v);
-  if (!(v >= 1e-3 && v < 1e8)) return o + buf.write(imuValue(v), o, 'latin1');
+  if (!(v >= 1e-6 && v < 1e8)) return o + buf.write(imuValue(v), o, 'latin1');
   let decimals = 8 - Math.floor(Math.log10(v));
   let m = Math.round(v * POW10[decimals]!);
   if (m >= 1e9) m = Math.round(v * POW10[--decimals]!);

@@ -84,12 +84,12 @@ export const InfluxOptionsSchema = Type.Object(
       maximum: 9,
       default: 1,
       description:
-        'zlib level of the gzipped write bodies (compressed on the thread pool, off the main thread). 1: about a fifth of the raw size at the least CPU; 6: zlib default, a little smaller, several times the CPU; 0: uncompressed (a server on the same host).',
+        'zlib level of the gzipped write bodies (compressed on the thread pool, off the main thread). On raw IMU, 1: about 11 % of the raw size for 0.4 µs CPU per point; 6 (zlib and client default): about 7 % for 1.1 µs; 0: uncompressed, for a server on the same host.',
     }),
     lineBlocks: Type.Boolean({
       default: true,
       description:
-        "Queue the lines of one write (an IMU chunk's samples, an event's lines) as one string. false: one queued string per point, as earlier versions (for before/after benchmarks).",
+        "Raw IMU lines written as bytes into large buffers, and the lines of one write (an IMU chunk's samples, an event's lines) queued as one item. false: a string and a queued item per point, as earlier versions (for before/after benchmarks).",
     }),
     keepSpilledInMemory: Type.Boolean({
       default: true,

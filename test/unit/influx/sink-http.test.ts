@@ -315,6 +315,35 @@ describe('InfluxSink over HTTP (scripted server)', () => {
     assert.equal(await count('mujo_influx_points_written_total'), 99);
   });
 
+  it('raw IMU spilled to disk while the server is away comes back from the spool line for line', async () => {
+    const { sink, count } = make('imu-spill', { batchSize: 40, imuRaw: true, memoryQueuePoints: 30 });
+    await sink.start();
+    let away = true;
+    const accepted: string[] = [];
+    respond = (r) => {
+      if (away) return { status: 503 };
+      accepted.push(...r.lines);
+      return { status: 204 };
+    };
+    const chunks = Array.from({ length: 12 }, (_, c) => ({
+      modality: 'imu' as const,
+      sourceId: `imu ${c % 3}`,
+      subjectId: `p=${c % 3}`,
+      tNs: Float64Array.from({ length: 10 }, (_, i) => T0 + c * 2e8 + i * 2e7),
+      values: Float32Array.from({ length: 60 }, (_, k) => c * 1000 + k * 0.001),
+    }));
+    for (const ch of chunks) sink.writeImu(ch);
+    await until(
+      'points spilled past memoryQueuePoints',
+      async () => (await count('mujo_influx_spilled_points_total')) >= 90,
+    );
+    away = false;
+    assert.ok(await sink.flush(10000));
+    const want = chunks.flatMap((ch) => imuSampleLines('gw', ch).lines);
+    assert.deepEqual(accepted.sort(), want.sort(), 'every sample once, byte for byte');
+    assert.equal(await count('mujo_influx_points_written_total'), 120);
+  });
+
   it('retries a 401 maxRetries times, then drops the batch with a coded error and goes on', async () => {
     const { sink, count, health, log } = make('unauthorized', { batchSize: 10, maxRetries: 2 });
     await sink.start();
