@@ -51,7 +51,15 @@ export function designConfig(design: Design): {
   return design === 'before'
     ? {
         pipeline: { staggerHops: false, batching: 'fixed' },
-        influx: { maxInFlight: 1, imuDownsampleHz: 100 },
+        // The sink as the issue measured it: one request in flight, one string per point, gzip
+        // at zlib's default level, every spill emptying the memory queue.
+        influx: {
+          maxInFlight: 1,
+          imuDownsampleHz: 100,
+          lineBlocks: false,
+          gzipLevel: 6,
+          keepSpilledInMemory: false,
+        },
         model: { inferenceThread: 'main' },
       }
     : {
