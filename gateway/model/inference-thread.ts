@@ -7,6 +7,7 @@ import type { Logger } from '../observability/logger.ts';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import type { EncoderOutput, EncoderSession, OpenedEncoder } from './encoder-session.ts';
 import type { EncoderManifest } from './manifest.ts';
+import { targetLabel, type SessionTarget } from './session-targets.ts';
 import type { OpenResult, RunResult, WorkerError, WorkerRequest, WorkerResponse } from './worker-protocol.ts';
 
 /*
@@ -102,11 +103,28 @@ export interface OpenEncoderOptions {
   readonly intraOpThreads?: number | undefined;
 }
 
+/** A session in the worker, as the main thread holds it (any target). */
+export interface WorkerSession extends EncoderSession {
+  /**
+   * Runs `input`, handing its buffer over to the worker instead of copying it (for large
+   * inputs made for one run, such as a pose frame): `input` is detached when this returns,
+   * and its buffer comes back in the result for the caller's next run. An input that is not
+   * a view on its whole buffer is copied, as `run` does.
+   */
+  runHandingOver(
+    input: Float32Array,
+    dims: readonly number[],
+  ): Promise<EncoderOutput & { input?: Float32Array }>;
+}
+
+/** A session opened in the worker. */
+export interface OpenedWorkerSession extends OpenedEncoder {
+  readonly session: WorkerSession;
+}
+
 interface SessionSpec {
   readonly bytes: Uint8Array;
-  readonly encoder: EncoderManifest;
-  readonly index: number;
-  readonly file: string;
+  readonly target: SessionTarget;
   readonly options: OpenEncoderOptions;
   /** The worker generation the session is open in. */
   generation: number;
@@ -201,15 +219,27 @@ export class InferenceThread {
    * Opens an encoder's session in the worker: provider fallback and graph checks run there,
    * refusals come back as the same coded errors as on the main thread.
    */
-  async openEncoder(
+  openEncoder(
     bytes: Uint8Array,
     encoder: EncoderManifest,
     index: number,
     file: string,
     options: OpenEncoderOptions,
   ): Promise<OpenedEncoder> {
+    return this.openSession(bytes, { kind: 'encoder', encoder, index, file }, options);
+  }
+
+  /**
+   * Opens any target's session in the worker (an encoder, a camera's pose model): the same
+   * provider fallback, graph checks and coded refusals as on the main thread.
+   */
+  async openSession(
+    bytes: Uint8Array,
+    target: SessionTarget,
+    options: OpenEncoderOptions,
+  ): Promise<OpenedWorkerSession> {
     const id = this.nextSession++;
-    const spec: SessionSpec = { bytes, encoder, index, file, options, generation: -1, reopening: undefined };
+    const spec: SessionSpec = { bytes, target, options, generation: -1, reopening: undefined };
     const { generation, result } = this.request((requestId) => this.openRequest(requestId, id, spec));
     const opened = (await result) as OpenResult;
     spec.generation = generation;
@@ -237,22 +267,29 @@ export class InferenceThread {
       id,
       session,
       bytes: spec.bytes,
-      encoder: spec.encoder,
-      index: spec.index,
-      file: spec.file,
+      target: spec.target,
       providers: spec.options.providers,
       intraOpThreads: spec.options.intraOpThreads,
     };
   }
 
-  private sessionHandle(id: number): EncoderSession {
+  private sessionHandle(id: number): WorkerSession {
     return {
-      run: (input, dims) => this.run(id, input, dims),
+      run: async (input, dims) => {
+        const { data, type } = await this.run(id, input, dims, false);
+        return { data, type };
+      },
+      runHandingOver: (input, dims) => this.run(id, input, dims, true),
       release: () => this.release(id),
     };
   }
 
-  private async run(session: number, input: Float32Array, dims: readonly number[]): Promise<EncoderOutput> {
+  private async run(
+    session: number,
+    input: Float32Array,
+    dims: readonly number[],
+    handOver: boolean,
+  ): Promise<EncoderOutput & { input?: Float32Array }> {
     // Opened in the worker running now (a respawn between the check and the post reopens).
     for (;;) {
       const spec = this.sessions.get(session);
@@ -263,11 +300,19 @@ export class InferenceThread {
     // The caller's batch buffer is reused for the next batch: the worker gets a copy of its
     // own, moved (not cloned again) across, and moved back with the result to carry the next
     // batch: no buffer allocated per run, no garbage left in either thread.
-    const carrier = this.transferBuffers.take(input.byteLength);
-    const copy = new Float32Array(carrier, 0, input.length);
-    copy.set(input);
-    const { result } = this.request((id) => ({ type: 'run', id, session, input: copy, dims }), [carrier]);
+    // A caller that hands its buffer over (a pose frame, made for this run) gets it back
+    // instead: it travels both ways without a copy.
+    const whole =
+      handOver &&
+      input.buffer instanceof ArrayBuffer &&
+      input.byteOffset === 0 &&
+      input.byteLength === input.buffer.byteLength;
+    const carrier = whole ? (input.buffer as ArrayBuffer) : this.transferBuffers.take(input.byteLength);
+    const sent = whole ? input : new Float32Array(carrier, 0, input.length);
+    if (!whole) sent.set(input);
+    const { result } = this.request((id) => ({ type: 'run', id, session, input: sent, dims }), [carrier]);
     const { data, type, input: returned } = (await result) as RunResult;
+    if (whole) return { data, type, ...(returned ? { input: new Float32Array(returned) } : {}) };
     if (returned) this.transferBuffers.give(returned);
     return { data, type };
   }
@@ -283,8 +328,8 @@ export class InferenceThread {
           await result;
           spec.generation = generation;
           this.options.logger.info(
-            { encoder: spec.encoder.name, generation },
-            `encoder ${spec.encoder.name}: session opened again in the new inference worker`,
+            { session: targetLabel(spec.target), generation },
+            `${targetLabel(spec.target)}: session opened again in the new inference worker`,
           );
         } finally {
           spec.reopening = undefined;
