@@ -243,6 +243,7 @@ export class GatewayApp {
         mqtt: () => this.mqtt.sink,
         bleBindings: deps.bleBindings,
         timers: deps.timers,
+        inferenceThread: this.models.thread,
       },
     );
     this.ble = this.sources.ble;

@@ -1,10 +1,13 @@
 import { Worker } from 'node:worker_threads';
 import { Counter, type Registry } from 'prom-client';
+import { realTimers, type Timers } from '../clock/timers.ts';
 import type { ExecutionProviderName } from '../domain/execution-provider.ts';
+import type { ComponentHealth, HealthRegistry } from '../observability/health.ts';
 import type { Logger } from '../observability/logger.ts';
 import { GatewayError, errorCode, errorMessage } from '../observability/errors.ts';
 import type { EncoderOutput, EncoderSession, OpenedEncoder } from './encoder-session.ts';
 import type { EncoderManifest } from './manifest.ts';
+import { targetLabel, type SessionTarget } from './session-targets.ts';
 import type { OpenResult, RunResult, WorkerError, WorkerRequest, WorkerResponse } from './worker-protocol.ts';
 
 /*
@@ -17,6 +20,13 @@ import type { OpenResult, RunResult, WorkerError, WorkerRequest, WorkerResponse 
  * A worker that exits (crash, out of memory, terminate) fails the requests it had with
  * MODEL_WORKER_EXITED; the exit is counted and logged, and the next request starts a new
  * worker and opens its sessions again from the ONNX bytes kept here.
+ *
+ * A worker that keeps exiting before it answers a run (a broken install, a missing file, an
+ * entry that throws at load, a run that crashes every time) is not started again for every
+ * batch: after the second exit in a row, restarts wait 1 s, then 2, 4 … up to 60 s, and the
+ * requests in between fail at once with MODEL_WORKER_UNAVAILABLE (counted; the reason is in
+ * /health, component inferenceWorker). One run answered resets the backoff, so a worker that
+ * crashes once after a healthy life restarts at once, as before.
  */
 
 /**
@@ -24,12 +34,11 @@ import type { OpenResult, RunResult, WorkerError, WorkerRequest, WorkerResponse 
  * (npm start, tests) the .ts, through tsx's loader, which Node 20 does not carry into workers
  * from the parent's `--import tsx`.
  */
-function startWorker(): Worker {
+function startWorker(entryUrl: URL): Worker {
   const options = { name: 'mujo-inference', execArgv: workerExecArgv() };
   const create = (opts: typeof options): Worker => {
-    if (!import.meta.url.endsWith('.ts'))
-      return new Worker(new URL('./inference-worker.js', import.meta.url), opts);
-    const entry = new URL('./inference-worker.ts', import.meta.url).href;
+    if (!entryUrl.pathname.endsWith('.ts')) return new Worker(entryUrl, opts);
+    const entry = entryUrl.href;
     // Resolved here: the eval'd bootstrap would resolve from the working directory.
     const tsx = import.meta.resolve('tsx/esm/api');
     const bootstrap = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`;
@@ -57,10 +66,36 @@ function workerExecArgv(): string[] | undefined {
   return args.filter((_, i) => i !== at && !(i === at + 1 && args[at] === '--cpu-prof-name'));
 }
 
+/** The worker's entry next to this file: the .js of tsc's output, or the .ts under tsx. */
+export const DEFAULT_WORKER_ENTRY = new URL(
+  import.meta.url.endsWith('.ts') ? './inference-worker.ts' : './inference-worker.js',
+  import.meta.url,
+);
+
+/** Restart delays of a worker that keeps exiting without answering a run. */
+export interface RestartBackoff {
+  /** Delay after the second exit in a row (the first restarts at once); default 1,000 ms. */
+  readonly initialMs: number;
+  /** Doubled per further exit up to this; default 60,000 ms. */
+  readonly maxMs: number;
+}
+
+export const DEFAULT_RESTART_BACKOFF: RestartBackoff = { initialMs: 1_000, maxMs: 60_000 };
+
 export interface InferenceThreadOptions {
   readonly logger: Logger;
-  /** mujo_inference_worker_exits_total{reason} is registered here when given. */
+  /**
+   * mujo_inference_worker_exits_total{reason} and mujo_inference_worker_unavailable_total
+   * are registered here when given.
+   */
   readonly metrics?: Registry | undefined;
+  /** Component 'inferenceWorker' is reported here when given (restart backoff and its reason). */
+  readonly health?: HealthRegistry | undefined;
+  /** The restart backoff's clock; default the real one (tests pass virtual timers). */
+  readonly timers?: Timers | undefined;
+  readonly backoff?: RestartBackoff | undefined;
+  /** The worker's entry module (tests start broken ones); default DEFAULT_WORKER_ENTRY. */
+  readonly entry?: URL | undefined;
 }
 
 export interface OpenEncoderOptions {
@@ -68,11 +103,28 @@ export interface OpenEncoderOptions {
   readonly intraOpThreads?: number | undefined;
 }
 
+/** A session in the worker, as the main thread holds it (any target). */
+export interface WorkerSession extends EncoderSession {
+  /**
+   * Runs `input`, handing its buffer over to the worker instead of copying it (for large
+   * inputs made for one run, such as a pose frame): `input` is detached when this returns,
+   * and its buffer comes back in the result for the caller's next run. An input that is not
+   * a view on its whole buffer is copied, as `run` does.
+   */
+  runHandingOver(
+    input: Float32Array,
+    dims: readonly number[],
+  ): Promise<EncoderOutput & { input?: Float32Array }>;
+}
+
+/** A session opened in the worker. */
+export interface OpenedWorkerSession extends OpenedEncoder {
+  readonly session: WorkerSession;
+}
+
 interface SessionSpec {
   readonly bytes: Uint8Array;
-  readonly encoder: EncoderManifest;
-  readonly index: number;
-  readonly file: string;
+  readonly target: SessionTarget;
   readonly options: OpenEncoderOptions;
   /** The worker generation the session is open in. */
   generation: number;
@@ -81,6 +133,8 @@ interface SessionSpec {
 }
 
 interface Pending {
+  /** The request's type: a run answered ends the restart backoff. */
+  readonly kind: WorkerRequest['type'];
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: GatewayError) => void;
 }
@@ -93,6 +147,19 @@ interface Spawned {
   error: unknown;
   /** Ended on purpose (last session released): not counted as a failure. */
   stopping: boolean;
+  /** Called when no request is left in flight (or the worker exited). */
+  readonly idle: (() => void)[];
+}
+
+/** Why the worker is not running and when it may start again. */
+interface Backoff {
+  /** Exits in a row without a run answered. */
+  failures: number;
+  /** timers.now() before which no worker is started. */
+  retryAt: number;
+  /** The last exit's reason, for /health and the refusals' message. */
+  reason: string;
+  at: string;
 }
 
 export class InferenceThread {
@@ -102,9 +169,15 @@ export class InferenceThread {
   private nextSession = 1;
   private readonly sessions = new Map<number, SessionSpec>();
   private readonly exits: Counter<'reason'> | undefined;
+  private readonly refused: Counter | undefined;
   private readonly transferBuffers = new BufferPool(8);
+  private readonly timers: Timers;
+  private readonly backoffPolicy: RestartBackoff;
+  private backoff: Backoff | undefined;
 
   constructor(private readonly options: InferenceThreadOptions) {
+    this.timers = options.timers ?? realTimers;
+    this.backoffPolicy = options.backoff ?? DEFAULT_RESTART_BACKOFF;
     this.exits = options.metrics
       ? new Counter({
           name: 'mujo_inference_worker_exits_total',
@@ -113,6 +186,28 @@ export class InferenceThread {
           registers: [options.metrics],
         })
       : undefined;
+    this.refused = options.metrics
+      ? new Counter({
+          name: 'mujo_inference_worker_unavailable_total',
+          help: 'Inference requests failed at once with MODEL_WORKER_UNAVAILABLE: the worker kept exiting and waits out its restart backoff',
+          registers: [options.metrics],
+        })
+      : undefined;
+    options.health?.provide('inferenceWorker', () => this.health());
+  }
+
+  /** What /health shows: up unless the worker keeps exiting (down while restarts wait). */
+  health(): ComponentHealth {
+    const b = this.backoff;
+    const running = this.current !== undefined;
+    if (!b) return { status: 'up', details: { running, generation: this.generation } };
+    const retryInMs = Math.max(0, Math.ceil(b.retryAt - this.timers.now()));
+    return {
+      // Waiting: every run fails; the wait over, the next run tries a new worker.
+      status: retryInMs > 0 ? 'down' : 'degraded',
+      error: { code: 'MODEL_WORKER_EXITED', message: b.reason, at: b.at },
+      details: { running, generation: this.generation, failuresInARow: b.failures, retryInMs },
+    };
   }
 
   /** The worker's thread id while one runs (for logs and tests). */
@@ -124,15 +219,27 @@ export class InferenceThread {
    * Opens an encoder's session in the worker: provider fallback and graph checks run there,
    * refusals come back as the same coded errors as on the main thread.
    */
-  async openEncoder(
+  openEncoder(
     bytes: Uint8Array,
     encoder: EncoderManifest,
     index: number,
     file: string,
     options: OpenEncoderOptions,
   ): Promise<OpenedEncoder> {
+    return this.openSession(bytes, { kind: 'encoder', encoder, index, file }, options);
+  }
+
+  /**
+   * Opens any target's session in the worker (an encoder, a camera's pose model): the same
+   * provider fallback, graph checks and coded refusals as on the main thread.
+   */
+  async openSession(
+    bytes: Uint8Array,
+    target: SessionTarget,
+    options: OpenEncoderOptions,
+  ): Promise<OpenedWorkerSession> {
     const id = this.nextSession++;
-    const spec: SessionSpec = { bytes, encoder, index, file, options, generation: -1, reopening: undefined };
+    const spec: SessionSpec = { bytes, target, options, generation: -1, reopening: undefined };
     const { generation, result } = this.request((requestId) => this.openRequest(requestId, id, spec));
     const opened = (await result) as OpenResult;
     spec.generation = generation;
@@ -145,7 +252,11 @@ export class InferenceThread {
     };
   }
 
-  /** Ends the worker now, as a crash would: requests in flight fail with MODEL_WORKER_EXITED; the next run starts a new one. */
+  /**
+   * Ends the worker now, as a crash would (for tests): requests in flight fail with
+   * MODEL_WORKER_EXITED; the next run starts a new one. Only while no run is in flight: a
+   * worker terminated during a native run takes the process down.
+   */
   async terminate(): Promise<void> {
     await this.current?.worker.terminate();
   }
@@ -156,22 +267,29 @@ export class InferenceThread {
       id,
       session,
       bytes: spec.bytes,
-      encoder: spec.encoder,
-      index: spec.index,
-      file: spec.file,
+      target: spec.target,
       providers: spec.options.providers,
       intraOpThreads: spec.options.intraOpThreads,
     };
   }
 
-  private sessionHandle(id: number): EncoderSession {
+  private sessionHandle(id: number): WorkerSession {
     return {
-      run: (input, dims) => this.run(id, input, dims),
+      run: async (input, dims) => {
+        const { data, type } = await this.run(id, input, dims, false);
+        return { data, type };
+      },
+      runHandingOver: (input, dims) => this.run(id, input, dims, true),
       release: () => this.release(id),
     };
   }
 
-  private async run(session: number, input: Float32Array, dims: readonly number[]): Promise<EncoderOutput> {
+  private async run(
+    session: number,
+    input: Float32Array,
+    dims: readonly number[],
+    handOver: boolean,
+  ): Promise<EncoderOutput & { input?: Float32Array }> {
     // Opened in the worker running now (a respawn between the check and the post reopens).
     for (;;) {
       const spec = this.sessions.get(session);
@@ -182,11 +300,19 @@ export class InferenceThread {
     // The caller's batch buffer is reused for the next batch: the worker gets a copy of its
     // own, moved (not cloned again) across, and moved back with the result to carry the next
     // batch: no buffer allocated per run, no garbage left in either thread.
-    const carrier = this.transferBuffers.take(input.byteLength);
-    const copy = new Float32Array(carrier, 0, input.length);
-    copy.set(input);
-    const { result } = this.request((id) => ({ type: 'run', id, session, input: copy, dims }), [carrier]);
+    // A caller that hands its buffer over (a pose frame, made for this run) gets it back
+    // instead: it travels both ways without a copy.
+    const whole =
+      handOver &&
+      input.buffer instanceof ArrayBuffer &&
+      input.byteOffset === 0 &&
+      input.byteLength === input.buffer.byteLength;
+    const carrier = whole ? (input.buffer as ArrayBuffer) : this.transferBuffers.take(input.byteLength);
+    const sent = whole ? input : new Float32Array(carrier, 0, input.length);
+    if (!whole) sent.set(input);
+    const { result } = this.request((id) => ({ type: 'run', id, session, input: sent, dims }), [carrier]);
     const { data, type, input: returned } = (await result) as RunResult;
+    if (whole) return { data, type, ...(returned ? { input: new Float32Array(returned) } : {}) };
     if (returned) this.transferBuffers.give(returned);
     return { data, type };
   }
@@ -202,8 +328,8 @@ export class InferenceThread {
           await result;
           spec.generation = generation;
           this.options.logger.info(
-            { encoder: spec.encoder.name, generation },
-            `encoder ${spec.encoder.name}: session opened again in the new inference worker`,
+            { session: targetLabel(spec.target), generation },
+            `${targetLabel(spec.target)}: session opened again in the new inference worker`,
           );
         } finally {
           spec.reopening = undefined;
@@ -234,6 +360,9 @@ export class InferenceThread {
     const spawned = this.current;
     if (!spawned) return;
     spawned.stopping = true;
+    // Not while onnxruntime runs in it: a worker terminated during a native run takes the
+    // whole process down (the binding throws into the torn-down environment).
+    while (spawned.pending.size > 0) await new Promise<void>((resolve) => spawned.idle.push(resolve));
     await spawned.worker.terminate();
   }
 
@@ -246,20 +375,75 @@ export class InferenceThread {
     build: (id: number) => WorkerRequest,
     transfer: ArrayBuffer[] = [],
   ): { generation: number; result: Promise<unknown> } {
-    const spawned = this.current ?? this.spawn();
+    const spawned = this.current ?? this.spawnUnlessBackingOff();
+    if (spawned instanceof GatewayError) return { generation: -1, result: Promise.reject(spawned) };
     const id = this.nextRequest++;
+    const message = build(id);
     const result = new Promise<unknown>((resolve, reject) => {
-      spawned.pending.set(id, { resolve, reject });
+      spawned.pending.set(id, { kind: message.type, resolve, reject });
     });
     if (spawned.pending.size === 1) spawned.worker.ref();
-    spawned.worker.postMessage(build(id), transfer);
+    spawned.worker.postMessage(message, transfer);
     return { generation: spawned.generation, result };
   }
 
+  /** A new worker, or the error to fail the request with while restarts wait. */
+  private spawnUnlessBackingOff(): Spawned | GatewayError {
+    const b = this.backoff;
+    const waitMs = b ? Math.ceil(b.retryAt - this.timers.now()) : 0;
+    if (b && waitMs > 0) {
+      this.refused?.inc();
+      return new GatewayError(
+        'MODEL_WORKER_UNAVAILABLE',
+        `the inference worker exited ${b.failures} times in a row (last: ${b.reason}); next start in ${waitMs} ms`,
+        { details: { failuresInARow: b.failures, retryInMs: waitMs } },
+      );
+    }
+    try {
+      return this.spawn();
+    } catch (err) {
+      // The Worker constructor itself refused (bad entry path, bad options): an exit too.
+      this.recordFailure(`the worker could not be created: ${errorMessage(err)}`);
+      this.exits?.inc({ reason: errorCode(err) === 'UNKNOWN' ? 'error' : errorCode(err) });
+      this.options.logger.error(
+        { code: 'MODEL_WORKER_EXITED', reason: errorMessage(err) },
+        'inference worker could not be created',
+      );
+      return new GatewayError(
+        'MODEL_WORKER_EXITED',
+        `the inference worker could not be created: ${errorMessage(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  /** One more exit without a run answered: the next start waits (none after the first). */
+  private recordFailure(reason: string): void {
+    const failures = (this.backoff?.failures ?? 0) + 1;
+    const { initialMs, maxMs } = this.backoffPolicy;
+    const delay = failures < 2 ? 0 : Math.min(maxMs, initialMs * 2 ** (failures - 2));
+    this.backoff = { failures, retryAt: this.timers.now() + delay, reason, at: new Date().toISOString() };
+    if (delay > 0) {
+      this.options.logger.error(
+        { code: 'MODEL_WORKER_UNAVAILABLE', failuresInARow: failures, retryInMs: delay, reason },
+        `inference worker exited ${failures} times in a row; runs fail with MODEL_WORKER_UNAVAILABLE for ${delay} ms, then the next run starts a new worker`,
+      );
+    }
+  }
+
   private spawn(): Spawned {
+    const worker = startWorker(this.options.entry ?? DEFAULT_WORKER_ENTRY);
     const generation = ++this.generation;
-    const worker = startWorker();
-    const spawned: Spawned = { worker, generation, pending: new Map(), error: undefined, stopping: false };
+    const spawned: Spawned = {
+      worker,
+      generation,
+      pending: new Map(),
+      error: undefined,
+      stopping: false,
+      idle: [],
+    };
     this.current = spawned;
     worker.unref();
     worker.on('message', (message: WorkerResponse) => this.onMessage(spawned, message));
@@ -278,15 +462,28 @@ export class InferenceThread {
     const pending = spawned.pending.get(message.id);
     if (!pending) return;
     spawned.pending.delete(message.id);
-    if (spawned.pending.size === 0) spawned.worker.unref();
-    if (message.ok) pending.resolve(message.value);
-    else pending.reject(fromWorker(message.error));
+    if (spawned.pending.size === 0) {
+      spawned.worker.unref();
+      for (const resolve of spawned.idle.splice(0)) resolve();
+    }
+    if (message.ok) {
+      // A run answered: the worker works; a later exit restarts at once.
+      if (this.backoff && pending.kind === 'run') {
+        this.options.logger.info(
+          { generation: spawned.generation },
+          'inference worker answers runs again; restart backoff reset',
+        );
+        this.backoff = undefined;
+      }
+      pending.resolve(message.value);
+    } else pending.reject(fromWorker(message.error));
   }
 
   private onExit(spawned: Spawned, exitCode: number): void {
     if (this.current === spawned) this.current = undefined;
     const inFlight = spawned.pending.size;
     if (!spawned.stopping) {
+      this.recordFailure(spawned.error === undefined ? `exit code ${exitCode}` : errorMessage(spawned.error));
       const reason = spawned.error === undefined ? 'exit' : errorCode(spawned.error);
       this.exits?.inc({ reason: reason === 'UNKNOWN' ? 'error' : reason });
       this.options.logger.error(
@@ -307,6 +504,7 @@ export class InferenceThread {
     );
     for (const pending of spawned.pending.values()) pending.reject(error);
     spawned.pending.clear();
+    for (const resolve of spawned.idle.splice(0)) resolve();
   }
 }
 

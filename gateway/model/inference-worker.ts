@@ -1,13 +1,14 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { errorCode, errorMessage, GatewayError } from '../observability/errors.ts';
-import { openSession, type SessionLogger } from './session.ts';
+import type { SessionLogger } from './session.ts';
+import { openTarget, targetIo } from './session-targets.ts';
 import type { OpenResult, RunResult, WorkerRequest, WorkerResponse } from './worker-protocol.ts';
 
 /*
- * The inference worker's entry: the encoders' onnxruntime sessions live here, so their
- * synchronous native runs block this thread instead of the gateway's event loop. One request
- * at a time, in arrival order (onnxruntime-node runs synchronously, so a run occupies the
+ * The inference worker's entry: the encoders' and the cameras' pose models' onnxruntime
+ * sessions live here, so their synchronous native runs block this thread instead of the
+ * gateway's event loop. One request at a time, in arrival order (onnxruntime-node runs synchronously, so a run occupies the
  * thread until it returns). Started by inference-thread.ts.
  */
 
@@ -36,16 +37,12 @@ const logger: SessionLogger = {
 async function handle(request: WorkerRequest): Promise<{ value: unknown; transfer?: ArrayBuffer[] }> {
   switch (request.type) {
     case 'open': {
-      const opened = await openSession(request.bytes, request.encoder, request.index, request.file, {
+      const opened = await openTarget(request.bytes, request.target, {
         providers: request.providers,
         intraOpThreads: request.intraOpThreads,
         logger,
       });
-      sessions.set(request.session, {
-        session: opened.session,
-        inputName: request.encoder.input.name,
-        outputName: request.encoder.output.name,
-      });
+      sessions.set(request.session, { session: opened.session, ...targetIo(request.target) });
       const value: OpenResult = {
         provider: opened.provider,
         failures: opened.failures,

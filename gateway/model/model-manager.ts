@@ -17,7 +17,7 @@ export interface ModelManagerOptions {
   /** Use the manifests' open-set thresholds (default true). */
   readonly openSet?: boolean;
   readonly logger: Logger;
-  /** Component 'model' is kept up to date here when given. */
+  /** Component 'model' is kept up to date here when given (and 'inferenceWorker' with the worker). */
   readonly health?: HealthRegistry;
   /** mujo_model_loads_total{result} is registered here when given. */
   readonly metrics?: Registry;
@@ -76,7 +76,7 @@ export class ModelManager {
       : undefined;
     this.thread =
       (options.inferenceThread ?? 'worker') === 'worker'
-        ? new InferenceThread({ logger: options.logger, metrics: options.metrics })
+        ? new InferenceThread({ logger: options.logger, metrics: options.metrics, health: options.health })
         : undefined;
   }
 

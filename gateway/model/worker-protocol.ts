@@ -1,6 +1,6 @@
 import type { ExecutionProviderName } from '../domain/execution-provider.ts';
-import type { EncoderManifest } from './manifest.ts';
 import type { ProviderFailure } from './session.ts';
+import type { SessionTarget } from './session-targets.ts';
 
 /*
  * The messages between the main thread (inference-thread.ts) and the inference worker
@@ -15,10 +15,8 @@ export type WorkerRequest =
       readonly session: number;
       /** The ONNX file's bytes (a copy: the main thread keeps its own for respawns). */
       readonly bytes: Uint8Array;
-      readonly encoder: EncoderManifest;
-      /** Index in the manifest's encoders, for JSON paths in errors. */
-      readonly index: number;
-      readonly file: string;
+      /** What the session is for (an encoder, a pose model): its graph checks run in the worker. */
+      readonly target: SessionTarget;
       readonly providers: readonly ExecutionProviderName[];
       readonly intraOpThreads: number | undefined;
     }
@@ -27,8 +25,9 @@ export type WorkerRequest =
       readonly id: number;
       readonly session: number;
       /**
-       * Transferred: a copy made for this run, never the caller's reusable batch buffer; a
-       * view on a pooled buffer that may be longer, which comes back in the result.
+       * Transferred: a copy made for this run, never the caller's reusable batch buffer (a
+       * view on a pooled buffer that may be longer), or a buffer the caller handed over (a
+       * pose frame); it comes back in the result.
        */
       readonly input: Float32Array;
       readonly dims: readonly number[];

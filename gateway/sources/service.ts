@@ -5,6 +5,7 @@ import type { ImuChunk, SampleChunk } from '../domain/samples.ts';
 import type { Clock } from '../domain/time.ts';
 import type { DeviceStates } from '../devices/device-states.ts';
 import type { DeviceTracker } from '../devices/device-tracker.ts';
+import type { InferenceThread } from '../model/inference-thread.ts';
 import { errorCode, errorMessage } from '../observability/errors.ts';
 import type { HealthRegistry } from '../observability/health.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -54,6 +55,8 @@ export interface SourcesDeps {
   /** BLE: bindings to drive instead of the platform's (tests: fake bindings), and and timers that agree with `clock` (BLE and cameras). */
   readonly bleBindings?: NobleBindings | undefined;
   readonly timers?: Timers | undefined;
+  /** The inference worker (model.inferenceThread 'worker') the cameras' MoveNet runs in; absent, the main thread. */
+  readonly inferenceThread?: InferenceThread | undefined;
 }
 
 /**
@@ -235,6 +238,7 @@ export class SourcesService implements Service {
           logger: deps.logger,
           providers: options.model.providers,
           intraOpThreads: options.model.intraOpThreads,
+          thread: deps.inferenceThread,
         }),
         imu$: this.wearableImu,
         ...(deps.timers ? { timers: deps.timers } : {}),

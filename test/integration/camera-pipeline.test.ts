@@ -7,6 +7,7 @@ import { Subject } from 'rxjs';
 import type { SubjectScores } from '../../gateway/domain/events.ts';
 import type { ImuChunk } from '../../gateway/domain/samples.ts';
 import { systemClock } from '../../gateway/domain/time.ts';
+import { InferenceThread } from '../../gateway/model/inference-thread.ts';
 import { loadModel } from '../../gateway/model/load-model.ts';
 import { HealthRegistry } from '../../gateway/observability/health.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
@@ -35,9 +36,13 @@ test('a subject with wearable + camera: camera lost → IMU-only scores, camera 
   const rec = await loadRecording(DEMO_RECORDING);
   const imu = rec.streams.find((s) => s.modality === 'imu' && s.subjectId === 's2')!.data;
   const registry = createMetricsRegistry({ defaultMetrics: false });
+  // As the gateway runs by default (model.inferenceThread 'worker'): the encoders and the
+  // camera's MoveNet share one inference worker.
+  const thread = new InferenceThread({ logger: silentLogger() });
   const model = await loadModel(join(REPO_ROOT, 'test', 'fixtures', 'tiny-model'), {
     providers: ['cpu'],
     logger: silentLogger(),
+    thread,
   });
   const pipeline = createPipeline(
     model,
@@ -67,7 +72,7 @@ test('a subject with wearable + camera: camera lost → IMU-only scores, camera 
       registry,
       health: new HealthRegistry(),
       logger: silentLogger(),
-      createEstimator: moveNetEstimatorFactory({ logger: silentLogger() }),
+      createEstimator: moveNetEstimatorFactory({ logger: silentLogger(), thread }),
       backoff: { initialMs: 150, maxMs: 1000 },
     },
   );
@@ -143,6 +148,7 @@ test('a subject with wearable + camera: camera lost → IMU-only scores, camera 
     await pipeline.stop();
     await cam.stop();
     await model.close?.();
+    await thread.stop();
     rmSync(dir, { recursive: true, force: true });
   }
 });

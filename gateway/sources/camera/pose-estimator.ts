@@ -5,7 +5,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { ExecutionProviderName } from '../../domain/execution-provider.ts';
-import { openOrtSession, type ProviderFailure } from '../../model/session.ts';
+import type { InferenceThread } from '../../model/inference-thread.ts';
+import type { ProviderFailure } from '../../model/session.ts';
+import { openTarget, type PoseTarget } from '../../model/session-targets.ts';
 import type { Logger } from '../../observability/logger.ts';
 import { GatewayError, errorMessage } from '../../observability/errors.ts';
 import { POSE_KEYPOINTS } from '../../domain/samples.ts';
@@ -23,6 +25,12 @@ import type { DetectedPerson, PoseEstimator, PoseEstimatorFactory, PoseModelName
  * Lightning/Thunder always report their one best person (person score = mean keypoint score;
  * the caller filters by its own threshold); MultiPose reports up to 6 people with boxes whose
  * person score is at least `minPersonScore`.
+ *
+ * The session runs on the main thread, or, given the gateway's inference worker
+ * (`model.inferenceThread: 'worker'`), in that worker next to the encoders: onnxruntime-node
+ * runs natively and synchronously on the calling thread, so a frame would otherwise block the
+ * event loop for the whole inference. Each frame's input buffer is handed to the worker and
+ * back (not copied), and reused for a later frame.
  */
 
 /** COCO-17 order (MoveNet's output order too). */
@@ -42,7 +50,33 @@ export interface MoveNetOptions {
   /** MultiPose people below this person score are not reported; default 0.1. */
   readonly minPersonScore?: number;
   readonly logger: Logger;
+  /** The inference worker to run the session in; absent, it runs on the main thread. */
+  readonly thread?: InferenceThread | undefined;
 }
+
+/** Where the session runs: main thread or inference worker, behind one shape. */
+interface PoseSession {
+  /** Runs a square NHWC input; `handOver`: the input may be detached, and comes back when it can. */
+  run(
+    input: Float32Array,
+    dims: readonly number[],
+    handOver: boolean,
+  ): Promise<{ data: unknown; input?: Float32Array | undefined }>;
+  release(): Promise<void>;
+}
+
+function mainThreadPoseSession(session: ort.InferenceSession, target: PoseTarget): PoseSession {
+  return {
+    async run(input, dims) {
+      const results = await session.run({ [target.inputName]: new ort.Tensor('float32', input, [...dims]) });
+      return { data: results[target.outputName]?.data, input };
+    },
+    release: () => session.release(),
+  };
+}
+
+/** Input buffers kept for later frames (a few cameras estimate concurrently). */
+const KEPT_INPUTS = 4;
 
 interface ManifestEntry {
   readonly file: string;
@@ -186,9 +220,10 @@ export class MoveNetEstimator implements PoseEstimator {
   readonly providerFailures: readonly ProviderFailure[];
   readonly loadMs: number;
   readonly file: string;
-  private readonly session: ort.InferenceSession;
-  private readonly inputName: string;
+  private readonly session: PoseSession;
   private readonly outputName: string;
+  /** Input buffers back from runs, for later frames. */
+  private readonly inputs: Float32Array[] = [];
   private readonly minPersonScore: number;
   private lastLetterbox: Letterbox | undefined;
   private closed = false;
@@ -200,8 +235,7 @@ export class MoveNetEstimator implements PoseEstimator {
     failures: readonly ProviderFailure[];
     loadMs: number;
     file: string;
-    session: ort.InferenceSession;
-    inputName: string;
+    session: PoseSession;
     outputName: string;
     minPersonScore: number;
   }) {
@@ -212,7 +246,6 @@ export class MoveNetEstimator implements PoseEstimator {
     this.loadMs = init.loadMs;
     this.file = init.file;
     this.session = init.session;
-    this.inputName = init.inputName;
     this.outputName = init.outputName;
     this.minPersonScore = init.minPersonScore;
   }
@@ -230,31 +263,38 @@ export class MoveNetEstimator implements PoseEstimator {
       );
     }
     const { path, bytes } = await readVerified(dir, model, entry);
-    const opened = await openOrtSession(
-      bytes,
-      {
-        label: `pose model ${model}`,
-        details: { model },
-        describe: `the pose model ${model}`,
-        invalidCode: 'POSE_MODEL_INVALID',
-      },
-      {
-        providers: options.providers ?? ['cpu'],
-        intraOpThreads: options.intraOpThreads,
-        logger: options.logger,
-      },
-    );
-    if (
-      !opened.session.inputNames.includes(entry.input.name) ||
-      !opened.session.outputNames.includes(entry.output.name)
-    ) {
-      const io = `inputs ${opened.session.inputNames.join(', ')}; outputs ${opened.session.outputNames.join(', ')}`;
-      await opened.session.release();
-      throw new GatewayError(
-        'POSE_MODEL_INVALID',
-        `${path}: the manifest names input '${entry.input.name}' and output '${entry.output.name}', the graph has ${io}`,
-        { details: { file: path, model } },
-      );
+    const target: PoseTarget = {
+      kind: 'pose',
+      model,
+      file: path,
+      inputName: entry.input.name,
+      outputName: entry.output.name,
+    };
+    const sessionOptions = {
+      providers: options.providers ?? ['cpu'],
+      intraOpThreads: options.intraOpThreads,
+      logger: options.logger,
+    };
+    let opened: {
+      session: PoseSession;
+      provider: ExecutionProviderName;
+      failures: readonly ProviderFailure[];
+      loadMs: number;
+    };
+    if (options.thread) {
+      const inWorker = await options.thread.openSession(bytes, target, sessionOptions);
+      const { session } = inWorker;
+      opened = {
+        ...inWorker,
+        session: {
+          run: (input, dims, handOver) =>
+            handOver ? session.runHandingOver(input, dims) : session.run(input, dims),
+          release: () => session.release(),
+        },
+      };
+    } else {
+      const onMain = await openTarget(bytes, target, sessionOptions);
+      opened = { ...onMain, session: mainThreadPoseSession(onMain.session, target) };
     }
     options.logger.info(
       {
@@ -262,8 +302,9 @@ export class MoveNetEstimator implements PoseEstimator {
         provider: opened.provider,
         providerFailures: opened.failures,
         loadMs: Math.round(opened.loadMs),
+        thread: options.thread ? 'worker' : 'main',
       },
-      `pose model ${model} loaded on ${opened.provider}`,
+      `pose model ${model} loaded on ${opened.provider}${options.thread ? ' in the inference worker' : ''}`,
     );
     return new MoveNetEstimator({
       model,
@@ -273,7 +314,6 @@ export class MoveNetEstimator implements PoseEstimator {
       loadMs: opened.loadMs,
       file: path,
       session: opened.session,
-      inputName: entry.input.name,
       outputName: entry.output.name,
       minPersonScore: options.minPersonScore ?? 0.1,
     });
@@ -287,27 +327,38 @@ export class MoveNetEstimator implements PoseEstimator {
     return this.lastLetterbox;
   }
 
-  /** Runs the model on an already square NHWC float32 RGB (0..255) input; returns its raw output. */
+  /**
+   * Runs the model on an already square NHWC float32 RGB (0..255) input; returns its raw
+   * output. `input` is left as it is (copied for the worker).
+   */
   async runSquare(input: Float32Array): Promise<Float32Array> {
+    return (await this.runInput(input, false)).output;
+  }
+
+  private async runInput(
+    input: Float32Array,
+    handOver: boolean,
+  ): Promise<{ output: Float32Array; input: Float32Array | undefined }> {
     if (this.closed)
       throw new GatewayError('POSE_ESTIMATOR_CLOSED', `pose estimator ${this.model} is closed`);
     const s = this.inputSize;
-    const tensor = new ort.Tensor('float32', input, [1, s, s, 3]);
-    const results = await this.session.run({ [this.inputName]: tensor });
-    const out = results[this.outputName];
-    if (!out)
+    const result = await this.session.run(input, [1, s, s, 3], handOver);
+    if (!(result.data instanceof Float32Array))
       throw new GatewayError(
         'POSE_OUTPUT_INVALID',
-        `pose model ${this.model} gave no output '${this.outputName}'`,
+        `pose model ${this.model} gave no float32 output '${this.outputName}'`,
       );
-    return out.data as Float32Array;
+    return { output: result.data, input: result.input };
   }
 
   async estimate(frame: Buffer, width: number, height: number): Promise<DetectedPerson[]> {
     const lb = this.letterboxFor(width, height);
-    // A fresh input per call: estimate() may run concurrently for several cameras.
-    const input = resizeLetterbox(frame, lb);
-    const raw = await this.runSquare(input);
+    // An input buffer of its own per call (estimate() may run concurrently for several
+    // cameras), taken from those that came back from earlier runs.
+    const size = this.inputSize * this.inputSize * 3;
+    const input = resizeLetterbox(frame, lb, this.inputs.pop() ?? new Float32Array(size));
+    const { output: raw, input: back } = await this.runInput(input, true);
+    if (back && back.length === size && this.inputs.length < KEPT_INPUTS) this.inputs.push(back);
     return this.model === 'multipose'
       ? decodeMultiPose(raw, lb, this.minPersonScore)
       : decodeSinglePose(raw, lb);
