@@ -1,0 +1,244 @@
+"""Issue 14, one row per idea beside the current recipe: synthetic camera views, pose geometry
+channels, unlabelled sp-sw-har IMU in the pretraining.
+
+Every idea runs the main table's pretrain-finetune recipe (400 contrastive steps, then 500
+fine-tuning steps at each label fraction, one pretraining per seed) with one change, and a
+``control`` arm reruns the recipe unchanged with this code on this machine, so each gain is
+measured against the same seeds, threads and code. Figures: clip level (test subjects), and the
+demo stream both raw and through the gateway's decision rule (the HMM winner of
+``stream-decide``, read from encoders/stream-decide.json). Nothing is tuned here: every
+setting below is fixed before any test figure is seen.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import json
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from encoders.data.camera_views import ViewRanges, view_bank
+from encoders.data.paths import demo_recording
+from encoders.experiments import RAW_RESULTS, _evaluate, _load_stream, _run_record
+from encoders.metrics import mean_std
+from encoders.models.joint import ModelConfig
+from encoders.results_md import IDEAS_BLOCK, RESULTS_MD, write_block
+from encoders.splits import UTD_SPLIT_DESCRIPTION, load_utd_split
+from encoders.stream_decide import COMBOS, RAW_JSON, rule_from_json, score, stream_sequences
+from encoders.train import FINETUNE_LR, PRETRAIN_STEPS, RECIPE_STEPS, ImuPairs, PoseViews, TrainConfig, train
+
+IDEAS_RAW = Path(__file__).resolve().parent / "ideas-raw.json"
+#: idea name → what it changes (the rows' text)
+IDEAS = {
+    "control": "pretrain-finetune, rerun (unchanged recipe)",
+    "camera-views": "+ synthetic camera views in training",
+    "geometry": "+ bone / joint-angle channels in the pose graph",
+    "views+geometry": "+ camera views and geometry channels",
+    "spswhar-imu": "+ sp-sw-har watch↔phone IMU in pretraining",
+}
+
+
+@dataclass(frozen=True)
+class IdeaRun:
+    datasets: Path | None
+    idea: str = "control"
+    seeds: Sequence[int] = (0, 1, 2)
+    fractions: Sequence[float] = (0.1, 1.0)
+    steps: int = RECIPE_STEPS
+    pretrain_steps: int = PRETRAIN_STEPS
+    #: camera views: views per training clip, and the chance a drawn crop uses one of them
+    views: int = 8
+    view_probability: float = 0.5
+    #: weight of the sp-sw-har watch↔phone InfoNCE term beside the IMU↔pose one
+    imu_pair_weight: float = 0.5
+    out: Path = RESULTS_MD
+    raw: Path = IDEAS_RAW
+    render_only: bool = False
+    recording: Path | None = demo_recording()
+
+    def __post_init__(self) -> None:
+        if self.idea not in IDEAS:
+            raise ValueError(f"unknown idea {self.idea!r}; choose one of {', '.join(IDEAS)}")
+
+
+def gateway_rule_json() -> dict:
+    """The decision rule the gateway runs (stream-decide's winner)."""
+    return json.loads(RAW_JSON.read_text(encoding="utf-8"))["winner"]["rule"]
+
+
+def _model_config(idea: str) -> ModelConfig:
+    return ModelConfig(pose_kwargs={"geometry": True}) if idea in ("geometry", "views+geometry") else ModelConfig()
+
+
+def _pose_views(run: IdeaRun, split, seed: int) -> PoseViews | None:
+    if run.idea not in ("camera-views", "views+geometry"):
+        return None
+    bank = view_bank([c.key for c in split.train], [c.imu.shape[0] for c in split.train], run.datasets, run.views, seed + 2000)
+    return PoseViews(bank, run.view_probability)
+
+
+def _imu_pairs(run: IdeaRun, seed: int) -> ImuPairs | None:
+    if run.idea != "spswhar-imu":
+        return None
+    from encoders.data.spswhar import load_spswhar
+    from encoders.spswhar_eval import PairBatcher, spswhar_pool
+
+    # Every sp-sw-har subject: no label is used and no UTD-MHAD test subject is in it.
+    pool = spswhar_pool(load_spswhar(run.datasets))
+    print(f"sp-sw-har: {pool.paired.size} simultaneous watch/phone crops", flush=True)
+    return ImuPairs(PairBatcher(pool, TrainConfig.batch_size, np.random.default_rng(seed + 3000)), run.imu_pair_weight)
+
+
+def _load_raw(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"ideas": {}}
+
+
+def run_idea(run: IdeaRun, command: str) -> list[dict]:
+    if run.render_only:
+        write_block(run.out, IDEAS_BLOCK, render_block(_load_raw(run.raw), run))
+        return []
+    split = load_utd_split(run.datasets)
+    stream = _load_stream(run.recording, split.classes) if run.recording is not None else None
+    rule_json = gateway_rule_json()
+    rule = rule_from_json(rule_json)
+    runs: list[dict] = []
+    for seed in run.seeds:
+        views = _pose_views(run, split, seed)
+        pairs = _imu_pairs(run, seed)
+        pre_cfg = TrainConfig(strategy="pretrain-finetune", steps=0, pretrain_steps=run.pretrain_steps, seed=seed, log_every=100)
+        pretrained = train(split.classes, split.train, pre_cfg, _model_config(run.idea), pose_views=views, imu_pairs=pairs)
+        for fraction in run.fractions:
+            cfg = TrainConfig(strategy="pretrain-finetune", label_fraction=fraction, steps=run.steps, pretrain_steps=0, finetune_lr=FINETUNE_LR, seed=seed, log_every=run.steps)
+            result = train(split.classes, split.train, cfg, init_model=copy.deepcopy(pretrained.model), pose_views=views)
+            metrics, _ = _evaluate(result.model, split, stream)
+            if run.recording is not None:
+                sequences = stream_sequences(result.model, run.recording)
+                metrics["streamDecided"] = {c: score(rule, sequences, c, len(split.classes)) for c in COMBOS}
+            entry = _run_record(run.idea, fraction, seed, result, metrics, pretrained.seconds, pretrained.samples)
+            runs.append(entry)
+            m = metrics["clip"]
+            d = metrics.get("streamDecided", {})
+            print(
+                f"== {run.idea} {fraction:.0%} seed {seed}: clip macro F1 imu {m['imu']['macroF1']:.3f} pose {m['pose']['macroF1']:.3f} "
+                f"fused {m['imu+pose']['macroF1']:.3f}; demo decided " + " ".join(f"{c} {d[c]['macroF1']:.3f}" for c in d),
+                flush=True,
+            )
+            # Re-read before writing: other ideas may have finished meanwhile (one file for all).
+            raw = _load_raw(run.raw)
+            raw["rule"] = rule_json
+            done = {(r["seed"], r["fraction"]) for r in runs}
+            kept = [r for r in raw["ideas"].get(run.idea, {}).get("runs", []) if (r["seed"], r["fraction"]) not in done]
+            raw["ideas"][run.idea] = {"command": command, "steps": run.steps, "pretrainSteps": run.pretrain_steps, "settings": _settings(run), "runs": kept + runs}
+            run.raw.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+        write_block(run.out, IDEAS_BLOCK, render_block(_load_raw(run.raw), run))
+        print(f"wrote {run.raw} and the ideas block of {run.out} (seeds {sorted({r['seed'] for r in runs})})", flush=True)
+    return runs
+
+
+def _settings(run: IdeaRun) -> dict:
+    if run.idea in ("camera-views", "views+geometry"):
+        r = ViewRanges()
+        return {"views": run.views, "viewProbability": run.view_probability, "yawDeg": r.yaw_deg, "heightM": r.height_m, "distanceM": r.distance_m, "focalPx": r.focal_px}
+    if run.idea == "spswhar-imu":
+        return {"imuPairWeight": run.imu_pair_weight}
+    return {}
+
+
+def _supervised_baseline(path: Path) -> dict[tuple[int, float], dict]:
+    if not path.is_file():
+        return {}
+    runs = json.loads(path.read_text(encoding="utf-8"))["runs"]
+    return {(r["seed"], r["fraction"]): r for r in runs if r["strategy"] == "supervised"}
+
+
+def render_block(raw: dict, run: IdeaRun) -> str:
+    ideas = raw.get("ideas", {})
+    rule = raw.get("rule")
+    rule_text = rule_from_json(rule).label() if rule else "–"
+    lines = [
+        "## Issue 14 ideas, each beside the recipe it changes (camera views, pose geometry, sp-sw-har IMU)",
+        "",
+        f"Written by `python3 -m encoders idea-rows --idea NAME` (commands per row below); last written {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC "
+        f"({platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), nice 19, machine shared with other jobs). Raw figures: `encoders/{run.raw.name}`. "
+        "Do not edit by hand: rerun the commands (each rewrites only this block).",
+        "",
+        f"- Split: {UTD_SPLIT_DESCRIPTION}; mean ± std (population) over the seeds listed. Recipe of every row: the main table's pretrain-finetune "
+        f"({PRETRAIN_STEPS} contrastive steps, then {RECIPE_STEPS} fine-tuning steps at lr {FINETUNE_LR:g}); `control` reruns it unchanged with this code, "
+        "so the gains below compare the same seeds, thread count and code. No setting was tuned on the test subjects or the demo.",
+        "- camera-views: per training clip 8 views of its Kinect skeleton (turned about the vertical axis by up to ±45°, camera 0.3 m below to 1.5 m above "
+        "the hips, 2.5-4.5 m away, focal length 400-650 px, `encoders/data/camera_views.py`), projected like the real data; a drawn training crop takes "
+        "one of them with probability 0.5, in pretraining and fine-tuning. Test clips and the demo keep the real frontal projection.",
+        "- geometry: the pose graph adds, per frame, the unit direction and length (in torso lengths) of 12 bones and the cosine and sine of 8 joint "
+        "angles (elbows, shoulders, knees, hips) to its positions and velocities (`encoders/models/pose.py`, `geometry_features`); the ONNX input stays "
+        "`[batch, 40, 17, 3]`, so the gateway needs no change.",
+        "- spswhar-imu: the contrastive pretraining adds, in every step, a batch of 64 simultaneous sp-sw-har smartwatch (wrist) / smartphone "
+        "(trouser pocket, the thigh's place) 2 s windows at 50 Hz, all 23 subjects, labels unused, as a watch↔phone InfoNCE term (weight 0.5) through "
+        "the one IMU encoder; UTD-MHAD's IMU normalisation is kept.",
+        f"- Demo stream: recordings/demo, one decision per 0.5 s hop, raw and through the gateway's rule ({rule_text}, stream-decide's winner).",
+        "",
+        "| row | labels | seeds | IMU F1 | pose F1 | fused F1 | IMU acc | demo fused (gateway rule) | demo IMU (gateway rule) | demo pose (gateway rule) | demo fused raw | train time (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    groups: dict[tuple[str, float], list[dict]] = {}
+    for name in IDEAS:
+        for r in ideas.get(name, {}).get("runs", []):
+            groups.setdefault((name, r["fraction"]), []).append(r)
+    for key in sorted(groups, key=lambda k: (k[1], list(IDEAS).index(k[0]))):
+        rs = sorted(groups[key], key=lambda r: r["seed"])
+
+        def clip(combo: str, metric: str = "macroF1", rs: list[dict] = rs) -> str:
+            return mean_std([r["metrics"]["clip"][combo][metric] for r in rs])
+
+        def dec(combo: str, rs: list[dict] = rs) -> str:
+            vals = [r["metrics"]["streamDecided"][combo]["macroF1"] for r in rs if "streamDecided" in r["metrics"]]
+            return mean_std(vals) if vals else "–"
+
+        raw_fused = [r["metrics"]["stream"]["imu+pose"]["macroF1"] for r in rs if "stream" in r["metrics"]]
+        lines.append(
+            f"| {key[0]} ({IDEAS[key[0]]}) | {key[1]:.0%} | {','.join(str(r['seed']) for r in rs)} | {clip('imu')} | {clip('pose')} | {clip('imu+pose')} | "
+            f"{clip('imu', 'accuracy')} | {dec('imu+pose')} | {dec('imu')} | {dec('pose')} | {mean_std(raw_fused) if raw_fused else '–'} | {np.mean([r['seconds'] for r in rs]):.0f} |"
+        )
+    lines += [
+        "",
+        "### Gain over the control (points of clip macro F1 / demo F1 through the gateway rule, same seeds)",
+        "",
+        "| row | labels | seeds | IMU | pose | fused | demo fused | demo IMU | demo pose | seeds where fused clip F1 is better |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for key in sorted(groups, key=lambda k: (k[1], list(IDEAS).index(k[0]))):
+        if key[0] == "control" or ("control", key[1]) not in groups:
+            continue
+        ours = {r["seed"]: r for r in groups[key]}
+        base = {r["seed"]: r for r in groups[("control", key[1])]}
+        common = sorted(set(ours) & set(base))
+        if not common:
+            continue
+
+        def gain(level: str, combo: str, ours: dict = ours, base: dict = base, common: list[int] = common) -> str:
+            return f"{100 * np.mean([ours[s]['metrics'][level][combo]['macroF1'] - base[s]['metrics'][level][combo]['macroF1'] for s in common]):+.1f}"
+
+        better = sum(ours[s]["metrics"]["clip"]["imu+pose"]["macroF1"] > base[s]["metrics"]["clip"]["imu+pose"]["macroF1"] for s in common)
+        lines.append(
+            f"| {key[0]} | {key[1]:.0%} | {','.join(map(str, common))} | {gain('clip', 'imu')} | {gain('clip', 'pose')} | {gain('clip', 'imu+pose')} | "
+            f"{gain('streamDecided', 'imu+pose')} | {gain('streamDecided', 'imu')} | {gain('streamDecided', 'pose')} | {better} of {len(common)} |"
+        )
+    supervised = _supervised_baseline(RAW_RESULTS)
+    pre_gain = []
+    for name in IDEAS:
+        rs = [r for r in groups.get((name, 0.1), []) if (r["seed"], 0.1) in supervised]
+        if rs:
+            g = 100 * np.mean([r["metrics"]["clip"]["imu"]["macroF1"] - supervised[(r["seed"], 0.1)]["metrics"]["clip"]["imu"]["macroF1"] for r in rs])
+            pre_gain.append(f"{name} {g:+.1f}")
+    if pre_gain:
+        lines += [
+            "",
+            "Pretraining gain at 10 % labels, IMU clip macro F1 points over the main table's supervised baseline (same seeds; aim ≥ +5): " + ", ".join(pre_gain) + ".",
+        ]
+    lines += ["", "Commands: " + "; ".join(f"`{v['command']}`" for k, v in ideas.items() if "command" in v) + "."]
+    return "\n".join(lines)

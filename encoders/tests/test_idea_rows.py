@@ -1,0 +1,40 @@
+"""The idea-rows block: rows per idea, gains against the control on common seeds, merged raw file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from encoders.idea_rows import IdeaRun, render_block
+from encoders.results_md import IDEAS_BLOCK
+
+
+def _run(idea: str, fraction: float, seed: int, fused: float, demo: float) -> dict:
+    clip = {c: {"macroF1": fused, "accuracy": fused} for c in ("imu", "pose", "imu+pose")}
+    decided = {c: {"macroF1": demo, "accuracy": demo} for c in ("imu", "pose", "imu+pose")}
+    return {"strategy": idea, "fraction": fraction, "seed": seed, "seconds": 10.0, "metrics": {"clip": clip, "stream": decided, "streamDecided": decided}}
+
+
+def test_gains_are_taken_against_the_control_on_the_seeds_both_have(tmp_path: Path) -> None:
+    raw = {
+        "rule": {"kind": "hmm", "stay": 0.6, "sharpness": 0.25, "lagHops": 2},
+        "ideas": {
+            "control": {"command": "control cmd", "runs": [_run("control", 1.0, 0, 0.90, 0.80), _run("control", 1.0, 1, 0.92, 0.80)]},
+            "geometry": {"command": "geometry cmd", "runs": [_run("geometry", 1.0, 1, 0.95, 0.85)]},
+        },
+    }
+    run = IdeaRun(datasets=None, out=tmp_path / "R.md", raw=tmp_path / "ideas.json")
+    text = render_block(raw, run)
+    assert "| geometry | 100% | 1 | +3.0 | +3.0 | +3.0 | +5.0 | +5.0 | +5.0 | 1 of 1 |" in text
+    assert "| control (pretrain-finetune, rerun (unchanged recipe)) | 100% | 0,1 | 0.910 ± 0.010 |" in text
+    assert "`control cmd`; `geometry cmd`" in text
+    block = IDEAS_BLOCK.wrap(text)
+    assert IDEAS_BLOCK.find(block) == block
+    json.dumps(raw)
+
+
+def test_an_unknown_idea_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown idea 'mirror'"):
+        IdeaRun(datasets=None, idea="mirror")
