@@ -17,31 +17,22 @@ import datetime as _dt
 import json
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from encoders.data.camera_views import ViewRanges, view_bank
 from encoders.data.paths import demo_recording
 from encoders.experiments import RAW_RESULTS, _evaluate, _load_stream, _run_record
 from encoders.metrics import mean_std
-from encoders.models.joint import ModelConfig
+from encoders.recipe_extras import IDEAS, IdeaSettings, check_idea, idea_record, recipe_extras
 from encoders.results_md import IDEAS_BLOCK, RESULTS_MD, write_block
 from encoders.splits import UTD_SPLIT_DESCRIPTION, load_utd_split
 from encoders.stream_decide import COMBOS, RAW_JSON, rule_from_json, score, stream_sequences
-from encoders.train import FINETUNE_LR, PRETRAIN_STEPS, RECIPE_STEPS, ImuPairs, PoseViews, TrainConfig, train
+from encoders.train import FINETUNE_LR, PRETRAIN_STEPS, RECIPE_STEPS, TrainConfig, train
 
 IDEAS_RAW = Path(__file__).resolve().parent / "ideas-raw.json"
-#: idea name → what it changes (the rows' text)
-IDEAS = {
-    "control": "pretrain-finetune, rerun (unchanged recipe)",
-    "camera-views": "+ synthetic camera views in training",
-    "geometry": "+ bone / joint-angle channels in the pose graph",
-    "views+geometry": "+ camera views and geometry channels",
-    "spswhar-imu": "+ sp-sw-har watch↔phone IMU in pretraining",
-}
 
 
 @dataclass(frozen=True)
@@ -52,47 +43,19 @@ class IdeaRun:
     fractions: Sequence[float] = (0.1, 1.0)
     steps: int = RECIPE_STEPS
     pretrain_steps: int = PRETRAIN_STEPS
-    #: camera views: views per training clip, and the chance a drawn crop uses one of them
-    views: int = 8
-    view_probability: float = 0.5
-    #: weight of the sp-sw-har watch↔phone InfoNCE term beside the IMU↔pose one
-    imu_pair_weight: float = 0.5
+    settings: IdeaSettings = field(default_factory=IdeaSettings)
     out: Path = RESULTS_MD
     raw: Path = IDEAS_RAW
     render_only: bool = False
     recording: Path | None = demo_recording()
 
     def __post_init__(self) -> None:
-        if self.idea not in IDEAS:
-            raise ValueError(f"unknown idea {self.idea!r}; choose one of {', '.join(IDEAS)}")
+        check_idea(self.idea)
 
 
 def gateway_rule_json() -> dict:
     """The decision rule the gateway runs (stream-decide's winner)."""
     return json.loads(RAW_JSON.read_text(encoding="utf-8"))["winner"]["rule"]
-
-
-def _model_config(idea: str) -> ModelConfig:
-    return ModelConfig(pose_kwargs={"geometry": True}) if idea in ("geometry", "views+geometry") else ModelConfig()
-
-
-def _pose_views(run: IdeaRun, split, seed: int) -> PoseViews | None:
-    if run.idea not in ("camera-views", "views+geometry"):
-        return None
-    bank = view_bank([c.key for c in split.train], [c.imu.shape[0] for c in split.train], run.datasets, run.views, seed + 2000)
-    return PoseViews(bank, run.view_probability)
-
-
-def _imu_pairs(run: IdeaRun, seed: int) -> ImuPairs | None:
-    if run.idea != "spswhar-imu":
-        return None
-    from encoders.data.spswhar import load_spswhar
-    from encoders.spswhar_eval import PairBatcher, spswhar_pool
-
-    # Every sp-sw-har subject: no label is used and no UTD-MHAD test subject is in it.
-    pool = spswhar_pool(load_spswhar(run.datasets))
-    print(f"sp-sw-har: {pool.paired.size} simultaneous watch/phone crops", flush=True)
-    return ImuPairs(PairBatcher(pool, TrainConfig.batch_size, np.random.default_rng(seed + 3000)), run.imu_pair_weight)
 
 
 def _load_raw(path: Path) -> dict:
@@ -109,10 +72,10 @@ def run_idea(run: IdeaRun, command: str) -> list[dict]:
     rule = rule_from_json(rule_json)
     runs: list[dict] = []
     for seed in run.seeds:
-        views = _pose_views(run, split, seed)
-        pairs = _imu_pairs(run, seed)
+        extras = recipe_extras(run.idea, split.train, run.datasets, seed, run.settings)
+        views = extras.pose_views
         pre_cfg = TrainConfig(strategy="pretrain-finetune", steps=0, pretrain_steps=run.pretrain_steps, seed=seed, log_every=100)
-        pretrained = train(split.classes, split.train, pre_cfg, _model_config(run.idea), pose_views=views, imu_pairs=pairs)
+        pretrained = train(split.classes, split.train, pre_cfg, extras.model_config, pose_views=views, imu_pairs=extras.imu_pairs)
         for fraction in run.fractions:
             cfg = TrainConfig(strategy="pretrain-finetune", label_fraction=fraction, steps=run.steps, pretrain_steps=0, finetune_lr=FINETUNE_LR, seed=seed, log_every=run.steps)
             result = train(split.classes, split.train, cfg, init_model=copy.deepcopy(pretrained.model), pose_views=views)
@@ -134,20 +97,11 @@ def run_idea(run: IdeaRun, command: str) -> list[dict]:
             raw["rule"] = rule_json
             done = {(r["seed"], r["fraction"]) for r in runs}
             kept = [r for r in raw["ideas"].get(run.idea, {}).get("runs", []) if (r["seed"], r["fraction"]) not in done]
-            raw["ideas"][run.idea] = {"command": command, "steps": run.steps, "pretrainSteps": run.pretrain_steps, "settings": _settings(run), "runs": kept + runs}
+            raw["ideas"][run.idea] = {"command": command, "steps": run.steps, "pretrainSteps": run.pretrain_steps, "settings": idea_record(run.idea, run.settings), "runs": kept + runs}
             run.raw.write_text(json.dumps(raw, indent=1), encoding="utf-8")
         write_block(run.out, IDEAS_BLOCK, render_block(_load_raw(run.raw), run))
         print(f"wrote {run.raw} and the ideas block of {run.out} (seeds {sorted({r['seed'] for r in runs})})", flush=True)
     return runs
-
-
-def _settings(run: IdeaRun) -> dict:
-    if run.idea in ("camera-views", "views+geometry"):
-        r = ViewRanges()
-        return {"views": run.views, "viewProbability": run.view_probability, "yawDeg": r.yaw_deg, "heightM": r.height_m, "distanceM": r.distance_m, "focalPx": r.focal_px}
-    if run.idea == "spswhar-imu":
-        return {"imuPairWeight": run.imu_pair_weight}
-    return {}
 
 
 def _supervised_baseline(path: Path) -> dict[tuple[int, float], dict]:

@@ -13,7 +13,8 @@ from encoders.cli.common import add_common, command_line, fraction
 from encoders.data.paths import default_model_dir
 from encoders.experiments import ResultsGrid, run_results
 from encoders.fewshot import FewshotRun, FewshotSteps, run_fewshot
-from encoders.idea_rows import IDEAS, IdeaRun, run_idea
+from encoders.idea_rows import IdeaRun, run_idea
+from encoders.recipe_extras import IDEAS
 from encoders.spswhar_eval import SpswharRun, run
 from encoders.virtual_pretrain import VirtualImuRun, run_virtual_imu
 
