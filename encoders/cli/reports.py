@@ -13,8 +13,7 @@ from encoders.cli.common import add_common, command_line, fraction
 from encoders.data.paths import default_model_dir
 from encoders.experiments import ResultsGrid, run_results
 from encoders.fewshot import FewshotRun, FewshotSteps, run_fewshot
-from encoders.idea_rows import IdeaRun, run_idea
-from encoders.recipe_extras import IDEAS
+from encoders.idea_rows import ROWS, IdeaRun, run_idea
 from encoders.spswhar_eval import SpswharRun, run
 from encoders.virtual_pretrain import VirtualImuRun, run_virtual_imu
 
@@ -74,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public
     ideas = IdeaRun(datasets=None)
     p = sub.add_parser("idea-rows", help="issue 14: one idea (camera views, pose geometry, sp-sw-har IMU) or the control beside the recipe; rewrites its block of RESULTS.md")
     add_common(p)
-    p.add_argument("--idea", choices=list(IDEAS), default=ideas.idea, help="what the recipe changes (control: nothing)")
+    p.add_argument("--idea", choices=list(ROWS), default=ideas.idea, help="what the recipe changes (control: nothing; supervised: the baseline without pretraining)")
     p.add_argument("--seeds", type=int, nargs="+", default=list(ideas.seeds))
     p.add_argument("--fractions", type=fraction, nargs="+", default=list(ideas.fractions), help="label fractions (default 10 100 %%)")
     p.add_argument("--out", type=Path, default=ideas.out, help="results file whose marked idea-rows block is rewritten")

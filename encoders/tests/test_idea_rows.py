@@ -38,3 +38,19 @@ def test_gains_are_taken_against_the_control_on_the_seeds_both_have(tmp_path: Pa
 def test_an_unknown_idea_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown idea 'mirror'"):
         IdeaRun(datasets=None, idea="mirror")
+
+
+def test_the_pretraining_gain_is_taken_against_the_supervised_rerun_when_there_is_one(tmp_path: Path) -> None:
+    raw = {
+        "ideas": {
+            "control": {"command": "c", "runs": [_run("control", 0.1, 0, 0.80, 0.7)]},
+            "spswhar-imu": {"command": "s", "runs": [_run("spswhar-imu", 0.1, 0, 0.84, 0.7)]},
+        }
+    }
+    run = IdeaRun(datasets=None, out=tmp_path / "R.md", raw=tmp_path / "ideas.json")
+    assert "main table's supervised baseline" in render_block(raw, run)
+    raw["ideas"]["supervised"] = {"command": "b", "runs": [_run("supervised", 0.1, 0, 0.75, 0.6)]}
+    text = render_block(raw, run)
+    assert "over the supervised baseline rerun by this code (row `supervised`) (same seeds; aim ≥ +5): control +5.0, spswhar-imu +9.0." in text
+    # the baseline is a row of its own, never a "gain over the control" row
+    assert "| supervised | 10% |" not in text and "| supervised (supervised baseline, rerun (no pretraining)) | 10% | 0 |" in text
