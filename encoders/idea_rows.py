@@ -129,6 +129,33 @@ def _supervised_baseline(path: Path) -> dict[tuple[int, float], dict]:
     return {(r["seed"], r["fraction"]): r for r in runs if r["strategy"] == "supervised"}
 
 
+def _verdict(groups: dict[tuple[str, float], list[dict]]) -> str:
+    """Which ideas would replace the recipe: at 100 % labels, fused clip F1 above the control's by
+    more than the control's seed spread, with no loss in pose clip F1 or in the demo's fused
+    figure through the gateway rule (the figures a user sees)."""
+    base = groups.get(("control", 1.0))
+    if not base:
+        return ""
+
+    def mean(rs: list[dict], level: str, combo: str) -> float:
+        return float(np.mean([r["metrics"][level][combo]["macroF1"] for r in rs]))
+
+    spread = float(np.std([r["metrics"]["clip"]["imu+pose"]["macroF1"] for r in base]))
+    winners = [
+        name
+        for (name, fraction), rs in groups.items()
+        if fraction == 1.0 and name not in ("control", *BASELINES)
+        and mean(rs, "clip", "imu+pose") - mean(base, "clip", "imu+pose") > spread
+        and mean(rs, "clip", "pose") >= mean(base, "clip", "pose")
+        and mean(rs, "streamDecided", "imu+pose") >= mean(base, "streamDecided", "imu+pose")
+    ]
+    rule = (
+        f"Adoption rule: at 100 % labels, fused clip F1 above the control's by more than its seed spread ({100 * spread:.1f} points), "
+        "with no loss in pose clip F1 or in the demo's fused F1 through the gateway rule."
+    )
+    return rule + (f" Met by: {', '.join(winners)}." if winners else " Met by none: models/default keeps the unchanged recipe.")
+
+
 def render_block(raw: dict, run: IdeaRun) -> str:
     ideas = raw.get("ideas", {})
     rule = raw.get("rule")
@@ -203,6 +230,9 @@ def render_block(raw: dict, run: IdeaRun) -> str:
     # The pretraining gain against the supervised rerun of this code where it exists (thread
     # counts change the numerics), else against the main table's supervised runs.
     rerun = {(r["seed"], r["fraction"]): r for r in groups.get(("supervised", 0.1), [])}
+    verdict = _verdict(groups)
+    if verdict:
+        lines += ["", verdict]
     supervised = rerun or _supervised_baseline(RAW_RESULTS)
     against = "the supervised baseline rerun by this code (row `supervised`)" if rerun else "the main table's supervised baseline"
     pre_gain = []

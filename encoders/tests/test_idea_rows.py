@@ -54,3 +54,15 @@ def test_the_pretraining_gain_is_taken_against_the_supervised_rerun_when_there_i
     assert "over the supervised baseline rerun by this code (row `supervised`) (same seeds; aim ≥ +5): control +5.0, spswhar-imu +9.0." in text
     # the baseline is a row of its own, never a "gain over the control" row
     assert "| supervised | 10% |" not in text and "| supervised (supervised baseline, rerun (no pretraining)) | 10% | 0 |" in text
+
+
+def test_an_idea_is_adopted_only_above_the_controls_spread_without_losing_pose_or_the_demo(tmp_path: Path) -> None:
+    control = [_run("control", 1.0, 0, 0.94, 0.86), _run("control", 1.0, 1, 0.96, 0.86)]  # spread 1.0 point
+    run = IdeaRun(datasets=None, out=tmp_path / "R.md", raw=tmp_path / "ideas.json")
+
+    def verdict(runs: list[dict]) -> str:
+        return render_block({"ideas": {"control": {"command": "c", "runs": control}, "geometry": {"command": "g", "runs": runs}}}, run)
+
+    assert "Met by: geometry." in verdict([_run("geometry", 1.0, 0, 0.97, 0.87), _run("geometry", 1.0, 1, 0.97, 0.87)])
+    assert "Met by none" in verdict([_run("geometry", 1.0, 0, 0.955, 0.87), _run("geometry", 1.0, 1, 0.955, 0.87)])  # +0.5 < spread
+    assert "Met by none" in verdict([_run("geometry", 1.0, 0, 0.97, 0.85), _run("geometry", 1.0, 1, 0.97, 0.85)])  # demo worse
