@@ -26,9 +26,10 @@ from encoders.data.paths import default_model_dir, demo_recording, repo_root
 from encoders.evaluate import COMBINATIONS, Evaluation, evaluate_clips, evaluate_stream_set, format_metrics, save_confusion_png
 from encoders.export import DEFAULT_MODEL_VERSION, export_model
 from encoders.metrics import mean_std
-from encoders.models.joint import ClassInfo, JointModel, ModelConfig
+from encoders.models.joint import ClassInfo, JointModel
 from encoders.openset import calibrate_open_set
 from encoders.pairs import PairedClip, crop, window_starts
+from encoders.recipe_extras import idea_record, recipe_extras
 from encoders.results_md import RESULTS_MD, keep_blocks
 from encoders.runtime import blas_library
 from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, StreamSet, UtdSplit, load_stream_windows, load_utd_split
@@ -74,6 +75,8 @@ class DefaultModelRun:
     checkpoint: Path | None = repo_root() / "runs" / "default.pt"
     #: the open-set calibration: a second model without training subject 7
     calibrate: bool = True
+    #: an issue-14 addition to the recipe (encoders/recipe_extras.py; "control": none)
+    idea: str = "control"
 #: classes whose windows become the parity test vectors (swipe_left, draw_circle_cw, arm_curl, squat)
 _TEST_VECTOR_CLASSES = (0, 8, 15, 26)
 
@@ -316,14 +319,15 @@ def train_default(run: DefaultModelRun, command: str) -> dict:
     split = load_utd_split(run.datasets)
     # The same settings as the RESULTS.md runs of this strategy at 100 % labels.
     config = TrainConfig(strategy=strategy, steps=steps, pretrain_steps=PRETRAIN_STEPS, finetune_lr=FINETUNE_LR, seed=seed, log_every=50)
-    result = train(split.classes, split.train, config, ModelConfig())
+    extras = recipe_extras(run.idea, split.train, run.datasets, seed)
+    result = train(split.classes, split.train, config, extras.model_config, pose_views=extras.pose_views, imu_pairs=extras.imu_pairs)
     stream = _load_stream(run.recording, split.classes)
     metrics, _ = _evaluate(result.model, split, stream)
     print("\n".join(format_metrics(metrics)))
-    checkpoint_extra = {"train": config.to_dict(), "command": command, "seconds": result.seconds, "samplesPerS": result.samples_per_s, "metrics": metrics}
+    checkpoint_extra = {"train": config.to_dict(), "recipe": idea_record(run.idea), "command": command, "seconds": result.seconds, "samplesPerS": result.samples_per_s, "metrics": metrics}
     if run.checkpoint:
         save_checkpoint(result.model, run.checkpoint, checkpoint_extra)
-    open_set = calibrate_open_set(result.model, split, config, command) if run.calibrate else None
+    open_set = calibrate_open_set(result.model, split, config, command, pose_views=extras.pose_views, imu_pairs=extras.imu_pairs) if run.calibrate else None
     imu, pose = parity_windows(split.test)
     training = {
         "data": UTD_DATA_DESCRIPTION,
@@ -331,6 +335,7 @@ def train_default(run: DefaultModelRun, command: str) -> dict:
         "command": command,
         "seed": seed,
         "strategy": strategy,
+        "recipe": idea_record(run.idea),
         "steps": steps,
         "pretrainSteps": config.pretrain_steps if strategy == "pretrain-finetune" else 0,
         "batchSize": config.batch_size,

@@ -20,7 +20,7 @@ from encoders.evaluate import TestSet
 from encoders.models.joint import JointModel, ModelConfig
 from encoders.pairs import PairedClip
 from encoders.splits import UtdSplit
-from encoders.train import TrainConfig, train
+from encoders.train import ImuPairs, PoseViews, TrainConfig, train
 
 DEFAULT_TARGET_KNOWN_REJECTION = 0.05
 
@@ -55,18 +55,28 @@ def scores_of(cos: np.ndarray) -> np.ndarray:
     return decide(cos)[1]
 
 
-def calibrate_open_set(model: JointModel, split: UtdSplit, config: TrainConfig, command: str, target: float = DEFAULT_TARGET_KNOWN_REJECTION, holdout_subject: int = 7) -> dict:
+def calibrate_open_set(
+    model: JointModel,
+    split: UtdSplit,
+    config: TrainConfig,
+    command: str,
+    target: float = DEFAULT_TARGET_KNOWN_REJECTION,
+    holdout_subject: int = 7,
+    pose_views: PoseViews | None = None,
+    imu_pairs: ImuPairs | None = None,
+) -> dict:
     """The manifest's ``openSet`` for a model trained on UTD-MHAD's training subjects.
 
     A second model with the same recipe is trained without ``holdout_subject`` (a training
     subject); its scores on that subject's windows set the thresholds, which are then applied
-    to ``model`` (same recipe, so the same score scale). The test subjects only *measure* the
-    result (recorded under ``measured``), they never set it.
+    to ``model`` (same recipe, so the same score scale; ``pose_views``/``imu_pairs`` as the
+    recipe had them). The test subjects only *measure* the result (recorded under ``measured``),
+    they never set it.
     """
     fit = [c for c in split.train if c.subject != holdout_subject]
     held = [c for c in split.train if c.subject == holdout_subject]
     calib_config = dataclasses.replace(config)
-    calibration_model = train(split.classes, fit, calib_config, ModelConfig(**model.config.to_dict()), out=None).model
+    calibration_model = train(split.classes, fit, calib_config, ModelConfig(**model.config.to_dict()), out=None, pose_views=pose_views, imu_pairs=imu_pairs).model
     ids = [c.id for c in split.classes]
 
     def scores(m: JointModel, clips: list[PairedClip]) -> tuple[dict[str, np.ndarray], TestSet]:

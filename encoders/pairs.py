@@ -102,6 +102,12 @@ def crop(clip: PairedClip, start: int) -> tuple[np.ndarray, np.ndarray]:
     return np.ascontiguousarray(imu), np.ascontiguousarray(pose)
 
 
+def crop_pose(pose: np.ndarray, start: int) -> np.ndarray:
+    """The pose window [POSE_WINDOW, 17, 3] of a pose sequence on a clip's pose time base that
+    pairs with the IMU window starting at sample ``start`` (as :func:`crop`)."""
+    return np.ascontiguousarray(_edge_crop(pose, start // ALIGN_STEP * _POSE_PER_STEP, POSE_WINDOW))
+
+
 def max_start(clip: PairedClip) -> int:
     """Largest aligned start whose window still lies inside the clip (0 for short clips)."""
     last = max(0, clip.imu.shape[0] - IMU_WINDOW)

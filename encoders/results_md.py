@@ -50,7 +50,9 @@ FEWSHOT_BLOCK = MarkedBlock("<!-- fewshot:begin -->", "<!-- fewshot:end -->")
 STREAM_DECIDE_BLOCK = MarkedBlock("<!-- stream-decide:start -->", "<!-- stream-decide:end -->")
 #: written by ``python3 -m encoders virtual-imu`` (encoders/virtual_pretrain.py)
 VIRTUAL_IMU_BLOCK = MarkedBlock("<!-- virtual-imu:start -->", "<!-- virtual-imu:end -->")
-BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK, STREAM_DECIDE_BLOCK, VIRTUAL_IMU_BLOCK)
+#: written by ``python3 -m encoders idea-rows`` (encoders/idea_rows.py)
+IDEAS_BLOCK = MarkedBlock("<!-- idea-rows:start -->", "<!-- idea-rows:end -->")
+BLOCKS = (SPSWHAR_BLOCK, FEWSHOT_BLOCK, STREAM_DECIDE_BLOCK, VIRTUAL_IMU_BLOCK, IDEAS_BLOCK)
 
 
 def keep_blocks(old_text: str, new_text: str) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from collections.abc import Iterator, Sequence, Sized
+from collections.abc import Iterator, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, TextIO
 
@@ -30,7 +30,7 @@ from torch import nn
 from encoders.losses import fused_logits, info_nce, modality_dropout_masks, text_info_nce
 from encoders.models.joint import ClassInfo, JointModel, ModelConfig
 from encoders.models.text import TextEmbedder, make_embedder, project_to_dim
-from encoders.pairs import ALIGN_STEP, ImuSamples, PairedClip, WindowRef, crop, enumerate_windows, imu_statistics, labelled_subset, max_start
+from encoders.pairs import ALIGN_STEP, ImuSamples, PairedClip, WindowRef, crop, crop_pose, enumerate_windows, imu_statistics, labelled_subset, max_start
 from encoders.runtime import seed_everything
 
 STRATEGIES = ("supervised", "pretrain-finetune", "joint")
@@ -144,16 +144,29 @@ class TrainableModel(Protocol):
     def train(self, mode: bool = True) -> Any: ...
 
 
+@dataclass(frozen=True)
+class PoseViews:
+    """Other camera views of training clips (encoders/data/camera_views.py): per clip key a
+    bank [views, frames, 17, 3] on the clip's pose time base; a drawn training crop takes one
+    of them at random with ``probability`` instead of the clip's own (frontal) pose."""
+
+    bank: Mapping[str, np.ndarray]
+    probability: float = 0.5
+
+
 class _Batcher:
     """Draws random aligned crops (with augmentation) from a list of windows."""
 
-    def __init__(self, clips: Sequence[PairedClip], refs: Sequence[WindowRef], config: TrainConfig, rng: np.random.Generator) -> None:
+    def __init__(
+        self, clips: Sequence[PairedClip], refs: Sequence[WindowRef], config: TrainConfig, rng: np.random.Generator, pose_views: PoseViews | None = None
+    ) -> None:
         if not refs:
             raise ValueError("no training windows to draw from")
         self.clips = clips
         self.refs = refs
         self.config = config
         self.rng = rng
+        self.pose_views = pose_views
 
     def draw(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         imu, pose, labels, _, _ = self.draw_with_presence()
@@ -174,6 +187,9 @@ class _Batcher:
             shift = int(rng.integers(-cfg.jitter_steps, cfg.jitter_steps + 1)) * ALIGN_STEP
             start = min(max(ref.start + shift, 0), max_start(clip))
             imu[row], pose[row] = crop(clip, start)
+            views = self.pose_views.bank.get(clip.key) if self.pose_views is not None else None
+            if views is not None and self.pose_views is not None and rng.random() < self.pose_views.probability:
+                pose[row] = crop_pose(views[int(rng.integers(0, views.shape[0]))], start)
             labels[row] = clip.label
             has_imu[row], has_pose[row] = clip.has_imu, clip.has_pose
         if cfg.augment:
@@ -301,8 +317,22 @@ def _optimiser(model: TrainableModel, lr: float, weight_decay: float) -> torch.o
     return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
 
 
-def pretrain_contrastive(model: TrainableModel, batcher: WindowBatcher, config: TrainConfig, steps: int, out: TextIO | None) -> tuple[list[dict], int]:
-    """IMU↔pose InfoNCE on unlabelled windows; labels drawn by the batcher are ignored."""
+@dataclass(frozen=True)
+class ImuPairs:
+    """Simultaneous IMU↔IMU windows of another data set (e.g. sp-sw-har's watch and phone,
+    spswhar_eval.PairBatcher) for the contrastive pretraining, and the weight of their term."""
+
+    batcher: WindowBatcher
+    weight: float = 0.5
+
+
+def pretrain_contrastive(
+    model: TrainableModel, batcher: WindowBatcher, config: TrainConfig, steps: int, out: TextIO | None, imu_pairs: ImuPairs | None = None
+) -> tuple[list[dict], int]:
+    """IMU↔pose InfoNCE on unlabelled windows; labels drawn by the batcher are ignored.
+
+    ``imu_pairs`` adds, in every step, an IMU↔IMU InfoNCE term on simultaneous windows of two
+    IMUs of another data set (no pose there): both sides go through the one IMU encoder."""
     model.train()
     opt = _optimiser(model, config.lr, config.weight_decay)
     progress = _Progress("pretrain", steps, len(batcher.refs) / config.batch_size, out)
@@ -313,6 +343,10 @@ def pretrain_contrastive(model: TrainableModel, batcher: WindowBatcher, config: 
         imu, pose, _ = batcher.draw()
         e_imu, e_pose = model.imu(imu), model.pose(pose)
         loss = config.pair_weight * info_nce(e_imu, e_pose, model.config.contrastive_temperature)
+        if imu_pairs is not None:
+            a, b, _ = imu_pairs.batcher.draw()
+            loss = loss + imu_pairs.weight * info_nce(model.imu(a), model.imu(b), model.config.contrastive_temperature)
+            progress.samples += a.shape[0]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -364,30 +398,34 @@ def train(
     out: TextIO | None = sys.stdout,
     init_model: JointModel | None = None,
     extra_pairs: Sequence[PairedClip] = (),
+    pose_views: PoseViews | None = None,
+    imu_pairs: ImuPairs | None = None,
 ) -> TrainResult:
     """Train one model with ``config.strategy``; ``init_model`` continues from a checkpoint
     (e.g. a pretrained one) instead of starting fresh. ``extra_pairs`` (e.g. virtual IMU ↔ pose,
     encoders/data/virtual_imu.py) join only the unlabelled IMU↔pose pool of the contrastive
-    terms: never labelled, never in the IMU normalisation statistics."""
+    terms: never labelled, never in the IMU normalisation statistics. ``pose_views`` (other
+    camera views of the training clips) replace a drawn pose crop at random, in every phase;
+    ``imu_pairs`` add an IMU↔IMU term to the contrastive pretraining (:func:`pretrain_contrastive`)."""
     seed_everything(config.seed)
     rng = np.random.default_rng(config.seed)
     model = init_model if init_model is not None else build_model(classes, train_clips, model_config, text)
     all_refs = enumerate_windows(train_clips)
     labelled_refs = labelled_subset(all_refs, train_clips, config.label_fraction, len(classes), config.seed)
-    labelled = _Batcher(train_clips, labelled_refs, config, rng)
+    labelled = _Batcher(train_clips, labelled_refs, config, rng, pose_views)
     # IMU<->pose pairs exist only where a clip has both streams.
     pair_clips = list(train_clips) + list(extra_pairs)
     paired_refs = [r for r in enumerate_windows(pair_clips) if pair_clips[r.clip].has_imu and pair_clips[r.clip].has_pose]
     needs_pairs = config.strategy == "joint" or (config.strategy == "pretrain-finetune" and config.pretrain_steps > 0)
     if needs_pairs and not paired_refs:
         raise ValueError(f"strategy {config.strategy!r} needs IMU<->pose pairs but no training interval has both; use the supervised loss (no --joint, no pretraining)")
-    unlabelled = _Batcher(pair_clips, paired_refs, config, np.random.default_rng(config.seed + 1)) if paired_refs else None
+    unlabelled = _Batcher(pair_clips, paired_refs, config, np.random.default_rng(config.seed + 1), pose_views) if paired_refs else None
     started = time.perf_counter()
     history: list[dict] = []
     samples = 0
     if config.strategy == "pretrain-finetune" and config.pretrain_steps > 0:
         assert unlabelled is not None
-        h, n = pretrain_contrastive(model, unlabelled, config, config.pretrain_steps, out)
+        h, n = pretrain_contrastive(model, unlabelled, config, config.pretrain_steps, out, imu_pairs)
         history += h
         samples += n
     if config.steps > 0:

@@ -21,6 +21,7 @@ from encoders.export import DEFAULT_MODEL_VERSION, DEFAULT_OPSET, Parity, export
 from encoders.finetune_recording import RecordingFinetune, finetune_on_recording, parity_windows_from_recording
 from encoders.models.joint import ModelConfig
 from encoders.openset import DEFAULT_TARGET_KNOWN_REJECTION
+from encoders.recipe_extras import IDEAS
 from encoders.splits import UTD_DATA_DESCRIPTION, UTD_SPLIT_DESCRIPTION, Modalities, UtdSplit, load_utd_split, utd_classes
 from encoders.train import STRATEGIES, TrainConfig, TrainResult, train
 
@@ -84,6 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public
     p.add_argument("--recording", type=Path, default=defaults.recording)
     p.add_argument("--checkpoint", type=Path, default=defaults.checkpoint, help="also keep the PyTorch checkpoint here (the model directory always gets checkpoint.pt)")
     p.add_argument("--no-calibrate", dest="calibrate", action="store_false", help="skip the open-set calibration (a second model without training subject 7; about as long as the first)")
+    p.add_argument("--idea", choices=list(IDEAS), default=defaults.idea, help="issue-14 addition to the recipe (RESULTS.md, idea rows; default control: none)")
     p.set_defaults(func=cmd_train_default)
 
     p = sub.add_parser("enroll", help="add a recording's classes to a model as prototypes (no retraining, seconds) and export it")
@@ -208,7 +210,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_train_default(args: argparse.Namespace) -> int:
-    run = DefaultModelRun(datasets=args.datasets, strategy=args.strategy, steps=args.steps, seed=args.seed, out=args.out, recording=args.recording, checkpoint=args.checkpoint, calibrate=args.calibrate)
+    run = DefaultModelRun(datasets=args.datasets, strategy=args.strategy, steps=args.steps, seed=args.seed, out=args.out, recording=args.recording, checkpoint=args.checkpoint, calibrate=args.calibrate, idea=args.idea)
     train_default(run, command_line())
     return 0
 

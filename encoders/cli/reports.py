@@ -13,6 +13,7 @@ from encoders.cli.common import add_common, command_line, fraction
 from encoders.data.paths import default_model_dir
 from encoders.experiments import ResultsGrid, run_results
 from encoders.fewshot import FewshotRun, FewshotSteps, run_fewshot
+from encoders.idea_rows import ROWS, IdeaRun, run_idea
 from encoders.spswhar_eval import SpswharRun, run
 from encoders.virtual_pretrain import VirtualImuRun, run_virtual_imu
 
@@ -69,6 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # argparse has no public
     p.add_argument("--render-only", action="store_true", help="only rewrite the block from the saved raw JSON files (no training)")
     p.set_defaults(func=cmd_virtual_imu)
 
+    ideas = IdeaRun(datasets=None)
+    p = sub.add_parser("idea-rows", help="issue 14: one idea (camera views, pose geometry, sp-sw-har IMU) or the control beside the recipe; rewrites its block of RESULTS.md")
+    add_common(p)
+    p.add_argument("--idea", choices=list(ROWS), default=ideas.idea, help="what the recipe changes (control: nothing; supervised: the baseline without pretraining)")
+    p.add_argument("--seeds", type=int, nargs="+", default=list(ideas.seeds))
+    p.add_argument("--fractions", type=fraction, nargs="+", default=list(ideas.fractions), help="label fractions (default 10 100 %%)")
+    p.add_argument("--out", type=Path, default=ideas.out, help="results file whose marked idea-rows block is rewritten")
+    p.add_argument("--raw", type=Path, default=ideas.raw, help="raw results of every idea (JSON, merged per idea, seed and fraction)")
+    p.add_argument("--render-only", action="store_true", help="only rewrite the block from the raw JSON (no training)")
+    p.set_defaults(func=cmd_idea_rows)
+
     p = sub.add_parser(
         "stream-decide",
         help="tune the stream decision rules on training subject 7 and score them on the demo; rewrites its block of RESULTS.md, "
@@ -118,4 +130,10 @@ def cmd_spswhar(args: argparse.Namespace) -> int:
 def cmd_virtual_imu(args: argparse.Namespace) -> int:
     spec = VirtualImuRun(datasets=args.datasets, seeds=tuple(args.seeds), fractions=tuple(args.fractions), copies=args.copies, out=args.out, raw=args.raw, control=args.control, render_only=args.render_only)
     run_virtual_imu(spec, command_line())
+    return 0
+
+
+def cmd_idea_rows(args: argparse.Namespace) -> int:
+    spec = IdeaRun(datasets=args.datasets, idea=args.idea, seeds=tuple(args.seeds), fractions=tuple(args.fractions), out=args.out, raw=args.raw, render_only=args.render_only)
+    run_idea(spec, command_line())
     return 0

@@ -154,26 +154,24 @@ def synthesize_face_3d(joints: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def project_points(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def project_points(points: np.ndarray, focal_px: float = FOCAL_LENGTH_PX) -> tuple[np.ndarray, np.ndarray]:
     """Pinhole-project Kinect-space points (..., 3) [m] → normalised (x, y) (..., 2) and a
-    validity mask (...,) that is False where the point is at or behind the sensor."""
+    validity mask (...,) that is False where the point is at or behind the sensor. ``focal_px``
+    other than the Kinect's serves synthetic cameras (encoders/data/camera_views.py)."""
     x, y, z = points[..., 0], points[..., 1], points[..., 2]
     valid = z > 1e-6
     safe_z = np.where(valid, z, 1.0)
     cx, cy = PRINCIPAL_POINT_PX
-    u = cx - FOCAL_LENGTH_PX * x / safe_z
-    v = cy - FOCAL_LENGTH_PX * y / safe_z
+    u = cx - focal_px * x / safe_z
+    v = cy - focal_px * y / safe_z
     xy = np.stack([u / IMAGE_WIDTH_PX, v / IMAGE_HEIGHT_PX], axis=-1)
     xy[~valid] = 0.0
     return xy, valid
 
 
-def kinect20_to_coco17(skeleton: np.ndarray) -> np.ndarray:
-    """Project a Kinect v1 skeleton sequence to COCO-17 2D keypoints.
-
-    ``skeleton``: (F, 20, 3) joint positions in metres (Kinect skeleton space).
-    Returns (F, 17, 3) float32: normalised x (right), y (down), score.
-    """
+def coco17_points_3d(skeleton: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """COCO-17 keypoints in 3D Kinect space before projection: (F, 17, 3) metres and the
+    (F, 17) scores of the table above (measured 1.0, synthesized face 0.5)."""
     if skeleton.ndim != 3 or skeleton.shape[1:] != (20, 3):
         raise ValueError(f"expected a (F, 20, 3) skeleton, got shape {skeleton.shape}")
     joints = skeleton.astype(np.float64, copy=False)
@@ -186,8 +184,22 @@ def kinect20_to_coco17(skeleton: np.ndarray) -> np.ndarray:
     for coco, position in synthesize_face_3d(joints).items():
         points[:, COCO17_INDEX[coco]] = position
         scores[:, COCO17_INDEX[coco]] = SYNTHESIZED_SCORE
-    xy, valid = project_points(points)
-    out = np.empty((frames, len(COCO17_KEYPOINTS), 3), dtype=np.float32)
+    return points, scores
+
+
+def project_coco17(points: np.ndarray, scores: np.ndarray, focal_px: float = FOCAL_LENGTH_PX) -> np.ndarray:
+    """(F, 17, 3) camera-space points and (F, 17) scores → (F, 17, 3) float32 x, y, score."""
+    xy, valid = project_points(points, focal_px)
+    out = np.empty(points.shape[:2] + (3,), dtype=np.float32)
     out[..., :2] = xy
     out[..., 2] = np.where(valid, scores, 0.0)
     return out
+
+
+def kinect20_to_coco17(skeleton: np.ndarray) -> np.ndarray:
+    """Project a Kinect v1 skeleton sequence to COCO-17 2D keypoints.
+
+    ``skeleton``: (F, 20, 3) joint positions in metres (Kinect skeleton space).
+    Returns (F, 17, 3) float32: normalised x (right), y (down), score.
+    """
+    return project_coco17(*coco17_points_3d(skeleton))

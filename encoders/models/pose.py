@@ -39,11 +39,48 @@ def normalise_pose(pose: torch.Tensor) -> torch.Tensor:
     return torch.cat([xy_n, score], dim=3)
 
 
+_I = COCO17_INDEX
+#: (parent, child) keypoints of the limbs and the torso outline whose directions and lengths the
+#: geometry channels carry
+BONES: tuple[tuple[int, int], ...] = tuple(
+    (_I[a], _I[b])
+    for a, b in (
+        ("left_shoulder", "left_elbow"), ("left_elbow", "left_wrist"), ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+        ("left_hip", "left_knee"), ("left_knee", "left_ankle"), ("right_hip", "right_knee"), ("right_knee", "right_ankle"),
+        ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_shoulder", "right_shoulder"), ("left_hip", "right_hip"),
+    )
+)
+#: joint angles as (bone into the joint, bone out of it), indices into BONES; reversed bones are
+#: negated so both point away from the joint: elbows, shoulders (torso side → upper arm), knees, hips
+ANGLES: tuple[tuple[int, int, float], ...] = ((0, 1, -1.0), (2, 3, -1.0), (8, 0, 1.0), (9, 2, 1.0), (4, 5, -1.0), (6, 7, -1.0), (8, 4, -1.0), (9, 6, -1.0))
+GEOMETRY_CHANNELS = len(BONES) * 3 + len(ANGLES) * 2
+
+
+def geometry_features(xy: torch.Tensor) -> torch.Tensor:
+    """[B, T, 17, 2] normalised keypoints → [B, T, GEOMETRY_CHANNELS]: per bone its unit direction
+    and its length (in torso lengths), per joint angle its cosine and sine. Directions and angles
+    do not change with the person's size or distance; the angles not with an in-plane turn either.
+    Plain arithmetic (no atan2), so the ONNX graph stays opset-17 elementwise ops."""
+    parent = xy[:, :, [a for a, _ in BONES], :]
+    child = xy[:, :, [b for _, b in BONES], :]
+    vec = child - parent  # [B, T, bones, 2]
+    length = torch.sqrt((vec**2).sum(dim=3, keepdim=True) + 1e-6)
+    unit = vec / length
+    first = torch.stack([unit[:, :, i] for i, _, _ in ANGLES], dim=2) * torch.tensor([s for _, _, s in ANGLES]).reshape(1, 1, -1, 1)
+    second = torch.stack([unit[:, :, j] for _, j, _ in ANGLES], dim=2)
+    cos = (first * second).sum(dim=3)
+    sin = first[..., 0] * second[..., 1] - first[..., 1] * second[..., 0]
+    b, t = xy.shape[0], xy.shape[1]
+    return torch.cat([unit.reshape(b, t, -1), length.reshape(b, t, -1), cos, sin], dim=2)
+
+
 class PoseEncoder(nn.Module):
-    def __init__(self, embedding_dim: int = 64, widths: tuple[int, ...] = (96, 128, 160), kernel: int = 5, dropout: float = 0.1) -> None:
+    def __init__(self, embedding_dim: int = 64, widths: tuple[int, ...] = (96, 128, 160), kernel: int = 5, dropout: float = 0.1, geometry: bool = False) -> None:
         super().__init__()
-        # Positions and frame-to-frame velocities of x, y (the score has no useful derivative).
-        self.trunk = ConvTrunk(17 * 3 + 17 * 2, tuple(widths), kernel, embedding_dim, dropout)
+        # Positions and frame-to-frame velocities of x, y (the score has no useful derivative);
+        # with ``geometry`` also bone directions/lengths and joint angles (geometry_features).
+        self.geometry = geometry
+        self.trunk = ConvTrunk(17 * 3 + 17 * 2 + (GEOMETRY_CHANNELS if geometry else 0), tuple(widths), kernel, embedding_dim, dropout)
 
     def forward(self, pose: torch.Tensor) -> torch.Tensor:
         x = normalise_pose(pose)
@@ -51,8 +88,10 @@ class PoseEncoder(nn.Module):
         xy = x[:, :, :, 0:2]
         # Velocity with a zero first frame keeps T unchanged; x20 makes it per-second-ish in scale.
         velocity = torch.cat([torch.zeros_like(xy[:, 0:1]), xy[:, 1:] - xy[:, :-1]], dim=1) * 20.0
-        features = torch.cat([x.reshape(b, t, 17 * 3), velocity.reshape(b, t, 17 * 2)], dim=2)
-        return self.trunk(features.transpose(1, 2))
+        parts = [x.reshape(b, t, 17 * 3), velocity.reshape(b, t, 17 * 2)]
+        if self.geometry:
+            parts.append(geometry_features(xy))
+        return self.trunk(torch.cat(parts, dim=2).transpose(1, 2))
 
 
 @register_model("pose-tcn")
