@@ -1,3 +1,4 @@
+// Long file: the inference worker's whole main-thread side (requests, replies, exits, restart backoff, health); its protocol and entry are already separate files.
 import { Worker } from 'node:worker_threads';
 import { Counter, type Registry } from 'prom-client';
 import { realTimers, type Timers } from '../clock/timers.ts';
