@@ -1,4 +1,5 @@
 import type { TimeNs } from '../domain/time.ts';
+import { evictLeastRecentlyUsed } from './least-recently-used.ts';
 
 /** How far ahead of arrival a device's samples may be placed before it starts afresh, ns. */
 const MAX_LEAD_NS = 10e9;
@@ -55,16 +56,7 @@ export class ArrivalStamps {
       return;
     }
     // The table is bounded (ids come from the network): the least recently seen goes.
-    if (this.lastNs.size >= this.maxSources) {
-      let oldest: string | undefined;
-      let oldestAt = Infinity;
-      for (const [id, s] of this.lastNs)
-        if (s.usedAt < oldestAt) {
-          oldestAt = s.usedAt;
-          oldest = id;
-        }
-      if (oldest !== undefined) this.lastNs.delete(oldest);
-    }
+    evictLeastRecentlyUsed(this.lastNs, this.maxSources);
     this.lastNs.set(sourceId, { lastNs, usedAt: ++this.uses });
   }
 }

@@ -1,6 +1,7 @@
 import type { SampleChunk } from '../domain/samples.ts';
 import type { Clock } from '../domain/time.ts';
 import { DriftEstimator, type DriftFitOptions } from './drift-estimator.ts';
+import { evictLeastRecentlyUsed } from './least-recently-used.ts';
 
 export interface DeviceClockMapperOptions {
   readonly drift?: DriftFitOptions;
@@ -142,16 +143,7 @@ export class DeviceClockMapper {
       state.usedAt = ++this.uses;
       return state;
     }
-    if (this.perSource.size >= this.maxSources) {
-      let oldest: string | undefined;
-      let oldestAt = Infinity;
-      for (const [id, s] of this.perSource)
-        if (s.usedAt < oldestAt) {
-          oldestAt = s.usedAt;
-          oldest = id;
-        }
-      if (oldest !== undefined) this.perSource.delete(oldest);
-    }
+    evictLeastRecentlyUsed(this.perSource, this.maxSources);
     state = {
       estimator: new DriftEstimator(this.options.drift),
       lastDeviceNs: -Infinity,
