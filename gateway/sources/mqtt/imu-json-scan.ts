@@ -74,6 +74,9 @@ let end = 0;
 let accScratch = new Float64Array(96);
 let gyroScratch = new Float64Array(96);
 let timeScratch = new Float64Array(32);
+/** Per acc/gyro number: start and end of its text when scanNumber was inexact, else -1. */
+let accTokens = new Int32Array(192);
+let gyroTokens = new Int32Array(192);
 
 function skipWs(): void {
   while (pos < end) {
@@ -84,39 +87,63 @@ function skipWs(): void {
 }
 
 /**
+ * Set by scanNumber: the value returned is within 2^-51 (relative) of the double JSON.parse
+ * gives, not necessarily equal (16–19 significant digits); tokenStart is where its text begins.
+ */
+let inexact = false;
+let tokenStart = 0;
+const TWO32 = 4294967296;
+
+/**
  * A JSON number at pos (strict grammar), or NaN when the bytes are not one or its value is
- * not finite (both make the caller fall back).
+ * not finite (both make the caller fall back). Exact (see the header) unless it sets
+ * `inexact`; scanExactNumber() and the rows' check at the end settle those.
  */
 function scanNumber(): number {
   const start = pos;
+  tokenStart = start;
+  inexact = false;
   let neg = false;
   if (buf[pos] === 0x2d) {
     neg = true;
     pos++;
   }
-  let m = 0;
+  let m = 0; // first 15 significant digits, exact
+  let tail = 0; // the next up to 4, exact
+  let tailLen = 0;
   let significant = 0;
   let exp10 = 0;
+  let integer = true;
+  const intStart = pos;
   let c = buf[pos];
   if (c === 0x30) {
     pos++;
   } else if (c !== undefined && c >= 0x31 && c <= 0x39) {
     while (pos < end && (c = buf[pos]!) >= 0x30 && c <= 0x39) {
-      if (significant < 16) m = m * 10 + (c - 0x30);
-      else exp10++;
+      if (significant < 15) m = m * 10 + (c - 0x30);
+      else if (significant < 19) {
+        tail = tail * 10 + (c - 0x30);
+        tailLen++;
+      } else exp10++;
       significant++;
       pos++;
     }
   } else return NaN;
+  const intEnd = pos;
   if (buf[pos] === 0x2e) {
+    integer = false;
     pos++;
     const fracStart = pos;
     while (pos < end && (c = buf[pos]!) >= 0x30 && c <= 0x39) {
-      if (m === 0 && c === 0x30)
+      if (significant === 0 && c === 0x30)
         exp10--; // leading zeros are not significant
       else {
-        if (significant < 16) {
+        if (significant < 15) {
           m = m * 10 + (c - 0x30);
+          exp10--;
+        } else if (significant < 19) {
+          tail = tail * 10 + (c - 0x30);
+          tailLen++;
           exp10--;
         }
         significant++;
@@ -127,6 +154,7 @@ function scanNumber(): number {
   }
   c = buf[pos];
   if (c === 0x65 || c === 0x45) {
+    integer = false;
     pos++;
     let expNeg = false;
     c = buf[pos];
@@ -144,15 +172,52 @@ function scanNumber(): number {
     exp10 += expNeg ? -e : e;
   }
   let x: number;
-  if (m === 0) x = 0;
+  if (significant === 0) x = 0;
   else if (significant <= 15 && exp10 >= -22 && exp10 <= 22)
     x = exp10 >= 0 ? m * POW10[exp10]! : m / POW10[-exp10]!;
-  else {
-    // More digits than a double holds exactly, or a far exponent: the token text itself.
+  else if (integer && significant <= 19) {
+    // An integer below 10^19 < 2^64 as two exact 32-bit halves; hi·2^32 is exact, so the one
+    // addition rounds once, to nearest: the correctly rounded double.
+    let hi = 0;
+    let lo = 0;
+    for (let i = intStart; i < intEnd; i++) {
+      lo = lo * 10 + (buf[i]! - 0x30);
+      const carry = Math.floor(lo / TWO32);
+      lo -= carry * TWO32;
+      hi = hi * 10 + carry;
+    }
+    x = hi * TWO32 + lo;
+  } else if (significant <= 19 && exp10 >= -22 && exp10 <= 22) {
+    // Three roundings (m·10^t, + tail, ·or/ 10^e): within 2^-51 of the exact value.
+    const mantissa = m * POW10[tailLen]! + tail;
+    x = exp10 >= 0 ? mantissa * POW10[exp10]! : mantissa / POW10[-exp10]!;
+    inexact = true;
+  } else {
+    // Beyond: the token text itself.
     x = Number(buf.toString('latin1', start, pos));
     return Number.isFinite(x) ? x : NaN;
   }
   return neg ? -x : x;
+}
+
+/** scanNumber, always exactly JSON.parse's double (the token text when it was inexact). */
+function scanExactNumber(): number {
+  const x = scanNumber();
+  if (!inexact) return x;
+  inexact = false;
+  return Number(buf.toString('latin1', tokenStart, pos));
+}
+
+/**
+ * The float32 of (JSON.parse's double)·scale, from an inexact x (within 2^-51 of that double):
+ * fround(d·scale) is monotonic in d, so when both ends of x ± 2^-48·|x| give the same float32,
+ * so does the double in between. Otherwise (near a float32 rounding edge) the token text.
+ */
+function float32Of(x: number, scale: number, start: number, stop: number): number {
+  const margin = Math.abs(x) * 3.552713678800501e-15; // 2^-48
+  const low = Math.fround((x - margin) * scale);
+  if (low === Math.fround((x + margin) * scale)) return low;
+  return Math.fround(Number(buf.toString('latin1', start, stop)) * scale);
 }
 
 /** Bytes of a string at pos (after its opening quote) if plain printable ASCII; else -1. */
@@ -214,18 +279,30 @@ function scanRows(gyro: boolean, maxRows: number): number {
     if (buf[pos] !== 0x5b || rows >= maxRows) return -1;
     pos++;
     let scratch = gyro ? gyroScratch : accScratch;
+    let tokens = gyro ? gyroTokens : accTokens;
     if (scratch.length < (rows + 1) * 3) {
-      const grown = new Float64Array(Math.max(scratch.length * 2, (rows + 1) * 3));
+      const grown = new Float64Array(scratch.length * 2);
       grown.set(scratch);
-      if (gyro) gyroScratch = grown;
-      else accScratch = grown;
+      const grownTokens = new Int32Array(tokens.length * 2);
+      grownTokens.set(tokens);
+      if (gyro) {
+        gyroScratch = grown;
+        gyroTokens = grownTokens;
+      } else {
+        accScratch = grown;
+        accTokens = grownTokens;
+      }
       scratch = grown;
+      tokens = grownTokens;
     }
     for (let k = 0; k < 3; k++) {
       skipWs();
       const x = scanNumber();
       if (x !== x) return -1;
-      scratch[rows * 3 + k] = x;
+      const j = rows * 3 + k;
+      scratch[j] = x;
+      tokens[2 * j] = inexact ? tokenStart : -1;
+      tokens[2 * j + 1] = pos;
       skipWs();
       if (buf[pos] !== (k < 2 ? 0x2c : 0x5d)) return -1; // exactly 3 items
       pos++;
@@ -252,7 +329,7 @@ function scanTimes(integers: boolean, maxItems: number): number {
   let count = 0;
   for (;;) {
     if (count >= maxItems) return -1;
-    const x = scanNumber();
+    const x = scanExactNumber();
     if (x !== x || x < 0 || (integers && !Number.isInteger(x))) return -1;
     if (timeScratch.length <= count) {
       const grown = new Float64Array(timeScratch.length * 2);
@@ -317,7 +394,7 @@ function scanObject(maxSamples: number): ScannedImuJson | undefined {
     skipWs();
     switch (bit) {
       case K_V:
-        if (scanNumber() !== 1) return undefined;
+        if (scanExactNumber() !== 1) return undefined;
         break;
       case K_T0:
         if (buf[pos] === 0x22) {
@@ -328,11 +405,11 @@ function scanObject(maxSamples: number): ScannedImuJson | undefined {
           const len = pos - start;
           if (buf[pos] !== 0x22 || len < 1 || len > 19) return undefined;
           pos = start;
-          t0Ns = scanNumber(); // a digit string is a JSON integer token of the same value
+          t0Ns = scanExactNumber(); // a digit string is a JSON integer token of the same value
           if (pos !== start + len) return undefined; // e.g. "0123": not one token
           pos++;
         } else {
-          t0Ns = scanNumber();
+          t0Ns = scanExactNumber();
           if (t0Ns !== t0Ns || t0Ns < 0 || !Number.isInteger(t0Ns)) return undefined;
         }
         break;
@@ -342,7 +419,7 @@ function scanObject(maxSamples: number): ScannedImuJson | undefined {
         if (times < 0) return undefined;
         break;
       case K_RATE:
-        rateHz = scanNumber();
+        rateHz = scanExactNumber();
         if (!(rateHz > 0 && rateHz <= 10000)) return undefined;
         break;
       case K_ACC:
@@ -381,7 +458,7 @@ function scanObject(maxSamples: number): ScannedImuJson | undefined {
         break;
       }
       case K_SEQ:
-        seq = scanNumber();
+        seq = scanExactNumber();
         if (seq !== seq || seq < 0 || !Number.isInteger(seq)) return undefined;
         break;
     }
@@ -403,12 +480,18 @@ function scanObject(maxSamples: number): ScannedImuJson | undefined {
   if (n > maxSamples || gyroRows !== n || (times >= 0 && times !== n)) return undefined;
   const values = new Float32Array(n * 6);
   for (let i = 0, o = 0, r = 0; i < n; i++, o += 6, r += 3) {
-    values[o] = accScratch[r]! * accScale;
-    values[o + 1] = accScratch[r + 1]! * accScale;
-    values[o + 2] = accScratch[r + 2]! * accScale;
-    values[o + 3] = gyroScratch[r]! * gyroScale;
-    values[o + 4] = gyroScratch[r + 1]! * gyroScale;
-    values[o + 5] = gyroScratch[r + 2]! * gyroScale;
+    for (let k = 0; k < 3; k++) {
+      const start = accTokens[2 * (r + k)]!;
+      values[o + k] =
+        start < 0
+          ? accScratch[r + k]! * accScale
+          : float32Of(accScratch[r + k]!, accScale, start, accTokens[2 * (r + k) + 1]!);
+      const gStart = gyroTokens[2 * (r + k)]!;
+      values[o + 3 + k] =
+        gStart < 0
+          ? gyroScratch[r + k]! * gyroScale
+          : float32Of(gyroScratch[r + k]!, gyroScale, gStart, gyroTokens[2 * (r + k) + 1]!);
+    }
   }
   const tNs = new Float64Array(n);
   if (hasTMs) for (let i = 0; i < n; i++) tNs[i] = timeScratch[i]! * 1e6;
