@@ -60,6 +60,22 @@ const unsignedToken = fc.oneof(
     .tuple(fc.double({ min: 0, max: 1e30, noNaN: true }), fc.integer({ min: 0, max: 20 }))
     .map(([x, k]) => x.toExponential(k)),
   fc.integer({ min: 0, max: 100000 }).map(String),
+  // Next to a float32 rounding edge (half-way between two float32s, ± a few double ulps), in
+  // 16–19 digits: where rounding to double first and then to float32 matters.
+  fc
+    .tuple(
+      fc.float({ min: Math.fround(1e-6), max: Math.fround(1e6), noNaN: true }),
+      fc.integer({ min: -4, max: 4 }),
+      fc.integer({ min: 16, max: 19 }),
+    )
+    .map(([f, ulps, digitsOut]) => {
+      const up = new Float32Array([f]);
+      new Uint32Array(up.buffer)[0]! += 1;
+      const mid = (f + up[0]!) / 2; // exact in a double
+      const bits = new Float64Array([mid]);
+      new BigInt64Array(bits.buffer)[0]! += BigInt(ulps);
+      return bits[0]!.toPrecision(digitsOut).replace('e+', 'e');
+    }),
 );
 const signedToken = fc.tuple(fc.boolean(), unsignedToken).map(([neg, t]) => (neg ? `-${t}` : t));
 
@@ -239,7 +255,7 @@ describe('JSON ingest: one-pass scan vs JSON.parse + Ajv', () => {
           '"-1"',
         ]),
         ...valueEdits('accUnit', ['"G"', '"m/s^2"', '"g "', '1']),
-        ...valueEdits('gyroUnit', ['"rad"', '"deg\\/s"', '"deg\/s"']),
+        ...valueEdits('gyroUnit', ['"rad"', '"deg\\/s"', '"deg\\\\/s"']),
         ...valueEdits('placement', ['"Wrist"', '""', '"wr\\u0069st"', '"wrist\\"', 'null']),
         ...['v', 'acc', 'gyro', 'tMs', 'tNs', 'rateHz', 't0Ns'].map((k): [RegExp, string] => [
           new RegExp(`,"${k}":${VALUE}|"${k}":${VALUE},`),
