@@ -95,11 +95,15 @@ let tokenStart = 0;
 const TWO32 = 4294967296;
 
 /**
- * A JSON number at pos (strict grammar), or NaN when the bytes are not one or its value is
- * not finite (both make the caller fall back). Exact (see the header) unless it sets
- * `inexact`; scanExactNumber() and the rows' check at the end settle those.
+ * Reads a JSON number at pos (strict grammar) into NUMBER[0]; false when the bytes are not
+ * one or its value is not finite (both make the caller fall back). Exact (see the header)
+ * unless it sets `inexact`; scanExactNumber() and the rows' check at the end settle those.
+ * The value goes through a typed array, not a return value: a double returned from a call
+ * V8 does not inline is boxed, one heap number (16 bytes) per number of every message.
  */
-function scanNumber(): number {
+const NUMBER = new Float64Array(1);
+
+function scanNumber(): boolean {
   const start = pos;
   tokenStart = start;
   inexact = false;
@@ -128,7 +132,7 @@ function scanNumber(): number {
       significant++;
       pos++;
     }
-  } else return NaN;
+  } else return false;
   const intEnd = pos;
   if (buf[pos] === 0x2e) {
     integer = false;
@@ -150,7 +154,7 @@ function scanNumber(): number {
       }
       pos++;
     }
-    if (pos === fracStart) return NaN;
+    if (pos === fracStart) return false;
   }
   c = buf[pos];
   if (c === 0x65 || c === 0x45) {
@@ -168,7 +172,7 @@ function scanNumber(): number {
       if (e < 100000) e = e * 10 + (c - 0x30);
       pos++;
     }
-    if (pos === expStart) return NaN;
+    if (pos === expStart) return false;
     exp10 += expNeg ? -e : e;
   }
   let x: number;
@@ -195,17 +199,26 @@ function scanNumber(): number {
   } else {
     // Beyond: the token text itself.
     x = Number(buf.toString('latin1', start, pos));
-    return Number.isFinite(x) ? x : NaN;
+    NUMBER[0] = x;
+    return Number.isFinite(x);
   }
-  return neg ? -x : x;
+  NUMBER[0] = neg ? -x : x;
+  return true;
 }
 
 /** scanNumber, always exactly JSON.parse's double (the token text when it was inexact). */
-function scanExactNumber(): number {
-  const x = scanNumber();
-  if (!inexact) return x;
+function scanExactTo(): boolean {
+  if (!scanNumber()) return false;
+  if (!inexact) return true;
   inexact = false;
-  return Number(buf.toString('latin1', tokenStart, pos));
+  const x = Number(buf.toString('latin1', tokenStart, pos));
+  NUMBER[0] = x;
+  return Number.isFinite(x);
+}
+
+/** scanExactTo's value, NaN when there is none (for the once-per-message keys). */
+function scanExactNumber(): number {
+  return scanExactTo() ? NUMBER[0]! : NaN;
 }
 
 /**
@@ -297,10 +310,9 @@ function scanRows(gyro: boolean, maxRows: number): number {
     }
     for (let k = 0; k < 3; k++) {
       skipWs();
-      const x = scanNumber();
-      if (x !== x) return -1;
+      if (!scanNumber()) return -1;
       const j = rows * 3 + k;
-      scratch[j] = x;
+      scratch[j] = NUMBER[0]!;
       tokens[2 * j] = inexact ? tokenStart : -1;
       tokens[2 * j + 1] = pos;
       skipWs();
@@ -329,8 +341,9 @@ function scanTimes(integers: boolean, maxItems: number): number {
   let count = 0;
   for (;;) {
     if (count >= maxItems) return -1;
-    const x = scanExactNumber();
-    if (x !== x || x < 0 || (integers && !Number.isInteger(x))) return -1;
+    if (!scanExactTo()) return -1;
+    const x = NUMBER[0]!;
+    if (x < 0 || (integers && !Number.isInteger(x))) return -1;
     if (timeScratch.length <= count) {
       const grown = new Float64Array(timeScratch.length * 2);
       grown.set(timeScratch);
