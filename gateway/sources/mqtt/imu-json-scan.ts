@@ -104,13 +104,17 @@ const TWO32 = 4294967296;
 const NUMBER = new Float64Array(1);
 
 function scanNumber(): boolean {
-  const start = pos;
+  // Locals, not the module's state, in the per-byte loops: kept in registers.
+  const b = buf;
+  const stop = end;
+  let p = pos;
+  const start = p;
   tokenStart = start;
   inexact = false;
   let neg = false;
-  if (buf[pos] === 0x2d) {
+  if (b[p] === 0x2d) {
     neg = true;
-    pos++;
+    p++;
   }
   let m = 0; // first 15 significant digits, exact
   let tail = 0; // the next up to 4, exact
@@ -118,27 +122,27 @@ function scanNumber(): boolean {
   let significant = 0;
   let exp10 = 0;
   let integer = true;
-  const intStart = pos;
-  let c = buf[pos];
+  const intStart = p;
+  let c = b[p];
   if (c === 0x30) {
-    pos++;
+    p++;
   } else if (c !== undefined && c >= 0x31 && c <= 0x39) {
-    while (pos < end && (c = buf[pos]!) >= 0x30 && c <= 0x39) {
+    while (p < stop && (c = b[p]!) >= 0x30 && c <= 0x39) {
       if (significant < 15) m = m * 10 + (c - 0x30);
       else if (significant < 19) {
         tail = tail * 10 + (c - 0x30);
         tailLen++;
       } else exp10++;
       significant++;
-      pos++;
+      p++;
     }
   } else return false;
-  const intEnd = pos;
-  if (buf[pos] === 0x2e) {
+  const intEnd = p;
+  if (b[p] === 0x2e) {
     integer = false;
-    pos++;
-    const fracStart = pos;
-    while (pos < end && (c = buf[pos]!) >= 0x30 && c <= 0x39) {
+    p++;
+    const fracStart = p;
+    while (p < stop && (c = b[p]!) >= 0x30 && c <= 0x39) {
       if (significant === 0 && c === 0x30)
         exp10--; // leading zeros are not significant
       else {
@@ -152,27 +156,27 @@ function scanNumber(): boolean {
         }
         significant++;
       }
-      pos++;
+      p++;
     }
-    if (pos === fracStart) return false;
+    if (p === fracStart) return false;
   }
-  c = buf[pos];
+  c = b[p];
   if (c === 0x65 || c === 0x45) {
     integer = false;
-    pos++;
+    p++;
     let expNeg = false;
-    c = buf[pos];
+    c = b[p];
     if (c === 0x2b || c === 0x2d) {
       expNeg = c === 0x2d;
-      pos++;
+      p++;
     }
-    const expStart = pos;
+    const expStart = p;
     let e = 0;
-    while (pos < end && (c = buf[pos]!) >= 0x30 && c <= 0x39) {
+    while (p < stop && (c = b[p]!) >= 0x30 && c <= 0x39) {
       if (e < 100000) e = e * 10 + (c - 0x30);
-      pos++;
+      p++;
     }
-    if (pos === expStart) return false;
+    if (p === expStart) return false;
     exp10 += expNeg ? -e : e;
   }
   let x: number;
@@ -185,7 +189,7 @@ function scanNumber(): boolean {
     let hi = 0;
     let lo = 0;
     for (let i = intStart; i < intEnd; i++) {
-      lo = lo * 10 + (buf[i]! - 0x30);
+      lo = lo * 10 + (b[i]! - 0x30);
       const carry = Math.floor(lo / TWO32);
       lo -= carry * TWO32;
       hi = hi * 10 + carry;
@@ -198,10 +202,12 @@ function scanNumber(): boolean {
     inexact = true;
   } else {
     // Beyond: the token text itself.
-    x = Number(buf.toString('latin1', start, pos));
+    x = Number(b.toString('latin1', start, p));
+    pos = p;
     NUMBER[0] = x;
     return Number.isFinite(x);
   }
+  pos = p;
   NUMBER[0] = neg ? -x : x;
   return true;
 }
