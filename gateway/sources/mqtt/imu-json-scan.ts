@@ -11,17 +11,22 @@ import type { Placement } from '../../domain/samples.ts';
  * with JSON.parse + Ajv as before, so every rejection keeps its code and message.
  *
  * Why hand-written: at 1,000 devices × 5 msg/s, JSON.parse (a string of the whole payload,
- * an array per sample row) + Ajv cost ~1,600 ns and ~530 bytes allocated per sample
- * (bench/pipeline-stages, decode-json); this scan measured ~TODO ns and ~TODO bytes per sample
- * on the same bench. No JavaScript JSON library parses into typed arrays without building the
- * object tree first; the ones that do (simdjson bindings) are native addons, and the project
- * must install without a compiler.
+ * an array per sample row, a heap number per value) + Ajv cost ~900–1,600 ns and 530 bytes
+ * allocated per sample (bench/pipeline-stages, decode-json, `--before` the scan); with the
+ * scan, 606 ns (529–1,020 on a loaded shared machine, before 913) and 48 bytes per sample —
+ * the output typed arrays alone. No JavaScript JSON library parses into typed arrays without
+ * building the object tree first; those that do (simdjson bindings) are native addons, and
+ * the project must install without a compiler.
  *
  * Numbers equal JSON.parse's to the bit: a token of at most 15 significant digits with a
  * decimal exponent within ±22 is converted as m·10^e or m/10^e, where m (< 10^15 < 2^53) and
  * 10^|e| (≤ 10^22) are exact doubles, so the one IEEE multiplication or division rounds the
  * exact decimal value once, to nearest — the correctly rounded double JSON.parse returns
- * (Clinger's fast path). Longer tokens go through Number() on the exact token text.
+ * (Clinger's fast path). Integers of up to 19 digits (< 2^64) are built as two exact 32-bit
+ * halves and added once. Sample values of 16–19 digits (what JSON.stringify writes for a
+ * float32 widened to double) are approximated within 2^-51 and kept only when both ends of a
+ * 2^-48 bracket round to the same float32 (see float32Of); everything else, and such values
+ * near a float32 rounding edge, go through Number() on the exact token text.
  */
 
 export interface ScannedImuJson {
