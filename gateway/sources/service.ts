@@ -32,7 +32,11 @@ export interface SourcesOptions {
     readonly loop: boolean;
     readonly withoutModalities: NonNullable<Parameters<typeof openReplaySource>[1]>['withoutModalities'];
   };
-  readonly ingest: { readonly enabled: boolean; readonly maxSamplesPerMessage: number };
+  readonly ingest: {
+    readonly enabled: boolean;
+    readonly maxSamplesPerMessage: number;
+    readonly jsonFastPath?: boolean;
+  };
   readonly ble: BleOptions;
   readonly cameras: CameraOptions['cameras'];
   readonly matching: CameraOptions['matching'];
@@ -141,6 +145,7 @@ export class SourcesService implements Service {
       topics: mqtt.topics,
       subjectForDevice: (device) => deps.subjects.subjectFor(device),
       maxSamplesPerMessage: options.ingest.maxSamplesPerMessage,
+      jsonFastPath: options.ingest.jsonFastPath,
       logger: deps.logger,
       registry: deps.metrics,
       clock: deps.clock,

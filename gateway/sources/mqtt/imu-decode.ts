@@ -2,6 +2,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import ingestSchema from '../../../config/schemas/mqtt-ingest-imu.schema.json' with { type: 'json' };
 import { IMU_CHANNELS, type Placement } from '../../domain/samples.ts';
 import type { TimeNs } from '../../domain/time.ts';
+import { scanImuJson } from './imu-json-scan.ts';
 
 /*
  * Pure decoders for IMU messages from phones and watches: JSON (config/schemas/
@@ -46,6 +47,11 @@ export interface DecodeContext {
   /** Gateway clock at arrival, for messages without device time. */
   readonly receivedNs: TimeNs;
   readonly maxSamples: number;
+  /**
+   * JSON: try the one-pass scan (imu-json-scan.ts) before JSON.parse + Ajv (default true;
+   * config ingest.jsonFastPath). Same results either way; false measures the general path.
+   */
+  readonly jsonFastPath?: boolean;
 }
 
 const reject = (reason: IngestRejectReason, message: string): DecodeResult => ({
@@ -109,6 +115,15 @@ function jsonValidator(): ValidateFunction<ImuJson> {
 }
 
 export function decodeImuJson(payload: Buffer, ctx: DecodeContext): DecodeResult {
+  if (ctx.jsonFastPath !== false) {
+    const s = scanImuJson(payload, ctx.maxSamples);
+    if (s !== undefined) return finish('json', s.values, s.tNs, s.t0Ns, ctx, s.placement, s.seq);
+  }
+  return decodeImuJsonGeneric(payload, ctx);
+}
+
+/** JSON.parse + Ajv: every message the scan does not take, and every rejection. */
+export function decodeImuJsonGeneric(payload: Buffer, ctx: DecodeContext): DecodeResult {
   let parsed: unknown;
   try {
     parsed = JSON.parse(payload.toString('utf8'));

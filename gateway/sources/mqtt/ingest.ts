@@ -46,6 +46,8 @@ export interface MqttImuIngestOptions {
   /** The subject a device is assigned to in the configuration; undefined: unknown device. */
   readonly subjectForDevice: (deviceId: string) => string | undefined;
   readonly maxSamplesPerMessage: number;
+  /** JSON messages: one-pass scan first, JSON.parse + Ajv for the rest (default true). */
+  readonly jsonFastPath?: boolean;
   readonly logger: Logger;
   readonly registry: Registry;
   readonly clock?: Clock;
@@ -150,7 +152,11 @@ export class MqttImuIngest {
       );
       return;
     }
-    const result = decodeImuMessage(payload, { receivedNs, maxSamples: this.opts.maxSamplesPerMessage });
+    const result = decodeImuMessage(payload, {
+      receivedNs,
+      maxSamples: this.opts.maxSamplesPerMessage,
+      jsonFastPath: this.opts.jsonFastPath ?? true,
+    });
     if (!result.ok) {
       this.refuse(deviceId, result.reason, result.message);
       return;

@@ -16,6 +16,11 @@ export const IngestOptionsSchema = Section(
       default: 1000,
       description: 'Larger messages are refused and counted.',
     }),
+    jsonFastPath: Type.Boolean({
+      default: true,
+      description:
+        'Decode JSON messages with a one-pass scan into typed arrays, falling back to JSON.parse + schema validation for anything it does not fully understand (same results and errors). Off: always the general path (for comparison).',
+    }),
     unknownDevices: Section(
       {
         maxTracked: Type.Integer({
