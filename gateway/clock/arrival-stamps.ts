@@ -32,9 +32,12 @@ export class ArrivalStamps {
     const previous = this.lastNs.get(sourceId)?.lastNs;
     const step = n > 1 ? (arrivalEnd - first) / (n - 1) : 0;
     let out = tNs;
-    if (previous !== undefined && step > 0 && first <= previous) {
+    const closer = step * (1 - CATCH_UP);
+    // Placed also when the chunk starts after the previous one but closer than the device's
+    // spacing allows: an early chunk (transport jitter) would otherwise put its first sample
+    // in the previous sample's millisecond, and InfluxDB keeps one point per millisecond.
+    if (previous !== undefined && step > 0 && first - previous < closer) {
       const placed = new Float64Array(n);
-      const closer = step * (1 - CATCH_UP);
       for (let i = 0; i < n; i++) placed[i] = previous + closer * (i + 1);
       if ((placed[n - 1] as number) - arrivalEnd <= MAX_LEAD_NS) out = placed;
     }

@@ -27,6 +27,19 @@ test('a burst in one millisecond becomes consecutive samples: none share a milli
   for (let i = 1; i < all.length; i++) assert.ok((all[i] as number) - (all[i - 1] as number) >= 19 * MS - 1);
 });
 
+test('a chunk arriving early (jitter) is placed at the device spacing after the previous one', () => {
+  const stamps = new ArrivalStamps();
+  stamps.place('phone', arrived(1000));
+  // Its first sample would fall 0.4 ms after the previous chunk's last: the same millisecond.
+  const early = stamps.place('phone', arrived(1000 + 180.4));
+  const within1ns = (a: number, b: number) => assert.ok(Math.abs(a - b) < 1, `${a} vs ${b}`);
+  within1ns((early[0] as number) - 1000 * MS, 19 * MS);
+  for (let i = 1; i < early.length; i++) within1ns((early[i] as number) - (early[i - 1] as number), 19 * MS);
+  // The next chunk, on time, keeps its arrival stamps.
+  const onTime = arrived(1400);
+  assert.equal(stamps.place('phone', onTime), onTime);
+});
+
 test('the lead a burst builds melts away once chunks arrive on time again', () => {
   const stamps = new ArrivalStamps();
   for (let k = 0; k < 10; k++) stamps.place('phone', arrived(10_000)); // 1.8 s ahead
