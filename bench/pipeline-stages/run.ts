@@ -215,31 +215,22 @@ const gatewayChunks = (): ImuChunk[][] =>
 
 let sink = 0; // results go here so no pass is optimised away
 
+/** The decode stage alone: every message of chunks [from, to) through the tree's decoder. */
+function decodeEach(tree: Tree, messages: Buffer[][]): ReturnType<Stage> {
+  return (from, to) => {
+    for (let c = from; c < to; c++) {
+      const ctx = { receivedNs: arrivalNs(c), maxSamples: 1000 };
+      for (const m of messages[c] as Buffer[]) {
+        const r = tree.decode.decodeImuMessage(m, ctx);
+        if (r.ok) sink += r.imu.tNs.length;
+      }
+    }
+  };
+}
+
 const STAGES: Record<string, Stage> = {
-  'decode-mji1': (tree) => {
-    const messages = mji1(tree);
-    return (from, to) => {
-      for (let c = from; c < to; c++) {
-        const ctx = { receivedNs: arrivalNs(c), maxSamples: 1000 };
-        for (const m of messages[c] as Buffer[]) {
-          const r = tree.decode.decodeImuMessage(m, ctx);
-          if (r.ok) sink += r.imu.tNs.length;
-        }
-      }
-    };
-  },
-  'decode-json': (tree) => {
-    const messages = json();
-    return (from, to) => {
-      for (let c = from; c < to; c++) {
-        const ctx = { receivedNs: arrivalNs(c), maxSamples: 1000 };
-        for (const m of messages[c] as Buffer[]) {
-          const r = tree.decode.decodeImuMessage(m, ctx);
-          if (r.ok) sink += r.imu.tNs.length;
-        }
-      }
-    };
-  },
+  'decode-mji1': (tree) => decodeEach(tree, mji1(tree)),
+  'decode-json': (tree) => decodeEach(tree, json()),
   'ingest-json': (tree) => {
     const messages = json();
     let nowNs = 0;

@@ -1,3 +1,4 @@
+import ingestSchema from '../../../config/schemas/mqtt-ingest-imu.schema.json' with { type: 'json' };
 import type { Placement } from '../../domain/samples.ts';
 
 /*
@@ -47,16 +48,8 @@ const POW10 = [
   1e20, 1e21, 1e22,
 ];
 
-const PLACEMENTS = [
-  'wrist',
-  'thigh',
-  'chest',
-  'ankle',
-  'waist',
-  'upper_arm',
-  'pocket',
-  'unknown',
-] as const satisfies readonly Placement[];
+// The schema's own list, so the scan accepts exactly the placements the fallback's Ajv does.
+const PLACEMENTS = ingestSchema.properties.placement.enum as readonly Placement[];
 
 // Key bits, also the "seen" mask (a duplicate key falls back: JSON.parse keeps the last).
 const K_V = 1;
