@@ -1,3 +1,4 @@
+// Long file: one scanner for one message format (keys, rows, numbers exact to the bit, every schema rule), kept together so the fallback's boundary is in one place.
 import ingestSchema from '../../../config/schemas/mqtt-ingest-imu.schema.json' with { type: 'json' };
 import type { Placement } from '../../domain/samples.ts';
 
