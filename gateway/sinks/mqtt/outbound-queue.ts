@@ -103,6 +103,11 @@ export class OutboundQueue {
   private tail = new Fifo<QueueItem>();
   /** Memory-only messages that are not retained, served before `front` (see above). */
   private urgent = new Fifo<QueueItem>();
+  /**
+   * `front` holds memory-only events moved there from `tail` after a backlog: until it is
+   * empty, new events queue behind them instead of overtaking them in `urgent`.
+   */
+  private frontHoldsEvents = false;
   private readonly inFlight = new Set<QueueItem>();
   /** Newest queued seq per retained topic. */
   private latestRetained = new Map<string, number>();
@@ -182,7 +187,7 @@ export class OutboundQueue {
       this.retainedInMemory.set(message.topic, item);
     }
     if (this.tail.length === 0 && !this.spool.hasUnread())
-      (message.retain ? this.front : this.urgent).push(item);
+      (message.retain || this.frontHoldsEvents ? this.front : this.urgent).push(item);
     else this.tail.push(item);
     this.total++;
     this.memoryOnly++;
@@ -194,10 +199,11 @@ export class OutboundQueue {
   /** The oldest message not in flight, now in flight; undefined when there is none. */
   next(): QueueItem | undefined {
     for (;;) {
+      if (this.frontHoldsEvents && this.front.length === 0) this.frontHoldsEvents = false;
       // Messages read back from disk (a backlog from an outage or a previous run) are older
       // than anything in memory and keep their place ahead of events.
       const restored = this.front.peek()?.position !== undefined;
-      const first = restored ? undefined : this.urgent.shift();
+      const first = restored || this.frontHoldsEvents ? undefined : this.urgent.shift();
       if (first) {
         if (first.superseded) continue; // shed for a full disk
         this.inFlight.add(first);
@@ -216,6 +222,8 @@ export class OutboundQueue {
         if (this.tail.length === 0) return undefined;
         this.front = this.tail;
         this.tail = new Fifo<QueueItem>();
+        // Events queued in seq order behind the backlog: later events must not overtake them.
+        this.frontHoldsEvents = this.front.values().some((i) => !i.retain && !i.superseded);
         continue;
       }
       if (item.superseded) continue; // already uncounted when superseded
@@ -242,7 +250,9 @@ export class OutboundQueue {
   requeue(item: QueueItem): void {
     if (!this.inFlight.delete(item)) return;
     const lane =
-      !item.retain && item.position === undefined && !this.spool.hasUnread() ? this.urgent : this.front;
+      !item.retain && item.position === undefined && !this.spool.hasUnread() && !this.frontHoldsEvents
+        ? this.urgent
+        : this.front;
     lane.insertOrdered(item, (i) => i.seq);
   }
 
@@ -269,6 +279,7 @@ export class OutboundQueue {
     const front = this.front.drain();
     this.tail.drain();
     this.urgent.drain();
+    this.frontHoldsEvents = false; // memory-only messages are on disk now, in seq order
     // Disk-backed items already read back stay; they are older than anything spilled now.
     for (const item of front) if (item.position !== undefined) this.front.push(item);
     this.memoryOnly = 0;

@@ -172,6 +172,25 @@ describe('OutboundQueue events first', () => {
     assert.equal(q.size, 0);
   });
 
+  it('after a backlog, events queued behind it are not overtaken by newer events', () => {
+    const q = queue(tempDir(), 1000);
+    q.push(msg(1, false, 'activity/a'));
+    q.spill(); // broker away: the backlog is on disk
+    q.push(msg(2, true, 'state/a')); // queued behind the backlog, in seq order
+    q.push(msg(3, false, 'activity/a'));
+    const backlog = q.next()!;
+    assert.equal(body(backlog), 1);
+    q.ack(backlog);
+    const state = q.next()!; // the disk is drained: what waited behind it moves up
+    assert.equal(body(state), 2);
+    q.push(msg(4, false, 'activity/a')); // a new event while 3 is still queued
+    q.ack(state);
+    assert.deepEqual(drain(q), [3, 4], 'the event topic keeps its order');
+    q.push(msg(5, true, 'state/b'));
+    q.push(msg(6, false, 'activity/b'));
+    assert.deepEqual(drain(q), [6, 5], 'events first again once the backlog is gone');
+  });
+
   it('a requeued event goes out first again; a spill and a restart lose nothing and resend nothing delivered', () => {
     const dir = tempDir();
     const q = queue(dir, 1000);
