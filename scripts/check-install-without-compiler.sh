@@ -15,7 +15,10 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="$(mktemp -d)"
 gateway_pid=""
 cleanup() {
-  if [ -n "$gateway_pid" ]; then kill "$gateway_pid" 2>/dev/null || true; fi
+  if [ -n "$gateway_pid" ]; then
+    kill "$gateway_pid" 2>/dev/null || true
+    wait "$gateway_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -60,7 +63,8 @@ done
 cp -r "$repo/gateway" "$repo/config" "$install/"
 ln -s "$repo/models" "$install/models"
 port=$(node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})")
-(cd "$install" && env -i HOME="$HOME" PATH="$bin" MUJO_LOG_FORMAT=json \
+# exec: $! must be the gateway itself; killing a subshell instead would leave the gateway running.
+(cd "$install" && exec env -i HOME="$HOME" PATH="$bin" MUJO_LOG_FORMAT=json \
   MUJO__BLE__ENABLED=true MUJO__REPLAY__ENABLED=false MUJO__MQTT__QUEUE__SPOOL_DIR="$work/spool" \
   node --import tsx gateway/main.ts --port "$port" --mqtt-port 0 >"$work/gateway.log" 2>&1) &
 gateway_pid=$!

@@ -5,6 +5,7 @@
  * latency (window close → fused class scores), activity events (seq, emit time, latencyMs),
  * CPU time, RSS, event-loop utilisation and delay, and the gateway's own counters.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { writeHeapSnapshot } from 'node:v8';
@@ -48,6 +49,8 @@ export interface GatewaySteady {
   readonly cpuSystemS: number;
   readonly rssMaxBytes: number;
   readonly heapUsedMaxBytes: number;
+  /** What the resident memory was made of at the sample with the highest RSS. */
+  readonly rssAtMax: MemoryBreakdown;
   /** Share of wall time the main thread's event loop was busy (0..1). */
   readonly eventLoopUtilisation: number;
   readonly eventLoopDelayMs: { p50: number; p99: number; max: number };
@@ -64,6 +67,39 @@ export interface GatewayFinal {
   /** Gauges at that moment (queue depths), keyed `name{labels}`. */
   readonly gauges: Counters;
   readonly rssMaxBytes: number;
+}
+
+/**
+ * Resident memory by owner, MB: the main thread's V8 heap (as committed), ArrayBuffers,
+ * the rest of the anonymous memory (the inference worker's heap, onnxruntime, V8 internals,
+ * malloc, thread stacks) and
+ * file-backed pages (the node binary and shared libraries' code).
+ */
+export interface MemoryBreakdown {
+  readonly rssMB: number;
+  readonly heapTotalMB: number;
+  readonly arrayBuffersMB: number;
+  readonly otherAnonymousMB: number;
+  readonly fileBackedMB: number;
+}
+
+function memoryBreakdown(m: NodeJS.MemoryUsage): MemoryBreakdown {
+  const mb = (b: number): number => Math.round((b / 2 ** 20) * 10) / 10;
+  let anonKb = Number.NaN;
+  try {
+    const rollup = readFileSync('/proc/self/smaps_rollup', 'utf8');
+    anonKb = Number(/^Anonymous:\s+(\d+) kB/m.exec(rollup)?.[1] ?? Number.NaN);
+  } catch {
+    // Not Linux: only the totals.
+  }
+  const anon = anonKb * 1024;
+  return {
+    rssMB: mb(m.rss),
+    heapTotalMB: mb(m.heapTotal),
+    arrayBuffersMB: mb(m.arrayBuffers),
+    otherAnonymousMB: mb(anon - m.heapTotal - m.arrayBuffers),
+    fileBackedMB: mb(m.rss - anon),
+  };
 }
 
 const send = (m: object): void => {
@@ -167,10 +203,12 @@ async function main(): Promise<void> {
   let rssMax = 0;
   let heapMax = 0;
   let rssMaxAll = 0;
+  let rssAtMax = memoryBreakdown(process.memoryUsage());
   const sampler = setInterval(() => {
     const m = process.memoryUsage();
     rssMaxAll = Math.max(rssMaxAll, m.rss);
     if (recording) {
+      if (m.rss > rssMax) rssAtMax = memoryBreakdown(m);
       rssMax = Math.max(rssMax, m.rss);
       heapMax = Math.max(heapMax, m.heapUsed);
     }
@@ -225,6 +263,7 @@ async function main(): Promise<void> {
             cpuSystemS: cpu.system / 1e6,
             rssMaxBytes: rssMax,
             heapUsedMaxBytes: heapMax,
+            rssAtMax,
             eventLoopUtilisation: elu.utilization,
             eventLoopDelayMs: {
               p50: loopDelay.percentile(50) / 1e6 - LOOP_DELAY_RESOLUTION_MS,

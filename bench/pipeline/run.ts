@@ -85,6 +85,9 @@ const { values: args } = parseArgs({
     // Stream counts of --compiled-streams run compiled only, without the tsx run beside them.
     'compiled-only': { type: 'boolean', default: false },
     'intra-op-threads': { type: 'string' },
+    // Extra node flags for the gateway process (e.g. '--max-semi-space-size=4'), to measure a
+    // V8 setting before making it a default.
+    'node-args': { type: 'string', default: '' },
     nice: { type: 'string', default: '0' },
     out: { type: 'string', default: HERE },
     seed: { type: 'string', default: '7' },
@@ -272,6 +275,7 @@ export interface Row {
   readonly rssMaxMB: number;
   readonly rssMaxWholeRunMB: number;
   readonly heapUsedMaxMB: number;
+  readonly rssAtMax: GatewaySteady['rssAtMax'];
   readonly pipelineDropsSteady: number;
   readonly pipelineDropsTotal: number;
   readonly pipelineDropsByReason: Record<string, number>;
@@ -319,6 +323,7 @@ async function runConfiguration(
     execArgv: [
       ...niceArgs(),
       ...(runtime === 'tsx' ? ['--import', 'tsx'] : []),
+      ...args['node-args'].split(' ').filter((a) => a !== ''),
       ...(args['cpu-prof']
         ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${gatewayId}.cpuprofile`]
         : []),
@@ -417,7 +422,8 @@ async function runConfiguration(
     const windows = sum(c, 'mujo_pipeline_windows_total');
     const batches = sum(c, 'mujo_pipeline_batch_size_count', (l) => l.includes(`encoder=${imu.name}`));
     const batchWindows = sum(c, 'mujo_pipeline_batch_size_sum', (l) => l.includes(`encoder=${imu.name}`));
-    const inferUs = sum(c, 'mujo_pipeline_inference_us_sum', (l) => l.includes(`encoder=${imu.name}`));
+    const inferUs =
+      1e6 * sum(c, 'mujo_pipeline_inference_seconds_sum', (l) => l.includes(`encoder=${imu.name}`));
     const decoded = sum(final.counters, 'mujo_ingest_messages_total');
     const warnings = readFileSync(logFile, 'utf8')
       .split('\n')
@@ -463,6 +469,7 @@ async function runConfiguration(
       rssMaxMB: r1(gSteady.rssMaxBytes / 2 ** 20),
       rssMaxWholeRunMB: r1(final.rssMaxBytes / 2 ** 20),
       heapUsedMaxMB: r1(gSteady.heapUsedMaxBytes / 2 ** 20),
+      rssAtMax: gSteady.rssAtMax,
       pipelineDropsSteady: sum(c, 'mujo_pipeline_dropped_total'),
       pipelineDropsTotal: sum(final.counters, 'mujo_pipeline_dropped_total'),
       pipelineDropsByReason: breakdown(final.counters, 'mujo_pipeline_dropped_total'),
@@ -681,7 +688,7 @@ async function main(): Promise<void> {
       const row = await runConfiguration(broker, model.dir, n, m, runtime, design, repeat, logDir, influx);
       rows.push(row);
       console.log(
-        `windows/s ${row.windowsPerS}, fused p99 ${fmt(row.fusedLatencyMs.p99)} ms, broker p99 ${fmt(row.brokerLatencyMs.p99)} ms, CPU ${row.gatewayCpuPct} %, RSS ${row.rssMaxMB} MB, drops ${row.pipelineDropsTotal}/${row.ingestRejectedTotal}/${row.messagesLost}${influx ? `, influx ${row.influxWrittenPerS} pts/s, spilled ${row.influxSpilled}, backlog ${row.influxBacklogAtEnd}` : ''}`,
+        `windows/s ${row.windowsPerS}, fused p99 ${fmt(row.fusedLatencyMs.p99)} ms, broker p99 ${fmt(row.brokerLatencyMs.p99)} ms, CPU ${row.gatewayCpuPct} %, RSS ${row.rssMaxMB} MB (heap ${row.rssAtMax.heapTotalMB}, buffers ${row.rssAtMax.arrayBuffersMB}, other anon ${row.rssAtMax.otherAnonymousMB}, files ${row.rssAtMax.fileBackedMB}), ELU ${row.eventLoopUtilisation}, batch ${row.meanBatch} × ${row.inferenceUsPerBatch} µs round trip, fused p50 ${fmt(row.fusedLatencyMs.p50)} ms, drops ${row.pipelineDropsTotal}/${row.ingestRejectedTotal}/${row.messagesLost}${influx ? `, influx ${row.influxWrittenPerS} pts/s, spilled ${row.influxSpilled}, backlog ${row.influxBacklogAtEnd}` : ''}`,
       );
     }
   } finally {
