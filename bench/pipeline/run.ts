@@ -89,6 +89,9 @@ const { values: args } = parseArgs({
     // V8 setting before making it a default.
     'node-args': { type: 'string', default: '' },
     nice: { type: 'string', default: '0' },
+    // mosquitto's max_inflight_messages, which it announces as MQTT 5 Receive Maximum: the
+    // gateway's QoS 1 publishes awaiting PUBACK at once (mosquitto's default 20).
+    'broker-inflight': { type: 'string' },
     out: { type: 'string', default: HERE },
     seed: { type: 'string', default: '7' },
     note: { type: 'string' },
@@ -227,6 +230,40 @@ function gauge(gauges: Record<string, number>, name: string): number {
   return keys.length === 0 ? Number.NaN : keys.reduce((n, k) => n + (gauges[k] ?? 0), 0);
 }
 
+/**
+ * A percentile of a histogram's observations over the interval, from the bucket counters as
+ * Prometheus' histogram_quantile estimates it (linear within the bucket), in the histogram's unit.
+ */
+function histogramQuantile(
+  counters: Record<string, number>,
+  name: string,
+  q: number,
+  filter: (labels: string) => boolean,
+): number {
+  const buckets: Array<{ le: number; count: number }> = [];
+  for (const [k, v] of Object.entries(counters)) {
+    if (!k.startsWith(`${name}_bucket{`) || !filter(k)) continue;
+    const le = /le=([^,}]+)/.exec(k)?.[1];
+    if (le !== undefined)
+      buckets.push({ le: le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le), count: v });
+  }
+  buckets.sort((a, b) => a.le - b.le);
+  const total = buckets.at(-1)?.count ?? 0;
+  if (total === 0) return Number.NaN;
+  const rank = q * total;
+  let prevLe = 0;
+  let prevCount = 0;
+  for (const b of buckets) {
+    if (b.count >= rank) {
+      if (!Number.isFinite(b.le)) return prevLe;
+      return prevLe + ((b.le - prevLe) * (rank - prevCount)) / Math.max(1, b.count - prevCount);
+    }
+    prevLe = b.le;
+    prevCount = b.count;
+  }
+  return prevLe;
+}
+
 function breakdown(counters: Record<string, number>, name: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(counters))
@@ -276,6 +313,7 @@ export interface Row {
   readonly rssMaxWholeRunMB: number;
   readonly heapUsedMaxMB: number;
   readonly rssAtMax: GatewaySteady['rssAtMax'];
+  readonly activityPublishMs: { readonly p50: number; readonly p99: number };
   readonly pipelineDropsSteady: number;
   readonly pipelineDropsTotal: number;
   readonly pipelineDropsByReason: Record<string, number>;
@@ -452,6 +490,15 @@ async function runConfiguration(
       fusedLatencyMs: gSteady.fusedLatencyMs,
       eventLatencyMs: distribution(gSteady.events.map((e) => e.latencyMs)),
       brokerLatencyMs: distribution(broker2e),
+      // The MQTT part of it on the gateway's side: queued → PUBACK from mosquitto.
+      activityPublishMs: {
+        p50: r1(
+          1000 * histogramQuantile(c, 'mujo_mqtt_publish_seconds', 0.5, (l) => l.includes('kind=activity')),
+        ),
+        p99: r1(
+          1000 * histogramQuantile(c, 'mujo_mqtt_publish_seconds', 0.99, (l) => l.includes('kind=activity')),
+        ),
+      },
       events: gSteady.events.length,
       eventsNotReceived: missing,
       meanBatch: batches ? r1(batchWindows / batches) : Number.NaN,
@@ -663,7 +710,9 @@ async function main(): Promise<void> {
     `machine: ${machine.cpu}, ${machine.cores} cores, node ${machine.node}, load ${machine.loadAvgAtStart.join(' ')}`,
   );
   const logDir = mkdtempSync(join(os.tmpdir(), 'mujo-bench-logs-'));
-  const broker = await startMosquitto();
+  const broker = await startMosquitto(
+    args['broker-inflight'] ? { extra: [`max_inflight_messages ${Number(args['broker-inflight'])}`] } : {},
+  );
   const influx = args.influx ? await startVictoriaMetrics() : undefined;
   const rows: Row[] = [];
   const startedAt = new Date().toISOString();
@@ -688,7 +737,7 @@ async function main(): Promise<void> {
       const row = await runConfiguration(broker, model.dir, n, m, runtime, design, repeat, logDir, influx);
       rows.push(row);
       console.log(
-        `windows/s ${row.windowsPerS}, fused p99 ${fmt(row.fusedLatencyMs.p99)} ms, broker p99 ${fmt(row.brokerLatencyMs.p99)} ms, CPU ${row.gatewayCpuPct} %, RSS ${row.rssMaxMB} MB (heap ${row.rssAtMax.heapTotalMB}, buffers ${row.rssAtMax.arrayBuffersMB}, other anon ${row.rssAtMax.otherAnonymousMB}, files ${row.rssAtMax.fileBackedMB}), ELU ${row.eventLoopUtilisation}, batch ${row.meanBatch} × ${row.inferenceUsPerBatch} µs round trip, fused p50 ${fmt(row.fusedLatencyMs.p50)} ms, drops ${row.pipelineDropsTotal}/${row.ingestRejectedTotal}/${row.messagesLost}${influx ? `, influx ${row.influxWrittenPerS} pts/s, spilled ${row.influxSpilled}, backlog ${row.influxBacklogAtEnd}` : ''}`,
+        `windows/s ${row.windowsPerS}, fused p99 ${fmt(row.fusedLatencyMs.p99)} ms, broker p99 ${fmt(row.brokerLatencyMs.p99)} ms, CPU ${row.gatewayCpuPct} %, RSS ${row.rssMaxMB} MB (heap ${row.rssAtMax.heapTotalMB}, buffers ${row.rssAtMax.arrayBuffersMB}, other anon ${row.rssAtMax.otherAnonymousMB}, files ${row.rssAtMax.fileBackedMB}), ELU ${row.eventLoopUtilisation}, batch ${row.meanBatch} × ${row.inferenceUsPerBatch} µs round trip, fused p50 ${fmt(row.fusedLatencyMs.p50)} ms, event emitted p99 ${fmt(row.eventLatencyMs.p99)} ms, queued → PUBACK p50/p99 ${row.activityPublishMs.p50}/${row.activityPublishMs.p99} ms, drops ${row.pipelineDropsTotal}/${row.ingestRejectedTotal}/${row.messagesLost}${influx ? `, influx ${row.influxWrittenPerS} pts/s, spilled ${row.influxSpilled}, backlog ${row.influxBacklogAtEnd}` : ''}`,
       );
     }
   } finally {

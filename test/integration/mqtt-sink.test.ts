@@ -77,6 +77,7 @@ describe('MQTT sink against real mosquitto', () => {
         model: { name: 'mujo-utd', version: '1.0.0' },
         encoders: [{ name: 'imu', modality: 'imu', provider: 'cpu' }],
       });
+      const queuedAt = performance.now();
       for (let seq = 0; seq < 5; seq++) gw.publishActivity(activityEvent('gw-a', 's1', seq));
       gw.publishSubjectState(subjectState('gw-a', 's1', 'squat'));
       gw.publishDeviceState(deviceState('gw-a', 'wrist1', 80));
@@ -97,6 +98,7 @@ describe('MQTT sink against real mosquitto', () => {
       };
       gw.publishReps(reps);
       assert.equal(await gw.waitIdle(5000), true);
+      const untilIdleS = (performance.now() - queuedAt) / 1000;
 
       const [online] = await obs.waitFor((m) => m.topic === 'mujo/gw-a/availability');
       assert.equal(online!.payload.toString(), 'online');
@@ -129,6 +131,13 @@ describe('MQTT sink against real mosquitto', () => {
       assert.equal(health.get('mqtt')?.status, 'up');
       const metrics = await registry.getSingleMetricAsString('mujo_mqtt_messages_published_total');
       assert.match(metrics, /kind="activity"} 5/);
+      // Queued → acknowledged, one observation per acknowledged event, each within the time
+      // the queue took to drain.
+      const publishTimes = await registry.getSingleMetricAsString('mujo_mqtt_publish_seconds');
+      const count = Number(/_count\{kind="activity"\} (\S+)/.exec(publishTimes)?.[1]);
+      const sum = Number(/_sum\{kind="activity"\} (\S+)/.exec(publishTimes)?.[1]);
+      assert.equal(count, 5);
+      assert.ok(sum > 0 && sum <= 5 * untilIdleS, `sum ${sum} s for 5 events drained in ${untilIdleS} s`);
       assert.match(await registry.getSingleMetricAsString('mujo_mqtt_connected'), /mujo_mqtt_connected 1/);
     } finally {
       await obs.close();

@@ -1,9 +1,10 @@
-import type { Counter, Gauge, Registry } from 'prom-client';
-import { counter, gauge } from '../../observability/metrics.ts';
+import type { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { counter, gauge, histogram } from '../../observability/metrics.ts';
 
 /** Everything the MQTT sink counts. Names are part of the documented interface (docs/mqtt.md). */
 export class MqttMetrics {
   readonly published: Counter<'kind'>;
+  readonly publishSeconds: Histogram<'kind'>;
   readonly queued: Gauge;
   readonly queuedInMemory: Gauge;
   readonly spoolBytes: Gauge;
@@ -23,6 +24,13 @@ export class MqttMetrics {
       'mujo_mqtt_messages_published_total',
       'Messages the broker acknowledged (QoS 1/2) or that were written (QoS 0), by kind.',
       ['kind'],
+    );
+    this.publishSeconds = histogram(
+      registry,
+      'mujo_mqtt_publish_seconds',
+      'From queued by the gateway to acknowledged by the broker (QoS 1/2) or written (QoS 0), by kind: the time a message spends in the queue, in flight and in the broker. Messages restored from the spool after a restart are not observed.',
+      ['kind'],
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     );
     this.queued = gauge(
       registry,

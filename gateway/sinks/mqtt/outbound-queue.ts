@@ -36,6 +36,8 @@ export interface OutboundMessage {
   readonly qos: 0 | 1 | 2;
   readonly retain: boolean;
   readonly kind: string;
+  /** When the gateway queued it (its clock, ns); absent for messages restored from the spool. */
+  readonly queuedAtNs?: number;
 }
 
 export interface QueueItem extends OutboundMessage {

@@ -433,7 +433,14 @@ export class MqttSink {
       this.logger.error({ code: 'MQTT_STOPPED', topic }, 'publish after stop: message dropped');
       return;
     }
-    this.queue.push({ topic, payload: Buffer.from(JSON.stringify(payload)), qos: this.qos, retain, kind });
+    this.queue.push({
+      topic,
+      payload: Buffer.from(JSON.stringify(payload)),
+      qos: this.qos,
+      retain,
+      kind,
+      queuedAtNs: this.clock.nowNs(),
+    });
     if (this.writeThrough) this.scheduleSpill();
     this.pump();
   }
@@ -493,6 +500,11 @@ export class MqttSink {
       if (!err) {
         this.queue.ack(item);
         this.metrics.published.inc({ kind: item.kind });
+        if (item.queuedAtNs !== undefined)
+          this.metrics.publishSeconds.observe(
+            { kind: item.kind },
+            (this.clock.nowNs() - item.queuedAtNs) / 1e9,
+          );
       } else {
         this.onPublishError(item, err);
       }
