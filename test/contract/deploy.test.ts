@@ -736,7 +736,7 @@ describe('deploy/compose has authentication on everywhere, secrets from .env', (
     assert.match(gateway['MUJO__HTTP__TOKEN']!, /GATEWAY_TOKEN/);
   });
 
-  it("the compose mosquitto.conf, run by the real mosquitto, refuses anonymous clients and accepts .env's user", async () => {
+  it("the compose mosquitto.conf, run by the real mosquitto, refuses anonymous clients, accepts .env's user and lets it have 1000 messages in flight", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mujo-compose-mqtt-'));
     const port = await freePort();
     try {
@@ -779,6 +779,26 @@ describe('deploy/compose has authentication on everywhere, secrets from .env', (
           /Not authorized|Bad username or password/i,
         );
         assert.equal(await connect({ username: 'mujo', password: 's3cret-from-env' }), 'accepted');
+        // The in-flight window it announces to MQTT 5 clients (the gateway's QoS 1 publishes
+        // awaiting PUBACK): 1000, not mosquitto's default 20.
+        const receiveMaximum = await new Promise<number | undefined>((resolve, reject) => {
+          const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
+            username: 'mujo',
+            password: 's3cret-from-env',
+            protocolVersion: 5,
+            reconnectPeriod: 0,
+            connectTimeout: 5000,
+          });
+          client.once('connect', (connack) => {
+            client.end(true);
+            resolve(connack.properties?.receiveMaximum);
+          });
+          client.once('error', (err) => {
+            client.end(true);
+            reject(err);
+          });
+        });
+        assert.equal(receiveMaximum, 1000);
       } finally {
         broker.kill('SIGKILL');
       }
