@@ -9,6 +9,7 @@ import { connectAsync } from 'mqtt';
 import type { ActivityEvent, DeviceState, SubjectState } from '../../gateway/domain/events.ts';
 import { HealthRegistry } from '../../gateway/observability/health.ts';
 import { silentLogger } from '../../gateway/observability/logger.ts';
+import { capturingLogger } from '../helpers/capturing-logger.ts';
 import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
 import { GatewayError } from '../../gateway/observability/errors.ts';
 import { MqttSink, type RepsEvent } from '../../gateway/sinks/mqtt/index.ts';
@@ -68,7 +69,8 @@ describe('MQTT sink against real mosquitto', () => {
   it('publishes availability, status, QoS 1 events and retained state whose payloads match their schemas', async () => {
     const health = new HealthRegistry();
     const registry = createMetricsRegistry({ defaultMetrics: false });
-    const gw = sink('gw-a', { health, registry });
+    const { logger, lines } = capturingLogger();
+    const gw = sink('gw-a', { health, registry, logger });
     const obs = await observe(broker.url, ['mujo/gw-a/#']);
     try {
       await gw.start();
@@ -139,6 +141,11 @@ describe('MQTT sink against real mosquitto', () => {
       assert.equal(count, 5);
       assert.ok(sum > 0 && sum <= 5 * untilIdleS, `sum ${sum} s for 5 events drained in ${untilIdleS} s`);
       assert.match(await registry.getSingleMetricAsString('mujo_mqtt_connected'), /mujo_mqtt_connected 1/);
+      // The broker's Receive Maximum (mosquitto's default 20) caps the in-flight window, and
+      // the connect line says so.
+      const connected = lines().find((l) => l['msg'] === 'connected to MQTT broker');
+      assert.equal(connected?.['brokerReceiveMaximum'], 20);
+      assert.equal(connected?.['inFlightWindow'], 20);
     } finally {
       await obs.close();
       await gw.stop();

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { createMetricsRegistry } from '../../gateway/observability/metrics.ts';
@@ -12,21 +11,7 @@ import { decodeRecord, SEGMENT_HEADER_BYTES } from '../../gateway/spool/segment-
 import { observe, startMosquitto, type Mosquitto, type Observer } from '../helpers/mosquitto.ts';
 import { spawnChild } from '../helpers/mqtt-child.ts';
 import { activityEventFor } from '../helpers/mqtt-payloads.ts';
-
-/** A logger whose JSON lines the test can read. */
-function capturingLogger(): { logger: Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      out.push(...chunk.toString('utf8').split('\n').filter(Boolean));
-      cb();
-    },
-  });
-  return {
-    logger: pino({ level: 'info' }, stream),
-    lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
+import { capturingLogger } from '../helpers/capturing-logger.ts';
 
 const seqOf = (payload: Buffer) => (JSON.parse(payload.toString('utf8')) as { seq: number }).seq;
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);

@@ -546,7 +546,15 @@ export class MqttSink {
     this.metrics.connected.set(1);
     this.lastLoggedError = '';
     this.logger.info(
-      { url: redactUrl(this.opts.url), queued: this.queue.size, reconnect: wasConnected },
+      {
+        url: redactUrl(this.opts.url),
+        queued: this.queue.size,
+        reconnect: wasConnected,
+        // The broker's Receive Maximum bounds the publish rate (docs/mqtt.md): shown so that a
+        // low one (mosquitto's default 20) is visible where the operator looks first.
+        inFlightWindow: this.maxInFlight,
+        brokerReceiveMaximum: receiveMaximum ?? null,
+      },
       'connected to MQTT broker',
     );
     const client = this.client!;
