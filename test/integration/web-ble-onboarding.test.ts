@@ -165,7 +165,7 @@ log:
     await page.fill('#token', TOKEN);
     await page.locator('#token').dispatchEvent('change');
     await page.click('#scan');
-    await page.locator('#scan-status:text-matches("scanning until")').waitFor({ timeout: 10_000 });
+    await page.locator('#scan-status:text-matches("scanning until")').waitFor({ timeout: 30_000 });
     const row = (address: string) => page.locator(`#nearby li[data-address="${address}"]`);
     await row(WIT_ADDRESS).waitFor({ timeout: 20_000 });
     await row('A0:9E:1A:00:00:42').waitFor({ timeout: 20_000 });
@@ -187,11 +187,11 @@ log:
     assert.equal(await row(WIT_ADDRESS).locator('input.add-id').inputValue(), 'witmotion-0041');
     await row(WIT_ADDRESS).locator('input.add-id').fill('wit-left');
     await row(WIT_ADDRESS).locator('button.add').click();
-    await page.locator('#onboard-result:text-matches("Added wit-left")').waitFor({ timeout: 10_000 });
+    await page.locator('#onboard-result:text-matches("Added wit-left")').waitFor({ timeout: 30_000 });
     assert.match((await page.locator('#onboard-result').textContent()) ?? '', /saved to .*gateway\.yaml/);
     await row(WIT_ADDRESS)
       .locator('.actions .meta:text-matches("^added as wit-left")')
-      .waitFor({ timeout: 10_000 });
+      .waitFor({ timeout: 30_000 });
     let saved = (await loadConfig({ file, env: {} })).config.ble.devices;
     assert.deepEqual(
       saved.map((d) => [d.id, d.address, d.family, d.subject ?? null]),
@@ -202,28 +202,30 @@ log:
 
     // It is listed under "Your wearables" (it stops advertising once connected), unassigned.
     const wearable = page.locator('#wearables li[data-device="wit-left"]');
-    await wearable.waitFor({ timeout: 10_000 });
+    await wearable.waitFor({ timeout: 30_000 });
     assert.equal(await wearable.locator('.who').textContent(), 'unassigned');
     assert.match(
       (await row(WIT_ADDRESS).locator('.actions .meta').textContent()) ?? '',
       /assign it under Your wearables/,
     );
-    // Assign to a person.
+    // Assign to a person. The waits below are deadlines, not speed targets: on a loaded
+    // machine the assignment (config file rewritten, the device's stream re-routed) once took
+    // more than 10 s to reach the page.
     await wearable.locator('input.assign-subject').fill('alice');
     await wearable.locator('select.assign-placement').selectOption('wrist');
     await wearable.locator('button.assign').click();
     await page
       .locator('#onboard-result:text-matches("now worn by Alice Martin")')
-      .waitFor({ timeout: 10_000 });
+      .waitFor({ timeout: 30_000 });
     await page
       .locator('#devices li[data-device="wit-left"] .who:text-is("Alice Martin")')
-      .waitFor({ timeout: 10_000 });
+      .waitFor({ timeout: 30_000 });
     saved = (await loadConfig({ file, env: {} })).config.ble.devices;
     assert.deepEqual(
       saved.map((d) => [d.id, d.subject, d.placement]),
       [['wit-left', 'alice', 'wrist']],
     );
-    await wearable.locator('.who:text-is("Alice Martin · wrist")').waitFor({ timeout: 10_000 });
+    await wearable.locator('.who:text-is("Alice Martin · wrist")').waitFor({ timeout: 30_000 });
     const devices = (await (await fetch(`${http}/api/devices`)).json()) as { devices: DeviceState[] };
     const wit = devices.devices.find((d) => d.device === 'wit-left');
     assert.equal(wit?.subject, 'alice');
@@ -246,7 +248,7 @@ log:
     assert.equal(await desktop.locator('#token').inputValue(), '');
     await desktop
       .locator('#wearables li[data-device="wit-left"] .who:text-is("Alice Martin · wrist")')
-      .waitFor({ timeout: 10_000 });
+      .waitFor({ timeout: 30_000 });
     await desktop.fill('#token', TOKEN);
     await desktop.locator('#token').dispatchEvent('change');
     await desktop.click('#scan');
@@ -275,7 +277,7 @@ log:
     );
     accept = true;
     await witRow.locator('button.remove').click();
-    await desktop.locator('#onboard-result:text-matches("Removed wit-left")').waitFor({ timeout: 10_000 });
+    await desktop.locator('#onboard-result:text-matches("Removed wit-left")').waitFor({ timeout: 30_000 });
     await desktop
       .locator('#wearables li[data-device="wit-left"]')
       .waitFor({ state: 'detached', timeout: 10_000 });
