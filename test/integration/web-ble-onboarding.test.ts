@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { NobleBindings } from '@abandonware/noble/with-bindings';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { GatewayApp } from '../../gateway/app.ts';
 import { loadConfig } from '../../gateway/config/index.ts';
 import type { DeviceState } from '../../gateway/domain/events.ts';
@@ -69,6 +69,21 @@ after(async () => {
   await broker?.dispose();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
+
+/** Waits for the onboarding panel's result line to say `text`; a timeout tells what it says instead. */
+async function resultSays(page: Page, text: string): Promise<void> {
+  const result = page.locator('#onboard-result');
+  try {
+    await page.locator(`#onboard-result:text-matches(${JSON.stringify(text)})`).waitFor({ timeout: 30_000 });
+  } catch (err) {
+    throw new Error(
+      `the page never said "${text}"; its result line says: ${JSON.stringify(await result.textContent())}`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
 
 test('scan, add and assign a BLE wearable from the page; the same over REST and MQTT', { skip }, async () => {
   const file = join(dir, 'gateway.yaml');
@@ -187,7 +202,7 @@ log:
     assert.equal(await row(WIT_ADDRESS).locator('input.add-id').inputValue(), 'witmotion-0041');
     await row(WIT_ADDRESS).locator('input.add-id').fill('wit-left');
     await row(WIT_ADDRESS).locator('button.add').click();
-    await page.locator('#onboard-result:text-matches("Added wit-left")').waitFor({ timeout: 30_000 });
+    await resultSays(page, 'Added wit-left');
     assert.match((await page.locator('#onboard-result').textContent()) ?? '', /saved to .*gateway\.yaml/);
     await row(WIT_ADDRESS)
       .locator('.actions .meta:text-matches("^added as wit-left")')
@@ -214,9 +229,7 @@ log:
     await wearable.locator('input.assign-subject').fill('alice');
     await wearable.locator('select.assign-placement').selectOption('wrist');
     await wearable.locator('button.assign').click();
-    await page
-      .locator('#onboard-result:text-matches("now worn by Alice Martin")')
-      .waitFor({ timeout: 30_000 });
+    await resultSays(page, 'now worn by Alice Martin');
     await page
       .locator('#devices li[data-device="wit-left"] .who:text-is("Alice Martin")')
       .waitFor({ timeout: 30_000 });
@@ -277,7 +290,7 @@ log:
     );
     accept = true;
     await witRow.locator('button.remove').click();
-    await desktop.locator('#onboard-result:text-matches("Removed wit-left")').waitFor({ timeout: 30_000 });
+    await resultSays(desktop, 'Removed wit-left');
     await desktop
       .locator('#wearables li[data-device="wit-left"]')
       .waitFor({ state: 'detached', timeout: 10_000 });
