@@ -228,6 +228,17 @@ log:
     // more than 10 s to reach the page.
     await wearable.locator('input.assign-subject').fill('alice');
     await wearable.locator('select.assign-placement').selectOption('wrist');
+    // Focus leaves the row (as a phone's native picker takes it) and the next poll redraws
+    // the row: what was typed and picked is still there.
+    await wearable.evaluate((li) => {
+      (li as unknown as { dataset: Record<string, string> }).dataset['drawn'] = 'before';
+    });
+    await page.click('#scan');
+    await page
+      .locator('#wearables li[data-device="wit-left"]:not([data-drawn])')
+      .waitFor({ timeout: 30_000 });
+    assert.equal(await wearable.locator('input.assign-subject').inputValue(), 'alice');
+    assert.equal(await wearable.locator('select.assign-placement').inputValue(), 'wrist');
     await wearable.locator('button.assign').click();
     await resultSays(page, 'now worn by Alice Martin');
     await page

@@ -34,6 +34,10 @@
 
   let pollTimer = null;
   let scanUntil = 0;
+  // What was typed or picked in a wearable's assign form and not sent yet, by device id: a
+  // poll redraws the rows every POLL_MS, and a phone's native picker takes the focus out of
+  // the row, so keeping the focused row alone is not enough to keep the person's id.
+  const assignDrafts = new Map();
 
   function renderRow(row) {
     const li = el('li', `nearby-row${row.family ? '' : ' unsupported'}${row.device ? ' added' : ''}`);
@@ -100,6 +104,14 @@
     placement.setAttribute('aria-label', `where ${w.id} is worn`);
     placement.append(...PLACEMENTS.map((p) => el('option', '', p)));
     placement.value = w.placement;
+    const draft = assignDrafts.get(w.id);
+    if (draft) {
+      subject.value = draft.subject;
+      placement.value = draft.placement;
+    }
+    const keepDraft = () => assignDrafts.set(w.id, { subject: subject.value, placement: placement.value });
+    subject.addEventListener('input', keepDraft);
+    placement.addEventListener('change', keepDraft);
     const assign = el('button', 'assign', 'Assign');
     assign.type = 'button';
     assign.addEventListener('click', async () => {
@@ -110,6 +122,7 @@
           subject: id,
           placement: placement.value,
         });
+        assignDrafts.delete(w.id);
         show(`${w.id} is now worn by ${displayName(id)} (${placement.value}).`);
         assign.blur(); // the row is redrawn with the new assignment
         await refresh();
