@@ -38,6 +38,8 @@
   // poll redraws the rows every POLL_MS, and a phone's native picker takes the focus out of
   // the row, so keeping the focused row alone is not enough to keep the person's id.
   const assignDrafts = new Map();
+  /** The same for the id typed for a wearable not added yet, by its address. */
+  const addDrafts = new Map();
 
   function renderRow(row) {
     const li = el('li', `nearby-row${row.family ? '' : ' unsupported'}${row.device ? ' added' : ''}`);
@@ -55,7 +57,8 @@
       actions.append(el('span', 'meta', `added as ${row.device}: assign it under Your wearables`));
     } else if (row.family) {
       const id = el('input', 'add-id');
-      id.value = suggestedId(row);
+      id.value = addDrafts.get(row.address) ?? suggestedId(row);
+      id.addEventListener('input', () => addDrafts.set(row.address, id.value));
       id.pattern = '[A-Za-z0-9_\\-]+';
       id.setAttribute('aria-label', `device id for ${row.name || row.address}`);
       const add = el('button', 'add', 'Add');
@@ -69,6 +72,7 @@
             placement: 'unknown',
           });
           add.blur();
+          addDrafts.delete(row.address);
           show(
             `Added ${result.device}${result.persisted ? ` (saved to ${result.file})` : ` (${result.note})`}. Now assign it to a person.`,
           );
